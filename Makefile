@@ -1,0 +1,56 @@
+# Signaalpunt: the two commands are `make demo` and `make test`; `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= uv
+INFRA := deploy/local/infra.sh
+PYTEST_ARGS ?=
+
+.PHONY: help setup infra-up infra-down infra-status topics run demo test lint format bench docs clean-local
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## install everything: Python env (uv), Kafka jars (Maven), PostgreSQL (apt when missing)
+	@command -v $(UV) >/dev/null || { echo "uv missing: pip install uv (or see README)"; exit 1; }
+	$(UV) sync --all-packages --frozen
+	$(INFRA) fetch
+	@ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || deploy/local/install-postgres.sh
+
+infra-up: setup ## start Kafka and PostgreSQL on 127.0.0.1 (idempotent), wait until ready
+	$(INFRA) up
+
+infra-down: ## stop Kafka and PostgreSQL, leave no process behind
+	$(INFRA) down
+
+infra-status: ## versions, ports and readiness of Kafka and PostgreSQL
+	$(INFRA) status
+
+topics: ## create/update topics (and dead-letter topics) from the registry in contracts/
+	$(UV) run --frozen signaalpunt-topics ensure
+
+run: infra-up topics ## run all services on the local infrastructure (foreground)
+	$(UV) run --frozen python scripts/run_all.py
+
+demo: infra-up topics ## set up, run the system with a realistic scenario, print what happened
+	$(UV) run --frozen python scripts/demo.py
+
+test: infra-up topics ## run every test against the real Kafka and PostgreSQL
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+lint: ## ruff (lint + format check) and mypy strict
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy contracts/src libs/runtime/src libs/testkit/src tests deploy/local
+
+format: ## apply ruff's formatting and safe fixes
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+bench: infra-up topics ## benchmarks; results are written under bench/results/
+	$(UV) run --frozen python bench/pipeline_stage.py
+
+docs: ## regenerate JSON Schemas and AsyncAPI from the contracts
+	$(UV) run --frozen python -m signaalpunt_contracts.generate
+
+clean-local: infra-down ## remove local Kafka/PostgreSQL data (keeps the jar cache)
+	rm -rf .local

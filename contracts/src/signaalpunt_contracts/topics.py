@@ -1,0 +1,114 @@
+"""The topic registry: every Kafka topic of Signaalpunt, described once.
+
+`make topics` creates and updates the topics from this registry; services subscribe and publish
+through it; the generated AsyncAPI document is built from it. A topic that is not here does not
+exist (the broker has auto-creation off).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from .envelope import EventPayload
+from .probe import ProbeV1
+
+_TOPIC_NAME = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\.v\d+$")
+_GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+
+DEAD_LETTER_RETENTION = timedelta(days=28)
+"""Long enough for operators to notice, fix and replay after a holiday weekend."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic: what is on it, who writes, who reads, and how it is stored."""
+
+    name: str
+    value: type[EventPayload]
+    key: str
+    """What the key is, e.g. "signal_id" (never personal data); one key's events stay in order."""
+    description: str
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    """Consumer groups; each gets its own dead-letter topic."""
+    partitions: int = 6
+    retention: timedelta = timedelta(days=7)
+    config: dict[str, str] = field(default_factory=dict)
+    """Extra topic configuration (e.g. cleanup.policy) beyond retention."""
+
+    def __post_init__(self) -> None:
+        if not _TOPIC_NAME.match(self.name):
+            raise ValueError(f"topic name {self.name!r} must look like domain.thing.v1")
+        for group in self.consumers:
+            if not _GROUP_NAME.match(group):
+                raise ValueError(f"consumer group {group!r} of {self.name} must be kebab-case")
+        if self.partitions < 1:
+            raise ValueError(f"topic {self.name} needs at least one partition")
+
+    def dead_letter_topic(self, group: str) -> str:
+        """`<topic>.dlq.<group>`: where `group` parks the events it could not handle."""
+        return f"{self.name}.dlq.{group}"
+
+    @property
+    def dead_letter_topics(self) -> dict[str, str]:
+        return {group: self.dead_letter_topic(group) for group in self.consumers}
+
+    def topic_config(self) -> dict[str, str]:
+        return {"retention.ms": str(int(self.retention.total_seconds() * 1000)), **self.config}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """What the broker needs to create one topic (a registry topic or a dead-letter topic)."""
+
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TopicRegistry:
+    topics: tuple[Topic, ...]
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.topics]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"topics registered twice: {sorted(duplicates)}")
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.topics)
+
+    def get(self, name: str) -> Topic:
+        for topic in self.topics:
+            if topic.name == name:
+                return topic
+        raise KeyError(f"no topic {name!r} in the registry")
+
+    def broker_topics(self) -> list[TopicSpec]:
+        """Every topic the broker must have: the registered ones and their dead-letter topics."""
+        specs: list[TopicSpec] = []
+        for topic in self.topics:
+            specs.append(TopicSpec(topic.name, topic.partitions, topic.topic_config()))
+            for dlq in topic.dead_letter_topics.values():
+                # one partition: dead letters are few, and replay then keeps their original order
+                retention_ms = str(int(DEAD_LETTER_RETENTION.total_seconds() * 1000))
+                specs.append(TopicSpec(dlq, 1, {"retention.ms": retention_ms}))
+        return specs
+
+
+PLATFORM_PROBE = Topic(
+    name="platform.probe.v1",
+    value=ProbeV1,
+    key="run_id",
+    description="Probe events that prove a pipeline end to end (outbox → Kafka → inbox).",
+    producers=("any",),
+    consumers=("probe-receiver",),
+    partitions=3,
+    retention=timedelta(days=1),
+)
+
+REGISTRY = TopicRegistry(topics=(PLATFORM_PROBE,))
+"""Later services add their topics here (signals.received.v1, signals.triaged.v1, …)."""

@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# Local infrastructure without Docker: a single-node Apache Kafka (KRaft) from Maven Central jars and a
+# throwaway PostgreSQL cluster from Debian's packages, both on 127.0.0.1.
+#
+#   deploy/local/infra.sh up     [kafka|postgres|all]   start (idempotent) and wait until ready
+#   deploy/local/infra.sh down   [kafka|postgres|all]   stop cleanly, leave no process behind
+#   deploy/local/infra.sh status [kafka|postgres|all]   versions, ports, readiness; exit 1 when not ready
+#   deploy/local/infra.sh fetch                         download the Kafka jars into the cache only
+#   deploy/local/infra.sh env                           print the settings in use
+#
+# Every setting can be overridden from the environment (see `env`), so tests can run a second broker on
+# other ports and another data folder.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+state_dir="${SIGNAALPUNT_STATE_DIR:-$repo/.local}"
+cache_dir="${SIGNAALPUNT_CACHE_DIR:-$repo/.cache}"
+
+kafka_version="${SIGNAALPUNT_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")}"
+kafka_host=127.0.0.1
+kafka_port="${SIGNAALPUNT_KAFKA_PORT:-19092}"
+kafka_controller_port="${SIGNAALPUNT_KAFKA_CONTROLLER_PORT:-19093}"
+kafka_dir="${SIGNAALPUNT_KAFKA_DIR:-$state_dir/kafka}"
+kafka_heap="${SIGNAALPUNT_KAFKA_HEAP:-512m}"
+kafka_jars="$cache_dir/kafka-$kafka_version"
+
+pg_port="${SIGNAALPUNT_PG_PORT:-55432}"
+pg_dir="${SIGNAALPUNT_PG_DIR:-$state_dir/postgres}"
+pg_user="${SIGNAALPUNT_PG_USER:-signaalpunt}"
+pg_password="${SIGNAALPUNT_PG_PASSWORD:-signaalpunt}"
+pg_database="${SIGNAALPUNT_PG_DATABASE:-signaalpunt}"
+
+python="${SIGNAALPUNT_PYTHON:-$repo/.venv/bin/python}"
+ready_timeout="${SIGNAALPUNT_READY_TIMEOUT:-90}"
+
+log() { printf '%s %s\n' "[infra]" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+need_python() {
+  [ -x "$python" ] || die "no Python environment at $python: run 'make setup' first (or set SIGNAALPUNT_PYTHON)"
+}
+
+probe() { # probe.py does the real readiness checks: a Kafka metadata request and a SQL query
+  need_python
+  "$python" "$here/probe.py" "$@"
+}
+
+# ---------------------------------------------------------------- Kafka
+
+kafka_fetch() {
+  if [ -f "$kafka_jars/.complete" ]; then return 0; fi
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the Kafka jars: apt-get install -y maven"
+  command -v java >/dev/null || die "Java 17+ is needed to run Kafka: apt-get install -y openjdk-17-jre-headless"
+  log "fetching Apache Kafka $kafka_version jars from Maven Central into $kafka_jars"
+  rm -rf "$kafka_jars.tmp"
+  mkdir -p "$kafka_jars.tmp"
+  mvn -B -q -f "$here/pom.xml" -Dkafka.version="$kafka_version" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$kafka_jars.tmp"
+  [ -f "$kafka_jars.tmp/kafka_2.13-$kafka_version.jar" ] || die "Maven did not deliver kafka_2.13-$kafka_version.jar"
+  touch "$kafka_jars.tmp/.complete"
+  rm -rf "$kafka_jars"
+  mv "$kafka_jars.tmp" "$kafka_jars"
+}
+
+kafka_pid() {
+  local pidfile="$kafka_dir/kafka.pid"
+  [ -f "$pidfile" ] || return 1
+  local pid
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka.Kafka'; then
+    echo "$pid"
+    return 0
+  fi
+  return 1
+}
+
+kafka_write_config() {
+  mkdir -p "$kafka_dir/data" "$kafka_dir/logs"
+  cat >"$kafka_dir/server.properties" <<EOF
+# Written by deploy/local/infra.sh: a single-node KRaft broker for development and tests.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=$kafka_host:$kafka_controller_port
+listeners=PLAINTEXT://$kafka_host:$kafka_port,CONTROLLER://$kafka_host:$kafka_controller_port
+advertised.listeners=PLAINTEXT://$kafka_host:$kafka_port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$kafka_dir/data
+# Topics come only from the registry (make topics); a typo must fail, not create a topic.
+auto.create.topics.enable=false
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+EOF
+}
+
+kafka_up() {
+  kafka_fetch
+  if pid="$(kafka_pid)"; then
+    log "Kafka already running (pid $pid) on $kafka_host:$kafka_port"
+  else
+    kafka_write_config
+    if [ ! -f "$kafka_dir/data/meta.properties" ]; then
+      local cluster_id
+      if [ -f "$kafka_dir/cluster.id" ]; then
+        cluster_id="$(cat "$kafka_dir/cluster.id")"
+      else
+        # a KRaft cluster id is 16 random bytes in url-safe base64 without padding (22 characters)
+        cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | cut -c1-22)"
+        echo "$cluster_id" >"$kafka_dir/cluster.id"
+      fi
+      log "formatting KRaft storage in $kafka_dir/data (cluster id $cluster_id)"
+      java -Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logs.dir="$kafka_dir/logs" \
+        -cp "$kafka_jars/*" kafka.tools.StorageTool format --standalone \
+        -t "$cluster_id" -c "$kafka_dir/server.properties" >"$kafka_dir/logs/format.log" 2>&1 \
+        || { cat "$kafka_dir/logs/format.log" >&2; die "formatting Kafka storage failed"; }
+    fi
+    log "starting Kafka $kafka_version on $kafka_host:$kafka_port (controller $kafka_controller_port)"
+    # setsid: the broker must not die with the shell (or make) that started it
+    setsid nohup java -Xms"$kafka_heap" -Xmx"$kafka_heap" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
+      -Djava.awt.headless=true \
+      -Dkafka.logs.dir="$kafka_dir/logs" -Dlog4j2.configurationFile="$here/log4j2.properties" \
+      -cp "$kafka_jars/*" kafka.Kafka "$kafka_dir/server.properties" \
+      >"$kafka_dir/logs/stdout.log" 2>&1 </dev/null &
+    echo $! >"$kafka_dir/kafka.pid"
+    echo "$kafka_version" >"$kafka_dir/kafka.version"
+  fi
+  local deadline=$((SECONDS + ready_timeout))
+  until probe kafka --bootstrap "$kafka_host:$kafka_port" --quiet; do
+    if ! kafka_pid >/dev/null; then
+      tail -n 40 "$kafka_dir/logs/server.log" "$kafka_dir/logs/stdout.log" >&2 2>/dev/null || true
+      die "Kafka exited during start-up (logs in $kafka_dir/logs)"
+    fi
+    [ $SECONDS -lt $deadline ] || die "Kafka not ready after ${ready_timeout}s (logs in $kafka_dir/logs)"
+    sleep 1
+  done
+  log "Kafka ready on $kafka_host:$kafka_port"
+}
+
+kafka_down() {
+  local pid
+  if ! pid="$(kafka_pid)"; then
+    log "Kafka not running"
+    rm -f "$kafka_dir/kafka.pid"
+    return 0
+  fi
+  log "stopping Kafka (pid $pid): controlled shutdown"
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 60))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "Kafka did not stop within 60s: killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    sleep 0.5
+  done
+  rm -f "$kafka_dir/kafka.pid"
+  log "Kafka stopped"
+}
+
+kafka_status() {
+  local pid
+  if pid="$(kafka_pid)"; then
+    printf 'kafka     running  pid %-8s version %-8s %s:%s  data %s\n' \
+      "$pid" "$(cat "$kafka_dir/kafka.version" 2>/dev/null || echo '?')" "$kafka_host" "$kafka_port" "$kafka_dir"
+    probe kafka --bootstrap "$kafka_host:$kafka_port"
+  else
+    printf 'kafka     stopped  (expected on %s:%s, data %s)\n' "$kafka_host" "$kafka_port" "$kafka_dir"
+    return 1
+  fi
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+
+pg_bin() {
+  local bin
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [ -n "$bin" ] && [ -x "$bin/initdb" ] && echo "$bin"
+}
+
+pg_install() {
+  if pg_bin >/dev/null; then return 0; fi
+  log "PostgreSQL server binaries missing: installing Debian's postgresql package"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  # policy-rc.d keeps apt from starting Debian's own cluster; ours runs on its own port
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  pg_bin >/dev/null || die "apt installed postgresql but no initdb was found under /usr/lib/postgresql"
+}
+
+# PostgreSQL refuses to run as root: as root we run it as the unprivileged 'postgres' user
+# (created by Debian's package), otherwise as whoever we are.
+pg_as() {
+  if [ "$(id -u)" -eq 0 ]; then
+    local owner="${SIGNAALPUNT_PG_OS_USER:-postgres}"
+    id "$owner" >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin "$owner"
+    runuser -u "$owner" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_os_user() {
+  if [ "$(id -u)" -eq 0 ]; then echo "${SIGNAALPUNT_PG_OS_USER:-postgres}"; else id -un; fi
+}
+
+pg_running() {
+  local bin
+  bin="$(pg_bin)" || return 1
+  [ -f "$pg_dir/PG_VERSION" ] && pg_as "$bin/pg_ctl" -D "$pg_dir" status >/dev/null 2>&1
+}
+
+pg_up() {
+  pg_install
+  local bin
+  bin="$(pg_bin)"
+  if pg_running; then
+    log "PostgreSQL already running on $kafka_host:$pg_port"
+  else
+    if [ ! -f "$pg_dir/PG_VERSION" ]; then
+      log "creating a PostgreSQL cluster in $pg_dir"
+      mkdir -p "$pg_dir"
+      chown "$(pg_os_user)" "$pg_dir"
+      chmod 700 "$pg_dir"
+      local pwfile
+      pwfile="$(mktemp)"
+      echo "$pg_password" >"$pwfile"
+      chown "$(pg_os_user)" "$pwfile"
+      # local socket: trust (only the owner can reach it); TCP on loopback: password (scram), as in production
+      pg_as "$bin/initdb" -D "$pg_dir" -U "$pg_user" --pwfile="$pwfile" --auth-local=trust \
+        --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null \
+        || { rm -f "$pwfile"; die "initdb failed"; }
+      rm -f "$pwfile"
+    fi
+    log "starting PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
+    pg_as "$bin/pg_ctl" -D "$pg_dir" -l "$pg_dir/server.log" -w -t 60 \
+      -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" \
+      start >/dev/null || { tail -n 30 "$pg_dir/server.log" >&2; die "PostgreSQL did not start"; }
+  fi
+  local deadline=$((SECONDS + ready_timeout))
+  until probe postgres --dsn "$(pg_admin_dsn)" --database "$pg_database" --quiet; do
+    [ $SECONDS -lt $deadline ] || die "PostgreSQL not ready after ${ready_timeout}s (log in $pg_dir/server.log)"
+    sleep 1
+  done
+  log "PostgreSQL ready on 127.0.0.1:$pg_port (database $pg_database)"
+}
+
+pg_admin_dsn() { echo "postgresql://$pg_user:$pg_password@127.0.0.1:$pg_port/postgres"; }
+
+pg_down() {
+  if ! pg_running; then
+    log "PostgreSQL not running"
+    return 0
+  fi
+  log "stopping PostgreSQL"
+  pg_as "$(pg_bin)/pg_ctl" -D "$pg_dir" -m fast -w -t 60 stop >/dev/null
+  log "PostgreSQL stopped"
+}
+
+pg_status() {
+  if pg_running; then
+    printf 'postgres  running  127.0.0.1:%s  data %s\n' "$pg_port" "$pg_dir"
+    probe postgres --dsn "$(pg_admin_dsn)" --database "$pg_database"
+  else
+    printf 'postgres  stopped  (expected on 127.0.0.1:%s, data %s)\n' "$pg_port" "$pg_dir"
+    return 1
+  fi
+}
+
+# ---------------------------------------------------------------- main
+
+print_env() {
+  cat <<EOF
+SIGNAALPUNT_KAFKA_BOOTSTRAP=$kafka_host:$kafka_port
+SIGNAALPUNT_DATABASE_URL=postgresql://$pg_user:$pg_password@127.0.0.1:$pg_port/$pg_database
+SIGNAALPUNT_KAFKA_VERSION=$kafka_version
+SIGNAALPUNT_KAFKA_DIR=$kafka_dir
+SIGNAALPUNT_PG_DIR=$pg_dir
+SIGNAALPUNT_CACHE_DIR=$cache_dir
+EOF
+}
+
+cmd="${1:-status}"
+what="${2:-all}"
+case "$what" in kafka|postgres|all) ;; *) die "unknown component '$what' (kafka, postgres or all)" ;; esac
+
+run() { # run <verb> for the selected components; status reports both even when the first fails
+  local verb="$1" rc=0
+  if [ "$what" = all ] || [ "$what" = postgres ]; then "pg_$verb" || rc=1; fi
+  if [ "$what" = all ] || [ "$what" = kafka ]; then "kafka_$verb" || rc=1; fi
+  return $rc
+}
+
+case "$cmd" in
+  up) run up ;;
+  down) run down ;;
+  status) run status ;;
+  fetch) kafka_fetch ;;
+  env) print_env ;;
+  *) die "unknown command '$cmd' (up, down, status, fetch, env)" ;;
+esac

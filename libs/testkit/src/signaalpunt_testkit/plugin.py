@@ -1,0 +1,163 @@
+"""pytest plugin: the real Kafka broker and PostgreSQL for Signaalpunt's tests.
+
+Fixtures
+- `infra` (session): endpoints of the running local infrastructure (`make infra-up`). When it is not
+  reachable the test fails under `CI=true` and is skipped elsewhere, with the reason. With
+  `SIGNAALPUNT_TEST_START_INFRA=1` the plugin starts it through `deploy/local/infra.sh` and stops it
+  again at the end of the session.
+- `kafka_topics` (module): creates topics private to the test module (random prefix) and deletes
+  them afterwards, so modules never see each other's messages.
+- `database_url` (module): a fresh database private to the test module, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiokafka.admin import AIOKafkaAdminClient
+from signaalpunt_contracts import TopicSpec
+from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics
+
+DEFAULT_KAFKA = "127.0.0.1:19092"
+DEFAULT_DATABASE = "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def repo_root() -> Path:
+    """The checkout this test run belongs to: the nearest folder with deploy/local/infra.sh."""
+    for folder in [Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents]:
+        if (folder / "deploy" / "local" / "infra.sh").is_file():
+            return folder
+    raise RuntimeError("cannot find deploy/local/infra.sh above the current folder")
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap: str
+    database_url: str
+    """DSN of the project database on the test cluster; per-module databases sit beside it."""
+
+    def database(self, name: str) -> str:
+        return re.sub(r"/[^/]*$", f"/{name}", self.database_url)
+
+
+async def _kafka_answers(bootstrap: str) -> str | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await asyncio.wait_for(admin.start(), 10)
+        await asyncio.wait_for(admin.describe_cluster(), 10)
+    except Exception as exc:
+        return (
+            f"Kafka at {bootstrap} does not answer a metadata request ({type(exc).__name__}: {exc})"
+        )
+    finally:
+        await admin.close()
+    return None
+
+
+async def _postgres_answers(dsn: str) -> str | None:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except Exception as exc:
+        return f"PostgreSQL does not answer ({type(exc).__name__}: {exc})"
+    try:
+        await conn.fetchval("SELECT 1")
+    finally:
+        await conn.close()
+    return None
+
+
+async def _problems(infra: Infra) -> list[str]:
+    found = await asyncio.gather(
+        _kafka_answers(infra.kafka_bootstrap), _postgres_answers(infra.database_url)
+    )
+    return [p for p in found if p]
+
+
+def _unavailable(problems: list[str]) -> None:
+    message = (
+        "the real Kafka and PostgreSQL are needed: "
+        + "; ".join(problems)
+        + ". Start them with `make infra-up`."
+    )
+    if in_ci():
+        pytest.fail(f"CI=true and infrastructure missing: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    endpoints = Infra(
+        kafka_bootstrap=os.environ.get("SIGNAALPUNT_KAFKA_BOOTSTRAP", DEFAULT_KAFKA),
+        database_url=os.environ.get("SIGNAALPUNT_DATABASE_URL", DEFAULT_DATABASE),
+    )
+    problems = asyncio.run(_problems(endpoints))
+    started = False
+    if problems and os.environ.get("SIGNAALPUNT_TEST_START_INFRA") == "1":
+        script = repo_root() / "deploy" / "local" / "infra.sh"
+        result = subprocess.run(  # noqa: S603 - the project's own script
+            [str(script), "up"], capture_output=True, text=True, check=False
+        )
+        started = result.returncode == 0
+        problems = asyncio.run(_problems(endpoints)) if started else [result.stderr[-2000:]]
+    if problems:
+        _unavailable(problems)
+    yield endpoints
+    if started:
+        subprocess.run([str(repo_root() / "deploy/local/infra.sh"), "down"], check=False)  # noqa: S603
+
+
+def _module_token(request: pytest.FixtureRequest) -> str:
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    slug = re.sub(r"[^a-z0-9]+", "-", module.lower()).strip("-")[:30]
+    return f"{slug}-{uuid.uuid4().hex[:8]}"
+
+
+TopicFactory = Callable[..., Awaitable[list[str]]]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def kafka_topics(infra: Infra, request: pytest.FixtureRequest) -> AsyncIterator[TopicFactory]:
+    """`await kafka_topics("orders", partitions=3)` → the real, module-private topic names."""
+    prefix = f"t-{_module_token(request)}"
+    created: list[str] = []
+
+    async def create(*names: str, partitions: int = 3) -> list[str]:
+        real = [f"{prefix}.{name}" for name in names]
+        await ensure_topics(infra.kafka_bootstrap, [TopicSpec(n, partitions, {}) for n in real])
+        created.extend(real)
+        return real
+
+    yield create
+    if created:
+        await delete_topics(infra.kafka_bootstrap, created)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def database_url(infra: Infra, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A database of the module's own, so tests never see each other's tables or rows."""
+    name = "t_" + _module_token(request).replace("-", "_")
+    admin = await asyncpg.connect(infra.database("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield infra.database(name)
+    admin = await asyncpg.connect(infra.database("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
