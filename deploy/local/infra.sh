@@ -28,6 +28,12 @@ kafka_jars="$cache_dir/kafka-$kafka_version"
 
 pg_port="${SIGNAALPUNT_PG_PORT:-55432}"
 pg_dir="${SIGNAALPUNT_PG_DIR:-$state_dir/postgres}"
+# As root, PostgreSQL runs as the 'postgres' user, which may not be able to enter a checkout under a
+# private home folder: then its data goes to a folder of its own, one per checkout.
+if [ -z "${SIGNAALPUNT_PG_DIR:-}" ] && [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 \
+  && ! runuser -u postgres -- test -x "$repo" 2>/dev/null; then
+  pg_dir="/var/lib/signaalpunt-local/$(printf '%s' "$repo" | cksum | cut -d' ' -f1)/postgres"
+fi
 pg_user="${SIGNAALPUNT_PG_USER:-signaalpunt}"
 pg_password="${SIGNAALPUNT_PG_PASSWORD:-signaalpunt}"
 pg_database="${SIGNAALPUNT_PG_DATABASE:-signaalpunt}"
@@ -234,6 +240,7 @@ pg_up() {
       log "creating a PostgreSQL cluster in $pg_dir"
       mkdir -p "$pg_dir"
       chown "$(pg_os_user)" "$pg_dir"
+      pg_as test -w "$pg_dir" || die "the $(pg_os_user) user cannot write $pg_dir: set SIGNAALPUNT_PG_DIR"
       chmod 700 "$pg_dir"
       local pwfile
       pwfile="$(mktemp)"
