@@ -1,1 +1,14 @@
+"""The spine every Signaalpunt service stands on.
 
+- `Service`: the composition helper (broker, database, migrations, outbox relay, /health, /metrics,
+  AsyncAPI) — see `service.py`;
+- `ServiceSettings`: the settings base;
+- `UnitOfWork`: what a handler gets (the transaction's connection, `publish` to the outbox);
+- `PermanentError`: raise it for an event that can never succeed (dead-lettered without retries).
+"""
+
+from .consumer import ConsumerHalted, PermanentError, UnitOfWork
+from .service import Service
+from .settings import ServiceSettings
+
+__all__ = ["ConsumerHalted", "PermanentError", "Service", "ServiceSettings", "UnitOfWork"]

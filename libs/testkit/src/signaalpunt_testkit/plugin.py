@@ -17,15 +17,15 @@ import os
 import re
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import asyncpg
 import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
-from signaalpunt_contracts import TopicSpec
+from signaalpunt_contracts import Topic, TopicRegistry, TopicSpec
 from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics
 
 DEFAULT_KAFKA = "127.0.0.1:19092"
@@ -126,24 +126,37 @@ def _module_token(request: pytest.FixtureRequest) -> str:
     return f"{slug}-{uuid.uuid4().hex[:8]}"
 
 
-TopicFactory = Callable[..., Awaitable[list[str]]]
+class TopicFactory:
+    """Creates module-private topics; everything it created is deleted after the module."""
+
+    def __init__(self, infra: Infra, prefix: str) -> None:
+        self._infra = infra
+        self.prefix = prefix
+        self.created: list[str] = []
+
+    async def __call__(self, *names: str, partitions: int = 3) -> list[str]:
+        """`await kafka_topics("orders", partitions=3)` → the real, module-private topic names."""
+        real = [f"{self.prefix}.{name}" for name in names]
+        await self._create([TopicSpec(n, partitions, {}) for n in real])
+        return real
+
+    async def private(self, base: Topic, name: str, *, consumers: tuple[str, ...] = ()) -> Topic:
+        """A private copy of a registry topic (same model), created with its dead-letter topics."""
+        topic = replace(base, name=f"{self.prefix}.{name}", consumers=consumers or base.consumers)
+        await self._create(TopicRegistry((topic,)).broker_topics())
+        return topic
+
+    async def _create(self, specs: list[TopicSpec]) -> None:
+        await ensure_topics(self._infra.kafka_bootstrap, specs)
+        self.created.extend(s.name for s in specs)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def kafka_topics(infra: Infra, request: pytest.FixtureRequest) -> AsyncIterator[TopicFactory]:
-    """`await kafka_topics("orders", partitions=3)` → the real, module-private topic names."""
-    prefix = f"t-{_module_token(request)}"
-    created: list[str] = []
-
-    async def create(*names: str, partitions: int = 3) -> list[str]:
-        real = [f"{prefix}.{name}" for name in names]
-        await ensure_topics(infra.kafka_bootstrap, [TopicSpec(n, partitions, {}) for n in real])
-        created.extend(real)
-        return real
-
-    yield create
-    if created:
-        await delete_topics(infra.kafka_bootstrap, created)
+    factory = TopicFactory(infra, f"t-{_module_token(request)}")
+    yield factory
+    if factory.created:
+        await delete_topics(infra.kafka_bootstrap, factory.created)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -1,0 +1,88 @@
+"""The one place where Kafka clients are built, with no-loss defaults.
+
+FastStream and aiokafka default to at-most-once: auto-commit before the handler runs, `acks=1`, no
+idempotence. Here:
+- producers use `acks="all"` and `enable_idempotence=True` (no duplicates from producer retries,
+  nothing acknowledged before every in-sync replica has it);
+- subscribers never auto-commit: the offset is committed after the handler returned, i.e. after its
+  database transaction committed; an exception rewinds to the message (`NACK_ON_ERROR`) so it is
+  delivered again instead of skipped;
+- topics are never auto-created (they come from the registry, `make topics`).
+
+`tests/repo/test_delivery_defaults.py` fails when code elsewhere builds a broker, producer or
+consumer of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.middlewares import AckPolicy
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+PRODUCER_DEFAULTS: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
+SUBSCRIBER_ACK_POLICY = AckPolicy.NACK_ON_ERROR
+
+
+def make_broker(
+    *,
+    bootstrap: str,
+    client_id: str,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+    description: str | None = None,
+) -> KafkaBroker:
+    middlewares: list[Any] = []
+    if tracer_provider is not None:
+        # propagates W3C trace context in Kafka headers: a consumer span is a child of the producer's
+        middlewares.append(
+            KafkaTelemetryMiddleware(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        )
+    if metrics_registry is not None:
+        middlewares.append(KafkaPrometheusMiddleware(registry=metrics_registry, app_name=client_id))
+    return KafkaBroker(
+        bootstrap,
+        client_id=client_id,
+        allow_auto_create_topics=False,
+        ack_policy=SUBSCRIBER_ACK_POLICY,
+        middlewares=middlewares,
+        description=description,
+        logger=None,
+        **PRODUCER_DEFAULTS,
+    )
+
+
+def subscriber_options(group: str) -> dict[str, Any]:
+    """Keyword arguments for `broker.subscriber(...)`: a consumer group that loses nothing."""
+    return {
+        "group_id": group,
+        # a new group starts at the beginning of the topic: nothing published before it is skipped
+        "auto_offset_reset": "earliest",
+        "ack_policy": SUBSCRIBER_ACK_POLICY,
+        # one message at a time per subscriber keeps each key's order and makes every commit
+        # cover only messages whose transaction has committed
+        "max_workers": None,
+    }
+
+
+def make_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
+    """A plain producer for tools (dead-letter replay) that live outside a FastStream app."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, **PRODUCER_DEFAULTS)
+
+
+def make_reader(bootstrap: str, *, group: str | None = None) -> AIOKafkaConsumer:
+    """A consumer for tools that read a topic and commit explicitly (never automatically)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id="signaalpunt-tools",
+    )

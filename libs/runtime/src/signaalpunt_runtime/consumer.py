@@ -1,0 +1,275 @@
+"""A consumer stage: decode → inbox + handler + outbox in one transaction → commit the offset.
+
+For every Kafka message:
+1. the value is validated as `Envelope[<the topic's model>]`; a message that does not validate goes
+   to the dead-letter topic at once (retrying cannot fix it);
+2. in one database transaction: `(consumer group, event id)` is inserted into the inbox (a second
+   delivery finds it there and does nothing), the handler runs, and the events it publishes are
+   written to the outbox;
+3. transient errors are retried with exponential backoff (tenacity), a bounded number of times;
+   a `PermanentError`, a validation error, or an exhausted retry sends the message to the
+   dead-letter topic;
+4. only then does FastStream commit the offset. Should even the dead-letter publish fail, the
+   consumer rewinds to the message and tries again later: nothing is skipped.
+
+After `max_consecutive_dead_letters` dead letters in a row the stage halts its consumer instead of
+draining the topic (a bad deploy); `/health` then reports it, and the offset stays at the first
+event it did not handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Generic
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from signaalpunt_contracts import Envelope, Topic
+from signaalpunt_contracts.envelope import PayloadT
+
+from .dead_letters import dead_letter_headers
+from .logs import get_logger
+from .outbox import write_outbox
+from .settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from faststream.kafka.subscriber.usecase import LogicSubscriber
+
+log = get_logger(__name__)
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event that can never succeed: dead-lettered without retries.
+
+    The message must name the reason without personal data (it becomes a Kafka header).
+    """
+
+
+class ConsumerHalted(RuntimeError):
+    """The stage stopped its consumer after too many consecutive dead letters."""
+
+
+class UnitOfWork:
+    """What a handler (or an HTTP request) gets: the transaction's connection and the outbox."""
+
+    def __init__(
+        self, connection: asyncpg.Connection, *, schema: str, producer: str,
+        caused_by: Envelope[Any] | None = None,
+    ) -> None:
+        self.connection = connection
+        self._schema = schema
+        self._producer = producer
+        self._caused_by = caused_by
+
+    def new_event(
+        self, data: PayloadT, *, municipality: str | None = None
+    ) -> Envelope[PayloadT]:
+        """An event produced by this service, in the chain of the event being handled."""
+        if municipality is None:
+            if self._caused_by is None:
+                raise ValueError("a new event outside a handler needs its municipality")
+            municipality = self._caused_by.municipality
+        return Envelope.new(
+            data, municipality=municipality, producer=self._producer, caused_by=self._caused_by
+        )
+
+    async def publish(self, topic: Topic, event: Envelope[Any], *, key: str) -> None:
+        """Stage `event` on `topic`; it is published only if this transaction commits."""
+        await write_outbox(self.connection, self._schema, topic, event, key=key)
+
+
+Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
+
+
+class StageMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.handled = Counter(
+            "signaalpunt_events_handled",
+            "Events handled by a consumer stage, by outcome",
+            ["topic", "group", "outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "signaalpunt_event_handling_seconds",
+            "Time from delivery to commit of one event (including retries)",
+            ["topic", "group"],
+            registry=registry,
+        )
+
+
+async def _raw_body(message: KafkaMessage) -> bytes:
+    """The decoder for every stage: the raw bytes, so a malformed message reaches the stage
+    (and its dead-letter topic) instead of failing inside the framework."""
+    return bytes(message.body)
+
+
+class ConsumerStage(Generic[PayloadT]):
+    def __init__(
+        self,
+        *,
+        topic: Topic,
+        group: str,
+        handler: Handler,
+        pool: Callable[[], asyncpg.Pool],
+        broker: KafkaBroker,
+        settings: ServiceSettings,
+        metrics: StageMetrics,
+    ) -> None:
+        self.topic = topic
+        self.group = group
+        self.handler = handler
+        self._pool = pool
+        self._broker = broker
+        self._settings = settings
+        self._metrics = metrics
+        self._model: type[Envelope[Any]] = Envelope[topic.value]  # type: ignore[name-defined]
+        self.consecutive_dead_letters = 0
+        self.halted: str | None = None
+        self.subscriber: LogicSubscriber[Any] | None = None
+        self._stop_task: asyncio.Task[None] | None = None
+
+    def register(self) -> None:
+        from .broker_factory import subscriber_options  # noqa: PLC0415 - avoid an import cycle
+
+        subscriber = self._broker.subscriber(
+            self.topic.name,
+            **subscriber_options(self.group),
+            title=f"{self.topic.name}:{self.group}",
+            description=f"{self.topic.description} Payload: Envelope[{self.topic.value.__name__}].",
+        )
+        subscriber(self.handle, decoder=_raw_body)
+        self.subscriber = subscriber
+
+    async def handle(self, body: bytes, message: KafkaMessage) -> None:
+        record: ConsumerRecord[bytes, bytes] = message.raw_message  # type: ignore[assignment]
+        started = time.perf_counter()
+        if self.halted:
+            raise ConsumerHalted(self.halted)
+        try:
+            event = self._model.model_validate_json(body)
+        except ValidationError as exc:
+            await self._dead_letter(record, exc, attempts=1)
+            return
+        attempts = 0
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._settings.retry_attempts),
+                wait=wait_exponential_jitter(
+                    multiplier=self._settings.retry_initial_delay, max=self._settings.retry_max_delay
+                ),
+                retry=retry_if_not_exception_type((ValidationError, PermanentError, ConsumerHalted)),
+                before_sleep=self._log_retry,
+                reraise=True,
+            ):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    outcome = await self._handle_once(event, record)
+        except (ConsumerHalted, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            await self._dead_letter(record, exc, attempts=attempts)
+            return
+        self.consecutive_dead_letters = 0
+        self._metrics.handled.labels(self.topic.name, self.group, outcome).inc()
+        self._metrics.duration.labels(self.topic.name, self.group).observe(
+            time.perf_counter() - started
+        )
+
+    async def _handle_once(
+        self, event: Envelope[Any], record: ConsumerRecord[bytes, bytes]
+    ) -> str:
+        async with self._pool().acquire() as conn, conn.transaction():
+            first_time = await conn.fetchval(
+                "INSERT INTO inbox (consumer, event_id, topic, partition, \"offset\")"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+                self.group, event.event_id, record.topic, record.partition, record.offset,
+            )
+            if not first_time:
+                log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
+                return "duplicate"
+            unit = UnitOfWork(
+                conn, schema=self._settings.schema_name, producer=self._settings.service_name,
+                caused_by=event,
+            )
+            await self.handler(event, unit)
+        return "handled"
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "event handling failed, retrying",
+            topic=self.topic.name, group=self.group, attempt=state.attempt_number,
+            error=type(error).__name__,
+        )
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], error: BaseException, *, attempts: int
+    ) -> None:
+        limit = self._settings.max_consecutive_dead_letters
+        if self.consecutive_dead_letters >= limit:
+            await self._halt(record, error)
+        target = self.topic.dead_letter_topic(self.group)
+        headers = dead_letter_headers(
+            record, error, attempts=attempts, group=self.group, service=self._settings.service_name
+        )
+        try:
+            await self._broker.publish(
+                record.value or b"", topic=target, key=record.key, headers=headers
+            )
+        except Exception:
+            log.exception("dead-letter publish failed; the event will be delivered again",
+                          topic=self.topic.name, group=self.group)
+            await asyncio.sleep(self._settings.retry_max_delay)  # do not spin while Kafka is sick
+            raise
+        self.consecutive_dead_letters += 1
+        self._metrics.handled.labels(self.topic.name, self.group, "dead_letter").inc()
+        log.error(
+            "event sent to dead-letter topic",
+            topic=record.topic, partition=record.partition, offset=record.offset, group=self.group,
+            dead_letter_topic=target, error=headers["dlq-error-class"], attempts=attempts,
+            consecutive=self.consecutive_dead_letters,
+        )
+
+    async def _halt(self, record: ConsumerRecord[bytes, bytes], error: BaseException) -> None:
+        self.halted = (
+            f"{self.group} on {self.topic.name} stopped after {self.consecutive_dead_letters} "
+            f"consecutive dead letters (last: {type(error).__name__}); fix the cause, restart, "
+            f"then replay {self.topic.dead_letter_topic(self.group)}"
+        )
+        log.critical(
+            "consumer halted: too many consecutive dead letters",
+            topic=record.topic, partition=record.partition, offset=record.offset,
+            group=self.group, limit=self._settings.max_consecutive_dead_letters,
+        )
+        if self.subscriber is not None and self._stop_task is None:
+            # stopping from inside our own handler would cancel ourselves: let a task do it
+            self._stop_task = asyncio.create_task(self.subscriber.stop())
+        # the framework rewinds to this message (not committed): it is where a restart resumes
+        raise ConsumerHalted(self.halted)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    pool: asyncpg.Pool, settings: ServiceSettings
+) -> AsyncIterator[UnitOfWork]:
+    """A transaction for HTTP requests and jobs: state changes and outbox events commit together."""
+    async with pool.acquire() as conn, conn.transaction():
+        yield UnitOfWork(conn, schema=settings.schema_name, producer=settings.service_name)
+

@@ -1,0 +1,222 @@
+"""The outbox: events are written in the same transaction as the state change, then relayed to Kafka.
+
+A handler or HTTP request never publishes to Kafka directly (a crash between commit and publish
+would lose the event, or publish an event whose state change rolled back). It writes the event to
+the `outbox` table; the relay publishes it and marks it published.
+
+The relay keeps each key's order: exactly one relay per service is active at a time, chosen with a
+Postgres advisory lock (the others wait on standby and take over when its connection drops); it
+claims rows in id order with `FOR UPDATE SKIP LOCKED` and publishes them in that order. A crash
+after publishing but before marking means those rows are published again: consumers deduplicate
+by event id (the inbox), so the effect is still exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from signaalpunt_contracts import Envelope, Topic
+
+from .logs import get_logger
+
+log = get_logger(__name__)
+
+EVENT_ID_HEADER = "signaalpunt-event-id"
+EVENT_TYPE_HEADER = "signaalpunt-event-type"
+
+
+def event_headers(envelope: Envelope[Any]) -> dict[str, str]:
+    """Headers every event carries: ids and type only (never personal data), plus trace context."""
+    headers = {
+        EVENT_ID_HEADER: str(envelope.event_id),
+        EVENT_TYPE_HEADER: f"{envelope.type}.v{envelope.schema_version}",
+        "content-type": "application/json",
+    }
+    propagate.inject(headers)  # traceparent of the span that wrote the event
+    return headers
+
+
+def notify_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def write_outbox(
+    conn: asyncpg.Connection, schema: str, topic: Topic, envelope: Envelope[Any], *, key: str
+) -> None:
+    """Stage `envelope` for `topic` inside the caller's transaction."""
+    if not isinstance(envelope.data, topic.value):
+        raise TypeError(
+            f"{topic.name} carries {topic.value.__name__}, not {type(envelope.data).__name__}"
+        )
+    if not key:
+        raise ValueError(f"an event for {topic.name} needs a key ({topic.key})")
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        envelope.event_id,
+        topic.name,
+        key,
+        envelope.model_dump_json().encode(),
+        event_headers(envelope),
+    )
+    # delivered only when the transaction commits; wakes the relay without waiting for its poll
+    await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+
+
+class OutboxMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.published = Counter(
+            "signaalpunt_outbox_published",
+            "Events published from the outbox",
+            ["topic"],
+            registry=registry,
+        )
+        self.active = Gauge(
+            "signaalpunt_outbox_relay_active",
+            "1 when this replica holds the outbox relay lock",
+            registry=registry,
+        )
+
+
+class OutboxRelay:
+    """Publishes outbox rows in order; one active replica per schema, the others on standby."""
+
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        schema: str,
+        broker: KafkaBroker,
+        metrics: OutboxMetrics,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        keep_published_days: float = 7,
+        keep_inbox_days: float = 35,
+    ) -> None:
+        self._dsn = dsn
+        self._schema = schema
+        self._broker = broker
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._keep_published_days = keep_published_days
+        self._keep_inbox_days = keep_inbox_days
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.active = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+
+    async def stop(self) -> None:
+        """Finish the batch in flight, then release the lock."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._hold_lock_and_relay()
+            except Exception:
+                log.exception("outbox relay failed; retrying", schema=self._schema)
+                await self._sleep(self._poll_interval * 2)
+
+    async def _hold_lock_and_relay(self) -> None:
+        # a connection of its own: the session-level advisory lock lives as long as it does
+        conn = await asyncpg.connect(self._dsn, server_settings={"search_path": self._schema})
+        try:
+            lock_key = f"outbox-relay:{self._schema}"
+            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock_key):
+                await self._sleep(self._poll_interval * 3)  # standby: another replica relays
+                return
+            self._set_active(True)
+            log.info("outbox relay active", schema=self._schema)
+            await conn.add_listener(notify_channel(self._schema), self._on_notify)
+            loop = asyncio.get_running_loop()
+            next_housekeeping = 0.0
+            while not self._stopping.is_set():
+                if loop.time() >= next_housekeeping:
+                    await self._housekeeping(conn)
+                    next_housekeeping = loop.time() + 600
+                self._wake.clear()
+                published = await self._publish_batch(conn)
+                if published < self._batch_size:
+                    await self._sleep(self._poll_interval)
+        finally:
+            self._set_active(False)
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    def _set_active(self, active: bool) -> None:
+        self.active = active
+        self._metrics.active.set(1 if active else 0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _publish_batch(self, conn: asyncpg.Connection) -> int:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM outbox WHERE published_at IS NULL"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            pending = []
+            for row in rows:
+                headers: dict[str, str] = (
+                    row["headers"] if isinstance(row["headers"], dict) else json.loads(row["headers"])
+                )
+                # publish under the writer's trace context: the publish span continues its trace
+                token = otel_context.attach(propagate.extract(headers))
+                try:
+                    pending.append(
+                        await self._broker.publish(
+                            bytes(row["value"]),
+                            topic=row["topic"],
+                            key=row["key"].encode(),
+                            headers=headers,
+                            no_confirm=True,
+                        )
+                    )
+                finally:
+                    otel_context.detach(token)
+            # every send acknowledged by all in-sync replicas before any row is marked
+            await asyncio.gather(*pending)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        for row in rows:
+            self._metrics.published.labels(topic=row["topic"]).inc()
+        return len(rows)
+
+    async def _housekeeping(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            self._keep_published_days * 86400,
+        )
+        await conn.execute(
+            "DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)",
+            self._keep_inbox_days * 86400,
+        )

@@ -1,0 +1,208 @@
+"""The composition helper: one object wires a service together, so its `main` stays short.
+
+    settings = IntakeSettings()
+    service = Service(settings, title="Signal intake", migrations=Path(__file__).parent / "migrations")
+
+    @service.consumer(PARTNER_SIGNALS)
+    async def on_partner_signal(event: Envelope[PartnerSignalV1], work: UnitOfWork) -> None:
+        ...
+        await work.publish(SIGNALS_RECEIVED, work.new_event(received), key=str(signal_id))
+
+    app = service.asgi_app()           # uvicorn signaalpunt_intake.main:app
+    if __name__ == "__main__":
+        service.run()
+
+It builds the broker (no-loss defaults), the database pool on the service's own schema, applies the
+migrations, starts the outbox relay, and serves `/health` (ready only when Kafka and PostgreSQL
+answer and no consumer has halted), `/metrics` (the service's own Prometheus registry) and the
+AsyncAPI document at `/docs/asyncapi`, as one ASGI app with graceful shutdown on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import ASGIApp, Scope
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from prometheus_client import CollectorRegistry, make_asgi_app
+
+from signaalpunt_contracts import Topic
+
+from .broker_factory import make_broker
+from .consumer import ConsumerStage, Handler, StageMetrics, UnitOfWork, unit_of_work
+from .database import create_pool
+from .logs import configure_logging, get_logger
+from .migrations import upgrade_async
+from .outbox import OutboxMetrics, OutboxRelay
+from .settings import ServiceSettings
+from .telemetry import setup_telemetry
+
+log = get_logger(__name__)
+
+
+class Service:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        title: str,
+        version: str = "0.1.0",
+        description: str = "",
+        migrations: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.title = title
+        self.version = version
+        self.description = description
+        self.migrations = migrations
+        configure_logging(settings.service_name, settings.log_level)
+        self.telemetry = setup_telemetry(
+            settings.service_name, settings.instance, settings.otlp_endpoint
+        )
+        self.metrics = CollectorRegistry()
+        self.broker: KafkaBroker = make_broker(
+            bootstrap=settings.kafka_bootstrap,
+            client_id=settings.service_name,
+            tracer_provider=self.telemetry.tracer_provider,
+            meter_provider=self.telemetry.meter_provider,
+            metrics_registry=self.metrics,
+            description=description or title,
+        )
+        self._stage_metrics = StageMetrics(self.metrics)
+        self._outbox_metrics = OutboxMetrics(self.metrics)
+        self.stages: list[ConsumerStage[Any]] = []
+        self._pool: asyncpg.Pool | None = None
+        self.relay: OutboxRelay | None = None
+
+    # -- building blocks ---------------------------------------------------------------------
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the database pool exists only while the service runs")
+        return self._pool
+
+    def consumer(
+        self, topic: Topic, *, group: str | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Register a handler for `topic` in consumer group `group` (default: the service name)."""
+        group = group or self.settings.service_name
+        if group not in topic.consumers:
+            raise ValueError(
+                f"{group!r} is not a registered consumer of {topic.name}; add it to the registry"
+            )
+
+        def register(handler: Handler) -> Handler:
+            stage: ConsumerStage[Any] = ConsumerStage(
+                topic=topic, group=group, handler=handler, pool=lambda: self.pool,
+                broker=self.broker, settings=self.settings, metrics=self._stage_metrics,
+            )
+            stage.register()
+            self.stages.append(stage)
+            return handler
+
+        return register
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        """For HTTP requests and jobs: state change and outbox events in one transaction."""
+        async with unit_of_work(self.pool, self.settings) as work:
+            yield work
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start_database(self) -> None:
+        dsn = self.settings.database_url.get_secret_value()
+        if self.migrations is not None and self.settings.migrate_on_start:
+            await upgrade_async(self.migrations, dsn, self.settings.schema_name)
+        self._pool = await create_pool(
+            dsn, self.settings.schema_name, size=self.settings.database_pool_size
+        )
+
+    def start_relay(self) -> None:
+        self.relay = OutboxRelay(
+            dsn=self.settings.database_url.get_secret_value(),
+            schema=self.settings.schema_name,
+            broker=self.broker,
+            metrics=self._outbox_metrics,
+            batch_size=self.settings.outbox_batch_size,
+            poll_interval=self.settings.outbox_poll_interval,
+            keep_published_days=self.settings.outbox_keep_published.total_seconds() / 86400,
+            keep_inbox_days=self.settings.inbox_keep.total_seconds() / 86400,
+        )
+        self.relay.start()
+
+    async def stop_relay(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
+
+    async def stop_database(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        self.telemetry.shutdown()
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        checks: dict[str, Any] = {}
+        checks["kafka"] = "ok" if await self.broker.ping(timeout=3) else "no answer"
+        try:
+            if self._pool is None:
+                raise RuntimeError("not started")
+            await asyncio.wait_for(self._pool.fetchval("SELECT 1"), 3)
+            checks["postgres"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            checks["postgres"] = f"{type(exc).__name__}"
+        halted = [s.halted for s in self.stages if s.halted]
+        if halted:
+            checks["halted_consumers"] = halted
+        checks["outbox_relay"] = "active" if self.relay and self.relay.active else "standby"
+        ok = checks["kafka"] == "ok" and checks["postgres"] == "ok" and not halted
+        return ok, checks
+
+    # -- the ASGI app ------------------------------------------------------------------------
+
+    def asgi_app(self, extra_routes: Sequence[tuple[str, ASGIApp]] = ()) -> AsgiFastStream:
+        @get(include_in_schema=False)
+        async def health(scope: Scope) -> AsgiResponse:
+            ok, checks = await self.health()
+            body = json.dumps({"status": "ok" if ok else "unavailable", "checks": checks})
+            return AsgiResponse(
+                body.encode(), 200 if ok else 503, headers={"content-type": "application/json"}
+            )
+
+        return AsgiFastStream(
+            self.broker,
+            asgi_routes=[
+                ("/health", health),
+                ("/metrics", make_asgi_app(self.metrics)),
+                *extra_routes,
+            ],
+            specification=AsyncAPI(
+                self.broker, title=self.title, version=self.version, description=self.description
+            ),
+            asyncapi_path="/docs/asyncapi",
+            on_startup=[self.start_database],
+            after_startup=[self.start_relay],
+            on_shutdown=[self.stop_relay],
+            after_shutdown=[self.stop_database],
+        )
+
+    def run(self, port: int | None = None) -> None:
+        """Serve the app with uvicorn (SIGTERM/SIGINT → graceful shutdown)."""
+        import uvicorn  # noqa: PLC0415
+
+        uvicorn.run(
+            self.asgi_app(),
+            host=self.settings.http_host,
+            port=port if port is not None else self.settings.http_port,
+            log_config=None,  # keep our JSON logging
+            timeout_graceful_shutdown=30,
+        )

@@ -1,0 +1,191 @@
+"""The consumer stage on the real Kafka and PostgreSQL: inbox, retries, dead letters, halting."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
+from signaalpunt_runtime import UnitOfWork
+from signaalpunt_runtime.dead_letters import list_dead_letters, replay
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+
+from .apps.counter_app import build
+from .helpers import eventually, probe, producer, running, scalar, send, settings_for
+
+
+async def _committed(kafka: str, group: str, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic)
+
+
+async def test_each_event_has_one_effect_even_when_delivered_twice(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str
+) -> None:
+    topic = await kafka_topics.private(PLATFORM_PROBE, "dedupe.v1", consumers=("counter",))
+    service = build(
+        settings=settings_for(database_url, infra.kafka_bootstrap, "dedupe"), input_topic=topic
+    )
+    events = [probe("dedupe", i) for i in range(20)]
+    async with running(service), producer(infra.kafka_bootstrap) as p:
+        for event in events:
+            await send(p, topic.name, event)
+        for event in events[:5]:  # the same events again, as after a rebalance or a replay
+            await send(p, topic.name, event)
+        await eventually(
+            lambda: _at(database_url, "SELECT count(*) FROM dedupe.inbox", 20), what="inbox"
+        )
+        await eventually(
+            lambda: _committed_at_least(infra.kafka_bootstrap, "counter", topic.name, 25),
+            what="offsets committed",
+        )
+    assert await scalar(database_url, "SELECT count(*) FROM dedupe.effects") == 20
+    assert await scalar(database_url, "SELECT count(DISTINCT event_id) FROM dedupe.effects") == 20
+    assert await scalar(database_url, "SELECT handled FROM dedupe.totals") == 20
+
+
+async def _at(dsn: str, query: str, want: int) -> bool:
+    return bool(await scalar(dsn, query) >= want)
+
+
+async def _committed_at_least(kafka: str, group: str, topic: str, want: int) -> bool:
+    return await _committed(kafka, group, topic) >= want
+
+
+async def test_poison_message_goes_to_dead_letters_and_the_rest_flows(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str
+) -> None:
+    topic = await kafka_topics.private(PLATFORM_PROBE, "poison.v1", consumers=("counter",))
+    service = build(
+        settings=settings_for(database_url, infra.kafka_bootstrap, "poison"), input_topic=topic
+    )
+    wrong_municipality = probe("poison", 2).model_dump(mode="json") | {"municipality": "Terneuzen"}
+    async with running(service), producer(infra.kafka_bootstrap) as p:
+        await send(p, topic.name, probe("poison", 1))
+        await send(p, topic.name, b"{not json at all")
+        await send(p, topic.name, json.dumps(wrong_municipality).encode())
+        await send(p, topic.name, probe("poison", 3, note="permanent"))
+        for i in range(4, 10):
+            await send(p, topic.name, probe("poison", i))
+        await eventually(
+            lambda: _at(database_url, "SELECT count(*) FROM poison.effects", 7), what="effects"
+        )
+        await eventually(
+            lambda: _committed_at_least(infra.kafka_bootstrap, "counter", topic.name, 10),
+            what="offsets committed past the poison",
+        )
+
+    letters = await list_dead_letters(infra.kafka_bootstrap, topic.dead_letter_topic("counter"))
+    assert [letter.value for letter in letters][:1] == [b"{not json at all"]
+    assert len(letters) == 3
+    bad_json, bad_field, permanent = letters
+    assert bad_json.headers["dlq-error-class"] == "pydantic_core._pydantic_core.ValidationError"
+    assert bad_json.headers["dlq-attempts"] == "1"
+    assert bad_json.headers["dlq-original-topic"] == topic.name
+    assert bad_json.headers["dlq-original-offset"] == "1"
+    assert bad_json.headers["dlq-consumer-group"] == "counter"
+    assert bad_json.headers["dlq-service"] == "poison"
+    assert "dlq-failed-at" in bad_json.headers
+    assert "municipality" in bad_field.headers["dlq-error-message"]
+    assert "Terneuzen" not in bad_field.headers["dlq-error-message"], "input must not leak"
+    assert permanent.headers["dlq-error-class"].endswith("PermanentError")
+    assert permanent.headers["dlq-attempts"] == "1"
+    sequences = await _sequences(database_url, "poison")
+    assert sequences == [1, 4, 5, 6, 7, 8, 9]
+
+
+async def _sequences(dsn: str, schema: str) -> list[int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(f"SELECT sequence FROM {schema}.effects ORDER BY id")
+    finally:
+        await conn.close()
+    return [r["sequence"] for r in rows]
+
+
+async def test_transient_errors_are_retried_then_dead_lettered(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str
+) -> None:
+    topic = await kafka_topics.private(PLATFORM_PROBE, "retry.v1", consumers=("flaky",))
+    settings = settings_for(database_url, infra.kafka_bootstrap, "retry", retry_attempts=4)
+    service = build(settings=settings, input_topic=None)
+    calls: dict[int, int] = {}
+
+    @service.consumer(topic, group="flaky")
+    async def flaky(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
+        seq = event.data.sequence
+        calls[seq] = calls.get(seq, 0) + 1
+        await work.connection.execute(
+            "INSERT INTO effects (event_id, run_id, sequence) VALUES ($1, $2, $3)",
+            event.event_id, "retry", seq,
+        )
+        # sequence 1 fails twice and then works; sequence 2 never works
+        if (seq == 1 and calls[seq] <= 2) or seq == 2:
+            raise ConnectionResetError("database connection dropped")
+
+    async with running(service), producer(infra.kafka_bootstrap) as p:
+        for i in (1, 2, 3):
+            await send(p, topic.name, probe("retry", i))
+        await eventually(
+            lambda: _committed_at_least(infra.kafka_bootstrap, "flaky", topic.name, 3),
+            what="all three committed",
+        )
+    assert calls == {1: 3, 2: 4, 3: 1}
+    # failed attempts rolled back with their transaction: one effect per handled event
+    assert await _sequences(database_url, "retry") == [1, 3]
+    (letter,) = await list_dead_letters(infra.kafka_bootstrap, topic.dead_letter_topic("flaky"))
+    assert letter.headers["dlq-attempts"] == "4"
+    assert letter.headers["dlq-error-class"] == "builtins.ConnectionResetError"
+
+
+async def test_dead_letter_limit_halts_and_replay_brings_the_events_back(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str
+) -> None:
+    topic = await kafka_topics.private(PLATFORM_PROBE, "halt.v1", consumers=("counter",))
+    settings = settings_for(
+        database_url, infra.kafka_bootstrap, "halt", retry_attempts=1, max_consecutive_dead_letters=3
+    )
+    broken = build(settings=settings, input_topic=topic, mode="broken")
+    async with producer(infra.kafka_bootstrap) as p:
+        for i in range(8):
+            await send(p, topic.name, probe("halt", i))
+    async with running(broken):
+        stage = broken.stages[0]
+        await eventually(_true_when(lambda: stage.halted is not None), what="halt", timeout=30)
+        ok, checks = await broken.health()
+        assert not ok
+        assert "3 consecutive dead letters" in checks["halted_consumers"][0]
+    dlq = topic.dead_letter_topic("counter")
+    assert len(await list_dead_letters(infra.kafka_bootstrap, dlq)) == 3
+    assert await _committed(infra.kafka_bootstrap, "counter", topic.name) == 3, (
+        "the offset must stay at the first event that was not dead-lettered"
+    )
+
+    fixed = build(settings=settings_for(database_url, infra.kafka_bootstrap, "halt"), input_topic=topic)
+    async with running(fixed):
+        await eventually(
+            lambda: _at(database_url, "SELECT count(*) FROM halt.effects", 5), what="rest handled"
+        )
+        replayed = await replay(infra.kafka_bootstrap, dlq)
+        assert [json.loads(r.value)["data"]["sequence"] for r in replayed] == [0, 1, 2]
+        await eventually(
+            lambda: _at(database_url, "SELECT count(*) FROM halt.effects", 8), what="replayed"
+        )
+        assert await replay(infra.kafka_bootstrap, dlq) == [], "each dead letter is replayed once"
+    assert sorted(await _sequences(database_url, "halt")) == list(range(8))
+
+
+def _true_when(predicate: Any) -> Any:
+    async def check() -> bool:
+        return bool(predicate())
+
+    return check
