@@ -34,7 +34,7 @@ async def running(service: Service) -> AsyncIterator[Service]:
     """Start a service like its ASGI lifespan does (database, broker, relay), then stop it."""
     await service.start_database()
     await service.broker.start()
-    service.start_relay()
+    await service.start_relay()
     try:
         yield service
     finally:

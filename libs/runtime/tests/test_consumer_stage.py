@@ -189,3 +189,36 @@ def _true_when(predicate: Any) -> Any:
         return bool(predicate())
 
     return check
+
+
+async def test_when_even_the_dead_letter_publish_fails_the_event_comes_back(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str
+) -> None:
+    topic = await kafka_topics.private(PLATFORM_PROBE, "dlq-down.v1", consumers=("counter",))
+    service = build(
+        settings=settings_for(database_url, infra.kafka_bootstrap, "dlqdown"), input_topic=topic
+    )
+    real_publish = service.broker.publish
+    refused: list[str] = []
+
+    async def publish_failing_once(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("topic", "").endswith(".dlq.counter") and not refused:
+            refused.append(kwargs["topic"])
+            raise ConnectionError("Kafka unreachable")
+        return await real_publish(*args, **kwargs)
+
+    service.broker.publish = publish_failing_once  # type: ignore[method-assign]
+    async with running(service), producer(infra.kafka_bootstrap) as p:
+        await send(p, topic.name, probe("down", 1, note="permanent"))
+        await send(p, topic.name, probe("down", 2))
+        await eventually(
+            lambda: _at(database_url, "SELECT count(*) FROM dlqdown.effects", 1), what="effect"
+        )
+        await eventually(
+            lambda: _committed_at_least(infra.kafka_bootstrap, "counter", topic.name, 2),
+            what="both committed",
+        )
+    assert refused, "the first dead-letter publish must have failed"
+    (letter,) = await list_dead_letters(infra.kafka_bootstrap, topic.dead_letter_topic("counter"))
+    assert json.loads(letter.value)["data"]["sequence"] == 1
+    assert await _sequences(database_url, "dlqdown") == [2]

@@ -4,9 +4,9 @@ FastStream and aiokafka default to at-most-once: auto-commit before the handler 
 idempotence. Here:
 - producers use `acks="all"` and `enable_idempotence=True` (no duplicates from producer retries,
   nothing acknowledged before every in-sync replica has it);
-- subscribers never auto-commit: the offset is committed after the handler returned, i.e. after its
-  database transaction committed; an exception rewinds to the message (`NACK_ON_ERROR`) so it is
-  delivered again instead of skipped;
+- subscribers never auto-commit: an offset is committed only after the message's database
+  transaction committed (the consumer stage does it, `offsets.py`); a failure rewinds to the
+  message so it is delivered again instead of skipped;
 - topics are never auto-created (they come from the registry, `make topics`).
 
 `tests/repo/test_delivery_defaults.py` fails when code elsewhere builds a broker, producer or
@@ -27,7 +27,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 PRODUCER_DEFAULTS: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
-SUBSCRIBER_ACK_POLICY = AckPolicy.NACK_ON_ERROR
+# The consumer stage acknowledges itself: it commits the offsets of handled messages (offsets.py)
+# and rewinds on failure, so FastStream must neither commit first nor commit on its own.
+SUBSCRIBER_ACK_POLICY = AckPolicy.MANUAL
 
 
 def make_broker(
@@ -59,10 +61,14 @@ def make_broker(
     )
 
 
-def subscriber_options(group: str) -> dict[str, Any]:
+def subscriber_options(
+    group: str, *, instance_id: str | None = None, session_timeout_ms: int = 10_000
+) -> dict[str, Any]:
     """Keyword arguments for `broker.subscriber(...)`: a consumer group that loses nothing."""
     return {
         "group_id": group,
+        "group_instance_id": instance_id,
+        "session_timeout_ms": session_timeout_ms,
         # a new group starts at the beginning of the topic: nothing published before it is skipped
         "auto_offset_reset": "earliest",
         "ack_policy": SUBSCRIBER_ACK_POLICY,

@@ -9,8 +9,9 @@ For every Kafka message:
 3. transient errors are retried with exponential backoff (tenacity), a bounded number of times;
    a `PermanentError`, a validation error, or an exhausted retry sends the message to the
    dead-letter topic;
-4. only then does FastStream commit the offset. Should even the dead-letter publish fail, the
-   consumer rewinds to the message and tries again later: nothing is skipped.
+4. only then is the message's offset marked for commit (`offsets.py` commits handled offsets in the
+   background). Should even the dead-letter publish fail, the consumer rewinds to the message and
+   tries again later: nothing is skipped.
 
 After `max_consecutive_dead_letters` dead letters in a row the stage halts its consumer instead of
 draining the topic (a bad deploy); `/health` then reports it, and the offset stays at the first
@@ -44,6 +45,7 @@ from signaalpunt_contracts.envelope import PayloadT
 
 from .dead_letters import dead_letter_headers
 from .logs import get_logger
+from .offsets import CommitOnRevoke, OffsetCommitter
 from .outbox import write_outbox
 from .settings import ServiceSettings
 
@@ -144,13 +146,27 @@ class ConsumerStage(Generic[PayloadT]):
         self.halted: str | None = None
         self.subscriber: LogicSubscriber[Any] | None = None
         self._stop_task: asyncio.Task[None] | None = None
+        self.offsets = OffsetCommitter(
+            group=group,
+            interval=settings.commit_interval,
+            max_pending=settings.commit_max_pending,
+        )
 
     def register(self) -> None:
         from .broker_factory import subscriber_options  # noqa: PLC0415 - avoid an import cycle
 
         subscriber = self._broker.subscriber(
             self.topic.name,
-            **subscriber_options(self.group),
+            **subscriber_options(
+                self.group,
+                instance_id=(
+                    f"{self.group}-{self._settings.instance}"
+                    if self._settings.static_membership
+                    else None
+                ),
+                session_timeout_ms=self._settings.consumer_session_timeout_ms,
+            ),
+            listener=CommitOnRevoke(self.offsets),
             title=f"{self.topic.name}:{self.group}",
             description=f"{self.topic.description} Payload: Envelope[{self.topic.value.__name__}].",
         )
@@ -159,6 +175,15 @@ class ConsumerStage(Generic[PayloadT]):
 
     async def handle(self, body: bytes, message: KafkaMessage) -> None:
         record: ConsumerRecord[bytes, bytes] = message.raw_message  # type: ignore[assignment]
+        try:
+            await self._process(body, record)
+        except BaseException:
+            # rewind to this message: it is delivered again, never skipped by a later commit
+            await message.nack()
+            raise
+        await self.offsets.handled(message.consumer, record)  # type: ignore[attr-defined]
+
+    async def _process(self, body: bytes, record: ConsumerRecord[bytes, bytes]) -> None:
         started = time.perf_counter()
         if self.halted:
             raise ConsumerHalted(self.halted)
@@ -172,7 +197,9 @@ class ConsumerStage(Generic[PayloadT]):
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._settings.retry_attempts),
                 wait=wait_exponential_jitter(
-                    multiplier=self._settings.retry_initial_delay, max=self._settings.retry_max_delay
+                    multiplier=self._settings.retry_initial_delay,
+                    max=self._settings.retry_max_delay,
+                    jitter=self._settings.retry_initial_delay,
                 ),
                 retry=retry_if_not_exception_type((ValidationError, PermanentError, ConsumerHalted)),
                 before_sleep=self._log_retry,

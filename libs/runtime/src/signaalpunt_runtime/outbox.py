@@ -60,13 +60,15 @@ async def write_outbox(
     if not key:
         raise ValueError(f"an event for {topic.name} needs a key ({topic.key})")
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)"
+        # $5 is text cast to jsonb: independent of whether the connection has a jsonb codec
+        "INSERT INTO outbox (event_id, topic, key, value, headers)"
+        " VALUES ($1, $2, $3, $4, $5::text::jsonb)"
         " ON CONFLICT (event_id) DO NOTHING",
         envelope.event_id,
         topic.name,
         key,
         envelope.model_dump_json().encode(),
-        event_headers(envelope),
+        json.dumps(event_headers(envelope)),
     )
     # delivered only when the transaction commits; wakes the relay without waiting for its poll
     await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
@@ -176,7 +178,8 @@ class OutboxRelay:
     async def _publish_batch(self, conn: asyncpg.Connection) -> int:
         async with conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, key, value, headers FROM outbox WHERE published_at IS NULL"
+                "SELECT id, topic, key, value, headers::text AS headers FROM outbox"
+                " WHERE published_at IS NULL"
                 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
@@ -184,9 +187,7 @@ class OutboxRelay:
                 return 0
             pending = []
             for row in rows:
-                headers: dict[str, str] = (
-                    row["headers"] if isinstance(row["headers"], dict) else json.loads(row["headers"])
-                )
+                headers: dict[str, str] = json.loads(row["headers"])
                 # publish under the writer's trace context: the publish span continues its trace
                 token = otel_context.attach(propagate.extract(headers))
                 try:

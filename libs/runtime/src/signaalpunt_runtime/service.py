@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -127,7 +128,7 @@ class Service:
             dsn, self.settings.schema_name, size=self.settings.database_pool_size
         )
 
-    def start_relay(self) -> None:
+    async def start_relay(self) -> None:
         self.relay = OutboxRelay(
             dsn=self.settings.database_url.get_secret_value(),
             schema=self.settings.schema_name,
@@ -141,6 +142,9 @@ class Service:
         self.relay.start()
 
     async def stop_relay(self) -> None:
+        """First shutdown step: commit the handled offsets while the consumers still exist."""
+        for stage in self.stages:
+            await stage.offsets.close()
         if self.relay is not None:
             await self.relay.stop()
 
@@ -180,6 +184,7 @@ class Service:
 
         return AsgiFastStream(
             self.broker,
+            logger=logging.getLogger("faststream.app"),
             asgi_routes=[
                 ("/health", health),
                 ("/metrics", make_asgi_app(self.metrics)),

@@ -53,6 +53,16 @@ class ServiceSettings(BaseSettings):
     )
 
     # Delivery
+    static_membership: bool = Field(
+        default=False,
+        description="use the instance name as Kafka group.instance.id (stable pod names, as in a "
+        "StatefulSet): a restarted replica gets its partitions back at once, without a rebalance",
+    )
+    consumer_session_timeout_ms: int = Field(default=10_000, ge=6_000)
+    commit_interval: float = Field(
+        default=0.5, gt=0, description="seconds between offset commits of handled messages"
+    )
+    commit_max_pending: int = Field(default=500, ge=1, description="commit at least this often")
     retry_attempts: int = Field(default=5, ge=1, description="tries per event before dead letter")
     retry_initial_delay: float = Field(default=0.2, gt=0, description="seconds, doubles per try")
     retry_max_delay: float = Field(default=5.0, gt=0)

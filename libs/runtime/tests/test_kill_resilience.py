@@ -1,0 +1,209 @@
+"""kill -9, repeatedly: nothing is lost and every effect happens exactly once.
+
+The counter app runs as a separate process and is killed with SIGKILL at random moments while
+events flow (no shutdown hook runs, no offset is committed on the way out, transactions in flight
+are aborted by PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from signaalpunt_contracts import PLATFORM_PROBE
+from signaalpunt_runtime.migrations import upgrade_async
+from signaalpunt_runtime.outbox import write_outbox
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+
+from .apps.counter_app import MIGRATIONS, build
+from .helpers import eventually, probe, producer, running, scalar, settings_for
+
+pytestmark = pytest.mark.slow
+
+APP = Path(__file__).parent / "apps" / "counter_app.py"
+EVENTS = 10_000
+
+
+class KillableApp:
+    def __init__(self, infra: Infra, database_url: str, log_dir: Path, **env: str) -> None:
+        self.env = {
+            **os.environ,
+            "SIGNAALPUNT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+            "SIGNAALPUNT_DATABASE_URL": database_url,
+            "SIGNAALPUNT_SERVICE_LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = (self.log_dir / f"run-{self.starts}.log").open("wb")
+        self.proc = subprocess.Popen(  # noqa: S603 - our own test app
+            [sys.executable, str(APP)], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        assert self.proc.poll() is None, f"the app died by itself, see {self.log_dir}"
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)
+
+
+async def _count(dsn: str, query: str) -> int:
+    return int(await scalar(dsn, query))
+
+
+async def test_consumer_killed_repeatedly_while_10000_events_flow(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str, tmp_path: Path
+) -> None:
+    topic = await kafka_topics.private(PLATFORM_PROBE, "kill-consumer.v1", consumers=("counter",))
+    app = KillableApp(
+        infra, database_url, tmp_path,
+        COUNTER_INPUT_TOPIC=topic.name, COUNTER_SCHEMA="killed", COUNTER_SERVICE="killed",
+        # as a StatefulSet pod: the restarted process takes its partitions back without waiting
+        # for the killed member's session to time out
+        SIGNAALPUNT_SERVICE_STATIC_MEMBERSHIP="true", SIGNAALPUNT_SERVICE_INSTANCE="counter-0",
+    )
+    events = [probe(f"run-{i % 17}", i) for i in range(EVENTS)]
+
+    async def publish_all() -> None:
+        async with producer(infra.kafka_bootstrap) as p:
+            for start in range(0, EVENTS, 500):
+                futures = [
+                    await p.send(topic.name, e.model_dump_json().encode(), key=e.data.run_id.encode())
+                    for e in events[start : start + 500]
+                ]
+                await asyncio.gather(*futures)
+                await asyncio.sleep(0.1)  # keep events flowing while the consumer is being killed
+
+    publishing = asyncio.create_task(publish_all())
+    rng = random.Random(20261123)
+    kills_mid_stream = 0
+    effects = "SELECT count(*) FROM killed.effects"
+    try:
+        for _ in range(8):
+            app.start()
+            await asyncio.sleep(rng.uniform(2.5, 4.0))
+            before = await _count(database_url, effects) if await _schema_exists(database_url) else 0
+            if before >= EVENTS:
+                break
+            app.kill()
+            kills_mid_stream += 1
+        else:
+            app.start()
+        await publishing
+        await eventually(lambda: _reached(database_url, effects, EVENTS), timeout=180, what="all")
+        await asyncio.sleep(2)  # anything extra (a double effect) would show up now
+    finally:
+        app.stop()
+    assert kills_mid_stream >= 3, "the test must kill the consumer while events are in flight"
+    assert await _count(database_url, effects) == EVENTS
+    assert await _count(database_url, "SELECT count(DISTINCT event_id) FROM killed.effects") == EVENTS
+    assert await _count(database_url, "SELECT handled FROM killed.totals") == EVENTS
+    print(f"killed the consumer {kills_mid_stream} times mid-stream; {EVENTS} effects exactly once")
+
+
+async def _schema_exists(dsn: str) -> bool:
+    return bool(await scalar(dsn, "SELECT to_regclass('killed.effects') IS NOT NULL"))
+
+
+async def _reached(dsn: str, query: str, want: int) -> bool:
+    return await _count(dsn, query) >= want
+
+
+async def test_outbox_relay_killed_mid_batch_publishes_every_row_once_downstream(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str, tmp_path: Path
+) -> None:
+    output = await kafka_topics.private(PLATFORM_PROBE, "kill-relay.v1", consumers=("downstream",))
+    await upgrade_async(MIGRATIONS, database_url, "relay")
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "relay"})
+    try:
+        for start in range(0, EVENTS, 1000):
+            async with conn.transaction():
+                for i in range(start, start + 1000):
+                    event = probe(f"key-{i % 20}", i)
+                    await write_outbox(conn, "relay", output, event, key=event.data.run_id)
+    finally:
+        await conn.close()
+
+    relay = KillableApp(
+        infra, database_url, tmp_path,
+        COUNTER_SCHEMA="relay", COUNTER_SERVICE="relay",
+        SIGNAALPUNT_SERVICE_OUTBOX_BATCH_SIZE="100",
+    )
+    unpublished = "SELECT count(*) FROM relay.outbox WHERE published_at IS NULL"
+    t0 = time.monotonic()
+    rng = random.Random(7)
+    kills_mid_batch = 0
+    try:
+        while kills_mid_batch < 8:
+            pending = await _count(database_url, unpublished)
+            if pending == 0:
+                break
+            relay.start()
+            # wait until this relay is publishing, then kill it a moment later: mid-batch
+            await eventually(
+                lambda pending=pending: _below(database_url, unpublished, pending),  # type: ignore[misc]
+                timeout=60,
+                what="the relay to start publishing",
+            )
+            await asyncio.sleep(rng.uniform(0.02, 0.25))
+            relay.kill()
+            kills_mid_batch += 1
+        relay.start()
+        await eventually(lambda: _none_left(database_url, unpublished), timeout=120, what="relay")
+    finally:
+        relay.stop()
+    assert kills_mid_batch >= 2, "the relay must be killed while it was publishing"
+    assert await _count(database_url, unpublished) == 0
+
+    print(f"relay phase done at {time.monotonic() - t0:.1f}s")
+    downstream = build(
+        settings=settings_for(database_url, infra.kafka_bootstrap, "downstream"),
+        input_topic=output,
+        group="downstream",
+    )
+    async with running(downstream):
+        await eventually(
+            lambda: _reached(database_url, "SELECT count(*) FROM downstream.effects", EVENTS),
+            timeout=180,
+            what="downstream effects",
+        )
+        await asyncio.sleep(2)
+    assert await _count(database_url, "SELECT count(*) FROM downstream.effects") == EVENTS
+    assert (
+        await _count(database_url, "SELECT count(DISTINCT event_id) FROM downstream.effects")
+        == EVENTS
+    )
+    out_of_order = await _count(
+        database_url,
+        """SELECT count(*) FROM (
+               SELECT sequence < lag(sequence) OVER (PARTITION BY run_id ORDER BY id) AS back
+               FROM downstream.effects) s WHERE back""",
+    )
+    assert out_of_order == 0, "each key's events must arrive in the order they were written"
+    print(f"killed the relay {kills_mid_batch} times with rows pending; {EVENTS} effects once, in order")
+
+
+async def _below(dsn: str, query: str, value: int) -> bool:
+    return await _count(dsn, query) < value
+
+
+async def _none_left(dsn: str, query: str) -> bool:
+    return await _count(dsn, query) == 0
