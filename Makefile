@@ -50,7 +50,7 @@ bench: infra-up topics ## benchmarks; results are written under bench/results/
 	$(UV) run --frozen python bench/pipeline_stage.py
 
 docs: ## regenerate JSON Schemas and AsyncAPI from the contracts
-	$(UV) run --frozen python -m signaalpunt_contracts.generate
+	$(UV) run --frozen python -m signaalpunt_runtime.contract_docs
 
 clean-local: infra-down ## remove local Kafka/PostgreSQL data (keeps the jar cache)
 	rm -rf .local

@@ -44,7 +44,7 @@ from .logs import configure_logging, get_logger
 from .migrations import upgrade_async
 from .outbox import OutboxMetrics, OutboxRelay
 from .settings import ServiceSettings
-from .telemetry import setup_telemetry
+from .telemetry import Telemetry, setup_telemetry
 
 log = get_logger(__name__)
 
@@ -58,6 +58,7 @@ class Service:
         version: str = "0.1.0",
         description: str = "",
         migrations: Path | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
         self.title = title
@@ -65,7 +66,7 @@ class Service:
         self.description = description
         self.migrations = migrations
         configure_logging(settings.service_name, settings.log_level)
-        self.telemetry = setup_telemetry(
+        self.telemetry = telemetry or setup_telemetry(
             settings.service_name, settings.instance, settings.otlp_endpoint
         )
         self.metrics = CollectorRegistry()
