@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import jsonschema
-
 from signaalpunt_contracts import REGISTRY, Envelope
 from signaalpunt_runtime.contract_docs import GENERATED, stale
 
@@ -33,7 +32,9 @@ def test_the_committed_schema_refuses_what_the_model_refuses() -> None:
     schema = json.loads((GENERATED / "schemas/signaalpunt.platform.probe.v1.json").read_text())
     event = json.loads(
         Envelope.new(
-            topic.value.model_validate(topic.value.examples[0]), municipality="GM0715", producer="x1"
+            topic.value.model_validate(topic.value.examples[0]),
+            municipality="GM0715",
+            producer="x1",
         ).model_dump_json()
     )
     event["municipality"] = "Terneuzen"

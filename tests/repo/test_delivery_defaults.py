@@ -27,7 +27,8 @@ def _python_files() -> list[Path]:
     files: list[Path] = []
     for top in SCANNED:
         files += [
-            p for p in (REPO / top).rglob("*.py")
+            p
+            for p in (REPO / top).rglob("*.py")
             if ".venv" not in p.parts and "__pycache__" not in p.parts
         ]
     return files
@@ -54,11 +55,19 @@ def _violations(path: Path, rel: str | None = None) -> list[str]:
                 found.append(f"{rel}:{node.lineno} declares a subscriber; use Service.consumer")
             for kw in node.keywords:
                 value = kw.value
-                if kw.arg == "enable_auto_commit" and isinstance(value, ast.Constant) and value.value:
+                if (
+                    kw.arg == "enable_auto_commit"
+                    and isinstance(value, ast.Constant)
+                    and value.value
+                ):
                     found.append(f"{rel}:{node.lineno} enable_auto_commit=True")
                 if kw.arg == "acks" and isinstance(value, ast.Constant) and value.value in (0, 1):
                     found.append(f"{rel}:{node.lineno} acks={value.value}")
-                if kw.arg == "enable_idempotence" and isinstance(value, ast.Constant) and not value.value:
+                if (
+                    kw.arg == "enable_idempotence"
+                    and isinstance(value, ast.Constant)
+                    and not value.value
+                ):
                     found.append(f"{rel}:{node.lineno} enable_idempotence=False")
         if isinstance(node, ast.Attribute) and node.attr == "ACK_FIRST":
             found.append(f"{rel}:{node.lineno} AckPolicy.ACK_FIRST (commit before handling)")
@@ -84,8 +93,8 @@ def test_the_scan_catches_what_it_is_for(tmp_path: Path) -> None:
 
 
 def test_the_factory_itself_sets_the_safe_defaults() -> None:
-    from signaalpunt_runtime.broker_factory import PRODUCER_DEFAULTS, SUBSCRIBER_ACK_POLICY
     from faststream.middlewares import AckPolicy
+    from signaalpunt_runtime.broker_factory import PRODUCER_DEFAULTS, SUBSCRIBER_ACK_POLICY
 
     assert PRODUCER_DEFAULTS == {"acks": "all", "enable_idempotence": True}
     assert SUBSCRIBER_ACK_POLICY is AckPolicy.MANUAL

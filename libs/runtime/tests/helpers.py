@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-
 from signaalpunt_contracts import Envelope, ProbeV1
 from signaalpunt_runtime import Service, ServiceSettings
 from signaalpunt_runtime.broker_factory import make_producer
@@ -45,7 +44,9 @@ async def running(service: Service) -> AsyncIterator[Service]:
 
 def probe(run_id: str, sequence: int, note: str | None = None) -> Envelope[ProbeV1]:
     return Envelope.new(
-        ProbeV1(run_id=run_id, sequence=sequence, note=note), municipality="GM0715", producer="tester"
+        ProbeV1(run_id=run_id, sequence=sequence, note=note),
+        municipality="GM0715",
+        producer="tester",
     )
 
 
@@ -59,7 +60,9 @@ async def producer(kafka: str) -> AsyncIterator[AIOKafkaProducer]:
         await p.stop()
 
 
-async def send(p: AIOKafkaProducer, topic: str, event: Envelope[Any] | bytes, key: str = "run") -> None:
+async def send(
+    p: AIOKafkaProducer, topic: str, event: Envelope[Any] | bytes, key: str = "run"
+) -> None:
     value = event if isinstance(event, bytes) else event.model_dump_json().encode()
     await p.send_and_wait(topic, value=value, key=key.encode())
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
 from signaalpunt_runtime import UnitOfWork
 from signaalpunt_runtime.dead_letters import list_dead_letters, replay
@@ -126,7 +125,9 @@ async def test_transient_errors_are_retried_then_dead_lettered(
         calls[seq] = calls.get(seq, 0) + 1
         await work.connection.execute(
             "INSERT INTO effects (event_id, run_id, sequence) VALUES ($1, $2, $3)",
-            event.event_id, "retry", seq,
+            event.event_id,
+            "retry",
+            seq,
         )
         # sequence 1 fails twice and then works; sequence 2 never works
         if (seq == 1 and calls[seq] <= 2) or seq == 2:
@@ -152,7 +153,11 @@ async def test_dead_letter_limit_halts_and_replay_brings_the_events_back(
 ) -> None:
     topic = await kafka_topics.private(PLATFORM_PROBE, "halt.v1", consumers=("counter",))
     settings = settings_for(
-        database_url, infra.kafka_bootstrap, "halt", retry_attempts=1, max_consecutive_dead_letters=3
+        database_url,
+        infra.kafka_bootstrap,
+        "halt",
+        retry_attempts=1,
+        max_consecutive_dead_letters=3,
     )
     broken = build(settings=settings, input_topic=topic, mode="broken")
     async with producer(infra.kafka_bootstrap) as p:
@@ -170,7 +175,9 @@ async def test_dead_letter_limit_halts_and_replay_brings_the_events_back(
         "the offset must stay at the first event that was not dead-lettered"
     )
 
-    fixed = build(settings=settings_for(database_url, infra.kafka_bootstrap, "halt"), input_topic=topic)
+    fixed = build(
+        settings=settings_for(database_url, infra.kafka_bootstrap, "halt"), input_topic=topic
+    )
     async with running(fixed):
         await eventually(
             lambda: _at(database_url, "SELECT count(*) FROM halt.effects", 5), what="rest handled"

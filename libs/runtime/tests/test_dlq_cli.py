@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from typer.testing import CliRunner
-
 from signaalpunt_contracts import PLATFORM_PROBE
 from signaalpunt_runtime.broker_factory import make_reader
 from signaalpunt_runtime.dlq_cli import app
 from signaalpunt_testkit.plugin import Infra, TopicFactory
+from typer.testing import CliRunner
 
 from .helpers import probe, producer
 
@@ -69,6 +68,12 @@ async def test_list_and_replay(infra: Infra, kafka_topics: TopicFactory) -> None
 
     headers = await _original_topic_headers(infra, topic.name)
     assert len(headers) == 3
-    assert all(not any(k.startswith("dlq-") and k != "dlq-replayed-from" for k in h) for h in headers)
-    assert sorted(h["dlq-replayed-from"].decode().rsplit(":", 1)[1] for h in headers) == ["0", "1", "2"]
+    assert all(
+        not any(k.startswith("dlq-") and k != "dlq-replayed-from" for k in h) for h in headers
+    )
+    assert sorted(h["dlq-replayed-from"].decode().rsplit(":", 1)[1] for h in headers) == [
+        "0",
+        "1",
+        "2",
+    ]
     assert all(h["signaalpunt-event-type"] == b"signaalpunt.platform.probe.v1" for h in headers)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from signaalpunt_contracts import PLATFORM_PROBE
 from signaalpunt_runtime.migrations import upgrade_async
 from signaalpunt_runtime.outbox import write_outbox
@@ -49,7 +48,7 @@ class KillableApp:
     def start(self) -> None:
         self.starts += 1
         log = (self.log_dir / f"run-{self.starts}.log").open("wb")
-        self.proc = subprocess.Popen(  # noqa: S603 - our own test app
+        self.proc = subprocess.Popen(
             [sys.executable, str(APP)], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
 
@@ -74,11 +73,16 @@ async def test_consumer_killed_repeatedly_while_10000_events_flow(
 ) -> None:
     topic = await kafka_topics.private(PLATFORM_PROBE, "kill-consumer.v1", consumers=("counter",))
     app = KillableApp(
-        infra, database_url, tmp_path,
-        COUNTER_INPUT_TOPIC=topic.name, COUNTER_SCHEMA="killed", COUNTER_SERVICE="killed",
+        infra,
+        database_url,
+        tmp_path,
+        COUNTER_INPUT_TOPIC=topic.name,
+        COUNTER_SCHEMA="killed",
+        COUNTER_SERVICE="killed",
         # as a StatefulSet pod: the restarted process takes its partitions back without waiting
         # for the killed member's session to time out
-        SIGNAALPUNT_SERVICE_STATIC_MEMBERSHIP="true", SIGNAALPUNT_SERVICE_INSTANCE="counter-0",
+        SIGNAALPUNT_SERVICE_STATIC_MEMBERSHIP="true",
+        SIGNAALPUNT_SERVICE_INSTANCE="counter-0",
     )
     events = [probe(f"run-{i % 17}", i) for i in range(EVENTS)]
 
@@ -86,7 +90,9 @@ async def test_consumer_killed_repeatedly_while_10000_events_flow(
         async with producer(infra.kafka_bootstrap) as p:
             for start in range(0, EVENTS, 500):
                 futures = [
-                    await p.send(topic.name, e.model_dump_json().encode(), key=e.data.run_id.encode())
+                    await p.send(
+                        topic.name, e.model_dump_json().encode(), key=e.data.run_id.encode()
+                    )
                     for e in events[start : start + 500]
                 ]
                 await asyncio.gather(*futures)
@@ -100,7 +106,9 @@ async def test_consumer_killed_repeatedly_while_10000_events_flow(
         for _ in range(8):
             app.start()
             await asyncio.sleep(rng.uniform(2.5, 4.0))
-            before = await _count(database_url, effects) if await _schema_exists(database_url) else 0
+            before = (
+                await _count(database_url, effects) if await _schema_exists(database_url) else 0
+            )
             if before >= EVENTS:
                 break
             app.kill()
@@ -114,7 +122,9 @@ async def test_consumer_killed_repeatedly_while_10000_events_flow(
         app.stop()
     assert kills_mid_stream >= 3, "the test must kill the consumer while events are in flight"
     assert await _count(database_url, effects) == EVENTS
-    assert await _count(database_url, "SELECT count(DISTINCT event_id) FROM killed.effects") == EVENTS
+    assert (
+        await _count(database_url, "SELECT count(DISTINCT event_id) FROM killed.effects") == EVENTS
+    )
     assert await _count(database_url, "SELECT handled FROM killed.totals") == EVENTS
     print(f"killed the consumer {kills_mid_stream} times mid-stream; {EVENTS} effects exactly once")
 
@@ -143,8 +153,11 @@ async def test_outbox_relay_killed_mid_batch_publishes_every_row_once_downstream
         await conn.close()
 
     relay = KillableApp(
-        infra, database_url, tmp_path,
-        COUNTER_SCHEMA="relay", COUNTER_SERVICE="relay",
+        infra,
+        database_url,
+        tmp_path,
+        COUNTER_SCHEMA="relay",
+        COUNTER_SERVICE="relay",
         SIGNAALPUNT_SERVICE_OUTBOX_BATCH_SIZE="100",
     )
     unpublished = "SELECT count(*) FROM relay.outbox WHERE published_at IS NULL"
@@ -198,7 +211,7 @@ async def test_outbox_relay_killed_mid_batch_publishes_every_row_once_downstream
                FROM downstream.effects) s WHERE back""",
     )
     assert out_of_order == 0, "each key's events must arrive in the order they were written"
-    print(f"killed the relay {kills_mid_batch} times with rows pending; {EVENTS} effects once, in order")
+    print(f"killed the relay {kills_mid_batch} times mid-batch; {EVENTS} effects once, in order")
 
 
 async def _below(dsn: str, query: str, value: int) -> bool:

@@ -1,4 +1,4 @@
-"""Trace context crosses Kafka (through the outbox), logs are JSON with trace ids, /metrics works."""
+"""Trace context crosses Kafka (through the outbox); logs are JSON with trace ids."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
 from signaalpunt_runtime import Service, UnitOfWork
 from signaalpunt_runtime.logs import configure_logging, get_logger
@@ -58,11 +57,15 @@ async def test_producer_span_is_the_parent_of_the_consumer_span(
     receiver_telemetry, receiver_spans = _telemetry()
     sender = Service(
         settings_for(database_url, infra.kafka_bootstrap, "sender"),
-        title="sender", migrations=MIGRATIONS, telemetry=sender_telemetry,
+        title="sender",
+        migrations=MIGRATIONS,
+        telemetry=sender_telemetry,
     )
     receiver = Service(
         settings_for(database_url, infra.kafka_bootstrap, "receiver"),
-        title="receiver", migrations=MIGRATIONS, telemetry=receiver_telemetry,
+        title="receiver",
+        migrations=MIGRATIONS,
+        telemetry=receiver_telemetry,
     )
     stream = io.StringIO()
     received: list[Envelope[ProbeV1]] = []

@@ -7,8 +7,8 @@
 - `PermanentError`: raise it for an event that can never succeed (dead-lettered without retries).
 """
 
-from .consumer import ConsumerHalted, PermanentError, UnitOfWork
+from .consumer import ConsumerHaltedError, PermanentError, UnitOfWork
 from .service import Service
 from .settings import ServiceSettings
 
-__all__ = ["ConsumerHalted", "PermanentError", "Service", "ServiceSettings", "UnitOfWork"]
+__all__ = ["ConsumerHaltedError", "PermanentError", "Service", "ServiceSettings", "UnitOfWork"]

@@ -43,7 +43,7 @@ def make_broker(
 ) -> KafkaBroker:
     middlewares: list[Any] = []
     if tracer_provider is not None:
-        # propagates W3C trace context in Kafka headers: a consumer span is a child of the producer's
+        # W3C trace context in Kafka headers: a consumer span is a child of the producer's span
         middlewares.append(
             KafkaTelemetryMiddleware(tracer_provider=tracer_provider, meter_provider=meter_provider)
         )

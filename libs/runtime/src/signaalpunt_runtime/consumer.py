@@ -24,14 +24,16 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 import asyncpg
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
+from signaalpunt_contracts import Envelope, Topic
+from signaalpunt_contracts.envelope import PayloadT
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -40,9 +42,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from signaalpunt_contracts import Envelope, Topic
-from signaalpunt_contracts.envelope import PayloadT
-
+from .database import DbConnection
 from .dead_letters import dead_letter_headers
 from .logs import get_logger
 from .offsets import CommitOnRevoke, OffsetCommitter
@@ -64,7 +64,7 @@ class PermanentError(Exception):
     """
 
 
-class ConsumerHalted(RuntimeError):
+class ConsumerHaltedError(RuntimeError):
     """The stage stopped its consumer after too many consecutive dead letters."""
 
 
@@ -72,7 +72,11 @@ class UnitOfWork:
     """What a handler (or an HTTP request) gets: the transaction's connection and the outbox."""
 
     def __init__(
-        self, connection: asyncpg.Connection, *, schema: str, producer: str,
+        self,
+        connection: DbConnection,
+        *,
+        schema: str,
+        producer: str,
         caused_by: Envelope[Any] | None = None,
     ) -> None:
         self.connection = connection
@@ -80,9 +84,7 @@ class UnitOfWork:
         self._producer = producer
         self._caused_by = caused_by
 
-    def new_event(
-        self, data: PayloadT, *, municipality: str | None = None
-    ) -> Envelope[PayloadT]:
+    def new_event(self, data: PayloadT, *, municipality: str | None = None) -> Envelope[PayloadT]:
         """An event produced by this service, in the chain of the event being handled."""
         if municipality is None:
             if self._caused_by is None:
@@ -181,12 +183,12 @@ class ConsumerStage(Generic[PayloadT]):
             # rewind to this message: it is delivered again, never skipped by a later commit
             await message.nack()
             raise
-        await self.offsets.handled(message.consumer, record)  # type: ignore[attr-defined]
+        await self.offsets.handled(cast("AIOKafkaConsumer", message.consumer), record)
 
     async def _process(self, body: bytes, record: ConsumerRecord[bytes, bytes]) -> None:
         started = time.perf_counter()
         if self.halted:
-            raise ConsumerHalted(self.halted)
+            raise ConsumerHaltedError(self.halted)
         try:
             event = self._model.model_validate_json(body)
         except ValidationError as exc:
@@ -201,14 +203,16 @@ class ConsumerStage(Generic[PayloadT]):
                     max=self._settings.retry_max_delay,
                     jitter=self._settings.retry_initial_delay,
                 ),
-                retry=retry_if_not_exception_type((ValidationError, PermanentError, ConsumerHalted)),
+                retry=retry_if_not_exception_type(
+                    (ValidationError, PermanentError, ConsumerHaltedError)
+                ),
                 before_sleep=self._log_retry,
                 reraise=True,
             ):
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     outcome = await self._handle_once(event, record)
-        except (ConsumerHalted, asyncio.CancelledError):
+        except (ConsumerHaltedError, asyncio.CancelledError):
             raise
         except Exception as exc:
             await self._dead_letter(record, exc, attempts=attempts)
@@ -219,20 +223,24 @@ class ConsumerStage(Generic[PayloadT]):
             time.perf_counter() - started
         )
 
-    async def _handle_once(
-        self, event: Envelope[Any], record: ConsumerRecord[bytes, bytes]
-    ) -> str:
+    async def _handle_once(self, event: Envelope[Any], record: ConsumerRecord[bytes, bytes]) -> str:
         async with self._pool().acquire() as conn, conn.transaction():
             first_time = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id, topic, partition, \"offset\")"
+                'INSERT INTO inbox (consumer, event_id, topic, partition, "offset")'
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
-                self.group, event.event_id, record.topic, record.partition, record.offset,
+                self.group,
+                event.event_id,
+                record.topic,
+                record.partition,
+                record.offset,
             )
             if not first_time:
                 log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
                 return "duplicate"
             unit = UnitOfWork(
-                conn, schema=self._settings.schema_name, producer=self._settings.service_name,
+                conn,
+                schema=self._settings.schema_name,
+                producer=self._settings.service_name,
                 caused_by=event,
             )
             await self.handler(event, unit)
@@ -242,7 +250,9 @@ class ConsumerStage(Generic[PayloadT]):
         error = state.outcome.exception() if state.outcome else None
         log.warning(
             "event handling failed, retrying",
-            topic=self.topic.name, group=self.group, attempt=state.attempt_number,
+            topic=self.topic.name,
+            group=self.group,
+            attempt=state.attempt_number,
             error=type(error).__name__,
         )
 
@@ -261,16 +271,24 @@ class ConsumerStage(Generic[PayloadT]):
                 record.value or b"", topic=target, key=record.key, headers=headers
             )
         except Exception:
-            log.exception("dead-letter publish failed; the event will be delivered again",
-                          topic=self.topic.name, group=self.group)
+            log.exception(
+                "dead-letter publish failed; the event will be delivered again",
+                topic=self.topic.name,
+                group=self.group,
+            )
             await asyncio.sleep(self._settings.retry_max_delay)  # do not spin while Kafka is sick
             raise
         self.consecutive_dead_letters += 1
         self._metrics.handled.labels(self.topic.name, self.group, "dead_letter").inc()
         log.error(
             "event sent to dead-letter topic",
-            topic=record.topic, partition=record.partition, offset=record.offset, group=self.group,
-            dead_letter_topic=target, error=headers["dlq-error-class"], attempts=attempts,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            group=self.group,
+            dead_letter_topic=target,
+            error=headers["dlq-error-class"],
+            attempts=attempts,
             consecutive=self.consecutive_dead_letters,
         )
 
@@ -282,21 +300,21 @@ class ConsumerStage(Generic[PayloadT]):
         )
         log.critical(
             "consumer halted: too many consecutive dead letters",
-            topic=record.topic, partition=record.partition, offset=record.offset,
-            group=self.group, limit=self._settings.max_consecutive_dead_letters,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            group=self.group,
+            limit=self._settings.max_consecutive_dead_letters,
         )
         if self.subscriber is not None and self._stop_task is None:
             # stopping from inside our own handler would cancel ourselves: let a task do it
             self._stop_task = asyncio.create_task(self.subscriber.stop())
         # the framework rewinds to this message (not committed): it is where a restart resumes
-        raise ConsumerHalted(self.halted)
+        raise ConsumerHaltedError(self.halted)
 
 
 @asynccontextmanager
-async def unit_of_work(
-    pool: asyncpg.Pool, settings: ServiceSettings
-) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(pool: asyncpg.Pool, settings: ServiceSettings) -> AsyncIterator[UnitOfWork]:
     """A transaction for HTTP requests and jobs: state changes and outbox events commit together."""
     async with pool.acquire() as conn, conn.transaction():
         yield UnitOfWork(conn, schema=settings.schema_name, producer=settings.service_name)
-

@@ -1,6 +1,6 @@
 """Generate the contract documents from code: JSON Schemas, the topic registry and AsyncAPI.
 
-    uv run python -m signaalpunt_runtime.contract_docs          # (make docs) writes contracts/generated/
+    uv run python -m signaalpunt_runtime.contract_docs          # make docs: contracts/generated/
     uv run python -m signaalpunt_runtime.contract_docs --check  # exit 1 when the files are stale
 
 The AsyncAPI document is FastStream's own generator run over a broker that declares one publisher
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from faststream.specification import AsyncAPI
-
 from signaalpunt_contracts import REGISTRY, Envelope, TopicRegistry
 
 from .broker_factory import make_broker
@@ -88,10 +87,15 @@ def write(target: Path = GENERATED) -> list[Path]:
 def stale(target: Path = GENERATED) -> list[str]:
     expected = documents()
     problems = [
-        name for name, content in expected.items()
+        name
+        for name, content in expected.items()
         if not (target / name).exists() or (target / name).read_text() != content
     ]
-    existing = {p.relative_to(target).as_posix() for p in target.rglob("*.json")} if target.exists() else set()
+    existing = (
+        {p.relative_to(target).as_posix() for p in target.rglob("*.json")}
+        if target.exists()
+        else set()
+    )
     problems += sorted(f"{name} (no longer generated)" for name in existing - set(expected))
     return problems
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+DbConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+"""A connection of its own or one borrowed from the pool: handlers accept either."""
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -12,8 +17,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, schema: str, *, size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections see only `schema` (plus pg_catalog): no service reads another's tables
-    by accident. The schema must exist (migrations create it)."""
+    """A pool whose connections see only `schema` (and pg_catalog): no service reads another's
+    tables by accident. The schema must exist (migrations create it)."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=1,

@@ -58,7 +58,9 @@ def dead_letter_headers(
     group: str,
     service: str,
 ) -> dict[str, str]:
-    kept = {k: v.decode(errors="replace") for k, v in (record.headers or ()) if not k.startswith(PREFIX)}
+    kept = {
+        k: v.decode(errors="replace") for k, v in (record.headers or ()) if not k.startswith(PREFIX)
+    }
     return {
         **kept,
         ERROR_CLASS: f"{type(error).__module__}.{type(error).__qualname__}",
@@ -155,7 +157,9 @@ async def _read(
     return letters, positions, reader
 
 
-async def list_dead_letters(bootstrap: str, topic: str, *, limit: int | None = None) -> list[DeadLetter]:
+async def list_dead_letters(
+    bootstrap: str, topic: str, *, limit: int | None = None
+) -> list[DeadLetter]:
     letters, _, reader = await _read(bootstrap, topic, group=None, limit=limit)
     await reader.stop()
     return letters

@@ -2,7 +2,7 @@
 
     signaalpunt-dlq topics                      every dead-letter topic in the registry, with counts
     signaalpunt-dlq list TOPIC [--limit N]      what is parked: offset, time, error, original place
-    signaalpunt-dlq replay TOPIC [--dry-run]    send parked events back to their original topic, once
+    signaalpunt-dlq replay TOPIC [--dry-run]    send parked events back to their topic, once
 
 Replay is safe to repeat: the position is committed per dead-letter topic, and every consumer
 group's inbox ignores events it already handled. Values are never printed (they may hold
@@ -18,7 +18,6 @@ import typer
 from aiokafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
-
 from signaalpunt_contracts import REGISTRY
 
 from .broker_factory import make_reader
@@ -52,7 +51,7 @@ def _table(title: str, letters: list[DeadLetter]) -> Table:
             f"{letter.partition}:{letter.offset}",
             h.get(FAILED_AT, "?"),
             h.get(CONSUMER_GROUP, "?"),
-            f"{h.get(ORIGINAL_TOPIC, '?')}:{h.get(ORIGINAL_PARTITION, '?')}:{h.get(ORIGINAL_OFFSET, '?')}",
+            ":".join(h.get(k, "?") for k in (ORIGINAL_TOPIC, ORIGINAL_PARTITION, ORIGINAL_OFFSET)),
             h.get(ATTEMPTS, "?"),
             letter.error,
         )
@@ -88,7 +87,9 @@ def topics(bootstrap: str = Bootstrap) -> None:
 
 @app.command("list")
 def list_command(
-    topic: str, limit: int = typer.Option(100, help="show at most this many"), bootstrap: str = Bootstrap
+    topic: str,
+    limit: int = typer.Option(100, help="show at most this many"),
+    bootstrap: str = Bootstrap,
 ) -> None:
     """Show the events parked in a dead-letter topic."""
     letters = asyncio.run(list_dead_letters(bootstrap, topic, limit=limit))

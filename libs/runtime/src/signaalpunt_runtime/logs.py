@@ -1,7 +1,7 @@
 """JSON logs through structlog, with service, trace id and span id on every line.
 
 Standard-library loggers (aiokafka, FastStream, uvicorn) are routed through the same processors, so
-everything a service prints is one JSON object per line. Never log personal data: log ids and counts.
+everything a service prints is one JSON object per line. Never log personal data: ids and counts.
 """
 
 from __future__ import annotations

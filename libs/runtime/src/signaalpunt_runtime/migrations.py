@@ -11,16 +11,16 @@ They are applied at start-up (`migrate_on_start`, the default) or by hand:
 
 Revisions are plain SQL run with `run_sql("...")` (several statements at once, in the revision's
 transaction): SQL stays SQL, no ORM models. Several replicas starting
-at once are safe: the upgrade runs under a Postgres advisory lock per schema, and the Alembic version
-table lives in the service's schema.
+at once are safe: the upgrade runs under a Postgres advisory lock per schema, and the Alembic
+version table lives in the service's schema.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
-
 
 import typer
 from alembic import command
@@ -48,6 +48,8 @@ def run_sql(sql: str) -> None:
     from sqlalchemy.util import await_only  # noqa: PLC0415
 
     driver = op.get_bind().connection.driver_connection
+    if driver is None:
+        raise RuntimeError("no database connection: run_sql only works inside a revision")
     await_only(driver.execute(sql))
 
 
@@ -59,12 +61,19 @@ def alembic_config(script_location: Path, dsn: str, schema: str) -> Config:
     return config
 
 
+# Alembic keeps its running context in module globals: one migration per process at a time
+# (replicas are separate processes; those are kept apart by the advisory lock in run_env).
+_ONE_AT_A_TIME = threading.Lock()
+
+
 def upgrade(script_location: Path, dsn: str, schema: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(script_location, dsn, schema), revision)
+    with _ONE_AT_A_TIME:
+        command.upgrade(alembic_config(script_location, dsn, schema), revision)
 
 
 def downgrade(script_location: Path, dsn: str, schema: str, revision: str) -> None:
-    command.downgrade(alembic_config(script_location, dsn, schema), revision)
+    with _ONE_AT_A_TIME:
+        command.downgrade(alembic_config(script_location, dsn, schema), revision)
 
 
 async def upgrade_async(script_location: Path, dsn: str, schema: str) -> None:
@@ -143,3 +152,5 @@ def downgrade_cli(
     downgrade(migrations, _dsn(), schema, revision)
 
 
+if __name__ == "__main__":
+    app()

@@ -31,7 +31,9 @@ class OffsetCommitter:
         self._count = 0
         self._task: asyncio.Task[None] | None = None
 
-    async def handled(self, consumer: AIOKafkaConsumer, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def handled(
+        self, consumer: AIOKafkaConsumer, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
         """Record that `record` is handled (its transaction committed or it was dead-lettered)."""
         self._consumer = consumer
         self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
@@ -50,8 +52,11 @@ class OffsetCommitter:
         except (KafkaError, AssertionError) as exc:
             # e.g. a rebalance took the partition: its new owner starts from the last commit,
             # and the inbox ignores the events this replica already handled
-            log.warning("offset commit failed; handled events will be redelivered and ignored",
-                        group=self._group, error=type(exc).__name__)
+            log.warning(
+                "offset commit failed; handled events will be redelivered and ignored",
+                group=self._group,
+                error=type(exc).__name__,
+            )
 
     async def _every_interval(self) -> None:
         while True:
@@ -67,7 +72,7 @@ class OffsetCommitter:
         await self.commit()
 
 
-class CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+class CommitOnRevoke(ConsumerRebalanceListener):
     """Before partitions move to another replica, commit what this one handled on them."""
 
     def __init__(self, committer: OffsetCommitter) -> None:

@@ -1,4 +1,4 @@
-"""The outbox: events are written in the same transaction as the state change, then relayed to Kafka.
+"""The outbox: events are written in the state change's transaction, then relayed to Kafka.
 
 A handler or HTTP request never publishes to Kafka directly (a crash between commit and publish
 would lose the event, or publish an event whose state change rolled back). It writes the event to
@@ -23,9 +23,9 @@ from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from prometheus_client import CollectorRegistry, Counter, Gauge
-
 from signaalpunt_contracts import Envelope, Topic
 
+from .database import DbConnection
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -50,7 +50,7 @@ def notify_channel(schema: str) -> str:
 
 
 async def write_outbox(
-    conn: asyncpg.Connection, schema: str, topic: Topic, envelope: Envelope[Any], *, key: str
+    conn: DbConnection, schema: str, topic: Topic, envelope: Envelope[Any], *, key: str
 ) -> None:
     """Stage `envelope` for `topic` inside the caller's transaction."""
     if not isinstance(envelope.data, topic.value):

@@ -1,7 +1,7 @@
 """The composition helper: one object wires a service together, so its `main` stays short.
 
     settings = IntakeSettings()
-    service = Service(settings, title="Signal intake", migrations=Path(__file__).parent / "migrations")
+    service = Service(settings, title="Signal intake", migrations=HERE / "migrations")
 
     @service.consumer(PARTNER_SIGNALS)
     async def on_partner_signal(event: Envelope[PartnerSignalV1], work: UnitOfWork) -> None:
@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
 from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, make_asgi_app
-
 from signaalpunt_contracts import Topic
 
 from .broker_factory import make_broker
@@ -92,9 +91,7 @@ class Service:
             raise RuntimeError("the database pool exists only while the service runs")
         return self._pool
 
-    def consumer(
-        self, topic: Topic, *, group: str | None = None
-    ) -> Callable[[Handler], Handler]:
+    def consumer(self, topic: Topic, *, group: str | None = None) -> Callable[[Handler], Handler]:
         """Register a handler for `topic` in consumer group `group` (default: the service name)."""
         group = group or self.settings.service_name
         if group not in topic.consumers:
@@ -104,8 +101,13 @@ class Service:
 
         def register(handler: Handler) -> Handler:
             stage: ConsumerStage[Any] = ConsumerStage(
-                topic=topic, group=group, handler=handler, pool=lambda: self.pool,
-                broker=self.broker, settings=self.settings, metrics=self._stage_metrics,
+                topic=topic,
+                group=group,
+                handler=handler,
+                pool=lambda: self.pool,
+                broker=self.broker,
+                settings=self.settings,
+                metrics=self._stage_metrics,
             )
             stage.register()
             self.stages.append(stage)
@@ -163,7 +165,7 @@ class Service:
                 raise RuntimeError("not started")
             await asyncio.wait_for(self._pool.fetchval("SELECT 1"), 3)
             checks["postgres"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        except Exception as exc:
             checks["postgres"] = f"{type(exc).__name__}"
         halted = [s.halted for s in self.stages if s.halted]
         if halted:
@@ -185,7 +187,8 @@ class Service:
 
         return AsgiFastStream(
             self.broker,
-            logger=logging.getLogger("faststream.app"),
+            # a logger of our own: FastStream's default one prints coloured text, not JSON
+            logger=logging.getLogger("signaalpunt.lifecycle"),
             asgi_routes=[
                 ("/health", health),
                 ("/metrics", make_asgi_app(self.metrics)),
@@ -194,7 +197,8 @@ class Service:
             specification=AsyncAPI(
                 self.broker, title=self.title, version=self.version, description=self.description
             ),
-            asyncapi_path="/docs/asyncapi",
+            # no "try it out": nobody may publish onto a topic through the docs page
+            asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
             on_startup=[self.start_database],
             after_startup=[self.start_relay],
             on_shutdown=[self.stop_relay],

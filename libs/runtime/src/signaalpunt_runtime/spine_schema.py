@@ -1,8 +1,8 @@
 """The spine's tables, created in each service's own schema by its first migration.
 
-    from signaalpunt_runtime import spine_schema
-    from signaalpunt_runtime.migrations import run_sql
-    def upgrade() -> None: run_sql(spine_schema.UPGRADE)
+from signaalpunt_runtime import spine_schema
+from signaalpunt_runtime.migrations import run_sql
+def upgrade() -> None: run_sql(spine_schema.UPGRADE)
 """
 
 UPGRADE = """

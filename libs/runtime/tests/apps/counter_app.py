@@ -50,7 +50,9 @@ def build(
         )
         await work.connection.execute("UPDATE totals SET handled = handled + 1")
         if output_topic is not None:
-            forwarded = work.new_event(ProbeV1(run_id=event.data.run_id, sequence=event.data.sequence))
+            forwarded = work.new_event(
+                ProbeV1(run_id=event.data.run_id, sequence=event.data.sequence)
+            )
             await work.publish(output_topic, forwarded, key=event.data.run_id)
 
     return service

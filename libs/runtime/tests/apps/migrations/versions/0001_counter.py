@@ -19,7 +19,7 @@ def upgrade() -> None:
         """
         CREATE TABLE effects (
             id        bigserial PRIMARY KEY,
-            event_id  uuid    NOT NULL,   -- deliberately not unique: a double effect must be visible
+            event_id  uuid    NOT NULL,   -- not unique: a double effect must be visible
             run_id    text    NOT NULL,
             sequence  integer NOT NULL
         );
