@@ -5,7 +5,7 @@ UV ?= uv
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup infra-up infra-down infra-status topics run demo test lint format bench docs clean-local
+.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench docs clean-local
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,14 @@ lint: ## ruff (lint + format check) and mypy strict
 format: ## apply ruff's formatting and safe fixes
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
+
+migrate: infra-up ## apply every service's migrations to its own schema (services also do this at start)
+	@for dir in services/*/migrations; do \
+	  [ -d "$$dir" ] || continue; \
+	  schema=$$(basename $$(dirname $$dir) | tr - _); \
+	  echo "migrating $$schema"; \
+	  $(UV) run --frozen signaalpunt-migrate upgrade $$dir --schema $$schema || exit 1; \
+	done
 
 bench: infra-up topics ## benchmarks; results are written under bench/results/
 	$(UV) run --frozen python bench/pipeline_stage.py

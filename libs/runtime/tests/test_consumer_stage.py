@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
 from signaalpunt_runtime import UnitOfWork
@@ -25,12 +26,19 @@ async def _committed(kafka: str, group: str, topic: str) -> int:
     return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic)
 
 
+BATCH_MODES = pytest.mark.parametrize("batch_size", [None, 50], ids=["one-by-one", "batches"])
+
+
+@BATCH_MODES
 async def test_each_event_has_one_effect_even_when_delivered_twice(
-    infra: Infra, kafka_topics: TopicFactory, database_url: str
+    infra: Infra, kafka_topics: TopicFactory, database_url: str, batch_size: int | None
 ) -> None:
-    topic = await kafka_topics.private(PLATFORM_PROBE, "dedupe.v1", consumers=("counter",))
+    schema = f"dedupe{batch_size or ''}"
+    topic = await kafka_topics.private(PLATFORM_PROBE, f"{schema}.v1", consumers=("counter",))
     service = build(
-        settings=settings_for(database_url, infra.kafka_bootstrap, "dedupe"), input_topic=topic
+        settings=settings_for(database_url, infra.kafka_bootstrap, schema),
+        input_topic=topic,
+        batch_size=batch_size,
     )
     events = [probe("dedupe", i) for i in range(20)]
     async with running(service), producer(infra.kafka_bootstrap) as p:
@@ -39,15 +47,15 @@ async def test_each_event_has_one_effect_even_when_delivered_twice(
         for event in events[:5]:  # the same events again, as after a rebalance or a replay
             await send(p, topic.name, event)
         await eventually(
-            lambda: _at(database_url, "SELECT count(*) FROM dedupe.inbox", 20), what="inbox"
+            lambda: _at(database_url, f"SELECT count(*) FROM {schema}.inbox", 20), what="inbox"
         )
         await eventually(
             lambda: _committed_at_least(infra.kafka_bootstrap, "counter", topic.name, 25),
             what="offsets committed",
         )
-    assert await scalar(database_url, "SELECT count(*) FROM dedupe.effects") == 20
-    assert await scalar(database_url, "SELECT count(DISTINCT event_id) FROM dedupe.effects") == 20
-    assert await scalar(database_url, "SELECT handled FROM dedupe.totals") == 20
+    assert await scalar(database_url, f"SELECT count(*) FROM {schema}.effects") == 20
+    assert await scalar(database_url, f"SELECT count(DISTINCT event_id) FROM {schema}.effects") == 20
+    assert await scalar(database_url, f"SELECT handled FROM {schema}.totals") == 20
 
 
 async def _at(dsn: str, query: str, want: int) -> bool:
@@ -58,12 +66,16 @@ async def _committed_at_least(kafka: str, group: str, topic: str, want: int) -> 
     return await _committed(kafka, group, topic) >= want
 
 
+@BATCH_MODES
 async def test_poison_message_goes_to_dead_letters_and_the_rest_flows(
-    infra: Infra, kafka_topics: TopicFactory, database_url: str
+    infra: Infra, kafka_topics: TopicFactory, database_url: str, batch_size: int | None
 ) -> None:
-    topic = await kafka_topics.private(PLATFORM_PROBE, "poison.v1", consumers=("counter",))
+    schema = f"poison{batch_size or ''}"
+    topic = await kafka_topics.private(PLATFORM_PROBE, f"{schema}.v1", consumers=("counter",))
     service = build(
-        settings=settings_for(database_url, infra.kafka_bootstrap, "poison"), input_topic=topic
+        settings=settings_for(database_url, infra.kafka_bootstrap, schema),
+        input_topic=topic,
+        batch_size=batch_size,
     )
     wrong_municipality = probe("poison", 2).model_dump(mode="json") | {"municipality": "Terneuzen"}
     async with running(service), producer(infra.kafka_bootstrap) as p:
@@ -74,7 +86,7 @@ async def test_poison_message_goes_to_dead_letters_and_the_rest_flows(
         for i in range(4, 10):
             await send(p, topic.name, probe("poison", i))
         await eventually(
-            lambda: _at(database_url, "SELECT count(*) FROM poison.effects", 7), what="effects"
+            lambda: _at(database_url, f"SELECT count(*) FROM {schema}.effects", 7), what="effects"
         )
         await eventually(
             lambda: _committed_at_least(infra.kafka_bootstrap, "counter", topic.name, 10),
@@ -90,13 +102,13 @@ async def test_poison_message_goes_to_dead_letters_and_the_rest_flows(
     assert bad_json.headers["dlq-original-topic"] == topic.name
     assert bad_json.headers["dlq-original-offset"] == "1"
     assert bad_json.headers["dlq-consumer-group"] == "counter"
-    assert bad_json.headers["dlq-service"] == "poison"
+    assert bad_json.headers["dlq-service"] == schema
     assert "dlq-failed-at" in bad_json.headers
     assert "municipality" in bad_field.headers["dlq-error-message"]
     assert "Terneuzen" not in bad_field.headers["dlq-error-message"], "input must not leak"
     assert permanent.headers["dlq-error-class"].endswith("PermanentError")
     assert permanent.headers["dlq-attempts"] == "1"
-    sequences = await _sequences(database_url, "poison")
+    sequences = await _sequences(database_url, schema)
     assert sequences == [1, 4, 5, 6, 7, 8, 9]
 
 

@@ -15,6 +15,7 @@ consumer of its own.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -56,7 +57,8 @@ def make_broker(
         ack_policy=SUBSCRIBER_ACK_POLICY,
         middlewares=middlewares,
         description=description,
-        logger=None,
+        # a logger of our own (JSON through the root handler); FastStream's prints coloured text
+        logger=logging.getLogger("signaalpunt.broker"),
         **PRODUCER_DEFAULTS,
     )
 

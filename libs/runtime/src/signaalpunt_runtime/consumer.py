@@ -124,6 +124,11 @@ async def _raw_body(message: KafkaMessage) -> bytes:
     return bytes(message.body)
 
 
+async def _raw_bodies(message: KafkaMessage) -> list[bytes]:
+    """The decoder for batch stages: each message's raw bytes."""
+    return [bytes(body) for body in message.body]
+
+
 class ConsumerStage(Generic[PayloadT]):
     def __init__(
         self,
@@ -131,6 +136,7 @@ class ConsumerStage(Generic[PayloadT]):
         topic: Topic,
         group: str,
         handler: Handler,
+        batch_size: int | None = None,
         pool: Callable[[], asyncpg.Pool],
         broker: KafkaBroker,
         settings: ServiceSettings,
@@ -139,6 +145,7 @@ class ConsumerStage(Generic[PayloadT]):
         self.topic = topic
         self.group = group
         self.handler = handler
+        self.batch_size = batch_size
         self._pool = pool
         self._broker = broker
         self._settings = settings
@@ -157,8 +164,7 @@ class ConsumerStage(Generic[PayloadT]):
     def register(self) -> None:
         from .broker_factory import subscriber_options  # noqa: PLC0415 - avoid an import cycle
 
-        subscriber = self._broker.subscriber(
-            self.topic.name,
+        options: dict[str, Any] = {
             **subscriber_options(
                 self.group,
                 instance_id=(
@@ -168,11 +174,19 @@ class ConsumerStage(Generic[PayloadT]):
                 ),
                 session_timeout_ms=self._settings.consumer_session_timeout_ms,
             ),
-            listener=CommitOnRevoke(self.offsets),
-            title=f"{self.topic.name}:{self.group}",
-            description=f"{self.topic.description} Payload: Envelope[{self.topic.value.__name__}].",
-        )
-        subscriber(self.handle, decoder=_raw_body)
+            "listener": CommitOnRevoke(self.offsets),
+            "title": f"{self.topic.name}:{self.group}",
+            "description": (
+                f"{self.topic.description} Payload: Envelope[{self.topic.value.__name__}]."
+            ),
+        }
+        if self.batch_size:
+            options |= {"batch": True, "max_records": self.batch_size, "batch_timeout_ms": 100}
+        subscriber = self._broker.subscriber(self.topic.name, **options)
+        if self.batch_size:
+            subscriber(self.handle_batch, decoder=_raw_bodies)
+        else:
+            subscriber(self.handle, decoder=_raw_body)
         self.subscriber = subscriber
 
     async def handle(self, body: bytes, message: KafkaMessage) -> None:
@@ -185,6 +199,67 @@ class ConsumerStage(Generic[PayloadT]):
             raise
         await self.offsets.handled(cast("AIOKafkaConsumer", message.consumer), record)
 
+    async def handle_batch(self, bodies: list[bytes], message: KafkaMessage) -> None:
+        """Batch mode: up to `batch_size` events in one transaction (one commit, one fsync).
+
+        Each event still has its own inbox row. Should any event of the batch fail, the batch's
+        transaction rolls back and its events are handled one by one, with the usual retries
+        and dead letters, so one bad event never takes the others with it.
+        """
+        records: tuple[ConsumerRecord[bytes, bytes], ...] = message.raw_message  # type: ignore[assignment]
+        try:
+            await self._process_batch(bodies, records)
+        except BaseException:
+            await message.nack()  # rewinds every partition of the batch to its first record
+            raise
+        consumer = cast("AIOKafkaConsumer", message.consumer)
+        for record in records:
+            await self.offsets.handled(consumer, record)
+
+    async def _process_batch(
+        self, bodies: list[bytes], records: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> None:
+        if self.halted:
+            raise ConsumerHaltedError(self.halted)
+        started = time.perf_counter()
+        valid: list[tuple[Envelope[Any], ConsumerRecord[bytes, bytes]]] = []
+        for body, record in zip(bodies, records, strict=True):
+            try:
+                valid.append((self._model.model_validate_json(body), record))
+            except ValidationError as exc:
+                await self._dead_letter(record, exc, attempts=1)
+        if not valid:
+            return
+        try:
+            outcomes = await self._handle_together(valid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "batch failed; handling its events one by one",
+                topic=self.topic.name,
+                group=self.group,
+                size=len(valid),
+                error=type(exc).__name__,
+            )
+            for event, record in valid:
+                await self._process_event(event, record, time.perf_counter())
+            return
+        self.consecutive_dead_letters = 0
+        elapsed = time.perf_counter() - started
+        for outcome in outcomes:
+            self._metrics.handled.labels(self.topic.name, self.group, outcome).inc()
+            self._metrics.duration.labels(self.topic.name, self.group).observe(elapsed)
+
+    async def _handle_together(
+        self, events: list[tuple[Envelope[Any], ConsumerRecord[bytes, bytes]]]
+    ) -> list[str]:
+        outcomes = []
+        async with self._pool().acquire() as conn, conn.transaction():
+            for event, record in events:
+                outcomes.append(await self._inbox_and_handler(conn, event, record))
+        return outcomes
+
     async def _process(self, body: bytes, record: ConsumerRecord[bytes, bytes]) -> None:
         started = time.perf_counter()
         if self.halted:
@@ -194,6 +269,11 @@ class ConsumerStage(Generic[PayloadT]):
         except ValidationError as exc:
             await self._dead_letter(record, exc, attempts=1)
             return
+        await self._process_event(event, record, started)
+
+    async def _process_event(
+        self, event: Envelope[Any], record: ConsumerRecord[bytes, bytes], started: float
+    ) -> None:
         attempts = 0
         try:
             async for attempt in AsyncRetrying(
@@ -225,25 +305,30 @@ class ConsumerStage(Generic[PayloadT]):
 
     async def _handle_once(self, event: Envelope[Any], record: ConsumerRecord[bytes, bytes]) -> str:
         async with self._pool().acquire() as conn, conn.transaction():
-            first_time = await conn.fetchval(
-                'INSERT INTO inbox (consumer, event_id, topic, partition, "offset")'
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
-                self.group,
-                event.event_id,
-                record.topic,
-                record.partition,
-                record.offset,
-            )
-            if not first_time:
-                log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
-                return "duplicate"
-            unit = UnitOfWork(
-                conn,
-                schema=self._settings.schema_name,
-                producer=self._settings.service_name,
-                caused_by=event,
-            )
-            await self.handler(event, unit)
+            return await self._inbox_and_handler(conn, event, record)
+
+    async def _inbox_and_handler(
+        self, conn: DbConnection, event: Envelope[Any], record: ConsumerRecord[bytes, bytes]
+    ) -> str:
+        first_time = await conn.fetchval(
+            'INSERT INTO inbox (consumer, event_id, topic, partition, "offset")'
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+            self.group,
+            event.event_id,
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        if not first_time:
+            log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
+            return "duplicate"
+        unit = UnitOfWork(
+            conn,
+            schema=self._settings.schema_name,
+            producer=self._settings.service_name,
+            caused_by=event,
+        )
+        await self.handler(event, unit)
         return "handled"
 
     def _log_retry(self, state: RetryCallState) -> None:

@@ -91,8 +91,14 @@ class Service:
             raise RuntimeError("the database pool exists only while the service runs")
         return self._pool
 
-    def consumer(self, topic: Topic, *, group: str | None = None) -> Callable[[Handler], Handler]:
-        """Register a handler for `topic` in consumer group `group` (default: the service name)."""
+    def consumer(
+        self, topic: Topic, *, group: str | None = None, batch_size: int | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Register a handler for `topic` in consumer group `group` (default: the service name).
+
+        With `batch_size`, up to that many events are handled in one database transaction
+        (higher throughput for bursts; each event is still deduplicated on its own).
+        """
         group = group or self.settings.service_name
         if group not in topic.consumers:
             raise ValueError(
@@ -104,6 +110,7 @@ class Service:
                 topic=topic,
                 group=group,
                 handler=handler,
+                batch_size=batch_size,
                 pool=lambda: self.pool,
                 broker=self.broker,
                 settings=self.settings,

@@ -31,12 +31,13 @@ def build(
     output_topic: Topic | None = None,
     group: str = "counter",
     mode: str = "ok",
+    batch_size: int | None = None,
 ) -> Service:
     service = Service(settings, title="Counter (test app)", migrations=MIGRATIONS)
     if input_topic is None:
         return service  # a relay-only process
 
-    @service.consumer(input_topic, group=group)
+    @service.consumer(input_topic, group=group, batch_size=batch_size)
     async def count(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
         if mode == "broken":
             raise RuntimeError("simulated bad deploy")
@@ -73,6 +74,7 @@ def from_environment() -> Service:
         output_topic=probe_topic(output_name, "downstream") if output_name else None,
         group=group,
         mode=os.environ.get("COUNTER_MODE", "ok"),
+        batch_size=int(os.environ["COUNTER_BATCH"]) if os.environ.get("COUNTER_BATCH") else None,
     )
 
 
