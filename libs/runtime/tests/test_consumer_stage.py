@@ -54,7 +54,9 @@ async def test_each_event_has_one_effect_even_when_delivered_twice(
             what="offsets committed",
         )
     assert await scalar(database_url, f"SELECT count(*) FROM {schema}.effects") == 20
-    assert await scalar(database_url, f"SELECT count(DISTINCT event_id) FROM {schema}.effects") == 20
+    assert (
+        await scalar(database_url, f"SELECT count(DISTINCT event_id) FROM {schema}.effects") == 20
+    )
     assert await scalar(database_url, f"SELECT handled FROM {schema}.totals") == 20
 
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, cast
+from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -46,7 +47,7 @@ from .database import DbConnection
 from .dead_letters import dead_letter_headers
 from .logs import get_logger
 from .offsets import CommitOnRevoke, OffsetCommitter
-from .outbox import write_outbox
+from .outbox import OutboxRow, outbox_row, write_outbox_rows
 from .settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -78,11 +79,13 @@ class UnitOfWork:
         schema: str,
         producer: str,
         caused_by: Envelope[Any] | None = None,
+        outbox: list[OutboxRow] | None = None,
     ) -> None:
         self.connection = connection
         self._schema = schema
         self._producer = producer
         self._caused_by = caused_by
+        self.outbox: list[OutboxRow] = [] if outbox is None else outbox
 
     def new_event(self, data: PayloadT, *, municipality: str | None = None) -> Envelope[PayloadT]:
         """An event produced by this service, in the chain of the event being handled."""
@@ -95,8 +98,15 @@ class UnitOfWork:
         )
 
     async def publish(self, topic: Topic, event: Envelope[Any], *, key: str) -> None:
-        """Stage `event` on `topic`; it is published only if this transaction commits."""
-        await write_outbox(self.connection, self._schema, topic, event, key=key)
+        """Stage `event` on `topic`; it is published only if this transaction commits.
+
+        The rows are written to the outbox in one go just before the commit (`flush`).
+        """
+        self.outbox.append(outbox_row(topic, event, key=key))
+
+    async def flush(self) -> None:
+        rows, self.outbox[:] = list(self.outbox), []
+        await write_outbox_rows(self.connection, self._schema, rows)
 
 
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
@@ -255,9 +265,17 @@ class ConsumerStage(Generic[PayloadT]):
         self, events: list[tuple[Envelope[Any], ConsumerRecord[bytes, bytes]]]
     ) -> list[str]:
         outcomes = []
+        outbox: list[OutboxRow] = []
         async with self._pool().acquire() as conn, conn.transaction():
-            for event, record in events:
-                outcomes.append(await self._inbox_and_handler(conn, event, record))
+            new = await self._first_delivery(conn, events)
+            for event, _ in events:
+                if event.event_id not in new:  # handled before, or twice in this batch
+                    outcomes.append("duplicate")
+                    continue
+                new.discard(event.event_id)
+                await self.handler(event, self._unit_of_work(conn, event, outbox))
+                outcomes.append("handled")
+            await write_outbox_rows(conn, self._settings.schema_name, outbox)
         return outcomes
 
     async def _process(self, body: bytes, record: ConsumerRecord[bytes, bytes]) -> None:
@@ -305,31 +323,41 @@ class ConsumerStage(Generic[PayloadT]):
 
     async def _handle_once(self, event: Envelope[Any], record: ConsumerRecord[bytes, bytes]) -> str:
         async with self._pool().acquire() as conn, conn.transaction():
-            return await self._inbox_and_handler(conn, event, record)
+            if not await self._first_delivery(conn, [(event, record)]):
+                log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
+                return "duplicate"
+            work = self._unit_of_work(conn, event, [])
+            await self.handler(event, work)
+            await work.flush()
+            return "handled"
 
-    async def _inbox_and_handler(
-        self, conn: DbConnection, event: Envelope[Any], record: ConsumerRecord[bytes, bytes]
-    ) -> str:
-        first_time = await conn.fetchval(
+    async def _first_delivery(
+        self, conn: DbConnection, events: list[tuple[Envelope[Any], ConsumerRecord[bytes, bytes]]]
+    ) -> set[UUID]:
+        """Insert the inbox rows in one statement; returns the ids not seen before."""
+        rows = await conn.fetch(
             'INSERT INTO inbox (consumer, event_id, topic, partition, "offset")'
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+            " SELECT $1, e, t, p, o"
+            " FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) AS u(e, t, p, o)"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
             self.group,
-            event.event_id,
-            record.topic,
-            record.partition,
-            record.offset,
+            [event.event_id for event, _ in events],
+            [record.topic for _, record in events],
+            [record.partition for _, record in events],
+            [record.offset for _, record in events],
         )
-        if not first_time:
-            log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
-            return "duplicate"
-        unit = UnitOfWork(
+        return {row["event_id"] for row in rows}
+
+    def _unit_of_work(
+        self, conn: DbConnection, event: Envelope[Any], outbox: list[OutboxRow]
+    ) -> UnitOfWork:
+        return UnitOfWork(
             conn,
             schema=self._settings.schema_name,
             producer=self._settings.service_name,
             caused_by=event,
+            outbox=outbox,
         )
-        await self.handler(event, unit)
-        return "handled"
 
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -402,4 +430,6 @@ class ConsumerStage(Generic[PayloadT]):
 async def unit_of_work(pool: asyncpg.Pool, settings: ServiceSettings) -> AsyncIterator[UnitOfWork]:
     """A transaction for HTTP requests and jobs: state changes and outbox events commit together."""
     async with pool.acquire() as conn, conn.transaction():
-        yield UnitOfWork(conn, schema=settings.schema_name, producer=settings.service_name)
+        work = UnitOfWork(conn, schema=settings.schema_name, producer=settings.service_name)
+        yield work
+        await work.flush()

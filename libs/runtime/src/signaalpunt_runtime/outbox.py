@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from faststream.kafka import KafkaBroker
@@ -49,29 +50,46 @@ def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-async def write_outbox(
-    conn: DbConnection, schema: str, topic: Topic, envelope: Envelope[Any], *, key: str
-) -> None:
-    """Stage `envelope` for `topic` inside the caller's transaction."""
+OutboxRow = tuple[UUID, str, str, bytes, str]
+"""(event id, topic, key, value, headers as JSON): one row of the outbox table."""
+
+
+def outbox_row(topic: Topic, envelope: Envelope[Any], *, key: str) -> OutboxRow:
+    """Check and serialise an event for `topic`, capturing the current trace context."""
     if not isinstance(envelope.data, topic.value):
         raise TypeError(
             f"{topic.name} carries {topic.value.__name__}, not {type(envelope.data).__name__}"
         )
     if not key:
         raise ValueError(f"an event for {topic.name} needs a key ({topic.key})")
-    await conn.execute(
-        # $5 is text cast to jsonb: independent of whether the connection has a jsonb codec
-        "INSERT INTO outbox (event_id, topic, key, value, headers)"
-        " VALUES ($1, $2, $3, $4, $5::text::jsonb)"
-        " ON CONFLICT (event_id) DO NOTHING",
+    return (
         envelope.event_id,
         topic.name,
         key,
         envelope.model_dump_json().encode(),
         json.dumps(event_headers(envelope)),
     )
+
+
+async def write_outbox_rows(conn: DbConnection, schema: str, rows: list[OutboxRow]) -> None:
+    """Stage rows inside the caller's transaction: one pipelined insert, one notification."""
+    if not rows:
+        return
+    await conn.executemany(
+        # headers go in as text cast to jsonb: independent of the connection's jsonb codec
+        "INSERT INTO outbox (event_id, topic, key, value, headers)"
+        " VALUES ($1, $2, $3, $4, $5::text::jsonb) ON CONFLICT (event_id) DO NOTHING",
+        rows,
+    )
     # delivered only when the transaction commits; wakes the relay without waiting for its poll
     await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+
+
+async def write_outbox(
+    conn: DbConnection, schema: str, topic: Topic, envelope: Envelope[Any], *, key: str
+) -> None:
+    """Stage one event for `topic` inside the caller's transaction."""
+    await write_outbox_rows(conn, schema, [outbox_row(topic, envelope, key=key)])
 
 
 class OutboxMetrics:
@@ -101,6 +119,7 @@ class OutboxRelay:
         metrics: OutboxMetrics,
         batch_size: int = 200,
         poll_interval: float = 1.0,
+        linger: float = 0.01,
         keep_published_days: float = 7,
         keep_inbox_days: float = 35,
     ) -> None:
@@ -110,6 +129,7 @@ class OutboxRelay:
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._linger = linger
         self._keep_published_days = keep_published_days
         self._keep_inbox_days = keep_inbox_days
         self._wake = asyncio.Event()
@@ -162,6 +182,9 @@ class OutboxRelay:
                 published = await self._publish_batch(conn)
                 if published < self._batch_size:
                     await self._sleep(self._poll_interval)
+                    # woken by a commit: let the rest of a burst arrive so it goes out as one
+                    # batch rather than one transaction per event (cf. Kafka's linger.ms)
+                    await asyncio.sleep(self._linger)
         finally:
             self._set_active(False)
             with contextlib.suppress(Exception):

@@ -146,6 +146,7 @@ class Service:
             metrics=self._outbox_metrics,
             batch_size=self.settings.outbox_batch_size,
             poll_interval=self.settings.outbox_poll_interval,
+            linger=self.settings.outbox_linger,
             keep_published_days=self.settings.outbox_keep_published.total_seconds() / 86400,
             keep_inbox_days=self.settings.inbox_keep.total_seconds() / 86400,
         )

@@ -76,6 +76,9 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval: float = Field(
         default=1.0, gt=0, description="seconds; LISTEN/NOTIFY wakes the relay sooner"
     )
+    outbox_linger: float = Field(
+        default=0.01, ge=0, description="seconds the woken relay waits so a burst goes as one batch"
+    )
     outbox_keep_published: timedelta = Field(default=timedelta(days=7))
     inbox_keep: timedelta = Field(
         default=timedelta(days=35),
