@@ -85,9 +85,9 @@ async def scenario() -> dict[str, object]:
                 run_id,
             )
             published = await conn.fetchval(
-                "SELECT count(*) FROM demo_sender.outbox WHERE published_at IS NOT NULL"
-                " AND headers->>'signaalpunt-event-type' = 'signaalpunt.platform.probe.v1'"
-                " AND created_at > now() - interval '10 minutes'"
+                "SELECT count(*) FROM demo_sender.outbox WHERE key = $1"
+                " AND published_at IS NOT NULL",
+                run_id,
             )
         finally:
             await conn.close()
