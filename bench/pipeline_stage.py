@@ -27,7 +27,6 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1, Topic, TopicRegistry
 from signaalpunt_runtime import Service, ServiceSettings, UnitOfWork
 from signaalpunt_runtime.logs import configure_logging
@@ -57,7 +56,9 @@ async def fill(name: str) -> None:
             futures = []
             for i in range(start, min(start + 1000, EVENTS)):
                 event = Envelope.new(
-                    ProbeV1(run_id=f"run-{i % 50}", sequence=i), municipality="GM0715", producer="bench"
+                    ProbeV1(run_id=f"run-{i % 50}", sequence=i),
+                    municipality="GM0715",
+                    producer="bench",
                 )
                 futures.append(
                     await producer.send(
@@ -72,8 +73,11 @@ async def fill(name: str) -> None:
 async def raw_loop(source: str, target: str, *, batched: bool) -> float:
     """The baseline: no database, no inbox, no outbox; the same commit discipline."""
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=KAFKA, group_id=f"raw-{batched}-{time.time_ns()}",
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        source,
+        bootstrap_servers=KAFKA,
+        group_id=f"raw-{batched}-{time.time_ns()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
     await consumer.start()
@@ -111,8 +115,12 @@ async def raw_loop(source: str, target: str, *, batched: bool) -> float:
 
 async def spine_stage(source: Topic, target: Topic, schema: str, *, batched: bool) -> float:
     settings = ServiceSettings(
-        service_name=schema.replace("_", "-"), database_schema=schema, database_url=DATABASE,  # type: ignore[arg-type]
-        kafka_bootstrap=KAFKA, log_level="WARNING", outbox_batch_size=BATCH,
+        service_name=schema.replace("_", "-"),
+        database_schema=schema,
+        database_url=DATABASE,  # type: ignore[arg-type]
+        kafka_bootstrap=KAFKA,
+        log_level="WARNING",
+        outbox_batch_size=BATCH,
         database_pool_size=4,
     )
     service = Service(settings, title="bench stage", migrations=MIGRATIONS)
@@ -123,7 +131,9 @@ async def spine_stage(source: Topic, target: Topic, schema: str, *, batched: boo
     async def forward(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
         await work.connection.execute(
             "INSERT INTO effects (event_id, run_id, sequence) VALUES ($1, $2, $3)",
-            event.event_id, event.data.run_id, event.data.sequence,
+            event.event_id,
+            event.data.run_id,
+            event.data.sequence,
         )
         await work.publish(target, work.new_event(event.data), key=event.data.run_id)
 
@@ -133,9 +143,12 @@ async def spine_stage(source: Topic, target: Topic, schema: str, *, batched: boo
     conn = await asyncpg.connect(DATABASE)
     try:
         deadline = time.monotonic() + 600
-        while await conn.fetchval(
-            f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NOT NULL"  # noqa: S608
-        ) < EVENTS:
+        while (
+            await conn.fetchval(
+                f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NOT NULL"  # noqa: S608
+            )
+            < EVENTS
+        ):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{schema}: not done after 600 s")
             await asyncio.sleep(0.2)
@@ -163,7 +176,9 @@ async def main() -> int:
         print(f"filling {source.name} with {EVENTS} events …", flush=True)
         await fill(source.name)
         results = {
-            "raw loop, one by one": await raw_loop(source.name, outputs["raw1"].name, batched=False),
+            "raw loop, one by one": await raw_loop(
+                source.name, outputs["raw1"].name, batched=False
+            ),
             "raw loop, batched": await raw_loop(source.name, outputs["rawb"].name, batched=True),
             "spine stage, one by one": await spine_stage(
                 source, outputs["stage1"], schemas[0], batched=False

@@ -18,7 +18,6 @@ from pathlib import Path
 import asyncpg
 from rich.console import Console
 from rich.table import Table
-
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
 from signaalpunt_runtime import Service, ServiceSettings, UnitOfWork
 from signaalpunt_runtime.broker_factory import make_producer
@@ -31,7 +30,9 @@ console = Console()
 
 
 def settings(name: str) -> ServiceSettings:
-    return ServiceSettings(service_name=name, database_schema=name.replace("-", "_"), log_level="WARNING")
+    return ServiceSettings(
+        service_name=name, database_schema=name.replace("-", "_"), log_level="WARNING"
+    )
 
 
 async def scenario() -> dict[str, object]:
@@ -43,7 +44,9 @@ async def scenario() -> dict[str, object]:
     async def receive(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
         await work.connection.execute(
             "INSERT INTO probes_received (event_id, run_id, sequence) VALUES ($1, $2, $3)",
-            event.event_id, event.data.run_id, event.data.sequence,
+            event.event_id,
+            event.data.run_id,
+            event.data.sequence,
         )
 
     for service in (sender, receiver):
@@ -115,7 +118,9 @@ def main() -> int:
     console.rule("[bold]Signaalpunt demo")
     console.print("\n[bold]Infrastructure[/bold] (deploy/local, no Docker)")
     subprocess.run([str(REPO / "deploy/local/infra.sh"), "status"], check=True)  # noqa: S603
-    console.print("\n[bold]The spine[/bold]: outbox → Kafka → inbox, exactly once, on platform.probe.v1")
+    console.print(
+        "\n[bold]The spine[/bold]: outbox → Kafka → inbox, exactly once, on platform.probe.v1"
+    )
     result = asyncio.run(scenario())
     table = Table(show_header=False)
     table.add_row("probe events written through the sender's outbox", str(result["written"]))

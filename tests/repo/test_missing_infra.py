@@ -1,4 +1,4 @@
-"""Under CI=true a test that needs Kafka or PostgreSQL fails when they are missing; it never skips."""
+"""Under CI=true a test needing Kafka or PostgreSQL fails when they are missing: never a skip."""
 
 from __future__ import annotations
 
@@ -16,9 +16,18 @@ UNREACHABLE = {
 
 
 def _run_smoke_tests(ci: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - pytest on our own tests
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-rs",
-         "tests/infra/test_postgres_smoke.py"],
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=-rs",
+            "tests/infra/test_postgres_smoke.py",
+        ],
         cwd=REPO,
         env={**os.environ, **UNREACHABLE, "CI": ci},
         capture_output=True,
