@@ -6,25 +6,13 @@ import json
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
 from signaalpunt_runtime import UnitOfWork
 from signaalpunt_runtime.dead_letters import list_dead_letters, replay
-from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.plugin import Infra, TopicFactory, committed_offsets
 
 from .apps.counter_app import build
 from .helpers import eventually, probe, producer, running, scalar, send, settings_for
-
-
-async def _committed(kafka: str, group: str, topic: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic)
-
 
 BATCH_MODES = pytest.mark.parametrize("batch_size", [None, 50], ids=["one-by-one", "batches"])
 
@@ -65,7 +53,7 @@ async def _at(dsn: str, query: str, want: int) -> bool:
 
 
 async def _committed_at_least(kafka: str, group: str, topic: str, want: int) -> bool:
-    return await _committed(kafka, group, topic) >= want
+    return await committed_offsets(kafka, group, topic) >= want
 
 
 @BATCH_MODES
@@ -185,7 +173,7 @@ async def test_dead_letter_limit_halts_and_replay_brings_the_events_back(
         assert "3 consecutive dead letters" in checks["halted_consumers"][0]
     dlq = topic.dead_letter_topic("counter")
     assert len(await list_dead_letters(infra.kafka_bootstrap, dlq)) == 3
-    assert await _committed(infra.kafka_bootstrap, "counter", topic.name) == 3, (
+    assert await committed_offsets(infra.kafka_bootstrap, "counter", topic.name) == 3, (
         "the offset must stay at the first event that was not dead-lettered"
     )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 from signaalpunt_contracts import PLATFORM_PROBE
-from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.plugin import Infra, TopicFactory, committed_offsets
 
 from .helpers import eventually, probe, producer, scalar, send
 
@@ -114,12 +114,4 @@ async def test_health_metrics_asyncapi_and_graceful_sigterm(
     assert all(line.startswith("{") for line in output.splitlines() if line.strip()), "JSON only"
     assert await scalar(database_url, "SELECT handled FROM web.totals") == 5
     # the shutdown committed the handled offsets: a restart would not see the five again
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets("counter")
-    finally:
-        await admin.close()
-    assert sum(m.offset for tp, m in offsets.items() if tp.topic == topic.name) == 5
+    assert await committed_offsets(infra.kafka_bootstrap, "counter", topic.name) == 5

@@ -422,7 +422,7 @@ class ConsumerStage(Generic[PayloadT]):
         if self.subscriber is not None and self._stop_task is None:
             # stopping from inside our own handler would cancel ourselves: let a task do it
             self._stop_task = asyncio.create_task(self.subscriber.stop())
-        # the framework rewinds to this message (not committed): it is where a restart resumes
+        # handle() rewinds to this message (never committed): it is where a restart resumes
         raise ConsumerHaltedError(self.halted)
 
 

@@ -174,3 +174,14 @@ async def database_url(infra: Infra, request: pytest.FixtureRequest) -> AsyncIte
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> int:
+    """The sum of `group`'s committed offsets over `topic`'s partitions (0 when none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic)
