@@ -1,0 +1,25 @@
+"""Personal data protection shared by every service: per-subject envelope encryption with
+crypto-shredding (`vault`, `keys`) and blind indexes for duplicate detection (`blind_index`)."""
+
+from .blind_index import BlindIndex, normalise, normalise_postcode
+from .keys import (
+    KeyEncryptionKeys,
+    PostgresSubjectKeyStore,
+    SubjectErasedError,
+    SubjectKeyStore,
+    UnknownSubjectError,
+)
+from .vault import PersonalDataVault, TamperedError
+
+__all__ = [
+    "BlindIndex",
+    "KeyEncryptionKeys",
+    "PersonalDataVault",
+    "PostgresSubjectKeyStore",
+    "SubjectErasedError",
+    "SubjectKeyStore",
+    "TamperedError",
+    "UnknownSubjectError",
+    "normalise",
+    "normalise_postcode",
+]

@@ -1,0 +1,187 @@
+"""Key-encryption keys and the subject key store.
+
+Envelope encryption: every subject (the person a signal is about, or a reporter) has a data key of
+their own; the data key is stored only *wrapped* by a key-encryption key (KEK) that comes from
+configuration (a KMS or Vault transit key in production). Erasure is crypto-shredding: deleting the
+subject's wrapped data key makes every copy of their data unreadable, in Kafka, in backups and in
+every service's tables.
+
+The key store is the one piece of state several services read. It lives in a schema of its own
+(`subject_keys`) and is reached only through this module; `SubjectKeyStore` is the interface a
+KMS- or Vault-backed store implements.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from uuid import UUID
+
+import asyncpg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SCHEMA = "subject_keys"
+_KEK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class SubjectErasedError(LookupError):
+    """The subject's data key was shredded: their personal data can no longer be read."""
+
+
+class UnknownSubjectError(LookupError):
+    """No data key was ever made for this subject."""
+
+
+@dataclass(frozen=True)
+class KeyEncryptionKeys:
+    """The configured KEKs; the first wraps new data keys, all of them unwrap (key rotation).
+
+    Configured as `id:base64key[,id:base64key…]` with 32-byte (AES-256) keys, e.g. from
+    `SIGNAALPUNT_KEK`. `generate_spec()` makes one for development.
+    """
+
+    keys: tuple[tuple[str, bytes], ...]
+
+    @classmethod
+    def from_spec(cls, spec: str) -> KeyEncryptionKeys:
+        keys = []
+        for part in (p.strip() for p in spec.split(",") if p.strip()):
+            kek_id, _, encoded = part.partition(":")
+            if not _KEK_ID.match(kek_id) or not encoded:
+                raise ValueError("a KEK is configured as id:base64key (id: letters, digits, ._-)")
+            key = base64.b64decode(encoded, validate=True)
+            if len(key) != 32:
+                raise ValueError(f"KEK {kek_id} must be 32 bytes (AES-256), not {len(key)}")
+            keys.append((kek_id, key))
+        if not keys:
+            raise ValueError("no key-encryption key configured")
+        return cls(tuple(keys))
+
+    @staticmethod
+    def generate_spec(kek_id: str = "dev") -> str:
+        return f"{kek_id}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
+
+    @property
+    def active_id(self) -> str:
+        return self.keys[0][0]
+
+    def wrap(self, data_key: bytes, subject_id: UUID) -> tuple[str, bytes]:
+        kek_id, kek = self.keys[0]
+        nonce = os.urandom(12)
+        # the subject id is authenticated data: a wrapped key cannot be moved to another subject
+        return kek_id, nonce + AESGCM(kek).encrypt(nonce, data_key, subject_id.bytes)
+
+    def unwrap(self, kek_id: str, wrapped: bytes, subject_id: UUID) -> bytes:
+        kek = dict(self.keys).get(kek_id)
+        if kek is None:
+            raise LookupError(f"key-encryption key {kek_id!r} is not configured")
+        return AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], subject_id.bytes)
+
+
+class SubjectKeyStore(Protocol):
+    """Where data keys live. A KMS or Vault transit backend implements the same three calls."""
+
+    async def data_key(self, subject_id: UUID, municipality: str) -> bytes:
+        """The subject's data key, made on first use. Raises SubjectErasedError after erasure."""
+        ...
+
+    async def existing_data_key(self, subject_id: UUID) -> bytes:
+        """The subject's data key; SubjectErasedError or UnknownSubjectError when there is none."""
+        ...
+
+    async def shred(self, subject_id: UUID, *, reason: str) -> bool:
+        """Delete the subject's data key for good; True when there was one."""
+        ...
+
+
+class PostgresSubjectKeyStore:
+    """The key store on PostgreSQL (schema `subject_keys`), keys wrapped by the configured KEKs."""
+
+    def __init__(self, pool: asyncpg.Pool, keks: KeyEncryptionKeys) -> None:
+        self._pool = pool
+        self._keks = keks
+
+    async def data_key(self, subject_id: UUID, municipality: str) -> bytes:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(
+                "SELECT 1 FROM subject_keys.erasures WHERE subject_id = $1",
+                subject_id,
+            ):
+                raise SubjectErasedError(f"subject {subject_id} was erased")
+            kek_id, wrapped = self._keks.wrap(AESGCM.generate_key(bit_length=256), subject_id)
+            # concurrent first uses: one insert wins, everybody reads the winner's key
+            await conn.execute(
+                "INSERT INTO subject_keys.data_keys (subject_id, municipality, kek_id, wrapped_key)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (subject_id) DO NOTHING",
+                subject_id,
+                municipality,
+                kek_id,
+                wrapped,
+            )
+            row = await conn.fetchrow(
+                "SELECT kek_id, wrapped_key FROM subject_keys.data_keys WHERE subject_id = $1",
+                subject_id,
+            )
+        assert row is not None
+        return self._keks.unwrap(row["kek_id"], bytes(row["wrapped_key"]), subject_id)
+
+    async def existing_data_key(self, subject_id: UUID) -> bytes:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT kek_id, wrapped_key FROM subject_keys.data_keys WHERE subject_id = $1",
+                subject_id,
+            )
+            if row is None:
+                erased = await conn.fetchval(
+                    "SELECT 1 FROM subject_keys.erasures WHERE subject_id = $1",
+                    subject_id,
+                )
+                if erased:
+                    raise SubjectErasedError(f"subject {subject_id} was erased")
+                raise UnknownSubjectError(f"no data key for subject {subject_id}")
+        return self._keks.unwrap(row["kek_id"], bytes(row["wrapped_key"]), subject_id)
+
+    async def shred(self, subject_id: UUID, *, reason: str) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            municipality = await conn.fetchval(
+                "DELETE FROM subject_keys.data_keys WHERE subject_id = $1 RETURNING municipality",
+                subject_id,
+            )
+            if municipality is None:
+                return False
+            await conn.execute(
+                "INSERT INTO subject_keys.erasures (subject_id, municipality, reason)"
+                " VALUES ($1, $2, $3) ON CONFLICT (subject_id) DO NOTHING",
+                subject_id,
+                municipality,
+                reason,
+            )
+        return True
+
+    async def rewrap(self, batch: int = 500) -> int:
+        """After a KEK rotation: re-wrap keys still wrapped by an older KEK; returns how many."""
+        done = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT subject_id, kek_id, wrapped_key FROM subject_keys.data_keys"
+                " WHERE kek_id <> $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                self._keks.active_id,
+                batch,
+            )
+            for row in rows:
+                key = self._keks.unwrap(row["kek_id"], bytes(row["wrapped_key"]), row["subject_id"])
+                kek_id, wrapped = self._keks.wrap(key, row["subject_id"])
+                await conn.execute(
+                    "UPDATE subject_keys.data_keys SET kek_id = $2, wrapped_key = $3"
+                    " WHERE subject_id = $1",
+                    row["subject_id"],
+                    kek_id,
+                    wrapped,
+                )
+                done += 1
+        return done

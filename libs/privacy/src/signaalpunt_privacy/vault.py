@@ -1,0 +1,56 @@
+"""Sealing personal data: AES-256-GCM with the subject's own data key.
+
+    vault = PersonalDataVault(key_store)
+    sealed = await vault.seal(subject_id, "GM0715", "Mevrouw J. de Vries", field="subject.name")
+    name = await vault.open(subject_id, sealed, field="subject.name")
+
+A sealed value is text (`pd1.<base64(nonce || ciphertext)>`) fit for a JSON event or a text column.
+The subject id and the field name are authenticated data: a sealed value moved to another subject
+or another field does not open. After `erase(subject_id)` nothing of that subject opens again.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .keys import SubjectKeyStore
+
+PREFIX = "pd1."
+
+
+class TamperedError(ValueError):
+    """The sealed value was altered, or belongs to another subject or field."""
+
+
+def _aad(subject_id: UUID, field: str) -> bytes:
+    return subject_id.bytes + field.encode()
+
+
+class PersonalDataVault:
+    def __init__(self, keys: SubjectKeyStore) -> None:
+        self._keys = keys
+
+    async def seal(self, subject_id: UUID, municipality: str, plaintext: str, *, field: str) -> str:
+        key = await self._keys.data_key(subject_id, municipality)
+        nonce = os.urandom(12)
+        ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), _aad(subject_id, field))
+        return PREFIX + base64.b64encode(nonce + ciphertext).decode()
+
+    async def open(self, subject_id: UUID, sealed: str, *, field: str) -> str:
+        if not sealed.startswith(PREFIX):
+            raise TamperedError(f"not a sealed value for {field}")
+        raw = base64.b64decode(sealed[len(PREFIX) :], validate=True)
+        key = await self._keys.existing_data_key(subject_id)
+        try:
+            return AESGCM(key).decrypt(raw[:12], raw[12:], _aad(subject_id, field)).decode()
+        except InvalidTag as exc:
+            raise TamperedError(f"sealed {field} does not open for this subject") from exc
+
+    async def erase(self, subject_id: UUID, *, reason: str) -> bool:
+        """Crypto-shredding: every sealed value of this subject, anywhere, becomes unreadable."""
+        return await self._keys.shred(subject_id, reason=reason)
