@@ -1,0 +1,112 @@
+"""Checking bearer tokens (JWTs) against a JWKS: the one way every HTTP service authenticates.
+
+In production the tokens come from the consortium's identity provider (OAuth2 client credentials
+for partner systems, OIDC for staff); locally `signaalpunt-tokens` mints them. The verifier accepts
+only asymmetric algorithms, requires `exp`, `iat`, `sub`, issuer and audience, and maps the
+Signaalpunt claims onto a `Principal`:
+
+    {"sub": "...", "iss": "...", "aud": "signaalpunt", "exp": ..., "iat": ...,
+     "signaalpunt/kind": "partner", "name": "...", "signaalpunt/municipalities": ["GM0715"],
+     "signaalpunt/roles": ["coordinator"], "signaalpunt/channels": ["partner_event"],
+     "signaalpunt/partner_type": "huisarts"}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jwt
+from pydantic import ValidationError
+
+from .principal import AuthenticationError, Principal
+
+ALGORITHMS = ["ES256", "RS256", "EdDSA"]
+CLAIM = "signaalpunt/"
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks_url: str | None = None,
+        jwks: dict[str, Any] | None = None,
+        leeway_seconds: int = 30,
+        jwks_refresh_cooldown: float = 30,
+    ) -> None:
+        if (jwks_url is None) == (jwks is None):
+            raise ValueError("configure exactly one of jwks_url or jwks")
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+        # PyJWKClient caches the key set and fetches it again for an unknown kid (key rotation),
+        # at most once per cooldown, so tokens with made-up kids cannot hammer the provider
+        self._client = (
+            jwt.PyJWKClient(
+                jwks_url, cache_keys=True, timeout=5, cooldown_duration=jwks_refresh_cooldown
+            )
+            if jwks_url
+            else None
+        )
+        self._static = jwt.PyJWKSet.from_dict(jwks) if jwks else None
+
+    @classmethod
+    def from_jwks_file(cls, path: Path, *, issuer: str, audience: str) -> TokenVerifier:
+        return cls(issuer=issuer, audience=audience, jwks=json.loads(path.read_text()))
+
+    def _key(self, token: str) -> Any:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise AuthenticationError("malformed token") from exc
+        try:
+            if self._client is not None:
+                return self._client.get_signing_key_from_jwt(token).key
+            assert self._static is not None
+            return self._static[str(kid)].key
+        except (KeyError, jwt.PyJWTError) as exc:
+            raise AuthenticationError("token signed with an unknown key") from exc
+
+    def verify(self, authorization: str | None) -> Principal:
+        """`authorization` is the Authorization header; returns the principal or raises 401."""
+        if not authorization:
+            raise AuthenticationError("no bearer token")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+        key = self._key(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthenticationError("token expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthenticationError("token not meant for this audience") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise AuthenticationError("token from an unknown issuer") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthenticationError(f"invalid token ({type(exc).__name__})") from exc
+        try:
+            return Principal.model_validate(
+                {
+                    "subject": claims["sub"],
+                    "kind": claims.get(f"{CLAIM}kind"),
+                    "name": claims.get("name", ""),
+                    "municipalities": claims.get(f"{CLAIM}municipalities", []),
+                    "roles": claims.get(f"{CLAIM}roles", []),
+                    "channels": claims.get(f"{CLAIM}channels", []),
+                    "partner_type": claims.get(f"{CLAIM}partner_type"),
+                }
+            )
+        except ValidationError as exc:
+            raise AuthenticationError("token lacks the Signaalpunt claims") from exc
