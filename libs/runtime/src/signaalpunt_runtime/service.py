@@ -30,7 +30,7 @@ from typing import Any
 
 import asyncpg
 from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
-from faststream.asgi.types import ASGIApp, Scope
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, make_asgi_app
@@ -184,7 +184,12 @@ class Service:
 
     # -- the ASGI app ------------------------------------------------------------------------
 
-    def asgi_app(self, extra_routes: Sequence[tuple[str, ASGIApp]] = ()) -> AsgiFastStream:
+    def asgi_app(
+        self, *, http: ASGIApp | None = None, extra_routes: Sequence[tuple[str, ASGIApp]] = ()
+    ) -> ASGIApp:
+        """The service as one ASGI app. With `http` (a FastAPI app), every path that is not
+        /health, /metrics or the AsyncAPI docs goes to it; the lifespan stays the service's."""
+
         @get(include_in_schema=False)
         async def health(scope: Scope) -> AsgiResponse:
             ok, checks = await self.health()
@@ -193,7 +198,7 @@ class Service:
                 body.encode(), 200 if ok else 503, headers={"content-type": "application/json"}
             )
 
-        return AsgiFastStream(
+        core = AsgiFastStream(
             self.broker,
             # a logger of our own: FastStream's default one prints coloured text, not JSON
             logger=logging.getLogger("signaalpunt.lifecycle"),
@@ -212,6 +217,17 @@ class Service:
             on_shutdown=[self.stop_relay],
             after_shutdown=[self.stop_database],
         )
+        if http is None:
+            return core
+        own_paths = {path for path, _ in core.routes}
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan" or scope.get("path") in own_paths:
+                await core(scope, receive, send)
+            else:
+                await http(scope, receive, send)
+
+        return dispatch
 
     def run(self, port: int | None = None) -> None:
         """Serve the app with uvicorn (SIGTERM/SIGINT → graceful shutdown)."""

@@ -1,0 +1,162 @@
+"""HTTP at the edge: FastAPI apps that answer every error as RFC 9457 problem+json.
+
+    api = FastAPI(title="Signal intake")
+    install_problem_handlers(api)
+    authenticated = bearer_principal(TokenVerifier(...))
+
+    @api.post("/v1/signals", status_code=202)
+    async def submit(body: SignalIn, principal: Principal = Depends(authenticated)) -> Receipt: ...
+
+    app = service.asgi_app(http=api)   # one ASGI app: the API, /health, /metrics, AsyncAPI
+
+Validation errors name each field with a reason in Dutch and English; 401 carries
+`WWW-Authenticate: Bearer`; an unexpected error is a 500 problem without internals (logged with
+its trace id). Problem bodies never echo input values (they may be personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from signaalpunt_access import AuthenticationError, AuthorizationError, Principal, TokenVerifier
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .logs import get_logger
+
+log = get_logger(__name__)
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://signaalpunt.nl/problems/"
+
+# Dutch reasons for pydantic's error types; anything else falls back to the English message.
+DUTCH: dict[str, str] = {
+    "missing": "Dit veld is verplicht.",
+    "string_too_short": "Deze tekst is te kort.",
+    "string_too_long": "Deze tekst is te lang.",
+    "string_pattern_mismatch": "Dit heeft niet de juiste vorm.",
+    "string_type": "Hier hoort tekst.",
+    "int_parsing": "Hier hoort een geheel getal.",
+    "int_type": "Hier hoort een geheel getal.",
+    "bool_parsing": "Hier hoort ja of nee.",
+    "greater_than_equal": "Deze waarde is te klein.",
+    "less_than_equal": "Deze waarde is te groot.",
+    "enum": "Kies een van de toegestane waarden.",
+    "literal_error": "Kies een van de toegestane waarden.",
+    "extra_forbidden": "Dit veld is onbekend.",
+    "json_invalid": "Dit is geen geldige JSON.",
+    "value_error": "Deze waarde is niet geldig.",
+    "uuid_parsing": "Dit is geen geldige id.",
+    "datetime_parsing": "Dit is geen geldige datum en tijd.",
+    "email": "Dit is geen geldig e-mailadres.",
+}
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    """One entry per field: where, what kind of error, and why in Dutch and English. No input."""
+    out = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ()) if p not in ("body",)]
+        kind = str(error.get("type", "value_error"))
+        english = str(error.get("msg", "invalid value"))
+        out.append(
+            {
+                "field": ".".join(location) or "<body>",
+                "type": kind,
+                "reason_nl": DUTCH.get(kind.split(".", maxsplit=1)[0], english),
+                "reason_en": english,
+            }
+        )
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422,
+            "Invalid request / Ongeldig verzoek",
+            "One or more fields are not valid / Een of meer velden zijn niet geldig.",
+            kind="validation",
+            errors=field_errors(exc),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(AuthenticationError)
+    async def unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:
+        return problem(
+            401,
+            "Not authenticated / Niet aangemeld",
+            exc.reason,
+            kind="unauthenticated",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(AuthorizationError)
+    async def forbidden(request: Request, exc: AuthorizationError) -> JSONResponse:
+        return problem(
+            403,
+            "Not allowed / Niet toegestaan",
+            exc.reason,
+            kind="forbidden",
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(
+            exc.status_code,
+            str(exc.detail) if exc.status_code < 500 else "Server error",
+            str(exc.detail),
+            kind=f"http-{exc.status_code}",
+            headers=dict(exc.headers or {}),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in HTTP request", path=request.url.path)
+        return problem(
+            500,
+            "Server error / Serverfout",
+            "Something went wrong on our side; nothing was stored / Er ging iets mis; er is niets "
+            "opgeslagen.",
+            kind="server-error",
+            instance=request.url.path,
+        )
+
+
+def bearer_principal(verifier: TokenVerifier) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency: the request's checked principal, or a 401 problem."""
+
+    async def principal(request: Request) -> Principal:
+        return verifier.verify(request.headers.get("authorization"))
+
+    return principal

@@ -1,0 +1,137 @@
+"""A FastAPI edge on the service: problem+json errors, bearer tokens, outbox writes, one app."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest_asyncio
+import uvicorn
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel, Field
+from signaalpunt_access import Principal, TokenVerifier
+from signaalpunt_access.dev_tokens import AUDIENCE, DEV_ISSUER, generate_key_pair, mint
+from signaalpunt_contracts import PLATFORM_PROBE, ProbeV1
+from signaalpunt_runtime.http_api import bearer_principal, install_problem_handlers
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+
+from .apps.counter_app import build
+from .helpers import eventually, scalar, settings_for
+
+
+class NoteIn(BaseModel):
+    municipality: str = Field(pattern=r"^GM\d{4}$")
+    text: str = Field(min_length=3, max_length=200)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def served(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[str, Path]]:
+    topic = await kafka_topics.private(PLATFORM_PROBE, "http-edge.v1", consumers=("none",))
+    generate_key_pair(tmp_path)
+    verifier = TokenVerifier.from_jwks_file(
+        tmp_path / "jwks.json", issuer=DEV_ISSUER, audience=AUDIENCE
+    )
+    service = build(
+        settings=settings_for(database_url, infra.kafka_bootstrap, "edge"), input_topic=None
+    )
+    api = FastAPI(title="edge test")
+    install_problem_handlers(api)
+    authenticated = Depends(bearer_principal(verifier))
+
+    @api.post("/v1/notes", status_code=202)
+    async def submit(note: NoteIn, principal: Principal = authenticated) -> dict[str, str]:
+        principal.require_municipality(note.municipality)
+        principal.require_role("desk")
+        async with service.transaction() as work:
+            event = work.new_event(
+                ProbeV1(run_id="edge", sequence=len(note.text)), municipality=note.municipality
+            )
+            await work.publish(topic, event, key="edge")
+        return {"event_id": str(event.event_id)}
+
+    @api.get("/v1/notes/{note_id}")
+    async def read(note_id: int) -> dict[str, int]:
+        return {"id": note_id}
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(service.asgi_app(http=api), host="127.0.0.1", port=port, log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", tmp_path
+    server.should_exit = True
+    await task
+
+
+def _token(keys: Path, *, municipality: str = "GM0715", role: str = "desk") -> dict[str, str]:
+    token = mint(
+        keys,
+        subject="urn:signaalpunt:staff:desk-1",
+        kind="staff",
+        municipalities=[municipality],
+        roles=[role],
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_the_edge(served: tuple[str, Path], database_url: str) -> None:
+    base, keys = served
+    async with httpx.AsyncClient(base_url=base) as client:
+        assert (await client.get("/health")).json()["status"] == "ok"
+        assert (await client.get("/openapi.json")).json()["info"]["title"] == "edge test"
+        assert (await client.get("/v1/notes/7")).json() == {"id": 7}
+
+        note = {"municipality": "GM0715", "text": "buurman belt niet meer"}
+        missing = await client.post("/v1/notes", json=note)
+        assert missing.status_code == 401
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+        assert missing.json()["detail"] == "no bearer token"
+
+        elsewhere = await client.post(
+            "/v1/notes", json=note, headers=_token(keys, municipality="GM0654")
+        )
+        assert elsewhere.status_code == 403
+        assert "GM0715" in elsewhere.json()["detail"]
+        wrong_role = await client.post(
+            "/v1/notes", json=note, headers=_token(keys, role="volunteer")
+        )
+        assert wrong_role.status_code == 403
+
+        bad = await client.post(
+            "/v1/notes", json={"municipality": "Terneuzen", "text": "x"}, headers=_token(keys)
+        )
+        assert bad.status_code == 422
+        problem = bad.json()
+        assert problem["type"].endswith("/validation")
+        fields = {e["field"]: e for e in problem["errors"]}
+        assert set(fields) == {"municipality", "text"}
+        assert fields["text"]["reason_nl"] == "Deze tekst is te kort."
+        assert "Terneuzen" not in bad.text, "problem bodies must not echo input"
+        assert await scalar(database_url, "SELECT count(*) FROM edge.outbox") == 0, "nothing stored"
+
+        accepted = await client.post("/v1/notes", json=note, headers=_token(keys))
+        assert accepted.status_code == 202
+
+        async def relayed() -> bool:
+            return bool(
+                await scalar(
+                    database_url, "SELECT count(*) FROM edge.outbox WHERE published_at IS NOT NULL"
+                )
+                == 1
+            )
+
+        await eventually(relayed, what="the note's event to be published")
