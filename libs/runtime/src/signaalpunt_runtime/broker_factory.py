@@ -1,7 +1,7 @@
 """The one place where Kafka clients are built, with no-loss defaults.
 
-FastStream and aiokafka default to at-most-once: auto-commit before the handler runs, `acks=1`, no
-idempotence. Here:
+FastStream and aiokafka default to at-most-once: auto-commit before the handler runs, the leader's
+acknowledgement only, no idempotence. Here:
 - producers use `acks="all"` and `enable_idempotence=True` (no duplicates from producer retries,
   nothing acknowledged before every in-sync replica has it);
 - subscribers never auto-commit: an offset is committed only after the message's database
