@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from .envelope import EventPayload
 from .probe import ProbeV1
+from .signals import SignalReceivedV1
 
 _TOPIC_NAME = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\.v\d+$")
 _GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -110,5 +111,16 @@ PLATFORM_PROBE = Topic(
     retention=timedelta(days=1),
 )
 
-REGISTRY = TopicRegistry(topics=(PLATFORM_PROBE,))
+SIGNALS_RECEIVED = Topic(
+    name="signals.received.v1",
+    value=SignalReceivedV1,
+    key="signal_id",
+    description="A signal (melding) was received through any channel and is durable.",
+    producers=("intake",),
+    consumers=("triage", "notifications", "metrics"),
+    partitions=6,
+    retention=timedelta(days=14),
+)
+
+REGISTRY = TopicRegistry(topics=(PLATFORM_PROBE, SIGNALS_RECEIVED))
 """Later services add their topics here (signals.received.v1, signals.triaged.v1, …)."""

@@ -1,0 +1,52 @@
+"""The canonical signal carries personal data only sealed: every readable text field is on a short,
+reviewed list of values that identify nobody."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+from signaalpunt_contracts import Concern, Reporter, SignalReceivedV1, Subject
+
+# text fields that may stay readable, and why
+READABLE = {
+    "Reporter.organisation": "the reporting organisation (a business or care provider), not a person",
+    "Reporter.partner_type": "a category such as huisarts",
+    "Reporter.partner": "the partner organisation's URN",
+    "Subject.languages": "ISO language codes",
+    "SignalReceivedV1.partner_reference": "the partner's own event id",
+}
+
+
+def _text_fields(model: type[BaseModel]) -> list[str]:
+    properties = model.model_json_schema()["properties"]
+    return [
+        f"{model.__name__}.{name}" for name in properties if _is_unsealed_text(properties[name])
+    ]
+
+
+def _is_unsealed_text(schema: dict[str, Any]) -> bool:
+    options = schema.get("anyOf", [schema])
+    for option in options:
+        if option.get("type") == "string" and "enum" not in option and "format" not in option:
+            if not option.get("pattern", "").startswith("^pd1"):
+                return True
+        if option.get("type") == "array" and option.get("items", {}).get("type") == "string":
+            items = option["items"]
+            if "enum" not in items and "$ref" not in items:
+                return True
+    return False
+
+
+@pytest.mark.parametrize("model", [Reporter, Subject, Concern, SignalReceivedV1])
+def test_no_readable_text_but_the_reviewed_list(model: type[BaseModel]) -> None:
+    unsealed = set(_text_fields(model))
+    assert unsealed <= set(READABLE), unsealed - set(READABLE)
+
+
+def test_plain_text_is_refused_where_a_sealed_value_belongs() -> None:
+    with pytest.raises(ValidationError, match="name"):
+        Subject(name="Mevrouw J. de Vries")
+    with pytest.raises(ValidationError, match="text"):
+        Concern(text="zij woont alleen sinds haar man overleed")
