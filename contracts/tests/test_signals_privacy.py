@@ -11,7 +11,7 @@ from signaalpunt_contracts import Concern, Reporter, SignalReceivedV1, Subject
 
 # text fields that may stay readable, and why
 READABLE = {
-    "Reporter.organisation": "the reporting organisation (a business or care provider), not a person",
+    "Reporter.organisation": "the reporting organisation (business, care provider), not a person",
     "Reporter.partner_type": "a category such as huisarts",
     "Reporter.partner": "the partner organisation's URN",
     "Subject.languages": "ISO language codes",
@@ -29,9 +29,9 @@ def _text_fields(model: type[BaseModel]) -> list[str]:
 def _is_unsealed_text(schema: dict[str, Any]) -> bool:
     options = schema.get("anyOf", [schema])
     for option in options:
-        if option.get("type") == "string" and "enum" not in option and "format" not in option:
-            if not option.get("pattern", "").startswith("^pd1"):
-                return True
+        plain = option.get("type") == "string" and not {"enum", "format"} & option.keys()
+        if plain and not option.get("pattern", "").startswith("^pd1"):
+            return True
         if option.get("type") == "array" and option.get("items", {}).get("type") == "string":
             items = option["items"]
             if "enum" not in items and "$ref" not in items:
