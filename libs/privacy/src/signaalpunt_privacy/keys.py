@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -102,9 +103,17 @@ class SubjectKeyStore(Protocol):
 class PostgresSubjectKeyStore:
     """The key store on PostgreSQL (schema `subject_keys`), keys wrapped by the configured KEKs."""
 
-    def __init__(self, pool: asyncpg.Pool, keks: KeyEncryptionKeys) -> None:
-        self._pool = pool
+    def __init__(
+        self, pool: asyncpg.Pool | Callable[[], asyncpg.Pool], keks: KeyEncryptionKeys
+    ) -> None:
+        # a pool, or a way to get one: a service's pool exists only while it runs
+        self._pool_source = pool
         self._keks = keks
+
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        source = self._pool_source
+        return source if isinstance(source, asyncpg.Pool) else source()
 
     async def data_key(self, subject_id: UUID, municipality: str) -> bytes:
         async with self._pool.acquire() as conn, conn.transaction():

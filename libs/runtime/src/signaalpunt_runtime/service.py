@@ -57,6 +57,7 @@ class Service:
         version: str = "0.1.0",
         description: str = "",
         migrations: Path | None = None,
+        shared_migrations: Sequence[tuple[Path, str]] = (),
         telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
@@ -64,6 +65,8 @@ class Service:
         self.version = version
         self.description = description
         self.migrations = migrations
+        # schemas this service uses but does not own, e.g. the subject key store (libs/privacy)
+        self.shared_migrations = tuple(shared_migrations)
         configure_logging(settings.service_name, settings.log_level)
         self.telemetry = telemetry or setup_telemetry(
             settings.service_name, settings.instance, settings.otlp_endpoint
@@ -132,8 +135,11 @@ class Service:
 
     async def start_database(self) -> None:
         dsn = self.settings.database_url.get_secret_value()
-        if self.migrations is not None and self.settings.migrate_on_start:
-            await upgrade_async(self.migrations, dsn, self.settings.schema_name)
+        if self.settings.migrate_on_start:
+            for path, schema in self.shared_migrations:
+                await upgrade_async(path, dsn, schema)
+            if self.migrations is not None:
+                await upgrade_async(self.migrations, dsn, self.settings.schema_name)
         self._pool = await create_pool(
             dsn, self.settings.schema_name, size=self.settings.database_pool_size
         )
@@ -229,12 +235,12 @@ class Service:
 
         return dispatch
 
-    def run(self, port: int | None = None) -> None:
+    def run(self, app: ASGIApp | None = None, *, port: int | None = None) -> None:
         """Serve the app with uvicorn (SIGTERM/SIGINT → graceful shutdown)."""
         import uvicorn  # noqa: PLC0415
 
         uvicorn.run(
-            self.asgi_app(),
+            app if app is not None else self.asgi_app(),
             host=self.settings.http_host,
             port=port if port is not None else self.settings.http_port,
             log_config=None,  # keep our JSON logging

@@ -1,0 +1,1 @@
+"""Signal intake: signals in through every channel, one canonical signal out."""

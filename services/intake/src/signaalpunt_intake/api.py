@@ -1,0 +1,279 @@
+"""Intake's HTTP edge: `POST /v1/signals` (web form, phone desk, partner portal) and the status
+a reporter may see with their receipt token."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from signaalpunt_access import Principal, TokenVerifier
+from signaalpunt_contracts import (
+    Concern,
+    Reporter,
+    SignalReceivedV1,
+    Subject,
+    Topic,
+)
+from signaalpunt_privacy import BlindIndex, PersonalDataVault
+from signaalpunt_runtime import Service
+from signaalpunt_runtime.http_api import install_problem_handlers, problem
+from signaalpunt_runtime.logs import get_logger
+from uuid_utils.compat import uuid7
+
+from . import repository
+from .config import IntakeSettings
+from .domain import (
+    MunicipalityTable,
+    OutsideConsortiumError,
+    SignalSubmission,
+    age_band,
+    authorise,
+    settle_municipality,
+)
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Intake:
+    service: Service
+    settings: IntakeSettings
+    municipalities: MunicipalityTable
+    vault: PersonalDataVault
+    index: BlindIndex
+    verifier: TokenVerifier
+    received: Topic
+
+
+async def _sealed(
+    intake: Intake, subject_id: UUID, municipality: str, value: str | None, field: str
+) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return await intake.vault.seal(subject_id, municipality, value.strip(), field=field)
+
+
+async def canonical_signal(
+    intake: Intake,
+    submission: SignalSubmission,
+    *,
+    signal_id: UUID,
+    subject_id: UUID,
+    municipality: str,
+    principal: Principal | None,
+    received_at: datetime,
+    possible_duplicate_of: UUID | None,
+) -> SignalReceivedV1:
+    """Seal every personal value with the subject's data key; keep only what identifies nobody."""
+
+    async def seal(value: str | None, field: str) -> str | None:
+        return await _sealed(intake, subject_id, municipality, value, field)
+
+    r, s, c = submission.reporter, submission.subject, submission.concern
+    is_partner = principal is not None and principal.partner_type is not None
+    return SignalReceivedV1(
+        signal_id=signal_id,
+        subject_id=subject_id,
+        channel=submission.channel,
+        reporter=Reporter(
+            kind=r.kind,
+            organisation=r.organisation,
+            partner_type=principal.partner_type if is_partner and principal else None,
+            partner=principal.subject if is_partner and principal else None,
+            name=await seal(r.name, "reporter.name"),
+            phone=await seal(r.phone, "reporter.phone"),
+            email=await seal(r.email, "reporter.email"),
+            may_contact=r.may_contact,
+            wants_feedback=r.wants_feedback,
+        ),
+        subject=Subject(
+            name=await seal(s.name, "subject.name"),
+            birth_year=s.birth_year,
+            age_band=s.age_band or age_band(s.birth_year, received_at.date()),
+            address=await seal(s.address, "subject.address"),
+            postcode=await seal(s.postcode, "subject.postcode"),
+            phone=await seal(s.phone, "subject.phone"),
+            languages=tuple(s.languages),
+            knows_of_signal=s.knows_of_signal,
+            consented=s.consented,
+        ),
+        concern=Concern(text=await seal(c.text, "concern.text"), cues=tuple(c.cues)),
+        reported_urgency=submission.reported_urgency,
+        received_at=received_at,
+        possible_duplicate_of=possible_duplicate_of,
+    )
+
+
+def build_api(intake: Intake) -> FastAPI:
+    api = FastAPI(
+        title="Signaalpunt intake",
+        version="1",
+        description="Signals (meldingen) in; one canonical signal out on signals.received.v1.",
+    )
+    install_problem_handlers(api)
+
+    @api.post("/v1/signals", status_code=202)
+    async def submit(
+        submission: SignalSubmission,
+        request: Request,
+        idempotency_key: str | None = Header(default=None, max_length=200),
+    ) -> JSONResponse:
+        """Take a signal in. Answers 202 only once the signal is durable (stored, and its event
+        in the outbox in the same transaction)."""
+        authorization = request.headers.get("authorization")
+        principal = intake.verifier.verify(authorization) if authorization else None
+        try:
+            municipality = settle_municipality(submission, intake.municipalities)
+        except OutsideConsortiumError as exc:
+            return problem(
+                422,
+                "Outside this signal point / Buiten dit signaalpunt",
+                exc.advice,
+                kind="outside-consortium",
+                instance=request.url.path,
+            )
+        except ValueError as exc:
+            return problem(
+                422,
+                "Invalid request / Ongeldig verzoek",
+                str(exc),
+                kind="municipality",
+                instance=request.url.path,
+            )
+        authorise(principal, submission.channel, municipality)
+
+        scope = principal.subject if principal else "anonymous"
+        if idempotency_key:
+            async with intake.service.pool.acquire() as conn:
+                claim = await repository.claim_idempotency_key(
+                    conn,
+                    scope,
+                    idempotency_key,
+                    submission.body_hash(),
+                    intake.settings.idempotency_in_flight_timeout,
+                )
+            if claim.outcome is repository.ClaimOutcome.REPLAY:
+                assert claim.response is not None
+                return JSONResponse(claim.response, status_code=202)
+            if claim.outcome is repository.ClaimOutcome.MISMATCH:
+                return problem(
+                    422,
+                    "Idempotency key reused / Sleutel hergebruikt",
+                    "this Idempotency-Key was used for a different request",
+                    kind="idempotency-mismatch",
+                    instance=request.url.path,
+                )
+            if claim.outcome is repository.ClaimOutcome.IN_FLIGHT:
+                return problem(
+                    409,
+                    "Still being processed / Nog in behandeling",
+                    "the first request with this Idempotency-Key is still running",
+                    kind="idempotency-in-flight",
+                    instance=request.url.path,
+                )
+        try:
+            response = await _store(
+                intake, submission, municipality, principal, scope, idempotency_key
+            )
+        except BaseException:
+            if idempotency_key:
+                async with intake.service.pool.acquire() as conn:
+                    await repository.release_idempotency_key(conn, scope, idempotency_key)
+            raise
+        return JSONResponse(response, status_code=202)
+
+    @api.get("/v1/signals/{signal_id}/status")
+    async def status(
+        signal_id: UUID, receipt_token: str = Header(max_length=100)
+    ) -> dict[str, str]:
+        """What a reporter may know: received, being handled or handled; never details."""
+        async with intake.service.pool.acquire() as conn:
+            stored = await repository.receipt_hash(conn, signal_id)
+        given = hashlib.sha256(receipt_token.encode()).digest()
+        if stored is None or not hmac.compare_digest(stored, given):
+            # the same answer for "no such signal" and "wrong token": existence is not revealed
+            raise HTTPException(404, "no signal with this id and receipt token")
+        return {"signal_id": str(signal_id), "status": "received"}
+
+    return api
+
+
+async def _store(  # noqa: PLR0917 - the request's parts, passed on from one handler
+    intake: Intake,
+    submission: SignalSubmission,
+    municipality: str,
+    principal: Principal | None,
+    scope: str,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    signal_id, subject_id = uuid7(), uuid7()
+    receipt_token = secrets.token_urlsafe(24)
+    received_at = datetime.now(UTC)
+    person = submission.subject
+    person_index = (
+        intake.index.person(person.name, person.birth_year, person.postcode)
+        if person.name
+        else None
+    )
+    async with intake.service.transaction() as work:
+        duplicate_of = (
+            await repository.earlier_signal_about(
+                work.connection,
+                municipality,
+                person_index,
+                received_at - intake.settings.duplicate_window,
+            )
+            if person_index
+            else None
+        )
+        signal = await canonical_signal(
+            intake,
+            submission,
+            signal_id=signal_id,
+            subject_id=subject_id,
+            municipality=municipality,
+            principal=principal,
+            received_at=received_at,
+            possible_duplicate_of=duplicate_of,
+        )
+        await repository.insert_signal(
+            work.connection,
+            signal_id=signal_id,
+            subject_id=subject_id,
+            municipality=municipality,
+            channel=submission.channel.value,
+            submitted_by=principal.subject if principal else None,
+            person_index=person_index,
+            possible_duplicate_of=duplicate_of,
+            receipt_hash=hashlib.sha256(receipt_token.encode()).digest(),
+            signal_json=signal.model_dump_json(),
+            received_at=received_at,
+        )
+        await work.publish(
+            intake.received, work.new_event(signal, municipality=municipality), key=str(signal_id)
+        )
+        response = {
+            "signal_id": str(signal_id),
+            "status": "received",
+            "receipt_token": receipt_token,
+            "status_url": f"/v1/signals/{signal_id}/status",
+        }
+        if idempotency_key:
+            await repository.complete_idempotency_key(
+                work.connection, scope, idempotency_key, response
+            )
+    log.info(
+        "signal received",
+        signal_id=str(signal_id),
+        channel=submission.channel.value,
+        municipality=municipality,
+        possible_duplicate=duplicate_of is not None,
+    )
+    return response

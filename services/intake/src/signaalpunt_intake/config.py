@@ -1,0 +1,52 @@
+"""Intake's settings (environment prefix SIGNAALPUNT_INTAKE_) and its configured tables."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+from signaalpunt_runtime import ServiceSettings
+
+from .domain import Municipality, MunicipalityTable
+
+HERE = Path(__file__).resolve().parent
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNAALPUNT_INTAKE_", extra="ignore")
+
+    service_name: str = "intake"
+    http_port: int = 8101
+    key_encryption_keys: SecretStr = Field(
+        description="id:base64key[,id:base64key] (AES-256; first wraps new data keys)"
+    )
+    blind_index_key: SecretStr = Field(description="base64, ≥ 32 bytes; not the KEK")
+    jwks_file: Path = Field(default=Path(".local/dev-auth/jwks.json"))
+    token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
+    token_audience: str = "signaalpunt"  # noqa: S105
+    municipalities_file: Path = HERE / "municipalities.yaml"
+    duplicate_window: timedelta = Field(default=timedelta(days=90))
+    idempotency_in_flight_timeout: timedelta = Field(default=timedelta(seconds=60))
+
+    def blind_index_bytes(self) -> bytes:
+        return base64.b64decode(self.blind_index_key.get_secret_value())
+
+
+def load_municipalities(path: Path) -> MunicipalityTable:
+    data = yaml.safe_load(path.read_text())
+    return MunicipalityTable(
+        consortium=data["consortium"],
+        outside_advice=" ".join(data["outside_advice"].split()),
+        municipalities=tuple(
+            Municipality(
+                code=m["code"],
+                name=m["name"],
+                postcode_areas=tuple((int(lo), int(hi)) for lo, hi in m["postcode_areas"]),
+            )
+            for m in data["municipalities"]
+        ),
+    )

@@ -1,0 +1,59 @@
+"""The intake service's composition root: `uvicorn signaalpunt_intake.main:app` or
+`python -m signaalpunt_intake.main`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faststream.asgi.types import ASGIApp
+from signaalpunt_access import TokenVerifier
+from signaalpunt_contracts import SIGNALS_RECEIVED, Topic
+from signaalpunt_privacy import (
+    BlindIndex,
+    KeyEncryptionKeys,
+    PersonalDataVault,
+    PostgresSubjectKeyStore,
+)
+from signaalpunt_privacy.keys import MIGRATIONS as KEY_STORE_MIGRATIONS
+from signaalpunt_privacy.keys import SCHEMA as KEY_STORE_SCHEMA
+from signaalpunt_runtime import Service
+
+from .api import Intake, build_api
+from .config import IntakeSettings, load_municipalities
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def build(
+    settings: IntakeSettings, *, received: Topic = SIGNALS_RECEIVED
+) -> tuple[Service, ASGIApp]:
+    service = Service(
+        settings,
+        title="Signaalpunt intake",
+        description="Signals in through every channel; one canonical signal out.",
+        migrations=MIGRATIONS,
+        shared_migrations=[(KEY_STORE_MIGRATIONS, KEY_STORE_SCHEMA)],
+    )
+    keks = KeyEncryptionKeys.from_spec(settings.key_encryption_keys.get_secret_value())
+    intake = Intake(
+        service=service,
+        settings=settings,
+        municipalities=load_municipalities(settings.municipalities_file),
+        vault=PersonalDataVault(PostgresSubjectKeyStore(lambda: service.pool, keks)),
+        index=BlindIndex(settings.blind_index_bytes()),
+        verifier=TokenVerifier.from_jwks_file(
+            settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience
+        ),
+        received=received,
+    )
+    return service, service.asgi_app(http=build_api(intake))
+
+
+def create_app() -> ASGIApp:
+    """For `uvicorn --factory signaalpunt_intake.main:create_app`."""
+    return build(IntakeSettings())[1]
+
+
+if __name__ == "__main__":
+    service, app = build(IntakeSettings())
+    service.run(app)

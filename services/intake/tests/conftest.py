@@ -1,0 +1,60 @@
+"""Fixtures for the intake tests: the service on the real Kafka and PostgreSQL, served over HTTP,
+with private topics, a development key pair for tokens and fresh encryption keys."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from intake_harness import RunningIntake
+from signaalpunt_access.dev_tokens import generate_key_pair
+from signaalpunt_contracts import SIGNALS_RECEIVED
+from signaalpunt_intake.config import IntakeSettings
+from signaalpunt_intake.main import build
+from signaalpunt_privacy import KeyEncryptionKeys
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def intake(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[RunningIntake]:
+    keys = tmp_path_factory.mktemp("intake-keys")
+    generate_key_pair(keys)
+    received = await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1")
+    settings = IntakeSettings(
+        database_url=database_url,  # type: ignore[arg-type]
+        kafka_bootstrap=infra.kafka_bootstrap,
+        key_encryption_keys=KeyEncryptionKeys.generate_spec("test"),  # type: ignore[arg-type]
+        blind_index_key=base64.b64encode(os.urandom(32)).decode(),  # type: ignore[arg-type]
+        jwks_file=keys / "jwks.json",
+        outbox_poll_interval=0.2,
+    )
+    service, app = build(settings, received=received)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        yield RunningIntake(client, service, received, keys, database_url, infra)
+    server.should_exit = True
+    await task

@@ -1,0 +1,43 @@
+"""The running intake service as the tests see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from signaalpunt_access.dev_tokens import mint
+from signaalpunt_contracts import Topic
+from signaalpunt_runtime import Service
+from signaalpunt_testkit.plugin import Infra
+
+
+@dataclass
+class RunningIntake:
+    client: httpx.AsyncClient
+    service: Service
+    received: Topic
+    keys: Path
+    database_url: str
+    infra: Infra
+
+    def token(
+        self,
+        *,
+        kind: str = "staff",
+        municipality: str = "GM0715",
+        roles: tuple[str, ...] = ("desk",),
+        channels: tuple[str, ...] = (),
+        partner_type: str | None = None,
+        subject: str = "urn:signaalpunt:staff:desk-1",
+    ) -> dict[str, str]:
+        token = mint(
+            self.keys,
+            subject=subject,
+            kind=kind,
+            municipalities=[municipality],
+            roles=roles,
+            channels=channels,
+            partner_type=partner_type,
+        )
+        return {"Authorization": f"Bearer {token}"}

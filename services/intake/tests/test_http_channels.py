@@ -1,0 +1,207 @@
+"""POST /v1/signals end to end: web form, phone desk and partner portal to signals.received.v1."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+from intake_harness import RunningIntake
+from signaalpunt_contracts import Envelope, SignalReceivedV1
+from signaalpunt_runtime.broker_factory import make_reader
+
+PLANTED = {
+    "reporter_name": "Aaltje Planted-Reporter",
+    "reporter_phone": "06-98765432",
+    "subject_name": "Mevrouw Planted-Subject de Vries",
+    "address": "Plantedstraat 17",
+    "postcode": "4531 PX",
+    "text": "Zij heeft sinds de dood van haar man PLANTEDTEXT niemand meer gezien.",
+}
+
+
+def web_form(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "channel": "web_form",
+        "reporter": {
+            "kind": "relative_or_neighbour",
+            "name": PLANTED["reporter_name"],
+            "phone": PLANTED["reporter_phone"],
+            "may_contact": True,
+        },
+        "subject": {
+            "name": PLANTED["subject_name"],
+            "birth_year": 1941,
+            "address": PLANTED["address"],
+            "postcode": PLANTED["postcode"],
+            "languages": ["nl"],
+            "knows_of_signal": False,
+        },
+        "concern": {"text": PLANTED["text"], "cues": ["lives_alone", "recently_bereaved"]},
+    }
+    return body | overrides
+
+
+async def _events(
+    intake: RunningIntake, *signal_ids: str
+) -> dict[str, tuple[dict[str, bytes], bytes]]:
+    """Read the topic from the start until every given signal's event is there (key → event)."""
+    reader = make_reader(intake.infra.kafka_bootstrap)
+    await reader.start()
+    try:
+        reader.subscribe([intake.received.name])
+        got: dict[str, tuple[dict[str, bytes], bytes]] = {}
+        for _ in range(60):
+            batch = await reader.getmany(timeout_ms=500)
+            for records in batch.values():
+                for r in records:
+                    got[(r.key or b"").decode()] = (dict(r.headers), r.value or b"")
+            if set(signal_ids) <= got.keys():
+                return got
+        raise AssertionError(f"events missing on the topic: {set(signal_ids) - got.keys()}")
+    finally:
+        await reader.stop()
+
+
+def _signal(
+    events: dict[str, tuple[dict[str, bytes], bytes]], signal_id: str
+) -> Envelope[SignalReceivedV1]:
+    return Envelope[SignalReceivedV1].model_validate_json(events[signal_id][1])
+
+
+async def test_a_web_form_signal_arrives_sealed_and_in_order(intake: RunningIntake) -> None:
+    answer = await intake.client.post("/v1/signals", json=web_form())
+    assert answer.status_code == 202, answer.text
+    receipt = answer.json()
+    assert receipt["status"] == "received"
+
+    signal_id = receipt["signal_id"]
+    headers, value = (await _events(intake, signal_id))[signal_id]
+    key = signal_id.encode()
+    event = Envelope[SignalReceivedV1].model_validate_json(value)
+    assert event.municipality == "GM0715"  # from postcode 4531
+    assert event.data.channel == "web_form"
+    assert event.data.subject.age_band == "75_plus"
+    assert set(event.data.concern.cues) == {"lives_alone", "recently_bereaved"}
+    assert event.data.reporter.may_contact
+    assert headers["signaalpunt-event-type"] == b"signaalpunt.signal.received.v1"
+
+    raw = b"".join([key, value, *headers.values()])
+    for planted in PLANTED.values():
+        assert planted.encode() not in raw, f"{planted!r} readable on the topic"
+
+    status = await intake.client.get(
+        receipt["status_url"], headers={"Receipt-Token": receipt["receipt_token"]}
+    )
+    assert status.json() == {"signal_id": receipt["signal_id"], "status": "received"}
+    wrong = await intake.client.get(receipt["status_url"], headers={"Receipt-Token": "guess"})
+    assert wrong.status_code == 404
+
+
+async def test_no_personal_value_is_readable_in_the_database(intake: RunningIntake) -> None:
+    assert (await intake.client.post("/v1/signals", json=web_form())).status_code == 202
+    conn = await asyncpg.connect(intake.database_url)
+    try:
+        rows = []
+        for table in ("intake.signals", "intake.outbox", "subject_keys.data_keys"):
+            rows += [str(tuple(r)) for r in await conn.fetch(f"SELECT * FROM {table}")]
+        dump = "\n".join(rows)
+    finally:
+        await conn.close()
+    for planted in PLANTED.values():
+        assert planted not in dump, f"{planted!r} readable in the database"
+
+
+async def test_the_same_person_again_is_linked_not_dropped(intake: RunningIntake) -> None:
+    body = web_form(subject={"name": "Pieter Jànssen", "birth_year": 1950, "postcode": "4381 AB"})
+    again = web_form(subject={"name": "pieter janssen", "birth_year": 1950, "postcode": "4381ab"})
+    first = (await intake.client.post("/v1/signals", json=body)).json()["signal_id"]
+    second = (await intake.client.post("/v1/signals", json=again)).json()["signal_id"]
+    assert first != second
+    event = _signal(await _events(intake, first, second), second)
+    assert str(event.data.possible_duplicate_of) == first
+    assert event.municipality == "GM0718"
+
+
+async def test_phone_and_portal_need_the_right_token(intake: RunningIntake) -> None:
+    phone = web_form(channel="phone")
+    assert (await intake.client.post("/v1/signals", json=phone)).status_code == 401
+    elsewhere = await intake.client.post(
+        "/v1/signals", json=phone, headers=intake.token(municipality="GM0687")
+    )
+    assert elsewhere.status_code == 403
+    assert "GM0715" in elsewhere.json()["detail"]
+    volunteer = await intake.client.post(
+        "/v1/signals", json=phone, headers=intake.token(roles=("volunteer",))
+    )
+    assert volunteer.status_code == 403
+    desk = await intake.client.post("/v1/signals", json=phone, headers=intake.token())
+    assert desk.status_code == 202
+
+    portal = web_form(
+        channel="partner_portal", reporter={"kind": "business", "organisation": "Jumbo Terneuzen"}
+    )
+    partner = intake.token(
+        kind="partner",
+        roles=(),
+        channels=("partner_portal",),
+        partner_type="supermarkt",
+        subject="urn:signaalpunt:partner:jumbo-terneuzen",
+    )
+    accepted = await intake.client.post("/v1/signals", json=portal, headers=partner)
+    assert accepted.status_code == 202, accepted.text
+    signal_id = accepted.json()["signal_id"]
+    reporter = _signal(await _events(intake, signal_id), signal_id).data.reporter
+    assert reporter.partner == "urn:signaalpunt:partner:jumbo-terneuzen"
+    assert reporter.partner_type == "supermarkt"
+
+
+async def test_refusals_are_problem_json_with_the_field_named(intake: RunningIntake) -> None:
+    outside = await intake.client.post(
+        "/v1/signals", json=web_form(subject={"postcode": "1012 AB", "birth_year": 1950})
+    )
+    assert outside.status_code == 422
+    assert outside.headers["content-type"] == "application/problem+json"
+    assert "14 + netnummer" in outside.json()["detail"]
+
+    bad = await intake.client.post(
+        "/v1/signals",
+        json=web_form(
+            reporter={"kind": "alien", "may_contact": True},
+            subject={"postcode": "4531 PX", "birth_year": 1850},
+        ),
+    )
+    assert bad.status_code == 422
+    fields = {e["field"] for e in bad.json()["errors"]}
+    assert {"reporter.kind", "subject.birth_year"} <= fields
+    assert all(e["reason_nl"] and e["reason_en"] for e in bad.json()["errors"])
+    assert PLANTED["text"] not in bad.text
+
+
+async def test_idempotency_key(intake: RunningIntake) -> None:
+    headers = {"Idempotency-Key": "form-2026-11-23-0001"}
+    first = await intake.client.post("/v1/signals", json=web_form(), headers=headers)
+    again = await intake.client.post("/v1/signals", json=web_form(), headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+
+    changed = web_form(reported_urgency="high")
+    mismatch = await intake.client.post("/v1/signals", json=changed, headers=headers)
+    assert mismatch.status_code == 422
+    assert mismatch.json()["type"].endswith("idempotency-mismatch")
+
+    racing = {"Idempotency-Key": "form-2026-11-23-0002"}
+    answers = await asyncio.gather(
+        *(intake.client.post("/v1/signals", json=web_form(), headers=racing) for _ in range(5))
+    )
+    accepted = {a.json()["signal_id"] for a in answers if a.status_code == 202}
+    assert len(accepted) == 1, [a.status_code for a in answers]
+    assert {a.status_code for a in answers} <= {202, 409}
+    conn = await asyncpg.connect(intake.database_url)
+    try:
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM intake.signals WHERE signal_id = $1::uuid", accepted.pop()
+        )
+    finally:
+        await conn.close()
+    assert stored == 1
