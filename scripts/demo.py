@@ -1,32 +1,49 @@
 """`make demo`: run Signaalpunt on the local infrastructure with a realistic scenario and report.
 
-Until the services land, the scenario exercises the spine every service will stand on, on the real
-Kafka and PostgreSQL: a sender writes probe events through its outbox (as an HTTP request would),
-the relay publishes them, a receiver handles each exactly once through its inbox; a malformed event
-is parked in the dead-letter topic with its reason while everything behind it flows on. Each service
-issue adds its part of the scenario here.
+1. The spine every service stands on, on the real Kafka and PostgreSQL: a sender writes probe
+   events through its outbox, the relay publishes them, a receiver handles each exactly once
+   through its inbox; a malformed event is parked in the dead-letter topic with its reason.
+2. Intake: a Monday morning of signals through the web form, the phone desk and the partner
+   portal, with a retried form, a second report about the same person, a postcode outside the
+   consortium and a partner trying another municipality; then what landed on signals.received.v1.
+Each service issue adds its part of the scenario here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
+import uvicorn
+from dev_secrets import AUTH, environment
 from rich.console import Console
 from rich.table import Table
-from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
+from signaalpunt_access.dev_tokens import mint
+from signaalpunt_contracts import (
+    PLATFORM_PROBE,
+    SIGNALS_RECEIVED,
+    Envelope,
+    ProbeV1,
+    SignalReceivedV1,
+)
+from signaalpunt_intake.config import IntakeSettings
+from signaalpunt_intake.main import build as build_intake
 from signaalpunt_runtime import Service, ServiceSettings, UnitOfWork
-from signaalpunt_runtime.broker_factory import make_producer
+from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_runtime.dead_letters import list_dead_letters
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "scripts" / "demo_migrations"
 PROBES = 1_000
-console = Console()
+console = Console(width=130)
 
 
 def settings(name: str) -> ServiceSettings:
@@ -114,6 +131,234 @@ async def scenario() -> dict[str, object]:
     }
 
 
+SCENARIO_NAMES = ("Mevrouw W. de Vries", "Jeroen Bakker", "meneer Hamid Yilmaz")
+
+
+async def intake_scenario() -> dict[str, object]:
+    """A Monday morning at the signal point, through the intake service's HTTP API."""
+    os.environ.update(environment())
+    settings = IntakeSettings(log_level="WARNING")  # type: ignore[call-arg]
+    _, app = build_intake(settings)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+
+    def token(**claims: Any) -> dict[str, str]:
+        return {"Authorization": "Bearer " + mint(AUTH, **claims)}
+
+    desk = token(
+        subject="urn:signaalpunt:staff:loket-terneuzen",
+        kind="staff",
+        municipalities=["GM0715", "GM0677"],
+        roles=["desk"],
+    )
+    jumbo = token(
+        subject="urn:signaalpunt:partner:jumbo-terneuzen",
+        kind="partner",
+        municipalities=["GM0715"],
+        channels=["partner_portal"],
+        partner_type="supermarkt",
+    )
+    gp = token(
+        subject="urn:signaalpunt:partner:huisartsen-terneuzen-noord",
+        kind="partner",
+        municipalities=["GM0715"],
+        channels=["partner_portal"],
+        partner_type="huisarts",
+    )
+    vries = {
+        "name": SCENARIO_NAMES[0],
+        "birth_year": 1944,
+        "postcode": "4531 GH",
+        "address": "Noordstraat 12",
+        "languages": ["nl"],
+        "knows_of_signal": False,
+    }
+    steps: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+        (
+            "web form: a neighbour about an 80-year-old who lives alone",
+            {
+                "channel": "web_form",
+                "reporter": {
+                    "kind": "relative_or_neighbour",
+                    "phone": "06-11122233",
+                    "may_contact": True,
+                },
+                "subject": vries,
+                "concern": {
+                    "text": "Sinds haar man overleed zie ik haar nooit meer buiten.",
+                    "cues": ["lives_alone", "recently_bereaved", "no_visitors"],
+                },
+            },
+            {"Idempotency-Key": f"web-{time.time_ns()}"},
+        ),
+        (
+            "phone desk: a worried mother about her son in Hulst",
+            {
+                "channel": "phone",
+                "reporter": {
+                    "kind": "relative_or_neighbour",
+                    "phone": "0114-123456",
+                    "may_contact": True,
+                    "wants_feedback": True,
+                },
+                "subject": {"name": SCENARIO_NAMES[1], "birth_year": 2004, "postcode": "4561 AA"},
+                "concern": {
+                    "text": "Hij zegt dat het voor hem niet meer hoeft.",
+                    "cues": ["wish_to_die"],
+                },
+                "reported_urgency": "acute",
+            },
+            desk,
+        ),
+        (
+            "partner portal: a Jumbo cashier at the klets-kassa",
+            {
+                "channel": "partner_portal",
+                "reporter": {"kind": "business", "organisation": "Jumbo Terneuzen"},
+                "subject": {
+                    "name": SCENARIO_NAMES[2],
+                    "age_band": "75_plus",
+                    "postcode": "4533 AB",
+                },
+                "concern": {"cues": ["lives_alone", "language_barrier"]},
+            },
+            jumbo,
+        ),
+        (
+            "partner portal: the GP about the same 80-year-old",
+            {
+                "channel": "partner_portal",
+                "reporter": {"kind": "professional", "organisation": "Huisartsen Terneuzen-Noord"},
+                "subject": {**vries, "name": "MEVROUW W. DE  VRIES"},
+                "concern": {"cues": ["recently_bereaved", "neglects_self"]},
+            },
+            gp,
+        ),
+        (
+            "web form: someone from Amsterdam",
+            {
+                "channel": "web_form",
+                "reporter": {"kind": "self"},
+                "subject": {"postcode": "1012 AB", "birth_year": 1990},
+                "concern": {"cues": ["lives_alone"]},
+            },
+            {},
+        ),
+        (
+            "partner portal: Jumbo Terneuzen for Middelburg (not its municipality)",
+            {
+                "channel": "partner_portal",
+                "reporter": {"kind": "business", "organisation": "Jumbo Terneuzen"},
+                "subject": {"postcode": "4331 AA", "age_band": "75_plus"},
+                "concern": {"cues": ["no_visitors"]},
+            },
+            jumbo,
+        ),
+    ]
+    outcomes: list[tuple[str, int, str]] = []
+    accepted: list[str] = []
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for title, body, headers in steps:
+                answer = await client.post("/v1/signals", json=body, headers=headers)
+                data = answer.json()
+                if answer.status_code == 202:
+                    accepted.append(data["signal_id"])
+                    outcomes.append((title, 202, f"received, signal {data['signal_id'][:13]}…"))
+                else:
+                    outcomes.append((title, answer.status_code, data.get("detail", "")[:90]))
+                if "Idempotency-Key" in headers:  # the browser retries after a time-out
+                    retry = await client.post("/v1/signals", json=body, headers=headers)
+                    same = retry.json().get("signal_id") == data.get("signal_id")
+                    outcomes.append(
+                        (
+                            "  … the same form sent again (Idempotency-Key)",
+                            retry.status_code,
+                            "same answer, no second signal" if same else "DIFFERENT answer",
+                        )
+                    )
+        events = await _read_signals(settings.kafka_bootstrap, set(accepted))
+    finally:
+        server.should_exit = True
+        await task
+    return {"outcomes": outcomes, "events": events}
+
+
+async def _read_signals(bootstrap: str, wanted: set[str]) -> dict[str, bytes]:
+    reader = make_reader(bootstrap)
+    await reader.start()
+    try:
+        reader.subscribe([SIGNALS_RECEIVED.name])
+        found: dict[str, bytes] = {}
+        deadline = time.monotonic() + 60
+        while not wanted <= found.keys() and time.monotonic() < deadline:
+            for records in (await reader.getmany(timeout_ms=500)).values():
+                for record in records:
+                    key = (record.key or b"").decode()
+                    if key in wanted:
+                        found[key] = record.value or b""
+        return found
+    finally:
+        await reader.stop()
+
+
+def _duplicate(earlier: object, this_run: set[str]) -> str:
+    if earlier is None:
+        return ""
+    if str(earlier) in this_run:
+        return f"{str(earlier)[:13]}… (this morning)"
+    return f"{str(earlier)[:13]}… (an earlier demo run)"
+
+
+def print_intake(result: dict[str, object]) -> None:
+    outcomes = result["outcomes"]
+    events = result["events"]
+    assert isinstance(outcomes, list)
+    assert isinstance(events, dict)
+    table = Table(title="Intake: a Monday morning at the signal point")
+    for column in ("what happened", "HTTP", "answer"):
+        table.add_column(column, overflow="fold")
+    for title, status, answer in outcomes:
+        table.add_row(title, str(status), answer)
+    console.print(table)
+    signals = [Envelope[SignalReceivedV1].model_validate_json(v) for v in events.values()]
+    summary = Table(title=f"signals.received.v1: {len(signals)} canonical signals")
+    for column in (
+        "channel",
+        "municipality",
+        "reporter",
+        "age band",
+        "cues",
+        "urgency",
+        "possible duplicate of",
+    ):
+        summary.add_column(column, overflow="fold")
+    for e in sorted(signals, key=lambda e: e.data.received_at):
+        summary.add_row(
+            e.data.channel,
+            e.municipality,
+            e.data.reporter.kind,
+            e.data.subject.age_band or "",
+            ", ".join(e.data.concern.cues),
+            e.data.reported_urgency,
+            _duplicate(e.data.possible_duplicate_of, set(events)),
+        )
+    console.print(summary)
+    raw = b"".join(events.values())
+    readable = [n for n in SCENARIO_NAMES if n.encode() in raw]
+    console.print(
+        f"names readable in those events: {len(readable)} of {len(SCENARIO_NAMES)} "
+        "(every personal value is sealed with the person's own data key)"
+    )
+
+
 def main() -> int:
     console.rule("[bold]Signaalpunt demo")
     console.print("\n[bold]Infrastructure[/bold] (deploy/local, no Docker)")
@@ -141,11 +386,16 @@ def main() -> int:
         "  replay after a fix: [cyan]uv run signaalpunt-dlq replay "
         f"{PLATFORM_PROBE.dead_letter_topic('probe-receiver')}[/cyan]"
     )
+    console.print()
+    intake = asyncio.run(intake_scenario())
+    print_intake(intake)
     console.print(
-        "\n[bold]Not built yet[/bold]: the services that use this spine: intake, triage, "
-        "referral, matching, notifications, metrics. Each adds its part of the scenario here."
+        "\n[bold]Not built yet[/bold]: partner systems over Kafka (CloudEvents) into intake, "
+        "and the services after it: triage, referral, matching, notifications, metrics."
     )
-    ok = result["received"] == result["written"] == result["distinct"]
+    events = intake["events"]
+    assert isinstance(events, dict)
+    ok = result["received"] == result["written"] == result["distinct"] and len(events) == 4
     console.print("\n[green]demo finished[/green]" if ok else "\n[red]demo incomplete[/red]")
     return 0 if ok else 1
 

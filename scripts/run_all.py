@@ -1,7 +1,7 @@
 """`make run`: start every service of Signaalpunt on the local infrastructure, in the foreground.
 
-Each service is its own process (as in production); Ctrl-C stops them all gracefully (SIGTERM).
-Services are added here as their issues land.
+Each service is its own process (as in production) with development secrets from
+`scripts/dev_secrets.py`; Ctrl-C stops them all gracefully (SIGTERM).
 """
 
 from __future__ import annotations
@@ -12,27 +12,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dev_secrets import AUTH, environment
+
 REPO = Path(__file__).resolve().parents[1]
 
-# (name, module:app, port) — one line per service
-SERVICES: list[tuple[str, str, int]] = []
+# (name, module, port): one line per service
+SERVICES: list[tuple[str, str, int]] = [
+    ("intake", "signaalpunt_intake.main", 8101),
+]
 
 
 def main() -> int:
-    if not SERVICES:
-        print("No services are built yet: the infrastructure is up and the topics exist.")
-        print("Services (intake, triage, notifications, metrics, …) are added by their issues.")
-        return 0
+    env = {**os.environ, **environment()}
     procs: list[subprocess.Popen[bytes]] = []
-    for name, app, port in SERVICES:
-        print(f"starting {name} on http://127.0.0.1:{port}")
+    for name, module, port in SERVICES:
+        print(f"starting {name:<8} http://127.0.0.1:{port}  (/health, /metrics, /docs)")
         procs.append(
             subprocess.Popen(  # noqa: S603 - fixed argument list
-                [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)],
+                [sys.executable, "-m", module],
                 cwd=REPO,
-                env=os.environ.copy(),
+                env={**env, f"SIGNAALPUNT_{name.upper()}_HTTP_PORT": str(port)},
             )
         )
+    print(f"development tokens: uv run signaalpunt-tokens mint --directory {AUTH} --help")
     try:
         for proc in procs:
             proc.wait()

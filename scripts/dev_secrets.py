@@ -1,0 +1,40 @@
+"""Development secrets for running Signaalpunt locally (never used in production).
+
+Makes, once, `.local/dev-secrets.env` (the key-encryption key and the blind-index key) and the
+development token key pair in `.local/dev-auth/`; `environment()` returns them as variables.
+Production takes these from its secret store / KMS and identity provider.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+from signaalpunt_access.dev_tokens import generate_key_pair
+from signaalpunt_privacy import KeyEncryptionKeys
+
+REPO = Path(__file__).resolve().parents[1]
+LOCAL = REPO / ".local"
+SECRETS = LOCAL / "dev-secrets.env"
+AUTH = LOCAL / "dev-auth"
+
+
+def environment() -> dict[str, str]:
+    LOCAL.mkdir(exist_ok=True)
+    if not SECRETS.exists():
+        SECRETS.write_text(
+            f"SIGNAALPUNT_INTAKE_KEY_ENCRYPTION_KEYS={KeyEncryptionKeys.generate_spec('dev-1')}\n"
+            f"SIGNAALPUNT_INTAKE_BLIND_INDEX_KEY={base64.b64encode(os.urandom(32)).decode()}\n"
+        )
+        SECRETS.chmod(0o600)
+    if not (AUTH / "jwks.json").exists():
+        generate_key_pair(AUTH)
+    env = dict(line.split("=", 1) for line in SECRETS.read_text().splitlines() if "=" in line)
+    env["SIGNAALPUNT_INTAKE_JWKS_FILE"] = str(AUTH / "jwks.json")
+    return env
+
+
+if __name__ == "__main__":
+    for name, value in environment().items():
+        print(f"{name}={value}")
