@@ -137,7 +137,7 @@ SCENARIO_NAMES = ("Mevrouw W. de Vries", "Jeroen Bakker", "meneer Hamid Yilmaz")
 async def intake_scenario() -> dict[str, object]:
     """A Monday morning at the signal point, through the intake service's HTTP API."""
     os.environ.update(environment())
-    settings = IntakeSettings(log_level="WARNING")  # type: ignore[call-arg]
+    settings = IntakeSettings(log_level="WARNING")
     _, app = build_intake(settings)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
