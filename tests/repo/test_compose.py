@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,8 @@ def test_dependencies_exist_and_wait_for_health() -> None:
     for name, service in services.items():
         for dependency, condition in (service.get("depends_on") or {}).items():
             assert dependency in services, f"{name} depends on unknown {dependency}"
+            if condition["condition"] == "service_completed_successfully":
+                assert services[dependency].get("restart") == "no", dependency
             assert condition["condition"] in {
                 "service_healthy",
                 "service_completed_successfully",
@@ -59,6 +63,31 @@ def test_volumes_and_mounted_files_exist() -> None:
                 assert source in declared, f"{name} uses undeclared volume {source}"
         if "build" in service:
             assert (REPO / service["build"] / "Dockerfile").exists(), name
+
+
+def test_secret_files_exist_or_are_made_by_the_dev_secrets_script() -> None:
+    compose = _compose()
+    dev_secrets = (REPO / "scripts" / "dev_secrets.py").read_text()
+    for name, secret in (compose.get("secrets") or {}).items():
+        path = secret["file"]
+        generated = path.startswith("./.local/") and path.split("/")[-1] in dev_secrets
+        assert (REPO / path).exists() or generated, f"secret {name}: nothing provides {path}"
+    for name, service in compose["services"].items():
+        for secret in service.get("secrets", []):
+            assert secret in (compose.get("secrets") or {}), f"{name} uses undeclared {secret}"
+
+
+def test_every_service_of_make_run_is_in_compose() -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        run_all = importlib.import_module("run_all")
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    services = _compose()["services"]
+    assert run_all.SERVICES, "make run starts no service"
+    for name, module, _port in run_all.SERVICES:
+        assert name in services, f"{name} is in make run but not in compose.yaml"
+        assert module in " ".join(services[name].get("command", [])), name
 
 
 def test_published_ports_match_the_local_infrastructure_defaults() -> None:
