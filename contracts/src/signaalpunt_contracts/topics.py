@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from .envelope import EventPayload
+from .partner import PartnerSignalRejectedV1, PartnerSignalV1
 from .probe import ProbeV1
 from .signals import SignalReceivedV1
 
@@ -122,5 +123,32 @@ SIGNALS_RECEIVED = Topic(
     retention=timedelta(days=14),
 )
 
-REGISTRY = TopicRegistry(topics=(PLATFORM_PROBE, SIGNALS_RECEIVED))
+PARTNER_SIGNALS = Topic(
+    name="partner.signals.v1",
+    value=PartnerSignalV1,
+    key="the partner's URN (ce_source)",
+    description=(
+        "Signals from partner systems as CloudEvents in Kafka binary mode; values are plain (the "
+        "edge), so the topic keeps them one day; intake seals them on arrival."
+    ),
+    producers=("partners",),
+    consumers=("intake",),
+    partitions=6,
+    retention=timedelta(days=1),
+)
+
+PARTNER_REJECTIONS = Topic(
+    name="partner.signals.rejections.v1",
+    value=PartnerSignalRejectedV1,
+    key="the partner's URN",
+    description="Why a partner's signal was refused, by the partner's own event id.",
+    producers=("intake",),
+    consumers=("notifications",),
+    partitions=3,
+    retention=timedelta(days=30),
+)
+
+REGISTRY = TopicRegistry(
+    topics=(PLATFORM_PROBE, PARTNER_SIGNALS, SIGNALS_RECEIVED, PARTNER_REJECTIONS)
+)
 """Later services add their topics here (signals.received.v1, signals.triaged.v1, …)."""

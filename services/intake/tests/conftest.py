@@ -15,7 +15,7 @@ import pytest_asyncio
 import uvicorn
 from intake_harness import RunningIntake
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import SIGNALS_RECEIVED
+from signaalpunt_contracts import PARTNER_REJECTIONS, PARTNER_SIGNALS, SIGNALS_RECEIVED
 from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.main import build
 from signaalpunt_privacy import KeyEncryptionKeys
@@ -38,6 +38,8 @@ async def intake(
     keys = tmp_path_factory.mktemp("intake-keys")
     generate_key_pair(keys)
     received = await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1")
+    partner_signals = await kafka_topics.private(PARTNER_SIGNALS, "partner.signals.v1")
+    rejections = await kafka_topics.private(PARTNER_REJECTIONS, "partner.signals.rejections.v1")
     settings = IntakeSettings(
         database_url=database_url,  # type: ignore[arg-type]
         kafka_bootstrap=infra.kafka_bootstrap,
@@ -46,7 +48,9 @@ async def intake(
         jwks_file=keys / "jwks.json",
         outbox_poll_interval=0.2,
     )
-    service, app = build(settings, received=received)
+    service, app = build(
+        settings, received=received, partner_signals=partner_signals, rejections=rejections
+    )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())
@@ -55,6 +59,8 @@ async def intake(
             task.result()
         await asyncio.sleep(0.05)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        yield RunningIntake(client, service, received, keys, database_url, infra)
+        yield RunningIntake(
+            client, service, received, keys, database_url, infra, partner_signals, rejections
+        )
     server.should_exit = True
     await task

@@ -20,6 +20,8 @@ class RunningIntake:
     keys: Path
     database_url: str
     infra: Infra
+    partner_signals: Topic
+    rejections: Topic
 
     def token(
         self,

@@ -24,7 +24,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Generic, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, cast
 from uuid import UUID
 
 import asyncpg
@@ -109,7 +109,26 @@ class UnitOfWork:
         await write_outbox_rows(self.connection, self._schema, rows)
 
 
-Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
+Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+"""Called with the decoded event (an `Envelope`, or what a custom decoder returns) and the unit
+of work of its transaction."""
+
+
+class InvalidMessageError(ValueError):
+    """A decoder's verdict: this message can never be handled (dead-lettered without retries)."""
+
+
+class Decoded(Protocol):
+    @property
+    def event_id(self) -> UUID: ...
+
+
+Decoder = Callable[[bytes, ConsumerRecord[bytes, bytes]], Decoded]
+"""Turns a Kafka message into the event a handler gets; its `event_id` is the inbox key.
+Raises ValidationError or InvalidMessageError for a message that can never be handled."""
+
+DeadLetterHook = Callable[[ConsumerRecord[bytes, bytes], BaseException], Awaitable[None]]
+"""Called after a message went to the dead-letter topic, e.g. to tell its sender why."""
 
 
 class StageMetrics:
@@ -147,6 +166,8 @@ class ConsumerStage(Generic[PayloadT]):
         group: str,
         handler: Handler,
         batch_size: int | None = None,
+        decode: Decoder | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
         pool: Callable[[], asyncpg.Pool],
         broker: KafkaBroker,
         settings: ServiceSettings,
@@ -160,7 +181,9 @@ class ConsumerStage(Generic[PayloadT]):
         self._broker = broker
         self._settings = settings
         self._metrics = metrics
-        self._model: type[Envelope[Any]] = Envelope[topic.value]  # type: ignore[name-defined]
+        model: type[Envelope[Any]] = Envelope[topic.value]  # type: ignore[name-defined]
+        self._decode: Decoder = decode or (lambda body, _record: model.model_validate_json(body))
+        self._on_dead_letter = on_dead_letter
         self.consecutive_dead_letters = 0
         self.halted: str | None = None
         self.subscriber: LogicSubscriber[Any] | None = None
@@ -232,11 +255,11 @@ class ConsumerStage(Generic[PayloadT]):
         if self.halted:
             raise ConsumerHaltedError(self.halted)
         started = time.perf_counter()
-        valid: list[tuple[Envelope[Any], ConsumerRecord[bytes, bytes]]] = []
+        valid: list[tuple[Decoded, ConsumerRecord[bytes, bytes]]] = []
         for body, record in zip(bodies, records, strict=True):
             try:
-                valid.append((self._model.model_validate_json(body), record))
-            except ValidationError as exc:
+                valid.append((self._decode(body, record), record))
+            except (ValidationError, InvalidMessageError) as exc:
                 await self._dead_letter(record, exc, attempts=1)
         if not valid:
             return
@@ -262,7 +285,7 @@ class ConsumerStage(Generic[PayloadT]):
             self._metrics.duration.labels(self.topic.name, self.group).observe(elapsed)
 
     async def _handle_together(
-        self, events: list[tuple[Envelope[Any], ConsumerRecord[bytes, bytes]]]
+        self, events: list[tuple[Decoded, ConsumerRecord[bytes, bytes]]]
     ) -> list[str]:
         outcomes = []
         outbox: list[OutboxRow] = []
@@ -283,14 +306,14 @@ class ConsumerStage(Generic[PayloadT]):
         if self.halted:
             raise ConsumerHaltedError(self.halted)
         try:
-            event = self._model.model_validate_json(body)
-        except ValidationError as exc:
+            event = self._decode(body, record)
+        except (ValidationError, InvalidMessageError) as exc:
             await self._dead_letter(record, exc, attempts=1)
             return
         await self._process_event(event, record, started)
 
     async def _process_event(
-        self, event: Envelope[Any], record: ConsumerRecord[bytes, bytes], started: float
+        self, event: Decoded, record: ConsumerRecord[bytes, bytes], started: float
     ) -> None:
         attempts = 0
         try:
@@ -321,7 +344,7 @@ class ConsumerStage(Generic[PayloadT]):
             time.perf_counter() - started
         )
 
-    async def _handle_once(self, event: Envelope[Any], record: ConsumerRecord[bytes, bytes]) -> str:
+    async def _handle_once(self, event: Decoded, record: ConsumerRecord[bytes, bytes]) -> str:
         async with self._pool().acquire() as conn, conn.transaction():
             if not await self._first_delivery(conn, [(event, record)]):
                 log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
@@ -332,7 +355,7 @@ class ConsumerStage(Generic[PayloadT]):
             return "handled"
 
     async def _first_delivery(
-        self, conn: DbConnection, events: list[tuple[Envelope[Any], ConsumerRecord[bytes, bytes]]]
+        self, conn: DbConnection, events: list[tuple[Decoded, ConsumerRecord[bytes, bytes]]]
     ) -> set[UUID]:
         """Insert the inbox rows in one statement; returns the ids not seen before."""
         rows = await conn.fetch(
@@ -349,13 +372,13 @@ class ConsumerStage(Generic[PayloadT]):
         return {row["event_id"] for row in rows}
 
     def _unit_of_work(
-        self, conn: DbConnection, event: Envelope[Any], outbox: list[OutboxRow]
+        self, conn: DbConnection, event: Decoded, outbox: list[OutboxRow]
     ) -> UnitOfWork:
         return UnitOfWork(
             conn,
             schema=self._settings.schema_name,
             producer=self._settings.service_name,
-            caused_by=event,
+            caused_by=event if isinstance(event, Envelope) else None,
             outbox=outbox,
         )
 
@@ -404,6 +427,12 @@ class ConsumerStage(Generic[PayloadT]):
             attempts=attempts,
             consecutive=self.consecutive_dead_letters,
         )
+        if self._on_dead_letter is not None:
+            try:
+                await self._on_dead_letter(record, error)
+            except Exception:
+                # the dead letter itself is safe; only the courtesy (e.g. telling a partner) failed
+                log.exception("dead-letter hook failed", topic=record.topic, group=self.group)
 
     async def _halt(self, record: ConsumerRecord[bytes, bytes], error: BaseException) -> None:
         self.halted = (

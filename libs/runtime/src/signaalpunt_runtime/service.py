@@ -37,7 +37,15 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from signaalpunt_contracts import Topic
 
 from .broker_factory import make_broker
-from .consumer import ConsumerStage, Handler, StageMetrics, UnitOfWork, unit_of_work
+from .consumer import (
+    ConsumerStage,
+    DeadLetterHook,
+    Decoder,
+    Handler,
+    StageMetrics,
+    UnitOfWork,
+    unit_of_work,
+)
 from .database import create_pool
 from .logs import configure_logging, get_logger
 from .migrations import upgrade_async
@@ -95,12 +103,20 @@ class Service:
         return self._pool
 
     def consumer(
-        self, topic: Topic, *, group: str | None = None, batch_size: int | None = None
+        self,
+        topic: Topic,
+        *,
+        group: str | None = None,
+        batch_size: int | None = None,
+        decode: Decoder | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register a handler for `topic` in consumer group `group` (default: the service name).
 
         With `batch_size`, up to that many events are handled in one database transaction
         (higher throughput for bursts; each event is still deduplicated on its own).
+        `decode` replaces the envelope decoding (e.g. `cloudevents_in.decoder` for partner
+        topics); `on_dead_letter` is told about every message parked in the dead-letter topic.
         """
         group = group or self.settings.service_name
         if group not in topic.consumers:
@@ -114,6 +130,8 @@ class Service:
                 group=group,
                 handler=handler,
                 batch_size=batch_size,
+                decode=decode,
+                on_dead_letter=on_dead_letter,
                 pool=lambda: self.pool,
                 broker=self.broker,
                 settings=self.settings,

@@ -15,14 +15,16 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from signaalpunt_access import Principal, TokenVerifier
 from signaalpunt_contracts import (
+    Channel,
     Concern,
     Reporter,
     SignalReceivedV1,
+    SignalReport,
     Subject,
     Topic,
 )
 from signaalpunt_privacy import BlindIndex, PersonalDataVault
-from signaalpunt_runtime import Service
+from signaalpunt_runtime import Service, UnitOfWork
 from signaalpunt_runtime.http_api import install_problem_handlers, problem
 from signaalpunt_runtime.logs import get_logger
 from uuid_utils.compat import uuid7
@@ -32,6 +34,7 @@ from .config import IntakeSettings
 from .domain import (
     MunicipalityTable,
     OutsideConsortiumError,
+    Partner,
     SignalSubmission,
     age_band,
     authorise,
@@ -50,6 +53,7 @@ class Intake:
     index: BlindIndex
     verifier: TokenVerifier
     received: Topic
+    partners: dict[str, Partner]
 
 
 async def _sealed(
@@ -60,14 +64,25 @@ async def _sealed(
     return await intake.vault.seal(subject_id, municipality, value.strip(), field=field)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a signal came from: the channel, who submitted it, and for partners which one."""
+
+    channel: Channel
+    submitted_by: str | None = None  # principal id or partner URN; None: anonymous web form
+    partner: str | None = None
+    partner_type: str | None = None
+    partner_reference: str | None = None  # the partner's own event: source#id
+
+
 async def canonical_signal(
     intake: Intake,
-    submission: SignalSubmission,
+    report: SignalReport,
+    origin: Origin,
     *,
     signal_id: UUID,
     subject_id: UUID,
     municipality: str,
-    principal: Principal | None,
     received_at: datetime,
     possible_duplicate_of: UUID | None,
 ) -> SignalReceivedV1:
@@ -76,17 +91,16 @@ async def canonical_signal(
     async def seal(value: str | None, field: str) -> str | None:
         return await _sealed(intake, subject_id, municipality, value, field)
 
-    r, s, c = submission.reporter, submission.subject, submission.concern
-    is_partner = principal is not None and principal.partner_type is not None
+    r, s, c = report.reporter, report.subject, report.concern
     return SignalReceivedV1(
         signal_id=signal_id,
         subject_id=subject_id,
-        channel=submission.channel,
+        channel=origin.channel,
         reporter=Reporter(
             kind=r.kind,
             organisation=r.organisation,
-            partner_type=principal.partner_type if is_partner and principal else None,
-            partner=principal.subject if is_partner and principal else None,
+            partner_type=origin.partner_type,
+            partner=origin.partner,
             name=await seal(r.name, "reporter.name"),
             phone=await seal(r.phone, "reporter.phone"),
             email=await seal(r.email, "reporter.email"),
@@ -105,8 +119,9 @@ async def canonical_signal(
             consented=s.consented,
         ),
         concern=Concern(text=await seal(c.text, "concern.text"), cues=tuple(c.cues)),
-        reported_urgency=submission.reported_urgency,
+        reported_urgency=report.reported_urgency,
         received_at=received_at,
+        partner_reference=origin.partner_reference,
         possible_duplicate_of=possible_duplicate_of,
     )
 
@@ -179,8 +194,12 @@ def build_api(intake: Intake) -> FastAPI:
                     instance=request.url.path,
                 )
         try:
-            response = await _store(
-                intake, submission, municipality, principal, scope, idempotency_key
+            response = await _store_submission(
+                intake,
+                submission,
+                municipality,
+                principal,
+                (scope, idempotency_key) if idempotency_key else None,
             )
         except BaseException:
             if idempotency_key:
@@ -205,59 +224,83 @@ def build_api(intake: Intake) -> FastAPI:
     return api
 
 
-async def _store(  # noqa: PLR0917 - the request's parts, passed on from one handler
-    intake: Intake,
-    submission: SignalSubmission,
-    municipality: str,
-    principal: Principal | None,
-    scope: str,
-    idempotency_key: str | None,
-) -> dict[str, Any]:
+async def record_signal(
+    intake: Intake, work: UnitOfWork, report: SignalReport, origin: Origin, municipality: str
+) -> tuple[UUID, str]:
+    """Store the sealed signal and stage its event, in the caller's transaction.
+    Returns the signal id and the receipt token for the reporter."""
     signal_id, subject_id = uuid7(), uuid7()
     receipt_token = secrets.token_urlsafe(24)
     received_at = datetime.now(UTC)
-    person = submission.subject
+    person = report.subject
     person_index = (
         intake.index.person(person.name, person.birth_year, person.postcode)
         if person.name
         else None
     )
-    async with intake.service.transaction() as work:
-        duplicate_of = (
-            await repository.earlier_signal_about(
-                work.connection,
-                municipality,
-                person_index,
-                received_at - intake.settings.duplicate_window,
-            )
-            if person_index
-            else None
-        )
-        signal = await canonical_signal(
-            intake,
-            submission,
-            signal_id=signal_id,
-            subject_id=subject_id,
-            municipality=municipality,
-            principal=principal,
-            received_at=received_at,
-            possible_duplicate_of=duplicate_of,
-        )
-        await repository.insert_signal(
+    duplicate_of = (
+        await repository.earlier_signal_about(
             work.connection,
-            signal_id=signal_id,
-            subject_id=subject_id,
-            municipality=municipality,
-            channel=submission.channel.value,
-            submitted_by=principal.subject if principal else None,
-            person_index=person_index,
-            possible_duplicate_of=duplicate_of,
-            receipt_hash=hashlib.sha256(receipt_token.encode()).digest(),
-            signal_json=signal.model_dump_json(),
-            received_at=received_at,
+            municipality,
+            person_index,
+            received_at - intake.settings.duplicate_window,
         )
-        await work.publish(
-            intake.received, work.new_event(signal, municipality=municipality), key=str(signal_id)
+        if person_index
+        else None
+    )
+    signal = await canonical_signal(
+        intake,
+        report,
+        origin,
+        signal_id=signal_id,
+        subject_id=subject_id,
+        municipality=municipality,
+        received_at=received_at,
+        possible_duplicate_of=duplicate_of,
+    )
+    await repository.insert_signal(
+        work.connection,
+        signal_id=signal_id,
+        subject_id=subject_id,
+        municipality=municipality,
+        channel=origin.channel.value,
+        submitted_by=origin.submitted_by,
+        person_index=person_index,
+        possible_duplicate_of=duplicate_of,
+        receipt_hash=hashlib.sha256(receipt_token.encode()).digest(),
+        signal_json=signal.model_dump_json(),
+        received_at=received_at,
+    )
+    await work.publish(
+        intake.received, work.new_event(signal, municipality=municipality), key=str(signal_id)
+    )
+    log.info(
+        "signal received",
+        signal_id=str(signal_id),
+        channel=origin.channel.value,
+        municipality=municipality,
+        possible_duplicate=duplicate_of is not None,
+    )
+    return signal_id, receipt_token
+
+
+async def _store_submission(
+    intake: Intake,
+    submission: SignalSubmission,
+    municipality: str,
+    principal: Principal | None,
+    idempotency: tuple[str, str] | None,
+) -> dict[str, Any]:
+    is_partner = principal is not None and principal.partner_type is not None
+    origin = Origin(
+        channel=submission.channel,
+        submitted_by=principal.subject if principal else None,
+        partner=principal.subject if is_partner and principal else None,
+        partner_type=principal.partner_type if is_partner and principal else None,
+    )
+    async with intake.service.transaction() as work:
+        signal_id, receipt_token = await record_signal(
+            intake, work, submission, origin, municipality
         )
         response = {
             "signal_id": str(signal_id),
@@ -265,15 +308,6 @@ async def _store(  # noqa: PLR0917 - the request's parts, passed on from one han
             "receipt_token": receipt_token,
             "status_url": f"/v1/signals/{signal_id}/status",
         }
-        if idempotency_key:
-            await repository.complete_idempotency_key(
-                work.connection, scope, idempotency_key, response
-            )
-    log.info(
-        "signal received",
-        signal_id=str(signal_id),
-        channel=submission.channel.value,
-        municipality=municipality,
-        possible_duplicate=duplicate_of is not None,
-    )
+        if idempotency:
+            await repository.complete_idempotency_key(work.connection, *idempotency, response)
     return response

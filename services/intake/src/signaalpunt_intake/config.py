@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from signaalpunt_runtime import ServiceSettings
 
-from .domain import Municipality, MunicipalityTable
+from .domain import Municipality, MunicipalityTable, Partner
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,6 +29,7 @@ class IntakeSettings(ServiceSettings):
     token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
     token_audience: str = "signaalpunt"  # noqa: S105
     municipalities_file: Path = HERE / "municipalities.yaml"
+    partners_file: Path = HERE / "partners.yaml"
     duplicate_window: timedelta = Field(default=timedelta(days=90))
     idempotency_in_flight_timeout: timedelta = Field(default=timedelta(seconds=60))
 
@@ -50,3 +51,17 @@ def load_municipalities(path: Path) -> MunicipalityTable:
             for m in data["municipalities"]
         ),
     )
+
+
+def load_partners(path: Path) -> dict[str, Partner]:
+    data = yaml.safe_load(path.read_text())
+    partners = [
+        Partner(
+            urn=p["urn"],
+            name=p["name"],
+            partner_type=p["partner_type"],
+            municipalities=tuple(p["municipalities"]),
+        )
+        for p in data["partners"]
+    ]
+    return {p.urn: p for p in partners}

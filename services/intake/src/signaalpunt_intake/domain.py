@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import model_validator
 from signaalpunt_access import AuthenticationError, AuthorizationError, Principal, PrincipalKind
-from signaalpunt_contracts import AgeBand, Channel, Cue, ReportedUrgency, ReporterKind
+from signaalpunt_contracts import AgeBand, Channel, SignalReport
 
 POSTCODE = re.compile(r"^\s*([1-9][0-9]{3})\s*([A-Za-z]{2})?\s*$")
 
@@ -58,74 +58,30 @@ class MunicipalityTable:
         raise OutsideConsortiumError(str(area), self.outside_advice)
 
 
-class ReporterIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: ReporterKind
-    name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    organisation: str | None = Field(default=None, max_length=200)
-    may_contact: bool = False
-    wants_feedback: bool = False
-
-    @model_validator(mode="after")
-    def _contact_needs_a_channel(self) -> ReporterIn:
-        if (self.may_contact or self.wants_feedback) and not (self.phone or self.email):
-            raise ValueError("give a phone number or e-mail address to be contacted")
-        return self
-
-
-class SubjectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, max_length=200)
-    birth_year: int | None = Field(default=None, ge=1900, le=2100)
-    age_band: AgeBand | None = None
-    address: str | None = Field(default=None, max_length=300)
-    postcode: str | None = Field(default=None, pattern=POSTCODE.pattern)
-    phone: str | None = Field(default=None, max_length=40)
-    languages: list[str] = Field(default_factory=list, max_length=10)
-    knows_of_signal: bool | None = None
-    consented: bool | None = None
-
-
-class ConcernIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str | None = Field(default=None, max_length=5000)
-    cues: list[Cue] = Field(default_factory=list, max_length=len(Cue))
-
-    @model_validator(mode="after")
-    def _something_to_go_on(self) -> ConcernIn:
-        if not (self.text and self.text.strip()) and not self.cues:
-            raise ValueError("describe the concern or tick at least one observation")
-        return self
-
-
-class SignalSubmission(BaseModel):
+class SignalSubmission(SignalReport):
     """What `POST /v1/signals` accepts (over TLS; sealed before anything is stored or sent)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     channel: Channel
-    municipality: str | None = Field(default=None, pattern=r"^GM\d{4}$")
-    reporter: ReporterIn
-    subject: SubjectIn
-    concern: ConcernIn
-    reported_urgency: ReportedUrgency = ReportedUrgency.NORMAL
 
     @model_validator(mode="after")
-    def _where(self) -> SignalSubmission:
+    def _not_through_http(self) -> SignalSubmission:
         if self.channel is Channel.PARTNER_EVENT:
             raise ValueError("partner systems send signals as events on partner.signals.v1")
-        if self.municipality is None and self.subject.postcode is None:
-            raise ValueError("give the municipality or the postcode of the person")
         return self
 
     def body_hash(self) -> bytes:
         """For idempotency: the same request twice hashes the same."""
         return hashlib.sha256(self.model_dump_json().encode()).digest()
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A partner organisation allowed to send signals by Kafka (configured, see config.py)."""
+
+    urn: str
+    name: str
+    partner_type: str
+    municipalities: tuple[str, ...]
 
 
 def age_band(birth_year: int | None, today: date) -> AgeBand | None:
@@ -143,9 +99,9 @@ def age_band(birth_year: int | None, today: date) -> AgeBand | None:
     return AgeBand.SENIOR_75_PLUS
 
 
-def settle_municipality(submission: SignalSubmission, table: MunicipalityTable) -> str:
-    """The municipality the signal belongs to; the postcode wins when both are given and differ
-    is refused, because a signal must never land in the wrong municipality."""
+def settle_municipality(submission: SignalReport, table: MunicipalityTable) -> str:
+    """The municipality the signal belongs to. A municipality that contradicts the postcode is
+    refused: a signal must never land in the wrong municipality."""
     by_postcode = (
         table.for_postcode(submission.subject.postcode) if submission.subject.postcode else None
     )

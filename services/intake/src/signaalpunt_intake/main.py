@@ -7,7 +7,7 @@ from pathlib import Path
 
 from faststream.asgi.types import ASGIApp
 from signaalpunt_access import TokenVerifier
-from signaalpunt_contracts import SIGNALS_RECEIVED, Topic
+from signaalpunt_contracts import PARTNER_REJECTIONS, PARTNER_SIGNALS, SIGNALS_RECEIVED, Topic
 from signaalpunt_privacy import (
     BlindIndex,
     KeyEncryptionKeys,
@@ -19,13 +19,18 @@ from signaalpunt_privacy.keys import SCHEMA as KEY_STORE_SCHEMA
 from signaalpunt_runtime import Service
 
 from .api import Intake, build_api
-from .config import IntakeSettings, load_municipalities
+from .config import IntakeSettings, load_municipalities, load_partners
+from .partner_channel import register_partner_channel
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def build(
-    settings: IntakeSettings, *, received: Topic = SIGNALS_RECEIVED
+    settings: IntakeSettings,
+    *,
+    received: Topic = SIGNALS_RECEIVED,
+    partner_signals: Topic = PARTNER_SIGNALS,
+    rejections: Topic = PARTNER_REJECTIONS,
 ) -> tuple[Service, ASGIApp]:
     service = Service(
         settings,
@@ -45,7 +50,9 @@ def build(
             settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience
         ),
         received=received,
+        partners=load_partners(settings.partners_file),
     )
+    register_partner_channel(intake, partner_signals, rejections)
     return service, service.asgi_app(http=build_api(intake))
 
 

@@ -1,0 +1,144 @@
+"""What partner systems send, and what they hear back when a signal is refused.
+
+Partners publish CloudEvents (Kafka binary mode, `ce_` headers) on `partner.signals.v1`:
+`ce_source` is the partner's URN, `ce_id` the partner's own event id (the pair is its idempotency
+key), `ce_type` is `PartnerSignalV1.cloudevent_type`, and the value is a `PartnerSignalV1` as JSON.
+The same report parts are what `POST /v1/signals` accepts. Values here are plain: this is the edge,
+reached only over TLS by authenticated partners; intake seals them before anything is stored or
+sent on, and the topic keeps them one day only.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from .envelope import EventPayload
+from .signals import AgeBand, Cue, ReportedUrgency, ReporterKind
+
+POSTCODE_PATTERN = r"^\s*[1-9][0-9]{3}\s*([A-Za-z]{2})?\s*$"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReporterReport(_Part):
+    kind: ReporterKind
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    organisation: str | None = Field(default=None, max_length=200)
+    may_contact: bool = False
+    wants_feedback: bool = False
+
+    @model_validator(mode="after")
+    def _contact_needs_a_channel(self) -> ReporterReport:
+        if (self.may_contact or self.wants_feedback) and not (self.phone or self.email):
+            raise ValueError("give a phone number or e-mail address to be contacted")
+        return self
+
+
+class SubjectReport(_Part):
+    name: str | None = Field(default=None, max_length=200)
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    age_band: AgeBand | None = None
+    address: str | None = Field(default=None, max_length=300)
+    postcode: str | None = Field(default=None, pattern=POSTCODE_PATTERN)
+    phone: str | None = Field(default=None, max_length=40)
+    languages: tuple[str, ...] = Field(default=(), max_length=10)
+    knows_of_signal: bool | None = None
+    consented: bool | None = None
+
+
+class ConcernReport(_Part):
+    text: str | None = Field(default=None, max_length=5000)
+    cues: tuple[Cue, ...] = Field(default=(), max_length=len(Cue))
+
+    @model_validator(mode="after")
+    def _something_to_go_on(self) -> ConcernReport:
+        if not (self.text and self.text.strip()) and not self.cues:
+            raise ValueError("describe the concern or tick at least one observation")
+        return self
+
+
+class SignalReport(_Part):
+    """A signal as a reporter gives it: where, who reports, about whom, and what was seen."""
+
+    municipality: str | None = Field(default=None, pattern=r"^GM\d{4}$")
+    reporter: ReporterReport
+    subject: SubjectReport
+    concern: ConcernReport
+    reported_urgency: ReportedUrgency = ReportedUrgency.NORMAL
+
+    @model_validator(mode="after")
+    def _where(self) -> SignalReport:
+        if self.municipality is None and self.subject.postcode is None:
+            raise ValueError("give the municipality or the postcode of the person")
+        return self
+
+
+class PartnerSignalV1(SignalReport, EventPayload):
+    """The value of a partner's CloudEvent on partner.signals.v1."""
+
+    event_type: ClassVar[str] = "signaalpunt.partner.signal"
+    cloudevent_type: ClassVar[str] = "nl.signaalpunt.partner.signal.v1"
+    schema_version: ClassVar[int] = 1
+    examples = (
+        {
+            "reporter": {"kind": "professional", "organisation": "Huisartsenpraktijk De Schelde"},
+            "subject": {"birth_year": 1939, "postcode": "4531 GH", "languages": ["nl"]},
+            "concern": {
+                "text": "Patiënte komt alleen nog voor herhaalrecepten, vertelt niemand te zien.",
+                "cues": ["lives_alone", "no_visitors"],
+            },
+        },
+        {
+            "municipality": "GM0687",
+            "reporter": {"kind": "professional", "organisation": "Woonstichting Walcheren"},
+            "subject": {"age_band": "55_74"},
+            "concern": {"cues": ["neglects_self", "financial_worries"]},
+            "reported_urgency": "high",
+        },
+    )
+
+
+class FieldError(_Part):
+    field: str
+    type: str
+    reason: str
+
+
+class PartnerSignalRejectedV1(EventPayload):
+    """A partner's event was refused: the partner learns why, by its own event id."""
+
+    event_type: ClassVar[str] = "signaalpunt.partner.signal-rejected"
+    schema_version: ClassVar[int] = 1
+    examples = (
+        {
+            "partner": "urn:signaalpunt:partner:huisartsen-de-schelde",
+            "partner_event_id": "hap-2026-000123",
+            "reason": "outside_consortium",
+            "detail": "postcode area 1012 is outside this signal point",
+            "rejected_at": "2026-11-23T10:02:00+01:00",
+        },
+        {
+            "partner": "urn:signaalpunt:partner:huisartsen-de-schelde",
+            "partner_event_id": "hap-2026-000124",
+            "reason": "invalid",
+            "detail": "2 validation error(s)",
+            "field_errors": [
+                {"field": "subject.birth_year", "type": "less_than_equal", "reason": "too large"},
+                {"field": "reporter.kind", "type": "enum", "reason": "unknown kind"},
+            ],
+            "rejected_at": "2026-11-23T10:03:00+01:00",
+        },
+    )
+
+    partner: str = Field(description="the partner's URN (ce_source)")
+    partner_event_id: str = Field(description="the partner's own id (ce_id)")
+    reason: str = Field(description="invalid, unknown_partner, not_authorised, outside_consortium")
+    detail: str = Field(max_length=1000, description="why, without any personal value")
+    field_errors: tuple[FieldError, ...] = ()
+    rejected_at: AwareDatetime

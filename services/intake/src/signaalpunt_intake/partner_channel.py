@@ -1,0 +1,98 @@
+"""Partner systems over Kafka: CloudEvents on partner.signals.v1 in, a rejection out when refused.
+
+A refused event goes to the dead-letter topic (with the reason, as every dead letter) and the
+partner hears why on partner.signals.rejections.v1, by its own event id: field names and error
+types, never the values it sent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+from signaalpunt_contracts import (
+    Channel,
+    FieldError,
+    PartnerSignalRejectedV1,
+    PartnerSignalV1,
+    Topic,
+)
+from signaalpunt_runtime import PermanentError, UnitOfWork
+from signaalpunt_runtime.cloudevents_in import PartnerEvent, ce_attributes, decoder
+from signaalpunt_runtime.consumer import InvalidMessageError
+
+from .api import Intake, Origin, record_signal
+from .domain import OutsideConsortiumError, settle_municipality
+
+
+class RefusalError(PermanentError):
+    """A partner event intake will not take, with a reason code the partner can act on."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def register_partner_channel(intake: Intake, topic: Topic, rejections: Topic) -> None:
+    async def tell_partner(record: ConsumerRecord[bytes, bytes], error: BaseException) -> None:
+        attributes = ce_attributes(record)
+        partner = intake.partners.get(attributes.get("source", ""))
+        if partner is None:
+            return  # nobody to tell: an unknown sender only reaches the dead-letter topic
+        fields: tuple[FieldError, ...] = ()
+        if isinstance(error, RefusalError):
+            reason, detail = error.reason, error.detail
+        elif isinstance(error, ValidationError):
+            reason, detail = "invalid", f"{error.error_count()} validation error(s)"
+            fields = tuple(
+                FieldError(
+                    field=".".join(str(p) for p in e["loc"]) or "<data>",
+                    type=e["type"],
+                    reason=e["msg"],
+                )
+                for e in error.errors(include_input=False, include_url=False, include_context=False)
+            )
+        elif isinstance(error, InvalidMessageError):
+            reason, detail = "invalid", str(error)
+        else:
+            reason, detail = "not_processed", type(error).__name__
+        async with intake.service.transaction() as work:
+            rejection = PartnerSignalRejectedV1(
+                partner=partner.urn,
+                partner_event_id=attributes.get("id", ""),
+                reason=reason,
+                detail=detail[:1000],
+                field_errors=fields,
+                rejected_at=datetime.now(UTC),
+            )
+            event = work.new_event(rejection, municipality=partner.municipalities[0])
+            await work.publish(rejections, event, key=partner.urn)
+
+    @intake.service.consumer(
+        topic, group="intake", decode=decoder(PartnerSignalV1), on_dead_letter=tell_partner
+    )
+    async def on_partner_signal(event: PartnerEvent[PartnerSignalV1], work: UnitOfWork) -> None:
+        partner = intake.partners.get(event.source)
+        if partner is None:
+            raise RefusalError("unknown_partner", f"{event.source} is not a registered partner")
+        try:
+            municipality = settle_municipality(event.data, intake.municipalities)
+        except OutsideConsortiumError as exc:
+            raise RefusalError(
+                "outside_consortium",
+                f"postcode area {exc.postcode_area} is outside this signal point",
+            ) from exc
+        except ValueError as exc:
+            raise RefusalError("invalid", str(exc)) from exc
+        if municipality not in partner.municipalities:
+            raise RefusalError("not_authorised", f"{partner.urn} may not report for {municipality}")
+        origin = Origin(
+            channel=Channel.PARTNER_EVENT,
+            submitted_by=partner.urn,
+            partner=partner.urn,
+            partner_type=partner.partner_type,
+            partner_reference=f"{event.source}#{event.id}",
+        )
+        await record_signal(intake, work, event.data, origin, municipality)
