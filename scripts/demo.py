@@ -12,6 +12,7 @@ Each service issue adds its part of the scenario here.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -28,9 +29,12 @@ from rich.console import Console
 from rich.table import Table
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import (
+    PARTNER_REJECTIONS,
+    PARTNER_SIGNALS,
     PLATFORM_PROBE,
     SIGNALS_RECEIVED,
     Envelope,
+    PartnerSignalRejectedV1,
     ProbeV1,
     SignalReceivedV1,
 )
@@ -284,27 +288,103 @@ async def intake_scenario() -> dict[str, object]:
                             "same answer, no second signal" if same else "DIFFERENT answer",
                         )
                     )
-        events = await _read_signals(settings.kafka_bootstrap, set(accepted))
+        # a GP's own system reports over Kafka (a CloudEvent), and one report it gets wrong
+        partner_ids = [
+            await _send_partner_event(settings.kafka_bootstrap, "4534 AB", SCENARIO_NAMES[0]),
+            await _send_partner_event(settings.kafka_bootstrap, "1012 AB", None),
+        ]
+        partner_refs = {f"{GP}#{partner_ids[0]}"}
+        events = await _read_signals(settings.kafka_bootstrap, set(accepted), partner_refs)
+        rejection = await _read_rejection(settings.kafka_bootstrap, partner_ids[1])
+        outcomes.append(
+            (
+                "GP system over Kafka (CloudEvent): a patient in Terneuzen",
+                0,
+                "received" if len(events) == len(accepted) + 1 else "NOT received",
+            )
+        )
+        outcomes.append(
+            (
+                "GP system over Kafka (CloudEvent): a postcode in Amsterdam",
+                0,
+                f"refused, told on partner.signals.rejections.v1: {rejection}",
+            )
+        )
     finally:
         server.should_exit = True
         await task
     return {"outcomes": outcomes, "events": events}
 
 
-async def _read_signals(bootstrap: str, wanted: set[str]) -> dict[str, bytes]:
+GP = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
+
+
+async def _send_partner_event(bootstrap: str, postcode: str, name: str | None) -> str:
+    event_id = f"his-{time.time_ns()}"
+    data = {
+        "reporter": {"kind": "professional", "organisation": "Huisartsen Terneuzen-Noord"},
+        "subject": {"name": name, "birth_year": 1944, "postcode": postcode},
+        "concern": {"cues": ["recently_bereaved"]},
+    }
+    producer = make_producer(bootstrap, client_id="demo-gp-system")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            PARTNER_SIGNALS.name,
+            value=json.dumps(data).encode(),
+            key=GP.encode(),
+            headers=[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", event_id.encode()),
+                ("ce_source", GP.encode()),
+                ("ce_type", b"nl.signaalpunt.partner.signal.v1"),
+                ("content-type", b"application/json"),
+            ],
+        )
+    finally:
+        await producer.stop()
+    return event_id
+
+
+async def _read_signals(bootstrap: str, wanted: set[str], references: set[str]) -> dict[str, bytes]:
+    """This run's events: by signal id (HTTP) or by the partner's reference (Kafka)."""
     reader = make_reader(bootstrap)
     await reader.start()
     try:
         reader.subscribe([SIGNALS_RECEIVED.name])
         found: dict[str, bytes] = {}
+        seen_refs: set[str] = set()
         deadline = time.monotonic() + 60
-        while not wanted <= found.keys() and time.monotonic() < deadline:
+        while (
+            not wanted <= found.keys() or references - seen_refs
+        ) and time.monotonic() < deadline:
             for records in (await reader.getmany(timeout_ms=500)).values():
                 for record in records:
                     key = (record.key or b"").decode()
-                    if key in wanted:
+                    event = Envelope[SignalReceivedV1].model_validate_json(record.value or b"")
+                    if key in wanted or event.data.partner_reference in references:
                         found[key] = record.value or b""
+                        seen_refs.add(event.data.partner_reference or "")
         return found
+    finally:
+        await reader.stop()
+
+
+async def _read_rejection(bootstrap: str, event_id: str) -> str:
+    reader = make_reader(bootstrap)
+    await reader.start()
+    try:
+        reader.subscribe([PARTNER_REJECTIONS.name])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for records in (await reader.getmany(timeout_ms=500)).values():
+                for record in records:
+                    rejection = Envelope[PartnerSignalRejectedV1].model_validate_json(
+                        record.value or b""
+                    )
+                    if rejection.data.partner_event_id == event_id:
+                        return f"{rejection.data.reason} ({rejection.data.detail})"
+        return "no rejection seen"
     finally:
         await reader.stop()
 
@@ -323,10 +403,10 @@ def print_intake(result: dict[str, object]) -> None:
     assert isinstance(outcomes, list)
     assert isinstance(events, dict)
     table = Table(title="Intake: a Monday morning at the signal point")
-    for column in ("what happened", "HTTP", "answer"):
+    for column in ("what happened", "via", "answer"):
         table.add_column(column, overflow="fold")
     for title, status, answer in outcomes:
-        table.add_row(title, str(status), answer)
+        table.add_row(title, str(status) if status else "Kafka", answer)
     console.print(table)
     signals = [Envelope[SignalReceivedV1].model_validate_json(v) for v in events.values()]
     summary = Table(title=f"signals.received.v1: {len(signals)} canonical signals")
@@ -390,12 +470,12 @@ def main() -> int:
     intake = asyncio.run(intake_scenario())
     print_intake(intake)
     console.print(
-        "\n[bold]Not built yet[/bold]: partner systems over Kafka (CloudEvents) into intake, "
-        "and the services after it: triage, referral, matching, notifications, metrics."
+        "\n[bold]Not built yet[/bold]: the services after intake: triage, referral, matching, "
+        "notifications, metrics."
     )
     events = intake["events"]
     assert isinstance(events, dict)
-    ok = result["received"] == result["written"] == result["distinct"] and len(events) == 4
+    ok = result["received"] == result["written"] == result["distinct"] and len(events) == 5
     console.print("\n[green]demo finished[/green]" if ok else "\n[red]demo incomplete[/red]")
     return 0 if ok else 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import asyncpg
@@ -205,3 +206,30 @@ async def test_idempotency_key(intake: RunningIntake) -> None:
     finally:
         await conn.close()
     assert stored == 1
+
+
+async def test_no_personal_value_reaches_the_logs(intake: RunningIntake) -> None:
+    formatter = logging.getLogger().handlers[0].formatter
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(formatter.format(record) if formatter else record.getMessage())
+
+    collector = Collect(level=logging.DEBUG)
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(collector)
+    root.setLevel(logging.DEBUG)
+    try:
+        assert (await intake.client.post("/v1/signals", json=web_form())).status_code == 202
+        bad = web_form(subject={"name": PLANTED["subject_name"], "postcode": "1012 AB"})
+        assert (await intake.client.post("/v1/signals", json=bad)).status_code == 422
+        await asyncio.sleep(1)  # let the relay publish and log
+    finally:
+        root.removeHandler(collector)
+        root.setLevel(previous)
+    output = "\n".join(lines)
+    assert "signal received" in output, "the test must see intake's own log lines"
+    for planted in PLANTED.values():
+        assert planted not in output, f"{planted!r} in the logs"
