@@ -47,6 +47,7 @@ async def intake(
         blind_index_key=base64.b64encode(os.urandom(32)).decode(),  # type: ignore[arg-type]
         jwks_file=keys / "jwks.json",
         outbox_poll_interval=0.2,
+        web_form_limit=10_000,  # tests send many forms from one address; one test lowers it
     )
     service, app = build(
         settings, received=received, partner_signals=partner_signals, rejections=rejections

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import asyncpg
 from intake_harness import RunningIntake
+from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import Envelope, SignalReceivedV1
 from signaalpunt_runtime.broker_factory import make_reader
 
@@ -233,3 +235,67 @@ async def test_no_personal_value_reaches_the_logs(intake: RunningIntake) -> None
     assert "signal received" in output, "the test must see intake's own log lines"
     for planted in PLANTED.values():
         assert planted not in output, f"{planted!r} in the logs"
+
+
+async def test_the_anonymous_web_form_is_rate_limited(intake: RunningIntake) -> None:
+    settings = intake.service.settings
+    saved = (settings.web_form_limit, settings.web_form_window_seconds)  # type: ignore[attr-defined]
+    settings.web_form_limit, settings.web_form_window_seconds = 3, 3599  # type: ignore[attr-defined]
+    try:
+        answers = [await intake.client.post("/v1/signals", json=web_form()) for _ in range(4)]
+        assert [a.status_code for a in answers] == [202, 202, 202, 429]
+        limited = answers[-1]
+        assert limited.headers["content-type"] == "application/problem+json"
+        assert 0 < int(limited.headers["retry-after"]) <= 3599
+        # staff at the desk are not limited by the web form's limit
+        phone = await intake.client.post(
+            "/v1/signals", json=web_form(channel="phone"), headers=intake.token()
+        )
+        assert phone.status_code == 202
+    finally:
+        settings.web_form_limit, settings.web_form_window_seconds = saved  # type: ignore[attr-defined]
+
+
+async def test_refused_requests_store_nothing(intake: RunningIntake) -> None:
+    async def stored() -> int:
+        conn = await asyncpg.connect(intake.database_url)
+        try:
+            return int(
+                await conn.fetchval("SELECT count(*) FROM intake.signals")
+                + await conn.fetchval("SELECT count(*) FROM intake.outbox")
+            )
+        finally:
+            await conn.close()
+
+    before = await stored()
+    phone = web_form(channel="phone")
+    long_ago = int(time.time()) - 7200
+    tokens = {
+        "expired": mint(
+            intake.keys,
+            subject="urn:x:desk",
+            kind="staff",
+            municipalities=["GM0715"],
+            roles=["desk"],
+            now=long_ago,
+            ttl_seconds=600,
+        ),
+        "wrong audience": mint(
+            intake.keys,
+            subject="urn:x:desk",
+            kind="staff",
+            municipalities=["GM0715"],
+            roles=["desk"],
+            audience="elsewhere",
+        ),
+    }
+    for why, token in tokens.items():
+        answer = await intake.client.post(
+            "/v1/signals", json=phone, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 401, why
+    forbidden = await intake.client.post(
+        "/v1/signals", json=phone, headers=intake.token(municipality="GM0718")
+    )
+    assert forbidden.status_code == 403
+    assert await stored() == before

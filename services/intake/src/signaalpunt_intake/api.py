@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,6 +127,28 @@ async def canonical_signal(
     )
 
 
+async def _web_form_limit(intake: Intake, request: Request) -> JSONResponse | None:
+    """Anonymous submissions are limited per client address, counted in PostgreSQL so every
+    replica shares the count. The address itself is never stored: a keyed hash of it is."""
+    address = request.client.host if request.client else "unknown"
+    window = intake.settings.web_form_window_seconds
+    client = intake.index.digest("web-form-client", address, str(window))
+    async with intake.service.pool.acquire() as conn:
+        count, remaining = await repository.count_request(conn, client, window)
+    if count <= intake.settings.web_form_limit:
+        return None
+    retry_after = max(1, math.ceil(remaining))
+    return problem(
+        429,
+        "Too many signals / Te veel meldingen",
+        f"please try again in {retry_after} seconds / probeer het over {retry_after} seconden "
+        "opnieuw, of bel het Signaalpunt",
+        kind="rate-limited",
+        headers={"Retry-After": str(retry_after)},
+        instance=request.url.path,
+    )
+
+
 def build_api(intake: Intake) -> FastAPI:
     api = FastAPI(
         title="Signaalpunt intake",
@@ -163,6 +186,8 @@ def build_api(intake: Intake) -> FastAPI:
                 instance=request.url.path,
             )
         authorise(principal, submission.channel, municipality)
+        if principal is None and (limited := await _web_form_limit(intake, request)) is not None:
+            return limited
 
         scope = principal.subject if principal else "anonymous"
         if idempotency_key:

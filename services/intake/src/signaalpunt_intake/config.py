@@ -31,6 +31,8 @@ class IntakeSettings(ServiceSettings):
     municipalities_file: Path = HERE / "municipalities.yaml"
     partners_file: Path = HERE / "partners.yaml"
     duplicate_window: timedelta = Field(default=timedelta(days=90))
+    web_form_limit: int = Field(default=20, ge=1, description="web-form signals per client …")
+    web_form_window_seconds: int = Field(default=600, ge=1, description="… per this window")
     idempotency_in_flight_timeout: timedelta = Field(default=timedelta(seconds=60))
 
     def blind_index_bytes(self) -> bytes:

@@ -128,3 +128,23 @@ async def insert_signal(
 async def receipt_hash(conn: DbConnection, signal_id: UUID) -> bytes | None:
     value = await conn.fetchval("SELECT receipt_hash FROM signals WHERE signal_id = $1", signal_id)
     return bytes(value) if value is not None else None
+
+
+async def count_request(conn: DbConnection, client: str, window_seconds: int) -> tuple[int, float]:
+    """Count one request of `client` in the current fixed window (shared by every replica);
+    returns the count so far and the seconds until the window ends. Old windows are pruned."""
+    row = await conn.fetchrow(
+        "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2) * $2) AS start)"
+        " INSERT INTO rate_limits (client, window_start, requests)"
+        " SELECT $1, w.start, 1 FROM w"
+        " ON CONFLICT (client, window_start) DO UPDATE SET requests = rate_limits.requests + 1"
+        " RETURNING requests, extract(epoch FROM window_start + make_interval(secs => $2) - now())",
+        client,
+        window_seconds,
+    )
+    assert row is not None
+    await conn.execute(
+        "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1 * 2)",
+        window_seconds,
+    )
+    return int(row[0]), float(row[1])
