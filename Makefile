@@ -56,6 +56,7 @@ migrate: infra-up ## apply every service's migrations to its own schema (service
 
 bench: infra-up topics ## benchmarks; results are written under bench/results/
 	$(UV) run --frozen python bench/pipeline_stage.py
+	$(UV) run --frozen python bench/intake.py
 
 docs: ## regenerate JSON Schemas and AsyncAPI from the contracts
 	$(UV) run --frozen python -m signaalpunt_runtime.contract_docs

@@ -299,3 +299,13 @@ async def test_refused_requests_store_nothing(intake: RunningIntake) -> None:
     )
     assert forbidden.status_code == 403
     assert await stored() == before
+
+
+async def test_more_concurrent_submissions_than_database_connections(intake: RunningIntake) -> None:
+    # every submission holds a connection for its transaction while it seals: sealing must never
+    # wait for that same pool (the key store has its own), or 40 at once would deadlock
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(intake.client.post("/v1/signals", json=web_form()) for _ in range(40))),
+        timeout=60,
+    )
+    assert [a.status_code for a in answers] == [202] * 40

@@ -13,6 +13,7 @@ KMS- or Vault-backed store implements.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
@@ -115,6 +116,15 @@ class PostgresSubjectKeyStore:
         source = self._pool_source
         return source if isinstance(source, asyncpg.Pool) else source()
 
+    @classmethod
+    def with_own_pool(
+        cls, dsn: str, keks: KeyEncryptionKeys, *, size: int = 5
+    ) -> OwnPoolSubjectKeyStore:
+        """A store with a pool of its own (in production: the key store's own database role).
+        Its own pool also means sealing never waits for a connection of the caller's pool, which
+        may all be held by the very transactions that are sealing."""
+        return OwnPoolSubjectKeyStore(dsn, keks, size=size)
+
     async def data_key(self, subject_id: UUID, municipality: str) -> bytes:
         async with self._pool.acquire() as conn, conn.transaction():
             if await conn.fetchval(
@@ -194,3 +204,29 @@ class PostgresSubjectKeyStore:
                 )
                 done += 1
         return done
+
+
+class OwnPoolSubjectKeyStore(PostgresSubjectKeyStore):
+    """The key store on a pool it opens on first use and closes with `close()`."""
+
+    def __init__(self, dsn: str, keks: KeyEncryptionKeys, *, size: int = 5) -> None:
+        self._dsn = dsn
+        self._size = size
+        self._own: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+        super().__init__(self._require_pool, keks)
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._own is None:
+            raise RuntimeError("the key store is not open: call open() first")
+        return self._own
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._own is None:
+                self._own = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._size)
+
+    async def close(self) -> None:
+        if self._own is not None:
+            await self._own.close()
+            self._own = None

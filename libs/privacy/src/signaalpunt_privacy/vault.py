@@ -31,15 +31,29 @@ def _aad(subject_id: UUID, field: str) -> bytes:
     return subject_id.bytes + field.encode()
 
 
+class Sealer:
+    """Seals several values of one subject with one fetch of the data key."""
+
+    def __init__(self, subject_id: UUID, key: bytes) -> None:
+        self._subject_id = subject_id
+        self._aes = AESGCM(key)
+
+    def seal(self, plaintext: str, *, field: str) -> str:
+        nonce = os.urandom(12)
+        ciphertext = self._aes.encrypt(nonce, plaintext.encode(), _aad(self._subject_id, field))
+        return PREFIX + base64.b64encode(nonce + ciphertext).decode()
+
+
 class PersonalDataVault:
     def __init__(self, keys: SubjectKeyStore) -> None:
         self._keys = keys
 
+    async def sealer(self, subject_id: UUID, municipality: str) -> Sealer:
+        """For all the values of one record: the data key is fetched (or made) once."""
+        return Sealer(subject_id, await self._keys.data_key(subject_id, municipality))
+
     async def seal(self, subject_id: UUID, municipality: str, plaintext: str, *, field: str) -> str:
-        key = await self._keys.data_key(subject_id, municipality)
-        nonce = os.urandom(12)
-        ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), _aad(subject_id, field))
-        return PREFIX + base64.b64encode(nonce + ciphertext).decode()
+        return (await self.sealer(subject_id, municipality)).seal(plaintext, field=field)
 
     async def open(self, subject_id: UUID, sealed: str, *, field: str) -> str:
         if not sealed.startswith(PREFIX):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,15 @@ class Service:
         self.stages: list[ConsumerStage[Any]] = []
         self._pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
+        self._on_start: list[Callable[[], Awaitable[None]]] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
+
+    def also_start(
+        self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Open and close a resource of the service's own (e.g. the key store's pool) with it."""
+        self._on_start.append(start)
+        self._on_stop.append(stop)
 
     # -- building blocks ---------------------------------------------------------------------
 
@@ -161,6 +170,8 @@ class Service:
         self._pool = await create_pool(
             dsn, self.settings.schema_name, size=self.settings.database_pool_size
         )
+        for start in self._on_start:
+            await start()
 
     async def start_relay(self) -> None:
         self.relay = OutboxRelay(
@@ -184,6 +195,8 @@ class Service:
             await self.relay.stop()
 
     async def stop_database(self) -> None:
+        for stop in self._on_stop:
+            await stop()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -57,14 +57,6 @@ class Intake:
     partners: dict[str, Partner]
 
 
-async def _sealed(
-    intake: Intake, subject_id: UUID, municipality: str, value: str | None, field: str
-) -> str | None:
-    if value is None or not value.strip():
-        return None
-    return await intake.vault.seal(subject_id, municipality, value.strip(), field=field)
-
-
 @dataclass(frozen=True)
 class Origin:
     """Where a signal came from: the channel, who submitted it, and for partners which one."""
@@ -89,8 +81,10 @@ async def canonical_signal(
 ) -> SignalReceivedV1:
     """Seal every personal value with the subject's data key; keep only what identifies nobody."""
 
-    async def seal(value: str | None, field: str) -> str | None:
-        return await _sealed(intake, subject_id, municipality, value, field)
+    sealer = await intake.vault.sealer(subject_id, municipality)
+
+    def seal(value: str | None, field: str) -> str | None:
+        return sealer.seal(value.strip(), field=field) if value and value.strip() else None
 
     r, s, c = report.reporter, report.subject, report.concern
     return SignalReceivedV1(
@@ -102,24 +96,24 @@ async def canonical_signal(
             organisation=r.organisation,
             partner_type=origin.partner_type,
             partner=origin.partner,
-            name=await seal(r.name, "reporter.name"),
-            phone=await seal(r.phone, "reporter.phone"),
-            email=await seal(r.email, "reporter.email"),
+            name=seal(r.name, "reporter.name"),
+            phone=seal(r.phone, "reporter.phone"),
+            email=seal(r.email, "reporter.email"),
             may_contact=r.may_contact,
             wants_feedback=r.wants_feedback,
         ),
         subject=Subject(
-            name=await seal(s.name, "subject.name"),
+            name=seal(s.name, "subject.name"),
             birth_year=s.birth_year,
             age_band=s.age_band or age_band(s.birth_year, received_at.date()),
-            address=await seal(s.address, "subject.address"),
-            postcode=await seal(s.postcode, "subject.postcode"),
-            phone=await seal(s.phone, "subject.phone"),
+            address=seal(s.address, "subject.address"),
+            postcode=seal(s.postcode, "subject.postcode"),
+            phone=seal(s.phone, "subject.phone"),
             languages=tuple(s.languages),
             knows_of_signal=s.knows_of_signal,
             consented=s.consented,
         ),
-        concern=Concern(text=await seal(c.text, "concern.text"), cues=tuple(c.cues)),
+        concern=Concern(text=seal(c.text, "concern.text"), cues=tuple(c.cues)),
         reported_urgency=report.reported_urgency,
         received_at=received_at,
         partner_reference=origin.partner_reference,

@@ -24,6 +24,9 @@ class IntakeSettings(ServiceSettings):
     key_encryption_keys: SecretStr = Field(
         description="id:base64key[,id:base64key] (AES-256; first wraps new data keys)"
     )
+    key_store_database_url: SecretStr | None = Field(
+        default=None, description="the key store's own role; default: the service's database"
+    )
     blind_index_key: SecretStr = Field(description="base64, ≥ 32 bytes; not the KEK")
     jwks_file: Path = Field(default=Path(".local/dev-auth/jwks.json"))
     token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret

@@ -40,11 +40,15 @@ def build(
         shared_migrations=[(KEY_STORE_MIGRATIONS, KEY_STORE_SCHEMA)],
     )
     keks = KeyEncryptionKeys.from_spec(settings.key_encryption_keys.get_secret_value())
+    key_store = PostgresSubjectKeyStore.with_own_pool(
+        (settings.key_store_database_url or settings.database_url).get_secret_value(), keks
+    )
+    service.also_start(key_store.open, key_store.close)
     intake = Intake(
         service=service,
         settings=settings,
         municipalities=load_municipalities(settings.municipalities_file),
-        vault=PersonalDataVault(PostgresSubjectKeyStore(lambda: service.pool, keks)),
+        vault=PersonalDataVault(key_store),
         index=BlindIndex(settings.blind_index_bytes()),
         verifier=TokenVerifier.from_jwks_file(
             settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience

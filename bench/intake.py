@@ -1,0 +1,200 @@
+"""`make bench` (part 2): the intake service as its own process on the local infrastructure.
+
+- `POST /v1/signals` (anonymous web form, rate limit lifted): accepted signals/s and p50/p99
+  latency with 32 concurrent clients (the load generator is a second process on the same 2 cores,
+  so the figure is a floor);
+- partner events through Kafka: CloudEvents on partner.signals.v1 → stored signals/s.
+
+Results go to bench/results/intake.{json,md}. The goal in the intake issue: ≥ 2,000 accepted/s
+per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from dev_secrets import environment
+from signaalpunt_contracts import PARTNER_SIGNALS
+from signaalpunt_runtime.broker_factory import make_producer
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+DATABASE = os.environ.get(
+    "SIGNAALPUNT_DATABASE_URL", "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+)
+KAFKA = os.environ.get("SIGNAALPUNT_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
+PARTNER_EVENTS = int(os.environ.get("BENCH_PARTNER_EVENTS", "3000"))
+CONCURRENCY = 32
+PORT = 18101
+GP = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
+
+
+def form(i: int) -> dict[str, object]:
+    return {
+        "channel": "web_form",
+        "reporter": {"kind": "relative_or_neighbour", "phone": "06-12345678", "may_contact": True},
+        "subject": {
+            "name": f"Bench Persoon {i}",
+            "birth_year": 1940 + i % 50,
+            "postcode": "4531 AB",
+        },
+        "concern": {"text": "Ziet niemand meer.", "cues": ["lives_alone", "no_visitors"]},
+    }
+
+
+async def http_load() -> dict[str, float]:
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(REQUESTS):
+        queue.put_nowait(i)
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{PORT}", limits=limits, timeout=60
+    ) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                started = time.perf_counter()
+                answer = await client.post("/v1/signals", json=form(i))
+                assert answer.status_code == 202, answer.text
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {
+        "accepted_per_second": round(REQUESTS / elapsed, 1),
+        "p50_ms": round(quantiles[49] * 1000, 1),
+        "p99_ms": round(quantiles[98] * 1000, 1),
+    }
+
+
+async def partner_load() -> dict[str, float]:
+    conn = await asyncpg.connect(DATABASE)
+    before = await conn.fetchval(
+        "SELECT count(*) FROM intake.signals WHERE channel = 'partner_event'"
+    )
+    producer = make_producer(KAFKA, client_id="bench-partner")
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        futures = []
+        for i in range(PARTNER_EVENTS):
+            data = form(i) | {}
+            data.pop("channel")
+            headers = [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", f"bench-{uuid.uuid4()}".encode()),
+                ("ce_source", GP.encode()),
+                ("ce_type", b"nl.signaalpunt.partner.signal.v1"),
+                ("content-type", b"application/json"),
+            ]
+            futures.append(
+                await producer.send(
+                    PARTNER_SIGNALS.name,
+                    json.dumps(data).encode(),
+                    key=GP.encode(),
+                    headers=headers,
+                )
+            )
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    want = before + PARTNER_EVENTS
+    deadline = time.monotonic() + 600
+    while (
+        await conn.fetchval("SELECT count(*) FROM intake.signals WHERE channel = 'partner_event'")
+        < want
+    ):
+        if time.monotonic() > deadline:
+            raise TimeoutError("partner events not all stored after 600 s")
+        await asyncio.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return {"stored_per_second": round(PARTNER_EVENTS / elapsed, 1)}
+
+
+async def wait_healthy() -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(120):
+            try:
+                if (await client.get(f"http://127.0.0.1:{PORT}/health")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError("intake did not become healthy")
+
+
+def main() -> int:
+    env = {
+        **os.environ,
+        **environment(),
+        "SIGNAALPUNT_INTAKE_HTTP_PORT": str(PORT),
+        "SIGNAALPUNT_INTAKE_LOG_LEVEL": "WARNING",
+        "SIGNAALPUNT_INTAKE_WEB_FORM_LIMIT": "100000000",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "signaalpunt_intake.main"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        asyncio.run(wait_healthy())
+        http = asyncio.run(http_load())
+        partner = asyncio.run(partner_load())
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "http": {"requests": REQUESTS, "concurrency": CONCURRENCY, **http},
+        "partner_events": {"events": PARTNER_EVENTS, **partner},
+        "goal": "≥ 2,000 accepted/s per process",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "intake.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        "# Intake benchmark",
+        "",
+        f"{report['when']} · {report['machine']} · one intake process, load generator beside it",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| POST /v1/signals accepted/s ({REQUESTS} requests, {CONCURRENCY} concurrent) | "
+        f"{http['accepted_per_second']:,.0f} |",
+        f"| latency p50 | {http['p50_ms']} ms |",
+        f"| latency p99 | {http['p99_ms']} ms |",
+        f"| partner events stored/s ({PARTNER_EVENTS} CloudEvents) | "
+        f"{partner['stored_per_second']:,.0f} |",
+        "",
+        "Goal (intake issue): ≥ 2,000 accepted/s per process.",
+        "",
+    ]
+    (RESULTS / "intake.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
