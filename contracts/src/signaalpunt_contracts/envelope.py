@@ -9,6 +9,7 @@ inside the payload.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar, cast
 from uuid import UUID
@@ -114,7 +115,7 @@ class Envelope(BaseModel, Generic[PayloadT]):
         if correlation_id is None:
             correlation_id = caused_by.correlation_id if caused_by else event_id
         # Parametrise with the payload's own class: pydantic then serialises all its fields
-        model = cast("type[Envelope[PayloadT]]", Envelope.__class_getitem__(type(data)))
+        model = cast("type[Envelope[PayloadT]]", _envelope_of(type(data)))
         return model(
             event_id=event_id,
             type=data.event_type,
@@ -125,3 +126,9 @@ class Envelope(BaseModel, Generic[PayloadT]):
             producer=producer,
             data=data,
         )
+
+
+@functools.cache
+def _envelope_of(payload: type[EventPayload]) -> type[Envelope[Any]]:
+    """`Envelope[payload]`, built once per payload class (pydantic's own lookup is not free)."""
+    return cast("type[Envelope[Any]]", Envelope.__class_getitem__(payload))

@@ -126,28 +126,24 @@ class PostgresSubjectKeyStore:
         return OwnPoolSubjectKeyStore(dsn, keks, size=size)
 
     async def data_key(self, subject_id: UUID, municipality: str) -> bytes:
-        async with self._pool.acquire() as conn, conn.transaction():
+        key = AESGCM.generate_key(bit_length=256)
+        kek_id, wrapped = self._keks.wrap(key, subject_id)
+        async with self._pool.acquire() as conn:
+            # one statement (one round trip) for the usual case, a subject's first key; never
+            # for an erased subject
             if await conn.fetchval(
-                "SELECT 1 FROM subject_keys.erasures WHERE subject_id = $1",
-                subject_id,
-            ):
-                raise SubjectErasedError(f"subject {subject_id} was erased")
-            kek_id, wrapped = self._keks.wrap(AESGCM.generate_key(bit_length=256), subject_id)
-            # concurrent first uses: one insert wins, everybody reads the winner's key
-            await conn.execute(
                 "INSERT INTO subject_keys.data_keys (subject_id, municipality, kek_id, wrapped_key)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (subject_id) DO NOTHING",
+                " SELECT $1, $2, $3, $4 WHERE NOT EXISTS"
+                " (SELECT 1 FROM subject_keys.erasures WHERE subject_id = $1)"
+                " ON CONFLICT (subject_id) DO NOTHING RETURNING true",
                 subject_id,
                 municipality,
                 kek_id,
                 wrapped,
-            )
-            row = await conn.fetchrow(
-                "SELECT kek_id, wrapped_key FROM subject_keys.data_keys WHERE subject_id = $1",
-                subject_id,
-            )
-        assert row is not None
-        return self._keks.unwrap(row["kek_id"], bytes(row["wrapped_key"]), subject_id)
+            ):
+                return key
+        # the subject had a key already (or a concurrent first use won), or was erased
+        return await self.existing_data_key(subject_id)
 
     async def existing_data_key(self, subject_id: UUID) -> bytes:
         async with self._pool.acquire() as conn:

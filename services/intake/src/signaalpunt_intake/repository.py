@@ -132,7 +132,8 @@ async def receipt_hash(conn: DbConnection, signal_id: UUID) -> bytes | None:
 
 async def count_request(conn: DbConnection, client: str, window_seconds: int) -> tuple[int, float]:
     """Count one request of `client` in the current fixed window (shared by every replica);
-    returns the count so far and the seconds until the window ends. Old windows are pruned."""
+    returns the count so far and the seconds until the window ends. Old windows are pruned by
+    each client's first request of a window."""
     row = await conn.fetchrow(
         "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2) * $2) AS start)"
         " INSERT INTO rate_limits (client, window_start, requests)"
@@ -143,8 +144,9 @@ async def count_request(conn: DbConnection, client: str, window_seconds: int) ->
         window_seconds,
     )
     assert row is not None
-    await conn.execute(
-        "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1 * 2)",
-        window_seconds,
-    )
+    if int(row[0]) == 1:  # the first request of a window prunes what is long past
+        await conn.execute(
+            "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1 * 2)",
+            window_seconds,
+        )
     return int(row[0]), float(row[1])
