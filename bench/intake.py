@@ -27,8 +27,9 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from dev_secrets import environment
+from dev_secrets import PARTNER_JWKS, environment
 from signaalpunt_contracts import PARTNER_SIGNALS
+from signaalpunt_privacy.partner_encryption import encrypt_for_intake
 from signaalpunt_runtime.broker_factory import make_producer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,6 +92,7 @@ async def partner_load() -> dict[str, float]:
     before = await conn.fetchval(
         "SELECT count(*) FROM intake.signals WHERE channel = 'partner_event'"
     )
+    jwks = json.loads(PARTNER_JWKS.read_text())
     producer = make_producer(KAFKA, client_id="bench-partner")
     await producer.start()
     started = time.perf_counter()
@@ -104,12 +106,12 @@ async def partner_load() -> dict[str, float]:
                 ("ce_id", f"bench-{uuid.uuid4()}".encode()),
                 ("ce_source", GP.encode()),
                 ("ce_type", b"nl.signaalpunt.partner.signal.v1"),
-                ("content-type", b"application/json"),
+                ("content-type", b"application/jose"),
             ]
             futures.append(
                 await producer.send(
                     PARTNER_SIGNALS.name,
-                    json.dumps(data).encode(),
+                    encrypt_for_intake(json.dumps(data).encode(), jwks),
                     key=GP.encode(),
                     headers=headers,
                 )

@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
-from dev_secrets import AUTH, environment
+from dev_secrets import AUTH, PARTNER_JWKS, environment
 from rich.console import Console
 from rich.table import Table
 from signaalpunt_access.dev_tokens import mint
@@ -40,6 +40,7 @@ from signaalpunt_contracts import (
 )
 from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.main import build as build_intake
+from signaalpunt_privacy.partner_encryption import encrypt_for_intake
 from signaalpunt_runtime import Service, ServiceSettings, UnitOfWork
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_runtime.dead_letters import list_dead_letters
@@ -141,7 +142,8 @@ SCENARIO_NAMES = ("Mevrouw W. de Vries", "Jeroen Bakker", "meneer Hamid Yilmaz")
 async def intake_scenario() -> dict[str, object]:
     """A Monday morning at the signal point, through the intake service's HTTP API."""
     os.environ.update(environment())
-    settings = IntakeSettings(log_level="WARNING")
+    # everything in the demo comes from one address: lift the web form's per-address limit
+    settings = IntakeSettings(log_level="WARNING", web_form_limit=100_000)
     _, app = build_intake(settings)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -329,16 +331,18 @@ async def _send_partner_event(bootstrap: str, postcode: str, name: str | None) -
     producer = make_producer(bootstrap, client_id="demo-gp-system")
     await producer.start()
     try:
+        # the GP's system encrypts to intake's published key: the topic holds ciphertext only
+        jwks = json.loads(PARTNER_JWKS.read_text())
         await producer.send_and_wait(
             PARTNER_SIGNALS.name,
-            value=json.dumps(data).encode(),
+            value=encrypt_for_intake(json.dumps(data).encode(), jwks),
             key=GP.encode(),
             headers=[
                 ("ce_specversion", b"1.0"),
                 ("ce_id", event_id.encode()),
                 ("ce_source", GP.encode()),
                 ("ce_type", b"nl.signaalpunt.partner.signal.v1"),
-                ("content-type", b"application/json"),
+                ("content-type", b"application/jose"),
             ],
         )
     finally:

@@ -13,11 +13,14 @@ from pathlib import Path
 
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_privacy import KeyEncryptionKeys
+from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL = REPO / ".local"
 SECRETS = LOCAL / "dev-secrets.env"
 AUTH = LOCAL / "dev-auth"
+PARTNER_KEY = AUTH / "intake-partner-key.json"  # intake's private key for partner events
+PARTNER_JWKS = AUTH / "intake-partner-jwks.json"  # its public half, what partners encrypt to
 
 
 def environment() -> dict[str, str]:
@@ -30,8 +33,11 @@ def environment() -> dict[str, str]:
         SECRETS.chmod(0o600)
     if not (AUTH / "jwks.json").exists():
         generate_key_pair(AUTH)
+    if not PARTNER_KEY.exists():
+        generate_partner_keys(PARTNER_KEY, PARTNER_JWKS, kid="intake-dev-1")
     env = dict(line.split("=", 1) for line in SECRETS.read_text().splitlines() if "=" in line)
     env["SIGNAALPUNT_INTAKE_JWKS_FILE"] = str(AUTH / "jwks.json")
+    env["SIGNAALPUNT_INTAKE_PARTNER_DECRYPTION_KEY_FILE"] = str(PARTNER_KEY)
     return env
 
 

@@ -2,10 +2,10 @@
 
 Partners publish CloudEvents (Kafka binary mode, `ce_` headers) on `partner.signals.v1`:
 `ce_source` is the partner's URN, `ce_id` the partner's own event id (the pair is its idempotency
-key), `ce_type` is `PartnerSignalV1.cloudevent_type`, and the value is a `PartnerSignalV1` as JSON.
-The same report parts are what `POST /v1/signals` accepts. Values here are plain: this is the edge,
-reached only over TLS by authenticated partners; intake seals them before anything is stored or
-sent on, and the topic keeps them one day only.
+key), `ce_type` is `PartnerSignalV1.cloudevent_type`, and the value is a `PartnerSignalV1` as JSON,
+encrypted as a JWE to intake's public key (`content-type: application/jose`, see
+libs/privacy/partner_encryption.py): the topic holds ciphertext only. The same report parts are
+what `POST /v1/signals` accepts (over TLS).
 """
 
 from __future__ import annotations

@@ -128,8 +128,8 @@ PARTNER_SIGNALS = Topic(
     value=PartnerSignalV1,
     key="the partner's URN (ce_source)",
     description=(
-        "Signals from partner systems as CloudEvents in Kafka binary mode; values are plain (the "
-        "edge), so the topic keeps them one day; intake seals them on arrival."
+        "Signals from partner systems as CloudEvents in Kafka binary mode; each value is a JWE "
+        "to intake's public key (application/jose), so the topic holds ciphertext only."
     ),
     producers=("partners",),
     consumers=("intake",),

@@ -19,6 +19,7 @@ from signaalpunt_contracts import PARTNER_REJECTIONS, PARTNER_SIGNALS, SIGNALS_R
 from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.main import build
 from signaalpunt_privacy import KeyEncryptionKeys
+from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 
@@ -37,6 +38,7 @@ async def intake(
 ) -> AsyncIterator[RunningIntake]:
     keys = tmp_path_factory.mktemp("intake-keys")
     generate_key_pair(keys)
+    generate_partner_keys(keys / "partner-key.json", keys / "partner-jwks.json", kid="test")
     received = await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1")
     partner_signals = await kafka_topics.private(PARTNER_SIGNALS, "partner.signals.v1")
     rejections = await kafka_topics.private(PARTNER_REJECTIONS, "partner.signals.rejections.v1")
@@ -46,6 +48,7 @@ async def intake(
         key_encryption_keys=KeyEncryptionKeys.generate_spec("test"),  # type: ignore[arg-type]
         blind_index_key=base64.b64encode(os.urandom(32)).decode(),  # type: ignore[arg-type]
         jwks_file=keys / "jwks.json",
+        partner_decryption_key_file=keys / "partner-key.json",
         outbox_poll_interval=0.2,
         web_form_limit=10_000,  # tests send many forms from one address; one test lowers it
     )

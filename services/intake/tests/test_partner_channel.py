@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 from intake_harness import RunningIntake
 from signaalpunt_contracts import Envelope, PartnerSignalRejectedV1, SignalReceivedV1
+from signaalpunt_privacy.partner_encryption import encrypt_for_intake
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_runtime.dead_letters import list_dead_letters
 
@@ -31,9 +32,14 @@ async def send(
     source: str = GP,
     event_id: str | None = None,
     cloudevent: bool = True,
+    encrypted: bool = True,
 ) -> str:
     event_id = event_id or f"evt-{uuid.uuid4().hex[:10]}"
-    headers = [("content-type", b"application/json")]
+    value = data if isinstance(data, bytes) else json.dumps(data).encode()
+    if encrypted:
+        jwks = json.loads((intake.keys / "partner-jwks.json").read_text())
+        value = encrypt_for_intake(value, jwks)
+    headers = [("content-type", b"application/jose" if encrypted else b"application/json")]
     if cloudevent:
         headers += [
             ("ce_specversion", b"1.0"),
@@ -45,7 +51,6 @@ async def send(
     producer = make_producer(intake.infra.kafka_bootstrap, client_id="partner-test")
     await producer.start()
     try:
-        value = data if isinstance(data, bytes) else json.dumps(data).encode()
         await producer.send_and_wait(
             intake.partner_signals.name, value=value, key=source.encode(), headers=headers
         )
@@ -143,3 +148,29 @@ async def test_unknown_senders_and_non_cloudevents_only_reach_the_dead_letters(
     errors = {letter.headers.get("ce_id", "<none>"): letter.error for letter in parked}
     assert "unknown_partner" in errors[stranger]
     assert "not a CloudEvent" in errors["<none>"]
+
+
+async def test_partner_events_travel_encrypted_and_plain_ones_are_refused(
+    intake: RunningIntake,
+) -> None:
+    secret = report(
+        subject={"name": "Gerarda Geheim-Partner", "birth_year": 1940, "postcode": "4532 AB"}
+    )
+    accepted = await send(intake, secret)
+    plain = await send(intake, secret, encrypted=False)
+    assert await signals_from(intake, f"{GP}#{accepted}")
+    assert (await rejection_of(intake, plain)).reason == "not_encrypted"
+    raw = b"".join(
+        await _read(
+            intake,
+            intake.partner_signals.name,
+            lambda values: any(b"Geheim-Partner" in v for v in values),  # the plain one, sent last
+        )
+    )
+    # only the partner's own plain event (refused) carries the name; the encrypted one never did
+    assert raw.count(b"Geheim-Partner") == 1
+    parked = await list_dead_letters(
+        intake.infra.kafka_bootstrap, intake.partner_signals.dead_letter_topic("intake")
+    )
+    readable = [letter.headers.get("ce_id") for letter in parked if b"Geheim" in letter.value]
+    assert readable == [plain]

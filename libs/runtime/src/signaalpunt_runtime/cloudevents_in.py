@@ -54,12 +54,25 @@ def ce_attributes(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
 
 
 def decoder(
-    model: type[ModelT], *, types: tuple[str, ...] | None = None
+    model: type[ModelT],
+    *,
+    types: tuple[str, ...] | None = None,
+    decrypt: Callable[[bytes], bytes] | None = None,
 ) -> Callable[[bytes, ConsumerRecord[bytes, bytes]], PartnerEvent[ModelT]]:
+    """With `decrypt`, values must be encrypted (`content-type: application/jose`): a plain value
+    is refused, and the decrypted JSON is what is validated."""
     accepted = types or (getattr(model, "cloudevent_type", model.event_type),)
 
     def decode(body: bytes, record: ConsumerRecord[bytes, bytes]) -> PartnerEvent[ModelT]:
         headers = dict(record.headers or ())
+        if decrypt is not None:
+            if headers.get("content-type") != b"application/jose":
+                raise InvalidMessageError("not_encrypted: values must be a JWE for intake's key")
+            try:
+                body = decrypt(body)
+            except ValueError as exc:
+                raise InvalidMessageError(f"not_decryptable: {exc}") from exc
+            headers["content-type"] = b"application/json"
         try:
             event = from_binary(
                 KafkaMessage(headers=headers, key=record.key, value=body), JSONFormat()

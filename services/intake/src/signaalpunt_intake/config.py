@@ -29,6 +29,10 @@ class IntakeSettings(ServiceSettings):
     )
     blind_index_key: SecretStr = Field(description="base64, ≥ 32 bytes; not the KEK")
     jwks_file: Path = Field(default=Path(".local/dev-auth/jwks.json"))
+    partner_decryption_key_file: Path = Field(
+        default=Path(".local/dev-auth/intake-partner-key.json"),
+        description="intake's private JWK; partners encrypt their events to its public half",
+    )
     token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
     token_audience: str = "signaalpunt"  # noqa: S105
     municipalities_file: Path = HERE / "municipalities.yaml"

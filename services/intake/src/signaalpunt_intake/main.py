@@ -16,6 +16,7 @@ from signaalpunt_privacy import (
 )
 from signaalpunt_privacy.keys import MIGRATIONS as KEY_STORE_MIGRATIONS
 from signaalpunt_privacy.keys import SCHEMA as KEY_STORE_SCHEMA
+from signaalpunt_privacy.partner_encryption import PartnerDecrypter
 from signaalpunt_runtime import Service
 
 from .api import Intake, build_api
@@ -56,7 +57,12 @@ def build(
         received=received,
         partners=load_partners(settings.partners_file),
     )
-    register_partner_channel(intake, partner_signals, rejections)
+    register_partner_channel(
+        intake,
+        partner_signals,
+        rejections,
+        PartnerDecrypter.from_file(settings.partner_decryption_key_file),
+    )
     return service, service.asgi_app(http=build_api(intake))
 
 

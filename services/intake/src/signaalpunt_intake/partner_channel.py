@@ -18,6 +18,7 @@ from signaalpunt_contracts import (
     PartnerSignalV1,
     Topic,
 )
+from signaalpunt_privacy.partner_encryption import PartnerDecrypter
 from signaalpunt_runtime import PermanentError, UnitOfWork
 from signaalpunt_runtime.cloudevents_in import PartnerEvent, ce_attributes, decoder
 from signaalpunt_runtime.consumer import InvalidMessageError
@@ -35,7 +36,12 @@ class RefusalError(PermanentError):
         self.detail = detail
 
 
-def register_partner_channel(intake: Intake, topic: Topic, rejections: Topic) -> None:
+REASONS = ("not_encrypted", "not_decryptable")
+
+
+def register_partner_channel(
+    intake: Intake, topic: Topic, rejections: Topic, decrypter: PartnerDecrypter
+) -> None:
     async def tell_partner(record: ConsumerRecord[bytes, bytes], error: BaseException) -> None:
         attributes = ce_attributes(record)
         partner = intake.partners.get(attributes.get("source", ""))
@@ -55,7 +61,8 @@ def register_partner_channel(intake: Intake, topic: Topic, rejections: Topic) ->
                 for e in error.errors(include_input=False, include_url=False, include_context=False)
             )
         elif isinstance(error, InvalidMessageError):
-            reason, detail = "invalid", str(error)
+            code = str(error).split(":", 1)[0]
+            reason, detail = (code if code in REASONS else "invalid"), str(error)
         else:
             reason, detail = "not_processed", type(error).__name__
         async with intake.service.transaction() as work:
@@ -71,7 +78,10 @@ def register_partner_channel(intake: Intake, topic: Topic, rejections: Topic) ->
             await work.publish(rejections, event, key=partner.urn)
 
     @intake.service.consumer(
-        topic, group="intake", decode=decoder(PartnerSignalV1), on_dead_letter=tell_partner
+        topic,
+        group="intake",
+        decode=decoder(PartnerSignalV1, decrypt=decrypter.decrypt),
+        on_dead_letter=tell_partner,
     )
     async def on_partner_signal(event: PartnerEvent[PartnerSignalV1], work: UnitOfWork) -> None:
         partner = intake.partners.get(event.source)
