@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import asyncpg
 from signaalpunt_contracts import PLATFORM_PROBE
@@ -17,7 +18,7 @@ from .helpers import eventually, probe, running, scalar, settings_for
 async def _stage(dsn: str, topic_name: str, sequences: range) -> None:
     conn = await asyncpg.connect(dsn, server_settings={"search_path": "standby"})
     try:
-        topic = PLATFORM_PROBE.__class__(**{**PLATFORM_PROBE.__dict__, "name": topic_name})
+        topic = replace(PLATFORM_PROBE, name=topic_name)
         async with conn.transaction():
             for i in sequences:
                 await write_outbox(conn, "standby", topic, probe("standby", i), key="standby")

@@ -24,7 +24,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Generic, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID
 
 import asyncpg
@@ -158,7 +158,7 @@ async def _raw_bodies(message: KafkaMessage) -> list[bytes]:
     return [bytes(body) for body in message.body]
 
 
-class ConsumerStage(Generic[PayloadT]):
+class ConsumerStage:
     def __init__(
         self,
         *,

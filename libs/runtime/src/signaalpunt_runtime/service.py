@@ -90,7 +90,7 @@ class Service:
         )
         self._stage_metrics = StageMetrics(self.metrics)
         self._outbox_metrics = OutboxMetrics(self.metrics)
-        self.stages: list[ConsumerStage[Any]] = []
+        self.stages: list[ConsumerStage] = []
         self._pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
         self._on_start: list[Callable[[], Awaitable[None]]] = []
@@ -134,7 +134,7 @@ class Service:
             )
 
         def register(handler: Handler) -> Handler:
-            stage: ConsumerStage[Any] = ConsumerStage(
+            stage: ConsumerStage = ConsumerStage(
                 topic=topic,
                 group=group,
                 handler=handler,
