@@ -40,7 +40,7 @@ test: infra-up topics ## run every test against the real Kafka and PostgreSQL
 lint: ## ruff (lint + format check) and mypy strict
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy contracts libs/runtime/src libs/testkit/src libs/privacy/src libs/access/src libs/runtime/tests libs/privacy/tests libs/access/tests services/intake/src services/intake/tests tests deploy/local scripts bench
+	$(UV) run --frozen mypy contracts $(wildcard libs/*/src libs/*/tests services/*/src services/*/tests) tests deploy/local scripts bench
 
 format: ## apply ruff's formatting and safe fixes
 	$(UV) run --frozen ruff format .

@@ -37,6 +37,13 @@ def environment() -> dict[str, str]:
         generate_partner_keys(PARTNER_KEY, PARTNER_JWKS, kid="intake-dev-1")
     env = dict(line.split("=", 1) for line in SECRETS.read_text().splitlines() if "=" in line)
     env["SIGNAALPUNT_INTAKE_JWKS_FILE"] = str(AUTH / "jwks.json")
+    # every service that opens sealed personal data unwraps data keys with the same KEK set
+    # (production: each service's own KMS grant on the same key)
+    for service in ("TRIAGE", "NOTIFICATIONS"):
+        kek = env["SIGNAALPUNT_INTAKE_KEY_ENCRYPTION_KEYS"]
+        env[f"SIGNAALPUNT_{service}_KEY_ENCRYPTION_KEYS"] = kek
+    for service in ("TRIAGE", "NOTIFICATIONS", "METRICS"):
+        env[f"SIGNAALPUNT_{service}_JWKS_FILE"] = str(AUTH / "jwks.json")
     env["SIGNAALPUNT_INTAKE_PARTNER_DECRYPTION_KEY_FILE"] = str(PARTNER_KEY)
     return env
 

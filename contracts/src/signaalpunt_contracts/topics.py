@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from .envelope import EventPayload
+from .notifications import NotificationV1
 from .partner import PartnerSignalRejectedV1, PartnerSignalV1
 from .probe import ProbeV1
 from .signals import SignalReceivedV1
+from .triage import AcuteSignalAlertV1, CaseStepRecordedV1, DeadlineMissedV1, SignalTriagedV1
 
 _TOPIC_NAME = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\.v\d+$")
 _GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -143,12 +145,83 @@ PARTNER_REJECTIONS = Topic(
     key="the partner's URN",
     description="Why a partner's signal was refused, by the partner's own event id.",
     producers=("intake",),
-    consumers=("notifications",),
+    consumers=("notifications", "metrics"),
     partitions=3,
     retention=timedelta(days=30),
 )
 
-REGISTRY = TopicRegistry(
-    topics=(PLATFORM_PROBE, PARTNER_SIGNALS, SIGNALS_RECEIVED, PARTNER_REJECTIONS)
+SIGNALS_TRIAGED = Topic(
+    name="signals.triaged.v1",
+    value=SignalTriagedV1,
+    key="signal_id",
+    description=(
+        "A triage decision: route, risk groups, priority, first-contact deadline and the rules "
+        "that fired; from the rules first, then from every coordinator change."
+    ),
+    producers=("triage",),
+    consumers=("notifications", "metrics"),
+    partitions=6,
+    retention=timedelta(days=14),
 )
-"""Later services add their topics here (signals.received.v1, signals.triaged.v1, …)."""
+
+SIGNALS_ACUTE_ALERTS = Topic(
+    name="signals.acute-alerts.v1",
+    value=AcuteSignalAlertV1,
+    key="signal_id",
+    description="An acute-risk signal: alert the coordinator on duty at once.",
+    producers=("triage",),
+    consumers=("notifications", "metrics"),
+    partitions=3,
+    retention=timedelta(days=14),
+)
+
+SIGNALS_DEADLINE_MISSED = Topic(
+    name="signals.deadline-missed.v1",
+    value=DeadlineMissedV1,
+    key="signal_id",
+    description="A first-contact deadline passed without contact (once per missed deadline).",
+    producers=("triage",),
+    consumers=("notifications", "metrics"),
+    partitions=3,
+    retention=timedelta(days=14),
+)
+
+CASE_STEPS = Topic(
+    name="cases.steps.v1",
+    value=CaseStepRecordedV1,
+    key="signal_id",
+    description=(
+        "Every step of a case: received → triaged → in_intake → referred → closed, contact "
+        "attempts, reopening; in order per signal."
+    ),
+    producers=("triage",),
+    consumers=("notifications", "metrics"),
+    partitions=6,
+    retention=timedelta(days=14),
+)
+
+NOTIFICATIONS = Topic(
+    name="notifications.v1",
+    value=NotificationV1,
+    key="notification_id",
+    description="What became of each message: sent, queued (quiet hours) or failed; no addresses.",
+    producers=("notifications",),
+    consumers=("metrics",),
+    partitions=3,
+    retention=timedelta(days=14),
+)
+
+REGISTRY = TopicRegistry(
+    topics=(
+        PLATFORM_PROBE,
+        PARTNER_SIGNALS,
+        SIGNALS_RECEIVED,
+        PARTNER_REJECTIONS,
+        SIGNALS_TRIAGED,
+        SIGNALS_ACUTE_ALERTS,
+        SIGNALS_DEADLINE_MISSED,
+        CASE_STEPS,
+        NOTIFICATIONS,
+    )
+)
+"""Later services add their topics here (referrals, matches, …)."""

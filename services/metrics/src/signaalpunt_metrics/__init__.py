@@ -1,0 +1,1 @@
+"""Metrics: read models of every domain topic, exposed to Prometheus."""

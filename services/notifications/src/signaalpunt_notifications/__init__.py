@@ -1,0 +1,1 @@
+"""Notifications: e-mail, SMS and signed webhooks, exactly one message per reason."""

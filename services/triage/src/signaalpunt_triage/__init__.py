@@ -1,0 +1,1 @@
+"""Triage: proposes the route, risk groups, priority and first-contact deadline of every signal."""
