@@ -1,0 +1,323 @@
+"""The coordinator and desk API: review queue, decisions, edit locks and case steps.
+
+Staff tokens only. The regisseur (role `coordinator`) confirms or changes decisions and takes the
+edit lock; the desk (role `desk`) and coordinators record intake outcomes. Everyone sees only
+the municipalities in their token: a case of another municipality answers 404, as if it did not
+exist. Responses carry decisions, cue names and states, never the reporter's words.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
+from signaalpunt_contracts import (
+    Advice,
+    CaseState,
+    CaseStep,
+    CloseReason,
+    DecidedBy,
+    FiredRule,
+    MunicipalityCode,
+    Priority,
+    RiskGroup,
+    Route,
+)
+from signaalpunt_runtime.http_api import bearer_principal, install_problem_handlers, problem
+
+from . import repository
+from .handlers import (
+    Change,
+    ConflictError,
+    NotFoundError,
+    Triage,
+    coordinator_decision,
+    record_case_step,
+)
+from .lifecycle import TransitionRefusedError
+
+COORDINATOR = "coordinator"
+DESK = "desk"
+
+
+class CaseView(BaseModel):
+    signal_id: UUID
+    municipality: str
+    channel: str
+    state: CaseState
+    route: Route
+    priority: Priority
+    risk_groups: tuple[RiskGroup, ...]
+    advice: tuple[Advice, ...]
+    needs_review: bool
+    explanation: tuple[FiredRule, ...]
+    decision: int
+    decided_by: DecidedBy
+    rules_version: str
+    received_at: datetime
+    first_contact_due: datetime
+    first_contact_at: datetime | None
+    overdue: bool
+    contact_attempts: int
+    close_reason: CloseReason | None
+
+    @classmethod
+    def of(cls, case: repository.Case, now: datetime) -> "CaseView":
+        return cls(
+            signal_id=case.signal_id,
+            municipality=case.municipality,
+            channel=case.channel,
+            state=case.state,
+            route=case.route,
+            priority=case.priority,
+            risk_groups=case.risk_groups,
+            advice=case.advice,
+            needs_review=case.needs_review,
+            explanation=case.explanation,
+            decision=case.decision,
+            decided_by=case.decided_by,
+            rules_version=case.rules_version,
+            received_at=case.received_at,
+            first_contact_due=case.first_contact_due,
+            first_contact_at=case.first_contact_at,
+            overdue=case.overdue(now),
+            contact_attempts=case.contact_attempts,
+            close_reason=case.close_reason,
+        )
+
+
+class Queue(BaseModel):
+    items: list[CaseView]
+    limit: int
+    offset: int
+
+
+class QueueFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    municipality: MunicipalityCode | None = None
+    route: Route | None = None
+    priority: Priority | None = None
+    state: CaseState | None = Field(default=None, description="default: every open state")
+    overdue: bool | None = None
+    needs_review: bool | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=100_000)
+
+
+class LockView(BaseModel):
+    signal_id: UUID
+    holder: str
+    expires_at: datetime
+
+
+class CaseDetail(BaseModel):
+    case: CaseView
+    decisions: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+    lock: LockView | None
+
+
+class DecisionIn(BaseModel):
+    """Leave a field out to keep it; send none of route/risk_groups/priority to confirm."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    route: Route | None = None
+    risk_groups: list[RiskGroup] | None = None
+    priority: Priority | None = None
+    reason: str | None = Field(default=None, max_length=2000, description="required for a change")
+    based_on_decision: int | None = Field(
+        default=None, ge=1, description="the decision number you saw; 409 when it moved on"
+    )
+
+
+class StepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: CaseStep
+    close_reason: CloseReason | None = None
+    note: str | None = Field(default=None, max_length=2000, description="stored sealed")
+
+
+def _staff(principal: Principal, *roles: str) -> Principal:
+    if principal.kind is not PrincipalKind.STAFF:
+        raise AuthorizationError("only staff of the signal point use the triage API")
+    principal.require_role(*roles)
+    return principal
+
+
+def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0915 - one nested function per route
+    api = FastAPI(
+        title="Signaalpunt triage",
+        version="0.1.0",
+        description="Review queue, coordinator decisions, edit locks and the case lifecycle.",
+    )
+    install_problem_handlers(api)
+    Authenticated = Annotated[Principal, Depends(bearer_principal(verifier))]  # noqa: N806
+
+    def conflict(request: Request, reason: str) -> JSONResponse:
+        return problem(
+            409, "Conflict / Conflict", reason, kind="conflict", instance=request.url.path
+        )
+
+    def not_found(request: Request) -> JSONResponse:
+        return problem(
+            404,
+            "Not found / Niet gevonden",
+            "No such signal in your municipalities / Geen melding in uw gemeenten.",
+            kind="not-found",
+            instance=request.url.path,
+        )
+
+    @api.get("/v1/triage/queue", response_model=Queue)
+    async def review_queue(
+        principal: Authenticated, filters: Annotated[QueueFilter, Query()]
+    ) -> Queue:
+        """Open cases, most urgent first (priority, then deadline); filters narrow it."""
+        _staff(principal, COORDINATOR, DESK)
+        f = filters
+        if f.municipality is not None:
+            principal.require_municipality(f.municipality)
+        scope = [f.municipality] if f.municipality else sorted(principal.municipalities)
+        now = triage.clock()
+        async with triage.service.pool.acquire() as conn:
+            cases = await repository.queue(
+                conn,
+                municipalities=scope,
+                now=now,
+                route=f.route,
+                priority=f.priority,
+                state=f.state,
+                overdue=f.overdue,
+                needs_review=f.needs_review,
+                limit=f.limit,
+                offset=f.offset,
+            )
+        return Queue(items=[CaseView.of(c, now) for c in cases], limit=f.limit, offset=f.offset)
+
+    @api.get("/v1/triage/signals/{signal_id}", response_model=CaseDetail)
+    async def case_detail(
+        signal_id: UUID, request: Request, principal: Authenticated
+    ) -> CaseDetail | JSONResponse:
+        _staff(principal, COORDINATOR, DESK)
+        now = triage.clock()
+        async with triage.service.pool.acquire() as conn:
+            case = await repository.get_case(conn, signal_id)
+            if case is None or case.municipality not in principal.municipalities:
+                return not_found(request)
+            decisions = await repository.decisions_of(conn, signal_id)
+            steps = await repository.steps_of(conn, signal_id)
+            lock = await repository.lock_of(conn, signal_id, now)
+        return CaseDetail(
+            case=CaseView.of(case, now),
+            decisions=decisions,
+            steps=steps,
+            lock=LockView(signal_id=signal_id, holder=lock[0], expires_at=lock[1])
+            if lock
+            else None,
+        )
+
+    @api.post("/v1/triage/signals/{signal_id}/lock", response_model=LockView)
+    async def take_lock(
+        signal_id: UUID, request: Request, principal: Authenticated
+    ) -> LockView | JSONResponse:
+        """Take (or extend) the edit lock; 409 while another coordinator holds it."""
+        _staff(principal, COORDINATOR)
+        now = triage.clock()
+        async with triage.service.transaction() as work:
+            case = await repository.get_case(work.connection, signal_id)
+            if case is None or case.municipality not in principal.municipalities:
+                return not_found(request)
+            holder, expires = await repository.take_lock(
+                work.connection, signal_id, principal.subject, now, triage.lock_duration
+            )
+        if holder != principal.subject:
+            return conflict(request, f"another coordinator is editing this signal until {expires}")
+        return LockView(signal_id=signal_id, holder=holder, expires_at=expires)
+
+    @api.delete("/v1/triage/signals/{signal_id}/lock", status_code=204)
+    async def release_lock(signal_id: UUID, request: Request, principal: Authenticated) -> Response:
+        _staff(principal, COORDINATOR)
+        async with triage.service.transaction() as work:
+            case = await repository.get_case(work.connection, signal_id)
+            if case is None or case.municipality not in principal.municipalities:
+                return not_found(request)
+            await repository.release_lock(work.connection, signal_id, principal.subject)
+        return Response(status_code=204)
+
+    @api.post("/v1/triage/signals/{signal_id}/decisions", response_model=CaseView)
+    async def decide(
+        signal_id: UUID,
+        body: DecisionIn,
+        request: Request,
+        principal: Authenticated,
+    ) -> CaseView | JSONResponse:
+        """Confirm the current decision, or change route, risk groups or priority with a reason."""
+        _staff(principal, COORDINATOR)
+        try:
+            case = await coordinator_decision(
+                triage,
+                signal_id=signal_id,
+                municipalities=principal.municipalities,
+                staff=principal.subject,
+                change=Change(
+                    route=body.route,
+                    risk_groups=tuple(body.risk_groups) if body.risk_groups is not None else None,
+                    priority=body.priority,
+                    reason=body.reason,
+                    based_on_decision=body.based_on_decision,
+                ),
+            )
+        except NotFoundError:
+            return not_found(request)
+        except ConflictError as exc:
+            return conflict(request, str(exc))
+        except ValueError as exc:
+            return problem(
+                422,
+                "Invalid request / Ongeldig verzoek",
+                str(exc),
+                kind="validation",
+                errors=[
+                    {
+                        "field": "reason",
+                        "type": "missing",
+                        "reason_nl": "Geef een reden voor de wijziging.",
+                        "reason_en": str(exc),
+                    }
+                ],
+                instance=request.url.path,
+            )
+        return CaseView.of(case, triage.clock())
+
+    @api.post("/v1/triage/signals/{signal_id}/steps", response_model=CaseView)
+    async def record_step(
+        signal_id: UUID,
+        body: StepIn,
+        request: Request,
+        principal: Authenticated,
+    ) -> CaseView | JSONResponse:
+        """Record an intake outcome; a step the case's state does not allow answers 409."""
+        _staff(principal, COORDINATOR, DESK)
+        try:
+            case, _ = await record_case_step(
+                triage,
+                signal_id=signal_id,
+                municipalities=principal.municipalities,
+                staff=principal.subject,
+                is_coordinator=COORDINATOR in principal.roles,
+                step=body.step,
+                close_reason=body.close_reason,
+                note=body.note,
+            )
+        except NotFoundError:
+            return not_found(request)
+        except (ConflictError, TransitionRefusedError) as exc:
+            return conflict(request, str(exc))
+        return CaseView.of(case, triage.clock())
+
+    return api

@@ -1,0 +1,428 @@
+"""Triage's work: decide each received signal, record coordinator decisions and case steps.
+
+Every state change and the events it causes are one transaction (the runtime's outbox), so a
+decision is never stored without its event nor published without being stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from signaalpunt_contracts import (
+    AcuteSignalAlertV1,
+    Advice,
+    CaseState,
+    CaseStep,
+    CaseStepRecordedV1,
+    CloseReason,
+    DecidedBy,
+    Envelope,
+    FiredRule,
+    Priority,
+    RiskGroup,
+    Route,
+    SignalReceivedV1,
+    SignalTriagedV1,
+    Topic,
+)
+from signaalpunt_privacy import PersonalDataVault, SubjectErasedError, UnknownSubjectError
+from signaalpunt_runtime import Service, UnitOfWork
+from signaalpunt_runtime.logs import get_logger
+
+from . import repository
+from .decisions import Decision, acute_matches, decide
+from .lifecycle import Outcome, apply_step
+from .rules import Rulebook
+
+log = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Topics:
+    received: Topic
+    triaged: Topic
+    alerts: Topic
+    missed: Topic
+    steps: Topic
+
+
+@dataclass
+class Triage:
+    service: Service
+    rulebook: Rulebook
+    vault: PersonalDataVault
+    topics: Topics
+    clock: Clock = system_clock
+    lock_duration: timedelta = timedelta(minutes=10)
+
+
+# -- the rules' decision ---------------------------------------------------------------------
+
+
+async def concern_text(triage: Triage, signal: SignalReceivedV1) -> str | None:
+    """The reporter's words, decrypted here only; None when absent or the subject was erased."""
+    if signal.concern.text is None:
+        return None
+    try:
+        return await triage.vault.open(signal.subject_id, signal.concern.text, field="concern.text")
+    except (SubjectErasedError, UnknownSubjectError):
+        # erased (or never keyed): triage on the checkboxes alone rather than not at all
+        log.warning(
+            "concern text not readable; triaged on cues only", signal_id=str(signal.signal_id)
+        )
+        return None
+
+
+async def on_signal_received(
+    triage: Triage, event: Envelope[SignalReceivedV1], work: UnitOfWork
+) -> None:
+    signal = event.data
+    rules = triage.rulebook.for_municipality(event.municipality)
+    decision = decide(signal, await concern_text(triage, signal), rules)
+    now = triage.clock()
+    created = await repository.insert_case(
+        work.connection,
+        signal_id=signal.signal_id,
+        subject_id=signal.subject_id,
+        municipality=event.municipality,
+        channel=signal.channel.value,
+        received_at=signal.received_at,
+        decision=decision,
+        decided_at=now,
+    )
+    if not created:
+        # the same signal again under another event id (a replay): it has its decision already
+        log.info("signal already triaged", signal_id=str(signal.signal_id))
+        return
+    await repository.record_step(
+        work.connection,
+        signal_id=signal.signal_id,
+        step=CaseStep.TRIAGED.value,
+        previous_state=CaseState.RECEIVED,
+        state=CaseState.TRIAGED,
+        close_reason=None,
+        note=None,
+        recorded_by="triage",
+        recorded_at=now,
+        contact_attempts=0,
+        first_contact=False,
+    )
+    await _publish_decision(
+        triage,
+        work,
+        event.municipality,
+        signal_id=signal.signal_id,
+        subject_id=signal.subject_id,
+        channel=signal.channel.value,
+        received_at=signal.received_at,
+        decision=decision,
+        number=1,
+        decided_by=DecidedBy.RULES,
+        staff=None,
+        reason=None,
+        decided_at=now,
+        alert=decision.route is Route.ACUUT,
+    )
+    await work.publish(
+        triage.topics.steps,
+        work.new_event(
+            CaseStepRecordedV1(
+                signal_id=signal.signal_id,
+                step=CaseStep.TRIAGED,
+                previous_state=CaseState.RECEIVED,
+                state=CaseState.TRIAGED,
+                route=decision.route,
+                recorded_by="triage",
+                received_at=signal.received_at,
+                recorded_at=now,
+            )
+        ),
+        key=str(signal.signal_id),
+    )
+    log.info(
+        "signal triaged",
+        signal_id=str(signal.signal_id),
+        route=decision.route.value,
+        priority=decision.priority.value,
+        rules=[f.rule for f in decision.explanation],
+        rules_version=decision.rules_version,
+    )
+
+
+async def _publish_decision(
+    triage: Triage,
+    work: UnitOfWork,
+    municipality: str,
+    *,
+    signal_id: Any,
+    subject_id: Any,
+    channel: str,
+    received_at: datetime,
+    decision: Decision,
+    number: int,
+    decided_by: DecidedBy,
+    staff: str | None,
+    reason: str | None,
+    decided_at: datetime,
+    alert: bool,
+) -> None:
+    triaged = SignalTriagedV1(
+        signal_id=signal_id,
+        subject_id=subject_id,
+        channel=channel,  # type: ignore[arg-type]
+        decision=number,
+        route=decision.route,
+        risk_groups=decision.risk_groups,
+        priority=decision.priority,
+        first_contact_due=decision.first_contact_due,
+        needs_review=decision.needs_review,
+        explanation=decision.explanation,
+        advice=decision.advice,
+        decided_by=decided_by,
+        decided_by_staff=staff,
+        reason=reason,
+        rules_version=decision.rules_version,
+        received_at=received_at,
+        decided_at=decided_at,
+    )
+    key = str(signal_id)
+    await work.publish(
+        triage.topics.triaged, work.new_event(triaged, municipality=municipality), key=key
+    )
+    # the coordinator on duty hears of an acute signal at once: on the rules' decision, or
+    # when a coordinator turns a signal acute (not again when an acute one is only confirmed)
+    if alert:
+        acute = AcuteSignalAlertV1(
+            signal_id=signal_id,
+            subject_id=subject_id,
+            matched=acute_matches(decision) or ("coordinator",),
+            advice=decision.advice,
+            first_contact_due=decision.first_contact_due,
+            raised_at=decided_at,
+        )
+        await work.publish(
+            triage.topics.alerts, work.new_event(acute, municipality=municipality), key=key
+        )
+
+
+# -- a coordinator's decision ----------------------------------------------------------------
+
+
+class ConflictError(Exception):
+    """409: someone else holds the edit lock, the decision changed meanwhile, or the step is
+    not possible in the case's state."""
+
+
+class NotFoundError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Change:
+    route: Route | None
+    risk_groups: tuple[RiskGroup, ...] | None
+    priority: Priority | None
+    reason: str | None
+    based_on_decision: int | None
+
+
+async def coordinator_decision(
+    triage: Triage,
+    *,
+    signal_id: Any,
+    municipalities: frozenset[str],
+    staff: str,
+    change: Change,
+) -> repository.Case:
+    """Confirm (no field changed) or override the current decision. Needs the edit lock, or no
+    one else holding it (then it is taken for this change). Returns the case after the change."""
+    now = triage.clock()
+    async with triage.service.transaction() as work:
+        conn = work.connection
+        case = await repository.get_case(conn, signal_id, for_update=True)
+        if case is None or case.municipality not in municipalities:
+            raise NotFoundError  # a case of another municipality does not exist for this person
+        lock = await repository.lock_of(conn, signal_id, now)
+        if lock is not None and lock[0] != staff:
+            raise ConflictError(f"another coordinator is editing this signal until {lock[1]:%H:%M}")
+        if change.based_on_decision is not None and change.based_on_decision != case.decision:
+            raise ConflictError(
+                f"the decision changed meanwhile (now decision {case.decision}); reload first"
+            )
+        if case.state is CaseState.CLOSED:
+            raise ConflictError("the case is closed; reopen it first")
+        route = change.route or case.route
+        priority = change.priority or case.priority
+        if route is Route.ACUUT:
+            priority = Priority.ACUTE
+        groups = change.risk_groups if change.risk_groups is not None else case.risk_groups
+        changed = (route, priority, set(groups)) != (
+            case.route,
+            case.priority,
+            set(case.risk_groups),
+        )
+        if changed and not (change.reason and change.reason.strip()):
+            raise ValueError("a change of route, risk groups or priority needs a reason")
+        rules = triage.rulebook.for_municipality(case.municipality)
+        due = (
+            rules.deadlines.due(priority, case.received_at)
+            if priority is not case.priority
+            else case.first_contact_due
+        )
+        advice = case.advice
+        if route is Route.ACUUT and Advice.INVOLVE_113_OR_GP not in advice:
+            advice = (*advice, Advice.INVOLVE_113_OR_GP)
+        explanation = (
+            *case.explanation,
+            FiredRule(
+                rule="coordinator",
+                description=(
+                    "Changed by a coordinator" if changed else "Confirmed by a coordinator"
+                ),
+                matched=(),
+            ),
+        )
+        decision = Decision(
+            route=route,
+            priority=priority,
+            risk_groups=tuple(groups),
+            # an acute signal stays under review until it is closed by a coordinator
+            needs_review=route is Route.ACUUT and case.first_contact_at is None,
+            advice=advice,
+            explanation=explanation,
+            first_contact_due=due,
+            rules_version=case.rules_version,
+        )
+        sealed_reason = (
+            await triage.vault.seal(
+                case.subject_id, case.municipality, change.reason.strip(), field="triage.reason"
+            )
+            if change.reason and change.reason.strip()
+            else None
+        )
+        number = case.decision + 1
+        await repository.insert_decision(
+            conn,
+            signal_id=signal_id,
+            number=number,
+            decision=decision,
+            decided_by=DecidedBy.COORDINATOR,
+            staff=staff,
+            reason=sealed_reason,
+            decided_at=now,
+        )
+        await repository.update_decision(
+            conn, signal_id, number=number, decision=decision, decided_by=DecidedBy.COORDINATOR
+        )
+        became_acute = route is Route.ACUUT and case.route is not Route.ACUUT
+        await _publish_decision(
+            triage,
+            work,
+            case.municipality,
+            signal_id=signal_id,
+            subject_id=case.subject_id,
+            channel=case.channel,
+            received_at=case.received_at,
+            decision=decision,
+            number=number,
+            decided_by=DecidedBy.COORDINATOR,
+            staff=staff,
+            reason=sealed_reason,
+            decided_at=now,
+            alert=became_acute,
+        )
+        updated = await repository.get_case(conn, signal_id)
+        assert updated is not None
+        return updated
+
+
+# -- the desk's steps ------------------------------------------------------------------------
+
+
+async def record_case_step(
+    triage: Triage,
+    *,
+    signal_id: Any,
+    municipalities: frozenset[str],
+    staff: str,
+    is_coordinator: bool,
+    step: CaseStep,
+    close_reason: CloseReason | None,
+    note: str | None,
+) -> tuple[repository.Case, Outcome]:
+    now = triage.clock()
+    async with triage.service.transaction() as work:
+        conn = work.connection
+        case = await repository.get_case(conn, signal_id, for_update=True)
+        if case is None or case.municipality not in municipalities:
+            raise NotFoundError
+        lock = await repository.lock_of(conn, signal_id, now)
+        if lock is not None and lock[0] != staff:
+            raise ConflictError(f"another coordinator is editing this signal until {lock[1]:%H:%M}")
+        rules = triage.rulebook.for_municipality(case.municipality)
+        outcome = apply_step(
+            state=case.state,
+            route=case.route,
+            step=step,
+            contact_attempts=case.contact_attempts,
+            max_contact_attempts=rules.max_contact_attempts,
+            close_reason=close_reason,
+            is_coordinator=is_coordinator,
+            had_first_contact=case.first_contact_at is not None,
+        )
+        sealed_note = (
+            await triage.vault.seal(
+                case.subject_id, case.municipality, note.strip(), field="case.note"
+            )
+            if note and note.strip()
+            else None
+        )
+        await repository.record_step(
+            conn,
+            signal_id=signal_id,
+            step=step.value,
+            previous_state=case.state,
+            state=outcome.state,
+            close_reason=outcome.close_reason,
+            note=sealed_note,
+            recorded_by=staff,
+            recorded_at=now,
+            contact_attempts=outcome.contact_attempts,
+            first_contact=outcome.first_contact,
+        )
+        event = CaseStepRecordedV1(
+            signal_id=signal_id,
+            step=step,
+            previous_state=case.state,
+            state=outcome.state,
+            route=case.route,
+            close_reason=outcome.close_reason,
+            note=sealed_note,
+            contact_attempts=outcome.contact_attempts,
+            recorded_by=staff,
+            received_at=case.received_at,
+            recorded_at=now,
+        )
+        await work.publish(
+            triage.topics.steps,
+            work.new_event(event, municipality=case.municipality),
+            key=str(signal_id),
+        )
+        updated = await repository.get_case(conn, signal_id)
+        assert updated is not None
+        return updated, outcome
+
+
+def register_consumer(triage: Triage) -> None:
+    @triage.service.consumer(triage.topics.received, group="triage")
+    async def handle(event: Envelope[SignalReceivedV1], work: UnitOfWork) -> None:
+        await on_signal_received(triage, event, work)

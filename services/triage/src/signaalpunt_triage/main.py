@@ -1,0 +1,93 @@
+"""The triage service's composition root: `python -m signaalpunt_triage.main`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faststream.asgi.types import ASGIApp
+from signaalpunt_access import TokenVerifier
+from signaalpunt_contracts import (
+    CASE_STEPS,
+    SIGNALS_ACUTE_ALERTS,
+    SIGNALS_DEADLINE_MISSED,
+    SIGNALS_RECEIVED,
+    SIGNALS_TRIAGED,
+    Cue,
+)
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
+from signaalpunt_privacy.keys import MIGRATIONS as KEY_STORE_MIGRATIONS
+from signaalpunt_privacy.keys import SCHEMA as KEY_STORE_SCHEMA
+from signaalpunt_runtime import Service
+
+from .api import build_api
+from .config import TriageSettings
+from .handlers import Clock, Topics, Triage, register_consumer, system_clock
+from .rules import Rulebook
+from .watcher import DeadlineWatcher
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+DEFAULT_TOPICS = Topics(
+    received=SIGNALS_RECEIVED,
+    triaged=SIGNALS_TRIAGED,
+    alerts=SIGNALS_ACUTE_ALERTS,
+    missed=SIGNALS_DEADLINE_MISSED,
+    steps=CASE_STEPS,
+)
+
+
+def load_rulebook(settings: TriageSettings) -> Rulebook:
+    """Fails at start, naming file and line, when a rules file is wrong."""
+    return Rulebook.load(settings.rules_dir, {c.value for c in Cue})
+
+
+def build(
+    settings: TriageSettings,
+    *,
+    topics: Topics = DEFAULT_TOPICS,
+    clock: Clock = system_clock,
+    watch_deadlines: bool = True,
+) -> tuple[Triage, ASGIApp]:
+    service = Service(
+        settings,
+        title="Signaalpunt triage",
+        description=(
+            "Proposes route, risk groups, priority and first-contact deadline for every signal "
+            "from explainable rules; coordinators confirm or change; deadlines are watched."
+        ),
+        migrations=MIGRATIONS,
+        shared_migrations=[(KEY_STORE_MIGRATIONS, KEY_STORE_SCHEMA)],
+    )
+    keks = KeyEncryptionKeys.from_spec(settings.key_encryption_keys.get_secret_value())
+    key_store = PostgresSubjectKeyStore.with_own_pool(
+        (settings.key_store_database_url or settings.database_url).get_secret_value(), keks
+    )
+    service.also_start(key_store.open, key_store.close)
+    triage = Triage(
+        service=service,
+        rulebook=load_rulebook(settings),
+        vault=PersonalDataVault(key_store),
+        topics=topics,
+        clock=clock,
+        lock_duration=settings.edit_lock_duration,
+    )
+    register_consumer(triage)
+    if watch_deadlines:
+        watcher = DeadlineWatcher(
+            triage, interval=settings.deadline_check_interval, batch=settings.deadline_batch
+        )
+        service.also_start(watcher.start, watcher.stop)
+    verifier = TokenVerifier.from_jwks_file(
+        settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience
+    )
+    return triage, service.asgi_app(http=build_api(triage, verifier))
+
+
+def create_app() -> ASGIApp:
+    """For `uvicorn --factory signaalpunt_triage.main:create_app`."""
+    return build(TriageSettings())[1]
+
+
+if __name__ == "__main__":
+    triage, app = build(TriageSettings())
+    triage.service.run(app)

@@ -1,0 +1,390 @@
+"""Triage's SQL: cases, decisions, steps, edit locks and the deadline watcher's query."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from signaalpunt_contracts import (
+    Advice,
+    CaseState,
+    CloseReason,
+    DecidedBy,
+    FiredRule,
+    Priority,
+    RiskGroup,
+    Route,
+)
+from signaalpunt_runtime.database import DbConnection
+
+from .decisions import Decision
+
+
+@dataclass(frozen=True)
+class Case:
+    signal_id: UUID
+    subject_id: UUID
+    municipality: str
+    channel: str
+    received_at: datetime
+    state: CaseState
+    route: Route
+    priority: Priority
+    risk_groups: tuple[RiskGroup, ...]
+    advice: tuple[Advice, ...]
+    needs_review: bool
+    explanation: tuple[FiredRule, ...]
+    decision: int
+    decided_by: DecidedBy
+    rules_version: str
+    first_contact_due: datetime
+    first_contact_at: datetime | None
+    contact_attempts: int
+    close_reason: CloseReason | None
+    updated_at: datetime
+
+    def overdue(self, now: datetime) -> bool:
+        return (
+            self.first_contact_at is None
+            and self.state is not CaseState.CLOSED
+            and self.first_contact_due < now
+        )
+
+
+def _case(row: Any) -> Case:
+    return Case(
+        signal_id=row["signal_id"],
+        subject_id=row["subject_id"],
+        municipality=row["municipality"],
+        channel=row["channel"],
+        received_at=row["received_at"],
+        state=CaseState(row["state"]),
+        route=Route(row["route"]),
+        priority=Priority(row["priority"]),
+        risk_groups=tuple(RiskGroup(g) for g in row["risk_groups"]),
+        advice=tuple(Advice(a) for a in row["advice"]),
+        needs_review=row["needs_review"],
+        explanation=tuple(FiredRule.model_validate(f) for f in json.loads(row["explanation"])),
+        decision=row["decision"],
+        decided_by=DecidedBy(row["decided_by"]),
+        rules_version=row["rules_version"],
+        first_contact_due=row["first_contact_due"],
+        first_contact_at=row["first_contact_at"],
+        contact_attempts=row["contact_attempts"],
+        close_reason=CloseReason(row["close_reason"]) if row["close_reason"] else None,
+        updated_at=row["updated_at"],
+    )
+
+
+def _explanation(decision: Decision) -> str:
+    return json.dumps([f.model_dump(mode="json") for f in decision.explanation])
+
+
+async def insert_case(
+    conn: DbConnection,
+    *,
+    signal_id: UUID,
+    subject_id: UUID,
+    municipality: str,
+    channel: str,
+    received_at: datetime,
+    decision: Decision,
+    decided_at: datetime,
+) -> bool:
+    """A new case with the rules' decision; False when the signal already has a case."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO cases (signal_id, subject_id, municipality, channel, received_at, state, route,
+                           priority, risk_groups, advice, needs_review, explanation, decision,
+                           decided_by, rules_version, first_contact_due)
+        VALUES ($1, $2, $3, $4, $5, 'triaged', $6, $7, $8, $9, $10, $11, 1, 'rules', $12, $13)
+        ON CONFLICT (signal_id) DO NOTHING
+        RETURNING true
+        """,
+        signal_id,
+        subject_id,
+        municipality,
+        channel,
+        received_at,
+        decision.route.value,
+        decision.priority.value,
+        [g.value for g in decision.risk_groups],
+        [a.value for a in decision.advice],
+        decision.needs_review,
+        _explanation(decision),
+        decision.rules_version,
+        decision.first_contact_due,
+    )
+    if not inserted:
+        return False
+    await insert_decision(
+        conn,
+        signal_id=signal_id,
+        number=1,
+        decision=decision,
+        decided_by=DecidedBy.RULES,
+        staff=None,
+        reason=None,
+        decided_at=decided_at,
+    )
+    return True
+
+
+async def insert_decision(
+    conn: DbConnection,
+    *,
+    signal_id: UUID,
+    number: int,
+    decision: Decision,
+    decided_by: DecidedBy,
+    staff: str | None,
+    reason: str | None,
+    decided_at: datetime,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO decisions (signal_id, decision, route, priority, risk_groups, needs_review,
+                               decided_by, staff, reason, rules_version, decided_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        """,
+        signal_id,
+        number,
+        decision.route.value,
+        decision.priority.value,
+        [g.value for g in decision.risk_groups],
+        decision.needs_review,
+        decided_by.value,
+        staff,
+        reason,
+        decision.rules_version,
+        decided_at,
+    )
+
+
+async def update_decision(
+    conn: DbConnection,
+    signal_id: UUID,
+    *,
+    number: int,
+    decision: Decision,
+    decided_by: DecidedBy,
+) -> None:
+    await conn.execute(
+        """
+        UPDATE cases SET route = $2, priority = $3, risk_groups = $4, advice = $5,
+                         needs_review = $6, explanation = $7, decision = $8, decided_by = $9,
+                         first_contact_due = $10, updated_at = now()
+        WHERE signal_id = $1
+        """,
+        signal_id,
+        decision.route.value,
+        decision.priority.value,
+        [g.value for g in decision.risk_groups],
+        [a.value for a in decision.advice],
+        decision.needs_review,
+        _explanation(decision),
+        number,
+        decided_by.value,
+        decision.first_contact_due,
+    )
+
+
+async def get_case(conn: DbConnection, signal_id: UUID, *, for_update: bool = False) -> Case | None:
+    query = "SELECT * FROM cases WHERE signal_id = $1"
+    row = await conn.fetchrow(f"{query} FOR UPDATE" if for_update else query, signal_id)
+    return _case(row) if row else None
+
+
+async def decisions_of(conn: DbConnection, signal_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        SELECT decision, route, priority, risk_groups, needs_review, decided_by, staff,
+               reason IS NOT NULL AS has_reason, rules_version, decided_at
+        FROM decisions WHERE signal_id = $1 ORDER BY decision
+        """,
+        signal_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def steps_of(conn: DbConnection, signal_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        SELECT seq, step, previous_state, state, close_reason, recorded_by, recorded_at
+        FROM steps WHERE signal_id = $1 ORDER BY seq
+        """,
+        signal_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def record_step(
+    conn: DbConnection,
+    *,
+    signal_id: UUID,
+    step: str,
+    previous_state: CaseState,
+    state: CaseState,
+    close_reason: CloseReason | None,
+    note: str | None,
+    recorded_by: str,
+    recorded_at: datetime,
+    contact_attempts: int,
+    first_contact: bool,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO steps (signal_id, seq, step, previous_state, state, close_reason, note,
+                           recorded_by, recorded_at)
+        SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6, $7, $8
+        FROM steps WHERE signal_id = $1
+        """,
+        signal_id,
+        step,
+        previous_state.value,
+        state.value,
+        close_reason.value if close_reason else None,
+        note,
+        recorded_by,
+        recorded_at,
+    )
+    await conn.execute(
+        """
+        UPDATE cases SET state = $2, contact_attempts = $3, close_reason = $4,
+                         first_contact_at = CASE WHEN $5 THEN $6 ELSE first_contact_at END,
+                         updated_at = now()
+        WHERE signal_id = $1
+        """,
+        signal_id,
+        state.value,
+        contact_attempts,
+        close_reason.value if close_reason else None,
+        first_contact,
+        recorded_at,
+    )
+
+
+# -- the review queue ------------------------------------------------------------------------
+
+
+async def queue(
+    conn: DbConnection,
+    *,
+    municipalities: Sequence[str],
+    now: datetime,
+    route: Route | None,
+    priority: Priority | None,
+    state: CaseState | None,
+    overdue: bool | None,
+    needs_review: bool | None,
+    limit: int,
+    offset: int,
+) -> list[Case]:
+    """Open cases (unless a state is asked), most urgent first: priority, then deadline."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM cases
+        WHERE municipality = ANY($1::text[])
+          AND ($2::text IS NULL OR route = $2)
+          AND ($3::text IS NULL OR priority = $3)
+          AND (CASE WHEN $4::text IS NULL THEN state <> 'closed' ELSE state = $4 END)
+          AND ($5::boolean IS NULL OR $5 = (first_contact_at IS NULL AND state <> 'closed'
+                                             AND first_contact_due < $6))
+          AND ($7::boolean IS NULL OR needs_review = $7)
+        ORDER BY array_position(ARRAY['acute', 'high', 'normal', 'low'], priority),
+                 first_contact_due, signal_id
+        LIMIT $8 OFFSET $9
+        """,
+        list(municipalities),
+        route.value if route else None,
+        priority.value if priority else None,
+        state.value if state else None,
+        overdue,
+        now,
+        needs_review,
+        limit,
+        offset,
+    )
+    return [_case(r) for r in rows]
+
+
+# -- edit locks ------------------------------------------------------------------------------
+
+
+async def take_lock(
+    conn: DbConnection, signal_id: UUID, holder: str, now: datetime, duration: timedelta
+) -> tuple[str, datetime]:
+    """Take or extend the lock; returns who holds it now and until when (maybe someone else)."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO edit_locks (signal_id, holder, expires_at) VALUES ($1, $2, $3)
+        ON CONFLICT (signal_id) DO UPDATE SET holder = excluded.holder,
+                                              expires_at = excluded.expires_at
+            WHERE edit_locks.expires_at <= $4 OR edit_locks.holder = excluded.holder
+        RETURNING holder, expires_at
+        """,
+        signal_id,
+        holder,
+        now + duration,
+        now,
+    )
+    if row is not None:
+        return row["holder"], row["expires_at"]
+    current = await conn.fetchrow(
+        "SELECT holder, expires_at FROM edit_locks WHERE signal_id = $1", signal_id
+    )
+    assert current is not None
+    return current["holder"], current["expires_at"]
+
+
+async def release_lock(conn: DbConnection, signal_id: UUID, holder: str) -> bool:
+    deleted = await conn.fetchval(
+        "DELETE FROM edit_locks WHERE signal_id = $1 AND holder = $2 RETURNING true",
+        signal_id,
+        holder,
+    )
+    return bool(deleted)
+
+
+async def lock_of(
+    conn: DbConnection, signal_id: UUID, now: datetime
+) -> tuple[str, datetime] | None:
+    row = await conn.fetchrow(
+        "SELECT holder, expires_at FROM edit_locks WHERE signal_id = $1 AND expires_at > $2",
+        signal_id,
+        now,
+    )
+    return (row["holder"], row["expires_at"]) if row else None
+
+
+# -- the deadline watcher --------------------------------------------------------------------
+
+
+async def claim_missed(conn: DbConnection, now: datetime, limit: int) -> list[Case]:
+    """Cases whose current deadline passed without first contact and was not yet reported.
+
+    `FOR UPDATE SKIP LOCKED`: replicas running the watcher at the same time each get other rows;
+    the caller marks them (`mark_missed`) and stages the event in the same transaction, so a
+    deadline is reported exactly once.
+    """
+    rows = await conn.fetch(
+        """
+        SELECT * FROM cases
+        WHERE first_contact_at IS NULL AND state <> 'closed' AND first_contact_due <= $1
+          AND missed_due IS DISTINCT FROM first_contact_due
+        ORDER BY first_contact_due
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        now,
+        limit,
+    )
+    return [_case(r) for r in rows]
+
+
+async def mark_missed(conn: DbConnection, signal_id: UUID, due: datetime) -> None:
+    await conn.execute("UPDATE cases SET missed_due = $2 WHERE signal_id = $1", signal_id, due)
