@@ -1,0 +1,322 @@
+"""Prometheus metrics computed from the read models (and Kafka's offsets) at scrape time.
+
+The figures are aggregates over the tables in PostgreSQL, not counters kept in memory: they are
+right after a restart, on every replica, and a redelivered event cannot count twice. A scrape
+within `cache_seconds` of the last refresh reuses its figures, so several Prometheus servers or
+a dashboard refresh storm cost one set of queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+from signaalpunt_contracts import Channel, DecidedBy, Priority, RiskGroup, Route
+from signaalpunt_runtime.database import DbConnection
+from signaalpunt_runtime.logs import get_logger
+
+from . import repository as repo
+from .domain import NO_PARTNER, Goal, Municipality, goal_progress
+from .kafka_offsets import KafkaOffsets, OffsetReport
+
+log = get_logger(__name__)
+
+Key = tuple[str, ...]
+OPEN_STATES = ("received", "triaged", "in_intake", "referred")
+
+
+class _Family:
+    """Values per label set, with zero series for the label sets we know of in advance: a
+    series that appears only at its first event would hide that event from `increase()`."""
+
+    def __init__(self, labels: Sequence[str], zeros: Iterable[Key] = ()) -> None:
+        self.labels = list(labels)
+        self.values: dict[Key, float] = dict.fromkeys(zeros, 0.0)
+
+    def add_rows(self, rows: Iterable[asyncpg.Record], value: str = "n") -> _Family:
+        for row in rows:
+            self.values[tuple(repo.label_values(row, self.labels))] = repo.as_float(row[value])
+        return self
+
+    def counter(self, name: str, documentation: str) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, documentation, labels=self.labels)
+        for key, value in sorted(self.values.items()):
+            family.add_metric(list(key), value)
+        return family
+
+    def gauge(self, name: str, documentation: str) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, documentation, labels=self.labels)
+        for key, value in sorted(self.values.items()):
+            family.add_metric(list(key), value)
+        return family
+
+
+def _product(*values: Iterable[str]) -> list[Key]:
+    return list(itertools.product(*values))
+
+
+class ReadModelCollector(Collector):
+    def __init__(
+        self,
+        *,
+        pool: Callable[[], asyncpg.Pool],
+        offsets: KafkaOffsets | None,
+        municipalities: dict[str, Municipality],
+        goals: Sequence[Goal],
+        cache_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self._offsets = offsets
+        self._municipalities = municipalities
+        self._goals = tuple(goals)
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._refreshed_at: float | None = None
+        self._read_models: list[Metric] = []
+        self._kafka: list[Metric] = []
+        self._errors = 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._read_models
+        yield from self._kafka
+        errors = CounterMetricFamily(
+            "signaalpunt_metrics_refresh_errors",
+            "Refreshes of the metrics that failed (the last figures were served instead)",
+        )
+        errors.add_metric([], self._errors)
+        yield errors
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # the families vary with the data; no name checks at registration
+
+    async def refresh_if_stale(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            if self._refreshed_at is not None and now - self._refreshed_at < self._cache_seconds:
+                return
+            await self.refresh()
+            self._refreshed_at = time.monotonic()
+
+    async def refresh(self) -> None:
+        try:
+            async with self._pool().acquire() as conn:
+                self._read_models = await self._from_read_models(conn, self._clock())
+        except Exception as exc:
+            self._errors += 1
+            log.warning("metrics refresh from the read models failed", error=type(exc).__name__)
+        if self._offsets is not None:
+            try:
+                self._kafka = self._from_offsets(await self._offsets.read())
+            except Exception as exc:
+                self._errors += 1
+                log.warning("reading Kafka offsets failed", error=type(exc).__name__)
+
+    async def _from_read_models(self, conn: DbConnection, now: datetime) -> list[Metric]:
+        m = sorted(self._municipalities)
+        routes = [r.value for r in Route]
+        priorities = [p.value for p in Priority]
+        out: list[Metric] = [
+            _Family(
+                ["municipality", "channel", "partner_type"],
+                _product(m, [c.value for c in Channel], [NO_PARTNER]),
+            )
+            .add_rows(await repo.received(conn))
+            .counter(
+                "signaalpunt_signals_received",
+                "Signals received, by municipality, channel and partner type",
+            ),
+            _Family(["municipality", "route", "priority"], _product(m, routes, priorities))
+            .add_rows(await repo.first_decisions(conn))
+            .counter("signaalpunt_signals_triaged", "Signals by the rules' triage decision"),
+            _Family(["municipality", "risk_group"], _product(m, [g.value for g in RiskGroup]))
+            .add_rows(await repo.first_risk_groups(conn))
+            .counter(
+                "signaalpunt_signals_risk_group",
+                "Signals per risk group of the rules' decision (a signal can be in several)",
+            ),
+            _Family(["municipality", "route"])
+            .add_rows(await repo.current_routes(conn))
+            .gauge(
+                "signaalpunt_signals_current_route",
+                "Signals by their latest route, after coordinators' changes",
+            ),
+            _Family(["municipality", "decided_by"], _product(m, [d.value for d in DecidedBy]))
+            .add_rows(await repo.decisions(conn))
+            .counter(
+                "signaalpunt_triage_decisions",
+                "Triage decisions by who decided: the rules, or a coordinator changing them",
+            ),
+            _Family(["municipality", "route"], _product(m, routes))
+            .add_rows(await repo.overrides(conn))
+            .counter(
+                "signaalpunt_triage_overrides",
+                "Coordinators' changes of a triage decision, by the new route",
+            ),
+            _Family(["municipality", "state"], _product(m, OPEN_STATES))
+            .add_rows(await repo.open_by_state(conn))
+            .gauge("signaalpunt_signals_open", "Signals not closed, by case state"),
+            _Family(["municipality", "route", "priority"])
+            .add_rows(await repo.overdue(conn, now))
+            .gauge(
+                "signaalpunt_signals_overdue",
+                "Open signals past their first-contact deadline without first contact",
+            ),
+            _Family(["municipality", "route", "priority"], _product(m, routes, priorities))
+            .add_rows(await repo.deadlines_missed(conn))
+            .counter(
+                "signaalpunt_deadlines_missed",
+                "First-contact deadlines that passed without contact",
+            ),
+            _Family(["municipality", "template", "channel", "status"])
+            .add_rows(await repo.notifications(conn))
+            .counter(
+                "signaalpunt_notifications",
+                "Messages by the status they reached (a queued message that was sent counts "
+                "under both)",
+            ),
+            _Family(["municipality", "reason"])
+            .add_rows(await repo.rejections(conn))
+            .counter("signaalpunt_partner_rejections", "Partner signals refused, by reason"),
+        ]
+        out += self._acute(await repo.acute_alerts(conn, now), m)
+        out += [await self._histogram(conn, d) for d in repo.DURATIONS]
+        out += await self._per_inhabitants(conn, now)
+        out += await self._goals_progress(conn, now)
+        return out
+
+    def _acute(self, rows: list[asyncpg.Record], municipalities: list[str]) -> list[Metric]:
+        zeros = [(code,) for code in municipalities]
+        families = {
+            "total": _Family(["municipality"], zeros).add_rows(rows, "total"),
+            "picked_up": _Family(["municipality"], zeros).add_rows(rows, "picked_up"),
+            "waiting": _Family(["municipality"], zeros).add_rows(rows, "waiting"),
+            "oldest_wait": _Family(["municipality"], zeros).add_rows(rows, "oldest_wait"),
+        }
+        return [
+            families["total"].counter("signaalpunt_acute_alerts", "Acute-risk alerts raised"),
+            families["picked_up"].counter(
+                "signaalpunt_acute_alerts_picked_up_within_hour",
+                "Acute alerts followed by first contact within an hour",
+            ),
+            families["waiting"].gauge(
+                "signaalpunt_acute_alerts_waiting",
+                "Acute alerts without first contact yet (case not closed)",
+            ),
+            families["oldest_wait"].gauge(
+                "signaalpunt_acute_alert_oldest_wait_seconds",
+                "How long the oldest acute alert without first contact has waited (0: none)",
+            ),
+        ]
+
+    async def _histogram(self, conn: DbConnection, d: repo.Duration) -> Metric:
+        family = HistogramMetricFamily(d.name, d.documentation, labels=list(d.labels))
+        rows = await repo.histogram(conn, d)
+        for key, group in itertools.groupby(rows, lambda r: tuple(repo.label_values(r, d.labels))):
+            bucket_rows = list(group)
+            buckets: list[tuple[str, float]] = [
+                (_bound(r["le"]), float(r["cumulative"])) for r in bucket_rows
+            ]
+            buckets.append(("+Inf", float(bucket_rows[0]["count"])))
+            family.add_metric(list(key), buckets, float(bucket_rows[0]["sum"]))
+        return family
+
+    async def _per_inhabitants(self, conn: DbConnection, now: datetime) -> list[Metric]:
+        inhabitants = GaugeMetricFamily(
+            "signaalpunt_municipality_inhabitants",
+            "Inhabitants per municipality (configuration), for rates per 1,000",
+            labels=["municipality"],
+        )
+        per_1000 = GaugeMetricFamily(
+            "signaalpunt_signals_received_365d_per_1000_inhabitants",
+            "Signals received in the last 365 days per 1,000 inhabitants",
+            labels=["municipality"],
+        )
+        counts = {
+            r["municipality"]: int(r["n"])
+            for r in await repo.received_since(conn, now - timedelta(days=365))
+        }
+        for code, municipality in sorted(self._municipalities.items()):
+            inhabitants.add_metric([code], municipality.inhabitants)
+            per_1000.add_metric([code], 1000 * counts.get(code, 0) / municipality.inhabitants)
+        return [inhabitants, per_1000]
+
+    async def _goals_progress(self, conn: DbConnection, now: datetime) -> list[Metric]:
+        names = {
+            "baseline": (
+                "signaalpunt_goal_baseline_signals_per_day",
+                "Signals per day in the goal's baseline period",
+            ),
+            "current": (
+                "signaalpunt_goal_signals_per_day",
+                "Signals per day so far in the goal's measurement period",
+            ),
+            "target": (
+                "signaalpunt_goal_target_change_ratio",
+                "The goal's target change of the rate (0.2 = +20 %)",
+            ),
+            "change": (
+                "signaalpunt_goal_change_ratio",
+                "Observed change of the rate against the baseline",
+            ),
+            "progress": (
+                "signaalpunt_goal_progress_ratio",
+                "Observed change as a share of the target (1 = reached)",
+            ),
+            "elapsed": (
+                "signaalpunt_goal_period_elapsed_ratio",
+                "Share of the measurement period that has passed",
+            ),
+        }
+        families = {k: GaugeMetricFamily(n, doc, labels=["goal"]) for k, (n, doc) in names.items()}
+        for goal in self._goals:
+            baseline, current = await repo.goal_counts(conn, goal)
+            p = goal_progress(goal, baseline_count=baseline, period_count=current, now=now)
+            values = {
+                "baseline": p.baseline_per_day,
+                "current": p.per_day,
+                "target": goal.target_change,
+                "change": p.change,
+                "progress": p.progress,
+                "elapsed": p.elapsed_ratio,
+            }
+            for key, value in values.items():
+                if value is not None:  # nothing measured yet: no series rather than a fake 0
+                    families[key].add_metric([goal.name], value)
+        return list(families.values())
+
+    @staticmethod
+    def _from_offsets(report: OffsetReport) -> list[Metric]:
+        lag = GaugeMetricFamily(
+            "signaalpunt_consumer_lag",
+            "Events on a partition that a consumer group has not yet committed",
+            labels=["group", "topic", "partition"],
+        )
+        for item in report.lag:
+            lag.add_metric([item.group, item.topic, str(item.partition)], item.lag)
+        dead = CounterMetricFamily(
+            "signaalpunt_dead_letters",
+            "Events a consumer group parked in its dead-letter topic (<topic>.dlq.<group>)",
+            labels=["topic", "group"],
+        )
+        for d in report.dead_letters:
+            dead.add_metric([d.topic, d.group], d.total)
+        return [lag, dead]
+
+
+def _bound(le: float) -> str:
+    # the way prometheus_client's own histograms write `le` (3600.0, +Inf)
+    return str(floatToGoString(le))  # type: ignore[no-untyped-call]

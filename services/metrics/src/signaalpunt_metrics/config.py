@@ -1,0 +1,67 @@
+"""The metrics service's settings (environment prefix SIGNAALPUNT_METRICS_) and its tables:
+inhabitants per municipality and the SMART goals."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from signaalpunt_runtime import ServiceSettings
+
+from .domain import Goal, Municipality, Period
+
+HERE = Path(__file__).resolve().parent
+
+
+class MetricsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNAALPUNT_METRICS_", extra="ignore")
+
+    service_name: str = "metrics"
+    http_port: int = 8104
+    inhabitants_file: Path = HERE / "inhabitants.yaml"
+    goals_file: Path = HERE / "goals.yaml"
+    cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="a scrape within this many seconds of the last one reuses its figures",
+    )
+    consume_batch_size: int = Field(
+        default=200, ge=1, description="events per transaction when catching up"
+    )
+
+
+def load_inhabitants(path: Path) -> dict[str, Municipality]:
+    data = yaml.safe_load(path.read_text())
+    return {
+        code: Municipality(code=code, name=str(m["name"]), inhabitants=int(m["inhabitants"]))
+        for code, m in data["municipalities"].items()
+    }
+
+
+def _period(raw: dict[str, Any]) -> Period:
+    return Period(start=_date(raw["from"]), until=_date(raw["until"]))
+
+
+def _date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def load_goals(path: Path) -> tuple[Goal, ...]:
+    data = yaml.safe_load(path.read_text()) or {}
+    return tuple(
+        Goal(
+            name=g["name"],
+            description=" ".join(str(g.get("description", "")).split()),
+            baseline=_period(g["baseline"]),
+            period=_period(g["period"]),
+            target_change=float(g["target_change"]),
+            municipalities=tuple(g.get("municipalities") or ()),
+            channels=tuple(g.get("channels") or ()),
+            partner_types=tuple(g.get("partner_types") or ()),
+        )
+        for g in data.get("goals", [])
+    )

@@ -1,0 +1,63 @@
+"""Which topic feeds which read model. The live consumers and the rebuild share this table, so
+both write exactly the same rows for the same events."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from signaalpunt_contracts import (
+    CASE_STEPS,
+    NOTIFICATIONS,
+    PARTNER_REJECTIONS,
+    SIGNALS_ACUTE_ALERTS,
+    SIGNALS_DEADLINE_MISSED,
+    SIGNALS_RECEIVED,
+    SIGNALS_TRIAGED,
+    Envelope,
+    Topic,
+)
+from signaalpunt_runtime import Service, UnitOfWork
+from signaalpunt_runtime.database import DbConnection
+
+from . import repository as repo
+
+Apply = Callable[[DbConnection, Envelope[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class MetricsTopics:
+    """The topics the metrics service reads (tests pass private copies)."""
+
+    received: Topic = SIGNALS_RECEIVED
+    rejections: Topic = PARTNER_REJECTIONS
+    triaged: Topic = SIGNALS_TRIAGED
+    acute_alerts: Topic = SIGNALS_ACUTE_ALERTS
+    deadline_missed: Topic = SIGNALS_DEADLINE_MISSED
+    steps: Topic = CASE_STEPS
+    notifications: Topic = NOTIFICATIONS
+
+    def consumed(self) -> list[tuple[Topic, Apply]]:
+        return [
+            (self.received, repo.record_received),
+            (self.rejections, repo.record_rejection),
+            (self.triaged, repo.record_triaged),
+            (self.acute_alerts, repo.record_acute_alert),
+            (self.deadline_missed, repo.record_deadline_missed),
+            (self.steps, repo.record_step),
+            (self.notifications, repo.record_notification),
+        ]
+
+
+def register(service: Service, topics: MetricsTopics, *, batch_size: int) -> None:
+    for topic, apply in topics.consumed():
+        service.consumer(topic, batch_size=batch_size)(_handler(apply))
+
+
+def _handler(apply: Apply) -> Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]:
+    async def handle(event: Envelope[Any], work: UnitOfWork) -> None:
+        await apply(work.connection, event)
+
+    handle.__name__ = f"on_{apply.__name__.removeprefix('record_')}"
+    return handle

@@ -1,0 +1,101 @@
+"""Consumer lag and dead letters, read from Kafka's own offsets (admin API and end offsets).
+
+Lag of a group on a partition = end offset − the group's committed offset (the whole retained
+partition while the group has committed nothing). Dead letters of a group on a topic = the end
+offset of `<topic>.dlq.<group>`: it only grows, so Prometheus can treat it as a counter, and a
+replay (which reads, never deletes) does not lower it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from signaalpunt_contracts import Topic
+from signaalpunt_runtime.broker_factory import make_reader
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    lag: int
+
+
+@dataclass(frozen=True)
+class DeadLetterCount:
+    topic: str
+    group: str
+    total: int
+
+
+@dataclass(frozen=True)
+class OffsetReport:
+    lag: list[PartitionLag]
+    dead_letters: list[DeadLetterCount]
+
+
+class KafkaOffsets:
+    def __init__(self, bootstrap: str, topics: Sequence[Topic]) -> None:
+        self._bootstrap = bootstrap
+        self._topics = tuple(topics)
+        self._admin: AIOKafkaAdminClient | None = None
+        self._reader = make_reader(bootstrap)
+
+    async def start(self) -> None:
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._bootstrap, client_id="metrics-offsets"
+        )
+        await self._admin.start()
+        await self._reader.start()
+
+    async def stop(self) -> None:
+        await self._reader.stop()
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+    async def _partitions(self, names: list[str]) -> dict[str, int]:
+        """Partition count of each topic that exists (a missing dead-letter topic is skipped)."""
+        assert self._admin is not None, "start() first"
+        described = await self._admin.describe_topics(names)
+        return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+
+    async def read(self) -> OffsetReport:
+        assert self._admin is not None, "start() first"
+        dlq_names = {
+            dlq: (topic.name, group)
+            for topic in self._topics
+            for group, dlq in topic.dead_letter_topics.items()
+        }
+        partitions = await self._partitions([t.name for t in self._topics] + list(dlq_names))
+        tps = [TopicPartition(name, p) for name, n in partitions.items() for p in range(n)]
+        ends: dict[TopicPartition, int] = await self._reader.end_offsets(tps) if tps else {}
+        starts: dict[TopicPartition, int] = await self._reader.beginning_offsets(tps) if tps else {}
+
+        lag: list[PartitionLag] = []
+        groups = sorted({g for t in self._topics for g in t.consumers})
+        for group in groups:
+            committed = {
+                tp: meta.offset
+                for tp, meta in (await self._admin.list_consumer_group_offsets(group)).items()
+            }
+            for topic in self._topics:
+                if group not in topic.consumers or topic.name not in partitions:
+                    continue
+                for p in range(partitions[topic.name]):
+                    tp = TopicPartition(topic.name, p)
+                    position = committed.get(tp, -1)
+                    if position < 0:
+                        position = starts[tp]
+                    lag.append(PartitionLag(group, topic.name, p, max(0, ends[tp] - position)))
+
+        dead = [
+            DeadLetterCount(topic, group, ends[TopicPartition(dlq, 0)])
+            for dlq, (topic, group) in sorted(dlq_names.items())
+            if dlq in partitions
+        ]
+        return OffsetReport(lag=lag, dead_letters=dead)

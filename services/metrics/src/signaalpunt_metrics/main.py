@@ -1,0 +1,71 @@
+"""The metrics service's composition root: `python -m signaalpunt_metrics.main`.
+
+It consumes every domain topic (consumer group "metrics"), keeps read models in its own schema and
+serves Prometheus metrics computed from them at /metrics, with consumer lag and dead letters of
+every consumer group read from Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
+from signaalpunt_contracts import REGISTRY, Topic
+from signaalpunt_runtime import Service
+
+from .collector import ReadModelCollector
+from .config import MetricsSettings, load_goals, load_inhabitants
+from .handlers import MetricsTopics, register
+from .kafka_offsets import KafkaOffsets
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def build(
+    settings: MetricsSettings,
+    *,
+    topics: MetricsTopics | None = None,
+    watched: Sequence[Topic] | None = None,
+) -> tuple[Service, ASGIApp]:
+    """`watched`: the topics whose consumer groups' lag and dead letters are reported
+    (default: every topic of the registry)."""
+    topics = topics or MetricsTopics()
+    service = Service(
+        settings,
+        title="Signaalpunt metrics",
+        description="Read models of every domain topic, as Prometheus metrics; consumer lag.",
+        migrations=MIGRATIONS,
+    )
+    register(service, topics, batch_size=settings.consume_batch_size)
+    offsets = KafkaOffsets(
+        settings.kafka_bootstrap, list(watched) if watched is not None else list(REGISTRY)
+    )
+    service.also_start(offsets.start, offsets.stop)
+    collector = ReadModelCollector(
+        pool=lambda: service.pool,
+        offsets=offsets,
+        municipalities=load_inhabitants(settings.inhabitants_file),
+        goals=load_goals(settings.goals_file),
+        cache_seconds=settings.cache_seconds,
+    )
+    service.metrics.register(collector)
+    core = service.asgi_app()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # the figures are computed when Prometheus asks (at most once per cache_seconds)
+        if scope["type"] == "http" and scope.get("path") == "/metrics":
+            await collector.refresh_if_stale()
+        await core(scope, receive, send)
+
+    return service, app
+
+
+def create_app() -> ASGIApp:
+    """For `uvicorn --factory signaalpunt_metrics.main:create_app`."""
+    return build(MetricsSettings())[1]
+
+
+if __name__ == "__main__":
+    service, app = build(MetricsSettings())
+    service.run(app)

@@ -1,0 +1,199 @@
+"""Rebuild the read models from the full topic history (what the topics still retain).
+
+With the metrics service stopped (its consumer group has no members; checked):
+1. migrate a fresh schema `<schema>_rebuild`;
+2. read every consumed topic from its first retained offset to its current end, writing through
+   the same functions the live consumers use, each event with its inbox row (group "metrics");
+3. swap the schemas in one transaction (the old read models are dropped).
+
+No offsets need to move: the group's committed offsets are at or before where the rebuild
+stopped (nothing consumed while it ran), and the new inbox holds every event the rebuild read,
+so the restarted service treats the overlap as duplicates and goes on from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
+from pydantic import ValidationError
+from signaalpunt_contracts import Envelope, Topic
+from signaalpunt_runtime.broker_factory import make_reader
+from signaalpunt_runtime.migrations import upgrade_async
+
+from .config import MetricsSettings
+from .handlers import Apply, MetricsTopics
+from .main import MIGRATIONS
+
+Progress = Callable[[str, int, int], None]
+"""Told (topic, events done, events in total) as the rebuild goes."""
+
+
+class RebuildRefusedError(RuntimeError):
+    pass
+
+
+@dataclass
+class RebuildReport:
+    events: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    invalid: dict[str, int] = field(default_factory=dict)
+    """Events that do not validate: the live consumer dead-letters those, and so skips them."""
+
+
+async def rebuild(
+    settings: MetricsSettings,
+    topics: MetricsTopics | None = None,
+    *,
+    progress: Progress | None = None,
+    batch: int = 500,
+) -> RebuildReport:
+    topics = topics or MetricsTopics()
+    group = settings.service_name
+    if await _group_has_members(settings.kafka_bootstrap, group):
+        raise RebuildRefusedError(
+            f"consumer group {group!r} has active members: stop the metrics service first"
+        )
+    dsn = settings.database_url.get_secret_value()
+    schema = settings.schema_name
+    fresh = f"{schema}_rebuild"
+    admin_conn = await asyncpg.connect(dsn)
+    try:
+        await admin_conn.execute(f'DROP SCHEMA IF EXISTS "{fresh}" CASCADE')
+    finally:
+        await admin_conn.close()
+    await upgrade_async(MIGRATIONS, dsn, fresh)
+
+    report = RebuildReport()
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": fresh})
+    try:
+        replayer = _Replayer(conn, group, report, progress, batch)
+        for topic, apply in topics.consumed():
+            await replayer.replay(settings.kafka_bootstrap, topic, apply)
+    finally:
+        await conn.close()
+    await _swap(dsn, schema, fresh)
+    return report
+
+
+async def _group_has_members(bootstrap: str, group: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="metrics-rebuild")
+    await admin.start()
+    try:
+        for _ in range(20):
+            try:
+                described = await admin.describe_consumer_groups([group])
+                break
+            except GroupCoordinatorNotAvailableError:  # no group ever: coordinator starting
+                await asyncio.sleep(0.5)
+        else:
+            return False
+        groups = described[0].to_object()["groups"]
+        return any(g["members"] for g in groups)
+    finally:
+        await admin.close()
+
+
+async def _partitions(bootstrap: str, topic: Topic) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="metrics-rebuild")
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic.name])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0:
+        raise RuntimeError(f"topic {topic.name} cannot be read (error {described['error_code']})")
+    return sorted(p["partition"] for p in described["partitions"])
+
+
+@dataclass
+class _Replayer:
+    conn: asyncpg.Connection
+    group: str
+    report: RebuildReport
+    progress: Progress | None
+    batch: int
+
+    async def replay(self, bootstrap: str, topic: Topic, apply: Apply) -> None:
+        model: type[Envelope[Any]] = Envelope[topic.value]  # type: ignore[name-defined]
+        for counts in (self.report.events, self.report.duplicates, self.report.invalid):
+            counts[topic.name] = 0
+        reader = make_reader(bootstrap)
+        await reader.start()
+        try:
+            tps = [TopicPartition(topic.name, p) for p in await _partitions(bootstrap, topic)]
+            starts = await reader.beginning_offsets(tps)
+            ends = await reader.end_offsets(tps)
+            total = sum(ends[tp] - starts[tp] for tp in tps)
+            done = 0
+            self._tell(topic.name, 0, total)
+            pending = [tp for tp in tps if ends[tp] > starts[tp]]
+            if not pending:
+                return
+            reader.assign(pending)
+            for tp in pending:
+                reader.seek(tp, starts[tp])
+            while pending:
+                fetched = await reader.getmany(*pending, timeout_ms=1000, max_records=self.batch)
+                records = [r for tp, rs in fetched.items() for r in rs if r.offset < ends[tp]]
+                await self._apply(records, model, apply, topic)
+                done += len(records)
+                self._tell(topic.name, done, total)
+                pending = [tp for tp in pending if await reader.position(tp) < ends[tp]]
+        finally:
+            await reader.stop()
+
+    def _tell(self, topic: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(topic, done, total)
+
+    async def _apply(
+        self,
+        records: list[ConsumerRecord[bytes, bytes]],
+        model: type[Envelope[Any]],
+        apply: Apply,
+        topic: Topic,
+    ) -> None:
+        async with self.conn.transaction():
+            for record in records:
+                try:
+                    event = model.model_validate_json(record.value or b"")
+                except ValidationError:
+                    self.report.invalid[topic.name] += 1
+                    continue
+                first = await self.conn.fetchval(
+                    'INSERT INTO inbox (consumer, event_id, topic, partition, "offset")'
+                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+                    self.group,
+                    event.event_id,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                )
+                if not first:
+                    self.report.duplicates[topic.name] += 1
+                    continue
+                await apply(self.conn, event)
+                self.report.events[topic.name] += 1
+
+
+async def _swap(dsn: str, schema: str, fresh: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            exists = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema
+            )
+            if exists:
+                await conn.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{schema}_replaced"')
+            await conn.execute(f'ALTER SCHEMA "{fresh}" RENAME TO "{schema}"')
+            if exists:
+                await conn.execute(f'DROP SCHEMA "{schema}_replaced" CASCADE')
+    finally:
+        await conn.close()

@@ -1,0 +1,372 @@
+"""The SQL of the metrics service: one idempotent write per kind of event, and the aggregates
+the Prometheus metrics are computed from.
+
+Every write is keyed by what the event is about (a signal, a decision, a message's status), so a
+redelivered or replayed event is a no-op even without the inbox; the inbox keeps that cheap.
+Events of different topics may arrive in any order (each topic has its own subscriber): a row
+only records what its own event says, and the aggregates join them when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from signaalpunt_contracts import (
+    AcuteSignalAlertV1,
+    CaseStepRecordedV1,
+    DeadlineMissedV1,
+    Envelope,
+    NotificationV1,
+    PartnerSignalRejectedV1,
+    SignalReceivedV1,
+    SignalTriagedV1,
+)
+from signaalpunt_runtime.database import DbConnection
+
+from .domain import ACUTE_PICK_UP, Goal, is_first_contact, partner_type
+
+Rows = list[asyncpg.Record]
+
+# -- writes (one per topic) -------------------------------------------------------------------
+
+
+async def record_received(conn: DbConnection, event: Envelope[SignalReceivedV1]) -> None:
+    s = event.data
+    await conn.execute(
+        "INSERT INTO signals_received (signal_id, municipality, channel, partner_type,"
+        " received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        s.signal_id,
+        event.municipality,
+        s.channel.value,
+        partner_type(s),
+        s.received_at,
+    )
+
+
+async def record_triaged(conn: DbConnection, event: Envelope[SignalTriagedV1]) -> None:
+    d = event.data
+    await conn.execute(
+        "INSERT INTO triage_decisions (signal_id, decision, municipality, channel, route,"
+        " priority, risk_groups, decided_by, first_contact_due, received_at, decided_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        d.signal_id,
+        d.decision,
+        event.municipality,
+        d.channel.value,
+        d.route.value,
+        d.priority.value,
+        [g.value for g in d.risk_groups],
+        d.decided_by.value,
+        d.first_contact_due,
+        d.received_at,
+        d.decided_at,
+    )
+
+
+async def record_step(conn: DbConnection, event: Envelope[CaseStepRecordedV1]) -> None:
+    """The latest step (by recorded_at) sets the state; the earliest contact step is first
+    contact. A late or replayed step never moves a case backwards."""
+    s = event.data
+    contact = is_first_contact(s.step)
+    await conn.execute(
+        """
+        INSERT INTO cases AS c (signal_id, municipality, state, state_at, received_at,
+                                first_contact_at, first_contact_route)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (signal_id) DO UPDATE SET
+            state = CASE WHEN EXCLUDED.state_at >= c.state_at THEN EXCLUDED.state
+                         ELSE c.state END,
+            state_at = GREATEST(c.state_at, EXCLUDED.state_at),
+            first_contact_route = CASE
+                WHEN EXCLUDED.first_contact_at IS NOT NULL
+                     AND (c.first_contact_at IS NULL
+                          OR EXCLUDED.first_contact_at < c.first_contact_at)
+                THEN EXCLUDED.first_contact_route ELSE c.first_contact_route END,
+            first_contact_at = LEAST(c.first_contact_at, EXCLUDED.first_contact_at)
+        """,
+        s.signal_id,
+        event.municipality,
+        s.state.value,
+        s.recorded_at,
+        s.received_at,
+        s.recorded_at if contact else None,
+        s.route.value if contact else None,
+    )
+
+
+async def record_deadline_missed(conn: DbConnection, event: Envelope[DeadlineMissedV1]) -> None:
+    m = event.data
+    await conn.execute(
+        "INSERT INTO deadlines_missed (signal_id, first_contact_due, municipality, route,"
+        " priority, detected_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        m.signal_id,
+        m.first_contact_due,
+        event.municipality,
+        m.route.value,
+        m.priority.value,
+        m.detected_at,
+    )
+
+
+async def record_acute_alert(conn: DbConnection, event: Envelope[AcuteSignalAlertV1]) -> None:
+    await conn.execute(
+        "INSERT INTO acute_alerts (signal_id, municipality, raised_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        event.data.signal_id,
+        event.municipality,
+        event.data.raised_at,
+    )
+
+
+async def record_notification(conn: DbConnection, event: Envelope[NotificationV1]) -> None:
+    n = event.data
+    await conn.execute(
+        "INSERT INTO notification_outcomes (notification_id, status, municipality, template,"
+        " channel, at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        n.notification_id,
+        n.status.value,
+        event.municipality,
+        n.template,
+        n.channel.value,
+        n.at,
+    )
+
+
+async def record_rejection(conn: DbConnection, event: Envelope[PartnerSignalRejectedV1]) -> None:
+    r = event.data
+    await conn.execute(
+        "INSERT INTO partner_rejections (partner, partner_event_id, municipality, reason,"
+        " rejected_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        r.partner,
+        r.partner_event_id,
+        event.municipality,
+        r.reason,
+        r.rejected_at,
+    )
+
+
+# -- durations (histograms computed in SQL) ---------------------------------------------------
+
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+
+
+@dataclass(frozen=True)
+class Duration:
+    """One duration histogram: a query yielding its label columns and `seconds` per fact.
+
+    A later duration (triaged → referral accepted, match requested → match active) is one more
+    entry in DURATIONS, once a migration and a handler keep its two moments (docs/metrics.md).
+    """
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...]
+    source: str
+    buckets: tuple[float, ...]
+
+
+DURATIONS: tuple[Duration, ...] = (
+    Duration(
+        name="signaalpunt_signal_time_to_triage_seconds",
+        documentation="From receiving a signal to the rules' triage decision",
+        labels=("municipality", "channel"),
+        source="SELECT municipality, channel,"
+        " GREATEST(0, EXTRACT(EPOCH FROM decided_at - received_at))::float8 AS seconds"
+        " FROM triage_decisions WHERE decision = 1",
+        buckets=(10, MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 4 * HOUR, DAY, 3 * DAY, 7 * DAY),
+    ),
+    Duration(
+        name="signaalpunt_signal_time_to_first_contact_seconds",
+        documentation="From receiving a signal to first contact (reporter contacted or intake)",
+        labels=("municipality", "route"),
+        source="SELECT municipality, first_contact_route AS route,"
+        " GREATEST(0, EXTRACT(EPOCH FROM first_contact_at - received_at))::float8 AS seconds"
+        " FROM cases WHERE first_contact_at IS NOT NULL",
+        buckets=(HOUR, 4 * HOUR, 8 * HOUR, DAY, 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY),
+    ),
+)
+
+
+async def histogram(conn: DbConnection, duration: Duration) -> Rows:
+    """Per label set: cumulative count per bucket bound (`le`), total count and sum."""
+    labels = ", ".join(duration.labels)
+    return await conn.fetch(
+        f"""
+        SELECT {labels}, b.le, count(*) FILTER (WHERE d.seconds <= b.le) AS cumulative,
+               count(*) AS count, coalesce(sum(d.seconds), 0)::float8 AS sum
+        FROM ({duration.source}) AS d CROSS JOIN unnest($1::float8[]) AS b(le)
+        GROUP BY {labels}, b.le ORDER BY {labels}, b.le
+        """,  # noqa: S608 - the fragments are constants of this module, not input
+        list(duration.buckets),
+    )
+
+
+# -- aggregates -------------------------------------------------------------------------------
+
+
+async def received(conn: DbConnection) -> Rows:
+    return await conn.fetch(
+        "SELECT municipality, channel, partner_type, count(*) AS n FROM signals_received"
+        " GROUP BY 1, 2, 3"
+    )
+
+
+async def received_since(conn: DbConnection, since: datetime) -> Rows:
+    return await conn.fetch(
+        "SELECT municipality, count(*) AS n FROM signals_received WHERE received_at >= $1"
+        " GROUP BY 1",
+        since,
+    )
+
+
+async def first_decisions(conn: DbConnection) -> Rows:
+    """Signals by the rules' decision: a counter that never moves between label sets."""
+    return await conn.fetch(
+        "SELECT municipality, route, priority, count(*) AS n FROM triage_decisions"
+        " WHERE decision = 1 GROUP BY 1, 2, 3"
+    )
+
+
+async def first_risk_groups(conn: DbConnection) -> Rows:
+    return await conn.fetch(
+        "SELECT municipality, g AS risk_group, count(*) AS n"
+        " FROM triage_decisions, unnest(risk_groups) AS g WHERE decision = 1 GROUP BY 1, 2"
+    )
+
+
+async def current_routes(conn: DbConnection) -> Rows:
+    """Signals by their latest decision (after coordinators' changes): a gauge."""
+    return await conn.fetch(
+        "SELECT municipality, route, count(*) AS n FROM ("
+        " SELECT DISTINCT ON (signal_id) municipality, route FROM triage_decisions"
+        " ORDER BY signal_id, decision DESC) AS latest GROUP BY 1, 2"
+    )
+
+
+async def decisions(conn: DbConnection) -> Rows:
+    return await conn.fetch(
+        "SELECT municipality, decided_by, count(*) AS n FROM triage_decisions GROUP BY 1, 2"
+    )
+
+
+async def overrides(conn: DbConnection) -> Rows:
+    """Coordinator changes of a decision (every decision after the first), by the new route."""
+    return await conn.fetch(
+        "SELECT municipality, route, count(*) AS n FROM triage_decisions"
+        " WHERE decision > 1 GROUP BY 1, 2"
+    )
+
+
+async def open_by_state(conn: DbConnection) -> Rows:
+    """Every signal known from any topic that is not closed, by state. Before its first case
+    step a signal is 'triaged' when a decision exists, else 'received'."""
+    return await conn.fetch(
+        """
+        WITH known AS (
+            SELECT signal_id, municipality FROM signals_received
+            UNION SELECT signal_id, municipality FROM triage_decisions
+            UNION SELECT signal_id, municipality FROM cases
+        ), one AS (
+            SELECT DISTINCT ON (signal_id) signal_id, municipality FROM known
+        )
+        SELECT one.municipality,
+               coalesce(c.state, CASE WHEN EXISTS (SELECT 1 FROM triage_decisions t
+                                                    WHERE t.signal_id = one.signal_id)
+                                      THEN 'triaged' ELSE 'received' END) AS state,
+               count(*) AS n
+        FROM one LEFT JOIN cases AS c USING (signal_id)
+        WHERE coalesce(c.state, '') <> 'closed'
+        GROUP BY 1, 2
+        """
+    )
+
+
+async def overdue(conn: DbConnection, now: datetime) -> Rows:
+    """Open signals past their (latest) first-contact deadline without first contact."""
+    return await conn.fetch(
+        """
+        WITH latest AS (
+            SELECT DISTINCT ON (signal_id) signal_id, municipality, route, priority,
+                   first_contact_due
+            FROM triage_decisions ORDER BY signal_id, decision DESC
+        )
+        SELECT l.municipality, l.route, l.priority, count(*) AS n
+        FROM latest AS l LEFT JOIN cases AS c USING (signal_id)
+        WHERE c.first_contact_at IS NULL AND coalesce(c.state, '') <> 'closed'
+          AND (l.first_contact_due < $1
+               OR EXISTS (SELECT 1 FROM deadlines_missed m WHERE m.signal_id = l.signal_id))
+        GROUP BY 1, 2, 3
+        """,
+        now,
+    )
+
+
+async def deadlines_missed(conn: DbConnection) -> Rows:
+    return await conn.fetch(
+        "SELECT municipality, route, priority, count(*) AS n FROM deadlines_missed GROUP BY 1, 2, 3"
+    )
+
+
+async def acute_alerts(conn: DbConnection, now: datetime) -> Rows:
+    """Per municipality: alerts, those picked up (first contact) within the hour, those still
+    waiting, and how long the oldest has waited (0 when none waits)."""
+    return await conn.fetch(
+        """
+        SELECT a.municipality, count(*) AS total,
+               count(*) FILTER (WHERE c.first_contact_at <= a.raised_at + $2) AS picked_up,
+               count(*) FILTER (WHERE c.first_contact_at IS NULL
+                                  AND coalesce(c.state, '') <> 'closed') AS waiting,
+               coalesce(max(EXTRACT(EPOCH FROM $1 - a.raised_at))
+                        FILTER (WHERE c.first_contact_at IS NULL
+                                  AND coalesce(c.state, '') <> 'closed'), 0)::float8
+                   AS oldest_wait
+        FROM acute_alerts AS a LEFT JOIN cases AS c USING (signal_id)
+        GROUP BY 1
+        """,
+        now,
+        ACUTE_PICK_UP,
+    )
+
+
+async def notifications(conn: DbConnection) -> Rows:
+    return await conn.fetch(
+        "SELECT municipality, template, channel, status, count(*) AS n"
+        " FROM notification_outcomes GROUP BY 1, 2, 3, 4"
+    )
+
+
+async def rejections(conn: DbConnection) -> Rows:
+    return await conn.fetch(
+        "SELECT municipality, reason, count(*) AS n FROM partner_rejections GROUP BY 1, 2"
+    )
+
+
+async def goal_counts(conn: DbConnection, goal: Goal) -> tuple[int, int]:
+    """Signals matching the goal's filters in its baseline and in its measurement period."""
+    counts: list[int] = []
+    for period in (goal.baseline, goal.period):
+        n = await conn.fetchval(
+            "SELECT count(*) FROM signals_received WHERE received_at >= $1 AND received_at < $2"
+            " AND (cardinality($3::text[]) = 0 OR municipality = ANY($3))"
+            " AND (cardinality($4::text[]) = 0 OR channel = ANY($4))"
+            " AND (cardinality($5::text[]) = 0 OR partner_type = ANY($5))",
+            period.start_at(),
+            period.until_at(),
+            list(goal.municipalities),
+            list(goal.channels),
+            list(goal.partner_types),
+        )
+        counts.append(int(n))
+    return counts[0], counts[1]
+
+
+def label_values(row: asyncpg.Record, labels: Sequence[str]) -> list[str]:
+    return [str(row[label]) if row[label] is not None else "unknown" for label in labels]
+
+
+def as_float(value: Any) -> float:
+    return float(value or 0)

@@ -1,0 +1,167 @@
+"""The metrics service as the tests run it: in-process on the real Kafka and PostgreSQL, with
+private topics, started and stopped at will (restarts), scraped over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import uvicorn
+from metrics_scenario import Sample, Step
+from prometheus_client.parser import text_string_to_metric_families
+from signaalpunt_contracts import Topic
+from signaalpunt_metrics.config import MetricsSettings
+from signaalpunt_metrics.handlers import MetricsTopics
+from signaalpunt_metrics.main import build
+from signaalpunt_runtime.broker_factory import make_producer
+
+DOMAIN_PREFIXES = (
+    "signaalpunt_signal",
+    "signaalpunt_triage",
+    "signaalpunt_deadlines",
+    "signaalpunt_acute",
+    "signaalpunt_notifications",
+    "signaalpunt_partner",
+    "signaalpunt_municipality",
+    "signaalpunt_goal",
+)
+"""Figures that come from the read models only (not Kafka offsets, not the clock)."""
+CLOCK_DEPENDENT = ("signaalpunt_acute_alert_oldest_wait_seconds", "signaalpunt_goal_")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def parse(text: str) -> dict[Sample, float]:
+    samples: dict[Sample, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return samples
+
+
+def read_model_figures(samples: dict[Sample, float]) -> dict[Sample, float]:
+    return {
+        k: v
+        for k, v in samples.items()
+        if k[0].startswith(DOMAIN_PREFIXES) and not k[0].startswith(CLOCK_DEPENDENT)
+    }
+
+
+class MetricsHarness:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        database_url: str,
+        topics: MetricsTopics,
+        watched: list[Topic],
+        port: int | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.database_url = database_url
+        self.topics = topics
+        self.watched = watched
+        self.port = port or free_port()
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.producer = make_producer(bootstrap, client_id="metrics-tests")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self) -> MetricsSettings:
+        return MetricsSettings(
+            database_url=self.database_url,  # type: ignore[arg-type]
+            kafka_bootstrap=self.bootstrap,
+            cache_seconds=0,
+            commit_interval=0.2,
+            consume_batch_size=50,
+        )
+
+    async def start(self) -> None:
+        _, app = build(self.settings(), topics=self.topics, watched=self.watched)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None)
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+        self._server = self._task = None
+
+    async def scrape(self) -> str:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
+            response = await client.get("/metrics")
+            response.raise_for_status()
+            return response.text
+
+    async def samples(self) -> dict[Sample, float]:
+        return parse(await self.scrape())
+
+    async def wait_for(
+        self,
+        expected: dict[Sample, float],
+        *,
+        timeout: float = 90,
+    ) -> dict[Sample, float]:
+        """Scrape until every expected sample has its value; returns the last scrape."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            samples = await self.samples()
+            wrong = {k: (v, samples.get(k)) for k, v in expected.items() if samples.get(k) != v}
+            if not wrong:
+                return samples
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"metrics never reached (expected, got): {wrong}")
+            await asyncio.sleep(0.3)
+
+    async def wait_until(
+        self, check: Callable[[dict[Sample, float]], bool], timeout: float = 90
+    ) -> dict[Sample, float]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            samples = await self.samples()
+            if check(samples):
+                return samples
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("metrics never reached the expected state")
+            await asyncio.sleep(0.3)
+
+    async def publish(self, steps: list[Step]) -> None:
+        for item in steps:
+            topic: Topic = getattr(self.topics, item.topic)
+            await self.producer.send_and_wait(
+                topic.name, item.event.model_dump_json().encode(), key=item.key.encode()
+            )
+
+    async def publish_raw(self, topic: Topic, value: bytes, key: str) -> None:
+        await self.producer.send_and_wait(topic.name, value, key=key.encode())
+
+
+async def private_topics(
+    create: Callable[..., Awaitable[Any]],
+) -> tuple[MetricsTopics, list[Topic]]:
+    """Private copies of the metrics service's topics: consumed by "metrics" (and, on the
+    received topic, also by "triage", which never runs here: its lag is everything)."""
+    base = MetricsTopics()
+    copies: dict[str, Topic] = {}
+    for f in dataclasses.fields(base):
+        topic: Topic = getattr(base, f.name)
+        consumers = ("triage", "metrics") if f.name == "received" else ("metrics",)
+        copies[f.name] = await create(topic, topic.name, consumers=consumers)
+    topics = MetricsTopics(**copies)
+    return topics, list(copies.values())
