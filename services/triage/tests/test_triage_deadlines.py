@@ -18,8 +18,8 @@ MIDDELBURG = BOOK.for_municipality("GM0687").deadlines  # the default rules
 TERNEUZEN = BOOK.for_municipality("GM0715").deadlines  # normal: 2 working days, 24 Dec closed
 
 
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=AMS)  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=AMS)
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ class Row:
 def row(text: str | None, route: str, **kw: object) -> Row:
     for key in ("groups", "fired", "not_fired", "matched"):
         if key in kw:
-            kw[key] = frozenset(kw[key])  # type: ignore[arg-type]
+            kw[key] = frozenset(kw[key])  # type: ignore[call-overload]
     return Row(text, route, **kw)  # type: ignore[arg-type]
 
 
@@ -360,7 +360,7 @@ TABLE: list[tuple[str, Row]] = [
             fired={"self-neglect"},
         ),
     ),
-    # -- risk groups by age --------------------------------------------------------------------------
+    # -- risk groups by age -------------------------------------------------------------------
     (
         "senior-birth-year",
         row(
@@ -408,7 +408,7 @@ TABLE: list[tuple[str, Row]] = [
         row(None, OUT, age_band="under_15", cues=("no_visitors",), groups={"minor_under_15"}),
     ),
     ("age-74-not-senior", row("Woont alleen", WEL, birth_year=1952, not_fired={"senior-75-plus"})),
-    # -- team welzijn --------------------------------------------------------------------------------
+    # -- team welzijn -------------------------------------------------------------------------
     (
         "carer",
         row(
@@ -441,17 +441,17 @@ TABLE: list[tuple[str, Row]] = [
     ),
     ("reported-low", row("Is eenzaam", WEL, priority="low", urgency="low")),
     ("reported-low-but-neglect", row("Eet slecht, valt af", EEN, priority="high", urgency="low")),
-    # -- buiten bereik -----------------------------------------------------------------------------------
+    # -- buiten bereik ------------------------------------------------------------------------
     (
         "nuisance",
         row("Geluidsoverlast van de buren, elke nacht.", OUT, fired={"out-of-scope-topic"}),
     ),
     ("parking", row("Er wordt altijd fout geparkeerd voor mijn deur.", OUT)),
     ("nuisance-but-lonely", row("Burenruzie, en mevrouw woont alleen en krijgt geen bezoek.", EEN)),
-    # -- nothing recognisable: a person decides ---------------------------------------------------------
+    # -- nothing recognisable: a person decides -----------------------------------------------
     ("nothing", row("Graag even contact opnemen.", WEL, review=True, fired=set())),
     ("empty", row(None, WEL, review=True)),
-    # -- Terneuzen's own rules ----------------------------------------------------------------------------
+    # -- Terneuzen's own rules ----------------------------------------------------------------
     (
         "terneuzen-senior-alone",
         row(

@@ -1,0 +1,75 @@
+"""Fixtures for the triage tests: the service on the real Kafka and PostgreSQL, served over
+HTTP, with private topics, development token keys, fresh encryption keys and a settable clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from signaalpunt_access.dev_tokens import generate_key_pair
+from signaalpunt_contracts import (
+    CASE_STEPS,
+    SIGNALS_ACUTE_ALERTS,
+    SIGNALS_DEADLINE_MISSED,
+    SIGNALS_RECEIVED,
+    SIGNALS_TRIAGED,
+)
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_triage.config import TriageSettings
+from signaalpunt_triage.handlers import Topics
+from signaalpunt_triage.main import build
+from triage_harness import RunningTriage, SettableClock, serving
+
+
+async def private_topics(kafka_topics: TopicFactory) -> Topics:
+    return Topics(
+        received=await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1"),
+        triaged=await kafka_topics.private(SIGNALS_TRIAGED, "signals.triaged.v1"),
+        alerts=await kafka_topics.private(SIGNALS_ACUTE_ALERTS, "signals.acute-alerts.v1"),
+        missed=await kafka_topics.private(SIGNALS_DEADLINE_MISSED, "signals.deadline-missed.v1"),
+        steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def triage(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[RunningTriage]:
+    keys = tmp_path_factory.mktemp("triage-keys")
+    generate_key_pair(keys)
+    kek = KeyEncryptionKeys.generate_spec("test")
+    topics = await private_topics(kafka_topics)
+    settings = TriageSettings(
+        database_url=database_url,  # type: ignore[arg-type]
+        kafka_bootstrap=infra.kafka_bootstrap,
+        key_encryption_keys=kek,  # type: ignore[arg-type]
+        jwks_file=keys / "jwks.json",
+        outbox_poll_interval=0.2,
+    )
+    clock = SettableClock()
+    running, app = build(settings, topics=topics, clock=clock, watch_deadlines=False)
+    async with serving(app) as base_url:
+        key_store = PostgresSubjectKeyStore.with_own_pool(
+            database_url, KeyEncryptionKeys.from_spec(kek)
+        )
+        await key_store.open()
+        try:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+                yield RunningTriage(
+                    client=client,
+                    triage=running,
+                    topics=topics,
+                    keys=keys,
+                    vault=PersonalDataVault(key_store),
+                    infra=infra,
+                    clock=clock,
+                    database_url=database_url,
+                )
+        finally:
+            await key_store.close()

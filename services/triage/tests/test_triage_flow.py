@@ -1,0 +1,298 @@
+"""Triage end to end on the real Kafka and PostgreSQL: signals.received.v1 in, decisions, alerts
+and case steps out; the coordinator API with locks, overrides and the lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from signaalpunt_contracts import (
+    AcuteSignalAlertV1,
+    CaseStepRecordedV1,
+    Envelope,
+    SignalTriagedV1,
+)
+from signaalpunt_runtime.broker_factory import make_reader
+from triage_harness import RunningTriage
+
+
+async def raw_values(triage: RunningTriage, topic: str) -> bytes:
+    reader = make_reader(triage.infra.kafka_bootstrap)
+    await reader.start()
+    try:
+        reader.subscribe([topic])
+        data = b""
+        for _ in range(6):
+            for records in (await reader.getmany(timeout_ms=300)).values():
+                data += b"".join((r.value or b"") + (r.key or b"") for r in records)
+        return data
+    finally:
+        await reader.stop()
+
+
+async def test_a_signal_is_triaged_with_its_explanation(triage: RunningTriage) -> None:
+    sent = await triage.send("Mevrouw Jansen woont alleen en krijgt nooit bezoek.", birth_year=1944)
+    [decision] = await triage.about(triage.topics.triaged, SignalTriagedV1, sent.data.signal_id)
+    assert decision.route.value == "team_eenzaamheid"
+    assert decision.priority.value == "high"  # 75+ without visitors
+    assert [g.value for g in decision.risk_groups] == ["senior_75_plus"]
+    assert decision.decided_by.value == "rules"
+    assert decision.decision == 1
+    assert "+GM0715@" in decision.rules_version
+    fired = {f.rule: f.matched for f in decision.explanation}
+    assert fired["alone-and-isolated"] == ("text:lives_alone", "text:no_visitors")
+    assert "age>=75" in fired["senior-75-plus"]
+    # the first-contact deadline is Terneuzen's high priority: one working day
+    assert decision.first_contact_due > decision.received_at
+    [step] = await triage.about(triage.topics.steps, CaseStepRecordedV1, sent.data.signal_id)
+    assert (step.previous_state.value, step.state.value) == ("received", "triaged")
+    case = await triage.case(sent.data.signal_id)
+    assert case["case"]["state"] == "triaged"
+    # nothing of the reporter's words leaves the service: only cue names
+    published = await raw_values(triage, triage.topics.triaged.name)
+    published += await raw_values(triage, triage.topics.steps.name)
+    for word in (b"Jansen", b"bezoek", b"alleen"):
+        assert word not in published
+
+
+async def test_an_acute_signal_alerts_the_coordinator_at_once(triage: RunningTriage) -> None:
+    sent = await triage.send("Ze zei gisteren dat ze niet meer wil leven.")
+    [alert] = await triage.about(triage.topics.alerts, AcuteSignalAlertV1, sent.data.signal_id)
+    assert alert.matched == ("text:suicide_risk",)
+    assert [a.value for a in alert.advice] == ["involve_113_or_gp"]
+    [decision] = await triage.about(triage.topics.triaged, SignalTriagedV1, sent.data.signal_id)
+    assert (decision.route.value, decision.priority.value) == ("acuut", "acute")
+    assert decision.needs_review
+    assert decision.first_contact_due - sent.data.received_at == timedelta(hours=1)
+
+
+async def test_a_redelivered_or_replayed_signal_gets_no_second_decision(
+    triage: RunningTriage,
+) -> None:
+    first = await triage.send("Woont alleen", cues=("no_visitors",))
+    await triage.send(envelope=first)  # the same event again (redelivery)
+    replay = Envelope.new(first.data, municipality="GM0715", producer="intake")
+    await triage.send(envelope=replay)  # the same signal under a new event id (a replay)
+    decisions = await triage.about(
+        triage.topics.triaged, SignalTriagedV1, first.data.signal_id, settle=3.0
+    )
+    assert len(decisions) == 1
+    steps = await triage.about(triage.topics.steps, CaseStepRecordedV1, first.data.signal_id)
+    assert len(steps) == 1
+
+
+async def test_coordinators_override_under_an_edit_lock(triage: RunningTriage) -> None:
+    sent = await triage.send("Is erg eenzaam")
+    signal_id = sent.data.signal_id
+    await triage.case(signal_id)
+    anna = triage.token(subject="staff:regisseur-anna")
+    bram = triage.token(subject="staff:regisseur-bram")
+    path = f"/v1/triage/signals/{signal_id}"
+
+    taken = await triage.client.post(f"{path}/lock", headers=anna)
+    assert taken.status_code == 200
+    assert taken.json()["holder"] == "staff:regisseur-anna"
+    refused = await triage.client.post(f"{path}/lock", headers=bram)
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    blocked = await triage.client.post(
+        f"{path}/decisions", headers=bram, json={"route": "acuut", "reason": "gebeld"}
+    )
+    assert blocked.status_code == 409
+
+    no_reason = await triage.client.post(
+        f"{path}/decisions", headers=anna, json={"route": "team_eenzaamheid"}
+    )
+    assert no_reason.status_code == 422
+    assert no_reason.json()["errors"][0]["field"] == "reason"
+
+    changed = await triage.client.post(
+        f"{path}/decisions",
+        headers=anna,
+        json={
+            "route": "team_eenzaamheid",
+            "priority": "high",
+            "risk_groups": ["grief_and_loss"],
+            "reason": "Dochter belde: haar man is vorige maand overleden.",
+            "based_on_decision": 1,
+        },
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["route"], body["priority"], body["decision"]) == ("team_eenzaamheid", "high", 2)
+    assert body["decided_by"] == "coordinator"
+
+    decisions = await triage.about(triage.topics.triaged, SignalTriagedV1, signal_id, count=2)
+    latest = decisions[-1]
+    assert latest.decided_by_staff == "staff:regisseur-anna"
+    assert latest.reason is not None
+    assert latest.reason.startswith("pd1.")
+    opened = await triage.vault.open(sent.data.subject_id, latest.reason, field="triage.reason")
+    assert opened == "Dochter belde: haar man is vorige maand overleden."
+    assert latest.first_contact_due < decisions[0].first_contact_due  # high: sooner
+
+    released = await triage.client.delete(f"{path}/lock", headers=anna)
+    assert released.status_code == 204
+    stale = await triage.client.post(
+        f"{path}/decisions",
+        headers=bram,
+        json={"priority": "low", "reason": "toch niet dringend", "based_on_decision": 1},
+    )
+    assert stale.status_code == 409
+    assert "decision 2" in stale.json()["detail"]
+    confirmed = await triage.client.post(f"{path}/decisions", headers=bram, json={})
+    assert confirmed.status_code == 200
+    assert confirmed.json()["decision"] == 3
+    assert confirmed.json()["priority"] == "high"
+
+
+async def test_a_coordinator_turning_a_signal_acute_alerts_once(triage: RunningTriage) -> None:
+    sent = await triage.send("Woont alleen")
+    await triage.case(sent.data.signal_id)
+    path = f"/v1/triage/signals/{sent.data.signal_id}/decisions"
+    made_acute = await triage.client.post(
+        path, headers=triage.token(), json={"route": "acuut", "reason": "Belde net: wil dood"}
+    )
+    assert made_acute.status_code == 200
+    assert made_acute.json()["priority"] == "acute"
+    confirmed = await triage.client.post(path, headers=triage.token(), json={})
+    assert confirmed.status_code == 200
+    alerts = await triage.about(
+        triage.topics.alerts, AcuteSignalAlertV1, sent.data.signal_id, settle=2.0
+    )
+    assert len(alerts) == 1
+    assert alerts[0].matched == ("coordinator",)
+
+
+async def test_the_case_lifecycle_refuses_illegal_steps(triage: RunningTriage) -> None:
+    sent = await triage.send("Woont alleen, ziet niemand")
+    signal_id = sent.data.signal_id
+    await triage.case(signal_id)
+    desk = triage.token(roles=("desk",), subject="staff:desk-1")
+    path = f"/v1/triage/signals/{signal_id}/steps"
+
+    async def step(name: str, **extra: str) -> int:
+        answer = await triage.client.post(path, headers=desk, json={"step": name, **extra})
+        return answer.status_code
+
+    assert await step("intake_done") == 409  # not yet in intake
+    assert await step("not_reachable") == 409  # no failed attempts yet
+    for _ in range(2):
+        assert await step("contact_attempt_failed") == 200
+    assert await step("reporter_contacted") == 200
+    assert await step("reporter_contacted") == 409  # already in intake
+    assert await step("intake_done") == 200
+    assert await step("closed") == 409  # needs a reason
+    assert await step("closed", close_reason="support_arranged", note="Maatje via Humanitas") == 200
+    assert await step("contact_attempt_failed") == 409  # closed
+    assert await step("reopened") == 200
+    assert await step("triaged") == 409  # only the rules or a decision triage
+
+    steps = await triage.about(triage.topics.steps, CaseStepRecordedV1, signal_id, count=7)
+    assert [(s.step.value, s.state.value) for s in steps] == [
+        ("triaged", "triaged"),
+        ("contact_attempt_failed", "triaged"),
+        ("contact_attempt_failed", "triaged"),
+        ("reporter_contacted", "in_intake"),
+        ("intake_done", "referred"),
+        ("closed", "closed"),
+        ("reopened", "triaged"),
+    ]
+    closed = steps[5]
+    assert closed.close_reason is not None
+    assert closed.close_reason.value == "support_arranged"
+    assert closed.note is not None
+    assert closed.note.startswith("pd1.")
+    case = (await triage.case(signal_id))["case"]
+    assert case["first_contact_at"] is not None
+    assert case["contact_attempts"] == 2
+
+
+async def test_not_reachable_after_three_attempts_but_never_for_acute(
+    triage: RunningTriage,
+) -> None:
+    desk = triage.token(roles=("desk",), subject="staff:desk-2")
+    ordinary = await triage.send("Woont alleen")
+    acute = await triage.send("Hij wil er een eind aan maken")
+    for sent in (ordinary, acute):
+        await triage.case(sent.data.signal_id)
+        for _ in range(3):
+            answer = await triage.client.post(
+                f"/v1/triage/signals/{sent.data.signal_id}/steps",
+                headers=desk,
+                json={"step": "contact_attempt_failed"},
+            )
+            assert answer.status_code == 200
+    closed = await triage.client.post(
+        f"/v1/triage/signals/{ordinary.data.signal_id}/steps",
+        headers=desk,
+        json={"step": "not_reachable"},
+    )
+    assert closed.status_code == 200
+    assert (closed.json()["state"], closed.json()["close_reason"]) == ("closed", "not_reachable")
+    kept = await triage.client.post(
+        f"/v1/triage/signals/{acute.data.signal_id}/steps",
+        headers=desk,
+        json={"step": "not_reachable"},
+    )
+    assert kept.status_code == 409
+    assert "acute" in kept.json()["detail"]
+    desk_close = await triage.client.post(
+        f"/v1/triage/signals/{acute.data.signal_id}/steps",
+        headers=desk,
+        json={"step": "closed", "close_reason": "already_supported"},
+    )
+    assert desk_close.status_code == 409
+    coordinator_close = await triage.client.post(
+        f"/v1/triage/signals/{acute.data.signal_id}/steps",
+        headers=triage.token(),
+        json={"step": "closed", "close_reason": "already_supported"},
+    )
+    assert coordinator_close.status_code == 200
+
+
+async def test_review_queue_filters_and_order(triage: RunningTriage) -> None:
+    calm = await triage.send("Is eenzaam", urgency="low", municipality="GM0677")
+    acute = await triage.send("Snijdt zichzelf", municipality="GM0677")
+    old = await triage.send(
+        "Woont alleen",
+        municipality="GM0677",
+        received_at=datetime.now(UTC) - timedelta(days=30),
+    )
+    hulst = triage.token(municipality="GM0677")
+    for sent in (calm, acute, old):
+        await triage.case(sent.data.signal_id, municipality="GM0677")
+    queue = (await triage.client.get("/v1/triage/queue", headers=hulst)).json()["items"]
+    ids = [item["signal_id"] for item in queue]
+    assert ids[0] == str(acute.data.signal_id)  # acute first
+    assert set(ids) == {str(s.data.signal_id) for s in (calm, acute, old)}
+    overdue = await triage.client.get("/v1/triage/queue?overdue=true", headers=hulst)
+    assert [i["signal_id"] for i in overdue.json()["items"]] == [str(old.data.signal_id)]
+    acute_only = await triage.client.get("/v1/triage/queue?route=acuut", headers=hulst)
+    assert [i["signal_id"] for i in acute_only.json()["items"]] == [str(acute.data.signal_id)]
+    bad = await triage.client.get("/v1/triage/queue?route=somewhere", headers=hulst)
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "query.route"
+
+
+async def test_access_is_checked(triage: RunningTriage) -> None:
+    sent = await triage.send("Woont alleen")
+    await triage.case(sent.data.signal_id)
+    path = f"/v1/triage/signals/{sent.data.signal_id}"
+    assert (await triage.client.get(path)).status_code == 401
+    other_municipality = triage.token(municipality="GM0687")
+    assert (await triage.client.get(path, headers=other_municipality)).status_code == 404
+    queue = await triage.client.get(
+        "/v1/triage/queue?municipality=GM0715", headers=other_municipality
+    )
+    assert queue.status_code == 403
+    partner = triage.token(kind="partner", roles=("coordinator",))
+    assert (await triage.client.get(path, headers=partner)).status_code == 403
+    desk = triage.token(roles=("desk",))
+    decision = await triage.client.post(
+        f"{path}/decisions", headers=desk, json={"route": "acuut", "reason": "x"}
+    )
+    assert decision.status_code == 403
+    lock = await triage.client.post(f"{path}/lock", headers=desk)
+    assert lock.status_code == 403
+    await asyncio.sleep(0)

@@ -1,0 +1,193 @@
+"""The running triage service as the tests see it: private topics, a database of its own, a
+clock the test can set, a vault to seal concern texts as intake does, and readers for its events."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import httpx
+import uvicorn
+from faststream.asgi.types import ASGIApp
+from signaalpunt_access.dev_tokens import mint
+from signaalpunt_contracts import (
+    Channel,
+    Concern,
+    Cue,
+    Envelope,
+    EventPayload,
+    ReportedUrgency,
+    Reporter,
+    ReporterKind,
+    SignalReceivedV1,
+    Subject,
+    Topic,
+)
+from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_runtime.broker_factory import make_producer, make_reader
+from signaalpunt_testkit.plugin import Infra
+from signaalpunt_triage.handlers import Topics, Triage
+
+P = TypeVar("P", bound=EventPayload)
+
+
+@dataclass
+class SettableClock:
+    """The service's clock; None means the real time."""
+
+    frozen: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.frozen or datetime.now(UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve an app (with its lifespan: database, broker, relay) on a free port."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class RunningTriage:
+    client: httpx.AsyncClient
+    triage: Triage
+    topics: Topics
+    keys: Path
+    vault: PersonalDataVault
+    infra: Infra
+    clock: SettableClock
+    database_url: str
+    sent: list[UUID] = field(default_factory=list)
+
+    def token(
+        self,
+        *,
+        roles: tuple[str, ...] = ("coordinator",),
+        municipality: str = "GM0715",
+        subject: str = "staff:regisseur-1",
+        kind: str = "staff",
+    ) -> dict[str, str]:
+        token = mint(
+            self.keys, subject=subject, kind=kind, municipalities=[municipality], roles=roles
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def send(
+        self,
+        text: str | None = None,
+        *,
+        cues: tuple[str, ...] = (),
+        birth_year: int | None = None,
+        urgency: str = "normal",
+        municipality: str = "GM0715",
+        received_at: datetime | None = None,
+        envelope: Envelope[SignalReceivedV1] | None = None,
+    ) -> Envelope[SignalReceivedV1]:
+        """Publish a signal as intake would (text sealed with the subject's data key)."""
+        if envelope is None:
+            subject_id = uuid4()
+            sealed = (
+                await self.vault.seal(subject_id, municipality, text, field="concern.text")
+                if text
+                else None
+            )
+            signal = SignalReceivedV1(
+                signal_id=uuid4(),
+                subject_id=subject_id,
+                channel=Channel.WEB_FORM,
+                reporter=Reporter(kind=ReporterKind.RELATIVE_OR_NEIGHBOUR, may_contact=True),
+                subject=Subject(birth_year=birth_year),
+                concern=Concern(text=sealed, cues=tuple(Cue(c) for c in cues)),
+                reported_urgency=ReportedUrgency(urgency),
+                received_at=received_at or datetime.now(UTC),
+            )
+            envelope = Envelope.new(signal, municipality=municipality, producer="intake")
+        producer = make_producer(self.infra.kafka_bootstrap, client_id="triage-tests")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                self.topics.received.name,
+                value=envelope.model_dump_json().encode(),
+                key=str(envelope.data.signal_id).encode(),
+            )
+        finally:
+            await producer.stop()
+        self.sent.append(envelope.data.signal_id)
+        return envelope
+
+    async def events(
+        self,
+        topic: Topic,
+        model: type[P],
+        done: Callable[[list[Envelope[P]]], bool],
+        *,
+        settle: float = 0.0,
+    ) -> list[Envelope[P]]:
+        """Every event on `topic` once `done(events)` holds (then `settle` seconds more)."""
+        reader = make_reader(self.infra.kafka_bootstrap)
+        await reader.start()
+        events: list[Envelope[P]] = []
+        try:
+            reader.subscribe([topic.name])
+            deadline = asyncio.get_running_loop().time() + 60
+            settled_at: float | None = None
+            while True:
+                batch = await reader.getmany(timeout_ms=300)
+                for records in batch.values():
+                    events += [Envelope[model].model_validate_json(r.value or b"") for r in records]  # type: ignore[valid-type]
+                now = asyncio.get_running_loop().time()
+                if settled_at is None and done(events):
+                    settled_at = now
+                if settled_at is not None and now - settled_at >= settle:
+                    return events
+                if now > deadline:
+                    raise AssertionError(f"{topic.name}: condition not met in 60 s")
+        finally:
+            await reader.stop()
+
+    async def about(
+        self, topic: Topic, model: type[P], signal_id: UUID, *, count: int = 1, settle: float = 0.0
+    ) -> list[P]:
+        """The payloads on `topic` for one signal, once there are at least `count`."""
+
+        def mine(events: list[Envelope[P]]) -> list[P]:
+            return [e.data for e in events if getattr(e.data, "signal_id", None) == signal_id]
+
+        return mine(
+            await self.events(topic, model, lambda es: len(mine(es)) >= count, settle=settle)
+        )
+
+    async def case(self, signal_id: UUID, **token: Any) -> dict[str, Any]:
+        """The case through the API, once the consumer has triaged it."""
+        for _ in range(200):
+            answer = await self.client.get(
+                f"/v1/triage/signals/{signal_id}", headers=self.token(**token)
+            )
+            if answer.status_code == 200:
+                return dict(answer.json())
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"signal {signal_id} not triaged in 20 s: {answer.status_code}")
