@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 # (name, module, port): one line per service
 SERVICES: list[tuple[str, str, int]] = [
     ("intake", "signaalpunt_intake.main", 8101),
+    ("triage", "signaalpunt_triage.main", 8102),
 ]
 
 
