@@ -1,0 +1,195 @@
+"""Channels: how a rendered message leaves the building. One small interface, three adapters.
+
+Every adapter gets the delivery's stable id and passes it to the receiver (e-mail Message-ID,
+SMS `reference` and `Idempotency-Key`, `webhook-id`), so a resend after a crash carries the same
+id and the receiver can discard it. An adapter raises `TransientSendError` (try again later) or
+`PermanentSendError` (never); their messages carry status codes, never the address or the
+receiver's reply text (an SMTP reply may quote the address).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any, Protocol
+from uuid import UUID
+
+import aiosmtplib
+import httpx
+from signaalpunt_contracts.notifications import MessageChannel
+
+from .domain import PermanentSendError, TransientSendError, http_failure
+from .templates import Rendered
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    delivery_id: UUID
+    address: str
+    """e-mail address, phone number or webhook URL: only in memory, only while sending"""
+    rendered: Rendered
+    language: str
+    secret: str | None = None
+    """the webhook's `whsec_` secret"""
+    payload: dict[str, Any] | None = None
+    """the webhook's JSON body"""
+
+
+class Channel(Protocol):
+    channel: MessageChannel
+
+    async def send(self, message: Outgoing) -> None: ...
+
+
+def message_id(delivery_id: UUID, domain: str) -> str:
+    return f"<{delivery_id}@{domain}>"
+
+
+class EmailChannel:
+    """SMTP with aiosmtplib; STARTTLS configurable (auto: when the server offers it)."""
+
+    channel = MessageChannel.EMAIL
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        sender: str,
+        message_id_domain: str,
+        starttls: str = "auto",
+        tls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 15,
+    ) -> None:
+        self.host, self.port = host, port
+        self.sender = sender
+        self.message_id_domain = message_id_domain
+        self.start_tls = {"auto": None, "always": True, "never": False}[starttls]
+        self.tls = tls
+        self.username, self.password = username, password
+        self.timeout = timeout
+
+    def build(self, message: Outgoing) -> EmailMessage:
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = message.address
+        email["Subject"] = message.rendered.subject or ""
+        email["Date"] = formatdate(localtime=False, usegmt=True)
+        email["Message-ID"] = message_id(message.delivery_id, self.message_id_domain)
+        email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies, please
+        email.set_content(message.rendered.text)
+        if message.rendered.html:
+            email.add_alternative(message.rendered.html, subtype="html")
+        email["Content-Language"] = message.language  # after set_content, which drops Content-*
+        return email
+
+    async def send(self, message: Outgoing) -> None:
+        try:
+            await aiosmtplib.send(
+                self.build(message),
+                hostname=self.host,
+                port=self.port,
+                start_tls=self.start_tls,
+                use_tls=self.tls,
+                username=self.username,
+                password=self.password,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            raise _smtp_failure(min(codes) if codes else 450) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _smtp_failure(exc.code) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransientSendError(f"SMTP server not reachable ({type(exc).__name__})") from None
+
+
+def _smtp_failure(code: int) -> PermanentSendError | TransientSendError:
+    if code >= 500:
+        return PermanentSendError(f"SMTP server refused permanently ({code})")
+    return TransientSendError(f"SMTP server refused for now ({code})")
+
+
+class MessageBirdSms:
+    """An SMS gateway with a MessageBird-style JSON API: POST /messages with an access key."""
+
+    channel = MessageChannel.SMS
+
+    def __init__(
+        self, client: httpx.AsyncClient, *, url: str, access_key: str, originator: str
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.access_key = access_key
+        self.originator = originator
+
+    async def send(self, message: Outgoing) -> None:
+        body = {
+            "originator": self.originator,
+            "recipients": [message.address],
+            "body": message.rendered.text,
+            "reference": str(message.delivery_id),
+        }
+        try:
+            response = await self.client.post(
+                self.url,
+                json=body,
+                headers={
+                    "Authorization": f"AccessKey {self.access_key}",
+                    "Idempotency-Key": str(message.delivery_id),
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise TransientSendError(f"SMS gateway not reachable ({type(exc).__name__})") from None
+        if not response.is_success:
+            raise http_failure(response.status_code, "SMS gateway")
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """Standard Webhooks v1: base64 HMAC-SHA256 over "id.timestamp.body" with the secret's
+    bytes (the base64 part after `whsec_`)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+class WebhookChannel:
+    """Webhooks signed per Standard Webhooks; the delivery id is the `webhook-id`."""
+
+    channel = MessageChannel.WEBHOOK
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def send(self, message: Outgoing) -> None:
+        if message.secret is None or message.payload is None:
+            raise PermanentSendError("webhook without secret or payload")
+        body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        webhook_id = str(message.delivery_id)
+        timestamp = int(time.time())
+        try:
+            response = await self.client.post(
+                message.address,
+                content=body,
+                headers={
+                    "content-type": "application/json",
+                    "webhook-id": webhook_id,
+                    "webhook-timestamp": str(timestamp),
+                    "webhook-signature": sign(message.secret, webhook_id, timestamp, body),
+                },
+                follow_redirects=False,  # the spec: a redirect is not a delivery
+            )
+        except httpx.HTTPError as exc:
+            raise TransientSendError(
+                f"webhook endpoint not reachable ({type(exc).__name__})"
+            ) from None
+        if not response.is_success:
+            raise http_failure(response.status_code, "webhook endpoint")

@@ -1,0 +1,150 @@
+"""Notifications' settings (environment prefix SIGNAALPUNT_NOTIFICATIONS_) and configuration files.
+
+`municipalities.yaml`: per municipality its name, phone, signature, language, the desk and team
+mailboxes and the coordinator on duty (a fixed contact, optionally a weekly roster).
+`partners.yaml`: per partner its language and webhook (URL and `whsec_` secret, Standard
+Webhooks). In production both files come from the installation's secret store (the secrets and
+staff contacts are not for the repository).
+"""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+from signaalpunt_runtime import ServiceSettings
+
+from .domain import (
+    Contact,
+    Directory,
+    Municipality,
+    Partner,
+    QuietHours,
+    RateLimit,
+    RetryPolicy,
+    RosterSlot,
+    Webhook,
+    choose_language,
+)
+
+HERE = Path(__file__).resolve().parent
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class NotificationsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNAALPUNT_NOTIFICATIONS_", extra="ignore")
+
+    service_name: str = "notifications"
+    http_port: int = 8103
+    key_encryption_keys: SecretStr = Field(
+        description="id:base64key[,…]: the same KEK set as intake (opens the reporters' data keys)"
+    )
+    key_store_database_url: SecretStr | None = Field(
+        default=None, description="the key store's own role; default: the service's database"
+    )
+    jwks_file: Path = Field(default=Path(".local/dev-auth/jwks.json"))
+    token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
+    token_audience: str = "signaalpunt"  # noqa: S105
+    municipalities_file: Path = HERE / "municipalities.yaml"
+    partners_file: Path = HERE / "partners.yaml"
+
+    # e-mail
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_starttls: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto: STARTTLS when the server offers it"
+    )
+    smtp_tls: bool = Field(default=False, description="implicit TLS (port 465)")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "Signaalpunt Eenzaamheid <noreply@signaalpunt.example>"
+    message_id_domain: str = "notifications.signaalpunt.example"
+
+    # SMS
+    sms_provider: Literal["messagebird"] = "messagebird"
+    sms_gateway_url: str = "http://127.0.0.1:1026/messages"
+    sms_access_key: SecretStr = SecretStr("dev-access-key")
+    sms_originator: str = Field(default="Signaalpunt", max_length=11)
+
+    # sending
+    send_timeout: float = Field(default=15, gt=0, description="seconds per attempt")
+    sender_workers: int = Field(default=4, ge=1, description="concurrent senders per replica")
+    sender_poll_interval: float = Field(default=0.5, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_initial: timedelta = Field(default=timedelta(seconds=5))
+    backoff_max: timedelta = Field(default=timedelta(hours=1))
+    rate_limit: int = Field(default=20, ge=1, description="messages per recipient …")
+    rate_window: timedelta = Field(default=timedelta(hours=1), description="… per this window")
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+    staff_portal_url: str = "http://127.0.0.1:8102/staff"
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, self.backoff_initial, self.backoff_max)
+
+    def rate_limit_policy(self) -> RateLimit:
+        return RateLimit(self.rate_limit, self.rate_window)
+
+    def quiet_hours(self) -> QuietHours:
+        return QuietHours(self.quiet_hours_start, self.quiet_hours_end)
+
+
+def _contact(data: dict[str, Any] | None) -> Contact:
+    data = data or {}
+    return Contact(email=data.get("email"), phone=data.get("phone"))
+
+
+def _signature(value: str | dict[str, str]) -> dict[str, str]:
+    texts = value if isinstance(value, dict) else {"nl": value, "en": value}
+    return {language: " ".join(text.split()) for language, text in texts.items()}
+
+
+def _slot(data: dict[str, Any]) -> RosterSlot:
+    days = data["days"]
+    return RosterSlot(
+        weekdays=frozenset(WEEKDAYS.index(d) for d in days),
+        start=time.fromisoformat(data["from"]),
+        end=time.fromisoformat(data["to"]),
+        contact=_contact(data),
+    )
+
+
+def load_directory(
+    municipalities_file: Path, partners_file: Path, *, staff_portal_url: str
+) -> Directory:
+    m = yaml.safe_load(municipalities_file.read_text())
+    p = yaml.safe_load(partners_file.read_text())
+    municipalities = {}
+    for entry in m["municipalities"]:
+        coordinator = entry["coordinator"]
+        municipalities[entry["code"]] = Municipality(
+            code=entry["code"],
+            name=entry["name"],
+            phone=entry["phone"],
+            signature=_signature(entry["signature"]),
+            language=choose_language(entry.get("language")),
+            mailboxes={name: _contact(c) for name, c in entry["mailboxes"].items()},
+            coordinator=_contact(coordinator.get("fixed")),
+            roster=tuple(_slot(s) for s in coordinator.get("roster", ())),
+        )
+    partners = {}
+    for entry in p["partners"]:
+        hook = entry.get("webhook")
+        if hook is not None and not str(hook["secret"]).startswith("whsec_"):
+            raise ValueError(f"webhook secret of {entry['urn']} must start with whsec_")
+        partners[entry["urn"]] = Partner(
+            urn=entry["urn"],
+            name=entry["name"],
+            language=choose_language(entry.get("language")),
+            webhook=Webhook(url=hook["url"], secret=hook["secret"]) if hook else None,
+        )
+    return Directory(
+        consortium=m["consortium"],
+        municipalities=municipalities,
+        partners=partners,
+        staff_portal_url=staff_portal_url.rstrip("/"),
+    )

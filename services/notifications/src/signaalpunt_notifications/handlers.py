@@ -1,0 +1,73 @@
+"""Thin consumers: remember the signal's facts, ask the rules, write the deliveries.
+
+All of it happens in the consumer's transaction, with the inbox row: a redelivered event has no
+second effect (inbox), and a message decided twice by different events is one row (dedupe key).
+Nothing is sent here; the sender picks the rows up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from signaalpunt_contracts import Envelope, Topic
+from signaalpunt_runtime import PermanentError, Service, UnitOfWork
+from signaalpunt_runtime.logs import get_logger
+
+from . import repository
+from .domain import Directory, RuleBook, RuleContext, UnknownMunicipalityError
+from .rules import advance_facts
+from .sender import Clock
+
+log = get_logger(__name__)
+
+
+def register_consumers(
+    service: Service,
+    topics: Sequence[Topic],
+    rules: RuleBook,
+    directory: Directory,
+    clock: Clock,
+) -> None:
+    for topic in topics:
+        service.consumer(topic)(_handler(topic, rules, directory, clock))
+
+
+def _kafka_key(event: Envelope[Any]) -> str:
+    data = event.data
+    for name in ("signal_id", "partner", "notification_id"):
+        if (value := getattr(data, name, None)) is not None:
+            return str(value)
+    return str(event.event_id)
+
+
+def _handler(topic: Topic, rules: RuleBook, directory: Directory, clock: Clock) -> Any:
+    async def handle(event: Envelope[Any], work: UnitOfWork) -> None:
+        try:
+            municipality = directory.municipality(event.municipality)
+        except UnknownMunicipalityError:
+            # a configuration gap, not a passing fault: park it; replay after adding the config
+            raise PermanentError(
+                f"no notification configuration for municipality {event.municipality}"
+            ) from None
+        previous = facts = None
+        signal_id = getattr(event.data, "signal_id", None)
+        if signal_id is not None:
+            previous = await repository.load_facts(work.connection, signal_id, event.municipality)
+            facts = advance_facts(previous, event, municipality.language)
+            if facts is not None and facts != previous:
+                await repository.save_facts(work.connection, facts)
+        messages = rules.plan(event, RuleContext(directory, facts=facts, previous=previous))
+        new = 0
+        if messages:
+            await repository.keep_reason(work.connection, event, topic.name, _kafka_key(event))
+            new = await repository.record_deliveries(work.connection, event, messages, due=clock())
+        log.info(
+            "notifications planned",
+            event_id=str(event.event_id),
+            event_type=event.type,
+            planned=len(messages),
+            new=new,
+        )
+
+    return handle

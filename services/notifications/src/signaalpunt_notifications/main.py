@@ -1,0 +1,180 @@
+"""The notifications service's composition root: `python -m signaalpunt_notifications.main`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from faststream.asgi.types import ASGIApp
+from signaalpunt_access import TokenVerifier
+from signaalpunt_contracts import (
+    CASE_STEPS,
+    NOTIFICATIONS,
+    PARTNER_REJECTIONS,
+    SIGNALS_ACUTE_ALERTS,
+    SIGNALS_DEADLINE_MISSED,
+    SIGNALS_RECEIVED,
+    SIGNALS_TRIAGED,
+    Topic,
+)
+from signaalpunt_contracts.notifications import MessageChannel
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
+from signaalpunt_privacy.keys import MIGRATIONS as KEY_STORE_MIGRATIONS
+from signaalpunt_privacy.keys import SCHEMA as KEY_STORE_SCHEMA
+from signaalpunt_runtime import Service
+
+from .api import build_api
+from .channels import Channel, EmailChannel, MessageBirdSms, WebhookChannel
+from .config import NotificationsSettings, load_directory
+from .domain import RuleBook
+from .handlers import register_consumers
+from .rules import default_rules
+from .sender import AddressBook, Clock, Policies, Sender, SenderMetrics
+from .templates import Templates
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+CONSUMED: tuple[Topic, ...] = (
+    SIGNALS_RECEIVED,
+    SIGNALS_TRIAGED,
+    SIGNALS_ACUTE_ALERTS,
+    SIGNALS_DEADLINE_MISSED,
+    CASE_STEPS,
+    PARTNER_REJECTIONS,
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Extensions:
+    """What a later service (or a test) adds without touching channels or dedupe."""
+
+    rules: RuleBook = field(default_factory=default_rules)
+    topics: Sequence[Topic] = CONSUMED
+    template_folders: Sequence[Path] = ()
+    channels: Mapping[MessageChannel, Channel] | None = None
+    """Replace the channels (tests wrap them); default: SMTP, the SMS gateway, webhooks."""
+
+
+@dataclass
+class Notifications:
+    service: Service
+    app: ASGIApp
+    sender: Sender
+    addresses: AddressBook
+    rules: RuleBook
+
+
+def build(
+    settings: NotificationsSettings,
+    *,
+    notifications: Topic = NOTIFICATIONS,
+    extensions: Extensions | None = None,
+    clock: Clock = utc_now,
+) -> tuple[Service, ASGIApp]:
+    composed = compose(settings, notifications=notifications, extensions=extensions, clock=clock)
+    return composed.service, composed.app
+
+
+def compose(
+    settings: NotificationsSettings,
+    *,
+    notifications: Topic = NOTIFICATIONS,
+    extensions: Extensions | None = None,
+    clock: Clock = utc_now,
+) -> Notifications:
+    """The service with its parts exposed (tests and later services reach the sender, the
+    address book and the rule book)."""
+    extensions = extensions or Extensions()
+    service = Service(
+        settings,
+        title="Signaalpunt notifications",
+        description="E-mail, SMS and signed webhooks: exactly one message per reason.",
+        migrations=MIGRATIONS,
+        shared_migrations=[(KEY_STORE_MIGRATIONS, KEY_STORE_SCHEMA)],
+    )
+    keks = KeyEncryptionKeys.from_spec(settings.key_encryption_keys.get_secret_value())
+    key_store = PostgresSubjectKeyStore.with_own_pool(
+        (settings.key_store_database_url or settings.database_url).get_secret_value(), keks
+    )
+    directory = load_directory(
+        settings.municipalities_file,
+        settings.partners_file,
+        staff_portal_url=settings.staff_portal_url,
+    )
+    addresses = AddressBook(directory, PersonalDataVault(key_store))
+    http = httpx.AsyncClient(timeout=settings.send_timeout)
+    channels = extensions.channels or {
+        MessageChannel.EMAIL: EmailChannel(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.mail_from,
+            message_id_domain=settings.message_id_domain,
+            starttls=settings.smtp_starttls,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            timeout=settings.send_timeout,
+        ),
+        MessageChannel.SMS: MessageBirdSms(
+            http,
+            url=settings.sms_gateway_url,
+            access_key=settings.sms_access_key.get_secret_value(),
+            originator=settings.sms_originator,
+        ),
+        MessageChannel.WEBHOOK: WebhookChannel(http),
+    }
+    sender = Sender(
+        pool=lambda: service.pool,
+        schema=settings.schema_name,
+        producer=settings.service_name,
+        group=settings.service_name,
+        channels=channels,
+        templates=Templates(extensions.template_folders),
+        addresses=addresses,
+        policies=Policies(
+            retry=settings.retry_policy(),
+            rate_limit=settings.rate_limit_policy(),
+            quiet_hours=settings.quiet_hours(),
+            send_timeout=settings.send_timeout,
+        ),
+        notifications=notifications,
+        metrics=SenderMetrics(service.metrics),
+        clock=clock,
+        workers=settings.sender_workers,
+        poll_interval=settings.sender_poll_interval,
+    )
+
+    async def start() -> None:
+        await key_store.open()
+        await sender.start()
+
+    async def stop() -> None:
+        # the sender first: messages in flight still need the key store and the HTTP client
+        await sender.stop()
+        await http.aclose()
+        await key_store.close()
+
+    service.also_start(start, stop)
+    register_consumers(service, extensions.topics, extensions.rules, directory, clock)
+    verifier = TokenVerifier.from_jwks_file(
+        settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience
+    )
+    app = service.asgi_app(http=build_api(service, verifier, clock))
+    return Notifications(service, app, sender, addresses, extensions.rules)
+
+
+def create_app() -> ASGIApp:
+    """For `uvicorn --factory signaalpunt_notifications.main:create_app`."""
+    return build(NotificationsSettings())[1]
+
+
+if __name__ == "__main__":
+    service, app = build(NotificationsSettings())
+    service.run(app)

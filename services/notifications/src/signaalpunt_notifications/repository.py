@@ -1,0 +1,276 @@
+"""SQL of the notifications service: signal facts, the delivery log, the reasons kept for DLQ."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from signaalpunt_contracts import Envelope
+from signaalpunt_runtime.database import DbConnection
+from uuid_utils.compat import uuid7
+
+from .domain import Message, SignalFacts
+
+_UUID_FIELDS = {
+    "signal_id",
+    "subject_id",
+    "received_event_id",
+    "first_triage_event_id",
+    "closed_event_id",
+}
+
+
+def _facts_to_json(facts: SignalFacts) -> str:
+    return json.dumps({k: str(v) if isinstance(v, UUID) else v for k, v in asdict(facts).items()})
+
+
+def _facts_from_json(raw: str) -> SignalFacts | None:
+    data = json.loads(raw)
+    if data is None:
+        return None
+    known = {f.name for f in fields(SignalFacts)}
+    values: dict[str, Any] = {
+        k: (UUID(v) if k in _UUID_FIELDS and v is not None else v)
+        for k, v in data.items()
+        if k in known
+    }
+    return SignalFacts(**values)
+
+
+async def load_facts(conn: DbConnection, signal_id: UUID, municipality: str) -> SignalFacts | None:
+    """The facts, locked for this transaction: events of one signal arrive on several topics
+    and may be handled at the same time by different consumers."""
+    await conn.execute(
+        "INSERT INTO signals (signal_id, municipality, facts) VALUES ($1, $2, 'null'::jsonb)"
+        " ON CONFLICT DO NOTHING",
+        signal_id,
+        municipality,
+    )
+    raw = await conn.fetchval(
+        "SELECT facts::text FROM signals WHERE signal_id = $1 FOR UPDATE", signal_id
+    )
+    return _facts_from_json(raw)
+
+
+async def save_facts(conn: DbConnection, facts: SignalFacts) -> None:
+    await conn.execute(
+        "INSERT INTO signals (signal_id, municipality, facts) VALUES ($1, $2, $3::text::jsonb)"
+        " ON CONFLICT (signal_id) DO UPDATE SET facts = excluded.facts, updated_at = now()",
+        facts.signal_id,
+        facts.municipality,
+        _facts_to_json(facts),
+    )
+
+
+async def keep_reason(conn: DbConnection, event: Envelope[Any], topic: str, key: str) -> None:
+    await conn.execute(
+        "INSERT INTO reasons (event_id, topic, key, value) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING",
+        event.event_id,
+        topic,
+        key,
+        event.model_dump_json().encode(),
+    )
+
+
+async def record_deliveries(
+    conn: DbConnection, event: Envelope[Any], messages: list[Message], *, due: datetime
+) -> int:
+    """Insert one row per message; a message decided before (same dedupe key) is skipped.
+    Returns how many are new."""
+    if not messages:
+        return 0
+    rows = [
+        (
+            uuid7(),
+            m.dedupe_key(event.event_id),
+            m.reason_event_id or event.event_id,
+            event.type,
+            event.correlation_id,
+            event.municipality,
+            m.signal_id,
+            m.rule,
+            m.template,
+            m.language,
+            m.channel.value,
+            m.recipient_kind.value,
+            m.recipient,
+            json.dumps(dict(m.address)),
+            json.dumps(dict(m.context)),
+            m.urgency.value,
+            m.quiet_hours,
+            due,
+        )
+        for m in messages
+    ]
+    inserted = await conn.fetch(
+        "INSERT INTO deliveries (delivery_id, dedupe_key, reason_event_id, reason_type,"
+        " correlation_id, municipality, signal_id, rule, template, language, channel,"
+        " recipient_kind, recipient, address, context, urgency, quiet_hours, next_attempt_at)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::uuid[],"
+        " $6::text[], $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],"
+        " $13::text[], $14::text[]::jsonb[], $15::text[]::jsonb[], $16::text[], $17::bool[],"
+        " $18::timestamptz[])"
+        " ON CONFLICT (dedupe_key) DO NOTHING RETURNING delivery_id",
+        *[list(col) for col in zip(*rows, strict=True)],
+    )
+    return len(inserted)
+
+
+# -- the sender's side -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: UUID
+    reason_event_id: UUID
+    reason_type: str
+    correlation_id: UUID
+    municipality: str
+    signal_id: UUID | None
+    rule: str
+    template: str
+    language: str
+    channel: str
+    recipient_kind: str
+    recipient: str
+    address: dict[str, str]
+    context: dict[str, Any]
+    urgency: str
+    quiet_hours: bool
+    queued_reason: str | None
+    attempts: int
+    created_at: datetime
+
+
+_DELIVERY_COLUMNS = (
+    "delivery_id, reason_event_id, reason_type, correlation_id, municipality, signal_id, rule,"
+    " template, language, channel, recipient_kind, recipient, address::text AS address,"
+    " context::text AS context, urgency, quiet_hours, queued_reason, attempts, created_at"
+)
+
+
+async def claim_due(conn: DbConnection, now: datetime) -> Delivery | None:
+    """One due delivery, locked until this transaction ends; other replicas skip it."""
+    row = await conn.fetchrow(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 - fixed column list
+        " WHERE status = 'pending' AND next_attempt_at <= $1"
+        " ORDER BY next_attempt_at, delivery_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        now,
+    )
+    if row is None:
+        return None
+    values = dict(row)
+    values["address"] = json.loads(values["address"])
+    values["context"] = json.loads(values["context"])
+    return Delivery(**values)
+
+
+async def lock_recipient(conn: DbConnection, recipient: str) -> None:
+    """Serialise sends to one recipient across replicas, so the rate limit holds."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", recipient)
+
+
+async def sent_since(
+    conn: DbConnection, recipient: str, since: datetime, limit: int
+) -> list[datetime]:
+    rows = await conn.fetch(
+        "SELECT sent_at FROM deliveries WHERE recipient = $1 AND status = 'sent'"
+        " AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3",
+        recipient,
+        since,
+        limit,
+    )
+    return [r["sent_at"] for r in rows]
+
+
+async def defer(
+    conn: DbConnection, delivery_id: UUID, until: datetime, queued_reason: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET next_attempt_at = $2, queued_reason = $3 WHERE delivery_id = $1",
+        delivery_id,
+        until,
+        queued_reason,
+    )
+
+
+async def mark_sent(conn: DbConnection, delivery_id: UUID, at: datetime) -> int:
+    # the address is no longer needed once the message is out
+    return int(
+        await conn.fetchval(
+            "UPDATE deliveries SET status = 'sent', sent_at = $2, attempts = attempts + 1,"
+            " address = '{}'::jsonb, last_error = NULL WHERE delivery_id = $1 RETURNING attempts",
+            delivery_id,
+            at,
+        )
+    )
+
+
+async def mark_retry(
+    conn: DbConnection, delivery_id: UUID, next_attempt_at: datetime, error: str
+) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3"
+        " WHERE delivery_id = $1",
+        delivery_id,
+        next_attempt_at,
+        error,
+    )
+
+
+async def mark_failed(conn: DbConnection, delivery_id: UUID, at: datetime, error: str) -> int:
+    return int(
+        await conn.fetchval(
+            "UPDATE deliveries SET status = 'failed', failed_at = $2, last_error = $3,"
+            " attempts = attempts + 1 WHERE delivery_id = $1 RETURNING attempts",
+            delivery_id,
+            at,
+            error,
+        )
+    )
+
+
+async def reason(conn: DbConnection, event_id: UUID) -> tuple[str, str, bytes] | None:
+    row = await conn.fetchrow("SELECT topic, key, value FROM reasons WHERE event_id = $1", event_id)
+    return (row["topic"], row["key"], bytes(row["value"])) if row else None
+
+
+# -- what operators see ------------------------------------------------------------------------
+
+
+async def list_deliveries(
+    conn: DbConnection, municipality: str, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT delivery_id, reason_event_id, reason_type, signal_id, rule, template, language,"
+        " channel, recipient_kind,"
+        " CASE WHEN status = 'pending' AND queued_reason IS NOT NULL THEN 'queued'"
+        " ELSE status END AS status, queued_reason, attempts, next_attempt_at, last_error,"
+        " created_at, sent_at, failed_at"
+        " FROM deliveries WHERE municipality = $1"
+        " AND ($2::text IS NULL OR status = $2 OR ($2 = 'queued' AND queued_reason IS NOT NULL"
+        " AND status = 'pending'))"
+        " ORDER BY created_at DESC, delivery_id DESC LIMIT $3",
+        municipality,
+        status,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def retry_failed(
+    conn: DbConnection, delivery_id: UUID, municipality: str, now: datetime
+) -> bool:
+    """An operator sends a failed message again (same delivery id, fresh attempts)."""
+    result = await conn.execute(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $3,"
+        " failed_at = NULL WHERE delivery_id = $1 AND municipality = $2 AND status = 'failed'",
+        delivery_id,
+        municipality,
+        now,
+    )
+    return result.endswith(" 1")

@@ -1,0 +1,346 @@
+"""The rule table for the events that exist today (intake and triage). Pure functions.
+
+| rule                           | on                    | to                        | channel    |
+|--------------------------------|-----------------------|---------------------------|------------|
+| acknowledge-reporter           | signal received       | reporter (may_contact)    | e-mail/SMS |
+| feedback-to-reporter           | first triage; closed  | reporter (wants_feedback) | e-mail/SMS |
+| assignment-to-route            | decision 1, reroute   | desk or team mailbox      | e-mail     |
+| acute-alert-to-coordinator     | acute alert           | coordinator on duty       | e-mail+SMS |
+| deadline-missed-to-coordinator | deadline missed       | coordinator on duty       | e-mail     |
+| refusal-to-partner             | partner signal refused| the partner's system      | webhook    |
+
+What a reporter hears is only the state — received, being handled, handled — never details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from signaalpunt_contracts import (
+    AcuteSignalAlertV1,
+    CaseStepRecordedV1,
+    DeadlineMissedV1,
+    Envelope,
+    PartnerSignalRejectedV1,
+    SignalReceivedV1,
+    SignalTriagedV1,
+)
+from signaalpunt_contracts.notifications import MessageChannel, RecipientKind
+from signaalpunt_contracts.signals import ReporterKind
+from signaalpunt_contracts.triage import CaseState, CaseStep, Route
+
+from .domain import (
+    Message,
+    Rule,
+    RuleBook,
+    RuleContext,
+    SignalFacts,
+    Urgency,
+    choose_language,
+)
+
+RECEIVED = SignalReceivedV1.event_type
+TRIAGED = SignalTriagedV1.event_type
+ACUTE = AcuteSignalAlertV1.event_type
+DEADLINE = DeadlineMissedV1.event_type
+STEP = CaseStepRecordedV1.event_type
+REJECTED = PartnerSignalRejectedV1.event_type
+
+MAILBOX_OF_ROUTE: dict[str, str] = {
+    Route.TEAM_EENZAAMHEID.value: "team_eenzaamheid",
+    Route.TEAM_WELZIJN.value: "team_welzijn",
+    # the coordinator is alerted separately; the desk makes the first contact
+    Route.ACUUT.value: "desk",
+    Route.BUITEN_BEREIK.value: "desk",
+}
+
+
+# -- what notifications remembers per signal ---------------------------------------------------
+
+
+def advance_facts(
+    previous: SignalFacts | None, event: Envelope[Any], default_language: str
+) -> SignalFacts | None:
+    """The signal's facts after `event` (an event about the signal that changes nothing
+    returns `previous`)."""
+    data = event.data
+    if isinstance(data, SignalReceivedV1):
+        base = previous or SignalFacts(signal_id=data.signal_id, municipality=event.municipality)
+        reporter = data.reporter
+        own_language = (
+            data.subject.languages[0]
+            if reporter.kind is ReporterKind.SELF and data.subject.languages
+            else None
+        )
+        return replace(
+            base,
+            subject_id=data.subject_id,
+            received_event_id=base.received_event_id or event.event_id,
+            may_contact=reporter.may_contact,
+            wants_feedback=reporter.wants_feedback,
+            reporter_email=reporter.email,
+            reporter_phone=reporter.phone,
+            language=choose_language(own_language, default_language),
+        )
+    if isinstance(data, SignalTriagedV1):
+        base = previous or SignalFacts(
+            signal_id=data.signal_id,
+            municipality=event.municipality,
+            language=choose_language(default_language),
+        )
+        if data.decision <= base.decision:
+            return base  # a replayed or late decision never moves the case back
+        return replace(
+            base,
+            subject_id=base.subject_id or data.subject_id,
+            route=data.route.value,
+            decision=data.decision,
+            first_triage_event_id=base.first_triage_event_id or event.event_id,
+        )
+    if isinstance(data, CaseStepRecordedV1):
+        base = previous or SignalFacts(
+            signal_id=data.signal_id,
+            municipality=event.municipality,
+            language=choose_language(default_language),
+        )
+        if data.step is CaseStep.REOPENED:
+            return replace(base, closed_event_id=None)
+        if data.state is CaseState.CLOSED and base.closed_event_id is None:
+            return replace(base, closed_event_id=event.event_id)
+        return base
+    return previous  # a later service's event about the signal: the facts stay as they were
+
+
+# -- the rules ---------------------------------------------------------------------------------
+
+
+def _reporter_message(
+    facts: SignalFacts, *, rule: str, template: str, reason: Any
+) -> Message | None:
+    """To the reporter's e-mail, else by SMS; None when there is no way to reach them."""
+    if facts.subject_id is None:
+        return None
+    if facts.reporter_email:
+        channel, value, field = MessageChannel.EMAIL, facts.reporter_email, "reporter.email"
+    elif facts.reporter_phone:
+        channel, value, field = MessageChannel.SMS, facts.reporter_phone, "reporter.phone"
+    else:
+        return None
+    return Message(
+        rule=rule,
+        template=template,
+        channel=channel,
+        recipient_kind=RecipientKind.REPORTER,
+        recipient=f"reporter:{facts.signal_id}",
+        address={
+            "kind": "sealed",
+            "subject_id": str(facts.subject_id),
+            "value": value,
+            "field": field,
+        },
+        language=facts.language,
+        context={"signal_id": str(facts.signal_id)},
+        quiet_hours=True,  # a citizen is not texted at night either
+        reason_event_id=reason,
+        signal_id=facts.signal_id,
+    )
+
+
+def acknowledge_reporter(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    facts = context.facts
+    if facts is None or not facts.may_contact:
+        return ()
+    message = _reporter_message(
+        facts, rule="acknowledge-reporter", template="reporter_received", reason=event.event_id
+    )
+    return (message,) if message else ()
+
+
+def feedback_to_reporter(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    """'Being handled' after the first triage, 'handled' when the case closes.
+
+    Runs on every event about the signal and plans from the remembered facts: whichever of
+    'received' and 'triaged' arrives last (they are on different topics), the message is planned,
+    and its dedupe key (the triage or closing event) is the same either way."""
+    facts = context.facts
+    if facts is None or not facts.wants_feedback:
+        return ()
+    planned = []
+    if facts.first_triage_event_id is not None:
+        planned.append(
+            _reporter_message(
+                facts,
+                rule="feedback-to-reporter",
+                template="reporter_in_progress",
+                reason=facts.first_triage_event_id,
+            )
+        )
+    if facts.closed_event_id is not None:
+        planned.append(
+            _reporter_message(
+                facts,
+                rule="feedback-to-reporter",
+                template="reporter_handled",
+                reason=facts.closed_event_id,
+            )
+        )
+    return tuple(m for m in planned if m is not None)
+
+
+def assignment_to_route(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    data: SignalTriagedV1 = event.data
+    previous_route = context.previous.route if context.previous else None
+    if data.decision != 1 and data.route.value == previous_route:
+        return ()
+    if context.facts is not None and context.facts.decision != data.decision:
+        return ()  # an old decision arriving late: it assigns nothing
+    municipality = context.municipality(event.municipality)
+    mailbox = MAILBOX_OF_ROUTE[data.route.value]
+    return (
+        Message(
+            rule="assignment-to-route",
+            template="route_assignment",
+            channel=MessageChannel.EMAIL,
+            recipient_kind=RecipientKind.DESK if mailbox == "desk" else RecipientKind.TEAM,
+            recipient=f"mailbox:{event.municipality}:{mailbox}",
+            address={"kind": "mailbox", "municipality": event.municipality, "mailbox": mailbox},
+            language=municipality.language,
+            context={
+                "signal_id": str(data.signal_id),
+                "route": data.route.value,
+                "mailbox": mailbox,
+                "priority": data.priority.value,
+                "first_contact_due": data.first_contact_due.isoformat(),
+                "needs_review": data.needs_review,
+                "decision": data.decision,
+                "rerouted_from": previous_route if data.decision != 1 else None,
+                "link": f"{context.directory.staff_portal_url}/signals/{data.signal_id}",
+            },
+            signal_id=data.signal_id,
+        ),
+    )
+
+
+def _to_coordinator(
+    event: Envelope[Any],
+    context: RuleContext,
+    *,
+    rule: str,
+    template: str,
+    channel: MessageChannel,
+    values: dict[str, Any],
+    urgency: Urgency,
+    signal_id: Any,
+) -> Message:
+    municipality = context.municipality(event.municipality)
+    return Message(
+        rule=rule,
+        template=template,
+        channel=channel,
+        recipient_kind=RecipientKind.COORDINATOR,
+        recipient=f"coordinator:{event.municipality}",
+        # resolved at send time: whoever is on duty when the message goes out
+        address={"kind": "coordinator", "municipality": event.municipality},
+        language=municipality.language,
+        context={
+            **values,
+            "link": f"{context.directory.staff_portal_url}/signals/{signal_id}",
+        },
+        urgency=urgency,
+        signal_id=signal_id,
+    )
+
+
+def acute_alert_to_coordinator(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    data: AcuteSignalAlertV1 = event.data
+    values = {
+        "signal_id": str(data.signal_id),
+        "advice": [a.value for a in data.advice],
+        "first_contact_due": data.first_contact_due.isoformat(),
+    }
+    return tuple(
+        _to_coordinator(
+            event,
+            context,
+            rule="acute-alert-to-coordinator",
+            template="coordinator_acute_alert",
+            channel=channel,
+            values=values,
+            urgency=Urgency.ACUTE,
+            signal_id=data.signal_id,
+        )
+        for channel in (MessageChannel.EMAIL, MessageChannel.SMS)
+    )
+
+
+def deadline_missed_to_coordinator(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    data: DeadlineMissedV1 = event.data
+    return (
+        _to_coordinator(
+            event,
+            context,
+            rule="deadline-missed-to-coordinator",
+            template="coordinator_deadline_missed",
+            channel=MessageChannel.EMAIL,
+            values={
+                "signal_id": str(data.signal_id),
+                "route": data.route.value,
+                "priority": data.priority.value,
+                "state": data.state.value,
+                "first_contact_due": data.first_contact_due.isoformat(),
+            },
+            urgency=Urgency.NORMAL,
+            signal_id=data.signal_id,
+        ),
+    )
+
+
+def refusal_to_partner(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    data: PartnerSignalRejectedV1 = event.data
+    partner = context.directory.partners.get(data.partner)
+    if partner is None or partner.webhook is None:
+        return ()  # the partner reads partner.signals.rejections.v1 itself
+    return (
+        Message(
+            rule="refusal-to-partner",
+            template="partner_refusal",
+            channel=MessageChannel.WEBHOOK,
+            recipient_kind=RecipientKind.PARTNER,
+            recipient=f"partner:{data.partner}",
+            address={"kind": "partner", "urn": data.partner},
+            language=partner.language,
+            context={
+                "webhook_type": "signal.rejected",
+                "partner": data.partner,
+                "partner_event_id": data.partner_event_id,
+                "reason": data.reason,
+                "detail": data.detail,
+                "field_errors": [e.model_dump(mode="json") for e in data.field_errors],
+                "rejected_at": data.rejected_at.isoformat(),
+            },
+        ),
+    )
+
+
+def default_rules() -> RuleBook:
+    """A fresh rule book with the rules for today's events; later services register theirs."""
+    feedback = "State feedback to a reporter who asked for it: being handled, handled"
+    return RuleBook(
+        [
+            Rule("acknowledge-reporter", RECEIVED, acknowledge_reporter, "Receipt to reporter"),
+            Rule("feedback-to-reporter", RECEIVED, feedback_to_reporter, feedback),
+            Rule("feedback-to-reporter", TRIAGED, feedback_to_reporter, feedback),
+            Rule("feedback-to-reporter", STEP, feedback_to_reporter, feedback),
+            Rule("assignment-to-route", TRIAGED, assignment_to_route, "New case for a mailbox"),
+            Rule("acute-alert-to-coordinator", ACUTE, acute_alert_to_coordinator, "Acute alert"),
+            Rule(
+                "deadline-missed-to-coordinator",
+                DEADLINE,
+                deadline_missed_to_coordinator,
+                "First-contact deadline missed",
+            ),
+            Rule("refusal-to-partner", REJECTED, refusal_to_partner, "Refusal to the partner"),
+        ]
+    )

@@ -1,0 +1,310 @@
+"""The running notifications service as the tests see it, and helpers to feed and watch it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+from aiokafka import TopicPartition
+from signaalpunt_access.dev_tokens import mint
+from signaalpunt_contracts import (
+    AcuteSignalAlertV1,
+    CaseStepRecordedV1,
+    DeadlineMissedV1,
+    Envelope,
+    EventPayload,
+    PartnerSignalRejectedV1,
+    SignalReceivedV1,
+    SignalTriagedV1,
+    Topic,
+)
+from signaalpunt_contracts.envelope import new_event_id
+from signaalpunt_notifications.domain import AMSTERDAM
+from signaalpunt_notifications.main import Notifications
+from signaalpunt_notifications.sinks import Sinks
+from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_runtime.broker_factory import make_producer, make_reader
+from signaalpunt_testkit.plugin import Infra
+
+TESTS = Path(__file__).resolve().parent
+EXTENSION_TEMPLATES = TESTS / "extension_templates"
+PARTNER_URN = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
+PARTNER_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWh1aXNhcnRzZW4tdGVybmV1emVu"
+UNREACHABLE_PARTNER = "urn:signaalpunt:partner:woonstichting-walcheren"
+
+
+@dataclass
+class FakeClock:
+    """The service's clock: real time, shifted when a test wants it to be another moment.
+    It keeps running (retries and backoff still come due)."""
+
+    offset: timedelta = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def set(self, moment: datetime) -> None:
+        self.offset = moment - datetime.now(UTC)
+
+    def at_local(self, hour: int, minute: int = 0, *, days: int = 1) -> datetime:
+        """Move to hh:mm Amsterdam time, `days` from today (a weekday-independent moment)."""
+        today = datetime.now(AMSTERDAM).date() + timedelta(days=days)
+        moment = datetime.combine(today, time_of_day(hour, minute), tzinfo=AMSTERDAM)
+        self.set(moment)
+        return moment
+
+    def reset(self) -> None:
+        self.offset = timedelta(0)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 30, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Topics:
+    received: Topic
+    triaged: Topic
+    acute: Topic
+    deadline: Topic
+    steps: Topic
+    rejections: Topic
+    notifications: Topic
+
+    def consumed(self) -> tuple[Topic, ...]:
+        return (self.received, self.triaged, self.acute, self.deadline, self.steps, self.rejections)
+
+    def for_payload(self, payload: EventPayload) -> Topic:
+        return {
+            SignalReceivedV1: self.received,
+            SignalTriagedV1: self.triaged,
+            AcuteSignalAlertV1: self.acute,
+            DeadlineMissedV1: self.deadline,
+            CaseStepRecordedV1: self.steps,
+            PartnerSignalRejectedV1: self.rejections,
+        }[type(payload)]
+
+
+@dataclass
+class Running:
+    notifications: Notifications
+    client: httpx.AsyncClient
+    topics: Topics
+    sinks: Sinks
+    vault: PersonalDataVault
+    clock: FakeClock
+    infra: Infra
+    database_url: str
+    keys: Path
+    published: list[Envelope[Any]] = field(default_factory=list)
+
+    async def publish(self, event: Envelope[Any], *, times: int = 1) -> Envelope[Any]:
+        """Put `event` on its topic (`times` > 1: the same event again, as a redelivery)."""
+        topic = self.topics.for_payload(event.data)
+        key = str(getattr(event.data, "signal_id", None) or getattr(event.data, "partner", ""))
+        producer = make_producer(self.infra.kafka_bootstrap, client_id="notifications-tests")
+        await producer.start()
+        try:
+            for _ in range(times):
+                await producer.send_and_wait(
+                    topic.name, event.model_dump_json().encode(), key=key.encode()
+                )
+        finally:
+            await producer.stop()
+        self.published.append(event)
+        return event
+
+    async def deliveries(self, **where: Any) -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            clauses = " AND ".join(f"{k} = ${i + 1}" for i, k in enumerate(where)) or "true"
+            rows = await conn.fetch(
+                f"SELECT * FROM notifications.deliveries WHERE {clauses} ORDER BY created_at",
+                *where.values(),
+            )
+        finally:
+            await conn.close()
+        return [dict(r) for r in rows]
+
+    async def handled(self, event_id: UUID) -> bool:
+        """The service's inbox has the event: it was handled (whatever the rules decided)."""
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            found = await conn.fetchval(
+                "SELECT count(*) FROM notifications.inbox WHERE event_id = $1", event_id
+            )
+        finally:
+            await conn.close()
+        return bool(found)
+
+    def token(
+        self, *, municipality: str = "GM0715", roles: tuple[str, ...] = ("operator",)
+    ) -> dict[str, str]:
+        token = mint(
+            self.keys,
+            subject="urn:signaalpunt:staff:operator-1",
+            kind="staff",
+            municipalities=[municipality],
+            roles=roles,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+
+def envelope(payload: EventPayload, municipality: str = "GM0715") -> Envelope[Any]:
+    return Envelope.new(payload, municipality=municipality, producer="tests")
+
+
+async def read_all(
+    bootstrap: str, topic: str
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """Everything on `topic` right now: (key, value, headers)."""
+    reader = make_reader(bootstrap)
+    await reader.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await reader._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()
+            ]
+        reader.assign(partitions)
+        ends = await reader.end_offsets(partitions)
+        await reader.seek_to_beginning(*partitions)
+        out: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+        while any([await reader.position(tp) < ends[tp] for tp in partitions]):
+            batch = await reader.getmany(timeout_ms=1000)
+            for records in batch.values():
+                out.extend((r.key, r.value or b"", dict(r.headers or ())) for r in records)
+        return out
+    finally:
+        await reader.stop()
+
+
+def received_signal(
+    *,
+    subject_id: UUID,
+    email: str | None = None,
+    phone: str | None = None,
+    may_contact: bool = True,
+    wants_feedback: bool = False,
+    languages: tuple[str, ...] = (),
+    signal_id: UUID | None = None,
+) -> SignalReceivedV1:
+    return SignalReceivedV1.model_validate(
+        {
+            "signal_id": str(signal_id or new_event_id()),
+            "subject_id": str(subject_id),
+            "channel": "web_form",
+            "reporter": {
+                "kind": "self" if languages else "relative_or_neighbour",
+                "email": email,
+                "phone": phone,
+                "may_contact": may_contact,
+                "wants_feedback": wants_feedback,
+            },
+            "subject": {"languages": list(languages)},
+            "concern": {"cues": ["lives_alone"]},
+            "received_at": datetime.now(UTC).isoformat(),
+        }
+    )
+
+
+def triaged(
+    signal_id: UUID, subject_id: UUID, *, decision: int = 1, route: str = "team_eenzaamheid"
+) -> SignalTriagedV1:
+    now = datetime.now(UTC)
+    return SignalTriagedV1.model_validate(
+        {
+            "signal_id": str(signal_id),
+            "subject_id": str(subject_id),
+            "channel": "web_form",
+            "decision": decision,
+            "route": route,
+            "priority": "normal",
+            "first_contact_due": (now + timedelta(days=3)).isoformat(),
+            "needs_review": False,
+            "decided_by": "rules" if decision == 1 else "coordinator",
+            "rules_version": "default@test",
+            "received_at": now.isoformat(),
+            "decided_at": now.isoformat(),
+        }
+    )
+
+
+def closed(signal_id: UUID) -> CaseStepRecordedV1:
+    now = datetime.now(UTC).isoformat()
+    return CaseStepRecordedV1.model_validate(
+        {
+            "signal_id": str(signal_id),
+            "step": "closed",
+            "previous_state": "referred",
+            "state": "closed",
+            "route": "team_eenzaamheid",
+            "close_reason": "support_arranged",
+            "recorded_by": "staff:desk-1",
+            "received_at": now,
+            "recorded_at": now,
+        }
+    )
+
+
+def acute(signal_id: UUID, subject_id: UUID) -> AcuteSignalAlertV1:
+    now = datetime.now(UTC)
+    return AcuteSignalAlertV1.model_validate(
+        {
+            "signal_id": str(signal_id),
+            "subject_id": str(subject_id),
+            "matched": ["wish_to_die"],
+            "advice": ["involve_113_or_gp"],
+            "first_contact_due": (now + timedelta(hours=1)).isoformat(),
+            "raised_at": now.isoformat(),
+        }
+    )
+
+
+def deadline_missed(signal_id: UUID) -> DeadlineMissedV1:
+    now = datetime.now(UTC).isoformat()
+    return DeadlineMissedV1.model_validate(
+        {
+            "signal_id": str(signal_id),
+            "route": "team_welzijn",
+            "priority": "high",
+            "state": "triaged",
+            "first_contact_due": now,
+            "detected_at": now,
+        }
+    )
+
+
+def rejected(partner: str = PARTNER_URN, event_id: str | None = None) -> PartnerSignalRejectedV1:
+    return PartnerSignalRejectedV1.model_validate(
+        {
+            "partner": partner,
+            "partner_event_id": event_id or f"hap-{new_event_id()}",
+            "reason": "invalid",
+            "detail": "1 validation error(s)",
+            "field_errors": [
+                {"field": "subject.birth_year", "type": "less_than_equal", "reason": "too large"}
+            ],
+            "rejected_at": datetime.now(UTC).isoformat(),
+        }
+    )
