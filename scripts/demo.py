@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
-import uvicorn
-from dev_secrets import AUTH, PARTNER_JWKS, environment
+import run_all
+from dev_secrets import AUTH, PARTNER_JWKS
 from rich.console import Console
 from rich.table import Table
 from signaalpunt_access.dev_tokens import mint
@@ -32,14 +33,16 @@ from signaalpunt_contracts import (
     PARTNER_REJECTIONS,
     PARTNER_SIGNALS,
     PLATFORM_PROBE,
+    SIGNALS_ACUTE_ALERTS,
     SIGNALS_RECEIVED,
+    SIGNALS_TRIAGED,
+    AcuteSignalAlertV1,
     Envelope,
     PartnerSignalRejectedV1,
     ProbeV1,
     SignalReceivedV1,
+    SignalTriagedV1,
 )
-from signaalpunt_intake.config import IntakeSettings
-from signaalpunt_intake.main import build as build_intake
 from signaalpunt_privacy.partner_encryption import encrypt_for_intake
 from signaalpunt_runtime import Service, ServiceSettings, UnitOfWork
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
@@ -49,6 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "scripts" / "demo_migrations"
 PROBES = 1_000
 console = Console(width=130)
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
 def settings(name: str) -> ServiceSettings:
@@ -136,24 +140,11 @@ async def scenario() -> dict[str, object]:
     }
 
 
-SCENARIO_NAMES = ("Mevrouw W. de Vries", "Jeroen Bakker", "meneer Hamid Yilmaz")
+SCENARIO_NAMES = ("Mevrouw W. de Vries", "Jeroen Bakker", "meneer Hamid Yilmaz", "Kees Dekker")
 
 
-async def intake_scenario() -> dict[str, object]:
-    """A Monday morning at the signal point, through the intake service's HTTP API."""
-    os.environ.update(environment())
-    # everything in the demo comes from one address: lift the web form's per-address limit
-    settings = IntakeSettings(log_level="WARNING", web_form_limit=100_000)
-    _, app = build_intake(settings)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
+async def intake_scenario(intake_url: str, bootstrap: str) -> dict[str, object]:
+    """A Monday morning at the signal point, through the running intake service's HTTP API."""
 
     def token(**claims: Any) -> dict[str, str]:
         return {"Authorization": "Bearer " + mint(AUTH, **claims)}
@@ -248,6 +239,29 @@ async def intake_scenario() -> dict[str, object]:
             gp,
         ),
         (
+            "phone desk: a welfare worker about a man in a wheelchair",
+            {
+                "channel": "phone",
+                "reporter": {"kind": "professional", "organisation": "Welzijn Terneuzen"},
+                "subject": {"name": SCENARIO_NAMES[3], "birth_year": 1958, "postcode": "4535 CD"},
+                "concern": {
+                    "text": "Meneer heeft geen doodswens, maar is wel erg eenzaam sinds hij in "
+                    "een rolstoel zit.",
+                },
+            },
+            desk,
+        ),
+        (
+            "web form: a complaint about the neighbours' noise",
+            {
+                "channel": "web_form",
+                "reporter": {"kind": "relative_or_neighbour"},
+                "subject": {"postcode": "4532 EF"},
+                "concern": {"text": "Elke nacht geluidsoverlast van de buren."},
+            },
+            {},
+        ),
+        (
             "web form: someone from Amsterdam",
             {
                 "channel": "web_form",
@@ -270,51 +284,47 @@ async def intake_scenario() -> dict[str, object]:
     ]
     outcomes: list[tuple[str, int, str]] = []
     accepted: list[str] = []
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            for title, body, headers in steps:
-                answer = await client.post("/v1/signals", json=body, headers=headers)
-                data = answer.json()
-                if answer.status_code == 202:
-                    accepted.append(data["signal_id"])
-                    outcomes.append((title, 202, f"received, signal {data['signal_id'][:13]}…"))
-                else:
-                    outcomes.append((title, answer.status_code, data.get("detail", "")[:90]))
-                if "Idempotency-Key" in headers:  # the browser retries after a time-out
-                    retry = await client.post("/v1/signals", json=body, headers=headers)
-                    same = retry.json().get("signal_id") == data.get("signal_id")
-                    outcomes.append(
-                        (
-                            "  … the same form sent again (Idempotency-Key)",
-                            retry.status_code,
-                            "same answer, no second signal" if same else "DIFFERENT answer",
-                        )
+    async with httpx.AsyncClient(base_url=intake_url, timeout=30) as client:
+        for title, body, headers in steps:
+            answer = await client.post("/v1/signals", json=body, headers=headers)
+            data = answer.json()
+            if answer.status_code == 202:
+                accepted.append(data["signal_id"])
+                outcomes.append((title, 202, f"received, signal {data['signal_id'][:13]}…"))
+            else:
+                outcomes.append((title, answer.status_code, data.get("detail", "")[:90]))
+            if "Idempotency-Key" in headers:  # the browser retries after a time-out
+                retry = await client.post("/v1/signals", json=body, headers=headers)
+                same = retry.json().get("signal_id") == data.get("signal_id")
+                outcomes.append(
+                    (
+                        "  … the same form sent again (Idempotency-Key)",
+                        retry.status_code,
+                        "same answer, no second signal" if same else "DIFFERENT answer",
                     )
-        # a GP's own system reports over Kafka (a CloudEvent), and one report it gets wrong
-        partner_ids = [
-            await _send_partner_event(settings.kafka_bootstrap, "4534 AB", SCENARIO_NAMES[0]),
-            await _send_partner_event(settings.kafka_bootstrap, "1012 AB", None),
-        ]
-        partner_refs = {f"{GP}#{partner_ids[0]}"}
-        events = await _read_signals(settings.kafka_bootstrap, set(accepted), partner_refs)
-        rejection = await _read_rejection(settings.kafka_bootstrap, partner_ids[1])
-        outcomes.append(
-            (
-                "GP system over Kafka (CloudEvent): a patient in Terneuzen",
-                0,
-                "received" if len(events) == len(accepted) + 1 else "NOT received",
-            )
+                )
+    # a GP's own system reports over Kafka (a CloudEvent), and one report it gets wrong
+    partner_ids = [
+        await _send_partner_event(bootstrap, "4534 AB", SCENARIO_NAMES[0]),
+        await _send_partner_event(bootstrap, "1012 AB", None),
+    ]
+    partner_refs = {f"{GP}#{partner_ids[0]}"}
+    events = await _read_signals(bootstrap, set(accepted), partner_refs)
+    rejection = await _read_rejection(bootstrap, partner_ids[1])
+    outcomes.append(
+        (
+            "GP system over Kafka (CloudEvent): a patient in Terneuzen",
+            0,
+            "received" if len(events) == len(accepted) + 1 else "NOT received",
         )
-        outcomes.append(
-            (
-                "GP system over Kafka (CloudEvent): a postcode in Amsterdam",
-                0,
-                f"refused, told on partner.signals.rejections.v1: {rejection}",
-            )
+    )
+    outcomes.append(
+        (
+            "GP system over Kafka (CloudEvent): a postcode in Amsterdam",
+            0,
+            f"refused, told on partner.signals.rejections.v1: {rejection}",
         )
-    finally:
-        server.should_exit = True
-        await task
+    )
     return {"outcomes": outcomes, "events": events}
 
 
@@ -443,6 +453,234 @@ def print_intake(result: dict[str, object]) -> None:
     )
 
 
+async def wait_for_health(urls: dict[str, str], seconds: float = 120) -> None:
+    """Every service answers /health with 200 (database, broker and relay ready)."""
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient(timeout=2) as client:
+        for name, url in urls.items():
+            while True:
+                try:
+                    if (await client.get(f"{url}/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not become healthy; see .local/demo-logs/")
+                await asyncio.sleep(0.5)
+
+
+async def _read_topic(bootstrap: str, topic: str, done: Any, seconds: float = 60) -> list[bytes]:
+    reader = make_reader(bootstrap)
+    await reader.start()
+    try:
+        reader.subscribe([topic])
+        values: list[bytes] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for records in (await reader.getmany(timeout_ms=500)).values():
+                values += [r.value or b"" for r in records]
+            if done(values):
+                break
+        return values
+    finally:
+        await reader.stop()
+
+
+async def decisions_for(bootstrap: str, ids: set[str], count: int = 1) -> list[SignalTriagedV1]:
+    def mine(values: list[bytes]) -> list[SignalTriagedV1]:
+        events = [Envelope[SignalTriagedV1].model_validate_json(v).data for v in values]
+        return [e for e in events if str(e.signal_id) in ids]
+
+    def done(values: list[bytes]) -> bool:
+        per_signal = Counter(str(d.signal_id) for d in mine(values))
+        return all(per_signal[i] >= count for i in ids)
+
+    return mine(await _read_topic(bootstrap, SIGNALS_TRIAGED.name, done))
+
+
+async def triage_scenario(triage_url: str, bootstrap: str, ids: set[str]) -> dict[str, Any]:
+    """The rules' decisions for this morning's signals, then the coordinators and the desk."""
+    first = {str(d.signal_id): d for d in await decisions_for(bootstrap, ids) if d.decision == 1}
+    alerts = [
+        Envelope[AcuteSignalAlertV1].model_validate_json(v).data
+        for v in await _read_topic(
+            bootstrap,
+            SIGNALS_ACUTE_ALERTS.name,
+            lambda vs: any(
+                str(Envelope[AcuteSignalAlertV1].model_validate_json(v).data.signal_id) in ids
+                for v in vs
+            ),
+            seconds=20,
+        )
+    ]
+    alerts = [a for a in alerts if str(a.signal_id) in ids]
+
+    def staff(subject: str, municipality: str, role: str) -> dict[str, str]:
+        token = mint(
+            AUTH, subject=subject, kind="staff", municipalities=[municipality], roles=[role]
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    actions: list[tuple[str, int, str]] = []
+    changed: set[str] = set()
+    async with httpx.AsyncClient(base_url=triage_url, timeout=30) as client:
+        hulst = staff("staff:regisseur-hulst", "GM0677", "coordinator")
+        terneuzen = staff("staff:regisseur-terneuzen", "GM0715", "coordinator")
+        desk = staff("staff:loket-hulst", "GM0677", "desk")
+        for municipality, headers in (("GM0677", hulst), ("GM0715", terneuzen)):
+            queue = await client.get("/v1/triage/queue?needs_review=true", headers=headers)
+            items = queue.json()["items"]
+            actions.append(
+                (
+                    f"regisseur {municipality} opens the review queue",
+                    queue.status_code,
+                    f"{len(items)} to review, first: {items[0]['route'] if items else '-'}",
+                )
+            )
+        for d in first.values():
+            if d.route.value == "acuut":
+                path = f"/v1/triage/signals/{d.signal_id}"
+                lock = await client.post(f"{path}/lock", headers=hulst)
+                actions.append(("regisseur Hulst takes the edit lock", lock.status_code, ""))
+                other = await client.post(
+                    f"{path}/lock", headers=staff("staff:regisseur-2", "GM0677", "coordinator")
+                )
+                actions.append(
+                    ("a second regisseur tries the same signal", other.status_code, "in use")
+                )
+                confirm = await client.post(f"{path}/decisions", headers=hulst, json={})
+                actions.append(("regisseur confirms: acute", confirm.status_code, ""))
+                await client.delete(f"{path}/lock", headers=hulst)
+                called = await client.post(
+                    f"{path}/steps", headers=desk, json={"step": "reporter_contacted"}
+                )
+                actions.append(
+                    (
+                        "the desk called the mother back (first contact)",
+                        called.status_code,
+                        called.json().get("state", ""),
+                    )
+                )
+                closing = await client.post(
+                    f"{path}/steps",
+                    headers=desk,
+                    json={"step": "closed", "close_reason": "support_arranged"},
+                )
+                actions.append(
+                    (
+                        "the desk tries to close the acute case",
+                        closing.status_code,
+                        closing.json().get("detail", "")[:70],
+                    )
+                )
+            elif d.route.value == "buiten_bereik" and d.explanation:
+                path = f"/v1/triage/signals/{d.signal_id}/steps"
+                closed = await client.post(
+                    path, headers=terneuzen, json={"step": "closed", "close_reason": "out_of_scope"}
+                )
+                actions.append(
+                    ("regisseur Terneuzen closes the noise complaint", closed.status_code, "")
+                )
+            elif d.route.value == "team_welzijn" and d.channel.value == "partner_portal":
+                override = await client.post(
+                    f"/v1/triage/signals/{d.signal_id}/decisions",
+                    headers=terneuzen,
+                    json={
+                        "route": "team_eenzaamheid",
+                        "priority": "high",
+                        "reason": "Kassamedewerker belde na: mevrouw spreekt niemand meer.",
+                    },
+                )
+                changed.add(str(d.signal_id))
+                actions.append(
+                    (
+                        "regisseur Terneuzen moves the Jumbo signal to team eenzaamheid",
+                        override.status_code,
+                        f"decision {override.json().get('decision')}",
+                    )
+                )
+    later = await decisions_for(bootstrap, changed, count=2) if changed else []
+    return {"first": first, "alerts": alerts, "actions": actions, "later": later}
+
+
+def print_triage(result: dict[str, Any]) -> None:
+    first: dict[str, SignalTriagedV1] = result["first"]
+    table = Table(title=f"Triage: {len(first)} decisions on signals.triaged.v1 (by the rules)")
+    for column in (
+        "signal",
+        "route",
+        "priority",
+        "risk groups",
+        "review",
+        "why",
+        "first contact by",
+    ):
+        table.add_column(column, overflow="fold")
+    for d in sorted(first.values(), key=lambda d: d.received_at):
+        table.add_row(
+            str(d.signal_id)[-8:],
+            d.route.value,
+            d.priority.value,
+            ", ".join(g.value for g in d.risk_groups),
+            "yes" if d.needs_review else "",
+            ", ".join(f.rule for f in d.explanation) or "-",
+            ", ".join(sorted({m for f in d.explanation for m in f.matched})),
+            f"{d.first_contact_due.astimezone(AMSTERDAM):%a %d %b %H:%M}",
+        )
+    console.print(table)
+    for alert in result["alerts"]:
+        console.print(
+            f"[red]acute alert[/red] for signal {str(alert.signal_id)[-8:]}: "
+            f"{', '.join(alert.matched)}; advice: {', '.join(a.value for a in alert.advice)}"
+        )
+    actions = Table(title="Coordinators and the desk (triage API)")
+    for column in ("what happened", "HTTP", "answer"):
+        actions.add_column(column, overflow="fold")
+    for title, status, answer in result["actions"]:
+        actions.add_row(title, str(status), answer)
+    console.print(actions)
+    for d in result["later"]:
+        if d.decision > 1:
+            console.print(
+                f"signal {str(d.signal_id)[-8:]} decision {d.decision} by {d.decided_by.value} "
+                f"({d.decided_by_staff}): {d.route.value}, {d.priority.value}; reason sealed"
+            )
+
+
+async def system_scenario() -> dict[str, Any]:
+    """Every service as its own process on free ports (logs in .local/demo-logs/), then the
+    morning's signals through intake and what the other services make of them."""
+    ports = {name: _free_port() for name, _, _ in run_all.SERVICES}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    extra = {
+        # everything in the demo comes from one address: lift the web form's per-address limit
+        "SIGNAALPUNT_INTAKE_WEB_FORM_LIMIT": "100000",
+        "SIGNAALPUNT_LOG_LEVEL": "INFO",
+        "SIGNAALPUNT_TRIAGE_DEADLINE_CHECK_INTERVAL": "5",
+    }
+    console.print(
+        "[bold]Starting the services[/bold] as separate processes: "
+        + ", ".join(f"{n} ({u})" for n, u in urls.items())
+    )
+    procs = run_all.start(extra, ports, log_dir=REPO / ".local" / "demo-logs")
+    bootstrap = ServiceSettings(service_name="demo").kafka_bootstrap
+    try:
+        await wait_for_health(urls)
+        intake = await intake_scenario(urls["intake"], bootstrap)
+        events = intake["events"]
+        assert isinstance(events, dict)
+        triage = await triage_scenario(urls["triage"], bootstrap, set(events))
+        return {"intake": intake, **triage}
+    finally:
+        run_all.stop(procs)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def main() -> int:
     console.rule("[bold]Signaalpunt demo")
     console.print("\n[bold]Infrastructure[/bold] (deploy/local, no Docker)")
@@ -471,15 +709,21 @@ def main() -> int:
         f"{PLATFORM_PROBE.dead_letter_topic('probe-receiver')}[/cyan]"
     )
     console.print()
-    intake = asyncio.run(intake_scenario())
+    triage = asyncio.run(system_scenario())
+    intake = triage["intake"]
     print_intake(intake)
+    print_triage(triage)
     console.print(
-        "\n[bold]Not built yet[/bold]: the services after intake: triage, referral, matching, "
-        "notifications, metrics."
+        "\n[bold]Not built yet[/bold]: referral and volunteer matching (their issues come later)."
     )
     events = intake["events"]
     assert isinstance(events, dict)
-    ok = result["received"] == result["written"] == result["distinct"] and len(events) == 5
+    ok = (
+        result["received"] == result["written"] == result["distinct"]
+        and len(events) == 7
+        and len(triage["first"]) == len(events)
+        and len(triage["alerts"]) == 1
+    )
     console.print("\n[green]demo finished[/green]" if ok else "\n[red]demo incomplete[/red]")
     return 0 if ok else 1
 

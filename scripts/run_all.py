@@ -23,18 +23,50 @@ SERVICES: list[tuple[str, str, int]] = [
 ]
 
 
-def main() -> int:
-    env = {**os.environ, **environment()}
+def start(
+    extra_env: dict[str, str] | None = None,
+    ports: dict[str, int] | None = None,
+    *,
+    log_dir: Path | None = None,
+) -> list[subprocess.Popen[bytes]]:
+    """Start every service as its own process; `ports` overrides the default port per service;
+    with `log_dir`, each service's output goes to `<log_dir>/<name>.log` instead of the terminal."""
+    env = {**os.environ, **environment(), **(extra_env or {})}
     procs: list[subprocess.Popen[bytes]] = []
-    for name, module, port in SERVICES:
-        print(f"starting {name:<8} http://127.0.0.1:{port}  (/health, /metrics, /docs)")
+    for name, module, default_port in SERVICES:
+        port = (ports or {}).get(name, default_port)
+        if log_dir is None:
+            print(f"starting {name:<14} http://127.0.0.1:{port}  (/health, /metrics, /docs)")
+            output = None
+        else:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            output = (log_dir / f"{name}.log").open("wb")  # the child process writes it
         procs.append(
             subprocess.Popen(  # noqa: S603 - fixed argument list
                 [sys.executable, "-m", module],
                 cwd=REPO,
                 env={**env, f"SIGNAALPUNT_{name.upper()}_HTTP_PORT": str(port)},
+                stdout=output,
+                stderr=output,
             )
         )
+    return procs
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM (graceful: consumers commit, the relay flushes), then wait."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> int:
+    procs = start()
     print(f"development tokens: uv run signaalpunt-tokens mint --directory {AUTH} --help")
     try:
         for proc in procs:
@@ -42,10 +74,7 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=30)
+        stop(procs)
     return 0
 
 
