@@ -141,6 +141,31 @@ TABLE: list[tuple[str, Row]] = [
     ("english-die", row("My neighbour told me she wants to die.", ACUTE, priority="acute")),
     ("english-kill", row("He talked about killing himself", ACUTE, priority="acute")),
     ("english-end-life", row("She wants to end her life", ACUTE, priority="acute")),
+    ("hoeft-niet-meer", row("Hij zegt dat het voor hem niet meer hoeft.", ACUTE, priority="acute")),
+    (
+        "niet-meer-wakker",
+        row("Ze wil het liefst niet meer wakker worden.", ACUTE, priority="acute"),
+    ),
+    (
+        "er-niet-meer-zijn",
+        row(
+            "Mijn oom zegt dat hij er niet meer wil zijn, hij wil er niet meer zijn.",
+            ACUTE,
+            priority="acute",
+        ),
+    ),
+    ("balkon", row("Dreigde van het balkon te springen", ACUTE, priority="acute")),
+    ("zelfdoding", row("Ze heeft het vaak over zelfdoding.", ACUTE, priority="acute")),
+    ("caps-diaeresis", row("SUÏCIDAAL", ACUTE, priority="acute")),
+    (
+        "english-doesnt-want-to-live",
+        row("He said he doesn't want to live anymore.", ACUTE, priority="acute"),
+    ),
+    ("negation-stops-at-en", row("Krijgt nooit bezoek en wil dood.", ACUTE, priority="acute")),
+    (
+        "negation-other-clause",
+        row("Geen contact met familie, ze wil dood.", ACUTE, priority="acute"),
+    ),
     # -- acute: self-harm and danger -----------------------------------------------------------
     (
         "zelfbeschadiging",
@@ -296,6 +321,47 @@ TABLE: list[tuple[str, Row]] = [
         "grief-not-acute",
         row(
             "Haar man is vorig jaar doodgegaan, sindsdien is ze alleen.",
+            EEN,
+            groups={"grief_and_loss"},
+            not_fired=ACUTE_RULE,
+        ),
+    ),
+    (
+        "geen-doodswens-of",
+        row(
+            "Heeft geen doodswens of zelfmoordgedachten, wel geen vrienden.",
+            WEL,
+            not_fired=ACUTE_RULE,
+        ),
+    ),
+    (
+        "niet-suicidaal",
+        row("Niet suïcidaal volgens de huisarts; woont alleen.", WEL, not_fired=ACUTE_RULE),
+    ),
+    (
+        "wil-niet-meer-alleen-zijn",
+        row("Ze wil niet meer alleen zijn.", WEL, not_fired=ACUTE_RULE, review=True),
+    ),
+    (
+        "hoeft-niet-meer-te-werken",
+        row("Sinds hij niet meer hoeft te werken is hij eenzaam.", WEL, not_fired=ACUTE_RULE),
+    ),
+    (
+        "niet-meer-verder-met",
+        row("Hij wil niet meer verder met de thuiszorg en is eenzaam.", WEL, not_fired=ACUTE_RULE),
+    ),
+    (
+        "english-not-in-danger",
+        row("She is not in danger but very lonely.", WEL, not_fired=ACUTE_RULE),
+    ),
+    (
+        "bang-om-dood-te-gaan",
+        row("Is bang om alleen thuis dood te gaan, woont alleen.", WEL, not_fired=ACUTE_RULE),
+    ),
+    (
+        "zijn-vrouw-is-dood",
+        row(
+            "Zijn vrouw is dood sinds vorig jaar.",
             EEN,
             groups={"grief_and_loss"},
             not_fired=ACUTE_RULE,

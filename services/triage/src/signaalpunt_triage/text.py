@@ -10,8 +10,9 @@ How a phrase is found:
 2. Each cue has regular expressions over that normalised text; word boundaries are part of the
    pattern, so "dood" does not match "doodgewoon" unless a pattern says so.
 3. A match is negated when a negating word ("geen", "niet", "nooit", "no", "not", "never",
-   "denies", …) stands at most `NEGATION_WINDOW` words before it in the same clause, and the match
-   itself does not contain a negation (in "wil niet meer leven" the "niet" is the cue itself).
+   "denies", …) stands at most `NEGATION_WINDOW` words before it in the same clause, with no
+   conjunction ("en", "want", "omdat", …) in between, and the match itself does not contain a
+   negation (in "wil niet meer leven" the "niet" is the cue itself).
    Patterns may also list `except` phrases: everyday expressions that look like a cue but are not
    ("dood graag", "schrok zich dood").
 """
@@ -51,6 +52,13 @@ NEGATIONS = frozenset(
         "hasnt",
     }
 )
+
+BARRIERS = frozenset(
+    {"en", "and", "want", "omdat", "dus", "terwijl", "sinds", "because", "while", "since", "so"}
+)
+"""Conjunctions that end a negation's reach: in "krijgt nooit bezoek en wil dood" the "nooit"
+belongs to the visits, not to the wish to die. ("of"/"or" is no barrier: "geen doodswens of
+zelfmoordgedachten" negates both.)"""
 
 _CLAUSE = "|"
 _CLAUSE_SPLIT = re.compile(r"[.!?;:,\n\r]+|\b(?:maar|but|echter|however)\b")
@@ -92,7 +100,7 @@ def _negated(normalised: str, start: int, matched: str) -> bool:
     before = normalised[:start].split()
     window: list[str] = []
     for word in reversed(before):
-        if word == _CLAUSE or len(window) > NEGATION_WINDOW:
+        if word == _CLAUSE or word in BARRIERS or len(window) > NEGATION_WINDOW:
             break
         window.append(word)
     return bool(NEGATIONS.intersection(window))

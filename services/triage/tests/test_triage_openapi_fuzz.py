@@ -1,0 +1,43 @@
+"""schemathesis against triage's own OpenAPI document: whatever it sends, no 5xx.
+
+Runs as a separate process against the running service with a coordinator token, so the
+authenticated paths are reached (random signal ids mostly answer 404; the queue and validation
+paths are exercised for real).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from triage_harness import RunningTriage
+
+
+async def test_no_server_errors_whatever_is_sent(triage: RunningTriage, tmp_path: Path) -> None:
+    sent = await triage.send("Woont alleen")  # at least one real case in the queue
+    await triage.case(sent.data.signal_id)
+    base = str(triage.client.base_url).rstrip("/")
+    token = triage.token(roles=("coordinator", "desk"))["Authorization"]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{base}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "30",
+        "--request-timeout",
+        "20",
+        "--header",
+        f"Authorization: {token}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=400)
+    text = output.decode(errors="replace")
+    (tmp_path / "schemathesis.txt").write_text(text)
+    assert process.returncode == 0, text[-3000:]
+    assert "6 selected / 6 total" in text, "every operation must have been exercised"
