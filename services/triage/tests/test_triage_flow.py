@@ -4,8 +4,10 @@ and case steps out; the coordinator API with locks, overrides and the lifecycle.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from signaalpunt_contracts import (
     AcuteSignalAlertV1,
     CaseStepRecordedV1,
@@ -296,3 +298,42 @@ async def test_access_is_checked(triage: RunningTriage) -> None:
     lock = await triage.client.post(f"{path}/lock", headers=desk)
     assert lock.status_code == 403
     await asyncio.sleep(0)
+
+
+async def test_an_edit_lock_expires(triage: RunningTriage) -> None:
+    sent = await triage.send("Is eenzaam")
+    await triage.case(sent.data.signal_id)
+    path = f"/v1/triage/signals/{sent.data.signal_id}/lock"
+    anna = triage.token(subject="staff:regisseur-anna")
+    bram = triage.token(subject="staff:regisseur-bram")
+    start = datetime.now(UTC)
+    try:
+        triage.clock.frozen = start
+        assert (await triage.client.post(path, headers=anna)).status_code == 200
+        triage.clock.frozen = start + timedelta(minutes=9)
+        assert (await triage.client.post(path, headers=bram)).status_code == 409
+        triage.clock.frozen = start + timedelta(minutes=11)  # anna went for coffee
+        taken = await triage.client.post(path, headers=bram)
+        assert taken.status_code == 200
+        assert taken.json()["holder"] == "staff:regisseur-bram"
+    finally:
+        triage.clock.frozen = None
+
+
+async def test_no_concern_words_in_logs_and_decisions_counted(
+    triage: RunningTriage, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    planted = "Planteroogje Zwavelstokje wil niet meer leven"
+    sent = await triage.send(planted, birth_year=1950)
+    await triage.about(triage.topics.alerts, AcuteSignalAlertV1, sent.data.signal_id)
+    await triage.case(sent.data.signal_id)
+    assert str(sent.data.signal_id) in caplog.text  # the decision was logged, by id
+    for word in ("Planteroogje", "Zwavelstokje", "leven"):
+        assert word not in caplog.text
+    metrics = (await triage.client.get("/metrics")).text
+    assert 'signaalpunt_triage_acute_alerts_total{municipality="GM0715"}' in metrics
+    assert (
+        'signaalpunt_triage_decisions_total{decided_by="rules",municipality="GM0715",'
+        'priority="acute",route="acuut"}' in metrics
+    )

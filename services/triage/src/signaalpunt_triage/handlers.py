@@ -7,10 +7,11 @@ decision is never stored without its event nor published without being stored.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter
 from signaalpunt_contracts import (
     AcuteSignalAlertV1,
     Advice,
@@ -55,6 +56,36 @@ class Topics:
     steps: Topic
 
 
+class TriageMetrics:
+    """Counts of what triage decided; labels are routes and kinds, never ids or people."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.decisions = Counter(
+            "signaalpunt_triage_decisions",
+            "Triage decisions published, by route, priority and who decided",
+            ["municipality", "route", "priority", "decided_by"],
+            registry=registry,
+        )
+        self.acute_alerts = Counter(
+            "signaalpunt_triage_acute_alerts",
+            "Acute alerts raised for the coordinator on duty",
+            ["municipality"],
+            registry=registry,
+        )
+        self.deadlines_missed = Counter(
+            "signaalpunt_triage_deadlines_missed",
+            "First-contact deadlines reported missed (by this replica)",
+            ["municipality", "priority"],
+            registry=registry,
+        )
+        self.steps = Counter(
+            "signaalpunt_triage_case_steps",
+            "Case steps recorded, by step",
+            ["municipality", "step"],
+            registry=registry,
+        )
+
+
 @dataclass
 class Triage:
     service: Service
@@ -63,6 +94,10 @@ class Triage:
     topics: Topics
     clock: Clock = system_clock
     lock_duration: timedelta = timedelta(minutes=10)
+    metrics: TriageMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = TriageMetrics(self.service.metrics)
 
 
 # -- the rules' decision ---------------------------------------------------------------------
@@ -198,6 +233,11 @@ async def _publish_decision(
     await work.publish(
         triage.topics.triaged, work.new_event(triaged, municipality=municipality), key=key
     )
+    # counted before the commit: a rolled-back transaction over-counts by one, which the
+    # metrics service (counting from the topics) does not; these are for operators' eyes
+    triage.metrics.decisions.labels(
+        municipality, decision.route.value, decision.priority.value, decided_by.value
+    ).inc()
     # the coordinator on duty hears of an acute signal at once: on the rules' decision, or
     # when a coordinator turns a signal acute (not again when an acute one is only confirmed)
     if alert:
@@ -212,6 +252,7 @@ async def _publish_decision(
         await work.publish(
             triage.topics.alerts, work.new_event(acute, municipality=municipality), key=key
         )
+        triage.metrics.acute_alerts.labels(municipality).inc()
 
 
 # -- a coordinator's decision ----------------------------------------------------------------
@@ -417,6 +458,7 @@ async def record_case_step(
             work.new_event(event, municipality=case.municipality),
             key=str(signal_id),
         )
+        triage.metrics.steps.labels(case.municipality, step.value).inc()
         updated = await repository.get_case(conn, signal_id)
         assert updated is not None
         return updated, outcome

@@ -43,6 +43,7 @@ async def report_missed_deadlines(triage: Triage, *, batch: int = 200) -> int:
                     work.new_event(missed, municipality=case.municipality),
                     key=str(case.signal_id),
                 )
+                triage.metrics.deadlines_missed.labels(case.municipality, case.priority.value).inc()
         reported += len(cases)
         if len(cases) < batch:
             if reported:
