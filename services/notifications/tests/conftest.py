@@ -6,32 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
-import yaml
 from notifications_harness import (
     EXTENSION_TEMPLATES,
-    PARTNER_SECRET,
-    PARTNER_URN,
-    UNREACHABLE_PARTNER,
     FakeClock,
     Running,
-    Topics,
+    private_topics,
+    write_partners,
 )
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import (
-    CASE_STEPS,
-    NOTIFICATIONS,
-    PARTNER_REJECTIONS,
-    SIGNALS_ACUTE_ALERTS,
-    SIGNALS_DEADLINE_MISSED,
-    SIGNALS_RECEIVED,
-    SIGNALS_TRIAGED,
-)
 from signaalpunt_notifications.config import NotificationsSettings
 from signaalpunt_notifications.main import Extensions, compose
 from signaalpunt_notifications.sinks import Sinks, free_port
@@ -45,51 +32,6 @@ def sinks() -> Iterator[Sinks]:
     running = Sinks(responder=lambda path, _h, _b: 410 if path.endswith("/gone") else 200).start()
     yield running
     running.stop()
-
-
-def write_partners(folder: Path, sinks: Sinks) -> Path:
-    path = folder / "partners.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "partners": [
-                    {
-                        "urn": PARTNER_URN,
-                        "name": "Huisartsen Terneuzen-Noord",
-                        "language": "nl",
-                        "webhook": {
-                            "url": sinks.webhook_url("huisartsen"),
-                            "secret": PARTNER_SECRET,
-                        },
-                    },
-                    {
-                        "urn": UNREACHABLE_PARTNER,
-                        "name": "Woonstichting Walcheren",
-                        "language": "en",
-                        "webhook": {"url": sinks.webhook_url("gone"), "secret": PARTNER_SECRET},
-                    },
-                    {
-                        "urn": "urn:signaalpunt:partner:wmo-loket-hulst",
-                        "name": "Wmo",
-                        "language": "nl",
-                    },
-                ]
-            }
-        )
-    )
-    return path
-
-
-async def private_topics(kafka_topics: TopicFactory) -> Topics:
-    return Topics(
-        received=await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1"),
-        triaged=await kafka_topics.private(SIGNALS_TRIAGED, "signals.triaged.v1"),
-        acute=await kafka_topics.private(SIGNALS_ACUTE_ALERTS, "signals.acute-alerts.v1"),
-        deadline=await kafka_topics.private(SIGNALS_DEADLINE_MISSED, "signals.deadline-missed.v1"),
-        steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
-        rejections=await kafka_topics.private(PARTNER_REJECTIONS, "partner.signals.rejections.v1"),
-        notifications=await kafka_topics.private(NOTIFICATIONS, "notifications.v1"),
-    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

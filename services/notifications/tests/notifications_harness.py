@@ -14,9 +14,17 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+import yaml
 from aiokafka import TopicPartition
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import (
+    CASE_STEPS,
+    NOTIFICATIONS,
+    PARTNER_REJECTIONS,
+    SIGNALS_ACUTE_ALERTS,
+    SIGNALS_DEADLINE_MISSED,
+    SIGNALS_RECEIVED,
+    SIGNALS_TRIAGED,
     AcuteSignalAlertV1,
     CaseStepRecordedV1,
     DeadlineMissedV1,
@@ -33,7 +41,7 @@ from signaalpunt_notifications.main import Notifications
 from signaalpunt_notifications.sinks import Sinks
 from signaalpunt_privacy import PersonalDataVault
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
-from signaalpunt_testkit.plugin import Infra
+from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 TESTS = Path(__file__).resolve().parent
 EXTENSION_TEMPLATES = TESTS / "extension_templates"
@@ -102,6 +110,51 @@ class Topics:
             CaseStepRecordedV1: self.steps,
             PartnerSignalRejectedV1: self.rejections,
         }[type(payload)]
+
+
+async def private_topics(kafka_topics: TopicFactory) -> Topics:
+    return Topics(
+        received=await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1"),
+        triaged=await kafka_topics.private(SIGNALS_TRIAGED, "signals.triaged.v1"),
+        acute=await kafka_topics.private(SIGNALS_ACUTE_ALERTS, "signals.acute-alerts.v1"),
+        deadline=await kafka_topics.private(SIGNALS_DEADLINE_MISSED, "signals.deadline-missed.v1"),
+        steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
+        rejections=await kafka_topics.private(PARTNER_REJECTIONS, "partner.signals.rejections.v1"),
+        notifications=await kafka_topics.private(NOTIFICATIONS, "notifications.v1"),
+    )
+
+
+def write_partners(folder: Path, sinks: Sinks) -> Path:
+    path = folder / "partners.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "partners": [
+                    {
+                        "urn": PARTNER_URN,
+                        "name": "Huisartsen Terneuzen-Noord",
+                        "language": "nl",
+                        "webhook": {
+                            "url": sinks.webhook_url("huisartsen"),
+                            "secret": PARTNER_SECRET,
+                        },
+                    },
+                    {
+                        "urn": UNREACHABLE_PARTNER,
+                        "name": "Woonstichting Walcheren",
+                        "language": "en",
+                        "webhook": {"url": sinks.webhook_url("gone"), "secret": PARTNER_SECRET},
+                    },
+                    {
+                        "urn": "urn:signaalpunt:partner:wmo-loket-hulst",
+                        "name": "Wmo",
+                        "language": "nl",
+                    },
+                ]
+            }
+        )
+    )
+    return path
 
 
 @dataclass
