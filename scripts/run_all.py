@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SERVICES: list[tuple[str, str, int]] = [
     ("intake", "signaalpunt_intake.main", 8101),
     ("triage", "signaalpunt_triage.main", 8102),
+    ("notifications", "signaalpunt_notifications.main", 8103),
 ]
 
 

@@ -101,11 +101,12 @@ def preview(
 def sinks(
     smtp_port: int = typer.Option(1025, help="SMTP sink"),
     http_port: int = typer.Option(1026, help="SMS gateway (/messages) and webhooks (/webhooks/…)"),
+    host: str = typer.Option("127.0.0.1", help="0.0.0.0 inside a container"),
 ) -> None:
     """Run local receivers for `make run` and print what arrives (no addresses)."""
-    from .sinks import Sinks  # noqa: PLC0415 - needs the development dependencies
+    from .sinks import Sinks  # noqa: PLC0415 - only this command needs it
 
-    running = Sinks(smtp_port=smtp_port, http_port=http_port).start()
+    running = Sinks(smtp_port=smtp_port, http_port=http_port, host=host).start()
     console.print(f"SMTP sink on 127.0.0.1:{smtp_port}; SMS and webhooks on {running.sms_url}")
     seen = {"email": 0, "sms": 0, "webhook": 0}
     try:

@@ -1,7 +1,7 @@
 """Local receivers for development, tests and the demo: an SMTP sink (aiosmtpd) and one HTTP
 server that plays both the SMS gateway (`POST /messages`) and partners' webhook endpoints
 (`POST /webhooks/<partner>`). They run in threads of their own, so they serve whatever event
-loop (or none) the caller has. Needs the development dependencies (aiosmtpd).
+loop (or none) the caller has.
 
     signaalpunt-notifications sinks          # SMTP on 1025, HTTP on 1026: the `make run` defaults
 """
@@ -117,7 +117,9 @@ class Sinks:
         smtp_port: int | None = None,
         http_port: int | None = None,
         responder: Responder | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        self.host = host
         self.smtp_port = smtp_port or free_port()
         self.http_port = http_port or free_port()
         self.received = Received()
@@ -143,15 +145,15 @@ class Sinks:
         }
 
     def start(self) -> Sinks:
-        from aiosmtpd.controller import Controller  # noqa: PLC0415 - a development dependency
+        from aiosmtpd.controller import Controller  # noqa: PLC0415 - only the sinks need it
 
         # late binding: a test may swap `smtp_reply` while the sink runs
         # the sink plays an outside mail server: its own chatter (with addresses) is not ours
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         handler = _SmtpHandler(self.received, self.refuse_mail, lambda: self.smtp_reply())  # noqa: PLW0108
-        self._smtp = Controller(handler, hostname="127.0.0.1", port=self.smtp_port)
+        self._smtp = Controller(handler, hostname=self.host, port=self.smtp_port)
         self._smtp.start()
-        self._http = ThreadingHTTPServer(("127.0.0.1", self.http_port), self._http_handler())
+        self._http = ThreadingHTTPServer((self.host, self.http_port), self._http_handler())
         self._http.daemon_threads = True
         threading.Thread(target=self._http.serve_forever, daemon=True, name="sinks-http").start()
         return self
