@@ -21,6 +21,7 @@ SERVICES: list[tuple[str, str, int]] = [
     ("intake", "signaalpunt_intake.main", 8101),
     ("triage", "signaalpunt_triage.main", 8102),
     ("notifications", "signaalpunt_notifications.main", 8103),
+    ("metrics", "signaalpunt_metrics.main", 8104),
 ]
 
 
