@@ -64,7 +64,9 @@ class MetricsHarness:
         topics: MetricsTopics,
         watched: list[Topic],
         port: int | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
+        self.overrides = settings or {}
         self.bootstrap = bootstrap
         self.database_url = database_url
         self.topics = topics
@@ -85,6 +87,7 @@ class MetricsHarness:
             cache_seconds=0,
             commit_interval=0.2,
             consume_batch_size=50,
+            **self.overrides,
         )
 
     async def start(self) -> None:

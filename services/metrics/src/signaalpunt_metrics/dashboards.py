@@ -1,0 +1,707 @@
+"""Grafana dashboards as code (grafana-foundation-sdk), written to deploy/grafana/dashboards/.
+
+    uv run python -m signaalpunt_metrics.dashboards          # regenerate the committed JSON
+    uv run python -m signaalpunt_metrics.dashboards --check  # fail when the JSON is stale
+
+Rules every expression follows:
+- read-model figures are the same on every replica of the metrics service, so an expression first
+  takes `max by (<all the metric's labels>)` (drops `instance` without adding replicas up);
+- small counts are suppressed: a count (or a figure derived from one, such as a rate per 1,000 or
+  a share) is shown only when the count behind it is at least SMALL_COUNT in the period, per
+  municipality and breakdown (`>= 5`; docs/metrics.md). Operational alarm figures a coordinator
+  must act on (acute alerts waiting, overdue signals) are not suppressed: they name no one and
+  hiding a single waiting case would be dangerous.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, stat, table, text, timeseries
+from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, Row
+from grafana_foundation_sdk.builders.prometheus import Dataquery
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DataSourceRef,
+    VariableRefresh,
+    VariableSort,
+)
+
+from .domain import SMALL_COUNT
+
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="signaalpunt-prometheus")
+"""Fixed in deploy/grafana/provisioning/datasources/prometheus.yaml."""
+OUT = Path(__file__).resolve().parents[4] / "deploy" / "grafana" / "dashboards"
+M = 'municipality=~"$municipality"'
+
+# -- PromQL helpers -------------------------------------------------------------------------
+
+
+def received(window: str, by: str) -> str:
+    return (
+        f"sum by ({by}) (max by (municipality, channel, partner_type) "
+        f"(increase(signaalpunt_signals_received_total{{{M}}}[{window}])))"
+    )
+
+
+def shown(count: str) -> str:
+    """A count, suppressed below SMALL_COUNT."""
+    return f"({count}) >= {SMALL_COUNT}"
+
+
+def per_1000(window: str) -> str:
+    count = received(window, "municipality")
+    return (
+        f"1000 * {count} / on (municipality) "
+        f"max by (municipality) (signaalpunt_municipality_inhabitants{{{M}}}) "
+        f"and on (municipality) ({shown(count)})"
+    )
+
+
+def counted(metric: str, labels: str, by: str, window: str = "$__range", where: str = M) -> str:
+    return (
+        f"sum by ({by}) (max by ({labels}) (increase({metric}{{{where}}}[{window}])))"
+        if by
+        else f"sum (max by ({labels}) (increase({metric}{{{where}}}[{window}])))"
+    )
+
+
+def quantile(q: float, histogram: str, labels: str) -> str:
+    buckets = counted(f"{histogram}_bucket", f"{labels}, le", "le")
+    total = counted(f"{histogram}_count", labels, "")
+    return f"histogram_quantile({q}, {buckets}) and on () ({shown(total)})"
+
+
+def query(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False) -> Dataquery:
+    q = Dataquery().expr(expr).ref_id(ref).legend_format(legend or "__auto")
+    return q.instant() if instant else q.range()
+
+
+# -- panels ---------------------------------------------------------------------------------
+
+
+def _series(title: str, description: str, *targets: Dataquery, unit: str = "short") -> Any:
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .min(0)
+        .span(12)
+        .height(8)
+    )
+    for target in targets:
+        panel = panel.with_target(target)
+    return panel
+
+
+def _stat(
+    title: str, description: str, target: Dataquery, unit: str = "short", span: int = 6
+) -> Any:
+    return (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(span)
+        .height(4)
+        .no_value("–")
+        .with_target(target)
+    )
+
+
+def _bars(
+    title: str, description: str, target: Dataquery, unit: str = "short", span: int = 12
+) -> Any:
+    return (
+        bargauge.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .min(0)
+        .span(span)
+        .height(8)
+        .no_value("–")
+        .with_target(target)
+    )
+
+
+def _municipality_variable() -> QueryVariable:
+    return (
+        QueryVariable("municipality")
+        .label("Gemeente / municipality")
+        .datasource(DATASOURCE)
+        .query("label_values(signaalpunt_municipality_inhabitants, municipality)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    )
+
+
+def _dashboard(uid: str, title: str, description: str) -> Dashboard:
+    return (
+        Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["signaalpunt", "generated"])
+        .editable()
+        .time("now-30d", "now")
+        .refresh("1m")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .with_variable(_municipality_variable())
+    )
+
+
+SUPPRESSED = f"Counts below {SMALL_COUNT} per municipality and period are not shown."
+
+
+def overview() -> Dashboard:
+    d = _dashboard(
+        "signaalpunt-overview",
+        "Signaalpunt – Overview",
+        "What comes in, through which channel and from which partners; per 1,000 inhabitants; "
+        "SMART goals. " + SUPPRESSED,
+    )
+    d = d.with_row(Row("Volume"))
+    d = d.with_panel(
+        _stat(
+            "Signals received",
+            "Signals received in the selected period. " + SUPPRESSED,
+            query(shown(received("$__range", "")), instant=True),
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "Through partners",
+            "Signals from partner organisations (portal and partner systems). " + SUPPRESSED,
+            query(
+                shown(
+                    "sum (max by (municipality, channel, partner_type) (increase("
+                    f'signaalpunt_signals_received_total{{{M}, partner_type!="none"}}[$__range])))'
+                ),
+                instant=True,
+            ),
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "Routed acute (rules)",
+            "Signals the rules routed as acute. " + SUPPRESSED,
+            query(
+                shown(
+                    counted(
+                        "signaalpunt_signals_triaged_total",
+                        "municipality, route, priority",
+                        "",
+                        where=f'{M}, route="acuut"',
+                    )
+                ),
+                instant=True,
+            ),
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "Partner signals refused",
+            "Partner events intake refused (invalid, unknown partner, outside the consortium).",
+            query(
+                counted("signaalpunt_partner_rejections_total", "municipality, reason", ""),
+                instant=True,
+            ),
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Signals per channel (rolling 24 h)",
+            "Web form, phone desk, partner portal and partner systems. " + SUPPRESSED,
+            query(shown(received("1d", "channel")), "{{channel}}"),
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Signals per municipality (rolling 24 h)",
+            SUPPRESSED,
+            query(shown(received("1d", "municipality")), "{{municipality}}"),
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Signals per partner type (rolling 7 days)",
+            "GP (huisarts), supermarket, Wmo desk, housing corporation, … " + SUPPRESSED,
+            query(
+                shown(
+                    "sum by (partner_type) (max by (municipality, channel, partner_type) "
+                    f'(increase(signaalpunt_signals_received_total{{{M}, partner_type!="none"}}[7d])))'
+                ),
+                "{{partner_type}}",
+            ),
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Signals per 1,000 inhabitants (selected period)",
+            "Population from the metrics service's configuration (inhabitants.yaml). " + SUPPRESSED,
+            query(per_1000("$__range"), "{{municipality}}", instant=True),
+        )
+    )
+    d = d.with_row(Row("Routes and risk groups"))
+    d = d.with_panel(
+        _bars(
+            "Route (the rules' decision)",
+            "Where the rules sent signals in the selected period. " + SUPPRESSED,
+            query(
+                shown(
+                    counted(
+                        "signaalpunt_signals_triaged_total",
+                        "municipality, route, priority",
+                        "route",
+                    )
+                ),
+                "{{route}}",
+                instant=True,
+            ),
+            span=8,
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Risk groups",
+            "Risk groups of the rules' decision (a signal can be in several). " + SUPPRESSED,
+            query(
+                shown(
+                    counted(
+                        "signaalpunt_signals_risk_group_total",
+                        "municipality, risk_group",
+                        "risk_group",
+                    )
+                ),
+                "{{risk_group}}",
+                instant=True,
+            ),
+            span=8,
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Triage decisions: rules, coordinators and overrides",
+            "Coordinators' changes of the rules' decision show how far the rules can be "
+            "trusted. " + SUPPRESSED,
+            query(
+                shown(
+                    counted(
+                        "signaalpunt_triage_decisions_total",
+                        "municipality, decided_by",
+                        "decided_by",
+                    )
+                ),
+                "{{decided_by}}",
+                instant=True,
+            ),
+            span=8,
+        ).with_target(
+            query(
+                shown(counted("signaalpunt_triage_overrides_total", "municipality, route", "")),
+                "overrides",
+                "B",
+                instant=True,
+            )
+        )
+    )
+    d = d.with_row(Row("SMART goals"))
+    d = d.with_panel(
+        _bars(
+            "Progress towards each goal",
+            "Observed change of the reporting rate as a share of the target (100 % = goal "
+            "reached). Goals and baselines: the metrics service's goals.yaml.",
+            query("max by (goal) (signaalpunt_goal_progress_ratio)", "{{goal}}", instant=True),
+            unit="percentunit",
+        )
+    )
+    d = d.with_panel(
+        table.Panel()
+        .title("Goals: rates against their baseline")
+        .description("Signals per day in the baseline and so far in the measurement period.")
+        .datasource(DATASOURCE)
+        .span(12)
+        .height(8)
+        .with_target(
+            query(
+                "max by (goal) (signaalpunt_goal_baseline_signals_per_day)",
+                "baseline per day",
+                "A",
+                instant=True,
+            )
+        )
+        .with_target(
+            query(
+                "max by (goal) (signaalpunt_goal_signals_per_day)", "now per day", "B", instant=True
+            )
+        )
+        .with_target(
+            query("max by (goal) (signaalpunt_goal_change_ratio)", "change", "C", instant=True)
+        )
+        .with_target(
+            query(
+                "max by (goal) (signaalpunt_goal_target_change_ratio)", "target", "D", instant=True
+            )
+        )
+        .with_target(
+            query(
+                "max by (goal) (signaalpunt_goal_period_elapsed_ratio)",
+                "period elapsed",
+                "E",
+                instant=True,
+            )
+        )
+    )
+    return d
+
+
+def follow_up() -> Dashboard:
+    d = _dashboard(
+        "signaalpunt-follow-up",
+        "Signaalpunt – Follow-up and deadlines",
+        "What becomes of signals: time to first contact, overdue signals, acute alerts. "
+        + SUPPRESSED,
+    )
+    d = d.with_row(Row("Now"))
+    d = d.with_panel(
+        _stat(
+            "Acute alerts waiting",
+            "Acute-risk signals without first contact yet. Not suppressed: each one needs "
+            "action now.",
+            query(
+                f"sum (max by (municipality) (signaalpunt_acute_alerts_waiting{{{M}}}))",
+                instant=True,
+            ),
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "Oldest acute alert waiting",
+            "The alert rule fires after an hour.",
+            query(f"max (signaalpunt_acute_alert_oldest_wait_seconds{{{M}}})", instant=True),
+            unit="s",
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "Overdue signals",
+            "Open signals past their first-contact deadline without contact (not suppressed: "
+            "coordinators act on them).",
+            query(
+                f"sum (max by (municipality, route, priority) (signaalpunt_signals_overdue{{{M}}}))",
+                instant=True,
+            ),
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "Acute alerts picked up within an hour",
+            "Share of acute alerts in the period followed by first contact within an hour. "
+            + SUPPRESSED,
+            query(
+                counted("signaalpunt_acute_alerts_picked_up_within_hour_total", "municipality", "")
+                + " / "
+                + counted("signaalpunt_acute_alerts_total", "municipality", "")
+                + " and on () ("
+                + shown(counted("signaalpunt_acute_alerts_total", "municipality", ""))
+                + ")",
+                instant=True,
+            ),
+            unit="percentunit",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Open signals by state",
+            "Signals not closed: received, triaged, in intake, referred. " + SUPPRESSED,
+            query(
+                shown(
+                    f"sum by (state) (max by (municipality, state) (signaalpunt_signals_open{{{M}}}))"
+                ),
+                "{{state}}",
+            ),
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Overdue signals by route",
+            "Open signals past their first-contact deadline without first contact.",
+            query(
+                f"sum by (route) (max by (municipality, route, priority) (signaalpunt_signals_overdue{{{M}}}))",
+                "{{route}}",
+            ),
+        )
+    )
+    d = d.with_row(Row("Durations"))
+    d = d.with_panel(
+        _series(
+            "Time to first contact (median and 90th percentile, rolling 7 days)",
+            "From receiving a signal to the reporter contacted or the intake held. " + SUPPRESSED,
+            query(
+                quantile(
+                    0.5, "signaalpunt_signal_time_to_first_contact_seconds", "municipality, route"
+                ).replace("$__range", "7d"),
+                "median",
+            ),
+            query(
+                quantile(
+                    0.9, "signaalpunt_signal_time_to_first_contact_seconds", "municipality, route"
+                ).replace("$__range", "7d"),
+                "90th percentile",
+                "B",
+            ),
+            unit="s",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Time to triage (median and 90th percentile, rolling 7 days)",
+            "From receiving a signal to the rules' decision. " + SUPPRESSED,
+            query(
+                quantile(
+                    0.5, "signaalpunt_signal_time_to_triage_seconds", "municipality, channel"
+                ).replace("$__range", "7d"),
+                "median",
+            ),
+            query(
+                quantile(
+                    0.9, "signaalpunt_signal_time_to_triage_seconds", "municipality, channel"
+                ).replace("$__range", "7d"),
+                "90th percentile",
+                "B",
+            ),
+            unit="s",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "First contact within three days (selected period)",
+            "Share of first contacts made within three days of receiving the signal, per route. "
+            + SUPPRESSED,
+            query(
+                counted(
+                    "signaalpunt_signal_time_to_first_contact_seconds_bucket",
+                    "municipality, route, le",
+                    "route",
+                    where=f'{M}, le="259200.0"',
+                )
+                + " / "
+                + counted(
+                    "signaalpunt_signal_time_to_first_contact_seconds_count",
+                    "municipality, route",
+                    "route",
+                )
+                + " and on (route) ("
+                + shown(
+                    counted(
+                        "signaalpunt_signal_time_to_first_contact_seconds_count",
+                        "municipality, route",
+                        "route",
+                    )
+                )
+                + ")",
+                "{{route}}",
+                instant=True,
+            ),
+            unit="percentunit",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Missed first-contact deadlines (selected period)",
+            "Deadlines that passed without first contact, per route. " + SUPPRESSED,
+            query(
+                shown(
+                    counted(
+                        "signaalpunt_deadlines_missed_total",
+                        "municipality, route, priority",
+                        "route",
+                    )
+                ),
+                "{{route}}",
+                instant=True,
+            ),
+        )
+    )
+    d = d.with_row(Row("Referrals and the social map"))
+    d = d.with_panel(
+        text.Panel()
+        .title("Referral outcomes and gaps in the social map")
+        .span(24)
+        .height(4)
+        .content(
+            "Referral outcomes (accepted, completed, declined per offer), time from triage to an "
+            "accepted referral and from a match request to an active match, and gaps in the "
+            "social map come with the referral and matching services. Adding them is one entry "
+            "in `DURATIONS` (services/metrics, repository.py) per duration plus a panel here: "
+            "see docs/metrics.md."
+        )
+    )
+    return d
+
+
+def pipeline_health() -> Dashboard:
+    d = _dashboard(
+        "signaalpunt-pipeline-health",
+        "Signaalpunt – Pipeline health",
+        "Throughput, consumer lag, dead letters, errors and latency per service.",
+    )
+    d = d.with_row(Row("Services"))
+    d = d.with_panel(
+        _bars(
+            "Services up",
+            "1 = Prometheus scrapes the service; the alert fires after two minutes down.",
+            query('up{job=~"intake|triage|notifications|metrics"}', "{{job}}", instant=True),
+            span=24,
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Events handled per second",
+            "Per service (job) and topic: handled events.",
+            query(
+                'sum by (job, topic) (rate(signaalpunt_events_handled_total{outcome="handled"}[$__rate_interval]))',
+                "{{job}} {{topic}}",
+            ),
+            unit="ops",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Duplicates and dead letters per second",
+            "Duplicates are redeliveries the inbox absorbed; dead letters went to <topic>.dlq.<group>.",
+            query(
+                'sum by (job, topic, outcome) (rate(signaalpunt_events_handled_total{outcome!="handled"}[$__rate_interval]))',
+                "{{job}} {{topic}} {{outcome}}",
+            ),
+            unit="ops",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Consumer lag",
+            "Events not yet committed, per consumer group and topic (all partitions).",
+            query(
+                "sum by (group, topic) (max by (group, topic, partition) (signaalpunt_consumer_lag))",
+                "{{group}} {{topic}}",
+            ),
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Dead letters parked",
+            "Events in each dead-letter topic since it was created (replay does not lower it).",
+            query("max by (topic, group) (signaalpunt_dead_letters_total)", "{{group}} {{topic}}"),
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Handling latency (95th percentile)",
+            "From delivery to commit of one event, per service and topic.",
+            query(
+                "histogram_quantile(0.95, sum by (job, topic, le) "
+                "(rate(signaalpunt_event_handling_seconds_bucket[$__rate_interval])))",
+                "{{job}} {{topic}}",
+            ),
+            unit="s",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Errors per second",
+            "Handler exceptions (before retries) and failed publishes, per service.",
+            query(
+                "sum by (job) (rate(faststream_received_processed_messages_exceptions_total[$__rate_interval]))",
+                "{{job}} handling",
+            ),
+            query(
+                "sum by (job) (rate(faststream_published_messages_exceptions_total[$__rate_interval]))",
+                "{{job}} publishing",
+                "B",
+            ),
+            unit="ops",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Events published from outboxes per second",
+            "The outbox relay of each service; one relay is active per service.",
+            query(
+                "sum by (job, topic) (rate(signaalpunt_outbox_published_total[$__rate_interval]))",
+                "{{job}} {{topic}}",
+            ),
+            unit="ops",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Notifications by outcome",
+            "Messages sent, queued (quiet hours) or failed, per template.",
+            query(
+                "sum by (template, status) (max by (municipality, template, channel, status) "
+                f"(increase(signaalpunt_notifications_total{{{M}}}[1h])))",
+                "{{template}} {{status}}",
+            ),
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Metrics refresh errors",
+            "The metrics service could not read its database or Kafka (figures are stale).",
+            query(
+                "sum (increase(signaalpunt_metrics_refresh_errors_total[$__rate_interval]))",
+                "errors",
+            ),
+        )
+    )
+    return d
+
+
+DASHBOARDS = {
+    "overview.json": overview,
+    "follow-up-and-deadlines.json": follow_up,
+    "pipeline-health.json": pipeline_health,
+}
+
+
+def render() -> dict[str, str]:
+    """File name → JSON text, exactly as committed."""
+    rendered = {}
+    for name, build in DASHBOARDS.items():
+        model = build().build()
+        for number, panel in enumerate(model.panels or [], start=1):
+            panel.id_val = number  # Grafana wants every panel's id to be unique on its dashboard
+        rendered[name] = json.dumps(model, cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+    return rendered
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    stale = []
+    for name, content in render().items():
+        path = OUT / name
+        if "--check" in args:
+            if not path.exists() or path.read_text() != content:
+                stale.append(name)
+        else:
+            path.write_text(content)
+            print(f"wrote {path.relative_to(OUT.parents[2])}")
+    if stale:
+        print(f"stale dashboards (run python -m signaalpunt_metrics.dashboards): {stale}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
