@@ -240,7 +240,8 @@ def overview() -> Dashboard:
             query(
                 shown(
                     "sum by (partner_type) (max by (municipality, channel, partner_type) "
-                    f'(increase(signaalpunt_signals_received_total{{{M}, partner_type!="none"}}[7d])))'
+                    "(increase(signaalpunt_signals_received_total"
+                    f'{{{M}, partner_type!="none"}}[7d])))'
                 ),
                 "{{partner_type}}",
             ),
@@ -399,7 +400,8 @@ def follow_up() -> Dashboard:
             "Open signals past their first-contact deadline without contact (not suppressed: "
             "coordinators act on them).",
             query(
-                f"sum (max by (municipality, route, priority) (signaalpunt_signals_overdue{{{M}}}))",
+                "sum (max by (municipality, route, priority) "
+                f"(signaalpunt_signals_overdue{{{M}}}))",
                 instant=True,
             ),
         )
@@ -427,7 +429,8 @@ def follow_up() -> Dashboard:
             "Signals not closed: received, triaged, in intake, referred. " + SUPPRESSED,
             query(
                 shown(
-                    f"sum by (state) (max by (municipality, state) (signaalpunt_signals_open{{{M}}}))"
+                    "sum by (state) (max by (municipality, state) "
+                    f"(signaalpunt_signals_open{{{M}}}))"
                 ),
                 "{{state}}",
             ),
@@ -438,7 +441,8 @@ def follow_up() -> Dashboard:
             "Overdue signals by route",
             "Open signals past their first-contact deadline without first contact.",
             query(
-                f"sum by (route) (max by (municipality, route, priority) (signaalpunt_signals_overdue{{{M}}}))",
+                "sum by (route) (max by (municipality, route, priority) "
+                f"(signaalpunt_signals_overdue{{{M}}}))",
                 "{{route}}",
             ),
         )
@@ -571,7 +575,8 @@ def pipeline_health() -> Dashboard:
             "Events handled per second",
             "Per service (job) and topic: handled events.",
             query(
-                'sum by (job, topic) (rate(signaalpunt_events_handled_total{outcome="handled"}[$__rate_interval]))',
+                "sum by (job, topic) (rate("
+                'signaalpunt_events_handled_total{outcome="handled"}[$__rate_interval]))',
                 "{{job}} {{topic}}",
             ),
             unit="ops",
@@ -580,9 +585,11 @@ def pipeline_health() -> Dashboard:
     d = d.with_panel(
         _series(
             "Duplicates and dead letters per second",
-            "Duplicates are redeliveries the inbox absorbed; dead letters went to <topic>.dlq.<group>.",
+            "Duplicates are redeliveries the inbox absorbed; dead letters went to "
+            "<topic>.dlq.<group>.",
             query(
-                'sum by (job, topic, outcome) (rate(signaalpunt_events_handled_total{outcome!="handled"}[$__rate_interval]))',
+                "sum by (job, topic, outcome) (rate("
+                'signaalpunt_events_handled_total{outcome!="handled"}[$__rate_interval]))',
                 "{{job}} {{topic}} {{outcome}}",
             ),
             unit="ops",
@@ -593,7 +600,8 @@ def pipeline_health() -> Dashboard:
             "Consumer lag",
             "Events not yet committed, per consumer group and topic (all partitions).",
             query(
-                "sum by (group, topic) (max by (group, topic, partition) (signaalpunt_consumer_lag))",
+                "sum by (group, topic) "
+                "(max by (group, topic, partition) (signaalpunt_consumer_lag))",
                 "{{group}} {{topic}}",
             ),
         )
@@ -622,11 +630,13 @@ def pipeline_health() -> Dashboard:
             "Errors per second",
             "Handler exceptions (before retries) and failed publishes, per service.",
             query(
-                "sum by (job) (rate(faststream_received_processed_messages_exceptions_total[$__rate_interval]))",
+                "sum by (job) (rate("
+                "faststream_received_processed_messages_exceptions_total[$__rate_interval]))",
                 "{{job}} handling",
             ),
             query(
-                "sum by (job) (rate(faststream_published_messages_exceptions_total[$__rate_interval]))",
+                "sum by (job) (rate("
+                "faststream_published_messages_exceptions_total[$__rate_interval]))",
                 "{{job}} publishing",
                 "B",
             ),
@@ -696,9 +706,9 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(name)
         else:
             path.write_text(content)
-            print(f"wrote {path.relative_to(OUT.parents[2])}")
+            sys.stdout.write(f"wrote {path.relative_to(OUT.parents[2])}\n")
     if stale:
-        print(f"stale dashboards (run python -m signaalpunt_metrics.dashboards): {stale}")
+        sys.stdout.write(f"stale (run python -m signaalpunt_metrics.dashboards): {stale}\n")
         return 1
     return 0
 
