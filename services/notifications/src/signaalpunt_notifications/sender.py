@@ -238,7 +238,10 @@ class Sender:
             outcome = await self._deliver(conn, delivery, now)
         # counted and logged only once the outcome is committed
         self.metrics.deliveries.labels(delivery.channel, outcome, delivery.template).inc()
-        log.info(
+        # retries and re-checks of queued messages can be many (a receiver down for an hour):
+        # counted in the metrics, logged only at debug level
+        emit = log.debug if outcome in ("retry", "requeued") else log.info
+        emit(
             f"message {outcome}",
             delivery_id=str(delivery.delivery_id),
             rule=delivery.rule,

@@ -1,0 +1,1 @@
+"""Parts of `make demo` contributed by each service (imported by scripts/demo.py)."""
