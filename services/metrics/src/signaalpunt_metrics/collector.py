@@ -193,7 +193,8 @@ class ReadModelCollector(Collector):
             .counter("signaalpunt_partner_rejections", "Partner signals refused, by reason"),
         ]
         out += self._acute(await repo.acute_alerts(conn, now), m)
-        out += [await self._histogram(conn, d) for d in repo.DURATIONS]
+        known = {"municipality": m, "channel": [c.value for c in Channel], "route": routes}
+        out += [await self._histogram(conn, d, known) for d in repo.DURATIONS]
         out += await self._per_inhabitants(conn, now)
         out += await self._goals_progress(conn, now)
         return out
@@ -222,8 +223,15 @@ class ReadModelCollector(Collector):
             ),
         ]
 
-    async def _histogram(self, conn: DbConnection, d: repo.Duration) -> Metric:
-        family = HistogramMetricFamily(d.name, d.documentation, labels=list(d.labels))
+    async def _histogram(
+        self, conn: DbConnection, d: repo.Duration, known: dict[str, list[str]]
+    ) -> Metric:
+        """Bucket counts from SQL; label sets with no facts yet get zero buckets, so the first
+        duration observed is not lost to `increase()`."""
+        empty = ([(_bound(le), 0.0) for le in d.buckets] + [("+Inf", 0.0)], 0.0)
+        series: dict[Key, tuple[list[tuple[str, float]], float]] = {}
+        if all(label in known for label in d.labels):
+            series = dict.fromkeys(_product(*(known[label] for label in d.labels)), empty)
         rows = await repo.histogram(conn, d)
         for key, group in itertools.groupby(rows, lambda r: tuple(repo.label_values(r, d.labels))):
             bucket_rows = list(group)
@@ -231,7 +239,10 @@ class ReadModelCollector(Collector):
                 (_bound(r["le"]), float(r["cumulative"])) for r in bucket_rows
             ]
             buckets.append(("+Inf", float(bucket_rows[0]["count"])))
-            family.add_metric(list(key), buckets, float(bucket_rows[0]["sum"]))
+            series[key] = (buckets, float(bucket_rows[0]["sum"]))
+        family = HistogramMetricFamily(d.name, d.documentation, labels=list(d.labels))
+        for key, (buckets, total) in sorted(series.items()):
+            family.add_metric(list(key), buckets, total)
         return family
 
     async def _per_inhabitants(self, conn: DbConnection, now: datetime) -> list[Metric]:

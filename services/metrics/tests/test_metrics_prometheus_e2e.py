@@ -1,0 +1,326 @@
+"""End to end: Debian's Prometheus scrapes the running metrics service (every second) with the
+project's rules loaded; every dashboard expression and every recording and alert rule is
+evaluated through Prometheus's HTTP API: each parses, and those the scripted events make
+meaningful return data (with at least SMALL_COUNT events where the dashboards suppress less)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import yaml
+from metrics_harness import MetricsHarness, free_port, private_topics
+from metrics_scenario import (
+    TERNEUZEN,
+    Step,
+    key,
+    received,
+    scenario,
+    step,
+    triaged,
+)
+from metrics_tools import tool
+from signaalpunt_metrics import dashboards
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+
+REPO = Path(__file__).resolve().parents[3]
+RULES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
+VARIABLES = {
+    "$municipality": ".*",
+    "$__range": "10m",
+    "$__rate_interval": "30s",
+    "$__interval": "5s",
+}
+
+# Panels the scripted stream fills (the others may rightly be empty: no exceptions, no outbox)
+FILLED = {
+    "Signals received",
+    "Signals per channel (rolling 24 h)",
+    "Signals per municipality (rolling 24 h)",
+    "Signals per 1,000 inhabitants (selected period)",
+    "Route (the rules' decision)",
+    "Risk groups",
+    "Triage decisions: rules, coordinators and overrides",
+    "Progress towards each goal",
+    "Goals: rates against their baseline",
+    "Acute alerts waiting",
+    "Oldest acute alert waiting",
+    "Overdue signals",
+    "Open signals by state",
+    "Overdue signals by route",
+    "Time to first contact (median and 90th percentile, rolling 7 days)",
+    "Time to triage (median and 90th percentile, rolling 7 days)",
+    "First contact within three days (selected period)",
+    "Services up",
+    "Events handled per second",
+    "Consumer lag",
+    "Dead letters parked",
+    "Notifications by outcome",
+}
+FILLED_RULES = {
+    "municipality_channel_partner_type:signaalpunt_signals_received:increase1d",
+    "municipality:signaalpunt_signals_received:increase30d",
+    "municipality:signaalpunt_signals_received_per_1000_inhabitants:increase30d",
+    "municipality:signaalpunt_signals_overdue:sum",
+    "group_topic:signaalpunt_consumer_lag:sum",
+    "topic_group:signaalpunt_dead_letters:increase15m",
+    "job_topic:signaalpunt_events_handled:rate5m",
+    "SignaalpuntAcuteSignalNotPickedUp",
+    "SignaalpuntDeadLettersGrowing",
+}
+
+
+def extra_signals() -> list[Step]:
+    """Six more Terneuzen web-form signals received now, triaged and contacted: enough to pass
+    the small-count rule."""
+    steps: list[Step] = []
+    for n in range(20, 26):
+        s = received(n, TERNEUZEN, "web_form")
+        steps.append(s)
+    for n in range(20, 26):
+        steps += [
+            triaged(
+                n,
+                TERNEUZEN,
+                "web_form",
+                decision=1,
+                route="team_welzijn",
+                priority="normal",
+                risk_groups=("senior_75_plus",),
+            ),
+            step(
+                n,
+                TERNEUZEN,
+                "reporter_contacted",
+                "triaged",
+                "in_intake",
+                "team_welzijn",
+                timedelta(hours=5),
+            ),
+        ]
+    return steps
+
+
+def goals_file(folder: Path) -> Path:
+    """A goal whose baseline holds the scenario's signals (two days ago) and whose measurement
+    period holds the extra ones (today), so every goal figure exists."""
+    today = datetime.now(UTC).date()
+    path = folder / "goals.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "goals": [
+                    {
+                        "name": "test-rate",
+                        "description": "test",
+                        "baseline": {
+                            "from": str(today - timedelta(days=10)),
+                            "until": str(today - timedelta(days=1)),
+                        },
+                        "period": {
+                            "from": str(today - timedelta(days=1)),
+                            "until": str(today + timedelta(days=30)),
+                        },
+                        "target_change": 0.2,
+                    }
+                ]
+            }
+        )
+    )
+    return path
+
+
+class Prometheus:
+    def __init__(self, folder: Path, targets: dict[str, str]) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(p) for p in RULES],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": [target]}]}
+                for job, target in targets.items()
+            ],
+        }
+        (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            tool("prometheus"),
+            f"--config.file={self.folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=(self.folder / "prometheus.log").open("wb"),
+        )
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
+            for _ in range(200):
+                try:
+                    if (await client.get("/-/ready")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError("Prometheus did not become ready: " + self.log())
+
+    def log(self) -> str:
+        return (self.folder / "prometheus.log").read_text()[-3000:]
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await asyncio.wait_for(self.proc.wait(), 30)
+
+    async def query(self, expr: str) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+            response = await client.get("/api/v1/query", params={"query": expr})
+        body: dict[str, Any] = response.json()
+        assert response.status_code == 200, (expr, body)
+        assert body["status"] == "success", (expr, body)
+        return body
+
+    async def get(self, path: str) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+            body: dict[str, Any] = (await client.get(path)).json()
+        return body
+
+    async def wait_for(self, expr: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            body = await self.query(expr)
+            if body["data"]["result"]:
+                return body
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no data for {expr}: " + self.log())
+            await asyncio.sleep(0.5)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stack(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[MetricsHarness, Prometheus]]:
+    folder = tmp_path_factory.mktemp("prometheus")
+    topics, watched = await private_topics(kafka_topics.private)
+    metrics = MetricsHarness(
+        bootstrap=infra.kafka_bootstrap,
+        database_url=database_url,
+        topics=topics,
+        watched=watched,
+        settings={"goals_file": goals_file(folder)},
+    )
+    await metrics.producer.start()
+    await metrics.start()
+    prometheus = Prometheus(folder, {"metrics": f"127.0.0.1:{metrics.port}"})
+    await prometheus.start()
+    try:
+        yield metrics, prometheus
+    finally:
+        await prometheus.stop()
+        await metrics.stop()
+        await metrics.producer.stop()
+
+
+def _lag(samples: dict[Any, float], group: str) -> float:
+    return sum(
+        v
+        for (name, labels), v in samples.items()
+        if name == "signaalpunt_consumer_lag" and ("group", group) in labels
+    )
+
+
+def dashboard_targets() -> list[tuple[str, str, str]]:
+    found = []
+    for name, content in dashboards.render().items():
+        for panel in json.loads(content)["panels"]:
+            for target in panel.get("targets", []):
+                found.append((name, panel["title"], target["expr"]))
+    return found
+
+
+def with_variables(expr: str) -> str:
+    for variable, value in VARIABLES.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, expr
+    return expr
+
+
+async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
+    stack: tuple[MetricsHarness, Prometheus],
+) -> None:
+    metrics, prometheus = stack
+    await prometheus.wait_for('up{job="metrics"} == 1')
+    # the events arrive while Prometheus watches, so increase() sees them
+    s = scenario()
+    for batch in (s.first, s.second, extra_signals()):
+        await metrics.publish(batch)
+        await asyncio.sleep(1.5)
+    await metrics.publish_raw(metrics.topics.received, b"not an envelope", key="broken")
+    await metrics.wait_for(
+        {
+            key(
+                "signaalpunt_signals_received_total",
+                municipality=TERNEUZEN,
+                channel="web_form",
+                partner_type="none",
+            ): 8
+        }
+    )
+    await metrics.wait_for(
+        {
+            key(
+                "signaalpunt_signal_time_to_first_contact_seconds_count",
+                municipality=TERNEUZEN,
+                route="team_welzijn",
+            ): 7
+        }
+    )
+    # every topic handled, then seen by Prometheus
+    await metrics.wait_until(lambda samples: _lag(samples, "metrics") == 0)
+    await prometheus.wait_for('sum(signaalpunt_consumer_lag{group="metrics"}) == 0')
+    await prometheus.wait_for(
+        'max(signaalpunt_signals_received_total{channel="web_form",municipality="GM0715"}) >= 8'
+    )
+    await asyncio.sleep(3)  # a few more scrapes and rule evaluations
+
+    with_data: set[str] = set()
+    for _, title, expr in dashboard_targets():
+        body = await prometheus.query(with_variables(expr))  # every one parses and evaluates
+        if body["data"]["result"]:
+            with_data.add(title)
+    assert not FILLED - with_data
+    assert FILLED <= {title for _, title, _ in dashboard_targets()}
+
+    rules = (await prometheus.get("/api/v1/rules"))["data"]["groups"]
+    evaluated = {r["name"]: r for g in rules for r in g["rules"]}
+    configured = {
+        r.get("record") or r["alert"]: r["expr"]
+        for path in RULES
+        for g in yaml.safe_load(path.read_text())["groups"]
+        for r in g["rules"]
+    }
+    assert set(evaluated) == set(configured)
+    for name, rule in evaluated.items():
+        assert rule["health"] == "ok", (name, rule.get("lastError"))
+    no_data = [
+        name
+        for name in FILLED_RULES
+        if not (await prometheus.query(configured[name]))["data"]["result"]
+    ]
+    assert not no_data, no_data
+    alerts = {
+        a["labels"]["alertname"] for a in (await prometheus.get("/api/v1/alerts"))["data"]["alerts"]
+    }
+    assert {"SignaalpuntAcuteSignalNotPickedUp", "SignaalpuntDeadLettersGrowing"} <= alerts
