@@ -1,12 +1,15 @@
-"""End to end: Debian's Prometheus scrapes the running metrics service (every second) with the
-project's rules loaded; every dashboard expression and every recording and alert rule is
-evaluated through Prometheus's HTTP API: each parses, and those the scripted events make
+"""End to end: Debian's Prometheus scrapes the running metrics and intake services (every
+second) with the project's rules loaded; a web-form signal goes through intake to the metrics
+service, beside a scripted stream of events. Every dashboard expression and every recording and
+alert rule is evaluated through Prometheus's HTTP API: each parses, and those the events make
 meaningful return data (with at least SMALL_COUNT events where the dashboards suppress less)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+import uvicorn
 import yaml
 from metrics_harness import MetricsHarness, free_port, private_topics
 from metrics_scenario import (
@@ -27,7 +31,14 @@ from metrics_scenario import (
     triaged,
 )
 from metrics_tools import tool
+from signaalpunt_access.dev_tokens import generate_key_pair
+from signaalpunt_contracts import PARTNER_SIGNALS
+from signaalpunt_intake.config import IntakeSettings
+from signaalpunt_intake.main import build as build_intake
 from signaalpunt_metrics import dashboards
+from signaalpunt_metrics.handlers import MetricsTopics
+from signaalpunt_privacy import KeyEncryptionKeys
+from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 REPO = Path(__file__).resolve().parents[3]
@@ -63,6 +74,7 @@ FILLED = {
     "Consumer lag",
     "Dead letters parked",
     "Notifications by outcome",
+    "Events published from outboxes per second",
 }
 FILLED_RULES = {
     "municipality_channel_partner_type:signaalpunt_signals_received:increase1d",
@@ -75,6 +87,15 @@ FILLED_RULES = {
     "SignaalpuntAcuteSignalNotPickedUp",
     "SignaalpuntDeadLettersGrowing",
 }
+
+
+WEB_FORM = {
+    "channel": "web_form",
+    "reporter": {"kind": "relative_or_neighbour", "phone": "0612345678", "may_contact": True},
+    "subject": {"birth_year": 1941, "postcode": "4531 PX"},
+    "concern": {"cues": ["lives_alone", "recently_bereaved"]},
+}
+"""A neighbour in Terneuzen, through intake's web form (anonymous: no token needed)."""
 
 
 def extra_signals() -> list[Step]:
@@ -211,7 +232,7 @@ async def stack(
     kafka_topics: TopicFactory,
     database_url: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[tuple[MetricsHarness, Prometheus]]:
+) -> AsyncIterator[tuple[MetricsHarness, Prometheus, str]]:
     folder = tmp_path_factory.mktemp("prometheus")
     topics, watched = await private_topics(kafka_topics.private)
     metrics = MetricsHarness(
@@ -223,14 +244,61 @@ async def stack(
     )
     await metrics.producer.start()
     await metrics.start()
-    prometheus = Prometheus(folder, {"metrics": f"127.0.0.1:{metrics.port}"})
+    intake_port = free_port()
+    intake, intake_task = await _start_intake(
+        infra, database_url, folder, topics, kafka_topics, intake_port
+    )
+    prometheus = Prometheus(
+        folder,
+        {"metrics": f"127.0.0.1:{metrics.port}", "intake": f"127.0.0.1:{intake_port}"},
+    )
     await prometheus.start()
     try:
-        yield metrics, prometheus
+        yield metrics, prometheus, f"http://127.0.0.1:{intake_port}"
     finally:
         await prometheus.stop()
+        intake.should_exit = True
+        await intake_task
         await metrics.stop()
         await metrics.producer.stop()
+
+
+async def _start_intake(
+    infra: Infra,
+    database_url: str,
+    folder: Path,
+    topics: MetricsTopics,
+    kafka_topics: TopicFactory,
+    port: int,
+) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Intake (services/intake) writing to the metrics service's private received topic."""
+    keys = folder / "intake-keys"
+    keys.mkdir()
+    generate_key_pair(keys)
+    generate_partner_keys(keys / "partner-key.json", keys / "partner-jwks.json", kid="test")
+    settings = IntakeSettings(
+        database_url=database_url,  # type: ignore[arg-type]
+        kafka_bootstrap=infra.kafka_bootstrap,
+        key_encryption_keys=KeyEncryptionKeys.generate_spec("test"),  # type: ignore[arg-type]
+        blind_index_key=base64.b64encode(os.urandom(32)).decode(),  # type: ignore[arg-type]
+        jwks_file=keys / "jwks.json",
+        partner_decryption_key_file=keys / "partner-key.json",
+        outbox_poll_interval=0.2,
+    )
+    partner_signals = await kafka_topics.private(PARTNER_SIGNALS, "partner.signals.v1")
+    _, app = build_intake(
+        settings,
+        received=topics.received,
+        partner_signals=partner_signals,
+        rejections=topics.rejections,
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    return server, task
 
 
 def _lag(samples: dict[Any, float], group: str) -> float:
@@ -258,10 +326,14 @@ def with_variables(expr: str) -> str:
 
 
 async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
-    stack: tuple[MetricsHarness, Prometheus],
+    stack: tuple[MetricsHarness, Prometheus, str],
 ) -> None:
-    metrics, prometheus = stack
+    metrics, prometheus, intake_url = stack
     await prometheus.wait_for('up{job="metrics"} == 1')
+    await prometheus.wait_for('up{job="intake"} == 1')
+    async with httpx.AsyncClient(base_url=intake_url, timeout=30) as client:
+        answer = await client.post("/v1/signals", json=WEB_FORM)
+    assert answer.status_code == 202, answer.text
     # the events arrive while Prometheus watches, so increase() sees them
     s = scenario()
     for batch in (s.first, s.second, extra_signals()):
@@ -275,7 +347,7 @@ async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
                 municipality=TERNEUZEN,
                 channel="web_form",
                 partner_type="none",
-            ): 8
+            ): 9
         }
     )
     await metrics.wait_for(
@@ -291,7 +363,7 @@ async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
     await metrics.wait_until(lambda samples: _lag(samples, "metrics") == 0)
     await prometheus.wait_for('sum(signaalpunt_consumer_lag{group="metrics"}) == 0')
     await prometheus.wait_for(
-        'max(signaalpunt_signals_received_total{channel="web_form",municipality="GM0715"}) >= 8'
+        'max(signaalpunt_signals_received_total{channel="web_form",municipality="GM0715"}) >= 9'
     )
     await asyncio.sleep(3)  # a few more scrapes and rule evaluations
 
