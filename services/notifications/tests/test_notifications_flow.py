@@ -304,6 +304,26 @@ async def test_a_gone_webhook_fails_once_with_an_event_and_a_dead_letter(
 
     await eventually(failed_event, what="notifications.v1 failed")
 
+    # the partner fixes its endpoint; an operator sends the message again, under the same id
+    sinks = notifications.sinks
+    original = sinks.responder
+    sinks.responder = lambda _path, _headers, _body: 200
+    try:
+        answer = await notifications.client.post(
+            f"/v1/deliveries/{row['delivery_id']}/retry",
+            params={"municipality": "GM0687"},
+            headers=notifications.token(municipality="GM0687"),
+        )
+        assert answer.status_code == 202
+        (again,) = await settled(notifications, 1, reason_event_id=event.event_id)
+    finally:
+        sinks.responder = original
+    assert again["status"] == "sent"
+    with sinks.received.lock:
+        hooks = [w for w in sinks.received.webhooks if w.path.endswith("/gone")]
+    assert [h.headers["webhook-id"] for h in hooks] == [str(row["delivery_id"])]
+    assert hooks[0].json()["data"]["message"].startswith("Your signal")  # the partner reads English
+
 
 async def test_transient_gateway_errors_are_retried_with_the_same_reference(
     notifications: Running,
