@@ -585,3 +585,20 @@ async def test_no_address_or_name_reaches_the_logs(notifications: Running) -> No
     assert "message failed" in output
     for planted in (planted_email, planted_phone, "geheim", "87654321"):
         assert planted not in output, f"{planted!r} in the logs"
+
+
+async def test_an_erased_person_is_not_written_to(notifications: Running) -> None:
+    subject = uuid4()
+    signal = received_signal(
+        subject_id=subject,
+        email=await sealed(notifications, subject, "vergeten@example.org", "reporter.email"),
+    )
+    assert await notifications.vault.erase(subject, reason="erasure_request")  # crypto-shredding
+    await notifications.publish(envelope(signal))
+    (row,) = await settled(notifications, 1, signal_id=signal.signal_id)
+    assert row["status"] == "failed"
+    assert row["last_error"] == "the recipient's data key is erased or unknown"
+    with notifications.sinks.received.lock:
+        assert all(
+            m.recipients != ("vergeten@example.org",) for m in notifications.sinks.received.mails
+        )
