@@ -98,6 +98,21 @@ def preview(
 
 
 @app.command()
+def rules() -> None:
+    """The rule table: which event leads to which messages."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from .rules import default_rules  # noqa: PLC0415
+
+    table = Table(title="Notification rules")
+    for column in ("rule", "on event", "what"):
+        table.add_column(column)
+    for rule in default_rules():
+        table.add_row(rule.name, rule.event_type, rule.description)
+    console.print(table)
+
+
+@app.command()
 def sinks(
     smtp_port: int = typer.Option(1025, help="SMTP sink"),
     http_port: int = typer.Option(1026, help="SMS gateway (/messages) and webhooks (/webhooks/…)"),

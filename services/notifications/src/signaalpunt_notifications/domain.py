@@ -15,7 +15,7 @@ stay as they are.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -221,7 +221,7 @@ class RuleBook:
     def rules_for(self, event_type: str) -> list[Rule]:
         return list(self._rules.get(event_type, ()))
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Rule]:
         return iter([rule for rules in self._rules.values() for rule in rules])
 
     def plan(self, event: Envelope[Any], context: RuleContext) -> list[Message]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from signaalpunt_contracts import Envelope, Topic
 from signaalpunt_runtime import PermanentError, Service, UnitOfWork
+from signaalpunt_runtime.consumer import Handler
 from signaalpunt_runtime.logs import get_logger
 
 from . import repository
@@ -41,7 +42,7 @@ def _kafka_key(event: Envelope[Any]) -> str:
     return str(event.event_id)
 
 
-def _handler(topic: Topic, rules: RuleBook, directory: Directory, clock: Clock) -> Any:
+def _handler(topic: Topic, rules: RuleBook, directory: Directory, clock: Clock) -> Handler:
     async def handle(event: Envelope[Any], work: UnitOfWork) -> None:
         try:
             municipality = directory.municipality(event.municipality)
