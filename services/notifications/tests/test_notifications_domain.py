@@ -256,3 +256,24 @@ def test_templates_are_sandboxed(tmp_path: Path) -> None:
     templates = Templates([tmp_path])
     with pytest.raises((SecurityError, UndefinedError)):
         templates.render("evil", "nl", MessageChannel.SMS, {}, {}, "x")
+
+
+def test_the_preview_command_renders_every_template_in_english() -> None:
+    from signaalpunt_notifications.cli import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["preview", "--language", "en"])
+    assert result.exit_code == 0, result.output
+    for expected in (
+        "has been received",
+        "being handled",
+        "has been handled",
+        "ACUTE",
+        "Deadline missed",
+        "New: signal",
+        "was not accepted",
+    ):
+        assert expected in result.output
+    one = CliRunner().invoke(app, ["preview", "--template", "reporter_received"])
+    assert "Uw melding is ontvangen" in one.output
+    assert "ACUUT" not in one.output
