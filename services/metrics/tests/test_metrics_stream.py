@@ -4,13 +4,16 @@ events, with redelivery, a restart and a rebuild from the topics; promtool accep
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from metrics_harness import MetricsHarness, read_model_figures
 from metrics_scenario import EXPECTED_FINAL, EXPECTED_FIRST, TERNEUZEN, Sample, key, scenario
 from metrics_tools import run, tool
+from rich.console import Console
 
 LIVE: dict[str, dict[Sample, float]] = {}
 """Figures from live consumption, for the rebuild test that follows."""
@@ -112,3 +115,22 @@ async def test_promtool_accepts_the_metrics_output(metrics: MetricsHarness) -> N
     text = await metrics.scrape()
     code, out = await run(promtool, "check", "metrics", stdin=text)
     assert code == 0, out
+
+
+async def test_the_demo_report_prints_the_headline_figures(metrics: MetricsHarness) -> None:
+    path = Path(__file__).resolve().parents[3] / "scripts" / "demo_parts" / "metrics.py"
+    spec = importlib.util.spec_from_file_location("demo_metrics_part", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    console = Console(record=True, width=160)
+    summary = await module.report(console, base_url=metrics.base_url)
+    assert summary["received"]["GM0715/web_form"] == 2
+    assert summary["routes"]["acuut"] == 2
+    assert summary["open_by_state"] == {"in_intake": 1, "received": 1, "triaged": 2}
+    assert summary["notifications_by_status"] == {"failed": 1, "queued": 1, "sent": 2}
+    assert summary["consumer_lag"]["metrics"] == 0
+    text = console.export_text()
+    assert "Terneuzen (GM0715)" in text
+    assert "What became of them" in text
