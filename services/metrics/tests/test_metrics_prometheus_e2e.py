@@ -30,7 +30,7 @@ from metrics_scenario import (
     step,
     triaged,
 )
-from metrics_tools import tool
+from metrics_tools import run, tool
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_contracts import PARTNER_SIGNALS
 from signaalpunt_intake.config import IntakeSettings
@@ -392,6 +392,14 @@ async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
         if not (await prometheus.query(configured[name]))["data"]["result"]
     ]
     assert not no_data, no_data
+    # promtool accepts both services' /metrics output
+    promtool = tool("promtool")
+    for url in (metrics.base_url, intake_url):
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            text = (await client.get("/metrics")).text
+        code, out = await run(promtool, "check", "metrics", stdin=text)
+        assert code == 0, (url, out)
+
     alerts = {
         a["labels"]["alertname"] for a in (await prometheus.get("/api/v1/alerts"))["data"]["alerts"]
     }
