@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 from notifications_harness import (
     PARTNER_SECRET,
@@ -31,6 +33,7 @@ from signaalpunt_contracts import Envelope, NotificationV1, SignalTriagedV1
 from signaalpunt_contracts.notifications import MessageChannel, RecipientKind
 from signaalpunt_notifications.domain import Message, RateLimit, Rule, RuleContext
 from signaalpunt_notifications.rules import TRIAGED
+from signaalpunt_notifications.sender import Sender
 from signaalpunt_notifications.sinks import ReceivedMail, ReceivedRequest
 from standardwebhooks import Webhook
 
@@ -602,3 +605,62 @@ async def test_an_erased_person_is_not_written_to(notifications: Running) -> Non
         assert all(
             m.recipients != ("vergeten@example.org",) for m in notifications.sinks.received.mails
         )
+
+
+async def test_two_replicas_send_each_message_once(notifications: Running) -> None:
+    """A second sender (another replica: its own pool) works the same log: SKIP LOCKED gives
+    every message to exactly one of them."""
+    own = notifications.notifications.sender
+    pool = await asyncpg.create_pool(
+        notifications.database_url,
+        server_settings={"search_path": "notifications"},
+        min_size=1,
+        max_size=4,
+    )
+    twin = Sender(
+        pool=lambda: pool,
+        schema="notifications",
+        producer="notifications",
+        group="notifications",
+        channels={kind: Counting(channel) for kind, channel in own.channels.items()},
+        templates=own.templates,
+        addresses=own.addresses,
+        policies=own.policies,
+        notifications=own.notifications,
+        metrics=own.metrics,
+        clock=own.clock,
+        workers=4,
+        poll_interval=0.05,
+    )
+    await twin.start()
+    try:
+        signals = [uuid4() for _ in range(20)]
+        for signal_id in signals:
+            await notifications.publish(envelope(acute(signal_id, uuid4()), municipality="GM0677"))
+        rows: list[dict[str, Any]] = []
+        for signal_id in signals:
+            rows += await settled(notifications, 2, signal_id=signal_id)
+    finally:
+        await twin.stop()
+        await pool.close()
+    ids = [r["delivery_id"] for r in rows]
+    await asyncio.sleep(1)
+    copies = Counter(m.message_id for m in mails(notifications, ids))
+    copies.update(r.json()["reference"] for r in sms(notifications, ids))
+    assert len(copies) == 40
+    assert set(copies.values()) == {1}
+    assert Counting.sent > 0, "the second replica must have taken part"
+
+
+class Counting:
+    """A channel that counts what it sent (to see that the second replica took part)."""
+
+    sent = 0
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.channel = inner.channel
+
+    async def send(self, message: Any) -> None:
+        await self.inner.send(message)
+        Counting.sent += 1
