@@ -200,8 +200,10 @@ class ConsumerStage:
         options: dict[str, Any] = {
             **subscriber_options(
                 self.group,
+                # one consumer per topic and group: a service reading several topics in one
+                # group needs an id per consumer, or the broker fences all but one of them
                 instance_id=(
-                    f"{self.group}-{self._settings.instance}"
+                    f"{self.group}-{self.topic.name}-{self._settings.instance}"
                     if self._settings.static_membership
                     else None
                 ),
