@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import run_all
+from demo_parts import notifications as notifications_part
 from dev_secrets import AUTH, PARTNER_JWKS
 from rich.console import Console
 from rich.table import Table
@@ -658,11 +659,13 @@ async def system_scenario() -> dict[str, Any]:
         "SIGNAALPUNT_LOG_LEVEL": "INFO",
         "SIGNAALPUNT_TRIAGE_DEADLINE_CHECK_INTERVAL": "5",
     }
+    # an SMTP server, an SMS gateway and partners' webhook endpoints of our own
+    sink_env, sinks = notifications_part.start_sinks()
     console.print(
         "[bold]Starting the services[/bold] as separate processes: "
         + ", ".join(f"{n} ({u})" for n, u in urls.items())
     )
-    procs = run_all.start(extra, ports, log_dir=REPO / ".local" / "demo-logs")
+    procs = run_all.start({**extra, **sink_env}, ports, log_dir=REPO / ".local" / "demo-logs")
     bootstrap = ServiceSettings(service_name="demo").kafka_bootstrap
     try:
         await wait_for_health(urls)
@@ -670,9 +673,15 @@ async def system_scenario() -> dict[str, Any]:
         events = intake["events"]
         assert isinstance(events, dict)
         triage = await triage_scenario(urls["triage"], bootstrap, set(events))
-        return {"intake": intake, **triage}
+        print_intake(intake)
+        print_triage(triage)
+        console.print()
+        await asyncio.to_thread(notifications_part.wait_quiet, sinks)
+        messages = notifications_part.report(sinks, console)
+        return {"intake": intake, **triage, "notifications": messages}
     finally:
         run_all.stop(procs)
+        sinks.stop()
 
 
 def _free_port() -> int:
@@ -711,8 +720,6 @@ def main() -> int:
     console.print()
     triage = asyncio.run(system_scenario())
     intake = triage["intake"]
-    print_intake(intake)
-    print_triage(triage)
     console.print(
         "\n[bold]Not built yet[/bold]: referral and volunteer matching (their issues come later)."
     )
@@ -723,6 +730,8 @@ def main() -> int:
         and len(events) == 7
         and len(triage["first"]) == len(events)
         and len(triage["alerts"]) == 1
+        and triage["notifications"]["distinct"] > 0
+        and triage["notifications"]["duplicates"] == 0
     )
     console.print("\n[green]demo finished[/green]" if ok else "\n[red]demo incomplete[/red]")
     return 0 if ok else 1
