@@ -8,12 +8,31 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from metrics_harness import MetricsHarness, read_model_figures
+import pytest_asyncio
+from metrics_harness import MetricsHarness, private_topics, read_model_figures
 from metrics_scenario import EXPECTED_FINAL, EXPECTED_FIRST, TERNEUZEN, Sample, key, scenario
 from metrics_tools import run, tool
 from rich.console import Console
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def metrics(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str
+) -> AsyncIterator[MetricsHarness]:
+    """The service on private topics and a private database; tests start and stop it."""
+    topics, watched = await private_topics(kafka_topics.private)
+    harness = MetricsHarness(
+        bootstrap=infra.kafka_bootstrap, database_url=database_url, topics=topics, watched=watched
+    )
+    await harness.producer.start()
+    yield harness
+    await harness.stop()
+    await harness.producer.stop()
+
 
 LIVE: dict[str, dict[Sample, float]] = {}
 """Figures from live consumption, for the rebuild test that follows."""
