@@ -455,15 +455,18 @@ def print_intake(result: dict[str, object]) -> None:
 
 
 async def wait_for_health(urls: dict[str, str], seconds: float = 120) -> None:
-    """Every service answers /health with 200 (database, broker and relay ready)."""
+    """Every service answers /health with 200 (database, broker and relay ready) and each of its
+    consumers holds partitions (its group has settled), so no event waits for a rebalance."""
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(timeout=2) as client:
         for name, url in urls.items():
             while True:
                 try:
-                    if (await client.get(f"{url}/health")).status_code == 200:
+                    answer = await client.get(f"{url}/health")
+                    consumers = answer.json()["checks"].get("consumers", {})
+                    if answer.status_code == 200 and all(consumers.values()):
                         break
-                except httpx.HTTPError:
+                except (httpx.HTTPError, ValueError, KeyError):
                     pass
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{name} did not become healthy; see .local/demo-logs/")

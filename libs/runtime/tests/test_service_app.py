@@ -90,6 +90,9 @@ async def test_health_metrics_asyncapi_and_graceful_sigterm(
             return _handled(text) == 5
 
         await eventually(counted, timeout=30, what="the metrics to count 5 handled events")
+        # the events were handled, so the consumer holds its topic's partitions (3)
+        _, body = await asyncio.to_thread(_get, f"{base}/health")
+        assert json.loads(body)["checks"]["consumers"] == {f"{topic.name}:counter": 3}
         _, metrics = await asyncio.to_thread(_get, f"{base}/metrics")
         assert "signaalpunt_event_handling_seconds_bucket" in metrics
         assert "faststream_received_messages_total" in metrics

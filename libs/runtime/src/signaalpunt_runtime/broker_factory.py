@@ -71,6 +71,10 @@ def subscriber_options(
         "group_id": group,
         "group_instance_id": instance_id,
         "session_timeout_ms": session_timeout_ms,
+        # a service runs one consumer per topic in its group, and every member that joins makes
+        # the others rejoin; members learn of a rebalance at their next heartbeat, so a short
+        # interval lets a group of six settle in seconds rather than half a minute
+        "heartbeat_interval_ms": max(300, session_timeout_ms // 10),
         # a new group starts at the beginning of the topic: nothing published before it is skipped
         "auto_offset_reset": "earliest",
         "ack_policy": SUBSCRIBER_ACK_POLICY,

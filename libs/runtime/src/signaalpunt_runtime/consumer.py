@@ -193,6 +193,7 @@ class ConsumerStage:
             interval=settings.commit_interval,
             max_pending=settings.commit_max_pending,
         )
+        self.listener = CommitOnRevoke(self.offsets)
 
     def register(self) -> None:
         from .broker_factory import subscriber_options  # noqa: PLC0415 - avoid an import cycle
@@ -209,7 +210,7 @@ class ConsumerStage:
                 ),
                 session_timeout_ms=self._settings.consumer_session_timeout_ms,
             ),
-            "listener": CommitOnRevoke(self.offsets),
+            "listener": self.listener,
             "title": f"{self.topic.name}:{self.group}",
             "description": (
                 f"{self.topic.description} Payload: Envelope[{self.topic.value.__name__}]."

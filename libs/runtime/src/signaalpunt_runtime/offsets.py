@@ -77,9 +77,12 @@ class CommitOnRevoke(ConsumerRebalanceListener):
 
     def __init__(self, committer: OffsetCommitter) -> None:
         self._committer = committer
+        self.assigned: frozenset[TopicPartition] = frozenset()
+        """The partitions this consumer holds now (for /health; empty during a rebalance)."""
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.assigned = self.assigned - set(revoked)
         await self._committer.commit()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        return None
+        self.assigned = self.assigned | set(assigned)

@@ -216,6 +216,11 @@ class Service:
         if halted:
             checks["halted_consumers"] = halted
         checks["outbox_relay"] = "active" if self.relay and self.relay.active else "standby"
+        # informational: a replica may rightly hold no partitions (more replicas than
+        # partitions), so an empty assignment does not make the service unhealthy
+        checks["consumers"] = {
+            f"{s.topic.name}:{s.group}": len(s.listener.assigned) for s in self.stages
+        }
         ok = checks["kafka"] == "ok" and checks["postgres"] == "ok" and not halted
         return ok, checks
 
