@@ -85,6 +85,16 @@ async def test_figures_after_a_stream_with_redelivery_and_a_restart(
     ] == (1000 * 3 / 54900)
     LIVE["figures"] = read_model_figures(final)
 
+    # no id of a signal, person, message or partner in any label
+    text = await metrics.scrape()
+    for item in s.first + s.second:
+        for value in (item.key, str(item.event.event_id), str(item.event.correlation_id)):
+            assert value not in text
+        data = item.event.data.model_dump(mode="json")
+        for field in ("signal_id", "subject_id", "notification_id", "partner_event_id"):
+            if field in data:
+                assert str(data[field]) not in text
+
 
 async def _cli(*args: str, database_url: str, bootstrap: str) -> tuple[int, str]:
     env = {
