@@ -86,3 +86,13 @@ def test_configured_goals_load() -> None:
     goals = load_goals(MetricsSettings.model_fields["goals_file"].default)
     assert {g.name for g in goals} >= {"partners-reporting-rate"}
     assert all(g.period.start >= g.baseline.until for g in goals)
+
+
+def test_the_composition_root_builds_without_a_running_event_loop() -> None:
+    """`python -m signaalpunt_metrics.main` builds the service before uvicorn starts a loop."""
+    from signaalpunt_metrics.main import build
+
+    service, app = build(MetricsSettings())
+    assert callable(app)
+    assert len(service.stages) == 7
+    assert {stage.group for stage in service.stages} == {"metrics"}

@@ -88,8 +88,8 @@ async def test_figures_after_a_stream_with_redelivery_and_a_restart(
     # no id of a signal, person, message or partner in any label
     text = await metrics.scrape()
     for item in s.first + s.second:
-        for value in (item.key, str(item.event.event_id), str(item.event.correlation_id)):
-            assert value not in text
+        for identifier in (item.key, str(item.event.event_id), str(item.event.correlation_id)):
+            assert identifier not in text
         data = item.event.data.model_dump(mode="json")
         for field in ("signal_id", "subject_id", "notification_id", "partner_event_id"):
             if field in data:

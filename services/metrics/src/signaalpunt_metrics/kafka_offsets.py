@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from signaalpunt_contracts import Topic
 from signaalpunt_runtime.broker_factory import make_reader
@@ -43,17 +43,22 @@ class KafkaOffsets:
         self._bootstrap = bootstrap
         self._topics = tuple(topics)
         self._admin: AIOKafkaAdminClient | None = None
-        self._reader = make_reader(bootstrap)
+        self._reader: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
+        # built here, not in __init__: aiokafka clients need the running event loop, and the
+        # composition root runs before uvicorn starts one
         self._admin = AIOKafkaAdminClient(
             bootstrap_servers=self._bootstrap, client_id="metrics-offsets"
         )
         await self._admin.start()
+        self._reader = make_reader(self._bootstrap)
         await self._reader.start()
 
     async def stop(self) -> None:
-        await self._reader.stop()
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None
         if self._admin is not None:
             await self._admin.close()
             self._admin = None
@@ -66,6 +71,7 @@ class KafkaOffsets:
 
     async def read(self) -> OffsetReport:
         assert self._admin is not None, "start() first"
+        assert self._reader is not None, "start() first"
         dlq_names = {
             dlq: (topic.name, group)
             for topic in self._topics
