@@ -59,7 +59,8 @@ async def test_figures_after_a_stream_with_redelivery_and_a_restart(
     await metrics.publish(s.first)
     await metrics.publish(s.first[:3])  # delivered again: the same events, the same ids
     await metrics.publish_raw(metrics.topics.received, b"not an envelope", key="broken")
-    before = await metrics.wait_for(EXPECTED_FIRST)
+    await metrics.wait_for(EXPECTED_FIRST)
+    before = await metrics.wait_until(_caught_up)  # every event handled and committed
 
     await metrics.stop()
     await metrics.start()
