@@ -5,7 +5,7 @@ UV ?= uv
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench docs clean-local
+.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench docs dashboards prometheus clean-local
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,14 @@ bench: infra-up topics ## benchmarks; results are written under bench/results/
 
 docs: ## regenerate JSON Schemas and AsyncAPI from the contracts
 	$(UV) run --frozen python -m signaalpunt_runtime.contract_docs
+
+dashboards: ## regenerate the Grafana dashboards (deploy/grafana/dashboards) from code
+	$(UV) run --frozen python -m signaalpunt_metrics.dashboards
+
+prometheus: ## Debian's Prometheus against `make run` on 127.0.0.1:9090 (rules loaded)
+	@command -v prometheus >/dev/null || { echo "prometheus missing: apt-get install prometheus"; exit 1; }
+	prometheus --config.file=deploy/prometheus/prometheus.local.yml \
+	  --storage.tsdb.path=.local/prometheus --web.listen-address=127.0.0.1:9090
 
 clean-local: infra-down ## remove local Kafka/PostgreSQL data (keeps the jar cache)
 	rm -rf .local

@@ -3,10 +3,15 @@
 1. The spine every service stands on, on the real Kafka and PostgreSQL: a sender writes probe
    events through its outbox, the relay publishes them, a receiver handles each exactly once
    through its inbox; a malformed event is parked in the dead-letter topic with its reason.
-2. Intake: a Monday morning of signals through the web form, the phone desk and the partner
-   portal, with a retried form, a second report about the same person, a postcode outside the
-   consortium and a partner trying another municipality; then what landed on signals.received.v1.
-Each service issue adds its part of the scenario here.
+2. Every service (`scripts/run_all.py`) as its own process on free ports, with a local SMTP
+   server, SMS gateway and webhook receiver (scripts/demo_parts/notifications.py):
+   - intake: a Monday morning of signals through the web form, the phone desk, the partner
+     portal and a GP's system over Kafka, with a retried form, a second report about the same
+     person, a postcode outside the consortium and a partner trying another municipality;
+   - triage: the rules' decisions with their explanation, the acute alert, a coordinator's edit
+     lock, confirmation and override, the desk's first contact and a refused step;
+   - notifications: what the receivers got (no addresses);
+   - metrics: what the metrics service counted (scripts/demo_parts/metrics.py).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import run_all
+from demo_parts import metrics as metrics_part
 from demo_parts import notifications as notifications_part
 from dev_secrets import AUTH, PARTNER_JWKS
 from rich.console import Console
@@ -681,7 +687,9 @@ async def system_scenario() -> dict[str, Any]:
         console.print()
         await asyncio.to_thread(notifications_part.wait_quiet, sinks)
         messages = notifications_part.report(sinks, console)
-        return {"intake": intake, **triage, "notifications": messages}
+        console.print()
+        figures = await metrics_part.report(console, base_url=urls["metrics"])
+        return {"intake": intake, **triage, "notifications": messages, "metrics": figures}
     finally:
         run_all.stop(procs)
         sinks.stop()
@@ -735,6 +743,7 @@ def main() -> int:
         and len(triage["alerts"]) == 1
         and triage["notifications"]["distinct"] > 0
         and triage["notifications"]["duplicates"] == 0
+        and sum(triage["metrics"]["received"].values()) >= len(events)
     )
     console.print("\n[green]demo finished[/green]" if ok else "\n[red]demo incomplete[/red]")
     return 0 if ok else 1
