@@ -10,11 +10,12 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: ## install everything: Python env (uv), Kafka jars (Maven), PostgreSQL (apt when missing)
+setup: ## install everything: Python env (uv), Kafka jars (Maven), PostgreSQL and Prometheus (apt when missing)
 	@command -v $(UV) >/dev/null || { echo "uv missing: pip install uv (or see README)"; exit 1; }
 	$(UV) sync --all-packages --frozen
 	$(INFRA) fetch
 	@ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || deploy/local/install-postgres.sh
+	@command -v promtool >/dev/null 2>&1 || deploy/local/install-prometheus.sh
 
 infra-up: setup ## start Kafka and PostgreSQL on 127.0.0.1 (idempotent), wait until ready
 	$(INFRA) up
