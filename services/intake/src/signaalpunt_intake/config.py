@@ -41,6 +41,12 @@ class IntakeSettings(ServiceSettings):
     web_form_limit: int = Field(default=20, ge=1, description="web-form signals per client …")
     web_form_window_seconds: int = Field(default=600, ge=1, description="… per this window")
     idempotency_in_flight_timeout: timedelta = Field(default=timedelta(seconds=60))
+    partner_batch_size: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="partner events stored per transaction (one by one when one is refused)",
+    )
 
     def blind_index_bytes(self) -> bytes:
         return base64.b64decode(self.blind_index_key.get_secret_value())

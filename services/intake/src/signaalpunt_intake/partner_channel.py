@@ -80,6 +80,9 @@ def register_partner_channel(
     @intake.service.consumer(
         topic,
         group="intake",
+        # a burst from a partner (a GP system catching up) is stored in one transaction per
+        # batch; a refused event rolls its batch back and the batch is handled one by one
+        batch_size=intake.settings.partner_batch_size,
         decode=decoder(PartnerSignalV1, decrypt=decrypter.decrypt),
         on_dead_letter=tell_partner,
     )
