@@ -333,6 +333,12 @@ async def test_no_concern_words_in_logs_and_decisions_counted(
         assert word not in caplog.text
     metrics = (await triage.client.get("/metrics")).text
     assert 'signaalpunt_triage_acute_alerts_total{municipality="GM0715"}' in metrics
+    # HTTP requests are measured by route template; the ids in the paths never become labels
+    assert (
+        'signaalpunt_http_request_duration_seconds_count{method="GET",'
+        'route="/v1/triage/signals/{signal_id}",status="200"}' in metrics
+    )
+    assert str(sent.data.signal_id) not in metrics
     assert (
         'signaalpunt_triage_decisions_total{decided_by="rules",municipality="GM0715",'
         'priority="acute",route="acuut"}' in metrics

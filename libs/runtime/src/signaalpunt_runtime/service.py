@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,10 +31,10 @@ from typing import Any
 
 import asyncpg
 from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
-from faststream.asgi.types import ASGIApp, Receive, Scope, Send
+from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
-from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client import CollectorRegistry, Histogram, make_asgi_app
 from signaalpunt_contracts import Topic
 
 from .broker_factory import make_broker
@@ -89,6 +90,13 @@ class Service:
             description=description or title,
         )
         self._stage_metrics = StageMetrics(self.metrics)
+        self._http_requests = Histogram(
+            "signaalpunt_http_request_duration_seconds",
+            "HTTP requests to the service's API, by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.metrics,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self._outbox_metrics = OutboxMetrics(self.metrics)
         self.stages: list[ConsumerStage] = []
         self._pool: asyncpg.Pool | None = None
@@ -262,12 +270,33 @@ class Service:
         if http is None:
             return core
         own_paths = {path for path, _ in core.routes}
+        requests = self._http_requests
 
         async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "lifespan" or scope.get("path") in own_paths:
                 await core(scope, receive, send)
-            else:
+                return
+            if scope["type"] != "http":
                 await http(scope, receive, send)
+                return
+            status = 500  # what the client sees when the app fails before answering
+            started = time.perf_counter()
+
+            async def send_and_note(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                await send(message)
+
+            try:
+                await http(scope, receive, send_and_note)
+            finally:
+                # the route template (/v1/signals/{signal_id}/status), never the path itself:
+                # paths carry ids; unmatched paths are one label value, not one per guess
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                requests.labels(scope["method"], route, str(status)).observe(
+                    time.perf_counter() - started
+                )
 
         return dispatch
 

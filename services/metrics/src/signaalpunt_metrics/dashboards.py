@@ -615,12 +615,36 @@ def pipeline_health() -> Dashboard:
     )
     d = d.with_panel(
         _series(
-            "Handling latency (95th percentile)",
+            "Event handling latency (95th percentile)",
             "From delivery to commit of one event, per service and topic.",
             query(
                 "histogram_quantile(0.95, sum by (job, topic, le) "
                 "(rate(signaalpunt_event_handling_seconds_bucket[$__rate_interval])))",
                 "{{job}} {{topic}}",
+            ),
+            unit="s",
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "HTTP requests per second",
+            "Requests to each service's API, by service and status (4xx: refused input or "
+            "access; 5xx: our fault).",
+            query(
+                "sum by (job, status) "
+                "(rate(signaalpunt_http_request_duration_seconds_count[$__rate_interval]))",
+                "{{job}} {{status}}",
+            ),
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "HTTP latency (95th percentile)",
+            "Time to answer, per service and route (the route template, never an id).",
+            query(
+                "histogram_quantile(0.95, sum by (job, route, le) "
+                "(rate(signaalpunt_http_request_duration_seconds_bucket[$__rate_interval])))",
+                "{{job}} {{route}}",
             ),
             unit="s",
         )
