@@ -9,9 +9,10 @@ from .keys import (
     SubjectKeyStore,
     UnknownSubjectError,
 )
-from .vault import PersonalDataVault, TamperedError
+from .vault import KEY_STORE_MIGRATIONS, PersonalDataVault, TamperedError, service_vault
 
 __all__ = [
+    "KEY_STORE_MIGRATIONS",
     "BlindIndex",
     "KeyEncryptionKeys",
     "PersonalDataVault",
@@ -22,4 +23,5 @@ __all__ = [
     "UnknownSubjectError",
     "normalise",
     "normalise_postcode",
+    "service_vault",
 ]

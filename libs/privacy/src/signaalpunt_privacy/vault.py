@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .keys import SubjectKeyStore
+from .keys import MIGRATIONS, SCHEMA, KeyEncryptionKeys, PostgresSubjectKeyStore, SubjectKeyStore
 
 PREFIX = "pd1."
 
@@ -68,3 +70,26 @@ class PersonalDataVault:
     async def erase(self, subject_id: UUID, *, reason: str) -> bool:
         """Crypto-shredding: every sealed value of this subject, anywhere, becomes unreadable."""
         return await self._keys.shred(subject_id, reason=reason)
+
+
+class _StartsWithService(Protocol):
+    def also_start(
+        self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+    ) -> None: ...
+
+
+KEY_STORE_MIGRATIONS = (MIGRATIONS, SCHEMA)
+"""For `Service(shared_migrations=[KEY_STORE_MIGRATIONS])`: the shared subject-key schema."""
+
+
+def service_vault(
+    service: _StartsWithService, *, key_encryption_keys: str, database_url: str
+) -> PersonalDataVault:
+    """The vault of one service: data keys in the shared key store, on a pool of its own (a
+    handler's transaction holds one of the service's connections while it opens a value, so
+    sharing that pool could deadlock), opened and closed with the service."""
+    store = PostgresSubjectKeyStore.with_own_pool(
+        database_url, KeyEncryptionKeys.from_spec(key_encryption_keys)
+    )
+    service.also_start(store.open, store.close)
+    return PersonalDataVault(store)

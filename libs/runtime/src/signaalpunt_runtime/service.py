@@ -107,7 +107,9 @@ class Service:
     def also_start(
         self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
     ) -> None:
-        """Open and close a resource of the service's own (e.g. the key store's pool) with it."""
+        """Open and close a resource of the service's own (e.g. the key store's pool) with it.
+        Resources start in the order given and stop in reverse, so one that uses another (a
+        sender using the key store) stops before what it uses."""
         self._on_start.append(start)
         self._on_stop.append(stop)
 
@@ -203,7 +205,7 @@ class Service:
             await self.relay.stop()
 
     async def stop_database(self) -> None:
-        for stop in self._on_stop:
+        for stop in reversed(self._on_stop):  # last started, first stopped
             await stop()
         if self._pool is not None:
             await self._pool.close()

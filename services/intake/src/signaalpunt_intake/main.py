@@ -8,14 +8,7 @@ from pathlib import Path
 from faststream.asgi.types import ASGIApp
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import PARTNER_REJECTIONS, PARTNER_SIGNALS, SIGNALS_RECEIVED, Topic
-from signaalpunt_privacy import (
-    BlindIndex,
-    KeyEncryptionKeys,
-    PersonalDataVault,
-    PostgresSubjectKeyStore,
-)
-from signaalpunt_privacy.keys import MIGRATIONS as KEY_STORE_MIGRATIONS
-from signaalpunt_privacy.keys import SCHEMA as KEY_STORE_SCHEMA
+from signaalpunt_privacy import KEY_STORE_MIGRATIONS, BlindIndex, service_vault
 from signaalpunt_privacy.partner_encryption import PartnerDecrypter
 from signaalpunt_runtime import Service
 
@@ -38,18 +31,19 @@ def build(
         title="Signaalpunt intake",
         description="Signals in through every channel; one canonical signal out.",
         migrations=MIGRATIONS,
-        shared_migrations=[(KEY_STORE_MIGRATIONS, KEY_STORE_SCHEMA)],
+        shared_migrations=[KEY_STORE_MIGRATIONS],
     )
-    keks = KeyEncryptionKeys.from_spec(settings.key_encryption_keys.get_secret_value())
-    key_store = PostgresSubjectKeyStore.with_own_pool(
-        (settings.key_store_database_url or settings.database_url).get_secret_value(), keks
-    )
-    service.also_start(key_store.open, key_store.close)
     intake = Intake(
         service=service,
         settings=settings,
         municipalities=load_municipalities(settings.municipalities_file),
-        vault=PersonalDataVault(key_store),
+        vault=service_vault(
+            service,
+            key_encryption_keys=settings.key_encryption_keys.get_secret_value(),
+            database_url=(
+                settings.key_store_database_url or settings.database_url
+            ).get_secret_value(),
+        ),
         index=BlindIndex(settings.blind_index_bytes()),
         verifier=TokenVerifier.from_jwks_file(
             settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience

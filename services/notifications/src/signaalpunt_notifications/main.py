@@ -21,9 +21,7 @@ from signaalpunt_contracts import (
     Topic,
 )
 from signaalpunt_contracts.notifications import MessageChannel
-from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
-from signaalpunt_privacy.keys import MIGRATIONS as KEY_STORE_MIGRATIONS
-from signaalpunt_privacy.keys import SCHEMA as KEY_STORE_SCHEMA
+from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
 from signaalpunt_runtime import Service
 
 from .api import build_api
@@ -97,18 +95,19 @@ def compose(
         title="Signaalpunt notifications",
         description="E-mail, SMS and signed webhooks: exactly one message per reason.",
         migrations=MIGRATIONS,
-        shared_migrations=[(KEY_STORE_MIGRATIONS, KEY_STORE_SCHEMA)],
+        shared_migrations=[KEY_STORE_MIGRATIONS],
     )
-    keks = KeyEncryptionKeys.from_spec(settings.key_encryption_keys.get_secret_value())
-    key_store = PostgresSubjectKeyStore.with_own_pool(
-        (settings.key_store_database_url or settings.database_url).get_secret_value(), keks
+    vault = service_vault(
+        service,
+        key_encryption_keys=settings.key_encryption_keys.get_secret_value(),
+        database_url=(settings.key_store_database_url or settings.database_url).get_secret_value(),
     )
     directory = load_directory(
         settings.municipalities_file,
         settings.partners_file,
         staff_portal_url=settings.staff_portal_url,
     )
-    addresses = AddressBook(directory, PersonalDataVault(key_store))
+    addresses = AddressBook(directory, vault)
     http = httpx.AsyncClient(timeout=settings.send_timeout)
     channels = extensions.channels or {
         MessageChannel.EMAIL: EmailChannel(
@@ -152,14 +151,13 @@ def compose(
     )
 
     async def start() -> None:
-        await key_store.open()
         await sender.start()
 
     async def stop() -> None:
-        # the sender first: messages in flight still need the key store and the HTTP client
+        # before the key store (registered earlier, so stopped later): messages in flight
+        # still need it and the HTTP client
         await sender.stop()
         await http.aclose()
-        await key_store.close()
 
     service.also_start(start, stop)
     register_consumers(service, extensions.topics, extensions.rules, directory, clock)

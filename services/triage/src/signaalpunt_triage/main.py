@@ -14,9 +14,7 @@ from signaalpunt_contracts import (
     SIGNALS_TRIAGED,
     Cue,
 )
-from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
-from signaalpunt_privacy.keys import MIGRATIONS as KEY_STORE_MIGRATIONS
-from signaalpunt_privacy.keys import SCHEMA as KEY_STORE_SCHEMA
+from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
 from signaalpunt_runtime import Service
 
 from .api import build_api
@@ -56,17 +54,18 @@ def build(
             "from explainable rules; coordinators confirm or change; deadlines are watched."
         ),
         migrations=MIGRATIONS,
-        shared_migrations=[(KEY_STORE_MIGRATIONS, KEY_STORE_SCHEMA)],
+        shared_migrations=[KEY_STORE_MIGRATIONS],
     )
-    keks = KeyEncryptionKeys.from_spec(settings.key_encryption_keys.get_secret_value())
-    key_store = PostgresSubjectKeyStore.with_own_pool(
-        (settings.key_store_database_url or settings.database_url).get_secret_value(), keks
-    )
-    service.also_start(key_store.open, key_store.close)
     triage = Triage(
         service=service,
         rulebook=load_rulebook(settings),
-        vault=PersonalDataVault(key_store),
+        vault=service_vault(
+            service,
+            key_encryption_keys=settings.key_encryption_keys.get_secret_value(),
+            database_url=(
+                settings.key_store_database_url or settings.database_url
+            ).get_secret_value(),
+        ),
         topics=topics,
         clock=clock,
         lock_duration=settings.edit_lock_duration,
