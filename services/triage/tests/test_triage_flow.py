@@ -157,6 +157,8 @@ async def test_a_coordinator_turning_a_signal_acute_alerts_once(triage: RunningT
     )
     assert made_acute.status_code == 200
     assert made_acute.json()["priority"] == "acute"
+    due = datetime.fromisoformat(made_acute.json()["first_contact_due"])
+    assert timedelta(minutes=55) < due - datetime.now(UTC) <= timedelta(hours=1)
     confirmed = await triage.client.post(path, headers=triage.token(), json={})
     assert confirmed.status_code == 200
     alerts = await triage.about(

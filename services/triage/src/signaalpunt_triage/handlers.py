@@ -314,11 +314,13 @@ async def coordinator_decision(
         if changed and not (change.reason and change.reason.strip()):
             raise ValueError("a change of route, risk groups or priority needs a reason")
         rules = triage.rulebook.for_municipality(case.municipality)
-        due = (
-            rules.deadlines.due(priority, case.received_at)
-            if priority is not case.priority
-            else case.first_contact_due
-        )
+        if priority is case.priority:
+            due = case.first_contact_due
+        elif priority is Priority.ACUTE:
+            # made acute now: first contact within the hour from now, not from the receipt
+            due = rules.deadlines.due(priority, max(now, case.received_at))
+        else:
+            due = rules.deadlines.due(priority, case.received_at)
         advice = case.advice
         if route is Route.ACUUT and Advice.INVOLVE_113_OR_GP not in advice:
             advice = (*advice, Advice.INVOLVE_113_OR_GP)
