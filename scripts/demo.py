@@ -291,12 +291,14 @@ async def intake_scenario(intake_url: str, bootstrap: str) -> dict[str, object]:
     ]
     outcomes: list[tuple[str, int, str]] = []
     accepted: list[str] = []
+    receipts: dict[str, tuple[str, str]] = {}
     async with httpx.AsyncClient(base_url=intake_url, timeout=30) as client:
         for title, body, headers in steps:
             answer = await client.post("/v1/signals", json=body, headers=headers)
             data = answer.json()
             if answer.status_code == 202:
                 accepted.append(data["signal_id"])
+                receipts[data["signal_id"]] = (data["status_url"], data["receipt_token"])
                 outcomes.append((title, 202, f"received, signal {data['signal_id'][:13]}…"))
             else:
                 outcomes.append((title, answer.status_code, data.get("detail", "")[:90]))
@@ -332,7 +334,7 @@ async def intake_scenario(intake_url: str, bootstrap: str) -> dict[str, object]:
             f"refused, told on partner.signals.rejections.v1: {rejection}",
         )
     )
-    return {"outcomes": outcomes, "events": events}
+    return {"outcomes": outcomes, "events": events, "receipts": receipts}
 
 
 GP = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
@@ -657,6 +659,25 @@ def print_triage(result: dict[str, Any]) -> None:
             )
 
 
+async def print_status_pages(
+    intake_url: str, intake: dict[str, Any], triage: dict[str, Any]
+) -> None:
+    """What reporters see on their status page (receipt token), once intake has followed the
+    case steps: only received / being handled / handled."""
+    receipts: dict[str, tuple[str, str]] = intake["receipts"]
+    first: dict[str, SignalTriagedV1] = triage["first"]
+    table = Table(title="The reporters' status pages (GET /v1/signals/{id}/status)")
+    for column in ("signal", "route", "the reporter sees"):
+        table.add_column(column)
+    async with httpx.AsyncClient(base_url=intake_url, timeout=10) as client:
+        await asyncio.sleep(2)  # intake follows cases.steps.v1 asynchronously
+        for signal_id, (url, token) in receipts.items():
+            answer = await client.get(url, headers={"Receipt-Token": token})
+            route = first[signal_id].route.value if signal_id in first else "?"
+            table.add_row(signal_id[-8:], route, answer.json().get("status", "?"))
+    console.print(table)
+
+
 async def system_scenario() -> dict[str, Any]:
     """Every service as its own process on free ports (logs in .local/demo-logs/), then the
     morning's signals through intake and what the other services make of them."""
@@ -684,6 +705,7 @@ async def system_scenario() -> dict[str, Any]:
         triage = await triage_scenario(urls["triage"], bootstrap, set(events))
         print_intake(intake)
         print_triage(triage)
+        await print_status_pages(urls["intake"], intake, triage)
         console.print()
         await asyncio.to_thread(notifications_part.wait_quiet, sinks)
         messages = notifications_part.report(sinks, console)

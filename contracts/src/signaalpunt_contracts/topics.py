@@ -195,7 +195,8 @@ CASE_STEPS = Topic(
         "attempts, reopening; in order per signal."
     ),
     producers=("triage",),
-    consumers=("notifications", "metrics"),
+    # intake: the reporter's status page moves to "being handled" and "handled"
+    consumers=("notifications", "metrics", "intake"),
     partitions=6,
     retention=timedelta(days=14),
 )

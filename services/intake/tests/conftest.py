@@ -15,7 +15,7 @@ import pytest_asyncio
 import uvicorn
 from intake_harness import RunningIntake
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import PARTNER_REJECTIONS, PARTNER_SIGNALS, SIGNALS_RECEIVED
+from signaalpunt_contracts import CASE_STEPS, PARTNER_REJECTIONS, PARTNER_SIGNALS, SIGNALS_RECEIVED
 from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.main import build
 from signaalpunt_privacy import KeyEncryptionKeys
@@ -42,6 +42,7 @@ async def intake(
     received = await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1")
     partner_signals = await kafka_topics.private(PARTNER_SIGNALS, "partner.signals.v1")
     rejections = await kafka_topics.private(PARTNER_REJECTIONS, "partner.signals.rejections.v1")
+    case_steps = await kafka_topics.private(CASE_STEPS, "cases.steps.v1", consumers=("intake",))
     settings = IntakeSettings(
         database_url=database_url,  # type: ignore[arg-type]
         kafka_bootstrap=infra.kafka_bootstrap,
@@ -53,7 +54,11 @@ async def intake(
         web_form_limit=10_000,  # tests send many forms from one address; one test lowers it
     )
     service, app = build(
-        settings, received=received, partner_signals=partner_signals, rejections=rejections
+        settings,
+        received=received,
+        partner_signals=partner_signals,
+        rejections=rejections,
+        case_steps=case_steps,
     )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
@@ -64,7 +69,15 @@ async def intake(
         await asyncio.sleep(0.05)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         yield RunningIntake(
-            client, service, received, keys, database_url, infra, partner_signals, rejections
+            client,
+            service,
+            received,
+            keys,
+            database_url,
+            infra,
+            partner_signals,
+            rejections,
+            case_steps,
         )
     server.should_exit = True
     await task

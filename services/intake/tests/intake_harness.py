@@ -22,6 +22,7 @@ class RunningIntake:
     infra: Infra
     partner_signals: Topic
     rejections: Topic
+    case_steps: Topic
 
     def token(
         self,

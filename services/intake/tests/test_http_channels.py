@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from intake_harness import RunningIntake
 from signaalpunt_access.dev_tokens import mint
-from signaalpunt_contracts import Envelope, SignalReceivedV1
-from signaalpunt_runtime.broker_factory import make_reader
+from signaalpunt_contracts import CaseStepRecordedV1, Envelope, SignalReceivedV1
+from signaalpunt_runtime.broker_factory import make_producer, make_reader
 
 PLANTED = {
     "reporter_name": "Aaltje Planted-Reporter",
@@ -309,3 +311,57 @@ async def test_more_concurrent_submissions_than_database_connections(intake: Run
         timeout=60,
     )
     assert [a.status_code for a in answers] == [202] * 40
+
+
+async def test_the_status_page_follows_the_case_and_tells_nothing_more(
+    intake: RunningIntake,
+) -> None:
+    answer = await intake.client.post("/v1/signals", json=web_form())
+    assert answer.status_code == 202
+    receipt = answer.json()
+    signal_id = UUID(receipt["signal_id"])
+    token = {"Receipt-Token": receipt["receipt_token"]}
+
+    async def step(state: str, previous: str, name: str, **extra: str) -> None:
+        data = CaseStepRecordedV1.model_validate(
+            {
+                "signal_id": str(signal_id),
+                "step": name,
+                "previous_state": previous,
+                "state": state,
+                "route": "team_eenzaamheid",
+                "recorded_by": "staff:desk-1",
+                "received_at": datetime.now(UTC).isoformat(),
+                "recorded_at": datetime.now(UTC).isoformat(),
+                **extra,
+            }
+        )
+        event = Envelope.new(data, municipality="GM0715", producer="triage")
+        producer = make_producer(intake.infra.kafka_bootstrap, client_id="intake-tests")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                intake.case_steps.name,
+                value=event.model_dump_json().encode(),
+                key=str(signal_id).encode(),
+            )
+        finally:
+            await producer.stop()
+
+    async def status_becomes(wanted: str) -> dict[str, str]:
+        for _ in range(150):
+            body = (await intake.client.get(receipt["status_url"], headers=token)).json()
+            if body["status"] == wanted:
+                return dict(body)
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"status never became {wanted}: {body}")
+
+    await step("triaged", "received", "triaged")
+    assert await status_becomes("being_handled") == {
+        "signal_id": str(signal_id),
+        "status": "being_handled",
+    }
+    await step("closed", "triaged", "closed", close_reason="support_arranged")
+    assert await status_becomes("handled") == {"signal_id": str(signal_id), "status": "handled"}
+    await step("triaged", "closed", "reopened")
+    await status_becomes("being_handled")

@@ -32,7 +32,7 @@ from metrics_scenario import (
 )
 from metrics_tools import run, tool
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import PARTNER_SIGNALS
+from signaalpunt_contracts import CASE_STEPS, PARTNER_SIGNALS
 from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.main import build as build_intake
 from signaalpunt_metrics import dashboards
@@ -287,11 +287,15 @@ async def _start_intake(
         outbox_poll_interval=0.2,
     )
     partner_signals = await kafka_topics.private(PARTNER_SIGNALS, "partner.signals.v1")
+    case_steps = await kafka_topics.private(
+        CASE_STEPS, "intake.cases.steps.v1", consumers=("intake",)
+    )
     _, app = build_intake(
         settings,
         received=topics.received,
         partner_signals=partner_signals,
         rejections=topics.rejections,
+        case_steps=case_steps,
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())

@@ -63,6 +63,7 @@ async def intake_and_notifications(
         ),
         received=topics.received,
         partner_signals=partner_signals,
+        case_steps=topics.steps,
         rejections=topics.rejections,
     )
     composed = compose(

@@ -231,14 +231,15 @@ def build_api(intake: Intake) -> FastAPI:
     async def status(
         signal_id: UUID, receipt_token: str = Header(max_length=100)
     ) -> dict[str, str]:
-        """What a reporter may know: received, being handled or handled; never details."""
+        """What a reporter may know: `received`, `being_handled` (the signal point is on it) or
+        `handled` (the case is closed); never details."""
         async with intake.service.pool.acquire() as conn:
-            stored = await repository.receipt_hash(conn, signal_id)
+            stored = await repository.receipt_and_handling(conn, signal_id)
         given = hashlib.sha256(receipt_token.encode()).digest()
-        if stored is None or not hmac.compare_digest(stored, given):
+        if stored is None or not hmac.compare_digest(stored[0], given):
             # the same answer for "no such signal" and "wrong token": existence is not revealed
             raise HTTPException(404, "no signal with this id and receipt token")
-        return {"signal_id": str(signal_id), "status": "received"}
+        return {"signal_id": str(signal_id), "status": stored[1]}
 
     return api
 

@@ -7,12 +7,19 @@ from pathlib import Path
 
 from faststream.asgi.types import ASGIApp
 from signaalpunt_access import TokenVerifier
-from signaalpunt_contracts import PARTNER_REJECTIONS, PARTNER_SIGNALS, SIGNALS_RECEIVED, Topic
+from signaalpunt_contracts import (
+    CASE_STEPS,
+    PARTNER_REJECTIONS,
+    PARTNER_SIGNALS,
+    SIGNALS_RECEIVED,
+    Topic,
+)
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, BlindIndex, service_vault
 from signaalpunt_privacy.partner_encryption import PartnerDecrypter
 from signaalpunt_runtime import Service
 
 from .api import Intake, build_api
+from .case_progress import register_case_progress
 from .config import IntakeSettings, load_municipalities, load_partners
 from .partner_channel import register_partner_channel
 
@@ -25,6 +32,7 @@ def build(
     received: Topic = SIGNALS_RECEIVED,
     partner_signals: Topic = PARTNER_SIGNALS,
     rejections: Topic = PARTNER_REJECTIONS,
+    case_steps: Topic = CASE_STEPS,
 ) -> tuple[Service, ASGIApp]:
     service = Service(
         settings,
@@ -57,6 +65,7 @@ def build(
         rejections,
         PartnerDecrypter.from_file(settings.partner_decryption_key_file),
     )
+    register_case_progress(service, case_steps)
     return service, service.asgi_app(http=build_api(intake))
 
 

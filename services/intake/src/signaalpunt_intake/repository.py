@@ -125,9 +125,17 @@ async def insert_signal(
     )
 
 
-async def receipt_hash(conn: DbConnection, signal_id: UUID) -> bytes | None:
-    value = await conn.fetchval("SELECT receipt_hash FROM signals WHERE signal_id = $1", signal_id)
-    return bytes(value) if value is not None else None
+async def receipt_and_handling(conn: DbConnection, signal_id: UUID) -> tuple[bytes, str] | None:
+    """The receipt token's hash and what the reporter may know of the signal's handling."""
+    row = await conn.fetchrow(
+        "SELECT receipt_hash, handling FROM signals WHERE signal_id = $1", signal_id
+    )
+    return (bytes(row["receipt_hash"]), str(row["handling"])) if row else None
+
+
+async def set_handling(conn: DbConnection, signal_id: UUID, handling: str) -> None:
+    """Follow the case (cases.steps.v1 arrives in order per signal); unknown ids change nothing."""
+    await conn.execute("UPDATE signals SET handling = $2 WHERE signal_id = $1", signal_id, handling)
 
 
 async def count_request(conn: DbConnection, client: str, window_seconds: int) -> tuple[int, float]:

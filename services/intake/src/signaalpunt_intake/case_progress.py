@@ -1,0 +1,28 @@
+"""The reporter's status page follows the case: cases.steps.v1 in, one column updated.
+
+A reporter learns only "received", "being handled" or "handled" (DOMAIN.md: follow-up must be
+confidential); the step itself, the route and the reason stay with the signal point.
+"""
+
+from __future__ import annotations
+
+from signaalpunt_contracts import CaseState, CaseStepRecordedV1, Envelope, Topic
+from signaalpunt_runtime import Service, UnitOfWork
+
+from . import repository
+
+HANDLING: dict[CaseState, str] = {
+    CaseState.RECEIVED: "received",
+    CaseState.TRIAGED: "being_handled",
+    CaseState.IN_INTAKE: "being_handled",
+    CaseState.REFERRED: "being_handled",
+    CaseState.CLOSED: "handled",
+}
+
+
+def register_case_progress(service: Service, steps: Topic) -> None:
+    @service.consumer(steps, group="intake")
+    async def on_case_step(event: Envelope[CaseStepRecordedV1], work: UnitOfWork) -> None:
+        await repository.set_handling(
+            work.connection, event.data.signal_id, HANDLING[event.data.state]
+        )
