@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import random
-import signal
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -23,6 +19,7 @@ from signaalpunt_contracts import PLATFORM_PROBE
 from signaalpunt_runtime.migrations import upgrade_async
 from signaalpunt_runtime.outbox import write_outbox
 from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.processes import KillableProcess
 
 from .apps.counter_app import MIGRATIONS, build
 from .helpers import eventually, probe, producer, running, scalar, settings_for
@@ -33,36 +30,20 @@ APP = Path(__file__).parent / "apps" / "counter_app.py"
 EVENTS = 10_000
 
 
-class KillableApp:
-    def __init__(self, infra: Infra, database_url: str, log_dir: Path, **env: str) -> None:
-        self.env = {
-            **os.environ,
+def KillableApp(  # noqa: N802 - reads as the thing it makes
+    infra: Infra, database_url: str, log_dir: Path, **env: str
+) -> KillableProcess:
+    """The counter app (tests/apps/counter_app.py) on the test's infrastructure."""
+    return KillableProcess(
+        APP,
+        {
             "SIGNAALPUNT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
             "SIGNAALPUNT_DATABASE_URL": database_url,
             "SIGNAALPUNT_SERVICE_LOG_LEVEL": "INFO",
             **env,
-        }
-        self.log_dir = log_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log = (self.log_dir / f"run-{self.starts}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(APP)], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        assert self.proc.poll() is None, f"the app died by itself, see {self.log_dir}"
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=60)
+        },
+        log_dir,
+    )
 
 
 async def _count(dsn: str, query: str) -> int:

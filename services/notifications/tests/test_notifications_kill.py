@@ -10,11 +10,7 @@ of the delivery log; the test widens that window and counts.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -41,6 +37,7 @@ from signaalpunt_privacy.keys import SCHEMA as KEY_STORE_SCHEMA
 from signaalpunt_runtime.broker_factory import make_producer
 from signaalpunt_runtime.migrations import upgrade_async
 from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.processes import KillableProcess
 
 pytestmark = pytest.mark.slow
 
@@ -50,32 +47,6 @@ REPORTERS, ALERTS, REFUSALS = 40, 15, 15
 EXPECTED = REPORTERS + 2 * ALERTS + REFUSALS  # acute alerts go by e-mail and SMS
 KILLS = 5
 WORKERS = 2
-
-
-class KillableService:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = {**os.environ, **env}
-        self.log_dir = log_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log = (self.log_dir / f"run-{self.starts}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(APP)], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        assert self.proc.poll() is None, f"the service died by itself, see {self.log_dir}"
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=60)
 
 
 async def _count(dsn: str, query: str) -> int:
@@ -136,7 +107,8 @@ async def test_killed_repeatedly_while_sending_loses_nothing_and_duplicates_keep
     finally:
         await producer.stop()
 
-    service = KillableService(
+    service = KillableProcess(
+        APP,
         {
             "SIGNAALPUNT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
             "SIGNAALPUNT_DATABASE_URL": database_url,

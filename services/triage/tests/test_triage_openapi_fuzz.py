@@ -7,10 +7,9 @@ paths are exercised for real).
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
+from signaalpunt_testkit.processes import schemathesis
 from triage_harness import RunningTriage
 
 
@@ -19,25 +18,7 @@ async def test_no_server_errors_whatever_is_sent(triage: RunningTriage, tmp_path
     await triage.case(sent.data.signal_id)
     base = str(triage.client.base_url).rstrip("/")
     token = triage.token(roles=("coordinator", "desk"))["Authorization"]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "schemathesis.cli",
-        "run",
-        f"{base}/openapi.json",
-        "--checks",
-        "not_a_server_error",
-        "--max-examples",
-        "30",
-        "--request-timeout",
-        "20",
-        "--header",
-        f"Authorization: {token}",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=400)
-    text = output.decode(errors="replace")
+    code, text = await schemathesis(f"{base}/openapi.json", authorization=token, max_examples=30)
     (tmp_path / "schemathesis.txt").write_text(text)
-    assert process.returncode == 0, text[-3000:]
+    assert code == 0, text[-3000:]
     assert "6 selected / 6 total" in text, "every operation must have been exercised"
