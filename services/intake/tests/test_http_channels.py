@@ -313,6 +313,84 @@ async def test_more_concurrent_submissions_than_database_connections(intake: Run
     assert [a.status_code for a in answers] == [202] * 40
 
 
+async def test_concurrent_signals_about_one_person_are_all_linked(intake: RunningIntake) -> None:
+    # submitted at once they are stored in one or a few concurrent group transactions: each but
+    # the first must still link to one stored before it, in the database or in its own group
+    person = {"name": "Grietje Gelijktijdig", "birth_year": 1938, "postcode": "4501 AA"}
+    answers = await asyncio.gather(
+        *(intake.client.post("/v1/signals", json=web_form(subject=person)) for _ in range(40))
+    )
+    assert [a.status_code for a in answers] == [202] * 40
+    ids = [a.json()["signal_id"] for a in answers]
+    events = await _events(intake, *ids)
+    signals = {i: _signal(events, i).data for i in ids}
+    firsts = [s for s in signals.values() if s.possible_duplicate_of is None]
+    assert len(firsts) == 1, "exactly one signal is the first about this person"
+    for signal in signals.values():  # every other one leads back to it, without a cycle
+        seen = {signal.signal_id}
+        while signal.possible_duplicate_of is not None:
+            signal = signals[str(signal.possible_duplicate_of)]
+            assert signal.signal_id not in seen, "duplicate links form a cycle"
+            seen.add(signal.signal_id)
+        assert signal is firsts[0]
+
+
+async def test_a_signal_stored_while_another_about_that_person_commits_is_linked(
+    intake: RunningIntake,
+) -> None:
+    # the first signal's transaction is held open (a slow insert) while the second one is stored
+    # by the other flusher: the second must wait for it and link to it, not pass as a first.
+    # (Desk signals: anonymous ones from one address would already wait for each other on their
+    # rate-limit count.)
+    person = {"name": "Teun Tegelijk", "birth_year": 1944, "postcode": "4501 AB"}
+    desk = web_form(channel="phone", subject=person)
+    conn = await asyncpg.connect(intake.database_url)
+    await conn.execute(
+        "CREATE FUNCTION intake.slow_insert() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN PERFORM pg_sleep(0.6); RETURN NEW; END $$;"
+        " CREATE TRIGGER slow_insert BEFORE INSERT ON intake.signals"
+        " FOR EACH ROW EXECUTE FUNCTION intake.slow_insert()"
+    )
+    try:
+        first = asyncio.create_task(
+            intake.client.post(
+                "/v1/signals", json=desk, headers=intake.token(municipality="GM1714")
+            )
+        )
+        await asyncio.sleep(0.2)  # the first is inside its insert now
+        second = await intake.client.post(
+            "/v1/signals", json=desk, headers=intake.token(municipality="GM1714")
+        )
+        first_id, second_id = (await first).json()["signal_id"], second.json()["signal_id"]
+    finally:
+        await conn.execute(
+            "DROP TRIGGER slow_insert ON intake.signals; DROP FUNCTION intake.slow_insert()"
+        )
+        await conn.close()
+    events = await _events(intake, first_id, second_id)
+    assert _signal(events, first_id).data.possible_duplicate_of is None
+    assert str(_signal(events, second_id).data.possible_duplicate_of) == first_id
+
+
+async def test_the_web_form_limit_holds_for_concurrent_submissions(intake: RunningIntake) -> None:
+    settings = intake.service.settings
+    saved = (settings.web_form_limit, settings.web_form_window_seconds)  # type: ignore[attr-defined]
+    settings.web_form_limit, settings.web_form_window_seconds = 4, 3598  # type: ignore[attr-defined]
+    conn = await asyncpg.connect(intake.database_url)
+    try:
+        before = await conn.fetchval("SELECT count(*) FROM intake.signals")
+        answers = await asyncio.gather(
+            *(intake.client.post("/v1/signals", json=web_form()) for _ in range(15))
+        )
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [202] * 4 + [429] * 11
+        assert all(int(a.headers["retry-after"]) > 0 for a in answers if a.status_code == 429)
+        assert await conn.fetchval("SELECT count(*) FROM intake.signals") == before + 4
+    finally:
+        await conn.close()
+        settings.web_form_limit, settings.web_form_window_seconds = saved  # type: ignore[attr-defined]
+
+
 async def test_the_status_page_follows_the_case_and_tells_nothing_more(
     intake: RunningIntake,
 ) -> None:

@@ -4,6 +4,7 @@ crypto-shredding (`vault`, `keys`) and blind indexes for duplicate detection (`b
 from .blind_index import BlindIndex, normalise, normalise_postcode
 from .keys import (
     KeyEncryptionKeys,
+    NewDataKey,
     PostgresSubjectKeyStore,
     SubjectErasedError,
     SubjectKeyStore,
@@ -15,6 +16,7 @@ __all__ = [
     "KEY_STORE_MIGRATIONS",
     "BlindIndex",
     "KeyEncryptionKeys",
+    "NewDataKey",
     "PersonalDataVault",
     "PostgresSubjectKeyStore",
     "SubjectErasedError",

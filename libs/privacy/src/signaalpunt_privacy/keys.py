@@ -17,8 +17,8 @@ import asyncio
 import base64
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -85,8 +85,29 @@ class KeyEncryptionKeys:
         return AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], subject_id.bytes)
 
 
+@dataclass(frozen=True)
+class NewDataKey:
+    """A new subject's data key, wrapped, not yet stored (see `SubjectKeyStore.new_data_key`)."""
+
+    subject_id: UUID
+    municipality: str
+    kek_id: str
+    wrapped_key: bytes = field(repr=False)
+
+
 class SubjectKeyStore(Protocol):
-    """Where data keys live. A KMS or Vault transit backend implements the same three calls."""
+    """Where data keys live. A KMS or Vault transit backend implements the same calls."""
+
+    def new_data_key(self, subject_id: UUID, municipality: str) -> tuple[bytes, NewDataKey]:
+        """A data key for a subject that is new (its id made just now), without I/O: the key
+        itself and its wrapped form, which `store_new_keys` must store before anything sealed
+        with the key is committed anywhere."""
+        ...
+
+    async def store_new_keys(self, keys: Sequence[NewDataKey]) -> None:
+        """Store new subjects' wrapped keys, all in one statement. Raises when a subject has a
+        key already: a subject id from `new_data_key` must be new."""
+        ...
 
     async def data_key(self, subject_id: UUID, municipality: str) -> bytes:
         """The subject's data key, made on first use. Raises SubjectErasedError after erasure."""
@@ -124,6 +145,26 @@ class PostgresSubjectKeyStore:
         Its own pool also means sealing never waits for a connection of the caller's pool, which
         may all be held by the very transactions that are sealing."""
         return OwnPoolSubjectKeyStore(dsn, keks, size=size)
+
+    def new_data_key(self, subject_id: UUID, municipality: str) -> tuple[bytes, NewDataKey]:
+        key = AESGCM.generate_key(bit_length=256)
+        kek_id, wrapped = self._keks.wrap(key, subject_id)
+        return key, NewDataKey(subject_id, municipality, kek_id, wrapped)
+
+    async def store_new_keys(self, keys: Sequence[NewDataKey]) -> None:
+        if not keys:
+            return
+        async with self._pool.acquire() as conn:
+            # a plain INSERT: a subject id that exists already is a bug, and must fail loudly
+            # rather than leave values sealed with a key that was never stored
+            await conn.execute(
+                "INSERT INTO subject_keys.data_keys (subject_id, municipality, kek_id, wrapped_key)"
+                " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])",
+                [k.subject_id for k in keys],
+                [k.municipality for k in keys],
+                [k.kek_id for k in keys],
+                [k.wrapped_key for k in keys],
+            )
 
     async def data_key(self, subject_id: UUID, municipality: str) -> bytes:
         key = AESGCM.generate_key(bit_length=256)

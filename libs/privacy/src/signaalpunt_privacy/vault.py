@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .keys import MIGRATIONS, SCHEMA, KeyEncryptionKeys, PostgresSubjectKeyStore, SubjectKeyStore
+from .keys import (
+    MIGRATIONS,
+    SCHEMA,
+    KeyEncryptionKeys,
+    NewDataKey,
+    PostgresSubjectKeyStore,
+    SubjectKeyStore,
+)
 
 PREFIX = "pd1."
 
@@ -53,6 +60,16 @@ class PersonalDataVault:
     async def sealer(self, subject_id: UUID, municipality: str) -> Sealer:
         """For all the values of one record: the data key is fetched (or made) once."""
         return Sealer(subject_id, await self._keys.data_key(subject_id, municipality))
+
+    def new_subject(self, subject_id: UUID, municipality: str) -> tuple[Sealer, NewDataKey]:
+        """For a subject whose id was made just now: a sealer without any I/O, and the new
+        wrapped key. `keep` must store that key before anything sealed with it is committed
+        (a service stores many new subjects' keys in one statement: group commit)."""
+        key, new = self._keys.new_data_key(subject_id, municipality)
+        return Sealer(subject_id, key), new
+
+    async def keep(self, new_keys: Sequence[NewDataKey]) -> None:
+        await self._keys.store_new_keys(new_keys)
 
     async def seal(self, subject_id: UUID, municipality: str, plaintext: str, *, field: str) -> str:
         return (await self.sealer(subject_id, municipality)).seal(plaintext, field=field)

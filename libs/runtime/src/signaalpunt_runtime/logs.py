@@ -41,6 +41,9 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
     ]
     structlog.configure(
         processors=[
+            # below the logger's level: dropped before any processing (a per-signal line at
+            # INFO costs nothing when the service logs at WARNING)
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],

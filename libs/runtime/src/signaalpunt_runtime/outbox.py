@@ -4,6 +4,12 @@ A handler or HTTP request never publishes to Kafka directly (a crash between com
 would lose the event, or publish an event whose state change rolled back). It writes the event to
 the `outbox` table; the relay publishes it and marks it published.
 
+The relay publishes with a Kafka producer of its own (the no-loss defaults of `broker_factory`)
+rather than through the FastStream broker: per event that saves the broker's publish middlewares,
+which cost more than the send itself. It still starts a PRODUCER span per event, a child of the
+span that wrote the event (its traceparent is in the row's headers), and hands that span's context
+on in the headers, so a consumer's span continues the writer's trace as before.
+
 The relay keeps each key's order: exactly one relay per service is active at a time, chosen with a
 Postgres advisory lock (the others wait on standby and take over when its connection drops); it
 claims rows in id order with `FOR UPDATE SKIP LOCKED` and publishes them in that order. A crash
@@ -20,12 +26,12 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from faststream.kafka import KafkaBroker
-from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from aiokafka import AIOKafkaProducer
+from opentelemetry import propagate, trace
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from signaalpunt_contracts import Envelope, Topic
 
+from .broker_factory import make_producer
 from .database import DbConnection
 from .logs import get_logger
 
@@ -115,7 +121,9 @@ class OutboxRelay:
         *,
         dsn: str,
         schema: str,
-        broker: KafkaBroker,
+        bootstrap: str,
+        client_id: str,
+        tracer: trace.Tracer,
         metrics: OutboxMetrics,
         batch_size: int = 200,
         poll_interval: float = 1.0,
@@ -125,7 +133,10 @@ class OutboxRelay:
     ) -> None:
         self._dsn = dsn
         self._schema = schema
-        self._broker = broker
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._tracer = tracer
+        self._producer: AIOKafkaProducer | None = None
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -154,12 +165,25 @@ class OutboxRelay:
         self._wake.set()
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self._hold_lock_and_relay()
-            except Exception:
-                log.exception("outbox relay failed; retrying", schema=self._schema)
-                await self._sleep(self._poll_interval * 2)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self._hold_lock_and_relay()
+                except Exception:
+                    log.exception("outbox relay failed; retrying", schema=self._schema)
+                    await self._sleep(self._poll_interval * 2)
+        finally:
+            if self._producer is not None:
+                with contextlib.suppress(Exception):
+                    await self._producer.stop()
+                self._producer = None
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self._bootstrap, client_id=self._client_id)
+            await producer.start()
+            self._producer = producer
+        return self._producer
 
     async def _hold_lock_and_relay(self) -> None:
         # a connection of its own: the session-level advisory lock lives as long as it does
@@ -208,25 +232,38 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            pending = []
+            producer = await self._started_producer()
+            pending, spans = [], []
             for row in rows:
+                topic: str = row["topic"]
                 headers: dict[str, str] = json.loads(row["headers"])
-                # publish under the writer's trace context: the publish span continues its trace
-                token = otel_context.attach(propagate.extract(headers))
-                try:
-                    pending.append(
-                        await self._broker.publish(
-                            bytes(row["value"]),
-                            topic=row["topic"],
-                            key=row["key"].encode(),
-                            headers=headers,
-                            no_confirm=True,
-                        )
+                # a PRODUCER span in the writer's trace; the consumer's span becomes its child
+                span = self._tracer.start_span(
+                    f"{topic} publish",
+                    context=propagate.extract(headers),
+                    kind=trace.SpanKind.PRODUCER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.destination.name": topic,
+                        "messaging.operation.type": "publish",
+                    },
+                )
+                propagate.inject(headers, context=trace.set_span_in_context(span))
+                spans.append(span)
+                pending.append(
+                    await producer.send(
+                        topic,
+                        bytes(row["value"]),
+                        key=row["key"].encode(),
+                        headers=[(name, value.encode()) for name, value in headers.items()],
                     )
-                finally:
-                    otel_context.detach(token)
+                )
             # every send acknowledged by all in-sync replicas before any row is marked
-            await asyncio.gather(*pending)
+            try:
+                await asyncio.gather(*pending)
+            finally:
+                for span in spans:
+                    span.end()
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],

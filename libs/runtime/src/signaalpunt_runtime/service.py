@@ -187,7 +187,9 @@ class Service:
         self.relay = OutboxRelay(
             dsn=self.settings.database_url.get_secret_value(),
             schema=self.settings.schema_name,
-            broker=self.broker,
+            bootstrap=self.settings.kafka_bootstrap,
+            client_id=f"{self.settings.service_name}-outbox",
+            tracer=self.telemetry.tracer_provider.get_tracer("signaalpunt.outbox"),
             metrics=self._outbox_metrics,
             batch_size=self.settings.outbox_batch_size,
             poll_interval=self.settings.outbox_poll_interval,

@@ -48,6 +48,13 @@ class IntakeSettings(ServiceSettings):
         description="partner events stored per transaction (one by one when one is refused)",
     )
 
+    group_commit_max: int = Field(
+        default=256, ge=1, le=5000, description="HTTP submissions stored per transaction, at most"
+    )
+    group_commit_flushers: int = Field(
+        default=2, ge=1, le=16, description="group-commit transactions in flight at once"
+    )
+
     def blind_index_bytes(self) -> bytes:
         return base64.b64decode(self.blind_index_key.get_secret_value())
 

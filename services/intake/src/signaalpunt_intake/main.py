@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from faststream.asgi.types import ASGIApp
@@ -17,11 +18,13 @@ from signaalpunt_contracts import (
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, BlindIndex, service_vault
 from signaalpunt_privacy.partner_encryption import PartnerDecrypter
 from signaalpunt_runtime import Service
+from signaalpunt_runtime.group_commit import GroupCommit
 
-from .api import Intake, build_api
+from .api import Submissions, build_api
 from .case_progress import register_case_progress
 from .config import IntakeSettings, load_municipalities, load_partners
 from .partner_channel import register_partner_channel
+from .recording import Intake, write_submissions
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -66,7 +69,17 @@ def build(
         PartnerDecrypter.from_file(settings.partner_decryption_key_file),
     )
     register_case_progress(service, case_steps)
-    return service, service.asgi_app(http=build_api(intake))
+    # concurrent submissions share a transaction (group commit); started after the database,
+    # stopped before it, after storing everything already submitted
+    submissions: Submissions = GroupCommit(
+        partial(write_submissions, intake),
+        name="signals",
+        max_group=settings.group_commit_max,
+        flushers=settings.group_commit_flushers,
+        registry=service.metrics,
+    )
+    service.also_start(submissions.start, submissions.stop)
+    return service, service.asgi_app(http=build_api(intake, submissions))
 
 
 def create_app() -> ASGIApp:

@@ -23,8 +23,8 @@ from signaalpunt_runtime import PermanentError, UnitOfWork
 from signaalpunt_runtime.cloudevents_in import PartnerEvent, ce_attributes, decoder
 from signaalpunt_runtime.consumer import InvalidMessageError
 
-from .api import Intake, Origin, record_signal
 from .domain import OutsideConsortiumError, settle_municipality
+from .recording import Intake, Origin, prepare_signal, store_signals
 
 
 class RefusalError(PermanentError):
@@ -108,4 +108,6 @@ def register_partner_channel(
             partner_type=partner.partner_type,
             partner_reference=f"{event.source}#{event.id}",
         )
-        await record_signal(intake, work, event.data, origin, municipality)
+        await store_signals(
+            intake, work, [prepare_signal(intake, event.data, origin, municipality)]
+        )

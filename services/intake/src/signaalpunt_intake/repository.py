@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -69,59 +72,79 @@ async def release_idempotency_key(conn: DbConnection, scope: str, key: str) -> N
     )
 
 
-async def complete_idempotency_key(
-    conn: DbConnection, scope: str, key: str, response: dict[str, Any]
+async def release_idempotency_keys(conn: DbConnection, keys: Sequence[tuple[str, str]]) -> None:
+    """Free (scope, key) claims whose request was refused: a later retry may go ahead."""
+    if keys:
+        await conn.execute(
+            "DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS r(scope, key)"
+            " WHERE k.scope = r.scope AND k.key = r.key AND k.state = 'in_flight'",
+            [scope for scope, _ in keys],
+            [key for _, key in keys],
+        )
+
+
+async def complete_idempotency_keys(
+    conn: DbConnection, done: Sequence[tuple[str, str, dict[str, Any]]]
 ) -> None:
-    await conn.execute(
-        "UPDATE idempotency_keys SET state = 'done', response = $3::text::jsonb"
-        " WHERE scope = $1 AND key = $2",
-        scope,
-        key,
-        json.dumps(response),
-    )
+    """Store the answer for each (scope, key): a retry with the same body gets it again."""
+    if done:
+        await conn.execute(
+            "UPDATE idempotency_keys k SET state = 'done', response = r.response::jsonb"
+            " FROM unnest($1::text[], $2::text[], $3::text[]) AS r(scope, key, response)"
+            " WHERE k.scope = r.scope AND k.key = r.key",
+            [scope for scope, _, _ in done],
+            [key for _, key, _ in done],
+            [json.dumps(response) for _, _, response in done],
+        )
 
 
-async def earlier_signal_about(
-    conn: DbConnection, municipality: str, person_index: str, since: datetime
-) -> UUID | None:
-    value: UUID | None = await conn.fetchval(
-        "SELECT signal_id FROM signals WHERE municipality = $1 AND person_index = $2"
-        " AND received_at >= $3 ORDER BY received_at DESC LIMIT 1",
-        municipality,
-        person_index,
+async def lock_people(conn: DbConnection, people: Collection[tuple[str, str]]) -> None:
+    """Until the transaction ends, hold a lock per (municipality, person index): a concurrent
+    transaction about the same person waits, then sees this one's signals. Without it, two
+    signals about one person stored at the same moment would both look like the first. Locks are
+    taken in one order, so two groups never wait for each other in a circle."""
+    keys = sorted({_lock_key(municipality, index) for municipality, index in people})
+    if keys:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) s",
+            keys,
+        )
+
+
+def _lock_key(municipality: str, person_index: str) -> int:
+    digest = hashlib.blake2b(f"{municipality}:{person_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)  # an advisory lock key is a bigint
+
+
+async def latest_signals_about(
+    conn: DbConnection, people: Collection[tuple[str, str]], since: datetime
+) -> dict[tuple[str, str], UUID]:
+    """For each (municipality, person index): the latest signal about that person since `since`."""
+    if not people:
+        return {}
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (q.m, q.p) q.m, q.p, s.signal_id"
+        " FROM unnest($1::text[], $2::text[]) AS q(m, p)"
+        " JOIN signals s ON s.municipality = q.m AND s.person_index = q.p AND s.received_at >= $3"
+        " ORDER BY q.m, q.p, s.received_at DESC",
+        [m for m, _ in people],
+        [p for _, p in people],
         since,
     )
-    return value
+    return {(row["m"], row["p"]): row["signal_id"] for row in rows}
 
 
-async def insert_signal(
-    conn: DbConnection,
-    *,
-    signal_id: UUID,
-    subject_id: UUID,
-    municipality: str,
-    channel: str,
-    submitted_by: str | None,
-    person_index: str | None,
-    possible_duplicate_of: UUID | None,
-    receipt_hash: bytes,
-    signal_json: str,
-    received_at: datetime,
-) -> None:
-    await conn.execute(
+SignalRow = tuple[UUID, UUID, str, str, str | None, str | None, UUID | None, bytes, str, datetime]
+"""(signal id, subject id, municipality, channel, submitted by, person index, possible duplicate
+of, receipt hash, canonical signal as JSON, received at)"""
+
+
+async def insert_signals(conn: DbConnection, rows: Sequence[SignalRow]) -> None:
+    await conn.executemany(
         "INSERT INTO signals (signal_id, subject_id, municipality, channel, submitted_by,"
         " person_index, possible_duplicate_of, receipt_hash, signal, received_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10)",
-        signal_id,
-        subject_id,
-        municipality,
-        channel,
-        submitted_by,
-        person_index,
-        possible_duplicate_of,
-        receipt_hash,
-        signal_json,
-        received_at,
+        rows,
     )
 
 
@@ -138,23 +161,34 @@ async def set_handling(conn: DbConnection, signal_id: UUID, handling: str) -> No
     await conn.execute("UPDATE signals SET handling = $2 WHERE signal_id = $1", signal_id, handling)
 
 
-async def count_request(conn: DbConnection, client: str, window_seconds: int) -> tuple[int, float]:
-    """Count one request of `client` in the current fixed window (shared by every replica);
-    returns the count so far and the seconds until the window ends. Old windows are pruned by
-    each client's first request of a window."""
-    row = await conn.fetchrow(
-        "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2) * $2) AS start)"
+async def count_requests(
+    conn: DbConnection, clients: Sequence[str], window_seconds: int
+) -> dict[str, tuple[int, float, int]]:
+    """Count the requests of a group (a client may appear more than once) in the current fixed
+    window, shared by every replica. Returns per client: the count including this group, the
+    seconds until the window ends, and how many of the count are this group's. Old windows are
+    pruned whenever a client starts a new window."""
+    if not clients:
+        return {}
+    in_group = Counter(clients)
+    ordered = sorted(in_group)  # every group locks its rows in the same order: no deadlocks
+    rows = await conn.fetch(
+        "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $3) * $3) AS start)"
         " INSERT INTO rate_limits (client, window_start, requests)"
-        " SELECT $1, w.start, 1 FROM w"
-        " ON CONFLICT (client, window_start) DO UPDATE SET requests = rate_limits.requests + 1"
-        " RETURNING requests, extract(epoch FROM window_start + make_interval(secs => $2) - now())",
-        client,
+        " SELECT c.client, w.start, c.n"
+        " FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS c(client, n, i), w ORDER BY c.i"
+        " ON CONFLICT (client, window_start)"
+        " DO UPDATE SET requests = rate_limits.requests + excluded.requests"
+        " RETURNING client, requests, extract(epoch FROM"
+        " window_start + make_interval(secs => $3) - now())::float8 AS remaining",
+        ordered,
+        [in_group[c] for c in ordered],
         window_seconds,
     )
-    assert row is not None
-    if int(row[0]) == 1:  # the first request of a window prunes what is long past
+    counts = {row["client"]: (int(row["requests"]), float(row["remaining"])) for row in rows}
+    if any(total == in_group[client] for client, (total, _) in counts.items()):
         await conn.execute(
             "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1 * 2)",
             window_seconds,
         )
-    return int(row[0]), float(row[1])
+    return {client: (*counts[client], in_group[client]) for client in ordered}

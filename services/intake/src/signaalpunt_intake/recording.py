@@ -1,0 +1,279 @@
+"""Recording a signal: sealed in memory first (`prepare_signal`), then stored with others in one
+transaction (`store_signals`), for every channel.
+
+HTTP submissions go through a group commit (`write_submissions`): concurrent requests share one
+transaction, one commit and one statement per table, and each is answered once that transaction
+has committed. Partner events are stored per consumer batch in the consumer's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from signaalpunt_access import TokenVerifier
+from signaalpunt_contracts import (
+    Channel,
+    Concern,
+    Reporter,
+    SignalReceivedV1,
+    SignalReport,
+    Subject,
+    Topic,
+)
+from signaalpunt_privacy import BlindIndex, NewDataKey, PersonalDataVault
+from signaalpunt_privacy.vault import Sealer
+from signaalpunt_runtime import Service, UnitOfWork
+from signaalpunt_runtime.logs import get_logger
+from uuid_utils.compat import uuid7
+
+from . import repository
+from .config import IntakeSettings
+from .domain import MunicipalityTable, Partner, age_band
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Intake:
+    service: Service
+    settings: IntakeSettings
+    municipalities: MunicipalityTable
+    vault: PersonalDataVault
+    index: BlindIndex
+    verifier: TokenVerifier
+    received: Topic
+    partners: dict[str, Partner]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a signal came from: the channel, who submitted it, and for partners which one."""
+
+    channel: Channel
+    submitted_by: str | None = None  # principal id or partner URN; None: anonymous web form
+    partner: str | None = None
+    partner_type: str | None = None
+    partner_reference: str | None = None  # the partner's own event: source#id
+
+
+@dataclass(frozen=True)
+class PreparedSignal:
+    """A signal sealed and ready to store; nothing of it is stored yet."""
+
+    signal: SignalReceivedV1  # personal values sealed; possible_duplicate_of is settled on storing
+    municipality: str
+    submitted_by: str | None
+    person_index: str | None
+    receipt_token: str
+    new_key: NewDataKey
+    idempotency: tuple[str, str] | None = None  # (scope, key) of an HTTP Idempotency-Key
+    web_form_client: str | None = None  # anonymous: counted against this (hashed) client
+
+    def receipt(self) -> dict[str, Any]:
+        """The answer the reporter gets (and gets again for a retry with the same key)."""
+        signal_id = self.signal.signal_id
+        return {
+            "signal_id": str(signal_id),
+            "status": "received",
+            "receipt_token": self.receipt_token,
+            "status_url": f"/v1/signals/{signal_id}/status",
+        }
+
+
+def canonical_signal(
+    sealer: Sealer,
+    report: SignalReport,
+    origin: Origin,
+    *,
+    signal_id: UUID,
+    subject_id: UUID,
+    received_at: datetime,
+) -> SignalReceivedV1:
+    """Seal every personal value with the subject's data key; keep only what identifies nobody."""
+
+    def seal(value: str | None, field: str) -> str | None:
+        return sealer.seal(value.strip(), field=field) if value and value.strip() else None
+
+    r, s, c = report.reporter, report.subject, report.concern
+    return SignalReceivedV1(
+        signal_id=signal_id,
+        subject_id=subject_id,
+        channel=origin.channel,
+        reporter=Reporter(
+            kind=r.kind,
+            organisation=r.organisation,
+            partner_type=origin.partner_type,
+            partner=origin.partner,
+            name=seal(r.name, "reporter.name"),
+            phone=seal(r.phone, "reporter.phone"),
+            email=seal(r.email, "reporter.email"),
+            may_contact=r.may_contact,
+            wants_feedback=r.wants_feedback,
+        ),
+        subject=Subject(
+            name=seal(s.name, "subject.name"),
+            birth_year=s.birth_year,
+            age_band=s.age_band or age_band(s.birth_year, received_at.date()),
+            address=seal(s.address, "subject.address"),
+            postcode=seal(s.postcode, "subject.postcode"),
+            phone=seal(s.phone, "subject.phone"),
+            languages=tuple(s.languages),
+            knows_of_signal=s.knows_of_signal,
+            consented=s.consented,
+        ),
+        concern=Concern(text=seal(c.text, "concern.text"), cues=tuple(c.cues)),
+        reported_urgency=report.reported_urgency,
+        received_at=received_at,
+        partner_reference=origin.partner_reference,
+    )
+
+
+def prepare_signal(
+    intake: Intake,
+    report: SignalReport,
+    origin: Origin,
+    municipality: str,
+    *,
+    idempotency: tuple[str, str] | None = None,
+    web_form_client: str | None = None,
+) -> PreparedSignal:
+    """Everything that needs no I/O: ids, the receipt token, a new data key for the subject, the
+    sealed canonical signal and the blind index for duplicate detection."""
+    signal_id, subject_id = uuid7(), uuid7()
+    sealer, new_key = intake.vault.new_subject(subject_id, municipality)
+    person = report.subject
+    return PreparedSignal(
+        signal=canonical_signal(
+            sealer,
+            report,
+            origin,
+            signal_id=signal_id,
+            subject_id=subject_id,
+            received_at=datetime.now(UTC),
+        ),
+        municipality=municipality,
+        submitted_by=origin.submitted_by,
+        person_index=(
+            intake.index.person(person.name, person.birth_year, person.postcode)
+            if person.name
+            else None
+        ),
+        receipt_token=secrets.token_urlsafe(24),
+        new_key=new_key,
+        idempotency=idempotency,
+        web_form_client=web_form_client,
+    )
+
+
+async def store_signals(
+    intake: Intake, work: UnitOfWork, prepared: Sequence[PreparedSignal]
+) -> list[SignalReceivedV1]:
+    """Store prepared signals and stage their events, in the caller's transaction: the subjects'
+    keys (committed first, so nothing sealed is ever committed without its key), the duplicate
+    links, the rows, the outbox events and the idempotency answers: one statement each."""
+    if not prepared:
+        return []
+    await intake.vault.keep([p.new_key for p in prepared])
+    earliest = min(p.signal.received_at for p in prepared) - intake.settings.duplicate_window
+    people = {(p.municipality, p.person_index) for p in prepared if p.person_index}
+    await repository.lock_people(work.connection, people)
+    earlier = await repository.latest_signals_about(work.connection, people, earliest)
+    stored: list[SignalReceivedV1] = []
+    rows: list[repository.SignalRow] = []
+    for p in prepared:
+        person = (p.municipality, p.person_index) if p.person_index else None
+        duplicate_of = earlier.get(person) if person else None
+        signal = (
+            p.signal.model_copy(update={"possible_duplicate_of": duplicate_of})
+            if duplicate_of
+            else p.signal
+        )
+        if person:
+            earlier[person] = signal.signal_id  # a later one in this group links to this one
+        stored.append(signal)
+        rows.append(
+            (
+                signal.signal_id,
+                signal.subject_id,
+                p.municipality,
+                signal.channel.value,
+                p.submitted_by,
+                p.person_index,
+                duplicate_of,
+                hashlib.sha256(p.receipt_token.encode()).digest(),
+                signal.model_dump_json(),
+                signal.received_at,
+            )
+        )
+        await work.publish(
+            intake.received,
+            work.new_event(signal, municipality=p.municipality),
+            key=str(signal.signal_id),
+        )
+    await repository.insert_signals(work.connection, rows)
+    await repository.complete_idempotency_keys(
+        work.connection, [(*p.idempotency, p.receipt()) for p in prepared if p.idempotency]
+    )
+    for signal, p in zip(stored, prepared, strict=True):
+        log.info(
+            "signal received",
+            signal_id=str(signal.signal_id),
+            channel=signal.channel.value,
+            municipality=p.municipality,
+            possible_duplicate=signal.possible_duplicate_of is not None,
+        )
+    return stored
+
+
+@dataclass(frozen=True)
+class Accepted:
+    receipt: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    retry_after: int  # seconds
+
+
+async def write_submissions(
+    intake: Intake, group: Sequence[PreparedSignal]
+) -> list[Accepted | RateLimited]:
+    """The group commit's flush for `POST /v1/signals`: count the anonymous submissions against
+    their clients' limits (refused ones are not stored and free their idempotency key), store
+    the rest, commit once."""
+    async with intake.service.transaction() as work:
+        counts = await repository.count_requests(
+            work.connection,
+            [p.web_form_client for p in group if p.web_form_client],
+            intake.settings.web_form_window_seconds,
+        )
+        outcomes: list[Accepted | RateLimited] = []
+        seen: dict[str, int] = {}
+        for p in group:
+            if p.web_form_client is None:
+                outcomes.append(Accepted(p.receipt()))
+                continue
+            # the n-th of this client's submissions in the group had count `before + n`
+            total, remaining, in_group = counts[p.web_form_client]
+            seen[p.web_form_client] = n = seen.get(p.web_form_client, 0) + 1
+            if total - in_group + n <= intake.settings.web_form_limit:
+                outcomes.append(Accepted(p.receipt()))
+            else:
+                outcomes.append(RateLimited(max(1, math.ceil(remaining))))
+        refused = [p for p, o in zip(group, outcomes, strict=True) if isinstance(o, RateLimited)]
+        await repository.release_idempotency_keys(
+            work.connection, [p.idempotency for p in refused if p.idempotency]
+        )
+        await store_signals(
+            intake,
+            work,
+            [p for p, o in zip(group, outcomes, strict=True) if isinstance(o, Accepted)],
+        )
+    return outcomes
