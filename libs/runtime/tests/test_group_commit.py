@@ -53,7 +53,8 @@ async def test_a_bad_item_fails_only_its_own_caller() -> None:
         *(writer.submit(i) for i in ("a", "b", "bad", "c")), return_exceptions=True
     )
     await writer.stop()
-    assert results[:2] == ["stored a", "stored b"] and results[3] == "stored c"
+    assert results[:2] == ["stored a", "stored b"]
+    assert results[3] == "stored c"
     assert isinstance(results[2], ValueError)
     assert sorted(i for g in store.groups for i in g) == ["a", "b", "c"]
 

@@ -326,8 +326,8 @@ async def test_concurrent_signals_about_one_person_are_all_linked(intake: Runnin
     signals = {i: _signal(events, i).data for i in ids}
     firsts = [s for s in signals.values() if s.possible_duplicate_of is None]
     assert len(firsts) == 1, "exactly one signal is the first about this person"
-    for signal in signals.values():  # every other one leads back to it, without a cycle
-        seen = {signal.signal_id}
+    for start in signals.values():  # every other one leads back to it, without a cycle
+        signal, seen = start, {start.signal_id}
         while signal.possible_duplicate_of is not None:
             signal = signals[str(signal.possible_duplicate_of)]
             assert signal.signal_id not in seen, "duplicate links form a cycle"
