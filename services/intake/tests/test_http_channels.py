@@ -182,6 +182,21 @@ async def test_refusals_are_problem_json_with_the_field_named(intake: RunningInt
     assert all(e["reason_nl"] and e["reason_en"] for e in bad.json()["errors"])
     assert PLANTED["text"] not in bad.text
 
+    not_json = await intake.client.post(
+        "/v1/signals",
+        content=b'{"channel": "web_form",',
+        headers={"content-type": "application/json"},
+    )
+    assert not_json.status_code == 422
+    assert not_json.json()["errors"][0]["type"] == "json_invalid"
+
+    long_key = await intake.client.post(
+        "/v1/signals", json=web_form(), headers={"Idempotency-Key": "k" * 201}
+    )
+    assert long_key.status_code == 422
+    assert long_key.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in long_key.json()["errors"]] == ["idempotency-key"]
+
 
 async def test_idempotency_key(intake: RunningIntake) -> None:
     headers = {"Idempotency-Key": "form-2026-11-23-0001"}

@@ -22,3 +22,26 @@ async def test_no_server_errors_whatever_is_sent(intake: RunningIntake, tmp_path
     assert code == 0, text[-3000:]
     assert "2 selected / 2 total" in text, "both operations must have been exercised"
     assert "Fuzzing" in text
+
+
+async def test_the_document_describes_what_post_signals_takes(intake: RunningIntake) -> None:
+    # the endpoint reads its body itself, so its description is declared, not derived: it must
+    # name the same model, and every reference in the document must resolve
+    document = (await intake.client.get("/openapi.json")).json()
+    operation = document["paths"]["/v1/signals"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/SignalSubmission"}
+    assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
+    schemas = document["components"]["schemas"]
+    assert set(schemas["SignalSubmission"]["required"]) >= {"channel", "reporter", "subject"}
+
+    def refs(node: object) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+            return found + [r for value in node.values() for r in refs(value)]
+        if isinstance(node, list):
+            return [r for value in node for r in refs(value)]
+        return []
+
+    missing = {r for r in refs(document) if r.rsplit("/", 1)[-1] not in schemas}
+    assert not missing, missing

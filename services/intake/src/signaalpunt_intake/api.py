@@ -22,6 +22,8 @@ from . import repository
 from .domain import OutsideConsortiumError, SignalSubmission, authorise, settle_municipality
 from .recording import Accepted, Intake, Origin, PreparedSignal, RateLimited, prepare_signal
 
+IDEMPOTENCY_KEY_MAX = 200
+
 Submissions = GroupCommit[PreparedSignal, Accepted | RateLimited]
 
 log = get_logger(__name__)
@@ -55,15 +57,44 @@ def build_api(intake: Intake, submissions: Submissions) -> FastAPI:
     )
     install_problem_handlers(api)
 
-    # the busiest endpoint reads its body itself: see json_body
-    @api.post("/v1/signals", status_code=202, openapi_extra=json_body(api, SignalSubmission))
-    async def submit(
-        request: Request,
-        idempotency_key: str | None = Header(default=None, max_length=200),
-    ) -> JSONResponse:
+    # the busiest endpoint reads its body and header itself (see json_body): no FastAPI
+    # parameters to solve per request
+    idempotency_header = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "the same key with the same body gets the same answer; with another "
+        "body 422; while the first is still being handled 409",
+        "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX},
+    }
+
+    @api.post(
+        "/v1/signals",
+        status_code=202,
+        openapi_extra=json_body(api, SignalSubmission) | {"parameters": [idempotency_header]},
+    )
+    async def submit(request: Request) -> JSONResponse:
         """Take a signal in. Answers 202 only once the signal is durable (stored, and its event
         in the outbox in the same transaction)."""
         submission = parse_body(SignalSubmission, await request.body())
+        idempotency_key = request.headers.get("idempotency-key")
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+            return problem(
+                422,
+                "Invalid request / Ongeldig verzoek",
+                f"Idempotency-Key: 1 to {IDEMPOTENCY_KEY_MAX} characters / 1 tot "
+                f"{IDEMPOTENCY_KEY_MAX} tekens",
+                kind="validation",
+                errors=[
+                    {
+                        "field": "idempotency-key",
+                        "type": "string_too_long" if idempotency_key else "string_too_short",
+                        "reason_nl": "Deze sleutel heeft niet de juiste lengte.",
+                        "reason_en": f"1 to {IDEMPOTENCY_KEY_MAX} characters",
+                    }
+                ],
+                instance=request.url.path,
+            )
         authorization = request.headers.get("authorization")
         principal = intake.verifier.verify(authorization) if authorization else None
         try:

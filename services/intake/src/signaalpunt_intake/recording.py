@@ -248,25 +248,30 @@ async def write_submissions(
     """The group commit's flush for `POST /v1/signals`: count the anonymous submissions against
     their clients' limits (refused ones are not stored and free their idempotency key), store
     the rest, commit once."""
+    # counted in a statement of its own: a client's count row stays locked only for that
+    # statement, not for the whole group transaction (which would make groups from one client
+    # address wait for each other). A count is kept even if storing fails: it counts attempts.
+    anonymous = [p.web_form_client for p in group if p.web_form_client]
+    counts: dict[str, tuple[int, float, int]] = {}
+    if anonymous:
+        async with intake.service.pool.acquire() as conn:
+            counts = await repository.count_requests(
+                conn, anonymous, intake.settings.web_form_window_seconds
+            )
+    outcomes: list[Accepted | RateLimited] = []
+    seen: dict[str, int] = {}
+    for p in group:
+        if p.web_form_client is None:
+            outcomes.append(Accepted(p.receipt()))
+            continue
+        # the n-th of this client's submissions in the group had count `before + n`
+        total, remaining, in_group = counts[p.web_form_client]
+        seen[p.web_form_client] = n = seen.get(p.web_form_client, 0) + 1
+        if total - in_group + n <= intake.settings.web_form_limit:
+            outcomes.append(Accepted(p.receipt()))
+        else:
+            outcomes.append(RateLimited(max(1, math.ceil(remaining))))
     async with intake.service.transaction() as work:
-        counts = await repository.count_requests(
-            work.connection,
-            [p.web_form_client for p in group if p.web_form_client],
-            intake.settings.web_form_window_seconds,
-        )
-        outcomes: list[Accepted | RateLimited] = []
-        seen: dict[str, int] = {}
-        for p in group:
-            if p.web_form_client is None:
-                outcomes.append(Accepted(p.receipt()))
-                continue
-            # the n-th of this client's submissions in the group had count `before + n`
-            total, remaining, in_group = counts[p.web_form_client]
-            seen[p.web_form_client] = n = seen.get(p.web_form_client, 0) + 1
-            if total - in_group + n <= intake.settings.web_form_limit:
-                outcomes.append(Accepted(p.receipt()))
-            else:
-                outcomes.append(RateLimited(max(1, math.ceil(remaining))))
         refused = [p for p, o in zip(group, outcomes, strict=True) if isinstance(o, RateLimited)]
         await repository.release_idempotency_keys(
             work.connection, [p.idempotency for p in refused if p.idempotency]
