@@ -90,22 +90,31 @@ async def http_load() -> dict[str, float]:
 
 
 WRK_SCRIPT = """
+-- each wrk thread has a Lua state of its own, with the same random seed: number the threads so
+-- that no two requests share a name or an Idempotency-Key
+local threads = 0
+setup = function(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+init = function(args)
+  id = tonumber(wrk.thread:get("id"))
+end
 counter = 0
-failures = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
 request = function()
   counter = counter + 1
   local body = string.format(
     '{"channel":"web_form","reporter":{"kind":"relative_or_neighbour","phone":"06-12345678",' ..
-    '"may_contact":true},"subject":{"name":"Bench Persoon %d-%d","birth_year":%d,' ..
+    '"may_contact":true},"subject":{"name":"Bench Persoon %d-%d-%d","birth_year":%d,' ..
     '"postcode":"4531 AB"},"concern":{"text":"Ziet niemand meer.",' ..
-    '"cues":["lives_alone","no_visitors"]}}', math.random(1, 1000000000), counter,
+    '"cues":["lives_alone","no_visitors"]}}', math.random(1, 1000000000), id, counter,
     1940 + counter % 50)
-  return wrk.format(nil, "/v1/signals", nil, body)
-end
-response = function(status, headers, body)
-  if status ~= 202 then failures = failures + 1 end
+  local headers = {["Content-Type"] = "application/json"}
+  if IDEMPOTENCY then
+    headers["Idempotency-Key"] = string.format(
+      "bench-%d-%d-%d", math.random(1, 1000000000), id, counter)
+  end
+  return wrk.format("POST", "/v1/signals", headers, body)
 end
 done = function(summary, latency, requests)
   io.write(string.format(
@@ -117,39 +126,69 @@ end
 """
 
 
-def wrk_load(seconds: int = 20) -> dict[str, Any]:
-    """The same form, sent by wrk (C, a fraction of a core): the service is the bottleneck."""
+def _pids(pattern: str) -> list[int]:
+    found = subprocess.run(  # noqa: S603 - fixed argument list
+        [shutil.which("pgrep") or "pgrep", "-f", pattern],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [int(p) for p in found.split()]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (from /proc; a process gone counts 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_load(server: int, *, seconds: int = 20, idempotency: bool = False) -> dict[str, Any]:
+    """The form sent by wrk (C, a small share of a core), after a 3 s warm-up; with the CPU
+    time that the intake process, PostgreSQL and Kafka spent per accepted signal meanwhile."""
     script = RESULTS / "intake-bench.lua.tmp"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    script.write_text(WRK_SCRIPT)
+    script.write_text(f"IDEMPOTENCY = {'true' if idempotency else 'false'}\n" + WRK_SCRIPT)
+    wrk = shutil.which("wrk") or "wrk"
+    url = f"http://127.0.0.1:{PORT}"
     try:
+        subprocess.run(  # noqa: S603 - fixed argument list
+            [wrk, "-t1", "-c8", "-d3s", "-s", str(script), url], check=True, capture_output=True
+        )
+        groups = {"intake": [server], "postgres": _pids("postgres"), "kafka": _pids("kafka.Kafka")}
+        before = {name: _cpu_seconds(pids) for name, pids in groups.items()}
         out = subprocess.run(  # noqa: S603 - fixed argument list
-            [
-                shutil.which("wrk") or "wrk",
-                "-t2",
-                f"-c{CONCURRENCY}",
-                f"-d{seconds}s",
-                "-s",
-                str(script),
-                f"http://127.0.0.1:{PORT}",
-            ],
+            [wrk, "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "-s", str(script), url],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
+        spent = {name: _cpu_seconds(pids) - before[name] for name, pids in groups.items()}
     finally:
         script.unlink(missing_ok=True)
     line = next(x for x in out.splitlines() if x.startswith("WRK "))
     data = json.loads(line[4:])
     accepted = data["requests"] - data["non_2xx"]
+    cpu_ms = {name: round(1000 * cpu / max(accepted, 1), 3) for name, cpu in spent.items()}
     return {
         "generator": "wrk",
+        "idempotency_key": idempotency,
         "requests": data["requests"],
         "refused": data["non_2xx"],
         "socket_errors": data["errors"],
         "accepted_per_second": round(accepted / data["seconds"], 1),
         "p50_ms": data["p50_ms"],
         "p99_ms": data["p99_ms"],
+        "cpu_ms_per_signal": cpu_ms,
+        "intake_cores_busy": round(spent["intake"] / data["seconds"], 2),
+        # what one intake process would accept with a core of its own (PostgreSQL and Kafka
+        # elsewhere), from the CPU it spent per signal here
+        "intake_capacity_per_core": round(1000 / cpu_ms["intake"]) if cpu_ms["intake"] else 0,
     }
 
 
@@ -228,11 +267,11 @@ def main() -> int:
     )
     try:
         asyncio.run(wait_healthy())
-        http: dict[str, Any] = (
-            wrk_load()
-            if shutil.which("wrk")
-            else {"generator": "httpx", **asyncio.run(http_load())}
-        )
+        if shutil.which("wrk"):
+            http: dict[str, Any] = wrk_load(server.pid)
+            keyed: dict[str, Any] | None = wrk_load(server.pid, idempotency=True)
+        else:
+            http, keyed = {"generator": "httpx", **asyncio.run(http_load())}, None
         partner = asyncio.run(partner_load())
     finally:
         server.terminate()
@@ -241,25 +280,51 @@ def main() -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
         "http": {"concurrency": CONCURRENCY, **http},
+        "http_with_idempotency_key": keyed,
         "partner_events": {"events": PARTNER_EVENTS, **partner},
         "goal": "≥ 2,000 accepted/s per process",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "intake.json").write_text(json.dumps(report, indent=2) + "\n")
+    runs = [("without Idempotency-Key", http)] + (
+        [("with Idempotency-Key", keyed)] if keyed else []
+    )
     lines = [
         "# Intake benchmark",
         "",
-        f"{report['when']} · {report['machine']} · one intake process, load generator "
-        f"({http['generator']}) beside it",
+        f"{report['when']} · {report['machine']} · one intake process (log level WARNING), "
+        f"PostgreSQL, Kafka and the load generator ({http['generator']}) on the same cores",
         "",
-        "| measure | value |",
-        "|---|---:|",
-        f"| POST /v1/signals accepted/s ({CONCURRENCY} concurrent) | "
-        f"{http['accepted_per_second']:,.0f} |",
-        f"| latency p50 | {http['p50_ms']} ms |",
-        f"| latency p99 | {http['p99_ms']} ms |",
-        f"| partner events stored/s ({PARTNER_EVENTS} CloudEvents) | "
-        f"{partner['stored_per_second']:,.0f} |",
+        "| POST /v1/signals, "
+        + f"{CONCURRENCY} concurrent | "
+        + " | ".join(n for n, _ in runs)
+        + " |",
+        "|---|" + "---:|" * len(runs),
+        "| accepted/s | " + " | ".join(f"{r['accepted_per_second']:,.0f}" for _, r in runs) + " |",
+        "| latency p50 | " + " | ".join(f"{r['p50_ms']} ms" for _, r in runs) + " |",
+        "| latency p99 | " + " | ".join(f"{r['p99_ms']} ms" for _, r in runs) + " |",
+    ]
+    if "cpu_ms_per_signal" in http:
+        for name in ("intake", "postgres", "kafka"):
+            lines.append(
+                f"| CPU per signal: {name} | "
+                + " | ".join(f"{r['cpu_ms_per_signal'][name]:.2f} ms" for _, r in runs)
+                + " |"
+            )
+        lines.append(
+            "| intake process busy | "
+            + " | ".join(f"{r['intake_cores_busy']:.0%} of a core" for _, r in runs)
+            + " |"
+        )
+        lines.append(
+            "| one intake process on a core of its own (1 s ÷ its CPU per signal) | "
+            + " | ".join(f"{r['intake_capacity_per_core']:,}/s" for _, r in runs)
+            + " |"
+        )
+    lines += [
+        "",
+        f"Partner events through Kafka ({PARTNER_EVENTS} CloudEvents): "
+        f"{partner['stored_per_second']:,.0f} stored/s.",
         "",
         "Goal (intake issue): ≥ 2,000 accepted/s per process.",
         "",

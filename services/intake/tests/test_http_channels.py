@@ -227,6 +227,23 @@ async def test_idempotency_key(intake: RunningIntake) -> None:
     assert stored == 1
 
 
+async def test_many_keys_at_once_each_get_their_own_answer(intake: RunningIntake) -> None:
+    # claimed together in groups: every key is new once, and a retry of each gets its own answer
+    keys = [f"form-2026-11-23-batch-{i}" for i in range(20)]
+
+    async def send(key: str) -> tuple[int, dict[str, Any]]:
+        answer = await intake.client.post(
+            "/v1/signals", json=web_form(), headers={"Idempotency-Key": key}
+        )
+        return answer.status_code, answer.json()
+
+    first = await asyncio.gather(*(send(k) for k in keys))
+    retried = await asyncio.gather(*(send(k) for k in keys))
+    assert [code for code, _ in first] == [202] * 20
+    assert retried == first
+    assert len({body["signal_id"] for _, body in first}) == 20
+
+
 async def test_no_personal_value_reaches_the_logs(intake: RunningIntake) -> None:
     formatter = logging.getLogger().handlers[0].formatter
     lines: list[str] = []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -62,17 +63,7 @@ class GroupCommit(Generic[ItemT, ResultT]):
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._accepting = False
-        self._sizes = (
-            Histogram(
-                "signaalpunt_group_commit_items",
-                "Items stored per group-commit transaction",
-                ["writer"],
-                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
-                registry=registry,
-            ).labels(name)
-            if registry is not None
-            else None
-        )
+        self._sizes = _group_sizes(registry).labels(name) if registry is not None else None
 
     async def start(self) -> None:
         self._accepting = True
@@ -143,6 +134,22 @@ class GroupCommit(Generic[ItemT, ResultT]):
         for (_, future), result in zip(group, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+_SIZES: weakref.WeakKeyDictionary[CollectorRegistry, Histogram] = weakref.WeakKeyDictionary()
+
+
+def _group_sizes(registry: CollectorRegistry) -> Histogram:
+    """One histogram per registry, shared by the service's writers (labelled by name)."""
+    if registry not in _SIZES:
+        _SIZES[registry] = Histogram(
+            "signaalpunt_group_commit_items",
+            "Items stored per group-commit transaction",
+            ["writer"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=registry,
+        )
+    return _SIZES[registry]
 
 
 def _seen(future: asyncio.Future[ResultT]) -> None:

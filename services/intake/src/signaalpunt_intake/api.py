@@ -25,6 +25,7 @@ from .recording import Accepted, Intake, Origin, PreparedSignal, RateLimited, pr
 IDEMPOTENCY_KEY_MAX = 200
 
 Submissions = GroupCommit[PreparedSignal, Accepted | RateLimited]
+Claims = GroupCommit[tuple[str, str, bytes], repository.Claim]
 
 log = get_logger(__name__)
 
@@ -49,7 +50,7 @@ def _rate_limited(retry_after: int, request: Request) -> JSONResponse:
     )
 
 
-def build_api(intake: Intake, submissions: Submissions) -> FastAPI:
+def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastAPI:
     api = FastAPI(
         title="Signaalpunt intake",
         version="1",
@@ -119,14 +120,9 @@ def build_api(intake: Intake, submissions: Submissions) -> FastAPI:
 
         scope = principal.subject if principal else "anonymous"
         if idempotency_key:
-            async with intake.service.pool.acquire() as conn:
-                claim = await repository.claim_idempotency_key(
-                    conn,
-                    scope,
-                    idempotency_key,
-                    submission.body_hash(),
-                    intake.settings.idempotency_in_flight_timeout,
-                )
+            # claimed in a statement of its own (committed before the signal is stored, so a
+            # concurrent retry sees it), together with the other requests' claims
+            claim = await claims.submit((scope, idempotency_key, submission.body_hash()))
             if claim.outcome is repository.ClaimOutcome.REPLAY:
                 assert claim.response is not None
                 return JSONResponse(claim.response, status_code=202)

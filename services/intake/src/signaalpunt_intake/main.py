@@ -20,11 +20,11 @@ from signaalpunt_privacy.partner_encryption import PartnerDecrypter
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.group_commit import GroupCommit
 
-from .api import Submissions, build_api
+from .api import Claims, Submissions, build_api
 from .case_progress import register_case_progress
 from .config import IntakeSettings, load_municipalities, load_partners
 from .partner_channel import register_partner_channel
-from .recording import Intake, write_submissions
+from .recording import Intake, claim_keys, write_submissions
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -78,8 +78,16 @@ def build(
         flushers=settings.group_commit_flushers,
         registry=service.metrics,
     )
+    claims: Claims = GroupCommit(
+        partial(claim_keys, intake),
+        name="idempotency-claims",
+        max_group=settings.group_commit_max,
+        flushers=settings.group_commit_flushers,
+        registry=service.metrics,
+    )
+    service.also_start(claims.start, claims.stop)
     service.also_start(submissions.start, submissions.stop)
-    return service, service.asgi_app(http=build_api(intake, submissions))
+    return service, service.asgi_app(http=build_api(intake, submissions, claims))
 
 
 def create_app() -> ASGIApp:

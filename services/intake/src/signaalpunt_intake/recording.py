@@ -232,6 +232,16 @@ async def store_signals(
     return stored
 
 
+async def claim_keys(
+    intake: Intake, group: Sequence[tuple[str, str, bytes]]
+) -> list[repository.Claim]:
+    """The group commit's flush for Idempotency-Key claims: one statement for a whole group."""
+    async with intake.service.pool.acquire() as conn:
+        return await repository.claim_idempotency_keys(
+            conn, group, intake.settings.idempotency_in_flight_timeout
+        )
+
+
 @dataclass(frozen=True)
 class Accepted:
     receipt: dict[str, Any]

@@ -64,6 +64,38 @@ async def claim_idempotency_key(
         return Claim(ClaimOutcome.IN_FLIGHT)
 
 
+async def claim_idempotency_keys(
+    conn: DbConnection,
+    claims: Sequence[tuple[str, str, bytes]],
+    in_flight_timeout: timedelta,
+) -> list[Claim]:
+    """Claim many (scope, key, body hash) at once: one statement, committed on its own, for the
+    usual case of keys never seen; a key seen before (or twice in this group) goes through
+    `claim_idempotency_key`, which tells a replay, a mismatch and a request still in flight."""
+    new = {
+        (row["scope"], row["key"])
+        for row in await conn.fetch(
+            "INSERT INTO idempotency_keys (scope, key, body_hash, state)"
+            " SELECT scope, key, body_hash, 'in_flight'"
+            " FROM unnest($1::text[], $2::text[], $3::bytea[]) AS c(scope, key, body_hash)"
+            " ON CONFLICT DO NOTHING RETURNING scope, key",
+            [scope for scope, _, _ in claims],
+            [key for _, key, _ in claims],
+            [body_hash for _, _, body_hash in claims],
+        )
+    }
+    outcomes: list[Claim] = []
+    for scope, key, body_hash in claims:
+        if (scope, key) in new:
+            new.discard((scope, key))  # a second request with this key in the group is not new
+            outcomes.append(Claim(ClaimOutcome.NEW))
+        else:
+            outcomes.append(
+                await claim_idempotency_key(conn, scope, key, body_hash, in_flight_timeout)
+            )
+    return outcomes
+
+
 async def release_idempotency_key(conn: DbConnection, scope: str, key: str) -> None:
     await conn.execute(
         "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_flight'",
