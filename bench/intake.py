@@ -90,8 +90,9 @@ async def http_load() -> dict[str, float]:
 
 
 WRK_SCRIPT = """
--- each wrk thread has a Lua state of its own, with the same random seed: number the threads so
--- that no two requests share a name or an Idempotency-Key
+-- each wrk thread has a Lua state of its own, with the same random seed (and every run the same
+-- sequence): RUN (set per run) and the thread number make every name and Idempotency-Key new, so
+-- no request is answered as a retry of an earlier run's
 local threads = 0
 setup = function(thread)
   thread:set("id", threads)
@@ -105,14 +106,12 @@ request = function()
   counter = counter + 1
   local body = string.format(
     '{"channel":"web_form","reporter":{"kind":"relative_or_neighbour","phone":"06-12345678",' ..
-    '"may_contact":true},"subject":{"name":"Bench Persoon %d-%d-%d","birth_year":%d,' ..
+    '"may_contact":true},"subject":{"name":"Bench Persoon %s-%d-%d","birth_year":%d,' ..
     '"postcode":"4531 AB"},"concern":{"text":"Ziet niemand meer.",' ..
-    '"cues":["lives_alone","no_visitors"]}}', math.random(1, 1000000000), id, counter,
-    1940 + counter % 50)
+    '"cues":["lives_alone","no_visitors"]}}', RUN, id, counter, 1940 + counter % 50)
   local headers = {["Content-Type"] = "application/json"}
   if IDEMPOTENCY then
-    headers["Idempotency-Key"] = string.format(
-      "bench-%d-%d-%d", math.random(1, 1000000000), id, counter)
+    headers["Idempotency-Key"] = string.format("bench-%s-%d-%d", RUN, id, counter)
   end
   return wrk.format("POST", "/v1/signals", headers, body)
 end
@@ -148,20 +147,62 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _count_instructions(pid: int, seconds: int) -> subprocess.Popen[str] | None:
+    """`perf stat` on the intake process for the measured run, where perf can count."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return None
+    return subprocess.Popen(  # noqa: S603 - fixed argument list
+        [
+            perf,
+            "stat",
+            "-x,",
+            "-e",
+            "instructions,cycles",
+            "-p",
+            str(pid),
+            "--",
+            "sleep",
+            str(seconds),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _counted(counting: subprocess.Popen[str] | None) -> tuple[int, int]:
+    if counting is None:
+        return 0, 0
+    _, err = counting.communicate(timeout=120)
+    found = {}
+    for line in err.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].isdigit():
+            found[fields[2]] = int(fields[0])
+    return found.get("instructions", 0), found.get("cycles", 0)
+
+
 def wrk_load(server: int, *, seconds: int = 20, idempotency: bool = False) -> dict[str, Any]:
-    """The form sent by wrk (C, a small share of a core), after a 3 s warm-up; with the CPU
+    """The form sent by wrk (C, a small share of a core), after a 5 s warm-up; with the CPU
     time that the intake process, PostgreSQL and Kafka spent per accepted signal meanwhile."""
     script = RESULTS / "intake-bench.lua.tmp"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    script.write_text(f"IDEMPOTENCY = {'true' if idempotency else 'false'}\n" + WRK_SCRIPT)
+    script.write_text(
+        f'IDEMPOTENCY = {"true" if idempotency else "false"}\nRUN = "{uuid.uuid4().hex[:12]}"\n'
+        + WRK_SCRIPT
+    )
     wrk = shutil.which("wrk") or "wrk"
     url = f"http://127.0.0.1:{PORT}"
     try:
         subprocess.run(  # noqa: S603 - fixed argument list
-            [wrk, "-t1", "-c8", "-d3s", "-s", str(script), url], check=True, capture_output=True
+            [wrk, "-t2", f"-c{CONCURRENCY}", "-d5s", "-s", str(script), url],
+            check=True,
+            capture_output=True,
         )
         groups = {"intake": [server], "postgres": _pids("postgres"), "kafka": _pids("kafka.Kafka")}
         before = {name: _cpu_seconds(pids) for name, pids in groups.items()}
+        counting = _count_instructions(server, seconds)
         out = subprocess.run(  # noqa: S603 - fixed argument list
             [wrk, "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "-s", str(script), url],
             check=True,
@@ -169,6 +210,7 @@ def wrk_load(server: int, *, seconds: int = 20, idempotency: bool = False) -> di
             text=True,
         ).stdout
         spent = {name: _cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+        instructions, cycles = _counted(counting)
     finally:
         script.unlink(missing_ok=True)
     line = next(x for x in out.splitlines() if x.startswith("WRK "))
@@ -185,6 +227,10 @@ def wrk_load(server: int, *, seconds: int = 20, idempotency: bool = False) -> di
         "p50_ms": data["p50_ms"],
         "p99_ms": data["p99_ms"],
         "cpu_ms_per_signal": cpu_ms,
+        # CPU time depends on how busy the host is; the instruction count per signal does not
+        # (perf stat, when the machine allows it)
+        "intake_instructions_per_signal": round(instructions / accepted) if instructions else None,
+        "intake_instructions_per_cycle": round(instructions / cycles, 2) if cycles else None,
         "intake_cores_busy": round(spent["intake"] / data["seconds"], 2),
         # what one intake process would accept with a core of its own (PostgreSQL and Kafka
         # elsewhere), from the CPU it spent per signal here
@@ -309,6 +355,17 @@ def main() -> int:
             lines.append(
                 f"| CPU per signal: {name} | "
                 + " | ".join(f"{r['cpu_ms_per_signal'][name]:.2f} ms" for _, r in runs)
+                + " |"
+            )
+        if http.get("intake_instructions_per_signal"):
+            lines.append(
+                "| intake instructions per signal (perf stat) | "
+                + " | ".join(f"{r['intake_instructions_per_signal'] / 1e6:.2f} M" for _, r in runs)
+                + " |"
+            )
+            lines.append(
+                "| intake instructions per cycle | "
+                + " | ".join(f"{r['intake_instructions_per_cycle']}" for _, r in runs)
                 + " |"
             )
         lines.append(
