@@ -111,6 +111,11 @@ class OutboxMetrics:
             ["topic"],
             registry=registry,
         )
+        self.failures = Counter(
+            "signaalpunt_outbox_relay_failures",
+            "Relay rounds that failed (Kafka or PostgreSQL unreachable); the rows are sent again",
+            registry=registry,
+        )
         self.active = Gauge(
             "signaalpunt_outbox_relay_active",
             "1 when this replica holds the outbox relay lock",
@@ -175,6 +180,7 @@ class OutboxRelay:
                 try:
                     await self._hold_lock_and_relay()
                 except Exception:
+                    self._metrics.failures.inc()
                     log.exception("outbox relay failed; retrying", schema=self._schema)
                     await self._sleep(self._poll_interval * 2)
         finally:

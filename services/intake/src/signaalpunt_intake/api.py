@@ -3,6 +3,7 @@ a reporter may see with their receipt token."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from uuid import UUID
@@ -161,8 +162,12 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
             # stored with whatever else arrived meanwhile, in one transaction; answered after
             # that transaction committed
             outcome = await submissions.submit(prepared)
+        except asyncio.CancelledError:
+            # the request was cancelled while its signal waited for its group: the signal is
+            # still stored and its key completed with the answer a retry will get; keep the claim
+            raise
         except BaseException:
-            if idempotency_key:
+            if idempotency_key:  # nothing was stored: a retry with this key may go ahead
                 async with intake.service.pool.acquire() as conn:
                     await repository.release_idempotency_key(conn, scope, idempotency_key)
             raise

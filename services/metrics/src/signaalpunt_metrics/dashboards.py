@@ -652,7 +652,8 @@ def pipeline_health() -> Dashboard:
     d = d.with_panel(
         _series(
             "Errors per second",
-            "Handler exceptions (before retries) and failed publishes, per service.",
+            "Handler exceptions (before retries), failed publishes and failed outbox relay "
+            "rounds, per service.",
             query(
                 "sum by (job) (rate("
                 "faststream_received_processed_messages_exceptions_total[$__rate_interval]))",
@@ -663,6 +664,11 @@ def pipeline_health() -> Dashboard:
                 "faststream_published_messages_exceptions_total[$__rate_interval]))",
                 "{{job}} publishing",
                 "B",
+            ),
+            query(
+                "sum by (job) (rate(signaalpunt_outbox_relay_failures_total[$__rate_interval]))",
+                "{{job}} outbox relay",
+                "C",
             ),
             unit="ops",
         )
