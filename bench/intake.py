@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -346,38 +347,41 @@ def main() -> int:
         + " | ".join(n for n, _ in runs)
         + " |",
         "|---|" + "---:|" * len(runs),
-        "| accepted/s | " + " | ".join(f"{r['accepted_per_second']:,.0f}" for _, r in runs) + " |",
-        "| latency p50 | " + " | ".join(f"{r['p50_ms']} ms" for _, r in runs) + " |",
-        "| latency p99 | " + " | ".join(f"{r['p99_ms']} ms" for _, r in runs) + " |",
+    ]
+
+    def row(label: str, value: Callable[[dict[str, Any]], str]) -> str:
+        return f"| {label} | " + " | ".join(value(r) for _, r in runs) + " |"
+
+    lines += [
+        row("accepted/s", lambda r: f"{r['accepted_per_second']:,.0f}"),
+        row("latency p50", lambda r: f"{r['p50_ms']} ms"),
+        row("latency p99", lambda r: f"{r['p99_ms']} ms"),
     ]
     if "cpu_ms_per_signal" in http:
         for name in ("intake", "postgres", "kafka"):
-            lines.append(
-                f"| CPU per signal: {name} | "
-                + " | ".join(f"{r['cpu_ms_per_signal'][name]:.2f} ms" for _, r in runs)
-                + " |"
-            )
+
+            def cpu(r: dict[str, Any], name: str = name) -> str:
+                return f"{r['cpu_ms_per_signal'][name]:.2f} ms"
+
+            lines.append(row(f"CPU per signal: {name}", cpu))
         if http.get("intake_instructions_per_signal"):
-            lines.append(
-                "| intake instructions per signal (perf stat) | "
-                + " | ".join(f"{r['intake_instructions_per_signal'] / 1e6:.2f} M" for _, r in runs)
-                + " |"
-            )
-            lines.append(
-                "| intake instructions per cycle | "
-                + " | ".join(f"{r['intake_instructions_per_cycle']}" for _, r in runs)
-                + " |"
-            )
-        lines.append(
-            "| intake process busy | "
-            + " | ".join(f"{r['intake_cores_busy']:.0%} of a core" for _, r in runs)
-            + " |"
-        )
-        lines.append(
-            "| one intake process on a core of its own (1 s ÷ its CPU per signal) | "
-            + " | ".join(f"{r['intake_capacity_per_core']:,}/s" for _, r in runs)
-            + " |"
-        )
+            lines += [
+                row(
+                    "intake instructions per signal (perf stat)",
+                    lambda r: f"{r['intake_instructions_per_signal'] / 1e6:.2f} M",
+                ),
+                row(
+                    "intake instructions per cycle",
+                    lambda r: f"{r['intake_instructions_per_cycle']}",
+                ),
+            ]
+        lines += [
+            row("intake process busy", lambda r: f"{r['intake_cores_busy']:.0%} of a core"),
+            row(
+                "one intake process on a core of its own (1 s ÷ its CPU per signal)",
+                lambda r: f"{r['intake_capacity_per_core']:,}/s",
+            ),
+        ]
     lines += [
         "",
         f"Partner events through Kafka ({PARTNER_EVENTS} CloudEvents): "

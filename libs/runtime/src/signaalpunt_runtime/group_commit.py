@@ -95,10 +95,6 @@ class GroupCommit(Generic[ItemT, ResultT]):
         self._wake.set()
         return await asyncio.shield(future)
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
     async def _run(self) -> None:
         while self._accepting or self._waiting:
             if not self._waiting:

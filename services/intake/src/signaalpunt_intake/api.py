@@ -17,7 +17,6 @@ from signaalpunt_runtime.http_api import (
     parse_body,
     problem,
 )
-from signaalpunt_runtime.logs import get_logger
 
 from . import repository
 from .domain import OutsideConsortiumError, SignalSubmission, authorise, settle_municipality
@@ -27,8 +26,6 @@ IDEMPOTENCY_KEY_MAX = 200
 
 Submissions = GroupCommit[PreparedSignal, Accepted | RateLimited]
 Claims = GroupCommit[tuple[str, str, bytes], repository.Claim]
-
-log = get_logger(__name__)
 
 
 def _web_form_client(intake: Intake, request: Request) -> str:

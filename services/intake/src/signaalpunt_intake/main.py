@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from faststream.asgi.types import ASGIApp
 from signaalpunt_access import TokenVerifier
@@ -69,22 +70,20 @@ def build(
         PartnerDecrypter.from_file(settings.partner_decryption_key_file),
     )
     register_case_progress(service, case_steps)
-    # concurrent submissions share a transaction (group commit); started after the database,
-    # stopped before it, after storing everything already submitted
-    submissions: Submissions = GroupCommit(
-        partial(write_submissions, intake),
-        name="signals",
-        max_group=settings.group_commit_max,
-        flushers=settings.group_commit_flushers,
-        registry=service.metrics,
-    )
-    claims: Claims = GroupCommit(
-        partial(claim_keys, intake),
-        name="idempotency-claims",
-        max_group=settings.group_commit_max,
-        flushers=settings.group_commit_flushers,
-        registry=service.metrics,
-    )
+
+    # concurrent submissions (and their key claims) share a transaction (group commit); started
+    # after the database, stopped before it, after storing everything already submitted
+    def grouped(flush: Any, name: str) -> Any:
+        return GroupCommit(
+            partial(flush, intake),
+            name=name,
+            max_group=settings.group_commit_max,
+            flushers=settings.group_commit_flushers,
+            registry=service.metrics,
+        )
+
+    submissions: Submissions = grouped(write_submissions, "signals")
+    claims: Claims = grouped(claim_keys, "idempotency-claims")
     service.also_start(claims.start, claims.stop)
     service.also_start(submissions.start, submissions.stop)
     return service, service.asgi_app(http=build_api(intake, submissions, claims))
