@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 import pytest_asyncio
 import uvicorn
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from signaalpunt_access import Principal, TokenVerifier
 from signaalpunt_access.dev_tokens import AUDIENCE, DEV_ISSUER, generate_key_pair, mint
 from signaalpunt_contracts import PLATFORM_PROBE, ProbeV1
-from signaalpunt_runtime.http_api import bearer_principal, install_problem_handlers
+from signaalpunt_runtime.http_api import (
+    DirectRoute,
+    bearer_principal,
+    install_problem_handlers,
+    parse_body,
+)
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 from .apps.counter_app import build
@@ -43,7 +51,8 @@ async def served(
         tmp_path / "jwks.json", issuer=DEV_ISSUER, audience=AUDIENCE
     )
     service = build(
-        settings=settings_for(database_url, infra.kafka_bootstrap, "edge"), input_topic=None
+        settings=settings_for(database_url, infra.kafka_bootstrap, "edge", max_request_bytes=4096),
+        input_topic=None,
     )
     api = FastAPI(title="edge test")
     install_problem_handlers(api)
@@ -64,10 +73,19 @@ async def served(
     async def read(note_id: int) -> dict[str, int]:
         return {"id": note_id}
 
+    @api.post("/v1/quick-notes", status_code=202)
+    async def quick(request: Request) -> JSONResponse:
+        """Served directly (see below): the same checks, read from the request itself."""
+        note = parse_body(NoteIn, await request.body())
+        principal = verifier.verify(request.headers.get("authorization"))
+        principal.require_municipality(note.municipality)
+        if note.text == "breaks":
+            raise RuntimeError("a bug")
+        return JSONResponse({"length": len(note.text)}, status_code=202)
+
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(service.asgi_app(http=api), host="127.0.0.1", port=port, log_config=None)
-    )
+    app = service.asgi_app(http=api, direct=[("POST", "/v1/quick-notes")])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
@@ -135,3 +153,73 @@ async def test_the_edge(served: tuple[str, Path], database_url: str) -> None:
             )
 
         await eventually(relayed, what="the note's event to be published")
+
+
+async def test_a_route_served_directly_answers_as_fastapi_would(served: tuple[str, Path]) -> None:
+    base, keys = served
+    note = {"municipality": "GM0715", "text": "buurman belt niet meer"}
+    async with httpx.AsyncClient(base_url=base) as client:
+        accepted = await client.post("/v1/quick-notes", json=note, headers=_token(keys))
+        assert accepted.status_code == 202
+        assert accepted.json() == {"length": len(note["text"])}
+
+        missing = await client.post("/v1/quick-notes", json=note)
+        assert missing.status_code == 401
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+        elsewhere = await client.post(
+            "/v1/quick-notes", json=note, headers=_token(keys, municipality="GM0654")
+        )
+        assert elsewhere.status_code == 403
+
+        bad = await client.post(
+            "/v1/quick-notes", json={"municipality": "Terneuzen", "text": "x"}, headers=_token(keys)
+        )
+        assert bad.status_code == 422
+        assert {e["field"] for e in bad.json()["errors"]} == {"municipality", "text"}
+        assert "Terneuzen" not in bad.text
+
+        broken = await client.post(
+            "/v1/quick-notes", json={**note, "text": "breaks"}, headers=_token(keys)
+        )
+        assert broken.status_code == 500
+        assert broken.json()["type"].endswith("/server-error")
+        assert "a bug" not in broken.text, "no internals in the answer"
+
+        # the service's body limit holds on the direct route as on FastAPI's own routes, for
+        # a body with a Content-Length and for one sent in chunks without it
+        large = json.dumps({**note, "text": "x" * 5000}).encode()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(large), 1000):
+                yield large[start : start + 1000]
+
+        for path in ("/v1/quick-notes", "/v1/notes"):
+            for body in (large, chunks()):
+                too_large = await client.post(path, content=body, headers=_token(keys))
+                assert too_large.status_code == 413, path
+                assert too_large.headers["content-type"] == "application/problem+json"
+                assert too_large.json()["detail"].startswith("the body may be at most 4096 bytes")
+
+        # other methods on that path are FastAPI's: 405, as a problem
+        wrong_method = await client.get("/v1/quick-notes")
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["content-type"] == "application/problem+json"
+
+        # counted under the route template, like every other route
+        metrics = (await client.get("/metrics")).text
+        assert 'route="/v1/quick-notes",status="202"' in metrics
+        assert 'route="/v1/quick-notes",status="413"' in metrics
+
+
+def test_only_a_route_that_reads_its_own_request_can_be_served_directly() -> None:
+    api = FastAPI(title="direct")
+
+    @api.get("/v1/notes/{note_id}")
+    async def read(note_id: int) -> dict[str, int]:
+        return {"id": note_id}
+
+    with pytest.raises(ValueError, match="only `request: Request`"):
+        DirectRoute(api, "GET", "/v1/notes/{note_id}")
+    with pytest.raises(ValueError, match="no single route"):
+        DirectRoute(api, "POST", "/v1/notes/{note_id}")

@@ -197,6 +197,15 @@ async def test_refusals_are_problem_json_with_the_field_named(intake: RunningInt
     assert long_key.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in long_key.json()["errors"]] == ["idempotency-key"]
 
+    # the largest valid signal (5,000 characters of concern text) fits; a body far beyond it is
+    # refused before it is read
+    longest = web_form(concern={"text": "ë" * 5000, "cues": ["lives_alone"]})
+    assert (await intake.client.post("/v1/signals", json=longest)).status_code == 202
+    huge = await intake.client.post("/v1/signals", json={**web_form(), "padding": "x" * 70_000})
+    assert huge.status_code == 413
+    assert huge.headers["content-type"] == "application/problem+json"
+    assert huge.json()["type"].endswith("/too-large")
+
 
 async def test_idempotency_key(intake: RunningIntake) -> None:
     headers = {"Idempotency-Key": "form-2026-11-23-0001"}

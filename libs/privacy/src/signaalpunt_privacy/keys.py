@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -72,11 +73,16 @@ class KeyEncryptionKeys:
     def active_id(self) -> str:
         return self.keys[0][0]
 
-    def wrap(self, data_key: bytes, subject_id: UUID) -> tuple[str, bytes]:
+    @cached_property
+    def _wrapping(self) -> tuple[str, AESGCM]:
         kek_id, kek = self.keys[0]
+        return kek_id, AESGCM(kek)  # made once: every new subject's key is wrapped with it
+
+    def wrap(self, data_key: bytes, subject_id: UUID) -> tuple[str, bytes]:
+        kek_id, aes = self._wrapping
         nonce = os.urandom(12)
         # the subject id is authenticated data: a wrapped key cannot be moved to another subject
-        return kek_id, nonce + AESGCM(kek).encrypt(nonce, data_key, subject_id.bytes)
+        return kek_id, nonce + aes.encrypt(nonce, data_key, subject_id.bytes)
 
     def unwrap(self, kek_id: str, wrapped: bytes, subject_id: UUID) -> bytes:
         kek = dict(self.keys).get(kek_id)

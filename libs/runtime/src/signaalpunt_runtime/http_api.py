@@ -22,9 +22,12 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from signaalpunt_access import AuthenticationError, AuthorizationError, Principal, TokenVerifier
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from .logs import get_logger
 
@@ -202,3 +205,82 @@ def bearer_principal(verifier: TokenVerifier) -> Callable[[Request], Awaitable[P
         return verifier.verify(request.headers.get("authorization"))
 
     return principal
+
+
+class DirectRoute:
+    """Serves one route of a FastAPI app without FastAPI's per-request machinery: for the
+    busiest endpoint of a service, which reads its request itself (`parse_body`).
+
+    The endpoint is the route's own function, so the route's OpenAPI entry, and anyone calling
+    the FastAPI app itself, get the same behaviour. An exception is answered by the app's own
+    exception handlers (the problem+json ones of `install_problem_handlers`), as FastAPI would.
+    What is skipped per request is the middleware stack, the route matching and the dependency
+    solving: measured on intake's `POST /v1/signals`, about 0.3 M of its 2.2 M CPU instructions.
+    """
+
+    def __init__(self, api: FastAPI, method: str, path: str) -> None:
+        routes = [
+            r
+            for r in api.routes
+            if isinstance(r, APIRoute) and r.path == path and method in (r.methods or ())
+        ]
+        if len(routes) != 1:
+            raise ValueError(f"{api.title} has no single route {method} {path}")
+        route = routes[0]
+        d = route.dependant
+        takes_parameters = any(
+            (d.path_params, d.query_params, d.header_params, d.cookie_params, d.body_params)
+        )
+        if d.request_param_name is None or takes_parameters or d.dependencies:
+            raise ValueError(
+                f"{method} {path} must take only `request: Request` to be served directly"
+            )
+        self.route = route
+        self._endpoint = route.endpoint
+        self._handlers = api.exception_handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self.route  # for the request metrics' route label, as FastAPI sets it
+        request = Request(scope, receive)
+        try:
+            response: Response = await self._endpoint(request)
+        except Exception as exc:
+            handler = self._handler_for(exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+        await response(scope, receive, send)
+
+    def _handler_for(self, exc: Exception) -> Any:
+        for kind in type(exc).__mro__:  # the most specific handler, as Starlette looks it up
+            if kind in self._handlers:
+                return self._handlers[kind]
+        return None
+
+
+def too_large(limit: int, path: str) -> JSONResponse:
+    return problem(
+        413,
+        "Request too large / Verzoek te groot",
+        f"the body may be at most {limit} bytes / de inhoud mag ten hoogste {limit} bytes zijn",
+        kind="too-large",
+        instance=path,
+    )
+
+
+def limit_body(receive: Receive, limit: int) -> Receive:
+    """`receive` that raises a 413 HTTPException (a problem, through the app's handlers) once
+    the body read so far is larger than `limit`: for bodies sent without a Content-Length."""
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise StarletteHTTPException(
+                413, f"the body may be at most {limit} bytes / ten hoogste {limit} bytes"
+            )
+        return message
+
+    return limited

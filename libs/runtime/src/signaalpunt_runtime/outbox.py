@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter as Tally
 from typing import Any
 from uuid import UUID
 
@@ -86,14 +87,19 @@ async def write_outbox_rows(conn: DbConnection, schema: str, rows: list[OutboxRo
     """Stage rows inside the caller's transaction: one pipelined insert, one notification."""
     if not rows:
         return
-    await conn.executemany(
-        # headers go in as text cast to jsonb: independent of the connection's jsonb codec
-        "INSERT INTO outbox (event_id, topic, key, value, headers)"
-        " VALUES ($1, $2, $3, $4, $5::text::jsonb) ON CONFLICT (event_id) DO NOTHING",
-        rows,
+    # one statement for all rows (arrays, in id order) and the notification, which is delivered
+    # only when the transaction commits and wakes the relay without waiting for its poll;
+    # headers go in as text cast to jsonb: independent of the connection's jsonb codec
+    await conn.execute(
+        "WITH staged AS (INSERT INTO outbox (event_id, topic, key, value, headers)"
+        " SELECT e, t, k, v, h::jsonb"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[])"
+        " WITH ORDINALITY AS r(e, t, k, v, h, i) ORDER BY i"
+        " ON CONFLICT (event_id) DO NOTHING)"
+        " SELECT pg_notify($6, '')",
+        *(list(column) for column in zip(*rows, strict=True)),
+        notify_channel(schema),
     )
-    # delivered only when the transaction commits; wakes the relay without waiting for its poll
-    await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
 
 
 async def write_outbox(
@@ -279,8 +285,8 @@ class OutboxRelay:
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
-        for row in rows:
-            self._metrics.published.labels(topic=row["topic"]).inc()
+        for topic, count in Tally(row["topic"] for row in rows).items():
+            self._metrics.published.labels(topic=topic).inc(count)
         return len(rows)
 
     async def _housekeeping(self, conn: asyncpg.Connection) -> None:

@@ -46,6 +46,11 @@ class ServiceSettings(BaseSettings):
 
     http_host: str = Field(default="127.0.0.1", description="0.0.0.0 inside a container")
     http_port: int = Field(default=8000, ge=0, le=65535)
+    max_request_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="a larger HTTP request body is refused with a 413 problem, unread",
+    )
     log_level: str = "INFO"
     otlp_endpoint: str | None = Field(
         default_factory=lambda: os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),

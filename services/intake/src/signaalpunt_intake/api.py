@@ -57,7 +57,7 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
     install_problem_handlers(api)
 
     # the busiest endpoint reads its body and header itself (see json_body): no FastAPI
-    # parameters to solve per request
+    # parameters to solve per request, so the service can serve it as a DirectRoute
     idempotency_header = {
         "name": "Idempotency-Key",
         "in": "header",

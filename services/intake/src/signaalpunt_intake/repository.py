@@ -172,12 +172,16 @@ of, receipt hash, canonical signal as JSON, received at)"""
 
 
 async def insert_signals(conn: DbConnection, rows: Sequence[SignalRow]) -> None:
-    await conn.executemany(
-        "INSERT INTO signals (signal_id, subject_id, municipality, channel, submitted_by,"
-        " person_index, possible_duplicate_of, receipt_hash, signal, received_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10)",
-        rows,
-    )
+    """All rows in one statement (one array per column)."""
+    if rows:
+        await conn.execute(
+            "INSERT INTO signals (signal_id, subject_id, municipality, channel, submitted_by,"
+            " person_index, possible_duplicate_of, receipt_hash, signal, received_at)"
+            " SELECT i, s, m, c, b, p, d, r, j::jsonb, t FROM unnest($1::uuid[], $2::uuid[],"
+            " $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::bytea[],"
+            " $9::text[], $10::timestamptz[]) AS r(i, s, m, c, b, p, d, r, j, t)",
+            *(list(column) for column in zip(*rows, strict=True)),
+        )
 
 
 async def receipt_and_handling(conn: DbConnection, signal_id: UUID) -> tuple[bytes, str] | None:
