@@ -102,6 +102,38 @@ async def test_poison_message_goes_to_dead_letters_and_the_rest_flows(
     assert sequences == [1, 4, 5, 6, 7, 8, 9]
 
 
+async def test_a_list_handler_gets_each_batch_whole_and_a_refused_event_alone(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str
+) -> None:
+    schema = "lists"
+    topic = await kafka_topics.private(PLATFORM_PROBE, f"{schema}.v1", consumers=("counter",))
+    lists_seen: list[int] = []
+    service = build(
+        settings=settings_for(database_url, infra.kafka_bootstrap, schema),
+        input_topic=topic,
+        batch_size=50,
+        lists_seen=lists_seen,
+    )
+    async with producer(infra.kafka_bootstrap) as p:  # waiting in the topic: one batch
+        for i in range(30):
+            await send(p, topic.name, probe("lists", i, note="permanent" if i == 10 else None))
+    async with running(service):
+        await eventually(
+            lambda: _at(database_url, f"SELECT count(*) FROM {schema}.effects", 29), what="effects"
+        )
+        await eventually(
+            lambda: _committed_at_least(infra.kafka_bootstrap, "counter", topic.name, 30),
+            what="offsets committed past the refused event",
+        )
+    assert await _sequences(database_url, schema) == [i for i in range(30) if i != 10]
+    letters = await list_dead_letters(infra.kafka_bootstrap, topic.dead_letter_topic("counter"))
+    assert [letter.headers["dlq-original-offset"] for letter in letters] == ["10"]
+    # the events came as lists; the batch with the refused event was rolled back and then
+    # handled one event at a time
+    assert max(lists_seen) > 1
+    assert 1 in lists_seen
+
+
 async def _sequences(dsn: str, schema: str) -> list[int]:
     import asyncpg
 

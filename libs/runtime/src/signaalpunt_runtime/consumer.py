@@ -111,7 +111,7 @@ class UnitOfWork:
 
 Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
 """Called with the decoded event (an `Envelope`, or what a custom decoder returns) and the unit
-of work of its transaction."""
+of work of its transaction; a stage with `as_list` calls it with a list of such events."""
 
 
 class InvalidMessageError(ValueError):
@@ -166,6 +166,7 @@ class ConsumerStage:
         group: str,
         handler: Handler,
         batch_size: int | None = None,
+        as_list: bool = False,
         decode: Decoder | None = None,
         on_dead_letter: DeadLetterHook | None = None,
         pool: Callable[[], asyncpg.Pool],
@@ -176,7 +177,10 @@ class ConsumerStage:
         self.topic = topic
         self.group = group
         self.handler = handler
+        if as_list and not batch_size:
+            raise ValueError("a handler takes a list of events only in batch mode (batch_size)")
         self.batch_size = batch_size
+        self.as_list = as_list
         self._pool = pool
         self._broker = broker
         self._settings = settings
@@ -294,13 +298,19 @@ class ConsumerStage:
         outbox: list[OutboxRow] = []
         async with self._pool().acquire() as conn, conn.transaction():
             new = await self._first_delivery(conn, events)
+            fresh = []
             for event, _ in events:
                 if event.event_id not in new:  # handled before, or twice in this batch
                     outcomes.append("duplicate")
                     continue
                 new.discard(event.event_id)
-                await self.handler(event, self._unit_of_work(conn, event, outbox))
+                if self.as_list:
+                    fresh.append(event)
+                else:
+                    await self.handler(event, self._unit_of_work(conn, event, outbox))
                 outcomes.append("handled")
+            if fresh:
+                await self.handler(fresh, self._unit_of_work(conn, None, outbox))
             await write_outbox_rows(conn, self._settings.schema_name, outbox)
         return outcomes
 
@@ -352,8 +362,12 @@ class ConsumerStage:
             if not await self._first_delivery(conn, [(event, record)]):
                 log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
                 return "duplicate"
-            work = self._unit_of_work(conn, event, [])
-            await self.handler(event, work)
+            if self.as_list:
+                work = self._unit_of_work(conn, None, [])
+                await self.handler([event], work)
+            else:
+                work = self._unit_of_work(conn, event, [])
+                await self.handler(event, work)
             await work.flush()
             return "handled"
 
@@ -375,7 +389,7 @@ class ConsumerStage:
         return {row["event_id"] for row in rows}
 
     def _unit_of_work(
-        self, conn: DbConnection, event: Decoded, outbox: list[OutboxRow]
+        self, conn: DbConnection, event: Decoded | None, outbox: list[OutboxRow]
     ) -> UnitOfWork:
         return UnitOfWork(
             conn,

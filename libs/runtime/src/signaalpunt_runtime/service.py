@@ -131,13 +131,18 @@ class Service:
         *,
         group: str | None = None,
         batch_size: int | None = None,
+        as_list: bool = False,
         decode: Decoder | None = None,
         on_dead_letter: DeadLetterHook | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register a handler for `topic` in consumer group `group` (default: the service name).
 
         With `batch_size`, up to that many events are handled in one database transaction
-        (higher throughput for bursts; each event is still deduplicated on its own).
+        (higher throughput for bursts; each event is still deduplicated on its own). With
+        `as_list` as well, the handler is called once per batch with the list of its new events
+        (so it can store them with one statement per table), and with a one-event list when a
+        failed batch is handled one by one; its unit of work has no event that caused it, so
+        new events name their municipality.
         `decode` replaces the envelope decoding (e.g. `cloudevents_in.decoder` for partner
         topics); `on_dead_letter` is told about every message parked in the dead-letter topic.
         """
@@ -153,6 +158,7 @@ class Service:
                 group=group,
                 handler=handler,
                 batch_size=batch_size,
+                as_list=as_list,
                 decode=decode,
                 on_dead_letter=on_dead_letter,
                 pool=lambda: self.pool,

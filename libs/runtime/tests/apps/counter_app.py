@@ -32,12 +32,13 @@ def build(
     group: str = "counter",
     mode: str = "ok",
     batch_size: int | None = None,
+    lists_seen: list[int] | None = None,
 ) -> Service:
+    """With `lists_seen`, the handler takes lists (`as_list`) and notes each list's length."""
     service = Service(settings, title="Counter (test app)", migrations=MIGRATIONS)
     if input_topic is None:
         return service  # a relay-only process
 
-    @service.consumer(input_topic, group=group, batch_size=batch_size)
     async def count(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
         if mode == "broken":
             raise RuntimeError("simulated bad deploy")
@@ -52,10 +53,21 @@ def build(
         await work.connection.execute("UPDATE totals SET handled = handled + 1")
         if output_topic is not None:
             forwarded = work.new_event(
-                ProbeV1(run_id=event.data.run_id, sequence=event.data.sequence)
+                ProbeV1(run_id=event.data.run_id, sequence=event.data.sequence),
+                municipality=event.municipality,
             )
             await work.publish(output_topic, forwarded, key=event.data.run_id)
 
+    if lists_seen is not None:
+
+        @service.consumer(input_topic, group=group, batch_size=batch_size, as_list=True)
+        async def count_many(events: list[Envelope[ProbeV1]], work: UnitOfWork) -> None:
+            lists_seen.append(len(events))
+            for event in events:
+                await count(event, work)
+
+    else:
+        service.consumer(input_topic, group=group, batch_size=batch_size)(count)
     return service
 
 

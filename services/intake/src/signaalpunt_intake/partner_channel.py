@@ -24,7 +24,7 @@ from signaalpunt_runtime.cloudevents_in import PartnerEvent, ce_attributes, deco
 from signaalpunt_runtime.consumer import InvalidMessageError
 
 from .domain import OutsideConsortiumError, settle_municipality
-from .recording import Intake, Origin, prepare_signal, store_signals
+from .recording import Intake, Origin, PreparedSignal, prepare_signal, store_signals
 
 
 class RefusalError(PermanentError):
@@ -77,16 +77,7 @@ def register_partner_channel(
             event = work.new_event(rejection, municipality=partner.municipalities[0])
             await work.publish(rejections, event, key=partner.urn)
 
-    @intake.service.consumer(
-        topic,
-        group="intake",
-        # a burst from a partner (a GP system catching up) is stored in one transaction per
-        # batch; a refused event rolls its batch back and the batch is handled one by one
-        batch_size=intake.settings.partner_batch_size,
-        decode=decoder(PartnerSignalV1, decrypt=decrypter.decrypt),
-        on_dead_letter=tell_partner,
-    )
-    async def on_partner_signal(event: PartnerEvent[PartnerSignalV1], work: UnitOfWork) -> None:
+    def prepared(event: PartnerEvent[PartnerSignalV1]) -> PreparedSignal:
         partner = intake.partners.get(event.source)
         if partner is None:
             raise RefusalError("unknown_partner", f"{event.source} is not a registered partner")
@@ -108,6 +99,20 @@ def register_partner_channel(
             partner_type=partner.partner_type,
             partner_reference=f"{event.source}#{event.id}",
         )
-        await store_signals(
-            intake, work, [prepare_signal(intake, event.data, origin, municipality)]
-        )
+        return prepare_signal(intake, event.data, origin, municipality)
+
+    @intake.service.consumer(
+        topic,
+        group="intake",
+        # a burst from a partner (a GP system catching up) is stored in one transaction per
+        # batch, with one statement per table for the whole batch; a refused event rolls its
+        # batch back and the batch is handled one by one
+        batch_size=intake.settings.partner_batch_size,
+        as_list=True,
+        decode=decoder(PartnerSignalV1, decrypt=decrypter.decrypt),
+        on_dead_letter=tell_partner,
+    )
+    async def on_partner_signals(
+        events: list[PartnerEvent[PartnerSignalV1]], work: UnitOfWork
+    ) -> None:
+        await store_signals(intake, work, [prepared(event) for event in events])
