@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from signaalpunt_access import Principal, TokenVerifier
@@ -223,3 +224,12 @@ def test_only_a_route_that_reads_its_own_request_can_be_served_directly() -> Non
         DirectRoute(api, "GET", "/v1/notes/{note_id}")
     with pytest.raises(ValueError, match="no single route"):
         DirectRoute(api, "POST", "/v1/notes/{note_id}")
+
+    @api.post("/v1/notes")
+    async def take(request: Request) -> JSONResponse:
+        return JSONResponse({}, status_code=202)
+
+    DirectRoute(api, "POST", "/v1/notes")  # takes only the request: fine
+    api.add_middleware(GZipMiddleware)
+    with pytest.raises(ValueError, match="middleware"):
+        DirectRoute(api, "POST", "/v1/notes")

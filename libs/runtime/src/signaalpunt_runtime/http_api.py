@@ -235,6 +235,8 @@ class DirectRoute:
             raise ValueError(
                 f"{method} {path} must take only `request: Request` to be served directly"
             )
+        if api.user_middleware:
+            raise ValueError(f"{api.title} has middleware, which {method} {path} would skip")
         self.route = route
         self._endpoint = route.endpoint
         self._handlers = api.exception_handlers

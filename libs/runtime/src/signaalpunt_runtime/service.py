@@ -38,7 +38,6 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, Histogram, make_asgi_app
 from signaalpunt_contracts import Topic
-from starlette.datastructures import Headers
 
 from .broker_factory import make_broker
 from .consumer import (
@@ -314,7 +313,9 @@ class Service:
 
             app = served_directly.get((scope["method"], scope["path"]), http)
             try:
-                declared = Headers(scope=scope).get("content-length", "")
+                declared = next(
+                    (v for k, v in scope["headers"] if k == b"content-length"), b""
+                )  # uvicorn hands header names over in lower case
                 if declared.isdigit() and int(declared) > max_body:
                     await too_large(max_body, scope["path"])(scope, receive, send_and_note)
                 else:
