@@ -84,7 +84,7 @@ def outbox_row(topic: Topic, envelope: Envelope[Any], *, key: str) -> OutboxRow:
 
 
 async def write_outbox_rows(conn: DbConnection, schema: str, rows: list[OutboxRow]) -> None:
-    """Stage rows inside the caller's transaction: one pipelined insert, one notification."""
+    """Stage rows inside the caller's transaction: one statement inserts them and notifies."""
     if not rows:
         return
     # one statement for all rows (arrays, in id order) and the notification, which is delivered
