@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from signaalpunt_runtime.http_api import (
     install_problem_handlers,
     parse_body,
 )
+from signaalpunt_testkit.logs import collected_logs
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 from .apps.counter_app import build
@@ -180,12 +183,21 @@ async def test_a_route_served_directly_answers_as_fastapi_would(served: tuple[st
         assert {e["field"] for e in bad.json()["errors"]} == {"municipality", "text"}
         assert "Terneuzen" not in bad.text
 
-        broken = await client.post(
-            "/v1/quick-notes", json={**note, "text": "breaks"}, headers=_token(keys)
-        )
+        # an unexpected error: a 500 problem without internals, logged in the request's trace
+        # (here the caller's, continued from its traceparent)
+        trace_id = secrets.token_hex(16)
+        caller = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+        with collected_logs(logging.INFO) as lines:
+            broken = await client.post(
+                "/v1/quick-notes",
+                json={**note, "text": "breaks"},
+                headers=_token(keys) | caller,
+            )
         assert broken.status_code == 500
         assert broken.json()["type"].endswith("/server-error")
         assert "a bug" not in broken.text, "no internals in the answer"
+        logged = [json.loads(line) for line in lines if "unhandled error" in line]
+        assert [line["trace_id"] for line in logged] == [trace_id]
 
         # the service's body limit holds on the direct route as on FastAPI's own routes, for
         # a body with a Content-Length and for one sent in chunks without it

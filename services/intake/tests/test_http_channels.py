@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +16,7 @@ from intake_harness import RunningIntake
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import CaseStepRecordedV1, Envelope, SignalReceivedV1
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
+from signaalpunt_testkit.logs import collected_logs
 
 PLANTED = {
     "reporter_name": "Aaltje Planted-Reporter",
@@ -254,30 +257,33 @@ async def test_many_keys_at_once_each_get_their_own_answer(intake: RunningIntake
 
 
 async def test_no_personal_value_reaches_the_logs(intake: RunningIntake) -> None:
-    formatter = logging.getLogger().handlers[0].formatter
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(formatter.format(record) if formatter else record.getMessage())
-
-    collector = Collect(level=logging.DEBUG)
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(collector)
-    root.setLevel(logging.DEBUG)
-    try:
+    with collected_logs() as lines:
         assert (await intake.client.post("/v1/signals", json=web_form())).status_code == 202
         bad = web_form(subject={"name": PLANTED["subject_name"], "postcode": "1012 AB"})
         assert (await intake.client.post("/v1/signals", json=bad)).status_code == 422
         await asyncio.sleep(1)  # let the relay publish and log
-    finally:
-        root.removeHandler(collector)
-        root.setLevel(previous)
     output = "\n".join(lines)
     assert "signal received" in output, "the test must see intake's own log lines"
     for planted in PLANTED.values():
         assert planted not in output, f"{planted!r} in the logs"
+
+
+async def test_a_signal_continues_the_callers_trace_into_its_event(intake: RunningIntake) -> None:
+    """A request's SERVER span continues the caller's `traceparent`; the event it writes (in a
+    group commit's transaction, another task) and its "signal received" log line carry it."""
+    trace_id = secrets.token_hex(16)
+    caller = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+    with collected_logs(logging.INFO) as lines:
+        answer = await intake.client.post("/v1/signals", json=web_form(), headers=caller)
+        assert answer.status_code == 202
+    signal_id = answer.json()["signal_id"]
+    headers, _ = (await _events(intake, signal_id))[signal_id]
+    # 00-<trace id>-<span id>-<flags>: the relay's PRODUCER span, in the caller's trace
+    assert headers["traceparent"].decode().split("-")[1] == trace_id
+    received = [json.loads(line) for line in lines if signal_id in line]
+    assert [line["trace_id"] for line in received if line["event"] == "signal received"] == [
+        trace_id
+    ]
 
 
 async def test_the_anonymous_web_form_is_rate_limited(intake: RunningIntake) -> None:

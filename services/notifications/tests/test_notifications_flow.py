@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -35,6 +34,7 @@ from signaalpunt_notifications.domain import Message, RateLimit, Rule, RuleConte
 from signaalpunt_notifications.rules import TRIAGED
 from signaalpunt_notifications.sender import Sender
 from signaalpunt_notifications.sinks import ReceivedMail, ReceivedRequest
+from signaalpunt_testkit.logs import collected_logs
 from standardwebhooks import Webhook
 
 DOMAIN = "notifications.signaalpunt.example"
@@ -547,42 +547,29 @@ async def test_operators_see_deliveries_of_their_municipality_without_addresses(
 
 
 async def test_no_address_or_name_reaches_the_logs(notifications: Running) -> None:
-    formatter = logging.getLogger().handlers[0].formatter
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(formatter.format(record) if formatter else record.getMessage())
-
-    collector = Collect(level=logging.DEBUG)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(collector)
-    root.setLevel(logging.DEBUG)
     planted_email = "geheim.adres.7731@example.org"
     planted_phone = "+31687654321"
-    try:
-        subject = uuid4()
-        signal = received_signal(
-            subject_id=subject,
-            email=await sealed(notifications, subject, planted_email, "reporter.email"),
-            wants_feedback=True,
-        )
-        notifications.sinks.refuse_mail.add(planted_email)  # the failure path logs too
-        await notifications.publish(envelope(signal))
-        await settled(notifications, 1, signal_id=signal.signal_id)
-        notifications.clock.at_local(12, 0)
-        other = uuid4()
-        texted = received_signal(
-            subject_id=other,
-            phone=await sealed(notifications, other, planted_phone, "reporter.phone"),
-        )
-        await notifications.publish(envelope(texted))
-        await settled(notifications, 1, signal_id=texted.signal_id)
-    finally:
-        notifications.clock.reset()
-        root.removeHandler(collector)
-        root.setLevel(level)
+    with collected_logs() as lines:
+        try:
+            subject = uuid4()
+            signal = received_signal(
+                subject_id=subject,
+                email=await sealed(notifications, subject, planted_email, "reporter.email"),
+                wants_feedback=True,
+            )
+            notifications.sinks.refuse_mail.add(planted_email)  # the failure path logs too
+            await notifications.publish(envelope(signal))
+            await settled(notifications, 1, signal_id=signal.signal_id)
+            notifications.clock.at_local(12, 0)
+            other = uuid4()
+            texted = received_signal(
+                subject_id=other,
+                phone=await sealed(notifications, other, planted_phone, "reporter.phone"),
+            )
+            await notifications.publish(envelope(texted))
+            await settled(notifications, 1, signal_id=texted.signal_id)
+        finally:
+            notifications.clock.reset()
     output = "\n".join(lines)
     assert "message sent" in output, "the test must see the sender's lines"
     assert "message failed" in output

@@ -31,6 +31,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.context import Context
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 from signaalpunt_contracts import Envelope, Topic
@@ -97,12 +98,16 @@ class UnitOfWork:
             data, municipality=municipality, producer=self._producer, caused_by=self._caused_by
         )
 
-    async def publish(self, topic: Topic, event: Envelope[Any], *, key: str) -> None:
+    async def publish(
+        self, topic: Topic, event: Envelope[Any], *, key: str, trace_context: Context | None = None
+    ) -> None:
         """Stage `event` on `topic`; it is published only if this transaction commits.
 
-        The rows are written to the outbox in one go just before the commit (`flush`).
+        The rows are written to the outbox in one go just before the commit (`flush`). The event
+        carries the current trace context, or `trace_context` when it is written on behalf of
+        another task (a request in a group commit).
         """
-        self.outbox.append(outbox_row(topic, event, key=key))
+        self.outbox.append(outbox_row(topic, event, key=key, context=trace_context))
 
     async def flush(self) -> None:
         rows, self.outbox[:] = list(self.outbox), []

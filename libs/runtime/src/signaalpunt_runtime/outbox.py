@@ -29,6 +29,7 @@ from uuid import UUID
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from signaalpunt_contracts import Envelope, Topic
@@ -47,14 +48,16 @@ EVENT_ID_HEADER = "signaalpunt-event-id"
 EVENT_TYPE_HEADER = "signaalpunt-event-type"
 
 
-def event_headers(envelope: Envelope[Any]) -> dict[str, str]:
-    """Headers every event carries: ids and type only (never personal data), plus trace context."""
+def event_headers(envelope: Envelope[Any], context: Context | None = None) -> dict[str, str]:
+    """Headers every event carries: ids and type only (never personal data), plus trace context:
+    that of the span that wrote the event, or `context` (a request whose event is written by a
+    group commit's flusher, outside the request's own task)."""
     headers = {
         EVENT_ID_HEADER: str(envelope.event_id),
         EVENT_TYPE_HEADER: f"{envelope.type}.v{envelope.schema_version}",
         "content-type": "application/json",
     }
-    TRACE_CONTEXT.inject(headers)  # traceparent of the span that wrote the event
+    TRACE_CONTEXT.inject(headers, context=context)
     return headers
 
 
@@ -66,8 +69,11 @@ OutboxRow = tuple[UUID, str, str, bytes, str]
 """(event id, topic, key, value, headers as JSON): one row of the outbox table."""
 
 
-def outbox_row(topic: Topic, envelope: Envelope[Any], *, key: str) -> OutboxRow:
-    """Check and serialise an event for `topic`, capturing the current trace context."""
+def outbox_row(
+    topic: Topic, envelope: Envelope[Any], *, key: str, context: Context | None = None
+) -> OutboxRow:
+    """Check and serialise an event for `topic`, capturing the current trace context (or
+    `context`)."""
     if not isinstance(envelope.data, topic.value):
         raise TypeError(
             f"{topic.name} carries {topic.value.__name__}, not {type(envelope.data).__name__}"
@@ -79,7 +85,7 @@ def outbox_row(topic: Topic, envelope: Envelope[Any], *, key: str) -> OutboxRow:
         topic.name,
         key,
         envelope.model_dump_json().encode(),
-        json.dumps(event_headers(envelope)),
+        json.dumps(event_headers(envelope, context)),
     )
 
 

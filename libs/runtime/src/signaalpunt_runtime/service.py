@@ -36,6 +36,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
 from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from prometheus_client import CollectorRegistry, Histogram, make_asgi_app
 from signaalpunt_contracts import Topic
 
@@ -53,7 +54,7 @@ from .database import create_pool
 from .http_api import DirectRoute, limit_body, too_large
 from .logs import configure_logging, get_logger
 from .migrations import upgrade_async
-from .outbox import OutboxMetrics, OutboxRelay
+from .outbox import TRACE_CONTEXT, OutboxMetrics, OutboxRelay
 from .settings import ServiceSettings
 from .telemetry import Telemetry, setup_telemetry
 
@@ -295,6 +296,8 @@ class Service:
             (method, path): DirectRoute(http, method, path) for method, path in direct
         }
 
+        tracer = self.telemetry.tracer_provider.get_tracer("signaalpunt.http")
+
         async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "lifespan" or scope.get("path") in own_paths:
                 await core(scope, receive, send)
@@ -302,6 +305,28 @@ class Service:
             if scope["type"] != "http":
                 await http(scope, receive, send)
                 return
+            # a SERVER span per request: its log lines and the events it writes carry its trace
+            # id; a caller's `traceparent` is continued. Started by hand: OpenTelemetry's ASGI
+            # middleware measured 0.95 M CPU instructions per request on intake, this about 0.1 M
+            method = scope["method"]
+            caller = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in scope["headers"]
+                if k in (b"traceparent", b"tracestate")
+            }
+            with tracer.start_as_current_span(
+                method,
+                context=TRACE_CONTEXT.extract(caller) if caller else None,
+                kind=SpanKind.SERVER,
+                attributes={"http.request.method": method},
+                # an exception's message may quote input: the span gets the status, the log
+                # line (without input) the exception
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                await observed(scope, receive, send, span)
+
+        async def observed(scope: Scope, receive: Receive, send: Send, span: Span) -> None:
             status = 500  # what the client sees when the app fails before answering
             started = time.perf_counter()
 
@@ -324,6 +349,11 @@ class Service:
                 # the route template (/v1/signals/{signal_id}/status), never the path itself:
                 # paths carry ids; unmatched paths are one label value, not one per guess
                 route = getattr(scope.get("route"), "path", None) or "unmatched"
+                span.update_name(f"{scope['method']} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR)
                 labels = (scope["method"], route, status)
                 child = by_labels.get(labels)
                 if child is None:  # looked up once per label set: `labels()` costs per call

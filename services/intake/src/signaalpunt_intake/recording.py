@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import (
     Channel,
@@ -75,6 +77,8 @@ class PreparedSignal:
     new_key: NewDataKey
     idempotency: tuple[str, str] | None = None  # (scope, key) of an HTTP Idempotency-Key
     web_form_client: str | None = None  # anonymous: counted against this (hashed) client
+    # the trace of the request or event it came from: a group commit stores it in another task
+    trace_context: Context | None = None
 
     def receipt(self) -> dict[str, Any]:
         """The answer the reporter gets (and gets again for a retry with the same key)."""
@@ -169,6 +173,7 @@ def prepare_signal(
         new_key=new_key,
         idempotency=idempotency,
         web_form_client=web_form_client,
+        trace_context=otel_context.get_current(),
     )
 
 
@@ -216,19 +221,26 @@ async def store_signals(
             intake.received,
             work.new_event(signal, municipality=p.municipality),
             key=str(signal.signal_id),
+            trace_context=p.trace_context,
         )
     await repository.insert_signals(work.connection, rows)
     await repository.complete_idempotency_keys(
         work.connection, [(*p.idempotency, p.receipt()) for p in prepared if p.idempotency]
     )
     for signal, p in zip(stored, prepared, strict=True):
-        log.info(
-            "signal received",
-            signal_id=str(signal.signal_id),
-            channel=signal.channel.value,
-            municipality=p.municipality,
-            possible_duplicate=signal.possible_duplicate_of is not None,
-        )
+        # logged in the trace of the request (or event) the signal came with
+        token = otel_context.attach(p.trace_context) if p.trace_context else None
+        try:
+            log.info(
+                "signal received",
+                signal_id=str(signal.signal_id),
+                channel=signal.channel.value,
+                municipality=p.municipality,
+                possible_duplicate=signal.possible_duplicate_of is not None,
+            )
+        finally:
+            if token is not None:
+                otel_context.detach(token)
     return stored
 
 
