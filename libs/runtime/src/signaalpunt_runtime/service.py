@@ -307,7 +307,8 @@ class Service:
                 return
             # a SERVER span per request: its log lines and the events it writes carry its trace
             # id; a caller's `traceparent` is continued. Started by hand: OpenTelemetry's ASGI
-            # middleware measured 0.95 M CPU instructions per request on intake, this about 0.1 M
+            # middleware added 0.95 M CPU instructions per request on intake, this span (with the
+            # trace context it gives the request's event) 0.27 M
             method = scope["method"]
             caller = {
                 k.decode("latin-1"): v.decode("latin-1")
