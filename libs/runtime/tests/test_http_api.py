@@ -109,6 +109,26 @@ def _token(keys: Path, *, municipality: str = "GM0715", role: str = "desk") -> d
     return {"Authorization": f"Bearer {token}"}
 
 
+async def _refusals(
+    client: httpx.AsyncClient, path: str, note: dict[str, str], keys: Path
+) -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+    """No token → 401, another municipality → 403, invalid fields → 422 naming them; each a
+    problem that does not echo the input. Returns the three answers."""
+    missing = await client.post(path, json=note)
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    elsewhere = await client.post(path, json=note, headers=_token(keys, municipality="GM0654"))
+    assert elsewhere.status_code == 403
+    bad = await client.post(
+        path, json={"municipality": "Terneuzen", "text": "x"}, headers=_token(keys)
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"municipality", "text"}
+    assert "Terneuzen" not in bad.text, "problem bodies must not echo input"
+    return missing, elsewhere, bad
+
+
 async def test_the_edge(served: tuple[str, Path], database_url: str) -> None:
     base, keys = served
     async with httpx.AsyncClient(base_url=base) as client:
@@ -117,32 +137,17 @@ async def test_the_edge(served: tuple[str, Path], database_url: str) -> None:
         assert (await client.get("/v1/notes/7")).json() == {"id": 7}
 
         note = {"municipality": "GM0715", "text": "buurman belt niet meer"}
-        missing = await client.post("/v1/notes", json=note)
-        assert missing.status_code == 401
-        assert missing.headers["content-type"] == "application/problem+json"
-        assert missing.headers["www-authenticate"].startswith("Bearer")
+        missing, elsewhere, bad = await _refusals(client, "/v1/notes", note, keys)
         assert missing.json()["detail"] == "no bearer token"
-
-        elsewhere = await client.post(
-            "/v1/notes", json=note, headers=_token(keys, municipality="GM0654")
-        )
-        assert elsewhere.status_code == 403
         assert "GM0715" in elsewhere.json()["detail"]
         wrong_role = await client.post(
             "/v1/notes", json=note, headers=_token(keys, role="volunteer")
         )
         assert wrong_role.status_code == 403
-
-        bad = await client.post(
-            "/v1/notes", json={"municipality": "Terneuzen", "text": "x"}, headers=_token(keys)
-        )
-        assert bad.status_code == 422
         problem = bad.json()
         assert problem["type"].endswith("/validation")
         fields = {e["field"]: e for e in problem["errors"]}
-        assert set(fields) == {"municipality", "text"}
         assert fields["text"]["reason_nl"] == "Deze tekst is te kort."
-        assert "Terneuzen" not in bad.text, "problem bodies must not echo input"
         assert await scalar(database_url, "SELECT count(*) FROM edge.outbox") == 0, "nothing stored"
 
         accepted = await client.post("/v1/notes", json=note, headers=_token(keys))
@@ -167,21 +172,7 @@ async def test_a_route_served_directly_answers_as_fastapi_would(served: tuple[st
         assert accepted.status_code == 202
         assert accepted.json() == {"length": len(note["text"])}
 
-        missing = await client.post("/v1/quick-notes", json=note)
-        assert missing.status_code == 401
-        assert missing.headers["content-type"] == "application/problem+json"
-        assert missing.headers["www-authenticate"].startswith("Bearer")
-        elsewhere = await client.post(
-            "/v1/quick-notes", json=note, headers=_token(keys, municipality="GM0654")
-        )
-        assert elsewhere.status_code == 403
-
-        bad = await client.post(
-            "/v1/quick-notes", json={"municipality": "Terneuzen", "text": "x"}, headers=_token(keys)
-        )
-        assert bad.status_code == 422
-        assert {e["field"] for e in bad.json()["errors"]} == {"municipality", "text"}
-        assert "Terneuzen" not in bad.text
+        await _refusals(client, "/v1/quick-notes", note, keys)
 
         # an unexpected error: a 500 problem without internals, logged in the request's trace
         # (here the caller's, continued from its traceparent)

@@ -174,6 +174,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
 
+    @app.exception_handler(BodyTooLargeError)
+    async def body_too_large(request: Request, exc: BodyTooLargeError) -> JSONResponse:
+        return too_large(exc.limit, request.url.path)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(
@@ -270,8 +274,17 @@ def too_large(limit: int, path: str) -> JSONResponse:
     )
 
 
+class BodyTooLargeError(StarletteHTTPException):
+    """Raised while reading a body without a Content-Length that passes the limit; answered
+    with the same `too_large` problem as a body whose Content-Length is too large."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the body may be at most {limit} bytes")
+        self.limit = limit
+
+
 def limit_body(receive: Receive, limit: int) -> Receive:
-    """`receive` that raises a 413 HTTPException (a problem, through the app's handlers) once
+    """`receive` that raises `BodyTooLargeError` (a problem, through the app's handlers) once
     the body read so far is larger than `limit`: for bodies sent without a Content-Length."""
     received = 0
 
@@ -280,9 +293,7 @@ def limit_body(receive: Receive, limit: int) -> Receive:
         message = await receive()
         received += len(message.get("body", b""))
         if received > limit:
-            raise StarletteHTTPException(
-                413, f"the body may be at most {limit} bytes / ten hoogste {limit} bytes"
-            )
+            raise BodyTooLargeError(limit)
         return message
 
     return limited
