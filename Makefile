@@ -1,7 +1,8 @@
 # Signaalpunt: the two commands are `make demo` and `make test`; `make help` lists the rest.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV ?= uv
+# uv from PATH, or the copy `make setup` installs into .cache/uv when there is none (a bare machine)
+UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.cache/uv/bin/uv)
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
 
@@ -11,7 +12,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## install everything: Python env (uv), Kafka jars (Maven), PostgreSQL and Prometheus (apt when missing)
-	@command -v $(UV) >/dev/null || { echo "uv missing: pip install uv (or see README)"; exit 1; }
+	@command -v $(UV) >/dev/null || deploy/local/install-uv.sh
 	$(UV) sync --all-packages --frozen
 	$(INFRA) fetch
 	@ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || deploy/local/install-postgres.sh
