@@ -1,6 +1,7 @@
 """Signaalpunt's event contracts: the envelope, the event models and the topic registry."""
 
 from .envelope import Envelope, EventPayload, MunicipalityCode, new_event_id
+from .needs import VOLUNTEER_NEEDS, GeoPoint, HelpQuestion, Mobility, Need
 from .notifications import DeliveryStatus, MessageChannel, NotificationV1, RecipientKind
 from .partner import (
     ConcernReport,
@@ -12,6 +13,15 @@ from .partner import (
     SubjectReport,
 )
 from .probe import ProbeV1
+from .referrals import (
+    DeclineReason,
+    GapReason,
+    MatchRequestedV1,
+    OfferGapV1,
+    ReferralChannel,
+    ReferralStatus,
+    ReferralUpdatedV1,
+)
 from .signals import (
     AgeBand,
     Channel,
@@ -25,10 +35,13 @@ from .signals import (
 )
 from .topics import (
     CASE_STEPS,
+    MATCHES_REQUESTED,
     NOTIFICATIONS,
     PARTNER_REJECTIONS,
     PARTNER_SIGNALS,
     PLATFORM_PROBE,
+    REFERRAL_GAPS,
+    REFERRALS,
     REGISTRY,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
@@ -56,15 +69,19 @@ from .triage import (
 
 __all__ = [
     "CASE_STEPS",
+    "MATCHES_REQUESTED",
     "NOTIFICATIONS",
     "PARTNER_REJECTIONS",
     "PARTNER_SIGNALS",
     "PLATFORM_PROBE",
+    "REFERRALS",
+    "REFERRAL_GAPS",
     "REGISTRY",
     "SIGNALS_ACUTE_ALERTS",
     "SIGNALS_DEADLINE_MISSED",
     "SIGNALS_RECEIVED",
     "SIGNALS_TRIAGED",
+    "VOLUNTEER_NEEDS",
     "AcuteSignalAlertV1",
     "Advice",
     "AgeBand",
@@ -78,19 +95,30 @@ __all__ = [
     "Cue",
     "DeadlineMissedV1",
     "DecidedBy",
+    "DeclineReason",
     "DeliveryStatus",
     "Envelope",
     "EventPayload",
     "FieldError",
     "FiredRule",
+    "GapReason",
+    "GeoPoint",
+    "HelpQuestion",
+    "MatchRequestedV1",
     "MessageChannel",
+    "Mobility",
     "MunicipalityCode",
+    "Need",
     "NotificationV1",
+    "OfferGapV1",
     "PartnerSignalRejectedV1",
     "PartnerSignalV1",
     "Priority",
     "ProbeV1",
     "RecipientKind",
+    "ReferralChannel",
+    "ReferralStatus",
+    "ReferralUpdatedV1",
     "ReportedUrgency",
     "Reporter",
     "ReporterKind",

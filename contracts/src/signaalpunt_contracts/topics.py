@@ -15,6 +15,7 @@ from .envelope import EventPayload
 from .notifications import NotificationV1
 from .partner import PartnerSignalRejectedV1, PartnerSignalV1
 from .probe import ProbeV1
+from .referrals import MatchRequestedV1, OfferGapV1, ReferralUpdatedV1
 from .signals import SignalReceivedV1
 from .triage import AcuteSignalAlertV1, CaseStepRecordedV1, DeadlineMissedV1, SignalTriagedV1
 
@@ -195,8 +196,9 @@ CASE_STEPS = Topic(
         "attempts, reopening; in order per signal."
     ),
     producers=("triage",),
-    # intake: the reporter's status page moves to "being handled" and "handled"
-    consumers=("notifications", "metrics", "intake"),
+    # intake: the reporter's status page moves to "being handled" and "handled";
+    # referral: a recorded help question is ranked against the social map
+    consumers=("notifications", "metrics", "intake", "referral"),
     partitions=6,
     retention=timedelta(days=14),
 )
@@ -212,6 +214,47 @@ NOTIFICATIONS = Topic(
     retention=timedelta(days=14),
 )
 
+REFERRALS = Topic(
+    name="referrals.v1",
+    value=ReferralUpdatedV1,
+    key="signal_id",
+    description=(
+        "Every change of a referral: proposed → sent → accepted | declined | no_capacity → "
+        "in_progress → completed | could_not_contact | no_longer_interested | "
+        "referred_elsewhere, and escalations when an organisation does not answer in time."
+    ),
+    producers=("referral",),
+    # notifications: the receiving organisation, and the team on declines and escalations
+    consumers=("notifications",),
+    partitions=6,
+    retention=timedelta(days=14),
+)
+
+MATCHES_REQUESTED = Topic(
+    name="matches.requested.v1",
+    value=MatchRequestedV1,
+    key="signal_id",
+    description="A volunteer-type need (buddy, practical help) for the volunteer-matching service.",
+    producers=("referral",),
+    consumers=("matching",),
+    partitions=3,
+    retention=timedelta(days=14),
+)
+
+REFERRAL_GAPS = Topic(
+    name="referrals.gaps.v1",
+    value=OfferGapV1,
+    key="municipality code (never a person)",
+    description=(
+        "A need the social map could not meet (no eligible offer, or all full): the input of "
+        "the gap report, e.g. many grief signals and no grief group."
+    ),
+    producers=("referral",),
+    consumers=(),
+    partitions=3,
+    retention=timedelta(days=90),
+)
+
 REGISTRY = TopicRegistry(
     topics=(
         PLATFORM_PROBE,
@@ -223,6 +266,9 @@ REGISTRY = TopicRegistry(
         SIGNALS_DEADLINE_MISSED,
         CASE_STEPS,
         NOTIFICATIONS,
+        REFERRALS,
+        MATCHES_REQUESTED,
+        REFERRAL_GAPS,
     )
 )
-"""Later services add their topics here (referrals, matches, …)."""
+"""Later services add their topics here (matches, …)."""

@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .envelope import EventPayload
+from .needs import HelpQuestion
 from .signals import Channel, Sealed
 
 
@@ -221,6 +222,7 @@ class CaseStep(StrEnum):
     INTAKE_DONE = "intake_done"  # intake conversation with the person held (in_intake → referred)
     CLOSED = "closed"  # closed with a reason
     REOPENED = "reopened"  # closed → triaged
+    HELP_QUESTION_RECORDED = "help_question_recorded"  # the hulpvraag (state unchanged)
 
 
 class CloseReason(StrEnum):
@@ -263,6 +265,26 @@ class CaseStepRecordedV1(EventPayload):
             "received_at": "2026-11-23T09:14:00+01:00",
             "recorded_at": "2026-12-02T14:30:00+01:00",
         },
+        {
+            "signal_id": "01a20900-0000-7000-8000-000000000001",
+            "step": "help_question_recorded",
+            "previous_state": "in_intake",
+            "state": "in_intake",
+            "route": "team_welzijn",
+            "help_question": {
+                "needs": ["buddy", "social_contact"],
+                "text": "pd1.c2VhbGVkIHF1ZXN0aW9u",
+                "languages": ["nl", "ar"],
+                "mobility": "needs_transport",
+                "age": 78,
+                "near": {"lat": 51.33, "lon": 3.83},
+                "consent_to_refer": True,
+            },
+            "risk_groups": ["senior_75_plus"],
+            "recorded_by": "staff:desk-terneuzen-2",
+            "received_at": "2026-11-23T09:14:00+01:00",
+            "recorded_at": "2026-11-24T10:20:00+01:00",
+        },
     )
 
     signal_id: UUID
@@ -273,6 +295,12 @@ class CaseStepRecordedV1(EventPayload):
     close_reason: CloseReason | None = None
     note: Sealed | None = Field(default=None, description="the desk's note, sealed")
     contact_attempts: int = Field(default=0, ge=0)
+    help_question: HelpQuestion | None = Field(
+        default=None, description="with step help_question_recorded: what the person needs"
+    )
+    risk_groups: tuple[RiskGroup, ...] | None = Field(
+        default=None, description="the case's risk groups when the help question was recorded"
+    )
     recorded_by: str = Field(max_length=200, description="staff id (sub) or 'triage' for the rules")
     received_at: AwareDatetime
     recorded_at: AwareDatetime

@@ -345,3 +345,59 @@ async def test_no_concern_words_in_logs_and_decisions_counted(
         'signaalpunt_triage_decisions_total{decided_by="rules",municipality="GM0715",'
         'priority="acute",route="acuut"}' in metrics
     )
+
+
+async def test_the_help_question_is_a_case_step_with_its_words_sealed(
+    triage: RunningTriage,
+) -> None:
+    sent = await triage.send("Voelt zich alleen sinds haar man overleed", birth_year=1948)
+    signal_id = sent.data.signal_id
+    await triage.case(signal_id)
+    desk = triage.token(roles=("desk",), subject="staff:desk-1")
+    path = f"/v1/triage/signals/{signal_id}/steps"
+    question = {
+        "needs": ["grief_support", "buddy"],
+        "text": "Wil graag praten met lotgenoten",
+        "languages": ["nl", "de"],
+        "mobility": "needs_transport",
+        "age": 78,
+        "near_lat": 51.3347,
+        "near_lon": 3.8291,
+        "consent_to_refer": True,
+    }
+    early = await triage.client.post(
+        path, headers=desk, json={"step": "help_question_recorded", "help_question": question}
+    )
+    assert early.status_code == 409  # nobody has spoken with the person yet
+    contacted = await triage.client.post(path, headers=desk, json={"step": "reporter_contacted"})
+    assert contacted.status_code == 200
+    missing = await triage.client.post(path, headers=desk, json={"step": "help_question_recorded"})
+    assert missing.status_code == 409
+    bad = await triage.client.post(
+        path,
+        headers=desk,
+        json={"step": "help_question_recorded", "help_question": {**question, "needs": ["x"]}},
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    recorded = await triage.client.post(
+        path, headers=desk, json={"step": "help_question_recorded", "help_question": question}
+    )
+    assert recorded.status_code == 200
+    assert recorded.json()["state"] == "in_intake"  # the step does not move the case
+
+    steps = await triage.about(triage.topics.steps, CaseStepRecordedV1, signal_id, count=3)
+    hq = steps[-1]
+    assert hq.step.value == "help_question_recorded"
+    assert hq.help_question is not None
+    assert [n.value for n in hq.help_question.needs] == ["grief_support", "buddy"]
+    assert hq.help_question.near is not None
+    assert (hq.help_question.near.lat, hq.help_question.near.lon) == (51.33, 3.83)
+    assert hq.help_question.text is not None
+    assert hq.help_question.text.startswith("pd1.")
+    assert "lotgenoten" not in hq.model_dump_json()
+    opened = await triage.vault.open(
+        sent.data.subject_id, hq.help_question.text, field="help_question.text"
+    )
+    assert opened == "Wil graag praten met lotgenoten"
+    assert hq.risk_groups is not None

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import (
     Advice,
@@ -21,7 +21,10 @@ from signaalpunt_contracts import (
     CloseReason,
     DecidedBy,
     FiredRule,
+    HelpQuestion,
+    Mobility,
     MunicipalityCode,
+    Need,
     Priority,
     RiskGroup,
     Route,
@@ -135,12 +138,51 @@ class DecisionIn(BaseModel):
     )
 
 
+class HelpQuestionIn(BaseModel):
+    """The person's help question (hulpvraag); `text` is sealed before it leaves triage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    needs: list[Need] = Field(min_length=1, max_length=11)
+    text: str | None = Field(default=None, max_length=2000, description="stored sealed")
+    languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]] = Field(
+        default=["nl"], max_length=10
+    )
+    mobility: Mobility = Mobility.TRAVELS_INDEPENDENTLY
+    age: int | None = Field(default=None, ge=0, le=120)
+    near_lat: float | None = Field(default=None, ge=50.0, le=54.0)
+    near_lon: float | None = Field(default=None, ge=3.0, le=8.0)
+    consent_to_refer: bool
+    derived_from_cues: bool = False
+
+    def contract(self) -> HelpQuestion:
+        near = (
+            {"lat": self.near_lat, "lon": self.near_lon}
+            if self.near_lat is not None and self.near_lon is not None
+            else None
+        )
+        return HelpQuestion.model_validate(
+            {
+                "needs": tuple(dict.fromkeys(self.needs)),
+                "languages": tuple(dict.fromkeys(self.languages)),
+                "mobility": self.mobility,
+                "age": self.age,
+                "near": near,
+                "consent_to_refer": self.consent_to_refer,
+                "derived_from_cues": self.derived_from_cues,
+            }
+        )
+
+
 class StepIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     step: CaseStep
     close_reason: CloseReason | None = None
     note: str | None = Field(default=None, max_length=2000, description="stored sealed")
+    help_question: HelpQuestionIn | None = Field(
+        default=None, description="with step help_question_recorded (and only then)"
+    )
 
 
 def _staff(principal: Principal, *roles: str) -> Principal:
@@ -313,6 +355,8 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
                 step=body.step,
                 close_reason=body.close_reason,
                 note=body.note,
+                help_question=body.help_question.contract() if body.help_question else None,
+                help_question_text=body.help_question.text if body.help_question else None,
             )
         except NotFoundError:
             return not_found(request)

@@ -22,6 +22,7 @@ from signaalpunt_contracts import (
     DecidedBy,
     Envelope,
     FiredRule,
+    HelpQuestion,
     Priority,
     RiskGroup,
     Route,
@@ -401,7 +402,15 @@ async def record_case_step(
     step: CaseStep,
     close_reason: CloseReason | None,
     note: str | None,
+    help_question: HelpQuestion | None = None,
+    help_question_text: str | None = None,
 ) -> tuple[repository.Case, Outcome]:
+    """`help_question` goes with step help_question_recorded only; its `text` is given in
+    plain as `help_question_text` and sealed here with the subject's data key."""
+    if (step is CaseStep.HELP_QUESTION_RECORDED) != (help_question is not None):
+        raise ConflictError(
+            "help_question goes with the step help_question_recorded, and only there"
+        )
     now = triage.clock()
     async with triage.service.transaction() as work:
         conn = work.connection
@@ -442,6 +451,14 @@ async def record_case_step(
             contact_attempts=outcome.contact_attempts,
             first_contact=outcome.first_contact,
         )
+        if help_question is not None and help_question_text and help_question_text.strip():
+            sealed_question = await triage.vault.seal(
+                case.subject_id,
+                case.municipality,
+                help_question_text.strip(),
+                field="help_question.text",
+            )
+            help_question = help_question.model_copy(update={"text": sealed_question})
         event = CaseStepRecordedV1(
             signal_id=signal_id,
             step=step,
@@ -451,6 +468,8 @@ async def record_case_step(
             close_reason=outcome.close_reason,
             note=sealed_note,
             contact_attempts=outcome.contact_attempts,
+            help_question=help_question,
+            risk_groups=case.risk_groups if help_question is not None else None,
             recorded_by=staff,
             received_at=case.received_at,
             recorded_at=now,

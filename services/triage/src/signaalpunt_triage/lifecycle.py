@@ -21,6 +21,8 @@ _MOVES: dict[CaseStep, tuple[tuple[CaseState, ...], CaseState | None]] = {
     CaseStep.INTAKE_DONE: ((CaseState.IN_INTAKE,), CaseState.REFERRED),
     CaseStep.CLOSED: (OPEN, CaseState.CLOSED),
     CaseStep.REOPENED: ((CaseState.CLOSED,), CaseState.TRIAGED),
+    # the hulpvraag needs a conversation with the person (their consent): after first contact
+    CaseStep.HELP_QUESTION_RECORDED: ((CaseState.IN_INTAKE, CaseState.REFERRED), None),
 }
 
 

@@ -1,0 +1,79 @@
+"""The help question ("hulpvraag"): what the person needs, recorded before any offer is chosen.
+
+"Probeer eerst de hulpvraag te achterhalen en bepaal daarna het zorgaanbod" (seed 003, step 8):
+the desk or the team records the person's needs from a fixed vocabulary, in the person's own
+words (sealed), with the languages they speak, how far they can travel and whether they consent
+to being referred. The referral service ranks offers from this; nothing here names the person.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from .signals import Sealed
+
+LanguageCode = Annotated[
+    str, StringConstraints(pattern=r"^[a-z]{2}$"), Field(description="ISO 639-1, e.g. nl, ar")
+]
+
+
+class Need(StrEnum):
+    """The vocabulary of needs; the social map's services say which of these they serve."""
+
+    SOCIAL_CONTACT = "social_contact"  # sociaal contact, samen koffie drinken, samen eten
+    BUDDY = "buddy"  # een maatje
+    DAYTIME_ACTIVITY = "daytime_activity"  # zinvolle dagbesteding
+    GRIEF_SUPPORT = "grief_support"  # rouw en verlies
+    EXISTENTIAL_CONVERSATION = "existential_conversation"  # levensvragen
+    PRACTICAL_HELP = "practical_help"  # boodschappen, vervoer
+    DIGITAL_SKILLS = "digital_skills"
+    LANGUAGE = "language"  # taal
+    DEBT_MONEY = "debt_money"  # schulden, geldzorgen
+    CARER_RELIEF = "carer_relief"  # respijtzorg voor mantelzorgers
+    YOUTH_CARE = "youth_care"  # jeugdteam, jongerenwerk
+
+
+VOLUNTEER_NEEDS = frozenset({Need.BUDDY, Need.PRACTICAL_HELP})
+"""Needs a volunteer meets: they also go to the volunteer-matching service as a match request."""
+
+
+class Mobility(StrEnum):
+    TRAVELS_INDEPENDENTLY = "travels_independently"
+    NEEDS_TRANSPORT = "needs_transport"  # can go out with transport or company
+    HOUSEBOUND = "housebound"  # only offers that come to the home (or online)
+
+
+class GeoPoint(BaseModel):
+    """A neighbourhood, not an address: rounded to 0.01 degree (about a kilometre)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float = Field(ge=50.0, le=54.0)
+    lon: float = Field(ge=3.0, le=8.0)
+
+    @field_validator("lat", "lon")
+    @classmethod
+    def _neighbourhood_only(cls, value: float) -> float:
+        return round(value, 2)
+
+
+class HelpQuestion(BaseModel):
+    """The person's help question as the desk or team recorded it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    needs: tuple[Need, ...] = Field(min_length=1, max_length=11)
+    text: Sealed | None = Field(default=None, description="the question in the person's words")
+    languages: tuple[LanguageCode, ...] = Field(default=("nl",), max_length=10)
+    mobility: Mobility = Mobility.TRAVELS_INDEPENDENTLY
+    age: int | None = Field(default=None, ge=0, le=120, description="for age-bound offers")
+    near: GeoPoint | None = Field(default=None, description="the neighbourhood, for distance")
+    consent_to_refer: bool = Field(
+        description="the person agreed to be referred and to the organisation receiving the data"
+    )
+    derived_from_cues: bool = Field(
+        default=False, description="proposed from the triage cues, confirmed by the desk"
+    )
