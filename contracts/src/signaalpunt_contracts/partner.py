@@ -10,9 +10,16 @@ what `POST /v1/signals` accepts (over TLS).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from .envelope import EventPayload
 from .signals import AgeBand, Cue, ReportedUrgency, ReporterKind
@@ -23,13 +30,44 @@ POSTCODE_PATTERN = r"^\s*[1-9][0-9]{3}\s*([A-Za-z]{2})?\s*$"
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        # a lone surrogate (JSON "\\ud83d") is a character no UTF-8 text can hold: refused here,
+        # as input, rather than failing later when the value is sealed
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("not valid Unicode text (a lone surrogate)") from None
+        return value
+
+
+def text_field(max_characters: int, what: str, **extra: Any) -> Any:
+    """A reporter's text of at most `max_characters` characters (Unicode code points), hence at
+    most four times as many UTF-8 bytes; both limits are stated in the schema, and the sealed
+    form of the largest always fits (signals.SEALED_MAX_LENGTH)."""
+    max_bytes = 4 * max_characters
+    return Field(
+        default=None,
+        max_length=max_characters,
+        description=(
+            f"{what}: at most {max_characters} characters (Unicode code points), "
+            f"so at most {max_bytes} UTF-8 bytes"
+        ),
+        json_schema_extra={"x-max-characters": max_characters, "x-max-utf8-bytes": max_bytes},
+        **extra,
+    )
+
 
 class ReporterReport(_Part):
     kind: ReporterKind
-    name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    organisation: str | None = Field(default=None, max_length=200)
+    name: str | None = text_field(200, "the reporter's name")
+    phone: str | None = text_field(40, "the reporter's phone number")
+    email: str | None = text_field(
+        200, "the reporter's e-mail address", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
+    organisation: str | None = text_field(200, "the reporting organisation")
     may_contact: bool = False
     wants_feedback: bool = False
 
@@ -41,19 +79,19 @@ class ReporterReport(_Part):
 
 
 class SubjectReport(_Part):
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = text_field(200, "the person's name")
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
     age_band: AgeBand | None = None
-    address: str | None = Field(default=None, max_length=300)
+    address: str | None = text_field(300, "the person's address")
     postcode: str | None = Field(default=None, pattern=POSTCODE_PATTERN)
-    phone: str | None = Field(default=None, max_length=40)
+    phone: str | None = text_field(40, "the person's phone number")
     languages: tuple[str, ...] = Field(default=(), max_length=10)
     knows_of_signal: bool | None = None
     consented: bool | None = None
 
 
 class ConcernReport(_Part):
-    text: str | None = Field(default=None, max_length=5000)
+    text: str | None = text_field(5000, "what the reporter saw, in their own words")
     cues: tuple[Cue, ...] = Field(default=(), max_length=len(Cue))
 
     @model_validator(mode="after")

@@ -16,9 +16,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from .envelope import EventPayload
 
+SEALED_MAX_LENGTH = 28_000
+"""Room for the longest personal value a reporter may give, sealed: 5,000 characters of 4 UTF-8
+bytes each (20,000 bytes) take 26,708 characters as `pd1.<base64(nonce || ciphertext || tag)>`.
+A test in libs/privacy seals that value to prove it fits."""
+
 Sealed = Annotated[
     str,
-    StringConstraints(pattern=r"^pd1\.[A-Za-z0-9+/=]+$", max_length=20_000),
+    StringConstraints(pattern=r"^pd1\.[A-Za-z0-9+/=]+$", max_length=SEALED_MAX_LENGTH),
     Field(description="a personal value sealed with the subject's data key (libs/privacy)"),
 ]
 

@@ -122,6 +122,10 @@ of work of its transaction; a stage with `as_list` calls it with a list of such 
 class InvalidMessageError(ValueError):
     """A decoder's verdict: this message can never be handled (dead-lettered without retries)."""
 
+    dead_letter_value: bytes | None = None
+    """What the dead-letter topic keeps instead of the message's value, when that must not be
+    kept as it came (e.g. a refused plaintext partner event, kept encrypted)."""
+
 
 class Decoded(Protocol):
     @property
@@ -424,10 +428,11 @@ class ConsumerStage:
         headers = dead_letter_headers(
             record, error, attempts=attempts, group=self.group, service=self._settings.service_name
         )
+        value = record.value or b""
+        if isinstance(error, InvalidMessageError) and error.dead_letter_value is not None:
+            value = error.dead_letter_value
         try:
-            await self._broker.publish(
-                record.value or b"", topic=target, key=record.key, headers=headers
-            )
+            await self._broker.publish(value, topic=target, key=record.key, headers=headers)
         except Exception:
             log.exception(
                 "dead-letter publish failed; the event will be delivered again",

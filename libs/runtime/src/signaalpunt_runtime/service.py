@@ -143,8 +143,8 @@ class Service:
         (so it can store them with one statement per table), and with a one-event list when a
         failed batch is handled one by one; its unit of work has no event that caused it, so
         new events name their municipality.
-        `decode` replaces the envelope decoding (e.g. `cloudevents_in.decoder` for partner
-        topics); `on_dead_letter` is told about every message parked in the dead-letter topic.
+        `decode` replaces the envelope decoding (e.g. intake's `partner_events.partner_decoder`
+        for partner topics); `on_dead_letter` is told about every message parked in the dead-letter topic.
         """
         group = group or self.settings.service_name
         if group not in topic.consumers:

@@ -31,7 +31,11 @@ class IntakeSettings(ServiceSettings):
     jwks_file: Path = Field(default=Path(".local/dev-auth/jwks.json"))
     partner_decryption_key_file: Path = Field(
         default=Path(".local/dev-auth/intake-partner-key.json"),
-        description="intake's private JWK; partners encrypt their events to its public half",
+        description=(
+            "intake's private keys for partner events (a JWKS; one JWK is read as a set of one):"
+            " partners encrypt to the public halves, served at /.well-known/jwks.json; the file"
+            " is read again when an event names a kid not held, so a new key needs no restart"
+        ),
     )
     token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
     token_audience: str = "signaalpunt"  # noqa: S105

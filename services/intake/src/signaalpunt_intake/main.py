@@ -17,13 +17,14 @@ from signaalpunt_contracts import (
     Topic,
 )
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, BlindIndex, service_vault
-from signaalpunt_privacy.partner_encryption import PartnerDecrypter
+from signaalpunt_privacy.partner_encryption import PartnerKeyring
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.group_commit import GroupCommit
 
 from .api import Claims, Submissions, build_api
 from .case_progress import register_case_progress
 from .config import IntakeSettings, load_municipalities, load_partners
+from .partner_api import add_partner_routes
 from .partner_channel import register_partner_channel
 from .recording import Intake, claim_keys, write_submissions
 
@@ -63,12 +64,8 @@ def build(
         received=received,
         partners=load_partners(settings.partners_file),
     )
-    register_partner_channel(
-        intake,
-        partner_signals,
-        rejections,
-        PartnerDecrypter.from_file(settings.partner_decryption_key_file),
-    )
+    keyring = PartnerKeyring(settings.partner_decryption_key_file)
+    register_partner_channel(intake, partner_signals, rejections, keyring)
     register_case_progress(service, case_steps)
 
     # concurrent submissions (and their key claims) share a transaction (group commit); started
@@ -87,9 +84,9 @@ def build(
     service.also_start(claims.start, claims.stop)
     service.also_start(submissions.start, submissions.stop)
     # the busiest route skips FastAPI's per-request machinery (same function, same problems)
-    return service, service.asgi_app(
-        http=build_api(intake, submissions, claims), direct=[("POST", "/v1/signals")]
-    )
+    api = build_api(intake, submissions, claims)
+    add_partner_routes(api, keyring)
+    return service, service.asgi_app(http=api, direct=[("POST", "/v1/signals")])
 
 
 def create_app() -> ASGIApp:

@@ -1,8 +1,8 @@
 """Partner systems over Kafka: CloudEvents on partner.signals.v1 in, a rejection out when refused.
 
 A refused event goes to the dead-letter topic (with the reason, as every dead letter) and the
-partner hears why on partner.signals.rejections.v1, by its own event id: field names and error
-types, never the values it sent.
+partner hears why on partner.signals.rejections.v1, by its own event id: a reason code
+(`partner_events.REASONS`), field names and error types, never the values it sent.
 """
 
 from __future__ import annotations
@@ -11,24 +11,24 @@ from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
-from signaalpunt_contracts import (
-    Channel,
-    FieldError,
-    PartnerSignalRejectedV1,
-    PartnerSignalV1,
-    Topic,
-)
-from signaalpunt_privacy.partner_encryption import PartnerDecrypter
+from signaalpunt_contracts import Channel, FieldError, PartnerSignalRejectedV1, Topic
+from signaalpunt_privacy.partner_encryption import PartnerKeyring
 from signaalpunt_runtime import PermanentError, UnitOfWork
-from signaalpunt_runtime.cloudevents_in import PartnerEvent, ce_attributes, decoder
-from signaalpunt_runtime.consumer import InvalidMessageError
 
+from . import repository
 from .domain import OutsideConsortiumError, settle_municipality
+from .partner_events import (
+    PartnerEvent,
+    RefusedEventError,
+    claimed_partner,
+    headers_of,
+    partner_decoder,
+)
 from .recording import Intake, Origin, PreparedSignal, prepare_signal, store_signals
 
 
 class RefusalError(PermanentError):
-    """A partner event intake will not take, with a reason code the partner can act on."""
+    """A partner event the handler will not take, with a reason code the partner can act on."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
@@ -36,39 +36,40 @@ class RefusalError(PermanentError):
         self.detail = detail
 
 
-REASONS = ("not_encrypted", "not_decryptable")
+def _rejection(
+    record: ConsumerRecord[bytes, bytes], error: BaseException
+) -> tuple[str, str, str, str, tuple[FieldError, ...]]:
+    """(partner, event id, reason, detail, field errors) for a refused event."""
+    partner, event_id = claimed_partner(record), headers_of(record).get("ce_id", "")
+    if isinstance(error, RefusedEventError):
+        return error.partner, error.event_id, error.reason, error.detail, ()
+    if isinstance(error, RefusalError):
+        return partner, event_id, error.reason, error.detail, ()
+    if isinstance(error, ValidationError):
+        fields = tuple(
+            FieldError(
+                field=".".join(str(p) for p in e["loc"]) or "<report>",
+                type=e["type"],
+                reason=e["msg"],
+            )
+            for e in error.errors(include_input=False, include_url=False, include_context=False)
+        )
+        return partner, event_id, "invalid", f"{error.error_count()} validation error(s)", fields
+    return partner, event_id, "not_processed", type(error).__name__, ()
 
 
 def register_partner_channel(
-    intake: Intake, topic: Topic, rejections: Topic, decrypter: PartnerDecrypter
+    intake: Intake, topic: Topic, rejections: Topic, keyring: PartnerKeyring
 ) -> None:
     async def tell_partner(record: ConsumerRecord[bytes, bytes], error: BaseException) -> None:
-        attributes = ce_attributes(record)
-        partner = intake.partners.get(attributes.get("source", ""))
+        urn, event_id, reason, detail, fields = _rejection(record, error)
+        partner = intake.partners.get(urn)
         if partner is None:
             return  # nobody to tell: an unknown sender only reaches the dead-letter topic
-        fields: tuple[FieldError, ...] = ()
-        if isinstance(error, RefusalError):
-            reason, detail = error.reason, error.detail
-        elif isinstance(error, ValidationError):
-            reason, detail = "invalid", f"{error.error_count()} validation error(s)"
-            fields = tuple(
-                FieldError(
-                    field=".".join(str(p) for p in e["loc"]) or "<data>",
-                    type=e["type"],
-                    reason=e["msg"],
-                )
-                for e in error.errors(include_input=False, include_url=False, include_context=False)
-            )
-        elif isinstance(error, InvalidMessageError):
-            code = str(error).split(":", 1)[0]
-            reason, detail = (code if code in REASONS else "invalid"), str(error)
-        else:
-            reason, detail = "not_processed", type(error).__name__
         async with intake.service.transaction() as work:
             rejection = PartnerSignalRejectedV1(
                 partner=partner.urn,
-                partner_event_id=attributes.get("id", ""),
+                partner_event_id=event_id,
                 reason=reason,
                 detail=detail[:1000],
                 field_errors=fields,
@@ -77,7 +78,7 @@ def register_partner_channel(
             event = work.new_event(rejection, municipality=partner.municipalities[0])
             await work.publish(rejections, event, key=partner.urn)
 
-    def prepared(event: PartnerEvent[PartnerSignalV1]) -> PreparedSignal:
+    def prepared(event: PartnerEvent) -> PreparedSignal:
         partner = intake.partners.get(event.source)
         if partner is None:
             raise RefusalError("unknown_partner", f"{event.source} is not a registered partner")
@@ -101,6 +102,30 @@ def register_partner_channel(
         )
         return prepare_signal(intake, event.data, origin, municipality)
 
+    async def new_events(events: list[PartnerEvent], work: UnitOfWork) -> list[PartnerEvent]:
+        """The events not taken before; a changed resend of a taken one is a conflict."""
+        earlier = await repository.earlier_partner_events(
+            work.connection, {(e.source, e.id) for e in events}
+        )
+        fresh: dict[tuple[str, str], PartnerEvent] = {}
+        for event in events:
+            key = (event.source, event.id)
+            first = earlier.get(key)
+            if first is not None and first.content_digest not in (None, event.digest):
+                raise RefusalError(
+                    "conflict",
+                    f"event {event.id} was taken before with other content, as signal "
+                    f"{first.signal_id} at {first.received_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+                    "; send a correction as a new event with its own ce_id",
+                )
+            if first is not None:
+                continue  # the same event again
+            if key in fresh and fresh[key].digest != event.digest:
+                # both in this batch: handled one by one, the second is then a conflict
+                raise RefusalError("conflict", f"event {event.id} twice with other content")
+            fresh.setdefault(key, event)
+        return list(fresh.values())
+
     @intake.service.consumer(
         topic,
         group="intake",
@@ -109,10 +134,21 @@ def register_partner_channel(
         # batch back and the batch is handled one by one
         batch_size=intake.settings.partner_batch_size,
         as_list=True,
-        decode=decoder(PartnerSignalV1, decrypt=decrypter.decrypt),
+        decode=partner_decoder(
+            keyring,
+            lambda partner, event_id, report: intake.index.digest(
+                "partner-event", partner, event_id, report
+            ),
+        ),
         on_dead_letter=tell_partner,
     )
-    async def on_partner_signals(
-        events: list[PartnerEvent[PartnerSignalV1]], work: UnitOfWork
-    ) -> None:
-        await store_signals(intake, work, [prepared(event) for event in events])
+    async def on_partner_signals(events: list[PartnerEvent], work: UnitOfWork) -> None:
+        fresh = await new_events(events, work)
+        stored = await store_signals(intake, work, [prepared(event) for event in fresh])
+        await repository.record_partner_events(
+            work.connection,
+            [
+                (e.source, e.id, e.digest, s.signal_id, s.received_at)
+                for e, s in zip(fresh, stored, strict=True)
+            ],
+        )

@@ -228,3 +228,45 @@ async def count_requests(
             window_seconds,
         )
     return {client: (*counts[client], in_group[client]) for client in ordered}
+
+
+@dataclass(frozen=True)
+class EarlierPartnerEvent:
+    content_digest: str | None  # None: taken before digests were kept
+    signal_id: UUID
+    received_at: datetime
+
+
+async def earlier_partner_events(
+    conn: DbConnection, events: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], EarlierPartnerEvent]:
+    """The events already taken among `(partner, event id)` pairs, locked until commit."""
+    if not events:
+        return {}
+    rows = await conn.fetch(
+        "SELECT e.partner, e.event_id, e.content_digest, e.signal_id, e.received_at"
+        " FROM partner_events e"
+        " JOIN unnest($1::text[], $2::text[]) AS u(partner, event_id)"
+        " ON (e.partner, e.event_id) = (u.partner, u.event_id) FOR UPDATE OF e",
+        [p for p, _ in events],
+        [i for _, i in events],
+    )
+    return {
+        (r["partner"], r["event_id"]): EarlierPartnerEvent(
+            r["content_digest"], r["signal_id"], r["received_at"]
+        )
+        for r in rows
+    }
+
+
+async def record_partner_events(
+    conn: DbConnection, rows: Sequence[tuple[str, str, str, UUID, datetime]]
+) -> None:
+    """(partner, event id, content digest, signal id, received at) of events just taken."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO partner_events"
+            " (partner, event_id, content_digest, signal_id, received_at)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            rows,
+        )
