@@ -144,7 +144,8 @@ class Service:
         failed batch is handled one by one; its unit of work has no event that caused it, so
         new events name their municipality.
         `decode` replaces the envelope decoding (e.g. intake's `partner_events.partner_decoder`
-        for partner topics); `on_dead_letter` is told about every message parked in the dead-letter topic.
+        for partner topics); `on_dead_letter` is told about every message parked in the
+        dead-letter topic.
         """
         group = group or self.settings.service_name
         if group not in topic.consumers:
