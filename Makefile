@@ -52,13 +52,8 @@ format: ## apply ruff's formatting and safe fixes
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-migrate: infra-up ## apply every service's migrations to its own schema (services also do this at start)
-	@for dir in services/*/migrations; do \
-	  [ -d "$$dir" ] || continue; \
-	  schema=$$(basename $$(dirname $$dir) | tr - _); \
-	  echo "migrating $$schema"; \
-	  $(UV) run --frozen signaalpunt-migrate upgrade $$dir --schema $$schema || exit 1; \
-	done
+migrate: infra-up ## apply the key store's and every service's migrations (services also do this at start)
+	$(UV) run --frozen signaalpunt-migrate all
 
 bench: infra-up topics ## benchmarks; results are written under bench/results/
 	$(UV) run --frozen python bench/pipeline_stage.py

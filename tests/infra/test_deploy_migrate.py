@@ -21,7 +21,8 @@ async def _migrated_schemas(dsn: str) -> set[str]:
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'alembic_version'"
+            "SELECT table_schema FROM information_schema.tables"
+            " WHERE table_name = 'alembic_version'"
         )
         return {r["table_schema"] for r in rows}
     finally:
@@ -29,7 +30,7 @@ async def _migrated_schemas(dsn: str) -> set[str]:
 
 
 def _run(command: list[str], dsn: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - the project's own commands
+    return subprocess.run(
         command,
         cwd=REPO,
         env={**os.environ, "SIGNAALPUNT_DATABASE_URL": dsn},

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from signaalpunt_contracts import TopicSpec
+from signaalpunt_runtime.topic_admin import ensure_topics
+from signaalpunt_runtime.topics_settings import TopicSettings
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 pytestmark = pytest.mark.infra
@@ -20,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_a_replication_factor_the_cluster_cannot_give_fails_loudly(infra: Infra) -> None:
     """The local broker is one node: asking for 3 replicas must fail, not create (or keep)
     topics with one replica as if all were well."""
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         ["uv", "run", "--frozen", "signaalpunt-topics", "ensure"],
         cwd=REPO,
         env={
@@ -41,13 +44,8 @@ def test_a_replication_factor_the_cluster_cannot_give_fails_loudly(infra: Infra)
 async def test_min_insync_replicas_is_set_on_every_topic(
     infra: Infra, kafka_topics: TopicFactory
 ) -> None:
-    from signaalpunt_runtime.topic_admin import ensure_topics
-    from signaalpunt_runtime.topics_settings import TopicSettings
-
     settings = TopicSettings(replication_factor=1, min_insync_replicas=1)
     name = f"{kafka_topics.prefix}.durable.v1"
-    from signaalpunt_contracts import TopicSpec
-
     changes = await ensure_topics(
         infra.kafka_bootstrap, [TopicSpec(name, 1, {"retention.ms": "60000"})], settings=settings
     )
@@ -61,5 +59,10 @@ async def test_min_insync_replicas_is_set_on_every_topic(
         )
     finally:
         await admin.close()
-    entries = {e[0]: e[1] for r in described for res in r.resources for e in res[4]}
+    entries = {
+        e[0]: e[1]
+        for r in described
+        for res in r.resources  # type: ignore[attr-defined]
+        for e in res[4]
+    }
     assert entries["min.insync.replicas"] == "1"

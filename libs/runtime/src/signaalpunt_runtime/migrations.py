@@ -5,9 +5,17 @@ A service keeps its revisions in `services/<name>/migrations/` whose `env.py` is
     from signaalpunt_runtime.migrations import run_env
     run_env()
 
-They are applied at start-up (`migrate_on_start`, the default) or by hand:
+They are applied at start-up (`migrate_on_start`, the default), or as a step of their own before
+the services start (`make migrate`, the compose `migrate` job, the Kubernetes migration Job; then
+run the services with `SIGNAALPUNT_<SERVICE>_MIGRATE_ON_START=false`):
 
-    uv run signaalpunt-migrate upgrade services/<name>/migrations --schema <name>
+    signaalpunt-migrate all                 # the key store and every installed service
+    signaalpunt-migrate all --grant         # … and grant each service's role its own schema
+    signaalpunt-migrate upgrade services/<name>/src/signaalpunt_<name>/migrations --schema <name>
+
+`all` finds what to migrate through the `signaalpunt.migrations` entry points that each service
+(and libs/privacy, for the shared key store) declares in its pyproject.toml, so an installed
+image needs no source tree and a new service is migrated once it declares its entry point.
 
 Revisions are plain SQL run with `run_sql("...")` (several statements at once, in the revision's
 transaction): SQL stays SQL, no ORM models. Several replicas starting
@@ -19,7 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import typer
@@ -126,10 +137,108 @@ app = typer.Typer(add_completion=False, help="Apply a service's migrations to it
 
 
 def _dsn() -> str:
-    return os.environ.get(
-        "SIGNAALPUNT_DATABASE_URL",
-        "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt",
-    )
+    """The migrating role's DSN: `SIGNAALPUNT_MIGRATE_DATABASE_URL` (a role that may create
+    schemas), else the shared `SIGNAALPUNT_DATABASE_URL`; either also from a `…_FILE`."""
+    for name in ("SIGNAALPUNT_MIGRATE_DATABASE_URL", "SIGNAALPUNT_DATABASE_URL"):
+        if os.environ.get(name):
+            return os.environ[name]
+        if os.environ.get(f"{name}_FILE"):
+            return Path(os.environ[f"{name}_FILE"]).read_text().strip()
+    return "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+
+
+ENTRY_POINTS = "signaalpunt.migrations"
+KEY_STORE = "subject_keys"
+
+
+@dataclass(frozen=True)
+class MigrationSet:
+    """One schema's migrations: a service's own, or the shared key store."""
+
+    name: str
+    """The entry point's name: the service (or `subject_keys`)."""
+    path: Path
+    schema: str
+
+
+def _schema_for(name: str) -> str:
+    # the same override a service itself reads: SIGNAALPUNT_<SERVICE>_DATABASE_SCHEMA
+    variable = f"SIGNAALPUNT_{name.upper().replace('-', '_')}_DATABASE_SCHEMA"
+    return os.environ.get(variable) or name.replace("-", "_")
+
+
+def discover() -> list[MigrationSet]:
+    """Every installed migration set, the shared key store first, then services by name."""
+    found: list[MigrationSet] = []
+    for point in entry_points(group=ENTRY_POINTS):
+        value = point.load()
+        if isinstance(value, tuple):  # (path, schema), e.g. the key store's
+            path, schema = Path(value[0]), str(value[1])
+        else:
+            path, schema = Path(value), _schema_for(point.name)
+        if not (path / "env.py").is_file():
+            raise RuntimeError(f"{point.name}: {path} holds no Alembic env.py")
+        found.append(MigrationSet(point.name, path, schema))
+    return sorted(found, key=lambda m: (m.schema != KEY_STORE, m.name))
+
+
+_ROLE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+_GRANTS = """
+GRANT USAGE ON SCHEMA "{schema}" TO "{role}";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}";
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}";
+ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}"
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{role}";
+ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO "{role}";
+"""
+
+
+async def grant_schema(dsn: str, schema: str, role: str) -> bool:
+    """Give `role` the rows of `schema` (and nothing else): the role a service runs as, while the
+    migrating role keeps ownership (DDL). False when the role does not exist (nothing granted)."""
+    import asyncpg  # noqa: PLC0415 - only this command needs a plain connection
+
+    if not _ROLE.match(role) or not _ROLE.match(schema):
+        raise ValueError(f"not a plain SQL name: {role!r} / {schema!r}")
+    conn = await asyncpg.connect(dsn)
+    try:
+        if not await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role):
+            return False
+        await conn.execute(_GRANTS.format(schema=schema, role=role))
+        return True
+    finally:
+        await conn.close()
+
+
+@app.command("all")
+def all_cli(
+    grant: bool = typer.Option(
+        False, help="grant each schema's rows to the role of the same name (when it exists)"
+    ),
+    role_prefix: str = typer.Option("", help="role name = prefix + schema"),
+) -> None:
+    """Migrate the shared key store and every installed service to their newest revision."""
+    sets = discover()
+    if not sets:
+        typer.echo("no migrations installed (no `signaalpunt.migrations` entry points)", err=True)
+        raise typer.Exit(code=1)
+    dsn = _dsn()
+    for migration in sets:
+        typer.echo(f"migrating {migration.schema} ({migration.name})")
+        upgrade(migration.path, dsn, migration.schema)
+        if grant:
+            role = role_prefix + migration.schema
+            granted = asyncio.run(grant_schema(dsn, migration.schema, role))
+            typer.echo(f"  {'granted to' if granted else 'no role'} {role}")
+    typer.echo(f"migrated {len(sets)} schemas: {', '.join(m.schema for m in sets)}")
+
+
+@app.command("list")
+def list_cli() -> None:
+    """The migration sets `all` would apply, with their schemas and folders."""
+    for migration in discover():
+        typer.echo(f"{migration.schema}\t{migration.name}\t{migration.path}")
 
 
 @app.command("upgrade")

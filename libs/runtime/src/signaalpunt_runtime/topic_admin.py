@@ -2,7 +2,9 @@
 
 Missing topics are created; a topic with fewer partitions than registered gets more (Kafka cannot
 take partitions away, so a registry asking for fewer is reported, not applied); topic configuration
-(retention and extras) is set to what the registry says.
+(retention and extras) is set to what the registry says. Replication factor and
+`min.insync.replicas` come from `TopicSettings`: a replication factor the cluster cannot give is an
+error (never quietly 1), and an existing topic with fewer replicas than asked is reported.
 """
 
 from __future__ import annotations
@@ -15,11 +17,21 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from signaalpunt_contracts import TopicSpec
 
+from .topics_settings import TopicSettings
+
 TOPIC_ALREADY_EXISTS = 36
+INVALID_REPLICATION_FACTOR = 38
 
 Change = Literal[
-    "created", "partitions added", "config updated", "unchanged", "too many partitions"
+    "created",
+    "partitions added",
+    "config updated",
+    "unchanged",
+    "too many partitions",
+    "too few replicas",
 ]
+PROBLEMS: frozenset[Change] = frozenset({"too many partitions", "too few replicas"})
+"""Changes the command cannot make itself: an operator must act (it exits non-zero)."""
 
 
 @dataclass(frozen=True)
@@ -35,13 +47,21 @@ class TopicAdminError(RuntimeError):
 
 
 async def ensure_topics(
-    bootstrap: str, specs: Iterable[TopicSpec], *, replication_factor: int = 1
+    bootstrap: str, specs: Iterable[TopicSpec], *, settings: TopicSettings | None = None
 ) -> list[TopicChange]:
     """Bring the broker's topics in line with `specs`; returns what was done per topic."""
-    specs = list(specs)
+    settings = settings or TopicSettings()
+    replication_factor = settings.replication_factor
+    specs = [TopicSpec(s.name, s.partitions, settings.config_for(s)) for s in specs]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="signaalpunt-topics")
     await admin.start()
     try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        if replication_factor > brokers:
+            raise TopicAdminError(
+                f"replication factor {replication_factor} asked, but the cluster has {brokers} "
+                f"broker(s): set SIGNAALPUNT_TOPICS_REPLICATION_FACTOR to at most {brokers}"
+            )
         existing = {
             t["topic"]: t
             for t in await admin.describe_topics([s.name for s in specs])
@@ -62,6 +82,10 @@ async def ensure_topics(
                 ]
             )
             for topic, code, *rest in response.topic_errors:  # type: ignore[attr-defined]
+                if code == INVALID_REPLICATION_FACTOR:
+                    raise TopicAdminError(
+                        f"creating {topic}: replication factor {replication_factor} refused {rest}"
+                    )
                 if code not in (0, TOPIC_ALREADY_EXISTS):
                     raise TopicAdminError(f"creating {topic} failed: error {code} {rest}")
             changes += [TopicChange(s.name, s.partitions, "created") for s in missing]
@@ -69,7 +93,20 @@ async def ensure_topics(
         for spec in specs:
             if spec.name not in existing:
                 continue
-            have = len(existing[spec.name]["partitions"])
+            partitions = existing[spec.name]["partitions"]
+            have = len(partitions)
+            replicas = min(len(p["replicas"]) for p in partitions)
+            if replicas < replication_factor:
+                changes.append(
+                    TopicChange(
+                        spec.name,
+                        have,
+                        "too few replicas",
+                        f"replication factor {replicas}, settings ask {replication_factor}: "
+                        "reassign partitions (kafka-reassign-partitions) to add replicas",
+                    )
+                )
+                continue
             if have < spec.partitions:
                 await admin.create_partitions(
                     {spec.name: NewPartitions(total_count=spec.partitions)}

@@ -27,6 +27,7 @@ import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 from signaalpunt_contracts import Topic, TopicRegistry, TopicSpec
 from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics
+from signaalpunt_runtime.topics_settings import TopicSettings
 
 DEFAULT_KAFKA = "127.0.0.1:19092"
 DEFAULT_DATABASE = "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
@@ -147,7 +148,9 @@ class TopicFactory:
         return topic
 
     async def _create(self, specs: list[TopicSpec]) -> None:
-        await ensure_topics(self._infra.kafka_bootstrap, specs)
+        # the test broker is one node, whatever the environment asks of production topics
+        single_node = TopicSettings(replication_factor=1, min_insync_replicas=1)
+        await ensure_topics(self._infra.kafka_bootstrap, specs, settings=single_node)
         self.created.extend(s.name for s in specs)
 
 
