@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
+from signaalpunt_runtime.migrations import discover, grant_schema, upgrade_async
 
 pytestmark = pytest.mark.infra
 
@@ -50,10 +52,48 @@ async def test_make_migrate_migrates_every_service_and_the_key_store(database_ur
 
 
 async def test_the_command_is_idempotent_and_names_what_it_migrated(database_url: str) -> None:
-    first = _run(["uv", "run", "--frozen", "signaalpunt-migrate", "all"], database_url)
-    second = _run(["uv", "run", "--frozen", "signaalpunt-migrate", "all"], database_url)
-    assert first.returncode == 0, first.stderr
-    assert second.returncode == 0, second.stderr
+    # on the module's database, which the test above migrated already (or not: either works)
+    again = _run(["uv", "run", "--frozen", "signaalpunt-migrate", "all"], database_url)
+    assert again.returncode == 0, again.stderr
     for schema in (*SERVICES, KEY_STORE):
-        assert schema in second.stdout
+        assert f"migrating {schema}" in again.stdout
     assert await _migrated_schemas(database_url) == {*SERVICES, KEY_STORE}
+
+
+async def test_each_service_role_reads_its_own_schema_and_no_other(database_url: str) -> None:
+    """`signaalpunt-migrate all --grant`: the role a service runs as gets the rows of its own
+    schema (it needs no DDL rights when migrations run as a step of their own), nothing else."""
+    prefix = f"r{uuid.uuid4().hex[:8]}_"
+    admin = await asyncpg.connect(database_url)
+    roles = [prefix + s for s in (*SERVICES, KEY_STORE)]
+    try:
+        for role in roles:
+            await admin.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'role-check'")
+        for migration in discover():
+            await upgrade_async(migration.path, database_url, migration.schema)
+            assert await grant_schema(database_url, migration.schema, prefix + migration.schema)
+        tables = {
+            r["table_schema"]: r["table_name"]
+            for r in await admin.fetch(
+                "SELECT table_schema, min(table_name) AS table_name FROM information_schema.tables"
+                " WHERE table_schema = ANY($1::text[]) AND table_name <> 'alembic_version'"
+                " GROUP BY table_schema",
+                [*SERVICES, KEY_STORE],
+            )
+        }
+        as_intake = await asyncpg.connect(
+            database_url, user=prefix + "intake", password="role-check"  # noqa: S106
+        )
+        try:
+            await as_intake.fetchval(f'SELECT count(*) FROM intake."{tables["intake"]}"')
+            for other in ("triage", KEY_STORE):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await as_intake.fetchval(f'SELECT count(*) FROM {other}."{tables[other]}"')
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await as_intake.execute("CREATE TABLE intake.not_a_migration (x int)")
+        finally:
+            await as_intake.close()
+    finally:
+        for role in roles:
+            await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE IF EXISTS "{role}"')
+        await admin.close()

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import asyncpg
 import typer
 from alembic import command
 from alembic.config import Config
@@ -40,13 +41,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
-
-
-def _sqlalchemy_url(dsn: str) -> str:
-    for prefix in ("postgresql://", "postgres://"):
-        if dsn.startswith(prefix):
-            return "postgresql+asyncpg://" + dsn[len(prefix) :]
-    return dsn
 
 
 def run_sql(sql: str) -> None:
@@ -110,7 +104,13 @@ def run_env() -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(_sqlalchemy_url(dsn), poolclass=NullPool)
+        # asyncpg gets the DSN itself, with its TLS parameters (sslmode, sslrootcert, …), which
+        # SQLAlchemy's URL translation would not pass on
+        engine = create_async_engine(
+            "postgresql+asyncpg://",
+            async_creator=lambda: asyncpg.connect(dsn),
+            poolclass=NullPool,
+        )
         try:
             async with engine.connect() as conn:
                 # one migrator per schema at a time, whichever replica starts first
@@ -197,8 +197,6 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" GRANT USAGE, SELECT, UPDATE ON SEQ
 async def grant_schema(dsn: str, schema: str, role: str) -> bool:
     """Give `role` the rows of `schema` (and nothing else): the role a service runs as, while the
     migrating role keeps ownership (DDL). False when the role does not exist (nothing granted)."""
-    import asyncpg  # noqa: PLC0415 - only this command needs a plain connection
-
     if not _ROLE.match(role) or not _ROLE.match(schema):
         raise ValueError(f"not a plain SQL name: {role!r} / {schema!r}")
     conn = await asyncpg.connect(dsn)

@@ -4,19 +4,70 @@ Each service subclasses `ServiceSettings` with its own env prefix, e.g. `SIGNAAL
 connection settings fall back to the shared variables that `deploy/local/infra.sh env` prints
 (`SIGNAALPUNT_KAFKA_BOOTSTRAP`, `SIGNAALPUNT_DATABASE_URL`), so one environment serves all services
 while a single service can still be pointed elsewhere.
+
+Every setting can also come from a file (a Kubernetes Secret volume, a compose secret): set
+`<VARIABLE>_FILE` to its path, e.g. `SIGNAALPUNT_INTAKE_KEY_ENCRYPTION_KEYS_FILE=/run/secrets/kek`
+or `SIGNAALPUNT_DATABASE_URL_FILE=/run/secrets/database-url`. The file's content, without its
+trailing newline, is the value; a variable set directly wins over its file.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import timedelta
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+def from_file_variable(name: str) -> str | None:
+    """The value of `name`, or else the content of the file that `<name>_FILE` names."""
+    if name in os.environ:
+        return os.environ[name]
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().rstrip("\r\n")
+    return None
+
+
+def with_query(dsn: str, parameters: dict[str, str]) -> str:
+    """`dsn` with `parameters` set in its query (replacing ones of the same name)."""
+    parts = urlsplit(dsn)
+    query = dict(parse_qsl(parts.query)) | parameters
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
 
 
 def _shared(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+    value = from_file_variable(name)
+    return default if value is None else value
+
+
+class FileVariablesSource(PydanticBaseSettingsSource):
+    """`<PREFIX><FIELD>_FILE=/path`: the field's value is the file's content (secrets as files)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        prefix = str(self.config.get("env_prefix", ""))
+        variable = f"{prefix}{field_name}".upper() + "_FILE"
+        path = os.environ.get(variable)
+        if not path:
+            return None, field_name, False
+        return Path(path).read_text().rstrip("\r\n"), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, info in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(info, name)
+            if value is not None:
+                values[key] = value
+        return values
 
 
 class ServiceSettings(BaseSettings):
@@ -38,6 +89,16 @@ class ServiceSettings(BaseSettings):
             )
         )
     )
+    database_sslmode: str | None = Field(
+        default=None,
+        pattern=r"^(disable|allow|prefer|require|verify-ca|verify-full)$",
+        description="PostgreSQL TLS (libpq's sslmode); verify-full in production",
+    )
+    database_sslrootcert: Path | None = Field(
+        default=None, description="CA certificate that signed the server's certificate"
+    )
+    database_sslcert: Path | None = Field(default=None, description="client certificate (mTLS)")
+    database_sslkey: Path | None = Field(default=None, description="its private key")
     database_schema: str = Field(
         default="", pattern=r"^[a-z_][a-z0-9_]*$|^$", description="defaults to the service name"
     )
@@ -90,6 +151,39 @@ class ServiceSettings(BaseSettings):
         description="longer than any topic's or dead-letter topic's retention, so a replay "
         "is still recognised",
     )
+
+    @model_validator(mode="after")
+    def _tls_into_the_dsn(self) -> Self:
+        """The TLS settings travel in the DSN (libpq's parameter names, which asyncpg reads), so
+        every connection the service opens (pool, relay, migrations) uses them."""
+        tls = {
+            "sslmode": self.database_sslmode,
+            "sslrootcert": self.database_sslrootcert,
+            "sslcert": self.database_sslcert,
+            "sslkey": self.database_sslkey,
+        }
+        given = {k: str(v) for k, v in tls.items() if v is not None}
+        if given:
+            self.database_url = SecretStr(with_query(self.database_url.get_secret_value(), given))
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # a variable set directly wins over its `_FILE`; both over the defaults
+        return (
+            init_settings,
+            env_settings,
+            FileVariablesSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     @property
     def schema_name(self) -> str:
