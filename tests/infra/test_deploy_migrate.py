@@ -82,7 +82,7 @@ async def test_each_service_role_reads_its_own_schema_and_no_other(database_url:
             )
         }
         as_intake = await asyncpg.connect(
-            database_url, user=prefix + "intake", password="role-check"  # noqa: S106
+            database_url, user=prefix + "intake", password="role-check"
         )
         try:
             await as_intake.fetchval(f'SELECT count(*) FROM intake."{tables["intake"]}"')

@@ -19,7 +19,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "apps" / "migrations"
 
 def _settings(dsn: str, sslmode: str) -> ServiceSettings:
     return ServiceSettings(
-        service_name="tls-check", database_url=dsn, database_sslmode=sslmode  # type: ignore[arg-type]
+        service_name="tls-check",
+        database_url=dsn,
+        database_sslmode=sslmode,  # type: ignore[arg-type]
     )
 
 
@@ -39,9 +41,9 @@ def test_the_settings_put_tls_into_the_dsn() -> None:
 
 async def test_required_tls_is_refused_by_a_server_without_it(database_url: str) -> None:
     dsn = _settings(database_url, "require").database_url.get_secret_value()
-    with pytest.raises(Exception, match="(?i)ssl"):
+    with pytest.raises(Exception, match=r"(?i)ssl"):
         await create_pool(dsn, "public", size=1)
-    with pytest.raises(Exception, match="(?i)ssl"):
+    with pytest.raises(Exception, match=r"(?i)ssl"):
         await upgrade_async(MIGRATIONS, dsn, "tls_check")
 
 
