@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from signaalpunt_runtime import ServiceSettings
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
@@ -20,15 +21,15 @@ MIGRATIONS = Path(__file__).resolve().parent / "apps" / "migrations"
 def _settings(dsn: str, sslmode: str) -> ServiceSettings:
     return ServiceSettings(
         service_name="tls-check",
-        database_url=dsn,
-        database_sslmode=sslmode,  # type: ignore[arg-type]
+        database_url=SecretStr(dsn),
+        database_sslmode=sslmode,
     )
 
 
 def test_the_settings_put_tls_into_the_dsn() -> None:
     settings = ServiceSettings(
         service_name="tls-check",
-        database_url="postgresql://u:p@db:5432/signaalpunt?application_name=x",  # type: ignore[arg-type]
+        database_url=SecretStr("postgresql://u:p@db:5432/signaalpunt?application_name=x"),
         database_sslmode="verify-full",
         database_sslrootcert=Path("/etc/signaalpunt/postgres-ca.crt"),
     )
