@@ -131,3 +131,20 @@ def test_jwks_over_http_follows_key_rotation(keys: Path, jwks_server: str, tmp_p
     (keys / "jwks.json").write_text(json.dumps({"keys": new + old}))
     token = partner_token(new_dir)
     assert verifier.verify(f"Bearer {token}").kind is PrincipalKind.PARTNER
+
+
+def test_a_configured_jwks_url_is_used_instead_of_the_file(
+    keys: Path, jwks_server: str, tmp_path: Path
+) -> None:
+    """The services' `JWKS_URL` setting: with a URL, the (absent) file is never read."""
+    verifier = TokenVerifier.configured(
+        jwks_url=jwks_server,
+        jwks_file=tmp_path / "not-there.json",
+        issuer=DEV_ISSUER,
+        audience=AUDIENCE,
+    )
+    assert verifier.verify(f"Bearer {partner_token(keys)}").kind is PrincipalKind.PARTNER
+    by_file = TokenVerifier.configured(
+        jwks_url=None, jwks_file=keys / "jwks.json", issuer=DEV_ISSUER, audience=AUDIENCE
+    )
+    assert by_file.verify(f"Bearer {partner_token(keys)}").kind is PrincipalKind.PARTNER

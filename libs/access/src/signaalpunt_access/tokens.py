@@ -57,6 +57,16 @@ class TokenVerifier:
     def from_jwks_file(cls, path: Path, *, issuer: str, audience: str) -> TokenVerifier:
         return cls(issuer=issuer, audience=audience, jwks=json.loads(path.read_text()))
 
+    @classmethod
+    def configured(
+        cls, *, jwks_url: str | None, jwks_file: Path, issuer: str, audience: str
+    ) -> TokenVerifier:
+        """The identity provider's JWKS by URL when one is set (cached; fetched again for a new
+        key id, so a key rotation needs no restart), else the key set in `jwks_file`."""
+        if jwks_url:
+            return cls(issuer=issuer, audience=audience, jwks_url=jwks_url)
+        return cls.from_jwks_file(jwks_file, issuer=issuer, audience=audience)
+
     def _key(self, token: str) -> Any:
         try:
             kid = jwt.get_unverified_header(token).get("kid")

@@ -29,6 +29,11 @@ class IntakeSettings(ServiceSettings):
     )
     blind_index_key: SecretStr = Field(description="base64, ≥ 32 bytes; not the KEK")
     jwks_file: Path = Field(default=Path(".local/dev-auth/jwks.json"))
+    jwks_url: str | None = Field(
+        default=None,
+        description="the identity provider's JWKS URL (cached, refetched for a new key id); "
+        "when set, jwks_file is not read",
+    )
     partner_decryption_key_file: Path = Field(
         default=Path(".local/dev-auth/intake-partner-key.json"),
         description=(

@@ -58,8 +58,11 @@ def build(
             ).get_secret_value(),
         ),
         index=BlindIndex(settings.blind_index_bytes()),
-        verifier=TokenVerifier.from_jwks_file(
-            settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience
+        verifier=TokenVerifier.configured(
+            jwks_url=settings.jwks_url,
+            jwks_file=settings.jwks_file,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
         ),
         received=received,
         partners=load_partners(settings.partners_file),

@@ -161,8 +161,11 @@ def compose(
 
     service.also_start(start, stop)
     register_consumers(service, extensions.topics, extensions.rules, directory, clock)
-    verifier = TokenVerifier.from_jwks_file(
-        settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience
+    verifier = TokenVerifier.configured(
+        jwks_url=settings.jwks_url,
+        jwks_file=settings.jwks_file,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
     )
     app = service.asgi_app(http=build_api(service, verifier, clock))
     return Notifications(service, app, sender, addresses, extensions.rules)

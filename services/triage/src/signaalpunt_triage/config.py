@@ -27,6 +27,11 @@ class TriageSettings(ServiceSettings):
         default=HERE / "rules", description="default.yaml plus GMxxxx.yaml overrides"
     )
     jwks_file: Path = Field(default=Path(".local/dev-auth/jwks.json"))
+    jwks_url: str | None = Field(
+        default=None,
+        description="the identity provider's JWKS URL (cached, refetched for a new key id); "
+        "when set, jwks_file is not read",
+    )
     token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
     token_audience: str = "signaalpunt"  # noqa: S105
     edit_lock_duration: timedelta = Field(default=timedelta(minutes=10))

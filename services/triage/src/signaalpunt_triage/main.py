@@ -76,8 +76,11 @@ def build(
             triage, interval=settings.deadline_check_interval, batch=settings.deadline_batch
         )
         service.also_start(watcher.start, watcher.stop)
-    verifier = TokenVerifier.from_jwks_file(
-        settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience
+    verifier = TokenVerifier.configured(
+        jwks_url=settings.jwks_url,
+        jwks_file=settings.jwks_file,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
     )
     return triage, service.asgi_app(http=build_api(triage, verifier))
 
