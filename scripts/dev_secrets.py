@@ -21,6 +21,12 @@ SECRETS = LOCAL / "dev-secrets.env"
 AUTH = LOCAL / "dev-auth"
 PARTNER_KEY = AUTH / "intake-partner-key.json"  # intake's private key for partner events
 PARTNER_JWKS = AUTH / "intake-partner-jwks.json"  # its public half, what partners encrypt to
+# the same secrets as files, for compose (`<VARIABLE>_FILE=/run/secrets/...`)
+SECRET_FILES = LOCAL / "dev-secrets"
+SECRET_FILE_NAMES = {
+    "SIGNAALPUNT_INTAKE_KEY_ENCRYPTION_KEYS": "key-encryption-keys",
+    "SIGNAALPUNT_INTAKE_BLIND_INDEX_KEY": "blind-index-key",
+}
 
 
 def environment() -> dict[str, str]:
@@ -36,6 +42,18 @@ def environment() -> dict[str, str]:
     if not PARTNER_KEY.exists():
         generate_partner_keys(PARTNER_KEY, PARTNER_JWKS, kid="intake-dev-1")
     env = dict(line.split("=", 1) for line in SECRETS.read_text().splitlines() if "=" in line)
+    SECRET_FILES.mkdir(mode=0o700, exist_ok=True)
+    for variable, file_name in SECRET_FILE_NAMES.items():
+        secret = SECRET_FILES / file_name
+        if not secret.exists() or secret.read_text() != env[variable]:
+            secret.write_text(env[variable])
+            # compose (without swarm) mounts secret files as they are, with their owner and
+            # mode: the containers' unprivileged user must be able to read them (development only)
+            secret.chmod(0o644)
+    partner_key = SECRET_FILES / PARTNER_KEY.name
+    if not partner_key.exists() or partner_key.read_text() != PARTNER_KEY.read_text():
+        partner_key.write_text(PARTNER_KEY.read_text())
+        partner_key.chmod(0o644)
     env["SIGNAALPUNT_INTAKE_JWKS_FILE"] = str(AUTH / "jwks.json")
     # every service that opens sealed personal data unwraps data keys with the same KEK set
     # (production: each service's own KMS grant on the same key)

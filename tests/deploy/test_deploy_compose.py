@@ -3,11 +3,14 @@ service's settings given, every file it reads mounted, Kafka sized to fit its co
 
 from __future__ import annotations
 
+import json
 from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
-from deploy_facts import ServiceFacts, compose, jvm_max_heap, services, size_in_bytes
+import yaml
+from deploy_facts import REPO, ServiceFacts, compose, jvm_max_heap, services, size_in_bytes
+from jsonschema import Draft7Validator
 
 APP_SERVICES = services()
 
@@ -97,3 +100,137 @@ def test_one_shot_jobs_run_the_built_image_without_installing_anything() -> None
         if isinstance(command, str):
             command = command.split()
         assert command[:2] != ["uv", "run"], f"{name} installs packages at start (`uv run`)"
+
+
+# images without a shell or HTTP client: health is seen from their dependants instead
+NO_SHELL_IMAGES = ("otel/opentelemetry-collector-contrib:", "jaegertracing/jaeger:")
+
+
+def test_compose_follows_the_compose_specification() -> None:
+    schema = json.loads((REPO / "deploy/schemas/compose/compose-spec.json").read_text())
+    errors = sorted(
+        Draft7Validator(schema).iter_errors(compose()), key=lambda e: list(e.absolute_path)
+    )
+    assert not errors, "\n".join(
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:10]
+    )
+
+
+def test_core_infrastructure_is_there_with_official_images() -> None:
+    services = compose()["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert services["postgres"]["image"].startswith("postgres:")
+    for name, image in {
+        "prometheus": "prom/prometheus:",
+        "alertmanager": "prom/alertmanager:",
+        "grafana": "grafana/grafana:",
+        "otel-collector": "otel/opentelemetry-collector-contrib:",
+        "jaeger": "jaegertracing/jaeger:",
+    }.items():
+        assert services[name]["image"].startswith(image), name
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    for name, service in compose()["services"].items():
+        if service.get("restart") == "no":
+            continue  # one-shot jobs such as topic creation
+        if service.get("image", "").startswith(NO_SHELL_IMAGES):
+            continue
+        assert "healthcheck" in service, f"{name} has no healthcheck"
+        assert service["healthcheck"]["test"], name
+
+
+def test_dependencies_exist_and_wait_for_health_or_completion() -> None:
+    services = compose()["services"]
+    for name, service in services.items():
+        for dependency, condition in (service.get("depends_on") or {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            kind = condition["condition"]
+            if kind == "service_completed_successfully":
+                assert services[dependency].get("restart") == "no", dependency
+            elif kind == "service_healthy":
+                assert "test" in services[dependency].get("healthcheck", {}), dependency
+            else:
+                assert kind == "service_started", name
+                assert services[dependency]["image"].startswith(NO_SHELL_IMAGES), dependency
+
+
+def test_volumes_and_mounted_files_exist() -> None:
+    spec = compose()
+    declared = set(spec.get("volumes") or {})
+    for name, service in spec["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith((".", "/")):
+                assert (REPO / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in declared, f"{name} uses undeclared volume {source}"
+        if "build" in service:
+            assert (REPO / service["build"] / "Dockerfile").exists(), name
+
+
+def test_secret_files_exist_or_are_made_by_the_dev_secrets_script() -> None:
+    spec = compose()
+    dev_secrets = (REPO / "scripts" / "dev_secrets.py").read_text()
+    for name, secret in (spec.get("secrets") or {}).items():
+        path = secret["file"]
+        folder, file_name = path.rsplit("/", 1)
+        made = path.startswith("./.local/") and (
+            file_name in dev_secrets or file_name.replace(".json", "") in dev_secrets
+        )
+        assert (REPO / path).exists() or made, f"secret {name}: nothing provides {path}"
+        assert folder.split("/")[-1] in dev_secrets, f"secret {name}: {folder} is not made"
+    for name, service in spec["services"].items():
+        for secret in service.get("secrets", []):
+            assert secret in (spec.get("secrets") or {}), f"{name} uses undeclared {secret}"
+
+
+@pytest.mark.parametrize("facts", APP_SERVICES, ids=lambda f: f.name)
+def test_every_service_runs_from_the_image_as_its_own_role_with_migrations_off(
+    facts: ServiceFacts,
+) -> None:
+    services = compose()["services"]
+    assert facts.name in services, f"services/{facts.name} is not in compose.yaml"
+    service = services[facts.name]
+    env = _environment(service)
+    assert service["image"] == services["migrate"]["image"], facts.name
+    assert facts.main_module in " ".join(service["command"]), facts.name
+    assert env[f"{facts.prefix}MIGRATE_ON_START".upper()] == "false", facts.name
+    assert services[facts.name]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    role = facts.name.replace("-", "_")
+    assert env["SIGNAALPUNT_DATABASE_URL"].startswith(f"postgresql://{role}:"), facts.name
+    assert service["read_only"] is True
+    assert service["user"].split(":")[0] != "0"
+    roles = (REPO / "deploy/postgres/initdb/10-service-roles.sql").read_text()
+    assert f"CREATE ROLE {role} LOGIN" in roles, f"no PostgreSQL role for {facts.name}"
+
+
+def test_the_key_store_has_a_role_of_its_own() -> None:
+    roles = (REPO / "deploy/postgres/initdb/10-service-roles.sql").read_text()
+    assert "CREATE ROLE subject_keys LOGIN" in roles
+    assert compose()["services"]["migrate"]["command"] == ["signaalpunt-migrate", "all", "--grant"]
+
+
+def test_published_ports_match_the_local_infrastructure_defaults() -> None:
+    services = compose()["services"]
+    assert "127.0.0.1:19092:19092" in services["kafka"]["ports"]
+    assert "127.0.0.1:55432:5432" in services["postgres"]["ports"]
+
+
+def test_traces_go_to_the_collector_and_on_to_a_trace_backend() -> None:
+    services = compose()["services"]
+    for facts in APP_SERVICES:
+        env = _environment(services[facts.name])
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318", facts.name
+    collector = yaml.safe_load((REPO / "deploy/otel/collector.yaml").read_text())
+    exporters = collector["service"]["pipelines"]["traces"]["exporters"]
+    assert any(
+        collector["exporters"][e].get("endpoint", "").startswith("jaeger:") for e in exporters
+    )
+    prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"]
