@@ -33,8 +33,8 @@ COPY --from=manifests /src /src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --no-install-workspace
 COPY . .
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+# the project's own packages, built from this source (no cache: never a stale build of them)
+RUN uv sync --frozen --no-dev --no-editable --no-cache
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="signaalpunt" \
