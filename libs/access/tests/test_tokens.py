@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import json
@@ -148,3 +149,49 @@ def test_a_configured_jwks_url_is_used_instead_of_the_file(
         jwks_url=None, jwks_file=keys / "jwks.json", issuer=DEV_ISSUER, audience=AUDIENCE
     )
     assert by_file.verify(f"Bearer {partner_token(keys)}").kind is PrincipalKind.PARTNER
+
+
+def _crafted(header: dict[str, object], payload: object, signature: bytes = b"x" * 64) -> str:
+    """A token with a header and payload of the caller's choice and a made-up signature."""
+
+    def part(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return ".".join([part(json.dumps(header).encode()), part(body), part(signature)])
+
+
+def test_crafted_headers_and_bodies_are_refused_with_a_short_reason(
+    keys: Path, verifier: TokenVerifier
+) -> None:
+    kid = (keys / "kid").read_text()
+    claims = {"sub": "x", "iss": DEV_ISSUER, "aud": AUDIENCE, "exp": 2**40, "iat": 1}
+    crafted = [
+        # the published EC key with an RSA algorithm: this gave a TypeError (500) before
+        _crafted({"alg": "RS256", "kid": kid, "typ": "JWT"}, claims),
+        _crafted({"alg": "EdDSA", "kid": kid}, claims),
+        _crafted({"alg": "ES384", "kid": kid}, claims),
+        _crafted({"alg": "ES256", "kid": kid}, claims, signature=b""),
+        _crafted({"alg": "ES256", "kid": kid}, claims, signature=b"\x00" * 3),
+        _crafted({"alg": "ES256", "kid": ["a", "b"]}, claims),
+        _crafted({"alg": "ES256", "kid": {"k": 1}}, claims),
+        _crafted({"alg": ["ES256"], "kid": kid}, claims),
+        _crafted({"alg": None, "kid": kid}, claims),
+        _crafted({"alg": "ES256", "kid": kid, "crit": ["b64"], "b64": False}, claims),
+        _crafted({"alg": "ES256", "kid": kid}, b"not json"),
+        _crafted({"alg": "ES256", "kid": kid}, [1, 2, 3]),
+        _crafted({"alg": "ES256", "kid": kid}, "a string"),
+        _crafted({"alg": "ES256", "kid": kid}, {**claims, "exp": "tomorrow"}),
+        _crafted({"alg": "ES256", "kid": kid}, {**claims, "aud": {"x": 1}}),
+        "a.b.c",
+        "....",
+        "\u00e9\u00e9.\u00e9.\u00e9",
+        "x" * 5000,
+    ]
+    for token in crafted:
+        with pytest.raises(AuthenticationError) as refused:
+            verifier.verify(f"Bearer {token}")
+        reason = refused.value.reason
+        # short, and saying nothing about the library or the key set behind it
+        assert len(reason) <= 60, reason
+        assert "Error" not in reason and "(" not in reason, reason
