@@ -10,13 +10,14 @@ what `POST /v1/signals` accepts (over TLS).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -25,6 +26,14 @@ from .envelope import EventPayload
 from .signals import AgeBand, Cue, ReportedUrgency, ReporterKind
 
 POSTCODE_PATTERN = r"^\s*[1-9][0-9]{3}\s*([A-Za-z]{2})?\s*$"
+# Text as PostgreSQL, the sealer and every reader take it: no control characters (a NUL cannot be
+# stored at all) except tab, line feed and carriage return. Declared as a pattern, so the
+# refusal is documented in the schemas and a 422 naming the field, never a failed transaction.
+TEXT_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
+_NO_CONTROL = r"\x00-\x1F\x7F"
+EMAIL_PATTERN = rf"^[^@\s{_NO_CONTROL}]+@[^@\s{_NO_CONTROL}]+\.[^@\s{_NO_CONTROL}]+$"
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+Language = Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN, max_length=35)]
 
 
 class _Part(BaseModel):
@@ -43,7 +52,7 @@ class _Part(BaseModel):
         return value
 
 
-def text_field(max_characters: int, what: str, **extra: Any) -> Any:
+def text_field(max_characters: int, what: str, *, pattern: str = TEXT_PATTERN, **extra: Any) -> Any:
     """A reporter's text of at most `max_characters` characters (Unicode code points), hence at
     most four times as many UTF-8 bytes; both limits are stated in the schema, and the sealed
     form of the largest always fits (signals.SEALED_MAX_LENGTH)."""
@@ -56,6 +65,7 @@ def text_field(max_characters: int, what: str, **extra: Any) -> Any:
             f"so at most {max_bytes} UTF-8 bytes"
         ),
         json_schema_extra={"x-max-characters": max_characters, "x-max-utf8-bytes": max_bytes},
+        pattern=pattern,
         **extra,
     )
 
@@ -64,9 +74,7 @@ class ReporterReport(_Part):
     kind: ReporterKind
     name: str | None = text_field(200, "the reporter's name")
     phone: str | None = text_field(40, "the reporter's phone number")
-    email: str | None = text_field(
-        200, "the reporter's e-mail address", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    )
+    email: str | None = text_field(200, "the reporter's e-mail address", pattern=EMAIL_PATTERN)
     organisation: str | None = text_field(200, "the reporting organisation")
     may_contact: bool = False
     wants_feedback: bool = False
@@ -85,7 +93,7 @@ class SubjectReport(_Part):
     address: str | None = text_field(300, "the person's address")
     postcode: str | None = Field(default=None, pattern=POSTCODE_PATTERN)
     phone: str | None = text_field(40, "the person's phone number")
-    languages: tuple[str, ...] = Field(default=(), max_length=10)
+    languages: tuple[Language, ...] = Field(default=(), max_length=10, description="ISO 639 codes")
     knows_of_signal: bool | None = None
     consented: bool | None = None
 

@@ -236,3 +236,18 @@ def test_only_a_route_that_reads_its_own_request_can_be_served_directly() -> Non
     api.add_middleware(GZipMiddleware)
     with pytest.raises(ValueError, match="middleware"):
         DirectRoute(api, "POST", "/v1/notes")
+
+
+async def test_oversized_or_too_many_headers_are_a_431_problem(served: tuple[str, Path]) -> None:
+    base, _ = served
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        huge = await client.get("/v1/notes/1", headers={"X-Padding": "x" * 64 * 1024})
+        many = await client.get("/v1/notes/1", headers=[(f"X-Extra-{i}", "1") for i in range(100)])
+        # the limits hold for every route, the service's own included
+        health = await client.get("/health", headers={"X-Padding": "x" * 64 * 1024})
+        fine = await client.get("/v1/notes/1", headers={"X-Padding": "x" * 1024})
+    for answer in (huge, many, health):
+        assert answer.status_code == 431, answer.text[:200]
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("/headers-too-large")
+    assert fine.status_code == 200

@@ -20,6 +20,7 @@ from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.main import build
 from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
+from signaalpunt_runtime.service import server_options
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 
@@ -61,7 +62,7 @@ async def intake(
         case_steps=case_steps,
     )
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    server = uvicorn.Server(uvicorn.Config(app, **server_options(host="127.0.0.1", port=port)))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

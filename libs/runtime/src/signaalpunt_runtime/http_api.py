@@ -16,7 +16,8 @@ its trace id). Problem bodies never echo input values (they may be personal data
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import ipaddress
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -274,6 +275,25 @@ def too_large(limit: int, path: str) -> JSONResponse:
     )
 
 
+def headers_too_large(path: str, max_bytes: int, max_count: int) -> JSONResponse:
+    return problem(
+        431,
+        "Request headers too large / Verzoekkoppen te groot",
+        f"at most {max_count} headers of together {max_bytes} bytes / ten hoogste {max_count} "
+        f"koppen van samen {max_bytes} bytes",
+        kind="headers-too-large",
+        instance=path,
+    )
+
+
+def headers_within(scope: Scope, max_bytes: int, max_count: int) -> bool:
+    """Whether the request's headers stay within the limits (count, and bytes together)."""
+    headers = scope.get("headers") or ()
+    if len(headers) > max_count:
+        return False
+    return sum(len(k) + len(v) + 4 for k, v in headers) <= max_bytes
+
+
 class BodyTooLargeError(StarletteHTTPException):
     """Raised while reading a body without a Content-Length that passes the limit; answered
     with the same `too_large` problem as a body whose Content-Length is too large."""
@@ -297,3 +317,37 @@ def limit_body(receive: Receive, limit: int) -> Receive:
         return message
 
     return limited
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(request: Request, trusted_proxies: Sequence[Network]) -> str:
+    """The address of whoever sent the request. `X-Forwarded-For` is believed only as far as
+    it was written by a trusted proxy: from the right, each hop a trusted proxy added is
+    followed until the first address that is not a trusted proxy (anyone can put anything at
+    the left end of the header). Without trusted proxies it is the peer's own address.
+
+    The server must not rewrite the peer address itself (uvicorn's `proxy_headers`, which
+    `Service.run` turns off)."""
+    peer = request.client.host if request.client else "unknown"
+    if not trusted_proxies or not _within(peer, trusted_proxies):
+        return peer
+    hops = [
+        hop.strip()
+        for value in request.headers.getlist("x-forwarded-for")
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not _within(hop, trusted_proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _within(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False  # not an address: not one of our proxies either
+    return any(ip in network for network in networks)

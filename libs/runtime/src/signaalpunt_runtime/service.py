@@ -51,7 +51,7 @@ from .consumer import (
     unit_of_work,
 )
 from .database import create_pool
-from .http_api import DirectRoute, limit_body, too_large
+from .http_api import DirectRoute, headers_too_large, headers_within, limit_body, too_large
 from .logs import configure_logging, get_logger
 from .migrations import upgrade_async
 from .outbox import TRACE_CONTEXT, OutboxMetrics, OutboxRelay
@@ -287,8 +287,9 @@ class Service:
             on_shutdown=[self.stop_relay],
             after_shutdown=[self.stop_database],
         )
+        limits = (self.settings.max_header_bytes, self.settings.max_header_count)
         if http is None:
-            return core
+            return _headers_limited(core, *limits)
         own_paths = {path for path, _ in core.routes}
         requests = self._http_requests
         by_labels: dict[tuple[str, str, int], Histogram] = {}
@@ -362,7 +363,7 @@ class Service:
                     child = by_labels[labels] = requests.labels(scope["method"], route, str(status))
                 child.observe(time.perf_counter() - started)
 
-        return dispatch
+        return _headers_limited(dispatch, *limits)
 
     def run(self, app: ASGIApp | None = None, *, port: int | None = None) -> None:
         """Serve the app with uvicorn (SIGTERM/SIGINT → graceful shutdown)."""
@@ -377,8 +378,38 @@ class Service:
         gc.set_threshold(50_000, 20, 100)
         uvicorn.run(
             app if app is not None else self.asgi_app(),
-            host=self.settings.http_host,
-            port=port if port is not None else self.settings.http_port,
-            log_config=None,  # keep our JSON logging
-            timeout_graceful_shutdown=30,
+            **server_options(
+                host=self.settings.http_host,
+                port=port if port is not None else self.settings.http_port,
+                max_header_bytes=self.settings.max_header_bytes,
+            ),
         )
+
+
+def _headers_limited(app: ASGIApp, max_bytes: int, max_count: int) -> ASGIApp:
+    """`app` behind the header limits, for every route (the service's own included): a request
+    with an 8 MiB header is answered with a short 431 problem, not handed on."""
+
+    async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not headers_within(scope, max_bytes, max_count):
+            await headers_too_large(scope["path"], max_bytes, max_count)(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return limited
+
+
+def server_options(*, host: str, port: int, max_header_bytes: int = 16 * 1024) -> dict[str, Any]:
+    """uvicorn's options for every service (and every test that serves one the same way)."""
+    return {
+        "host": host,
+        "port": port,
+        "log_config": None,  # keep our JSON logging
+        "timeout_graceful_shutdown": 30,
+        # the client's address is settled by the app from the trusted proxies it is configured
+        # with (`client_address`); uvicorn's own rewriting would believe any X-Forwarded-For
+        # sent from 127.0.0.1, a sidecar or anyone else on `forwarded_allow_ips`
+        "proxy_headers": False,
+        # h11 (when used) refuses a larger request head before reading it all
+        "h11_max_incomplete_event_size": max_header_bytes * 2,
+    }

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -111,6 +111,19 @@ class ServiceSettings(BaseSettings):
         default=64 * 1024,
         ge=1024,
         description="a larger HTTP request body is refused with a 413 problem, unread",
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default=[],
+        description="networks of the reverse proxies whose X-Forwarded-For is believed, as a "
+        'JSON list, e.g. ["10.0.0.0/8"]; empty: the peer address is the client',
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="request line and headers together larger than this: a 431 problem",
+    )
+    max_header_count: int = Field(
+        default=64, ge=8, description="a request with more headers: a 431 problem"
     )
     log_level: str = "INFO"
     otlp_endpoint: str | None = Field(

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from signaalpunt_runtime.group_commit import GroupCommit
 from signaalpunt_runtime.http_api import (
+    client_address,
     install_problem_handlers,
     json_body,
     parse_body,
@@ -28,12 +29,17 @@ Submissions = GroupCommit[PreparedSignal, Accepted | RateLimited]
 Claims = GroupCommit[tuple[str, str, bytes], repository.Claim]
 
 
-def _web_form_client(intake: Intake, request: Request) -> str:
+def _web_form_client(intake: Intake, address: str) -> str:
     """Anonymous submissions are limited per client address, counted in PostgreSQL so every
     replica shares the count. The address itself is never stored: a keyed hash of it is."""
-    address = request.client.host if request.client else "unknown"
     window = str(intake.settings.web_form_window_seconds)
     return intake.index.digest("web-form-client", address, window)
+
+
+def _anonymous_scope(intake: Intake, address: str) -> str:
+    """An anonymous client's Idempotency-Keys are its own: another client sending the same key
+    must not get the first one's receipt (and receipt token). Keyed hash, not the address."""
+    return "anonymous:" + intake.index.digest("idempotency-client", address)
 
 
 def _rate_limited(retry_after: int, request: Request) -> JSONResponse:
@@ -116,7 +122,8 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
             )
         authorise(principal, submission.channel, municipality)
 
-        scope = principal.subject if principal else "anonymous"
+        address = None if principal else client_address(request, intake.settings.trusted_proxies)
+        scope = principal.subject if principal else _anonymous_scope(intake, str(address))
         if idempotency_key:
             # claimed in a statement of its own (committed before the signal is stored, so a
             # concurrent retry sees it), together with the other requests' claims
@@ -154,7 +161,7 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
                 origin,
                 municipality,
                 idempotency=(scope, idempotency_key) if idempotency_key else None,
-                web_form_client=None if principal else _web_form_client(intake, request),
+                web_form_client=None if address is None else _web_form_client(intake, address),
             )
             # stored with whatever else arrived meanwhile, in one transaction; answered after
             # that transaction committed

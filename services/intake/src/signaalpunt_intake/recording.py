@@ -12,7 +12,7 @@ import hashlib
 import math
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -65,6 +65,16 @@ class Origin:
     partner_reference: str | None = None  # the partner's own event: source#id
 
 
+@dataclass
+class KeyStored:
+    """Whether a prepared signal's data key is in the key store already. Keys are stored (and
+    committed) before the group's transaction; when that transaction fails, the group is stored
+    again one by one, and those keys must not be stored a second time (a duplicate subject key
+    would fail every other member of the group)."""
+
+    done: bool = False
+
+
 @dataclass(frozen=True)
 class PreparedSignal:
     """A signal sealed and ready to store; nothing of it is stored yet."""
@@ -79,6 +89,7 @@ class PreparedSignal:
     web_form_client: str | None = None  # anonymous: counted against this (hashed) client
     # the trace of the request or event it came from: a group commit stores it in another task
     trace_context: Context | None = None
+    key_stored: KeyStored = field(default_factory=KeyStored)
 
     def receipt(self) -> dict[str, Any]:
         """The answer the reporter gets (and gets again for a retry with the same key)."""
@@ -185,7 +196,10 @@ async def store_signals(
     links, the rows, the outbox events and the idempotency answers: one statement each."""
     if not prepared:
         return []
-    await intake.vault.keep([p.new_key for p in prepared])
+    unstored = [p for p in prepared if not p.key_stored.done]
+    await intake.vault.keep([p.new_key for p in unstored])
+    for p in unstored:
+        p.key_stored.done = True
     earliest = min(p.signal.received_at for p in prepared) - intake.settings.duplicate_window
     people = {(p.municipality, p.person_index) for p in prepared if p.person_index}
     await repository.lock_people(work.connection, people)
