@@ -210,12 +210,16 @@ class Running:
         return bool(found)
 
     def token(
-        self, *, municipality: str = "GM0715", roles: tuple[str, ...] = ("operator",)
+        self,
+        *,
+        municipality: str = "GM0715",
+        roles: tuple[str, ...] = ("operator",),
+        kind: str = "staff",
     ) -> dict[str, str]:
         token = mint(
             self.keys,
             subject="urn:signaalpunt:staff:operator-1",
-            kind="staff",
+            kind=kind,
             municipalities=[municipality],
             roles=roles,
         )

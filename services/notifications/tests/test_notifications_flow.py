@@ -34,6 +34,7 @@ from signaalpunt_notifications.domain import Message, RateLimit, Rule, RuleConte
 from signaalpunt_notifications.rules import TRIAGED
 from signaalpunt_notifications.sender import Sender
 from signaalpunt_notifications.sinks import ReceivedMail, ReceivedRequest
+from signaalpunt_testkit.access_matrix import assert_refused, operations
 from signaalpunt_testkit.logs import collected_logs
 from standardwebhooks import Webhook
 
@@ -537,6 +538,20 @@ async def test_operators_see_deliveries_of_their_municipality_without_addresses(
         headers=notifications.token(roles=("coordinator",)),
     )
     assert retry.status_code == 403  # only operators resend
+    # the role alone is not enough: only staff of the signal point read the delivery log
+    for kind in ("partner", "service"):
+        for path, method in (
+            ("/v1/deliveries", "GET"),
+            (f"/v1/deliveries/{mine[0]['delivery_id']}/retry", "POST"),
+        ):
+            foreign = await client.request(
+                method,
+                path,
+                params={"municipality": "GM0715"},
+                headers=notifications.token(kind=kind),
+            )
+            assert foreign.status_code == 403, (kind, path, foreign.text)
+            assert foreign.headers["content-type"] == "application/problem+json"
 
     metrics = await client.get("/metrics")
     assert (
@@ -651,3 +666,15 @@ class Counting:
     async def send(self, message: Any) -> None:
         await self.inner.send(message)
         Counting.sent += 1
+
+
+async def test_every_operation_is_for_staff_only(notifications: Running) -> None:
+    document = (await notifications.client.get("/openapi.json")).json()
+    checked = await assert_refused(
+        notifications.client,
+        document,
+        lambda kind: notifications.token(kind=kind, roles=("operator", "coordinator")),
+        refused_kinds=("partner", "service"),
+        params={"municipality": "GM0715"},
+    )
+    assert checked == len(operations(document)) == 2

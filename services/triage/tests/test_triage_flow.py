@@ -15,6 +15,7 @@ from signaalpunt_contracts import (
     SignalTriagedV1,
 )
 from signaalpunt_runtime.broker_factory import make_reader
+from signaalpunt_testkit.access_matrix import assert_refused, operations
 from triage_harness import RunningTriage
 
 
@@ -101,6 +102,12 @@ async def test_coordinators_override_under_an_edit_lock(triage: RunningTriage) -
         f"{path}/decisions", headers=bram, json={"route": "acuut", "reason": "gebeld"}
     )
     assert blocked.status_code == 409
+    # someone else's lock cannot be released: it stays, and the holder goes on
+    released = await triage.client.delete(f"{path}/lock", headers=bram)
+    assert released.status_code == 409, released.text
+    assert released.headers["content-type"] == "application/problem+json"
+    still = await triage.client.get(path, headers=bram)
+    assert still.json()["lock"]["holder"] == "staff:regisseur-anna"
 
     no_reason = await triage.client.post(
         f"{path}/decisions", headers=anna, json={"route": "team_eenzaamheid"}
@@ -401,3 +408,15 @@ async def test_the_help_question_is_a_case_step_with_its_words_sealed(
     )
     assert opened == "Wil graag praten met lotgenoten"
     assert hq.risk_groups is not None
+
+
+async def test_every_operation_is_for_staff_only(triage: RunningTriage) -> None:
+    document = (await triage.client.get("/openapi.json")).json()
+    every_role = ("coordinator", "desk", "operator", "volunteer")
+    checked = await assert_refused(
+        triage.client,
+        document,
+        lambda kind: triage.token(kind=kind, roles=every_role),
+        refused_kinds=("partner", "service"),
+    )
+    assert checked == len(operations(document)) >= 6

@@ -42,6 +42,10 @@ class Principal(BaseModel):
     channels: frozenset[str] = frozenset()
     partner_type: str | None = None
 
+    def require_kind(self, *kinds: PrincipalKind) -> None:
+        if self.kind not in kinds:
+            raise AuthorizationError(f"not for a {self.kind.value} token")
+
     def require_municipality(self, municipality: str) -> None:
         if municipality not in self.municipalities:
             raise AuthorizationError(f"not authorised for municipality {municipality}")

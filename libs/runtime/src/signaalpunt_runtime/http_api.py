@@ -25,7 +25,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from signaalpunt_access import AuthenticationError, AuthorizationError, Principal, TokenVerifier
+from signaalpunt_access import (
+    AuthenticationError,
+    AuthorizationError,
+    Principal,
+    PrincipalKind,
+    TokenVerifier,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -208,6 +214,25 @@ def bearer_principal(verifier: TokenVerifier) -> Callable[[Request], Awaitable[P
 
     async def principal(request: Request) -> Principal:
         return verifier.verify(request.headers.get("authorization"))
+
+    return principal
+
+
+def requires(
+    verifier: TokenVerifier, kinds: Sequence[PrincipalKind], roles: Sequence[str] = ()
+) -> Callable[[Request], Awaitable[Principal]]:
+    """The one dependency a route states who may call it with: the token's kind (staff, partner,
+    service) and, when given, one of the roles. 401 without a valid token, 403 otherwise; the
+    municipality is checked by the route against what it reads or writes."""
+    if not kinds:
+        raise ValueError("name the token kinds that may call this route")
+
+    async def principal(request: Request) -> Principal:
+        checked = verifier.verify(request.headers.get("authorization"))
+        checked.require_kind(*kinds)
+        if roles:
+            checked.require_role(*roles)
+        return checked
 
     return principal
 

@@ -10,26 +10,17 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel
-from signaalpunt_access import Principal, TokenVerifier
+from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_runtime import Service
-from signaalpunt_runtime.http_api import install_problem_handlers
+from signaalpunt_runtime.http_api import install_problem_handlers, requires
 
 from . import repository
 
 READ_ROLES = ("operator", "coordinator")
 RETRY_ROLES = ("operator",)
 Municipality = Annotated[str, Query(pattern=r"^GM\d{4}$", description="CBS code, e.g. GM0715")]
-
-
-async def _caller(request: Request) -> Principal:
-    """The bearer token's checked principal (401 problem without a valid one)."""
-    verifier: TokenVerifier = request.app.state.verifier
-    return verifier.verify(request.headers.get("authorization"))
-
-
-Caller = Annotated[Principal, Depends(_caller)]
 
 
 class StatusFilter(StrEnum):
@@ -71,18 +62,20 @@ def build_api(service: Service, verifier: TokenVerifier, clock: Callable[[], dat
         description="The delivery log for operators and coordinators (no addresses).",
     )
     install_problem_handlers(api)
-    api.state.verifier = verifier
+    # the delivery log is for staff of the signal point: a partner's or a service's token
+    # carrying an `operator` role reads nothing
+    reader = Depends(requires(verifier, [PrincipalKind.STAFF], READ_ROLES))
+    resender = Depends(requires(verifier, [PrincipalKind.STAFF], RETRY_ROLES))
 
     @api.get("/v1/deliveries")
     async def deliveries(
         municipality: Municipality,
-        principal: Caller,
         status: StatusFilter | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        principal: Principal = reader,
     ) -> Deliveries:
         """The newest messages of a municipality, with their status."""
         principal.require_municipality(municipality)
-        principal.require_role(*READ_ROLES)
         async with service.pool.acquire() as conn:
             rows = await repository.list_deliveries(
                 conn, municipality, status.value if status else None, limit
@@ -95,11 +88,10 @@ def build_api(service: Service, verifier: TokenVerifier, clock: Callable[[], dat
     async def retry(
         delivery_id: UUID,
         municipality: Municipality,
-        principal: Caller,
+        principal: Principal = resender,
     ) -> dict[str, str]:
         """Send a failed message again (after fixing the cause), under the same delivery id."""
         principal.require_municipality(municipality)
-        principal.require_role(*RETRY_ROLES)
         async with service.pool.acquire() as conn:
             done = await repository.retry_failed(conn, delivery_id, municipality, clock())
         if not done:

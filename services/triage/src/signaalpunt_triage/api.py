@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
+from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import (
     Advice,
     CaseState,
@@ -29,7 +29,7 @@ from signaalpunt_contracts import (
     RiskGroup,
     Route,
 )
-from signaalpunt_runtime.http_api import bearer_principal, install_problem_handlers, problem
+from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
 
 from . import repository
 from .handlers import (
@@ -185,13 +185,6 @@ class StepIn(BaseModel):
     )
 
 
-def _staff(principal: Principal, *roles: str) -> Principal:
-    if principal.kind is not PrincipalKind.STAFF:
-        raise AuthorizationError("only staff of the signal point use the triage API")
-    principal.require_role(*roles)
-    return principal
-
-
 def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0915 - one nested function per route
     api = FastAPI(
         title="Signaalpunt triage",
@@ -199,7 +192,14 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
         description="Review queue, coordinator decisions, edit locks and the case lifecycle.",
     )
     install_problem_handlers(api)
-    Authenticated = Annotated[Principal, Depends(bearer_principal(verifier))]  # noqa: N806
+    # only staff of the signal point use the triage API; which roles, per route
+    staff = [PrincipalKind.STAFF]
+    Coordinator = Annotated[  # noqa: N806
+        Principal, Depends(requires(verifier, staff, [COORDINATOR]))
+    ]
+    CaseWorker = Annotated[  # noqa: N806 - coordinator or desk
+        Principal, Depends(requires(verifier, staff, [COORDINATOR, DESK]))
+    ]
 
     def conflict(request: Request, reason: str) -> JSONResponse:
         return problem(
@@ -217,10 +217,9 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
 
     @api.get("/v1/triage/queue", response_model=Queue)
     async def review_queue(
-        principal: Authenticated, filters: Annotated[QueueFilter, Query()]
+        principal: CaseWorker, filters: Annotated[QueueFilter, Query()]
     ) -> Queue:
         """Open cases, most urgent first (priority, then deadline); filters narrow it."""
-        _staff(principal, COORDINATOR, DESK)
         f = filters
         if f.municipality is not None:
             principal.require_municipality(f.municipality)
@@ -243,9 +242,8 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
 
     @api.get("/v1/triage/signals/{signal_id}", response_model=CaseDetail)
     async def case_detail(
-        signal_id: UUID, request: Request, principal: Authenticated
+        signal_id: UUID, request: Request, principal: CaseWorker
     ) -> CaseDetail | JSONResponse:
-        _staff(principal, COORDINATOR, DESK)
         now = triage.clock()
         async with triage.service.pool.acquire() as conn:
             case = await repository.get_case(conn, signal_id)
@@ -265,10 +263,9 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
 
     @api.post("/v1/triage/signals/{signal_id}/lock", response_model=LockView)
     async def take_lock(
-        signal_id: UUID, request: Request, principal: Authenticated
+        signal_id: UUID, request: Request, principal: Coordinator
     ) -> LockView | JSONResponse:
         """Take (or extend) the edit lock; 409 while another coordinator holds it."""
-        _staff(principal, COORDINATOR)
         now = triage.clock()
         async with triage.service.transaction() as work:
             case = await repository.get_case(work.connection, signal_id)
@@ -282,13 +279,18 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
         return LockView(signal_id=signal_id, holder=holder, expires_at=expires)
 
     @api.delete("/v1/triage/signals/{signal_id}/lock", status_code=204)
-    async def release_lock(signal_id: UUID, request: Request, principal: Authenticated) -> Response:
-        _staff(principal, COORDINATOR)
+    async def release_lock(signal_id: UUID, request: Request, principal: Coordinator) -> Response:
+        """Release your own edit lock (204, also when there is none); 409 for another's."""
+        now = triage.clock()
         async with triage.service.transaction() as work:
             case = await repository.get_case(work.connection, signal_id)
             if case is None or case.municipality not in principal.municipalities:
                 return not_found(request)
-            await repository.release_lock(work.connection, signal_id, principal.subject)
+            released = await repository.release_lock(work.connection, signal_id, principal.subject)
+            lock = None if released else await repository.lock_of(work.connection, signal_id, now)
+        if lock is not None:
+            # someone else's lock stays: only its holder releases it (or it expires)
+            return conflict(request, f"another coordinator holds the lock until {lock[1]}")
         return Response(status_code=204)
 
     @api.post("/v1/triage/signals/{signal_id}/decisions", response_model=CaseView)
@@ -296,10 +298,9 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
         signal_id: UUID,
         body: DecisionIn,
         request: Request,
-        principal: Authenticated,
+        principal: Coordinator,
     ) -> CaseView | JSONResponse:
         """Confirm the current decision, or change route, risk groups or priority with a reason."""
-        _staff(principal, COORDINATOR)
         try:
             case = await coordinator_decision(
                 triage,
@@ -341,10 +342,9 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
         signal_id: UUID,
         body: StepIn,
         request: Request,
-        principal: Authenticated,
+        principal: CaseWorker,
     ) -> CaseView | JSONResponse:
         """Record an intake outcome; a step the case's state does not allow answers 409."""
-        _staff(principal, COORDINATOR, DESK)
         try:
             case, _ = await record_case_step(
                 triage,
