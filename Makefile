@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.cache/uv/bin/uv)
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench docs dashboards prometheus clean-local
+.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench docs dashboards prometheus clean-local deploy-check manifests
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,12 @@ format: ## apply ruff's formatting and safe fixes
 
 migrate: infra-up ## apply the key store's and every service's migrations (services also do this at start)
 	$(UV) run --frozen signaalpunt-migrate all
+
+deploy-check: ## validate compose.yaml, the Dockerfile and k8s/ offline (also part of `make test`)
+	$(UV) run --frozen pytest -q -p no:cacheprovider tests/deploy
+
+manifests: ## regenerate k8s/base/generated from the services, the topic registry, rules and dashboards
+	$(UV) run --frozen python scripts/k8s_manifests.py
 
 bench: infra-up topics ## benchmarks; results are written under bench/results/
 	$(UV) run --frozen python bench/pipeline_stage.py

@@ -55,3 +55,20 @@ async def test_tls_disabled_connects(database_url: str) -> None:
         assert await pool.fetchval("SELECT 1") == 1
     finally:
         await pool.close()
+
+
+def test_the_migration_command_takes_its_dsn_and_tls_from_files_and_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from signaalpunt_runtime.migrations import _dsn
+
+    owner = tmp_path / "uri"
+    owner.write_text("postgresql://signaalpunt:pw@signaalpunt-pg-rw:5432/signaalpunt\n")
+    monkeypatch.delenv("SIGNAALPUNT_MIGRATE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("SIGNAALPUNT_MIGRATE_DATABASE_URL_FILE", str(owner))
+    monkeypatch.setenv("SIGNAALPUNT_MIGRATE_DATABASE_SSLMODE", "verify-full")
+    monkeypatch.setenv("SIGNAALPUNT_MIGRATE_DATABASE_SSLROOTCERT", "/etc/ca.crt")
+    assert _dsn() == (
+        "postgresql://signaalpunt:pw@signaalpunt-pg-rw:5432/signaalpunt"
+        "?sslmode=verify-full&sslrootcert=/etc/ca.crt"
+    )

@@ -42,6 +42,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from .settings import from_file_variable, with_query
+
 
 def run_sql(sql: str) -> None:
     """Run a SQL script (several statements) inside the running revision's transaction.
@@ -138,13 +140,20 @@ app = typer.Typer(add_completion=False, help="Apply a service's migrations to it
 
 def _dsn() -> str:
     """The migrating role's DSN: `SIGNAALPUNT_MIGRATE_DATABASE_URL` (a role that may create
-    schemas), else the shared `SIGNAALPUNT_DATABASE_URL`; either also from a `…_FILE`."""
+    schemas), else the shared `SIGNAALPUNT_DATABASE_URL`; either also from a `…_FILE`. TLS:
+    `SIGNAALPUNT_MIGRATE_DATABASE_SSLMODE`, `…_SSLROOTCERT`, `…_SSLCERT`, `…_SSLKEY`."""
+    dsn = "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
     for name in ("SIGNAALPUNT_MIGRATE_DATABASE_URL", "SIGNAALPUNT_DATABASE_URL"):
-        if os.environ.get(name):
-            return os.environ[name]
-        if os.environ.get(f"{name}_FILE"):
-            return Path(os.environ[f"{name}_FILE"]).read_text().strip()
-    return "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+        value = from_file_variable(name)
+        if value:
+            dsn = value
+            break
+    tls = {
+        parameter: os.environ[f"SIGNAALPUNT_MIGRATE_DATABASE_{parameter.upper()}"]
+        for parameter in ("sslmode", "sslrootcert", "sslcert", "sslkey")
+        if os.environ.get(f"SIGNAALPUNT_MIGRATE_DATABASE_{parameter.upper()}")
+    }
+    return with_query(dsn, tls) if tls else dsn
 
 
 ENTRY_POINTS = "signaalpunt.migrations"

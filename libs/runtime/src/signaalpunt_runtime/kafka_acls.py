@@ -1,0 +1,64 @@
+"""Which Kafka principal may do what, from the topic registry: exactly the topics a service
+produces or consumes, and the dead-letter topics of its own consumer groups.
+
+Used for the Strimzi `KafkaUser` resources in k8s/ (scripts/k8s_manifests.py). The broker-side ACL
+generator of the security work (issue 15) computes the same from the same registry; when it lands
+this module becomes a thin call to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from signaalpunt_contracts import TopicRegistry
+
+ResourceType = Literal["topic", "group", "cluster"]
+PARTNERS = "partners"
+"""The registry's producer name for partner systems: each partner is a principal of its own."""
+NOT_A_PRINCIPAL = frozenset({"any", PARTNERS})
+LAG_READERS = frozenset({"metrics"})
+"""Services that read every consumer group's committed offsets (consumer lag)."""
+
+
+@dataclass(frozen=True, order=True)
+class Acl:
+    resource_type: ResourceType
+    name: str
+    operation: str
+    pattern: Literal["literal", "prefix"] = "literal"
+
+
+def service_principals(registry: TopicRegistry) -> list[str]:
+    """Every service named as producer or consumer (groups are named after their service)."""
+    names = {p for t in registry for p in t.producers} | {c for t in registry for c in t.consumers}
+    return sorted(names - NOT_A_PRINCIPAL)
+
+
+def service_acls(registry: TopicRegistry, service: str) -> set[Acl]:
+    acls: set[Acl] = set()
+    for topic in registry:
+        if service in topic.producers:
+            acls |= {Acl("topic", topic.name, "Write"), Acl("topic", topic.name, "Describe")}
+        if service in topic.consumers:
+            acls |= {
+                Acl("topic", topic.name, "Read"),
+                Acl("topic", topic.name, "Describe"),
+                Acl("group", service, "Read"),
+                # its own dead letters: parked by the consumer, read back by replay
+                Acl("topic", topic.dead_letter_topic(service), "Write"),
+                Acl("topic", topic.dead_letter_topic(service), "Read"),
+                Acl("topic", topic.dead_letter_topic(service), "Describe"),
+            }
+    if service in LAG_READERS:
+        acls |= {Acl("group", "*", "Describe"), Acl("topic", "*", "Describe")}
+    return acls
+
+
+def partner_acls(registry: TopicRegistry) -> set[Acl]:
+    """What every partner principal may do: write the topics partners produce to, nothing else."""
+    acls: set[Acl] = set()
+    for topic in registry:
+        if PARTNERS in topic.producers:
+            acls |= {Acl("topic", topic.name, "Write"), Acl("topic", topic.name, "Describe")}
+    return acls

