@@ -4,7 +4,8 @@ Fixtures
 - `infra` (session): endpoints of the running local infrastructure (`make infra-up`). When it is not
   reachable the test fails under `CI=true` and is skipped elsewhere, with the reason. With
   `SIGNAALPUNT_TEST_START_INFRA=1` the plugin starts it through `deploy/local/infra.sh` and stops it
-  again at the end of the session.
+  again at the end of the session. With `SIGNAALPUNT_TEST_INFRA=testcontainers` (where a Docker
+  engine runs) it starts Kafka and PostgreSQL through testcontainers instead (`containers.py`).
 - `kafka_topics` (module): creates topics private to the test module (random prefix) and deletes
   them afterwards, so modules never see each other's messages.
 - `database_url` (module): a fresh database private to the test module, dropped afterwards.
@@ -99,8 +100,33 @@ def _unavailable(problems: list[str]) -> None:
     pytest.skip(message)
 
 
+def _from_containers() -> Iterator[Infra]:
+    """`SIGNAALPUNT_TEST_INFRA=testcontainers`: Kafka and PostgreSQL in containers for the
+    session, with the registry's topics, as `make infra-up topics` gives the local ones."""
+    from signaalpunt_contracts import REGISTRY  # noqa: PLC0415
+    from signaalpunt_runtime.topics_settings import TopicSettings  # noqa: PLC0415
+
+    from .containers import started_infra  # noqa: PLC0415 - needs a Docker engine
+
+    with started_infra() as endpoints:
+        infra = Infra(endpoints.kafka_bootstrap, endpoints.database_url)
+        single_node = TopicSettings(replication_factor=1, min_insync_replicas=1)
+        asyncio.run(
+            ensure_topics(infra.kafka_bootstrap, REGISTRY.broker_topics(), settings=single_node)
+        )
+        problems = asyncio.run(_problems(infra))
+        if problems:
+            _unavailable(problems)
+        yield infra
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
+    from .containers import infra_mode  # noqa: PLC0415
+
+    if infra_mode() == "testcontainers":
+        yield from _from_containers()
+        return
     endpoints = Infra(
         kafka_bootstrap=os.environ.get("SIGNAALPUNT_KAFKA_BOOTSTRAP", DEFAULT_KAFKA),
         database_url=os.environ.get("SIGNAALPUNT_DATABASE_URL", DEFAULT_DATABASE),
