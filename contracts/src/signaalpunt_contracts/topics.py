@@ -17,7 +17,14 @@ from .partner import PartnerSignalRejectedV1, PartnerSignalV1
 from .probe import ProbeV1
 from .referrals import MatchRequestedV1, OfferGapV1, ReferralUpdatedV1
 from .signals import SignalReceivedV1
-from .triage import AcuteSignalAlertV1, CaseStepRecordedV1, DeadlineMissedV1, SignalTriagedV1
+from .triage import (
+    AcuteSignalAlertV1,
+    CaseStepRecordedV1,
+    DeadlineMissedV1,
+    PossibleAcuteAlertV1,
+    PossibleAcuteReviewMissedV1,
+    SignalTriagedV1,
+)
 
 _TOPIC_NAME = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\.v\d+$")
 _GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -176,6 +183,28 @@ SIGNALS_ACUTE_ALERTS = Topic(
     retention=timedelta(days=14),
 )
 
+SIGNALS_POSSIBLE_ACUTE_ALERTS = Topic(
+    name="signals.possible-acute-alerts.v1",
+    value=PossibleAcuteAlertV1,
+    key="signal_id",
+    description="A possible acute risk: a coordinator must review it within the configured hours.",
+    producers=("triage",),
+    consumers=("notifications", "metrics"),
+    partitions=3,
+    retention=timedelta(days=14),
+)
+
+SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED = Topic(
+    name="signals.possible-acute-review-missed.v1",
+    value=PossibleAcuteReviewMissedV1,
+    key="signal_id",
+    description="A possible-acute signal not reviewed by a coordinator in time (once per signal).",
+    producers=("triage",),
+    consumers=("notifications", "metrics"),
+    partitions=3,
+    retention=timedelta(days=14),
+)
+
 SIGNALS_DEADLINE_MISSED = Topic(
     name="signals.deadline-missed.v1",
     value=DeadlineMissedV1,
@@ -263,6 +292,8 @@ REGISTRY = TopicRegistry(
         PARTNER_REJECTIONS,
         SIGNALS_TRIAGED,
         SIGNALS_ACUTE_ALERTS,
+        SIGNALS_POSSIBLE_ACUTE_ALERTS,
+        SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
         SIGNALS_DEADLINE_MISSED,
         CASE_STEPS,
         NOTIFICATIONS,

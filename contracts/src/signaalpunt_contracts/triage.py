@@ -23,6 +23,8 @@ class Route(StrEnum):
     """Where a signal goes ("route")."""
 
     ACUUT = "acuut"  # acute risk: the coordinator on duty, today, with 113 or the GP
+    MOGELIJK_ACUUT = "mogelijk_acuut"  # possible acute risk: a coordinator reviews within hours
+    JEUGDTEAM = "jeugdteam"  # a minor (under 15): the municipality's youth team follows it up
     TEAM_EENZAAMHEID = "team_eenzaamheid"  # the loneliness team (sociaal werk, Humanitas, …)
     TEAM_WELZIJN = "team_welzijn"  # general welfare: activities, buurtcirkels, light support
     BUITEN_BEREIK = "buiten_bereik"  # out of scope for this signal point
@@ -70,6 +72,14 @@ class FiredRule(_Part):
     matched: tuple[str, ...] = Field(
         default=(),
         description="cue names, checkbox cues or age facts it matched; never the reporter's words",
+    )
+    matched_words: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "for each text cue, the rules file's words that matched, e.g. "
+            "'suicide_risk: willen + dood' or 'suicide_mention: zelfmoord (about another person)';"
+            " words of the rules, never the reporter's own text"
+        ),
     )
 
 
@@ -142,6 +152,10 @@ class SignalTriagedV1(EventPayload):
     priority: Priority
     first_contact_due: AwareDatetime
     needs_review: bool = Field(description="a person must look at it before it goes on")
+    review_due: AwareDatetime | None = Field(
+        default=None,
+        description="possible acute risk: a coordinator must have reviewed it by then",
+    )
     explanation: tuple[FiredRule, ...] = ()
     advice: tuple[Advice, ...] = ()
     decided_by: DecidedBy
@@ -176,6 +190,49 @@ class AcuteSignalAlertV1(EventPayload):
     advice: tuple[Advice, ...] = ()
     first_contact_due: AwareDatetime
     raised_at: AwareDatetime
+
+
+class PossibleAcuteAlertV1(EventPayload):
+    """A possible acute risk (a death wish, hopelessness, a mention of suicide that is not
+    clearly intent): a coordinator must review it before `review_due`."""
+
+    event_type: ClassVar[str] = "signaalpunt.signal.possible-acute-alert"
+    schema_version: ClassVar[int] = 1
+    examples = (
+        {
+            "signal_id": "01a20900-0000-7000-8000-000000000003",
+            "subject_id": "01a20900-0000-7000-8000-0000000000cc",
+            "matched": ["text:death_wish"],
+            "review_due": "2026-11-23T13:14:00+01:00",
+            "raised_at": "2026-11-23T09:14:01+01:00",
+        },
+    )
+
+    signal_id: UUID
+    subject_id: UUID
+    matched: tuple[str, ...] = Field(description="cue names only, never the reporter's words")
+    review_due: AwareDatetime
+    raised_at: AwareDatetime
+
+
+class PossibleAcuteReviewMissedV1(EventPayload):
+    """A possible-acute signal was not reviewed by a coordinator in time (published once)."""
+
+    event_type: ClassVar[str] = "signaalpunt.signal.possible-acute-review-missed"
+    schema_version: ClassVar[int] = 1
+    examples = (
+        {
+            "signal_id": "01a20900-0000-7000-8000-000000000003",
+            "route": "mogelijk_acuut",
+            "review_due": "2026-11-23T13:14:00+01:00",
+            "detected_at": "2026-11-23T13:14:30+01:00",
+        },
+    )
+
+    signal_id: UUID
+    route: Route
+    review_due: AwareDatetime
+    detected_at: AwareDatetime
 
 
 class CaseState(StrEnum):
