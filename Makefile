@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.cache/uv/bin/uv)
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench docs dashboards prometheus clean-local deploy-check manifests
+.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench eval-triage docs dashboards prometheus clean-local deploy-check manifests
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,9 @@ manifests: ## regenerate k8s/base/generated from the services, the topic registr
 bench: infra-up topics ## benchmarks; results are written under bench/results/
 	$(UV) run --frozen python bench/pipeline_stage.py
 	$(UV) run --frozen python bench/intake.py
+
+eval-triage: ## triage on the evaluation corpus: recall, precision, false alarms, every miss (bench/results/triage-eval.md)
+	$(UV) run --frozen python -m signaalpunt_triage.evaluation --write bench/results
 
 docs: ## regenerate JSON Schemas and AsyncAPI from the contracts
 	$(UV) run --frozen python -m signaalpunt_runtime.contract_docs

@@ -60,17 +60,67 @@ def test_unknown_cue_is_refused(tmp_path: Path) -> None:
         Rulebook.load(folder, CUES)
 
 
-def test_bad_regular_expression_names_the_cue_and_line(tmp_path: Path) -> None:
+def test_a_phrase_with_an_unknown_word_list_names_the_cue(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        "GM0715.yaml",
+        'municipality: GM0715\nversion: "1"\ntext_cues:\n  loneliness:\n'
+        "    phrases: ['alleen @famlie']\n",
+    )
+    with pytest.raises(
+        RulesError, match=r"GM0715.yaml: text cue 'loneliness': unknown word list '@famlie'"
+    ):
+        Rulebook.load(folder, CUES)
+
+
+def test_old_regular_expression_patterns_are_refused_with_the_line(tmp_path: Path) -> None:
     folder = folder_with(
         tmp_path,
         "GM0715.yaml",
         'municipality: GM0715\nversion: "1"\ntext_cues:\n  loneliness:\n'
         "    patterns: ['(alleen']\n",
     )
-    with pytest.raises(
-        RulesError, match=r"GM0715.yaml:5: text cue 'loneliness': pattern '\(alleen'"
-    ):
+    with pytest.raises(RulesError, match=r"GM0715.yaml:5: text_cues.loneliness.patterns"):
         Rulebook.load(folder, CUES)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "disable: [acute-risk]\n",
+        "disable: [possible-acute-risk]\n",
+        "rules:\n  - id: acute-risk\n    description: only checkboxes\n"
+        "    when: {cues_any: [wish_to_die]}\n    then: {route: acuut}\n",
+    ],
+)
+def test_a_municipality_cannot_switch_off_the_acute_paths(tmp_path: Path, change: str) -> None:
+    folder = folder_with(tmp_path, "GM0715.yaml", f'municipality: GM0715\nversion: "1"\n{change}')
+    with pytest.raises(RulesError, match="protected"):
+        Rulebook.load(folder, CUES)
+
+
+def test_a_municipality_cannot_silence_an_acute_phrase_with_except(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        "GM0715.yaml",
+        'municipality: GM0715\nversion: "1"\ntext_cues:\n  suicide_risk:\n'
+        "    except: ['wil dood']\n",
+    )
+    with pytest.raises(RulesError, match="no 'except'"):
+        Rulebook.load(folder, CUES)
+
+
+def test_a_municipality_adds_an_acute_phrase_of_its_own(tmp_path: Path) -> None:
+    folder = folder_with(
+        tmp_path,
+        "GM0715.yaml",
+        'municipality: GM0715\nversion: "1"\ntext_cues:\n  suicide_risk:\n'
+        "    phrases: ['uit het leven stappen']\n",
+    )
+    book = Rulebook.load(folder, CUES)
+    said = "Hij zegt dat hij uit het leven wil stappen."
+    assert "suicide_risk" in book.for_municipality("GM0715").read_text(said)
+    assert "suicide_risk" not in book.default.read_text(said)
 
 
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:

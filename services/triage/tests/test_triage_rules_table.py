@@ -62,7 +62,10 @@ ACUTE = "acuut"
 EEN = "team_eenzaamheid"
 WEL = "team_welzijn"
 OUT = "buiten_bereik"
+POSSIBLE = "mogelijk_acuut"
+YOUTH_TEAM = "jeugdteam"
 ACUTE_RULE = {"acute-risk"}
+POSSIBLE_RULE = {"possible-acute-risk"}
 
 TABLE: list[tuple[str, Row]] = [
     # -- acute: suicide, in many spellings ---------------------------------------------------
@@ -134,14 +137,22 @@ TABLE: list[tuple[str, Row]] = [
         "pillen-sparen",
         row("De thuiszorg vond dat hij pillen aan het sparen is.", ACUTE, priority="acute"),
     ),
-    ("levensmoe", row("Levensmoe, 91 jaar, woont alleen", ACUTE, priority="acute")),
+    # tired of life and "it need not go on" are a death wish, not clearly intent: possible acute
+    # (issue 13), a coordinator reviews within hours
+    (
+        "levensmoe",
+        row("Levensmoe, 91 jaar, woont alleen", POSSIBLE, priority="high", review=True),
+    ),
     ("trein", row("Hij zei dat hij voor de trein wil springen.", ACUTE, priority="acute")),
     ("uppercase-no-punctuation", row("WIL NIET MEER VERDER LEVEN", ACUTE, priority="acute")),
     ("typo-spacing", row("ze   wil  niet meer  leven!!!", ACUTE, priority="acute")),
     ("english-die", row("My neighbour told me she wants to die.", ACUTE, priority="acute")),
     ("english-kill", row("He talked about killing himself", ACUTE, priority="acute")),
     ("english-end-life", row("She wants to end her life", ACUTE, priority="acute")),
-    ("hoeft-niet-meer", row("Hij zegt dat het voor hem niet meer hoeft.", ACUTE, priority="acute")),
+    (
+        "hoeft-niet-meer",
+        row("Hij zegt dat het voor hem niet meer hoeft.", POSSIBLE, priority="high"),
+    ),
     (
         "niet-meer-wakker",
         row("Ze wil het liefst niet meer wakker worden.", ACUTE, priority="acute"),
@@ -236,25 +247,47 @@ TABLE: list[tuple[str, Row]] = [
             groups={"minor_under_15"},
         ),
     ),
-    # -- negation and everyday phrases: no alarm --------------------------------------------------
+    # -- negation: no acute alarm, but never nothing: a person reviews it (issue 13) -------------
     (
         "geen-doodswens",
-        row("Heeft geen doodswens, maar is wel erg eenzaam.", WEL, not_fired=ACUTE_RULE),
+        row(
+            "Heeft geen doodswens, maar is wel erg eenzaam.",
+            POSSIBLE,
+            priority="high",
+            not_fired=ACUTE_RULE,
+            fired=POSSIBLE_RULE,
+            matched={"text:risk_mentioned"},
+        ),
     ),
     (
         "nooit-zelfmoord",
         row(
             "Ze heeft nooit aan zelfmoord gedacht, wel veel alleen.",
-            WEL,
+            POSSIBLE,
+            priority="high",
             not_fired=ACUTE_RULE,
             review=True,
         ),
     ),
-    ("ontkent", row("Ontkent suïcidale gedachten. Woont alleen.", WEL, not_fired=ACUTE_RULE)),
+    (
+        "ontkent",
+        row(
+            "Ontkent suïcidale gedachten. Woont alleen.",
+            POSSIBLE,
+            priority="high",
+            not_fired=ACUTE_RULE,
+        ),
+    ),
     (
         "english-no",
-        row("She does not have suicidal thoughts; she lives alone.", WEL, not_fired=ACUTE_RULE),
+        row(
+            "She does not have suicidal thoughts; she lives alone.",
+            POSSIBLE,
+            priority="high",
+            not_fired=ACUTE_RULE,
+        ),
     ),
+    # -- everyday phrases: no alarm --------------------------------------------------------------
     (
         "schrok-dood",
         row(
@@ -330,13 +363,19 @@ TABLE: list[tuple[str, Row]] = [
         "geen-doodswens-of",
         row(
             "Heeft geen doodswens of zelfmoordgedachten, wel geen vrienden.",
-            WEL,
+            POSSIBLE,
+            priority="high",
             not_fired=ACUTE_RULE,
         ),
     ),
     (
         "niet-suicidaal",
-        row("Niet suïcidaal volgens de huisarts; woont alleen.", WEL, not_fired=ACUTE_RULE),
+        row(
+            "Niet suïcidaal volgens de huisarts; woont alleen.",
+            POSSIBLE,
+            priority="high",
+            not_fired=ACUTE_RULE,
+        ),
     ),
     (
         "wil-niet-meer-alleen-zijn",
@@ -462,7 +501,7 @@ TABLE: list[tuple[str, Row]] = [
         "minor",
         row(
             "Mijn dochter van 12 heeft geen vrienden en is eenzaam.",
-            OUT,
+            YOUTH_TEAM,
             birth_year=2014,
             groups={"minor_under_15"},
             review=True,
@@ -471,7 +510,9 @@ TABLE: list[tuple[str, Row]] = [
     ),
     (
         "minor-band",
-        row(None, OUT, age_band="under_15", cues=("no_visitors",), groups={"minor_under_15"}),
+        row(
+            None, YOUTH_TEAM, age_band="under_15", cues=("no_visitors",), groups={"minor_under_15"}
+        ),
     ),
     ("age-74-not-senior", row("Woont alleen", WEL, birth_year=1952, not_fired={"senior-75-plus"})),
     # -- team welzijn -------------------------------------------------------------------------
@@ -533,7 +574,7 @@ TABLE: list[tuple[str, Row]] = [
     (
         "terneuzen-own-phrase",
         row(
-            "Voelt zich alleen op de wereld",
+            "Staat alleen op de wereld",
             WEL,
             municipality="GM0715",
             fired={"loneliness-expressed"},
@@ -542,7 +583,7 @@ TABLE: list[tuple[str, Row]] = [
     (
         "middelburg-no-own-phrase",
         row(
-            "Voelt zich alleen op de wereld",
+            "Staat alleen op de wereld",
             WEL,
             municipality="GM0687",
             review=True,
@@ -569,7 +610,7 @@ def test_the_table_is_broad() -> None:
     routes = {r.route for _, r in TABLE}
     groups = set().union(*(r.groups for _, r in TABLE))
     assert len(TABLE) >= 60
-    assert routes == {ACUTE, EEN, WEL, OUT}
+    assert routes == {ACUTE, POSSIBLE, EEN, WEL, OUT, YOUTH_TEAM}
     assert groups == {
         "senior_75_plus",
         "youth_15_24",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from signaalpunt_contracts import (
     Advice,
@@ -21,9 +21,11 @@ def facts_of(signal: SignalReceivedV1, text: str | None, rules: RuleSet) -> Fact
     """What the rules may look at. Age from the birth year is "turns N this year"."""
     subject = signal.subject
     age = signal.received_at.year - subject.birth_year if subject.birth_year else None
+    words = rules.read_text(text)
     return Facts(
         checkbox_cues=frozenset(c.value for c in signal.concern.cues),
-        text_cues=rules.read_text(text),
+        text_cues=frozenset(words),
+        text_words=words,
         age=age,
         age_band=subject.age_band.value if subject.age_band else None,
         reported_urgency=signal.reported_urgency.value,
@@ -44,6 +46,8 @@ class Decision:
     explanation: tuple[FiredRule, ...]
     first_contact_due: datetime
     rules_version: str
+    review_due: datetime | None = None
+    """Possible acute risk: a coordinator must have reviewed it by then (clock hours)."""
 
 
 def decide(signal: SignalReceivedV1, text: str | None, rules: RuleSet) -> Decision:
@@ -57,10 +61,18 @@ def decide(signal: SignalReceivedV1, text: str | None, rules: RuleSet) -> Decisi
         explanation=proposal.explanation,
         first_contact_due=rules.deadlines.due(proposal.priority, signal.received_at),
         rules_version=rules.version,
+        review_due=(
+            signal.received_at + timedelta(hours=rules.possible_acute_review_hours)
+            if proposal.route is Route.MOGELIJK_ACUUT
+            else None
+        ),
     )
 
 
-ACUTE_CUES = frozenset({"wish_to_die", "self_harm", "suicide_risk", "acute_danger"})
+ACUTE_CUES = frozenset(
+    {"wish_to_die", "self_harm", "suicide_risk", "suicide_mention", "suicide_plan", "acute_danger"}
+)
+POSSIBLE_ACUTE_CUES = frozenset({"death_wish", "hopelessness", "risk_mentioned"})
 
 
 def acute_matches(decision: Decision) -> tuple[str, ...]:
@@ -71,5 +83,15 @@ def acute_matches(decision: Decision) -> tuple[str, ...]:
             if item not in seen and (
                 item.removeprefix("text:") in ACUTE_CUES or item.startswith("reported_urgency")
             ):
+                seen.append(item)
+    return tuple(seen)
+
+
+def possible_acute_matches(decision: Decision) -> tuple[str, ...]:
+    """The cue names behind a possible-acute decision, for its alert."""
+    seen: list[str] = []
+    for fired in decision.explanation:
+        for item in fired.matched:
+            if item not in seen and item.removeprefix("text:") in POSSIBLE_ACUTE_CUES:
                 seen.append(item)
     return tuple(seen)

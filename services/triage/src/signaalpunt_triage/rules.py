@@ -14,22 +14,23 @@ The explanation lists every fired rule with what it matched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from signaalpunt_contracts import Advice, FiredRule, Priority, RiskGroup, Route
 
 from .deadlines import DeadlinePolicy, DeadlineRule
-from .text import CuePattern, compile_lexicon, find_cues
+from .text import DEFAULT_WINDOW, CueReader, Lexicon, Phrase, PhraseError, compile_phrase
 
 DEFAULT_PRECEDENCE: dict[Route, int] = {
     Route.ACUUT: 100,
+    Route.MOGELIJK_ACUUT: 90,
+    Route.JEUGDTEAM: 50,
     Route.TEAM_EENZAAMHEID: 30,
     Route.TEAM_WELZIJN: 20,
     Route.BUITEN_BEREIK: 10,
@@ -60,6 +61,8 @@ class Facts:
     reported_urgency: str
     reporter_kind: str
     channel: str
+    text_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """For each text cue, the rules' words that matched (for the explanation)."""
 
     def has_cue(self, cue: str) -> str | None:
         """How the cue was observed: its name (a checkbox) or text:<name> (the free text)."""
@@ -169,9 +172,26 @@ class DeadlineSpec(_Strict):
         return self
 
 
+Tier = Literal["acute", "possible_acute", "review"]
+
+
+class PhraseSpec(_Strict):
+    """A phrase with its own reach: `within: sentence` or a number of words."""
+
+    words: str = Field(min_length=1)
+    within: int | Literal["sentence"] = Field(default=DEFAULT_WINDOW)
+
+
 class TextCueSpec(_Strict):
-    patterns: tuple[str, ...] = Field(min_length=1)
+    """One text cue: its phrases, everyday expressions to skip, and what a negated match or a
+    match about another person's death becomes. A cue with a `tier` always puts the signal
+    in front of a person (acute, possible acute, or review on an ordinary route)."""
+
+    tier: Tier | None = None
+    phrases: tuple[str | PhraseSpec, ...] = ()
     except_: tuple[str, ...] = Field(default=(), alias="except")
+    when_negated: str | None = None
+    when_about_another: str | None = None
 
 
 class RulesFile(_Strict):
@@ -184,9 +204,13 @@ class RulesFile(_Strict):
     closed_days: tuple[str, ...] = ()
     max_contact_attempts: int | None = Field(default=None, ge=1, le=20)
     deadlines: dict[Priority, DeadlineSpec] = Field(default_factory=dict)
+    possible_acute_review: DeadlineSpec | None = None
+    word_lists: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    about_another_person: tuple[str | PhraseSpec, ...] = ()
     text_cues: dict[str, TextCueSpec] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     disable: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
 
 
 # -- the decision ----------------------------------------------------------------------------
@@ -210,14 +234,18 @@ class RuleSet:
 
     version: str
     rules: tuple[Rule, ...]
-    lexicon: tuple[CuePattern, ...]
+    lexicon: Lexicon
     deadlines: DeadlinePolicy
     max_contact_attempts: int
+    possible_acute_review_hours: int = 4
     fallback_route: Route = Route.TEAM_WELZIJN
     text_cue_names: frozenset[str] = field(default_factory=frozenset)
+    tiered_cues: frozenset[str] = field(default_factory=frozenset)
+    """Text cues that always put a signal in front of a person (they mention dying, suicide,
+    self-harm or danger): whatever rules a municipality adds, such a signal is reviewed."""
 
-    def read_text(self, text: str | None) -> frozenset[str]:
-        return frozenset(find_cues(text, self.lexicon)) if text else frozenset()
+    def read_text(self, text: str | None) -> dict[str, tuple[str, ...]]:
+        return self.lexicon.read(text) if text else {}
 
     def decide(self, facts: Facts) -> Proposal:
         fired: list[tuple[Rule, tuple[str, ...]]] = []
@@ -254,6 +282,10 @@ class RuleSet:
         if route is Route.ACUUT:
             priority = Priority.ACUTE  # acute is always top priority, whatever else fired
             review = True  # and never closed by a machine
+        if route is Route.MOGELIJK_ACUUT:
+            review = True  # a coordinator must look within hours
+        if self.tiered_cues & facts.text_cues:
+            review = True  # dying, suicide, self-harm or danger named: a person sees it first
         return Proposal(
             route=route,
             priority=priority,
@@ -261,7 +293,17 @@ class RuleSet:
             needs_review=review,
             advice=tuple(advice),
             explanation=tuple(
-                FiredRule(rule=rule.id, description=rule.description, matched=matched)
+                FiredRule(
+                    rule=rule.id,
+                    description=rule.description,
+                    matched=matched,
+                    matched_words=tuple(
+                        f"{item[5:]}: {words}"
+                        for item in matched
+                        if item.startswith("text:")
+                        for words in facts.text_words.get(item[5:], ())
+                    ),
+                )
                 for rule, matched in fired
             ),
         )
@@ -330,15 +372,6 @@ def load_file(path: Path) -> RulesFile:
             f"{path}:{_line_of(raw, loc)}: {where}: {first['msg']}"
             + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
         ) from exc
-    for cue, spec in parsed.text_cues.items():
-        for pattern in (*spec.patterns, *spec.except_):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                line = _line_of(raw, ("text_cues", cue))
-                raise RulesError(
-                    f"{path}:{line}: text cue {cue!r}: pattern {pattern!r}: {exc}"
-                ) from exc
     ids = [r.id for r in parsed.rules]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
@@ -386,8 +419,11 @@ class Rulebook:
 
 def _build(path: Path, base: RulesFile, own: RulesFile | None, checkbox: set[str]) -> RuleSet:
     text_cues = dict(base.text_cues)
+    word_lists = {name: list(words) for name, words in base.word_lists.items()}
+    about_another = list(base.about_another_person)
     rules = list(base.rules)
     deadlines = dict(base.deadlines)
+    review = base.possible_acute_review
     version = f"default@{base.version}"
     timezone = base.timezone or "Europe/Amsterdam"
     day_ends = base.working_day_ends or time(17, 0)
@@ -395,15 +431,19 @@ def _build(path: Path, base: RulesFile, own: RulesFile | None, checkbox: set[str
     attempts = base.max_contact_attempts or 3
     if own is not None:
         version += f"+{own.municipality}@{own.version}"
+        _check_safe(path, base, own)
+        for name, words in own.word_lists.items():
+            word_lists.setdefault(name, []).extend(words)  # a list only grows
+        about_another.extend(own.about_another_person)
         for cue, extra in own.text_cues.items():
             old = text_cues.get(cue)
             text_cues[cue] = (
                 extra
                 if old is None
-                else TextCueSpec.model_validate(  # extend the default phrases of a cue
-                    {
-                        "patterns": old.patterns + extra.patterns,
-                        "except": old.except_ + extra.except_,
+                else old.model_copy(  # extend the default phrases of a cue
+                    update={
+                        "phrases": old.phrases + extra.phrases,
+                        "except_": old.except_ + extra.except_,
                     }
                 )
             )
@@ -418,6 +458,7 @@ def _build(path: Path, base: RulesFile, own: RulesFile | None, checkbox: set[str
             else:
                 rules.append(rule)
         deadlines.update(own.deadlines)
+        review = own.possible_acute_review or review
         timezone = own.timezone or timezone
         day_ends = own.working_day_ends or day_ends
         closed.extend(own.closed_days)
@@ -426,6 +467,8 @@ def _build(path: Path, base: RulesFile, own: RulesFile | None, checkbox: set[str
     missing = sorted(set(Priority) - set(deadlines))
     if missing:
         raise RulesError(f"{path}: deadlines missing for priorities {missing}")
+    if review is None or review.hours is None:
+        raise RulesError(f"{path}: possible_acute_review needs hours (a coordinator looks soon)")
     try:
         policy = DeadlinePolicy.create(
             rules={
@@ -438,14 +481,80 @@ def _build(path: Path, base: RulesFile, own: RulesFile | None, checkbox: set[str
         )
     except ValueError as exc:
         raise RulesError(f"{path}: {exc}") from exc
-    lexicon = compile_lexicon(
-        {c: {"patterns": s.patterns, "except": s.except_} for c, s in text_cues.items()}
-    )
     return RuleSet(
         version=version,
         rules=tuple(rules),
-        lexicon=lexicon,
+        lexicon=_lexicon(path, text_cues, word_lists, about_another),
         deadlines=policy,
         max_contact_attempts=attempts,
+        possible_acute_review_hours=review.hours,
         text_cue_names=frozenset(text_cues),
+        tiered_cues=frozenset(c for c, spec in text_cues.items() if spec.tier is not None),
+    )
+
+
+def _check_safe(path: Path, base: RulesFile, own: RulesFile) -> None:
+    """A municipality adds; it never weakens what keeps an acute sign from being missed."""
+    touched = sorted(set(base.protected) & (set(own.disable) | {r.id for r in own.rules}))
+    if touched:
+        raise RulesError(
+            f"{path}: rules {touched} are protected (the acute and possible-acute paths): "
+            "a municipality may add phrases and rules, not disable or replace these"
+        )
+    for cue, extra in own.text_cues.items():
+        old = base.text_cues.get(cue)
+        if old is None:
+            continue
+        if extra.except_ and old.tier is not None:
+            raise RulesError(
+                f"{path}: text cue {cue!r} has tier {old.tier}: a municipality may add phrases "
+                "to it but no 'except' (that could silence an acute sign)"
+            )
+        changed = [
+            key
+            for key in ("tier", "when_negated", "when_about_another")
+            if getattr(extra, key) is not None and getattr(extra, key) != getattr(old, key)
+        ]
+        if changed:
+            raise RulesError(f"{path}: text cue {cue!r}: {changed} are set by the default file")
+    if own.protected:
+        raise RulesError(f"{path}: only the default file says which rules are protected")
+
+
+def _phrase(
+    path: Path, where: str, spec: str | PhraseSpec, lists: Mapping[str, Sequence[str]]
+) -> Phrase:
+    words, within = (spec, DEFAULT_WINDOW) if isinstance(spec, str) else (spec.words, spec.within)
+    try:
+        return compile_phrase(words, lists, None if within == "sentence" else within)
+    except PhraseError as exc:
+        raise RulesError(f"{path}: {where}: {exc}") from exc
+
+
+def _lexicon(
+    path: Path,
+    text_cues: Mapping[str, TextCueSpec],
+    lists: Mapping[str, Sequence[str]],
+    about_another: Sequence[str | PhraseSpec],
+) -> Lexicon:
+    readers = []
+    for cue, spec in text_cues.items():
+        for target in (spec.when_negated, spec.when_about_another):
+            if target is not None and target not in text_cues:
+                raise RulesError(f"{path}: text cue {cue!r} lowers to unknown cue {target!r}")
+        readers.append(
+            CueReader(
+                cue=cue,
+                phrases=tuple(_phrase(path, f"text cue {cue!r}", p, lists) for p in spec.phrases),
+                exceptions=tuple(
+                    _phrase(path, f"text cue {cue!r} except", p, lists) for p in spec.except_
+                ),
+                when_negated=spec.when_negated,
+                when_about_another=spec.when_about_another,
+            )
+        )
+    return Lexicon(
+        cues=tuple(readers),
+        about_another=tuple(_phrase(path, "about_another_person", p, lists) for p in about_another),
+        names=frozenset(text_cues),
     )

@@ -1,20 +1,29 @@
-"""Reading a reporter's own words for cues, in Dutch and English, with negation.
+"""Reading a reporter's own words for cues, in Dutch and English: lemmas, not word order.
 
-Pure functions, no I/O. The text is decrypted only inside the triage service and only the names
-of the cues found ever leave it (in the decision's explanation, as `text:<cue>`).
+Pure functions, no I/O. The text is decrypted only inside the triage service; only cue names
+and the rules file's own words ("willen + dood") ever leave it, never the reporter's words.
 
-How a phrase is found:
-1. The text is normalised: lower case, diacritics removed (suïcide → suicide, ''s → s), every run
-   of non-letters a single space, but clause boundaries (. ! ? ; : , newline and the words
-   "maar"/"but") kept as a separator, so a negation never reaches across them.
-2. Each cue has regular expressions over that normalised text; word boundaries are part of the
-   pattern, so "dood" does not match "doodgewoon" unless a pattern says so.
-3. A match is negated when a negating word ("geen", "niet", "nooit", "no", "not", "never",
-   "denies", …) stands at most `NEGATION_WINDOW` words before it in the same clause, with no
-   conjunction ("en", "want", "omdat", …) in between, and the match itself does not contain a
-   negation (in "wil niet meer leven" the "niet" is the cue itself).
-   Patterns may also list `except` phrases: everyday expressions that look like a cue but are not
-   ("dood graag", "schrok zich dood").
+How a cue is found:
+1. The text is split into sentences (. ! ? ; and line ends) and clauses (also , : and
+   "maar"/"but"); every word is lower-cased, stripped of diacritics and lemmatised with
+   simplemma's Dutch and English dictionaries (wil, wilde, wou → willen; overleed → overlijden).
+2. A phrase of the rules file is a *set* of words that must all occur within a window of words
+   (default `DEFAULT_WINDOW`) or anywhere in one sentence (`within: sentence`), in any order:
+   "het niet meer zien zitten" matches "ziet het niet meer zitten" and "dat ze het allemaal
+   niet meer ziet zitten". A phrase word is a word (its lemma counts: "wil" finds "wilde"),
+   `word*` (a prefix: "zelfmoord*" finds "zelfmoordgedachten"), `a|b` (either), `=word` (this
+   exact form only, e.g. "=gepleegd" but not "plegen"), or `@list` (any word of a word list).
+   Words of `MIN_FUZZY` letters or more also match with one typing error ("zelfmoort").
+3. `except` phrases (in word order) blank out everyday expressions first ("dood graag").
+4. A match is *negated* when a negating word ("geen", "niet", "nooit", "ontkent", "no",
+   "denies", …) stands in the same clause up to `NEGATION_BEFORE` words before it or
+   `NEGATION_AFTER` after it, with no conjunction between ("en", "want", …), unless the
+   phrase itself holds a negation ("wil niet meer leven").
+5. A match is *about another person* when its sentence also matches one of the rules' phrases
+   for another person's death ("haar broer ... overleden", "zoon ... =gepleegd").
+The cue's spec says what a negated or other-person match becomes: for the acute cues another,
+lower cue ("risk_mentioned": a person still looks), never nothing; for ordinary cues a negated
+match is dropped ("niet eenzaam").
 """
 
 from __future__ import annotations
@@ -22,10 +31,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
-NEGATION_WINDOW = 4
-"""Words between a negation and a cue; "heeft geen enkele doodswens" is 1, most are 0–3."""
+import simplemma
+from rapidfuzz.distance import Levenshtein
+
+DEFAULT_WINDOW = 8
+"""Words a phrase may spread over: "wil er vanavond echt een eind aan maken" is 7."""
+MIN_FUZZY = 7
+"""Words this long match with one typing error; shorter ones only exactly (dood ≠ door)."""
+NEGATION_BEFORE = 4
+NEGATION_AFTER = 2
+LANGUAGES = ("nl", "en")
 
 NEGATIONS = frozenset(
     {
@@ -37,11 +55,14 @@ NEGATIONS = frozenset(
         "zonder",
         "ontkent",
         "ontkende",
+        "ontkennen",
+        "nee",
         "no",
         "not",
         "never",
         "denies",
         "denied",
+        "deny",
         "without",
         "nor",
         "isnt",
@@ -52,85 +73,281 @@ NEGATIONS = frozenset(
         "hasnt",
     }
 )
-
 BARRIERS = frozenset(
     {"en", "and", "want", "omdat", "dus", "terwijl", "sinds", "because", "while", "since", "so"}
 )
 """Conjunctions that end a negation's reach: in "krijgt nooit bezoek en wil dood" the "nooit"
-belongs to the visits, not to the wish to die. ("of"/"or" is no barrier: "geen doodswens of
-zelfmoordgedachten" negates both.)"""
+belongs to the visits. ("of"/"or" is no barrier: "geen doodswens of zelfmoordgedachten".)"""
 
-_CLAUSE = "|"
-_CLAUSE_SPLIT = re.compile(r"[.!?;:,\n\r]+|\b(?:maar|but|echter|however)\b")
-_NON_LETTERS = re.compile(r"[^a-z0-9|]+")
+_SENTENCE_END = frozenset({".", "!", "?", ";", "\n"})
+_CLAUSE_END = frozenset({",", ":", "maar", "but", "echter", "however"})
+_TOKENS = re.compile(r"[^\W\d_]+(?:-[^\W\d_]*)*|\d+|[.!?;:,\n]")
+_JOINED_PREFIXES = ("niet-", "non-")
+"""Hyphenated words read as one word ("niet-aangeboren" is no negation); others as their parts
+("self-harm" → self harm, "woon- of verblijfplaats" → woon of verblijfplaats)."""
 
 
-def normalise(text: str) -> str:
-    """Lower case, no diacritics, words separated by one space, clauses by ' | '."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    plain = plain.replace("'", "").replace("’", "")  # m'n → mn, doesn't → doesnt
-    plain = _CLAUSE_SPLIT.sub(f" {_CLAUSE} ", plain)
-    words = _NON_LETTERS.sub(" ", plain).split()
-    return " ".join(words)
+def plain(word: str) -> str:
+    """Lower case without diacritics: suïcidaal → suicidaal."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@lru_cache(maxsize=200_000)
+def lemma(word: str) -> str:
+    """The dictionary form (simplemma, Dutch first, then English), without diacritics."""
+    return plain(simplemma.lemmatize(word, lang=LANGUAGES))
+
+
+@lru_cache(maxsize=200_000)
+def _known(word: str) -> bool:
+    return bool(simplemma.is_known(word, lang=LANGUAGES))
 
 
 @dataclass(frozen=True)
-class CuePattern:
-    """The phrases of one text cue, compiled."""
+class Token:
+    surface: str  # lower case, no diacritics
+    lemma: str
+    clause: int
+    known: bool = True  # a dictionary word: never read as a misspelling of another one
+
+
+def sentences(text: str) -> list[list[Token]]:
+    """The text as sentences of words; punctuation only marks clauses and sentences."""
+    lowered = text.lower().replace("'", "").replace("\u2019", "")  # m'n → mn, doesn't → doesnt
+    result: list[list[Token]] = [[]]
+    clause = 0
+    for raw in _TOKENS.findall(lowered):
+        if raw in _SENTENCE_END:
+            if result[-1]:
+                result.append([])
+            clause += 1
+            continue
+        if raw in _CLAUSE_END:
+            clause += 1
+            if raw in {",", ":"}:
+                continue
+        if raw.startswith(_JOINED_PREFIXES):
+            parts = [raw.replace("-", "")]
+        else:
+            parts = [part for part in raw.split("-") if part]
+        for part in parts:
+            result[-1].append(Token(plain(part), lemma(part), clause, _known(part)))
+    return [s for s in result if s]
+
+
+# -- phrases ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One way a phrase word can be written."""
+
+    text: str  # as in the rules file (for the explanation), plain
+    forms: frozenset[str]  # the word and its lemma
+    prefix: bool = False
+    exact: bool = False
+
+    def matches(self, token: Token) -> bool:
+        if self.prefix:
+            if token.surface.startswith(self.text) or token.lemma.startswith(self.text):
+                return True
+            head = token.surface[: len(self.text)]
+            return _misspelt(token, head, self.text)
+        if self.exact:
+            return token.surface == self.text
+        if token.surface in self.forms or token.lemma in self.forms:
+            return True
+        return _misspelt(token, token.surface, self.text)
+
+
+def _misspelt(token: Token, written: str, meant: str) -> bool:
+    """One typing error in a long word that is not itself a word ("zelfmoort", "suiside";
+    not "homeless" for "hopeless" nor "verleden" for "overleden")."""
+    return (
+        len(meant) >= MIN_FUZZY
+        and not token.known
+        and abs(len(written) - len(meant)) <= 1
+        and Levenshtein.distance(written, meant, score_cutoff=1) <= 1
+    )
+
+
+@dataclass(frozen=True)
+class PhraseWord:
+    alternatives: tuple[Alternative, ...]
+
+    def match(self, token: Token) -> Alternative | None:
+        for alternative in self.alternatives:
+            if alternative.matches(token):
+                return alternative
+        return None
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Words that must all occur within `window` words of one sentence (None: the sentence)."""
+
+    source: str
+    words: tuple[PhraseWord, ...]
+    window: int | None = DEFAULT_WINDOW
+
+    @property
+    def negative(self) -> bool:
+        return any(a.text in NEGATIONS for w in self.words for a in w.alternatives)
+
+
+class PhraseError(ValueError):
+    """A phrase that cannot be read (an unknown word list, an empty word)."""
+
+
+def compile_phrase(
+    source: str, lists: Mapping[str, Sequence[str]], window: int | None = DEFAULT_WINDOW
+) -> Phrase:
+    words = []
+    for part in source.split():
+        alternatives: list[Alternative] = []
+        for option in part.split("|"):
+            if option.startswith("@"):
+                if option[1:] not in lists:
+                    raise PhraseError(f"unknown word list {option!r} in {source!r}")
+                alternatives.extend(_alternative(w) for w in lists[option[1:]])
+            else:
+                alternatives.append(_alternative(option))
+        words.append(PhraseWord(tuple(alternatives)))
+    if not words:
+        raise PhraseError("an empty phrase")
+    return Phrase(source=source, words=tuple(words), window=window)
+
+
+def _alternative(option: str) -> Alternative:
+    exact = option.startswith("=")
+    prefix = option.endswith("*")
+    text = plain(option.strip("=*"))
+    if not text or not re.fullmatch(r"[^\W\d_]+|\d+", text):
+        raise PhraseError(f"not a word: {option!r}")
+    return Alternative(text=text, forms=frozenset({text, lemma(text)}), prefix=prefix, exact=exact)
+
+
+@dataclass(frozen=True)
+class PhraseMatch:
+    positions: tuple[int, ...]  # token indices in the sentence, one per phrase word
+    words: tuple[str, ...]  # the rules file's words that matched
+
+    @property
+    def span(self) -> int:
+        return max(self.positions) - min(self.positions)
+
+
+def find_phrase(
+    phrase: Phrase, sentence: Sequence[Token], blanked: frozenset[int]
+) -> PhraseMatch | None:
+    """The tightest match of the phrase in the sentence, or None."""
+    # per phrase word: (position, how the rules file writes the word that matched)
+    candidates: list[list[tuple[int, str]]] = []
+    for word in phrase.words:
+        hits = []
+        for i, token in enumerate(sentence):
+            alternative = None if i in blanked else word.match(token)
+            if alternative is not None:
+                hits.append((i, alternative.text + ("*" if alternative.prefix else "")))
+        if not hits:
+            return None
+        candidates.append(hits)
+    limit = phrase.window if phrase.window is not None else len(sentence)
+    best: PhraseMatch | None = None
+    # phrases and sentences are short: trying each start position is clear and quick enough
+    for start in sorted({i for hits in candidates for i, _ in hits}):
+        chosen: dict[int, tuple[int, str]] = {}  # phrase word → its pick
+        used: set[int] = set()
+        for n in sorted(range(len(candidates)), key=lambda k: len(candidates[k])):
+            pick = next(
+                (h for h in candidates[n] if start <= h[0] < start + limit and h[0] not in used),
+                None,
+            )
+            if pick is None:
+                break
+            chosen[n] = pick
+            used.add(pick[0])
+        else:
+            if best is None or max(used) - min(used) < best.span:
+                best = PhraseMatch(
+                    positions=tuple(sorted(used)),
+                    words=tuple(chosen[n][1] for n in range(len(candidates))),
+                )
+    return best
+
+
+def _negated(sentence: Sequence[Token], match: PhraseMatch) -> bool:
+    first, last = min(match.positions), max(match.positions)
+    clauses = {sentence[i].clause for i in match.positions}
+    for direction, reach in ((-1, NEGATION_BEFORE), (1, NEGATION_AFTER)):
+        i = first - 1 if direction < 0 else last + 1
+        steps = 0
+        while 0 <= i < len(sentence) and steps < reach:
+            token = sentence[i]
+            if token.clause not in clauses or token.surface in BARRIERS:
+                break
+            if token.surface in NEGATIONS or token.lemma in NEGATIONS:
+                return True
+            i += direction
+            steps += 1
+    inside = set(range(first, last + 1)) - set(match.positions)
+    return any(sentence[i].surface in NEGATIONS or sentence[i].lemma in NEGATIONS for i in inside)
+
+
+# -- cues ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CueReader:
+    """The phrases of one text cue, and what a negated or other-person match becomes."""
 
     cue: str
-    patterns: tuple[re.Pattern[str], ...]
-    exceptions: tuple[re.Pattern[str], ...] = ()
-
-    @classmethod
-    def compile(
-        cls, cue: str, patterns: Sequence[str], exceptions: Sequence[str] = ()
-    ) -> CuePattern:
-        return cls(
-            cue=cue,
-            patterns=tuple(re.compile(rf"\b(?:{p})\b") for p in patterns),
-            exceptions=tuple(re.compile(rf"\b(?:{p})\b") for p in exceptions),
-        )
+    phrases: tuple[Phrase, ...]
+    exceptions: tuple[Phrase, ...] = ()
+    when_negated: str | None = None  # None: a negated match is dropped
+    when_about_another: str | None = None  # None: not checked
 
 
-def _negated(normalised: str, start: int, matched: str) -> bool:
-    if NEGATIONS.intersection(matched.split()):
-        return False  # the negation is part of the cue ("wil niet meer leven")
-    before = normalised[:start].split()
-    window: list[str] = []
-    for word in reversed(before):
-        if word == _CLAUSE or word in BARRIERS or len(window) > NEGATION_WINDOW:
-            break
-        window.append(word)
-    return bool(NEGATIONS.intersection(window))
+@dataclass(frozen=True)
+class Lexicon:
+    """Every text cue of a rule set, and the phrases that say a death was someone else's."""
+
+    cues: tuple[CueReader, ...]
+    about_another: tuple[Phrase, ...] = ()
+    names: frozenset[str] = field(default_factory=frozenset)
+
+    def read(self, text: str) -> dict[str, tuple[str, ...]]:
+        """cue → the rules' words that matched ("willen + dood", "zelfmoord* (negated)")."""
+        found: dict[str, list[str]] = {}
+        for sentence in sentences(text):
+            other = any(find_phrase(p, sentence, frozenset()) for p in self.about_another)
+            for reader in self.cues:
+                blanked = _blank(sentence, reader.exceptions)
+                for phrase in reader.phrases:
+                    match = find_phrase(phrase, sentence, blanked)
+                    if match is None:
+                        continue
+                    cue, note = reader.cue, ""
+                    if not phrase.negative and _negated(sentence, match):
+                        if reader.when_negated is None:
+                            continue
+                        cue, note = reader.when_negated, " (negated)"
+                    elif other and reader.when_about_another is not None:
+                        cue, note = reader.when_about_another, " (about another person)"
+                    described = " + ".join(match.words) + note
+                    words = found.setdefault(cue, [])
+                    if described not in words:
+                        words.append(described)
+        return {cue: tuple(words) for cue, words in found.items()}
 
 
-def find_cues(text: str, lexicon: Iterable[CuePattern]) -> tuple[str, ...]:
-    """The names of the cues whose phrases occur in `text`, not negated, in lexicon order."""
-    normalised = normalise(text)
-    found: list[str] = []
-    for entry in lexicon:
-        if _matches(normalised, entry):
-            found.append(entry.cue)
-    return tuple(found)
-
-
-def _matches(normalised: str, entry: CuePattern) -> bool:
-    masked = normalised
-    for exception in entry.exceptions:
-        # blank out everyday expressions first, keeping positions for the negation window
-        masked = exception.sub(lambda m: "x" * len(m.group(0)), masked)
-    for pattern in entry.patterns:
-        for match in pattern.finditer(masked):
-            if not _negated(masked, match.start(), match.group(0)):
-                return True
-    return False
-
-
-def compile_lexicon(spec: Mapping[str, Mapping[str, Sequence[str]]]) -> tuple[CuePattern, ...]:
-    """{cue: {"patterns": [...], "except": [...]}} → compiled patterns (raises re.error)."""
-    return tuple(
-        CuePattern.compile(cue, entry.get("patterns", ()), entry.get("except", ()))
-        for cue, entry in spec.items()
-    )
+def _blank(sentence: Sequence[Token], exceptions: Iterable[Phrase]) -> frozenset[int]:
+    """Positions covered by an everyday expression (its words in order, side by side)."""
+    blanked: set[int] = set()
+    for phrase in exceptions:
+        n = len(phrase.words)
+        for start in range(len(sentence) - n + 1):
+            if all(w.match(sentence[start + k]) for k, w in enumerate(phrase.words)):
+                blanked.update(range(start, start + n))
+    return frozenset(blanked)
