@@ -13,6 +13,8 @@ from signaalpunt_contracts import (
     CASE_STEPS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
+    SIGNALS_POSSIBLE_ACUTE_ALERTS,
+    SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
     SIGNALS_TRIAGED,
 )
@@ -31,6 +33,12 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         alerts=await kafka_topics.private(SIGNALS_ACUTE_ALERTS, "signals.acute-alerts.v1"),
         missed=await kafka_topics.private(SIGNALS_DEADLINE_MISSED, "signals.deadline-missed.v1"),
         steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
+        possible_alerts=await kafka_topics.private(
+            SIGNALS_POSSIBLE_ACUTE_ALERTS, "signals.possible-acute-alerts.v1"
+        ),
+        review_missed=await kafka_topics.private(
+            SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED, "signals.possible-acute-review-missed.v1"
+        ),
     )
 
 

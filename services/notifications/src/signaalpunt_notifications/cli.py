@@ -46,6 +46,8 @@ def example_values(template: str) -> dict[str, Any]:
             "first_contact_due": due,
             "link": link,
         },
+        "coordinator_possible_acute": {"review_due": due, "link": link},
+        "coordinator_review_missed": {"review_due": due, "link": link},
         "coordinator_deadline_missed": {
             "route": "team_welzijn",
             "priority": "normal",

@@ -7,6 +7,8 @@
 | assignment-to-route            | decision 1, reroute   | desk or team mailbox      | e-mail     |
 | acute-alert-to-coordinator     | acute alert           | coordinator on duty       | e-mail+SMS |
 | deadline-missed-to-coordinator | deadline missed       | coordinator on duty       | e-mail     |
+| possible-acute-to-coordinator  | possible-acute alert  | coordinator on duty       | e-mail     |
+| review-missed-to-coordinator   | review not in time    | coordinator on duty       | e-mail+SMS |
 | refusal-to-partner             | partner signal refused| the partner's system      | webhook    |
 
 What a reporter hears is only the state — received, being handled, handled — never details.
@@ -24,6 +26,8 @@ from signaalpunt_contracts import (
     DeadlineMissedV1,
     Envelope,
     PartnerSignalRejectedV1,
+    PossibleAcuteAlertV1,
+    PossibleAcuteReviewMissedV1,
     SignalReceivedV1,
     SignalTriagedV1,
 )
@@ -47,12 +51,16 @@ ACUTE = AcuteSignalAlertV1.event_type
 DEADLINE = DeadlineMissedV1.event_type
 STEP = CaseStepRecordedV1.event_type
 REJECTED = PartnerSignalRejectedV1.event_type
+POSSIBLE_ACUTE = PossibleAcuteAlertV1.event_type
+REVIEW_MISSED = PossibleAcuteReviewMissedV1.event_type
 
 MAILBOX_OF_ROUTE: dict[str, str] = {
     Route.TEAM_EENZAAMHEID.value: "team_eenzaamheid",
     Route.TEAM_WELZIJN.value: "team_welzijn",
     # the coordinator is alerted separately; the desk makes the first contact
     Route.ACUUT.value: "desk",
+    Route.MOGELIJK_ACUUT.value: "desk",  # the coordinator reviews it (its own alert)
+    Route.JEUGDTEAM.value: "desk",  # the desk hands a minor to the municipality's youth team
     Route.BUITEN_BEREIK.value: "desk",
 }
 
@@ -297,6 +305,42 @@ def deadline_missed_to_coordinator(event: Envelope[Any], context: RuleContext) -
     )
 
 
+def possible_acute_to_coordinator(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    """A possible acute risk: the coordinator on duty reviews it within hours, day or night."""
+    data: PossibleAcuteAlertV1 = event.data
+    return (
+        _to_coordinator(
+            event,
+            context,
+            rule="possible-acute-to-coordinator",
+            template="coordinator_possible_acute",
+            channel=MessageChannel.EMAIL,
+            values={"signal_id": str(data.signal_id), "review_due": data.review_due.isoformat()},
+            urgency=Urgency.ACUTE,  # the review deadline runs at night too: no quiet hours
+            signal_id=data.signal_id,
+        ),
+    )
+
+
+def review_missed_to_coordinator(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    """Nobody reviewed a possible-acute signal in time: e-mail and SMS, at once."""
+    data: PossibleAcuteReviewMissedV1 = event.data
+    values = {"signal_id": str(data.signal_id), "review_due": data.review_due.isoformat()}
+    return tuple(
+        _to_coordinator(
+            event,
+            context,
+            rule="review-missed-to-coordinator",
+            template="coordinator_review_missed",
+            channel=channel,
+            values=values,
+            urgency=Urgency.ACUTE,
+            signal_id=data.signal_id,
+        )
+        for channel in (MessageChannel.EMAIL, MessageChannel.SMS)
+    )
+
+
 def refusal_to_partner(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
     data: PartnerSignalRejectedV1 = event.data
     partner = context.directory.partners.get(data.partner)
@@ -340,6 +384,18 @@ def default_rules() -> RuleBook:
                 DEADLINE,
                 deadline_missed_to_coordinator,
                 "First-contact deadline missed",
+            ),
+            Rule(
+                "possible-acute-to-coordinator",
+                POSSIBLE_ACUTE,
+                possible_acute_to_coordinator,
+                "Possible acute risk: review within hours",
+            ),
+            Rule(
+                "review-missed-to-coordinator",
+                REVIEW_MISSED,
+                review_missed_to_coordinator,
+                "Possible acute risk not reviewed in time",
             ),
             Rule("refusal-to-partner", REJECTED, refusal_to_partner, "Refusal to the partner"),
         ]

@@ -33,6 +33,8 @@ _MONTHS = {
 WORDS: dict[str, dict[str, str]] = {
     "nl": {
         "acuut": "acuut",
+        "mogelijk_acuut": "mogelijk acuut",
+        "jeugdteam": "jeugdteam",
         "team_eenzaamheid": "team eenzaamheid",
         "team_welzijn": "team welzijn",
         "buiten_bereik": "buiten bereik",
@@ -52,6 +54,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "en": {
         "acuut": "acute",
+        "mogelijk_acuut": "possibly acute",
+        "jeugdteam": "youth team",
         "team_eenzaamheid": "loneliness team",
         "team_welzijn": "welfare team",
         "buiten_bereik": "out of scope",

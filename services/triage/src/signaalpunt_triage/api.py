@@ -66,6 +66,8 @@ class CaseView(BaseModel):
     overdue: bool
     contact_attempts: int
     close_reason: CloseReason | None
+    review_due: datetime | None = None  # possible acute: a coordinator reviews by then
+    reviewed_at: datetime | None = None
 
     @classmethod
     def of(cls, case: repository.Case, now: datetime) -> "CaseView":
@@ -89,6 +91,8 @@ class CaseView(BaseModel):
             overdue=case.overdue(now),
             contact_attempts=case.contact_attempts,
             close_reason=case.close_reason,
+            review_due=case.review_due,
+            reviewed_at=case.reviewed_at,
         )
 
 

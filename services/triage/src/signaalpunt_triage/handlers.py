@@ -23,6 +23,7 @@ from signaalpunt_contracts import (
     Envelope,
     FiredRule,
     HelpQuestion,
+    PossibleAcuteAlertV1,
     Priority,
     RiskGroup,
     Route,
@@ -35,7 +36,7 @@ from signaalpunt_runtime import Service, UnitOfWork
 from signaalpunt_runtime.logs import get_logger
 
 from . import repository
-from .decisions import Decision, acute_matches, decide
+from .decisions import Decision, acute_matches, decide, possible_acute_matches
 from .lifecycle import Outcome, apply_step
 from .rules import Rulebook
 
@@ -55,6 +56,8 @@ class Topics:
     alerts: Topic
     missed: Topic
     steps: Topic
+    possible_alerts: Topic
+    review_missed: Topic
 
 
 class TriageMetrics:
@@ -70,6 +73,18 @@ class TriageMetrics:
         self.acute_alerts = Counter(
             "signaalpunt_triage_acute_alerts",
             "Acute alerts raised for the coordinator on duty",
+            ["municipality"],
+            registry=registry,
+        )
+        self.possible_acute_alerts = Counter(
+            "signaalpunt_triage_possible_acute_alerts",
+            "Possible-acute signals put before a coordinator for review within hours",
+            ["municipality"],
+            registry=registry,
+        )
+        self.reviews_missed = Counter(
+            "signaalpunt_triage_possible_acute_reviews_missed",
+            "Possible-acute signals not reviewed by their review deadline (by this replica)",
             ["municipality"],
             registry=registry,
         )
@@ -168,6 +183,10 @@ async def on_signal_received(
         decided_at=now,
         alert=decision.route is Route.ACUUT,
     )
+    if decision.review_due is not None:
+        await _publish_possible_acute_alert(
+            triage, work, event.municipality, signal, decision, raised_at=now
+        )
     await work.publish(
         triage.topics.steps,
         work.new_event(
@@ -221,6 +240,7 @@ async def _publish_decision(
         priority=decision.priority,
         first_contact_due=decision.first_contact_due,
         needs_review=decision.needs_review,
+        review_due=decision.review_due,
         explanation=decision.explanation,
         advice=decision.advice,
         decided_by=decided_by,
@@ -254,6 +274,32 @@ async def _publish_decision(
             triage.topics.alerts, work.new_event(acute, municipality=municipality), key=key
         )
         triage.metrics.acute_alerts.labels(municipality).inc()
+
+
+async def _publish_possible_acute_alert(
+    triage: Triage,
+    work: UnitOfWork,
+    municipality: str,
+    signal: SignalReceivedV1,
+    decision: Decision,
+    *,
+    raised_at: datetime,
+) -> None:
+    """A coordinator must review this within hours: its own alert, with the review deadline."""
+    assert decision.review_due is not None
+    alert = PossibleAcuteAlertV1(
+        signal_id=signal.signal_id,
+        subject_id=signal.subject_id,
+        matched=possible_acute_matches(decision),
+        review_due=decision.review_due,
+        raised_at=raised_at,
+    )
+    await work.publish(
+        triage.topics.possible_alerts,
+        work.new_event(alert, municipality=municipality),
+        key=str(signal.signal_id),
+    )
+    triage.metrics.possible_acute_alerts.labels(municipality).inc()
 
 
 # -- a coordinator's decision ----------------------------------------------------------------
@@ -367,6 +413,8 @@ async def coordinator_decision(
         await repository.update_decision(
             conn, signal_id, number=number, decision=decision, decided_by=DecidedBy.COORDINATOR
         )
+        # a coordinator looked at it (confirmed or changed): a possible-acute review is done
+        await repository.mark_reviewed(conn, signal_id, now)
         became_acute = route is Route.ACUUT and case.route is not Route.ACUUT
         await _publish_decision(
             triage,

@@ -46,6 +46,8 @@ class Case:
     contact_attempts: int
     close_reason: CloseReason | None
     updated_at: datetime
+    review_due: datetime | None = None  # possible acute: a coordinator reviews by then
+    reviewed_at: datetime | None = None
 
     def overdue(self, now: datetime) -> bool:
         return (
@@ -77,6 +79,8 @@ def _case(row: Any) -> Case:
         contact_attempts=row["contact_attempts"],
         close_reason=CloseReason(row["close_reason"]) if row["close_reason"] else None,
         updated_at=row["updated_at"],
+        review_due=row["review_due"],
+        reviewed_at=row["reviewed_at"],
     )
 
 
@@ -100,8 +104,9 @@ async def insert_case(
         """
         INSERT INTO cases (signal_id, subject_id, municipality, channel, received_at, state, route,
                            priority, risk_groups, advice, needs_review, explanation, decision,
-                           decided_by, rules_version, first_contact_due)
-        VALUES ($1, $2, $3, $4, $5, 'triaged', $6, $7, $8, $9, $10, $11, 1, 'rules', $12, $13)
+                           decided_by, rules_version, first_contact_due, review_due)
+        VALUES ($1, $2, $3, $4, $5, 'triaged', $6, $7, $8, $9, $10, $11, 1, 'rules', $12, $13,
+                $14)
         ON CONFLICT (signal_id) DO NOTHING
         RETURNING true
         """,
@@ -118,6 +123,7 @@ async def insert_case(
         _explanation(decision),
         decision.rules_version,
         decision.first_contact_due,
+        decision.review_due,
     )
     if not inserted:
         return False
@@ -296,7 +302,7 @@ async def queue(
                                              AND first_contact_due < $6))
           AND ($7::boolean IS NULL OR needs_review = $7)
         ORDER BY array_position(ARRAY['acute', 'high', 'normal', 'low'], priority),
-                 first_contact_due, signal_id
+                 review_due NULLS LAST, first_contact_due, signal_id
         LIMIT $8 OFFSET $9
         """,
         list(municipalities),
@@ -388,3 +394,36 @@ async def claim_missed(conn: DbConnection, now: datetime, limit: int) -> list[Ca
 
 async def mark_missed(conn: DbConnection, signal_id: UUID, due: datetime) -> None:
     await conn.execute("UPDATE cases SET missed_due = $2 WHERE signal_id = $1", signal_id, due)
+
+
+async def mark_reviewed(conn: DbConnection, signal_id: UUID, at: datetime) -> None:
+    """A coordinator decided (confirmed or changed): a possible-acute review is done."""
+    await conn.execute(
+        "UPDATE cases SET reviewed_at = $2 WHERE signal_id = $1 AND reviewed_at IS NULL",
+        signal_id,
+        at,
+    )
+
+
+async def claim_review_missed(conn: DbConnection, now: datetime, limit: int) -> list[Case]:
+    """Possible-acute cases nobody reviewed by their review deadline, not yet reported (claimed
+    with `SKIP LOCKED` like `claim_missed`: reported once, whatever the number of replicas)."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM cases
+        WHERE review_due <= $1 AND reviewed_at IS NULL AND NOT review_missed_reported
+          AND state <> 'closed'
+        ORDER BY review_due
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        now,
+        limit,
+    )
+    return [_case(r) for r in rows]
+
+
+async def mark_review_missed(conn: DbConnection, signal_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE cases SET review_missed_reported = true WHERE signal_id = $1", signal_id
+    )

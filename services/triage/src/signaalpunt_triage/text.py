@@ -320,7 +320,8 @@ class Lexicon:
     def read(self, text: str) -> dict[str, tuple[str, ...]]:
         """cue → the rules' words that matched ("willen + dood", "zelfmoord* (negated)")."""
         found: dict[str, list[str]] = {}
-        for sentence in sentences(text):
+        seen: set[tuple[str, frozenset[tuple[int, int]]]] = set()
+        for number, sentence in enumerate(sentences(text)):
             other = any(find_phrase(p, sentence, frozenset()) for p in self.about_another)
             for reader in self.cues:
                 blanked = _blank(sentence, reader.exceptions)
@@ -335,10 +336,12 @@ class Lexicon:
                         cue, note = reader.when_negated, " (negated)"
                     elif other and reader.when_about_another is not None:
                         cue, note = reader.when_about_another, " (about another person)"
-                    described = " + ".join(match.words) + note
-                    words = found.setdefault(cue, [])
-                    if described not in words:
-                        words.append(described)
+                    # two phrases finding the same words ("leven geen zin", "geen zin leven")
+                    # are one finding
+                    key = (cue, frozenset((number, p) for p in match.positions))
+                    if key not in seen:
+                        seen.add(key)
+                        found.setdefault(cue, []).append(" + ".join(match.words) + note)
         return {cue: tuple(words) for cue, words in found.items()}
 
 

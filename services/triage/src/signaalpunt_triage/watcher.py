@@ -1,4 +1,5 @@
-"""The deadline watcher: signals.deadline-missed.v1 once per missed first-contact deadline.
+"""The deadline watcher: signals.deadline-missed.v1 once per missed first-contact deadline,
+and signals.possible-acute-review-missed.v1 once per possible-acute signal nobody reviewed in time.
 
 Any number of replicas may run it: each pass claims due cases with `FOR UPDATE SKIP LOCKED`,
 marks the deadline as reported and stages the event in the same transaction. A case whose
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from signaalpunt_contracts import DeadlineMissedV1
+from signaalpunt_contracts import DeadlineMissedV1, PossibleAcuteReviewMissedV1
 from signaalpunt_runtime.logs import get_logger
 
 from . import repository
@@ -51,6 +52,36 @@ async def report_missed_deadlines(triage: Triage, *, batch: int = 200) -> int:
             return reported
 
 
+async def report_missed_reviews(triage: Triage, *, batch: int = 200) -> int:
+    """One pass over possible-acute signals whose review deadline passed without a coordinator's
+    decision; returns how many this replica reported."""
+    reported = 0
+    while True:
+        now = triage.clock()
+        async with triage.service.transaction() as work:
+            cases = await repository.claim_review_missed(work.connection, now, batch)
+            for case in cases:
+                assert case.review_due is not None
+                await repository.mark_review_missed(work.connection, case.signal_id)
+                missed = PossibleAcuteReviewMissedV1(
+                    signal_id=case.signal_id,
+                    route=case.route,
+                    review_due=case.review_due,
+                    detected_at=now,
+                )
+                await work.publish(
+                    triage.topics.review_missed,
+                    work.new_event(missed, municipality=case.municipality),
+                    key=str(case.signal_id),
+                )
+                triage.metrics.reviews_missed.labels(case.municipality).inc()
+        reported += len(cases)
+        if len(cases) < batch:
+            if reported:
+                log.warning("possible-acute reviews missed", count=reported)
+            return reported
+
+
 class DeadlineWatcher:
     def __init__(self, triage: Triage, *, interval: float, batch: int) -> None:
         self._triage = triage
@@ -70,6 +101,7 @@ class DeadlineWatcher:
     async def _run(self) -> None:
         while True:
             try:
+                await report_missed_reviews(self._triage, batch=self._batch)
                 await report_missed_deadlines(self._triage, batch=self._batch)
             except Exception:  # the next pass tries again; the watcher must not die
                 log.exception("deadline watcher pass failed")
