@@ -20,6 +20,8 @@ from signaalpunt_contracts import (
     EventPayload,
     NotificationV1,
     PartnerSignalRejectedV1,
+    PossibleAcuteAlertV1,
+    PossibleAcuteReviewMissedV1,
     SignalReceivedV1,
     SignalTriagedV1,
 )
@@ -125,6 +127,31 @@ def acute(n: int, municipality: str) -> Step:
         }
     )
     return Step("acute_alerts", str(_id(n)), _env(data, municipality, "triage"))
+
+
+def possible_acute(n: int, municipality: str) -> Step:
+    data = PossibleAcuteAlertV1.model_validate(
+        {
+            "signal_id": str(_id(n)),
+            "subject_id": str(_id(100 + n)),
+            "matched": ["text:death_wish"],
+            "review_due": (T0 + timedelta(hours=4)).isoformat(),
+            "raised_at": (T0 + timedelta(seconds=5)).isoformat(),
+        }
+    )
+    return Step("possible_acute_alerts", str(_id(n)), _env(data, municipality, "triage"))
+
+
+def review_missed(n: int, municipality: str) -> Step:
+    data = PossibleAcuteReviewMissedV1.model_validate(
+        {
+            "signal_id": str(_id(n)),
+            "route": "mogelijk_acuut",
+            "review_due": (T0 + timedelta(hours=4)).isoformat(),
+            "detected_at": (T0 + timedelta(hours=4, minutes=1)).isoformat(),
+        }
+    )
+    return Step("reviews_missed", str(_id(n)), _env(data, municipality, "triage"))
 
 
 def deadline_missed(n: int, municipality: str, route: str, priority: str) -> Step:
@@ -280,6 +307,9 @@ def scenario() -> Scenario:
         step(3, MIDDELBURG, "closed", "referred", "closed", "acuut", timedelta(days=1)),
         # S4: Middelburg supermarket through a partner system: received, nothing else yet
         received(4, MIDDELBURG, "partner_event", "supermarkt"),
+        # (its possible-acute alert, and nobody reviewed it in time)
+        possible_acute(4, MIDDELBURG),
+        review_missed(4, MIDDELBURG),
         # S5: Terneuzen web form, acute, nobody has called yet
         received(5, TERNEUZEN, "web_form"),
         triaged(
@@ -393,6 +423,10 @@ EXPECTED_FINAL: dict[Sample, float] = {
     ): 1,
     key("signaalpunt_acute_alerts_total", municipality=M): 1,
     key("signaalpunt_acute_alerts_total", municipality=T): 1,
+    key("signaalpunt_possible_acute_alerts_total", municipality=M): 1,
+    key("signaalpunt_possible_acute_alerts_total", municipality=T): 0,
+    key("signaalpunt_possible_acute_reviews_missed_total", municipality=M): 1,
+    key("signaalpunt_possible_acute_reviews_missed_total", municipality=T): 0,
     key("signaalpunt_acute_alerts_picked_up_within_hour_total", municipality=M): 1,
     key("signaalpunt_acute_alerts_picked_up_within_hour_total", municipality=T): 0,
     key("signaalpunt_acute_alerts_waiting", municipality=M): 0,

@@ -18,7 +18,12 @@ from notifications_harness import (
     rejected,
     triaged,
 )
-from signaalpunt_contracts import Envelope
+from signaalpunt_contracts import (
+    Envelope,
+    PossibleAcuteAlertV1,
+    PossibleAcuteReviewMissedV1,
+    Route,
+)
 from signaalpunt_contracts.notifications import MessageChannel
 from signaalpunt_notifications.channels import sign
 from signaalpunt_notifications.cli import example_values
@@ -185,6 +190,36 @@ def test_acute_alert_by_email_and_sms_as_acute() -> None:
         ("email", "acute"),
         ("sms", "acute"),
     }
+
+
+def test_possible_acute_alert_and_missed_review_reach_the_coordinator_day_and_night() -> None:
+    signal_id = uuid4()
+    now = datetime.now(UTC)
+    alert = PossibleAcuteAlertV1(
+        signal_id=signal_id,
+        subject_id=uuid4(),
+        matched=("text:death_wish",),
+        review_due=now + timedelta(hours=4),
+        raised_at=now,
+    )
+    messages, _ = plan(envelope(alert))
+    assert [(m.template, m.channel.value, m.urgency.value, m.recipient) for m in messages] == [
+        ("coordinator_possible_acute", "email", "acute", "coordinator:GM0715")
+    ]
+    missed = PossibleAcuteReviewMissedV1(
+        signal_id=signal_id, route=Route.MOGELIJK_ACUUT, review_due=now, detected_at=now
+    )
+    messages, _ = plan(envelope(missed))
+    assert {(m.template, m.channel.value, m.urgency.value) for m in messages} == {
+        ("coordinator_review_missed", "email", "acute"),
+        ("coordinator_review_missed", "sms", "acute"),
+    }
+
+
+@pytest.mark.parametrize("route", ["mogelijk_acuut", "jeugdteam"])
+def test_the_new_routes_are_assigned_to_the_desk(route: str) -> None:
+    messages, _ = plan(envelope(triaged(uuid4(), uuid4(), route=route)))
+    assert [m.recipient for m in messages] == ["mailbox:GM0715:desk"]
 
 
 def test_refusal_only_to_partners_with_a_webhook() -> None:

@@ -193,6 +193,22 @@ class ReadModelCollector(Collector):
             .counter("signaalpunt_partner_rejections", "Partner signals refused, by reason"),
         ]
         out += self._acute(await repo.acute_alerts(conn, now), m)
+        possible = await repo.possible_acute(conn)
+        zeros = [(code,) for code in m]
+        out += [
+            _Family(["municipality"], zeros)
+            .add_rows(possible, "alerts")
+            .counter(
+                "signaalpunt_possible_acute_alerts",
+                "Possible-acute signals put before a coordinator for review within hours",
+            ),
+            _Family(["municipality"], zeros)
+            .add_rows(possible, "missed")
+            .counter(
+                "signaalpunt_possible_acute_reviews_missed",
+                "Possible-acute signals not reviewed by a coordinator in time",
+            ),
+        ]
         known = {"municipality": m, "channel": [c.value for c in Channel], "route": routes}
         out += [await self._histogram(conn, d, known) for d in repo.DURATIONS]
         out += await self._per_inhabitants(conn, now)

@@ -13,6 +13,8 @@ from signaalpunt_contracts import (
     PARTNER_REJECTIONS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
+    SIGNALS_POSSIBLE_ACUTE_ALERTS,
+    SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
     SIGNALS_TRIAGED,
     Envelope,
@@ -34,6 +36,8 @@ class MetricsTopics:
     rejections: Topic = PARTNER_REJECTIONS
     triaged: Topic = SIGNALS_TRIAGED
     acute_alerts: Topic = SIGNALS_ACUTE_ALERTS
+    possible_acute_alerts: Topic = SIGNALS_POSSIBLE_ACUTE_ALERTS
+    reviews_missed: Topic = SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED
     deadline_missed: Topic = SIGNALS_DEADLINE_MISSED
     steps: Topic = CASE_STEPS
     notifications: Topic = NOTIFICATIONS
@@ -44,6 +48,8 @@ class MetricsTopics:
             (self.rejections, repo.record_rejection),
             (self.triaged, repo.record_triaged),
             (self.acute_alerts, repo.record_acute_alert),
+            (self.possible_acute_alerts, repo.record_possible_acute_alert),
+            (self.reviews_missed, repo.record_review_missed),
             (self.deadline_missed, repo.record_deadline_missed),
             (self.steps, repo.record_step),
             (self.notifications, repo.record_notification),

@@ -22,6 +22,8 @@ from signaalpunt_contracts import (
     Envelope,
     NotificationV1,
     PartnerSignalRejectedV1,
+    PossibleAcuteAlertV1,
+    PossibleAcuteReviewMissedV1,
     SignalReceivedV1,
     SignalTriagedV1,
 )
@@ -119,6 +121,30 @@ async def record_acute_alert(conn: DbConnection, event: Envelope[AcuteSignalAler
         event.data.signal_id,
         event.municipality,
         event.data.raised_at,
+    )
+
+
+async def record_possible_acute_alert(
+    conn: DbConnection, event: Envelope[PossibleAcuteAlertV1]
+) -> None:
+    await conn.execute(
+        "INSERT INTO possible_acute_alerts (signal_id, municipality, raised_at)"
+        " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        event.data.signal_id,
+        event.municipality,
+        event.data.raised_at,
+    )
+
+
+async def record_review_missed(
+    conn: DbConnection, event: Envelope[PossibleAcuteReviewMissedV1]
+) -> None:
+    await conn.execute(
+        "INSERT INTO possible_acute_reviews_missed (signal_id, municipality, detected_at)"
+        " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        event.data.signal_id,
+        event.municipality,
+        event.data.detected_at,
     )
 
 
@@ -308,6 +334,19 @@ async def overdue(conn: DbConnection, now: datetime) -> Rows:
 async def deadlines_missed(conn: DbConnection) -> Rows:
     return await conn.fetch(
         "SELECT municipality, route, priority, count(*) AS n FROM deadlines_missed GROUP BY 1, 2, 3"
+    )
+
+
+async def possible_acute(conn: DbConnection) -> Rows:
+    """Per municipality: possible-acute alerts raised and reviews not done in time."""
+    return await conn.fetch(
+        """
+        SELECT municipality, sum(alerts) AS alerts, sum(missed) AS missed
+        FROM (SELECT municipality, 1 AS alerts, 0 AS missed FROM possible_acute_alerts
+              UNION ALL
+              SELECT municipality, 0, 1 FROM possible_acute_reviews_missed) AS both_kinds
+        GROUP BY 1
+        """
     )
 
 
