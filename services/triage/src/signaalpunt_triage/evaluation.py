@@ -38,7 +38,10 @@ RECEIVED_AT = datetime(2026, 11, 23, 9, 14, tzinfo=ZoneInfo("Europe/Amsterdam"))
 """Every corpus text is received at this moment: ages in the corpus are counted from it."""
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CORPUS = SERVICE_ROOT / "corpus" / "signals.yaml"
+DEFAULT_CORPUS = (
+    SERVICE_ROOT / "corpus" / "signals.yaml",
+    SERVICE_ROOT / "corpus" / "round2.yaml",
+)
 
 
 @dataclass(frozen=True)
@@ -51,24 +54,29 @@ class CorpusText:
     groups: frozenset[str]
     kind: str
     birth_year: int | None = None
+    source: str = "signals"  # the corpus file it comes from
 
 
-def load_corpus(path: Path = DEFAULT_CORPUS) -> tuple[CorpusText, ...]:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+def load_corpus(paths: Sequence[Path] = DEFAULT_CORPUS) -> tuple[CorpusText, ...]:
     texts = []
     known_groups = {g.value for g in RiskGroup}
-    for entry in raw["signals"]:
-        item = CorpusText(
-            id=entry["id"],
-            text=entry["text"],
-            tier=entry["tier"],
-            groups=frozenset(entry.get("groups", ())),
-            kind=entry["kind"],
-            birth_year=entry.get("birth_year"),
-        )
-        if item.tier not in TIERS or not item.groups <= known_groups:
-            raise ValueError(f"{path}: {item.id}: unknown tier or risk group")
-        texts.append(item)
+    for path in paths:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for entry in raw["signals"]:
+            item = CorpusText(
+                id=entry["id"],
+                text=entry["text"],
+                tier=entry["tier"],
+                groups=frozenset(entry.get("groups", ())),
+                kind=entry["kind"],
+                birth_year=entry.get("birth_year"),
+                source=path.stem,
+            )
+            if item.tier not in TIERS or not item.groups <= known_groups:
+                raise ValueError(f"{path}: {item.id}: unknown tier or risk group")
+            texts.append(item)
+    if len({t.id for t in texts}) != len(texts):
+        raise ValueError("corpus ids are not unique")
     return tuple(texts)
 
 
@@ -127,22 +135,35 @@ class Evaluation:
     group_recall: dict[str, Ratio] = field(default_factory=dict)
     group_precision: dict[str, Ratio] = field(default_factory=dict)
 
+    def _of(self, source: str | None) -> list[Outcome]:
+        return [o for o in self.outcomes if source is None or o.item.source == source]
+
+    def risk_recall_of(self, source: str | None = None) -> Ratio:
+        """Acute and possible-acute texts that reached at least possible-acute."""
+        risky = [o for o in self._of(source) if o.item.tier in RISK_TIERS]
+        return Ratio(sum(o.tier in RISK_TIERS for o in risky), len(risky))
+
+    def false_alarms_of(self, source: str | None = None) -> Ratio:
+        """Texts without risk raised to possible-acute or acute."""
+        calm = [o for o in self._of(source) if o.item.tier == "geen"]
+        return Ratio(sum(o.tier in RISK_TIERS for o in calm), len(calm))
+
     @property
     def risk_recall(self) -> Ratio:
-        """Acute and possible-acute texts that reached at least possible-acute."""
-        risky = [o for o in self.outcomes if o.item.tier in RISK_TIERS]
-        return Ratio(sum(o.tier in RISK_TIERS for o in risky), len(risky))
+        return self.risk_recall_of()
+
+    @property
+    def false_alarms(self) -> Ratio:
+        return self.false_alarms_of()
+
+    @property
+    def sources(self) -> list[str]:
+        return list(dict.fromkeys(o.item.source for o in self.outcomes))
 
     @property
     def acute_recall(self) -> Ratio:
         acute = [o for o in self.outcomes if o.item.tier == "acuut"]
         return Ratio(sum(o.tier == "acuut" for o in acute), len(acute))
-
-    @property
-    def false_alarms(self) -> Ratio:
-        """Texts without risk raised to possible-acute or acute."""
-        calm = [o for o in self.outcomes if o.item.tier == "geen"]
-        return Ratio(sum(o.tier in RISK_TIERS for o in calm), len(calm))
 
     def summary(self) -> dict[str, object]:
         return {
@@ -151,6 +172,13 @@ class Evaluation:
             "risk_recall": self.risk_recall.value,
             "acute_recall": self.acute_recall.value,
             "false_alarm_rate": self.false_alarms.value,
+            "per_corpus_file": {
+                source: {
+                    "risk_recall": self.risk_recall_of(source).value,
+                    "false_alarm_rate": self.false_alarms_of(source).value,
+                }
+                for source in self.sources
+            },
             "tier_recall": {k: v.value for k, v in self.tier_recall.items()},
             "tier_precision": {k: v.value for k, v in self.tier_precision.items()},
             "group_recall": {k: round(v.value, 4) for k, v in self.group_recall.items()},
@@ -193,7 +221,7 @@ def render(evaluation: Evaluation) -> str:
         "# Triage on the evaluation corpus",
         "",
         f"Rules `{e.rules_version}`, {len(e.outcomes)} texts "
-        "(`services/triage/corpus/signals.yaml`). Written by `make eval-triage`.",
+        "(`services/triage/corpus/`). Written by `make eval-triage`.",
         "",
         f"- **acute + possible-acute recall: {e.risk_recall}** (risk texts decided at least "
         "possible-acute)",
@@ -207,6 +235,13 @@ def render(evaluation: Evaluation) -> str:
         lines.append(
             f"| {tier} | {e.tier_recall[tier].total} | {e.tier_recall[tier]} "
             f"| {e.tier_precision[tier]} |"
+        )
+    lines += ["", "| corpus file | texts | acute + possible recall | false alarms |"]
+    lines.append("|---|---|---|---|")
+    for source in e.sources:
+        lines.append(
+            f"| {source} | {len(e._of(source))} | {e.risk_recall_of(source)} "
+            f"| {e.false_alarms_of(source)} |"
         )
     lines += ["", "| risk group | texts | recall | precision |", "|---|---|---|---|"]
     for group, recall in e.group_recall.items():
@@ -241,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .rules import Rulebook  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description="Triage on the evaluation corpus")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--corpus", type=Path, nargs="+", default=list(DEFAULT_CORPUS))
     parser.add_argument("--rules", type=Path, default=Path(__file__).parent / "rules")
     parser.add_argument("--municipality", default="GM0000", help="whose rules (default rules)")
     parser.add_argument("--write", type=Path, help="folder for triage-eval.md and .json")
