@@ -181,8 +181,8 @@ class Evaluation:
             },
             "tier_recall": {k: v.value for k, v in self.tier_recall.items()},
             "tier_precision": {k: v.value for k, v in self.tier_precision.items()},
-            "group_recall": {k: round(v.value, 4) for k, v in self.group_recall.items()},
-            "group_precision": {k: round(v.value, 4) for k, v in self.group_precision.items()},
+            "group_recall": {k: v.value for k, v in self.group_recall.items()},
+            "group_precision": {k: v.value for k, v in self.group_precision.items()},
         }
 
 
