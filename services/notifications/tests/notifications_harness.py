@@ -23,6 +23,8 @@ from signaalpunt_contracts import (
     PARTNER_REJECTIONS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
+    SIGNALS_POSSIBLE_ACUTE_ALERTS,
+    SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
     SIGNALS_TRIAGED,
     AcuteSignalAlertV1,
@@ -31,6 +33,8 @@ from signaalpunt_contracts import (
     Envelope,
     EventPayload,
     PartnerSignalRejectedV1,
+    PossibleAcuteAlertV1,
+    PossibleAcuteReviewMissedV1,
     SignalReceivedV1,
     SignalTriagedV1,
     Topic,
@@ -97,9 +101,20 @@ class Topics:
     steps: Topic
     rejections: Topic
     notifications: Topic
+    possible_acute: Topic
+    review_missed: Topic
 
     def consumed(self) -> tuple[Topic, ...]:
-        return (self.received, self.triaged, self.acute, self.deadline, self.steps, self.rejections)
+        return (
+            self.received,
+            self.triaged,
+            self.acute,
+            self.possible_acute,
+            self.review_missed,
+            self.deadline,
+            self.steps,
+            self.rejections,
+        )
 
     def for_payload(self, payload: EventPayload) -> Topic:
         return {
@@ -109,6 +124,8 @@ class Topics:
             DeadlineMissedV1: self.deadline,
             CaseStepRecordedV1: self.steps,
             PartnerSignalRejectedV1: self.rejections,
+            PossibleAcuteAlertV1: self.possible_acute,
+            PossibleAcuteReviewMissedV1: self.review_missed,
         }[type(payload)]
 
 
@@ -121,6 +138,12 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
         rejections=await kafka_topics.private(PARTNER_REJECTIONS, "partner.signals.rejections.v1"),
         notifications=await kafka_topics.private(NOTIFICATIONS, "notifications.v1"),
+        possible_acute=await kafka_topics.private(
+            SIGNALS_POSSIBLE_ACUTE_ALERTS, "signals.possible-acute-alerts.v1"
+        ),
+        review_missed=await kafka_topics.private(
+            SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED, "signals.possible-acute-review-missed.v1"
+        ),
     )
 
 

@@ -173,13 +173,75 @@ def _misspelt(token: Token, written: str, meant: str) -> bool:
 
 
 @dataclass(frozen=True)
-class PhraseWord:
-    alternatives: tuple[Alternative, ...]
+class SentenceForms:
+    """Every word and lemma of a sentence, to rule phrases out before looking closer."""
 
-    def match(self, token: Token) -> Alternative | None:
-        for alternative in self.alternatives:
-            if alternative.matches(token):
-                return alternative
+    forms: frozenset[str]
+    has_unknown: bool
+
+    @classmethod
+    def of(cls, sentence: Sequence[Token]) -> SentenceForms:
+        return cls(
+            forms=frozenset(f for t in sentence for f in (t.surface, t.lemma)),
+            has_unknown=any(not t.known for t in sentence),
+        )
+
+
+@dataclass(frozen=True)
+class PhraseWord:
+    """One word of a phrase: its alternatives, indexed so a token is checked in a few lookups."""
+
+    alternatives: tuple[Alternative, ...]
+    _forms: Mapping[str, str] = field(default_factory=dict, repr=False)
+    _exact: Mapping[str, str] = field(default_factory=dict, repr=False)
+    _prefixes: tuple[Alternative, ...] = field(default=(), repr=False)
+    _fuzzy: tuple[Alternative, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def of(cls, alternatives: Sequence[Alternative]) -> PhraseWord:
+        forms: dict[str, str] = {}
+        exact: dict[str, str] = {}
+        for a in alternatives:
+            if a.exact:
+                exact.setdefault(a.text, a.text)
+            elif not a.prefix:
+                for form in sorted(a.forms):
+                    forms.setdefault(form, a.text)
+        return cls(
+            alternatives=tuple(alternatives),
+            _forms=forms,
+            _exact=exact,
+            _prefixes=tuple(a for a in alternatives if a.prefix),
+            _fuzzy=tuple(a for a in alternatives if not a.exact and len(a.text) >= MIN_FUZZY),
+        )
+
+    def may_match(self, sentence: SentenceForms) -> bool:
+        """A quick no: none of the sentence's words can be this word (most phrases stop here)."""
+        if not (
+            self._forms.keys().isdisjoint(sentence.forms)
+            and self._exact.keys().isdisjoint(sentence.forms)
+        ):
+            return True
+        if self._fuzzy and sentence.has_unknown:
+            return True
+        return any(f.startswith(a.text) for a in self._prefixes for f in sentence.forms)
+
+    def match(self, token: Token) -> str | None:
+        """How the rules write the word this token matches ("zelfmoord*"), or None."""
+        found = (
+            self._exact.get(token.surface)
+            or self._forms.get(token.surface)
+            or self._forms.get(token.lemma)
+        )
+        if found is not None:
+            return found
+        for a in self._prefixes:
+            if token.surface.startswith(a.text) or token.lemma.startswith(a.text):
+                return a.text + "*"
+        if not token.known:  # a typing error is never a dictionary word itself
+            for a in self._fuzzy:
+                if a.matches(token):
+                    return a.text + ("*" if a.prefix else "")
         return None
 
 
@@ -213,7 +275,7 @@ def compile_phrase(
                 alternatives.extend(_alternative(w) for w in lists[option[1:]])
             else:
                 alternatives.append(_alternative(option))
-        words.append(PhraseWord(tuple(alternatives)))
+        words.append(PhraseWord.of(alternatives))
     if not words:
         raise PhraseError("an empty phrase")
     return Phrase(source=source, words=tuple(words), window=window)
@@ -239,17 +301,23 @@ class PhraseMatch:
 
 
 def find_phrase(
-    phrase: Phrase, sentence: Sequence[Token], blanked: frozenset[int]
+    phrase: Phrase,
+    sentence: Sequence[Token],
+    blanked: frozenset[int],
+    forms: SentenceForms | None = None,
 ) -> PhraseMatch | None:
     """The tightest match of the phrase in the sentence, or None."""
+    forms = forms or SentenceForms.of(sentence)
+    if not all(word.may_match(forms) for word in phrase.words):
+        return None
     # per phrase word: (position, how the rules file writes the word that matched)
     candidates: list[list[tuple[int, str]]] = []
     for word in phrase.words:
         hits = []
         for i, token in enumerate(sentence):
-            alternative = None if i in blanked else word.match(token)
-            if alternative is not None:
-                hits.append((i, alternative.text + ("*" if alternative.prefix else "")))
+            written = None if i in blanked else word.match(token)
+            if written is not None:
+                hits.append((i, written))
         if not hits:
             return None
         candidates.append(hits)
@@ -322,11 +390,12 @@ class Lexicon:
         found: dict[str, list[str]] = {}
         seen: set[tuple[str, frozenset[tuple[int, int]]]] = set()
         for number, sentence in enumerate(sentences(text)):
-            other = any(find_phrase(p, sentence, frozenset()) for p in self.about_another)
+            forms = SentenceForms.of(sentence)
+            other = any(find_phrase(p, sentence, frozenset(), forms) for p in self.about_another)
             for reader in self.cues:
-                blanked = _blank(sentence, reader.exceptions)
+                blanked = _blank(sentence, reader.exceptions, forms)
                 for phrase in reader.phrases:
-                    match = find_phrase(phrase, sentence, blanked)
+                    match = find_phrase(phrase, sentence, blanked, forms)
                     if match is None:
                         continue
                     cue, note = reader.cue, ""
@@ -345,10 +414,14 @@ class Lexicon:
         return {cue: tuple(words) for cue, words in found.items()}
 
 
-def _blank(sentence: Sequence[Token], exceptions: Iterable[Phrase]) -> frozenset[int]:
+def _blank(
+    sentence: Sequence[Token], exceptions: Iterable[Phrase], forms: SentenceForms
+) -> frozenset[int]:
     """Positions covered by an everyday expression (its words in order, side by side)."""
     blanked: set[int] = set()
     for phrase in exceptions:
+        if not all(word.may_match(forms) for word in phrase.words):
+            continue
         n = len(phrase.words)
         for start in range(len(sentence) - n + 1):
             if all(w.match(sentence[start + k]) for k, w in enumerate(phrase.words)):
