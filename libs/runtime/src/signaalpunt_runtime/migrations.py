@@ -32,6 +32,7 @@ import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 
 import asyncpg
 import typer
@@ -181,7 +182,9 @@ def discover() -> list[MigrationSet]:
     found: list[MigrationSet] = []
     for point in entry_points(group=ENTRY_POINTS):
         value = point.load()
-        if isinstance(value, tuple):  # (path, schema), e.g. the key store's
+        if isinstance(value, ModuleType):  # the migrations folder itself (imports no app code)
+            path, schema = Path(next(iter(value.__path__))), _schema_for(point.name)
+        elif isinstance(value, tuple):  # (path, schema)
             path, schema = Path(value[0]), str(value[1])
         else:
             path, schema = Path(value), _schema_for(point.name)
