@@ -53,20 +53,47 @@ def test_every_service_is_a_runtime_dependency_of_the_image() -> None:
     assert "signaalpunt-testkit" not in runtime, "the test kit is not a runtime dependency"
 
 
-@pytest.fixture(scope="module")
-def runtime_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What the Dockerfile's install step puts in the image, made here with the same command."""
-    venv = tmp_path_factory.mktemp("image") / "venv"
+def _sync(source: Path, venv: Path, *extra: str) -> None:
     result = subprocess.run(
-        [*RUNTIME_INSTALL, "--quiet"],
-        cwd=REPO,
-        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)},
+        [*RUNTIME_INSTALL, "--quiet", *extra],
+        cwd=source,
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"},
         capture_output=True,
         text=True,
         check=False,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _tracked_files(into: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, into / name)
+
+
+@pytest.fixture(scope="module")
+def runtime_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the Dockerfile's two install steps put in the image, repeated here the same way:
+    first from the workspace's pyproject.toml files and uv.lock alone (the cached dependency
+    layer), then with the whole source."""
+    work = tmp_path_factory.mktemp("image")
+    source, venv = work / "src", work / "venv"
+    _tracked_files(source)
+    manifests = work / "manifests"
+    for path in source.rglob("*"):
+        if path.is_file() and path.name in {"pyproject.toml", "uv.lock"}:
+            target = manifests / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    _sync(manifests, venv, "--no-install-workspace")
+    assert not list(venv.glob("lib/python3*/site-packages/signaalpunt_*"))
+    _sync(source, venv, "--no-cache")
     return venv
 
 
