@@ -206,3 +206,28 @@ def test_the_explanation_names_the_rules_words_that_matched() -> None:
     decision = decided("Ze zei dat ze er een eind aan wil maken.")
     fired = {f.rule: f for f in decision.explanation}
     assert "suicide_risk: eind + aan + maken + er" in fired["acute-risk"].matched_words
+
+
+# -- an age written in the words counts when no birth year was given --------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "route", "group"),
+    [
+        ("Mijn dochter van 12 zit in de pauze altijd alleen.", "jeugdteam", "minor_under_15"),
+        ("Jongen (10) zit na school alleen thuis tot laat.", "jeugdteam", "minor_under_15"),
+        ("Mevrouw (82) woont alleen en krijgt nooit bezoek.", "team_eenzaamheid", "senior_75_plus"),
+        ("Mijn opa is 90 en niemand komt meer.", "team_welzijn", "senior_75_plus"),
+    ],
+)
+def test_an_age_in_the_words_finds_minors_and_seniors(text: str, route: str, group: str) -> None:
+    decision = decided(text)
+    assert decision.route.value == route
+    assert group in groups(decision)
+
+
+@pytest.mark.parametrize(
+    "text", ["Ze is al 10 jaar eenzaam.", "Hij woont op nummer 12 en ziet niemand."]
+)
+def test_a_duration_or_house_number_is_no_age(text: str) -> None:
+    assert "minor_under_15" not in groups(decided(text))

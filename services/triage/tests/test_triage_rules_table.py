@@ -141,7 +141,14 @@ TABLE: list[tuple[str, Row]] = [
     # (issue 13), a coordinator reviews within hours
     (
         "levensmoe",
-        row("Levensmoe, 91 jaar, woont alleen", POSSIBLE, priority="high", review=True),
+        row(
+            "Levensmoe, 91 jaar, woont alleen",
+            POSSIBLE,
+            priority="high",
+            review=True,
+            groups={"senior_75_plus"},  # the age in the words counts (issue 13)
+            matched={"age>=75 (text)"},
+        ),
     ),
     ("trein", row("Hij zei dat hij voor de trein wil springen.", ACUTE, priority="acute")),
     ("uppercase-no-punctuation", row("WIL NIET MEER VERDER LEVEN", ACUTE, priority="acute")),
@@ -646,5 +653,5 @@ def test_decision(name: str, r: Row) -> None:
     vocabulary = {c.value for c in Cue} | {f"text:{c}" for c in rules.text_cue_names}
     for item in matched:
         assert item in vocabulary or re.fullmatch(
-            r"(age>=\d+|age<\d+|reported_urgency=\w+|reporter=\w+|channel=\w+)", item
+            r"(age>=\d+|age<\d+)( \(text\))?|(reported_urgency|reporter|channel)=\w+", item
         ), item

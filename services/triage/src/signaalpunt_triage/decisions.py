@@ -15,17 +15,24 @@ from signaalpunt_contracts import (
 )
 
 from .rules import Facts, Proposal, RuleSet
+from .text import age_in_text
 
 
 def facts_of(signal: SignalReceivedV1, text: str | None, rules: RuleSet) -> Facts:
     """What the rules may look at. Age from the birth year is "turns N this year"."""
     subject = signal.subject
     age = signal.received_at.year - subject.birth_year if subject.birth_year else None
+    from_text = False
+    if age is None and subject.age_band is None and text:
+        # "mijn dochter van 12", "mevrouw (82)": a reporter often writes the age, not a year
+        age = age_in_text(text)
+        from_text = age is not None
     words = rules.read_text(text)
     return Facts(
         checkbox_cues=frozenset(c.value for c in signal.concern.cues),
         text_cues=frozenset(words),
         text_words=words,
+        age_from_text=from_text,
         age=age,
         age_band=subject.age_band.value if subject.age_band else None,
         reported_urgency=signal.reported_urgency.value,

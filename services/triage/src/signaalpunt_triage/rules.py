@@ -63,6 +63,7 @@ class Facts:
     channel: str
     text_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """For each text cue, the rules' words that matched (for the explanation)."""
+    age_from_text: bool = False  # the age was read in the words ("dochter van 12")
 
     def has_cue(self, cue: str) -> str | None:
         """How the cue was observed: its name (a checkbox) or text:<name> (the free text)."""
@@ -141,11 +142,11 @@ class Rule(_Strict):
         if w.age_at_least is not None:
             if not facts.age_at_least(w.age_at_least):
                 return None
-            matched.append(f"age>={w.age_at_least}")
+            matched.append(f"age>={w.age_at_least}" + (" (text)" if facts.age_from_text else ""))
         if w.age_below is not None:
             if not facts.age_below(w.age_below):
                 return None
-            matched.append(f"age<{w.age_below}")
+            matched.append(f"age<{w.age_below}" + (" (text)" if facts.age_from_text else ""))
         if w.reported_urgency_in:
             if facts.reported_urgency not in w.reported_urgency_in:
                 return None

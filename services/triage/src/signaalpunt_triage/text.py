@@ -427,3 +427,53 @@ def _blank(
             if all(w.match(sentence[start + k]) for k, w in enumerate(phrase.words)):
                 blanked.update(range(start, start + n))
     return frozenset(blanked)
+
+
+# -- an age in the words ------------------------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    """A word list written as words."""
+    return frozenset(text.split())
+
+
+_PERSONS = _words(
+    "mevrouw meneer mevr mr dhr heer dame man vrouw jongen meisje jongeman jongere tiener "
+    "kind kindje dochter zoon student studente moeder vader opa oma buurman buurvrouw "
+    "weduwe weduwnaar mantelzorger mantelzorgster patient patiente client boy girl woman "
+    "son daughter mother father neighbour neighbor grandmother grandfather"
+)
+_YEARS = frozenset({"jaar", "jr", "jarig", "jarige", "jaren", "years", "year", "yrs", "yo"})
+_NOT_AN_AGE_BEFORE = _words(
+    "al sinds ruim bijna na voor over meer dan ongeveer zon binnen afgelopen laatste elke "
+    "om ieder iedere nog for since about almost after every last nr nummer huisnummer"
+)
+_NOT_AN_AGE_AFTER = _words(
+    "geleden ago lang dagen weken maanden uur uren keer minuten euro kilo kg days weeks "
+    "months hours times minutes procent"
+)
+_CLAUSE_AFTER = frozenset({"", "en", "and", "maar", "but"})
+
+
+def age_in_text(text: str) -> int | None:
+    """The first age the words give ("dochter van 12", "Mevrouw (82)", "91 jaar", "Student,
+    19", "opa is 90"), or None. Durations are not ages ("al 10 jaar", "twee jaar geleden",
+    "40 jaar samenwoonde" after "met wie hij")."""
+    for sentence in sentences(text):
+        words = [t.surface for t in sentence]
+        for i, word in enumerate(words):
+            if not word.isdigit() or not 0 < int(word) <= 110:
+                continue
+            before = words[i - 1] if i > 0 else ""
+            after = words[i + 1] if i + 1 < len(words) else ""
+            if before in _NOT_AN_AGE_BEFORE or after in _NOT_AN_AGE_AFTER:
+                continue
+            is_age = (
+                after in _YEARS
+                or before in _PERSONS
+                or (before == "van" and i > 1 and words[i - 2] in _PERSONS)
+                or (before in {"is", "am", "wordt", "werd", "ben"} and after in _CLAUSE_AFTER)
+            )
+            if is_age:
+                return int(word)
+    return None
