@@ -40,7 +40,7 @@ from signaalpunt_runtime.broker_factory import make_producer
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 DATABASE = os.environ.get(
-    "SIGNAALPUNT_DATABASE_URL", "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+    "SIGNAALPUNT_DATABASE_URL", "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt"
 )
 KAFKA = os.environ.get("SIGNAALPUNT_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))

@@ -37,7 +37,7 @@ RESULTS = REPO / "bench" / "results"
 MIGRATIONS = REPO / "libs" / "runtime" / "tests" / "apps" / "migrations"
 KAFKA = os.environ.get("SIGNAALPUNT_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 DATABASE = os.environ.get(
-    "SIGNAALPUNT_DATABASE_URL", "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+    "SIGNAALPUNT_DATABASE_URL", "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt"
 )
 EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
 BATCH = 500

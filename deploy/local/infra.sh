@@ -5,11 +5,19 @@
 #   deploy/local/infra.sh up     [kafka|postgres|all]   start (idempotent) and wait until ready
 #   deploy/local/infra.sh down   [kafka|postgres|all]   stop cleanly, leave no process behind
 #   deploy/local/infra.sh status [kafka|postgres|all]   versions, ports, readiness; exit 1 when not ready
+#   deploy/local/infra.sh crash  [kafka|postgres|all]   fail hard (kill -9 Kafka; PostgreSQL stop -m immediate)
 #   deploy/local/infra.sh fetch                         download the Kafka jars into the cache only
 #   deploy/local/infra.sh env                           print the settings in use
 #
 # Every setting can be overridden from the environment (see `env`), so tests can run a second broker on
 # other ports and another data folder.
+#
+# Ports: the defaults (Kafka 19092/19093, PostgreSQL 15432) lie below Linux's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768-60999 by default), from which the kernel picks the local port of
+# every outgoing connection. A server port inside that range can be taken by any client for a while (a
+# client connecting to 127.0.0.1 may even connect to itself on it while the server is down), and the
+# server then fails to restart with "Address already in use": that happened with the old 55432. A bind
+# failure that remains is retried (SIGNAALPUNT_BIND_RETRIES times, 2 s apart) before `up` gives up.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,7 +34,7 @@ kafka_dir="${SIGNAALPUNT_KAFKA_DIR:-$state_dir/kafka}"
 kafka_heap="${SIGNAALPUNT_KAFKA_HEAP:-512m}"
 kafka_jars="$cache_dir/kafka-$kafka_version"
 
-pg_port="${SIGNAALPUNT_PG_PORT:-55432}"
+pg_port="${SIGNAALPUNT_PG_PORT:-15432}"
 pg_dir="${SIGNAALPUNT_PG_DIR:-$state_dir/postgres}"
 # As root, PostgreSQL runs as the 'postgres' user, which may not be able to enter a checkout under a
 # private home folder: then its data goes to a folder of its own, one per checkout.
@@ -40,6 +48,7 @@ pg_database="${SIGNAALPUNT_PG_DATABASE:-signaalpunt}"
 
 python="${SIGNAALPUNT_PYTHON:-$repo/.venv/bin/python}"
 ready_timeout="${SIGNAALPUNT_READY_TIMEOUT:-90}"
+bind_retries="${SIGNAALPUNT_BIND_RETRIES:-15}"
 
 log() { printf '%s %s\n' "[infra]" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -133,6 +142,15 @@ kafka_up() {
         -t "$cluster_id" -c "$kafka_dir/server.properties" >"$kafka_dir/logs/format.log" 2>&1 \
         || { cat "$kafka_dir/logs/format.log" >&2; die "formatting Kafka storage failed"; }
     fi
+    kafka_start
+  fi
+  kafka_wait_ready
+  log "Kafka ready on $kafka_host:$kafka_port"
+}
+
+kafka_start() { # start the broker; a port still taken (bind failure) is retried
+  local attempt=1
+  while :; do
     log "starting Kafka $kafka_version on $kafka_host:$kafka_port (controller $kafka_controller_port)"
     # setsid: the broker must not die with the shell (or make) that started it
     setsid nohup java -Xms"$kafka_heap" -Xmx"$kafka_heap" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
@@ -142,7 +160,26 @@ kafka_up() {
       >"$kafka_dir/logs/stdout.log" 2>&1 </dev/null &
     echo $! >"$kafka_dir/kafka.pid"
     echo "$kafka_version" >"$kafka_dir/kafka.version"
-  fi
+    # a broker that cannot bind exits within seconds; one that runs is left to kafka_wait_ready
+    local settle=$((SECONDS + 10))
+    while [ $SECONDS -lt $settle ] && kafka_pid >/dev/null; do
+      probe kafka --bootstrap "$kafka_host:$kafka_port" --quiet && return 0
+      sleep 1
+    done
+    kafka_pid >/dev/null && return 0
+    if grep -qi "address already in use" "$kafka_dir/logs/stdout.log" "$kafka_dir/logs/server.log" 2>/dev/null \
+      && [ $attempt -lt "$bind_retries" ]; then
+      log "Kafka could not bind its port (address already in use); retrying in 2s ($attempt/$bind_retries)"
+      attempt=$((attempt + 1))
+      : >"$kafka_dir/logs/server.log" 2>/dev/null || true
+      sleep 2
+      continue
+    fi
+    return 0 # kafka_wait_ready reports the failure with the logs
+  done
+}
+
+kafka_wait_ready() {
   local deadline=$((SECONDS + ready_timeout))
   until probe kafka --bootstrap "$kafka_host:$kafka_port" --quiet; do
     if ! kafka_pid >/dev/null; then
@@ -152,7 +189,6 @@ kafka_up() {
     [ $SECONDS -lt $deadline ] || die "Kafka not ready after ${ready_timeout}s (logs in $kafka_dir/logs)"
     sleep 1
   done
-  log "Kafka ready on $kafka_host:$kafka_port"
 }
 
 kafka_down() {
@@ -174,6 +210,18 @@ kafka_down() {
   done
   rm -f "$kafka_dir/kafka.pid"
   log "Kafka stopped"
+}
+
+kafka_crash() { # kill -9: no controlled shutdown, no flush
+  local pid
+  if ! pid="$(kafka_pid)"; then
+    log "Kafka not running"
+    return 0
+  fi
+  log "killing Kafka (pid $pid) with SIGKILL"
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+  rm -f "$kafka_dir/kafka.pid"
 }
 
 kafka_status() {
@@ -252,10 +300,28 @@ pg_up() {
         || { rm -f "$pwfile"; die "initdb failed"; }
       rm -f "$pwfile"
     fi
-    log "starting PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
-    pg_as "$bin/pg_ctl" -D "$pg_dir" -l "$pg_dir/server.log" -w -t 60 \
-      -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" \
-      start >/dev/null || { tail -n 30 "$pg_dir/server.log" >&2; die "PostgreSQL did not start"; }
+    local attempt=1
+    while :; do
+      log "starting PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
+      local mark
+      mark="$( (wc -l <"$pg_dir/server.log") 2>/dev/null || echo 0)"
+      if pg_as "$bin/pg_ctl" -D "$pg_dir" -l "$pg_dir/server.log" -w -t 60 \
+        -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" \
+        start >/dev/null; then
+        break
+      fi
+      # the port still taken (a client's ephemeral port, a server that is still going away):
+      # wait and try again rather than leave the developer without a database
+      if tail -n +"$((mark + 1))" "$pg_dir/server.log" 2>/dev/null | grep -qi "could not bind\|address already in use" \
+        && [ $attempt -lt "$bind_retries" ]; then
+        log "PostgreSQL could not bind 127.0.0.1:$pg_port (address already in use); retrying in 2s ($attempt/$bind_retries)"
+        attempt=$((attempt + 1))
+        sleep 2
+        continue
+      fi
+      tail -n 30 "$pg_dir/server.log" >&2
+      die "PostgreSQL did not start"
+    done
   fi
   local deadline=$((SECONDS + ready_timeout))
   until probe postgres --dsn "$(pg_admin_dsn)" --database "$pg_database" --quiet; do
@@ -277,6 +343,15 @@ pg_down() {
   log "PostgreSQL stopped"
 }
 
+pg_crash() { # as after a power cut: no checkpoint, every connection dropped at once
+  if ! pg_running; then
+    log "PostgreSQL not running"
+    return 0
+  fi
+  log "stopping PostgreSQL immediately (-m immediate)"
+  pg_as "$(pg_bin)/pg_ctl" -D "$pg_dir" -m immediate -w -t 60 stop >/dev/null
+}
+
 pg_status() {
   if pg_running; then
     printf 'postgres  running  127.0.0.1:%s  data %s\n' "$pg_port" "$pg_dir"
@@ -292,6 +367,7 @@ pg_status() {
 print_env() {
   cat <<EOF
 SIGNAALPUNT_KAFKA_BOOTSTRAP=$kafka_host:$kafka_port
+SIGNAALPUNT_KAFKA_CONTROLLER_PORT=$kafka_controller_port
 SIGNAALPUNT_DATABASE_URL=postgresql://$pg_user:$pg_password@127.0.0.1:$pg_port/$pg_database
 SIGNAALPUNT_KAFKA_VERSION=$kafka_version
 SIGNAALPUNT_KAFKA_DIR=$kafka_dir
@@ -314,8 +390,9 @@ run() { # run <verb> for the selected components; status reports both even when 
 case "$cmd" in
   up) run up ;;
   down) run down ;;
+  crash) run crash ;;
   status) run status ;;
   fetch) kafka_fetch ;;
   env) print_env ;;
-  *) die "unknown command '$cmd' (up, down, status, fetch, env)" ;;
+  *) die "unknown command '$cmd' (up, down, crash, status, fetch, env)" ;;
 esac

@@ -4,7 +4,7 @@ Ready means the service answers a real request, not that a port is open: a Kafka
 (cluster description and topic list) and a PostgreSQL query.
 
     probe.py kafka --bootstrap 127.0.0.1:19092 [--quiet]
-    probe.py postgres --dsn postgresql://u:p@127.0.0.1:55432/postgres [--database NAME] [--quiet]
+    probe.py postgres --dsn postgresql://u:p@127.0.0.1:15432/postgres [--database NAME] [--quiet]
 
 Exit 0 when ready, 1 when not; without --quiet a one-line report is printed.
 """

@@ -31,7 +31,7 @@ from signaalpunt_notifications.sinks import Sinks
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "notifications.signaalpunt.example"
-DATABASE = "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+DATABASE = "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt"
 
 
 def start_sinks() -> tuple[dict[str, str], Sinks]:

@@ -218,7 +218,7 @@ def test_the_key_store_has_a_role_of_its_own() -> None:
 def test_published_ports_match_the_local_infrastructure_defaults() -> None:
     services = compose()["services"]
     assert "127.0.0.1:19092:19092" in services["kafka"]["ports"]
-    assert "127.0.0.1:55432:5432" in services["postgres"]["ports"]
+    assert "127.0.0.1:15432:5432" in services["postgres"]["ports"]
 
 
 def test_traces_go_to_the_collector_and_on_to_a_trace_backend() -> None:

@@ -1,4 +1,4 @@
-"""The consumer stage on the real Kafka and PostgreSQL: inbox, retries, dead letters, halting."""
+"""The consumer stage on the real Kafka and PostgreSQL: inbox, retries, dead letters, pausing."""
 
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ async def _sequences(dsn: str, schema: str) -> list[int]:
     return [r["sequence"] for r in rows]
 
 
-async def test_transient_errors_are_retried_then_dead_lettered(
+async def test_transient_errors_are_retried_and_unknown_ones_dead_lettered(
     infra: Infra, kafka_topics: TopicFactory, database_url: str
 ) -> None:
     topic = await kafka_topics.private(PLATFORM_PROBE, "retry.v1", consumers=("flaky",))
@@ -163,9 +163,11 @@ async def test_transient_errors_are_retried_then_dead_lettered(
             "retry",
             seq,
         )
-        # sequence 1 fails twice and then works; sequence 2 never works
-        if (seq == 1 and calls[seq] <= 2) or seq == 2:
+        # sequence 1 fails twice and then works; sequence 2 never works (a bug, not an outage)
+        if seq == 1 and calls[seq] <= 2:
             raise ConnectionResetError("database connection dropped")
+        if seq == 2:
+            raise KeyError("no such rule")
 
     async with running(service), producer(infra.kafka_bootstrap) as p:
         for i in (1, 2, 3):
@@ -179,19 +181,15 @@ async def test_transient_errors_are_retried_then_dead_lettered(
     assert await _sequences(database_url, "retry") == [1, 3]
     (letter,) = await list_dead_letters(infra.kafka_bootstrap, topic.dead_letter_topic("flaky"))
     assert letter.headers["dlq-attempts"] == "4"
-    assert letter.headers["dlq-error-class"] == "builtins.ConnectionResetError"
+    assert letter.headers["dlq-error-class"] == "builtins.KeyError"
 
 
-async def test_dead_letter_limit_halts_and_replay_brings_the_events_back(
+async def test_a_bad_release_pauses_and_a_fixed_one_resumes_where_it_stopped(
     infra: Infra, kafka_topics: TopicFactory, database_url: str
 ) -> None:
     topic = await kafka_topics.private(PLATFORM_PROBE, "halt.v1", consumers=("counter",))
     settings = settings_for(
-        database_url,
-        infra.kafka_bootstrap,
-        "halt",
-        retry_attempts=1,
-        max_consecutive_dead_letters=3,
+        database_url, infra.kafka_bootstrap, "halt", retry_attempts=1, systemic_failures=3
     )
     broken = build(settings=settings, input_topic=topic, mode="broken")
     async with producer(infra.kafka_bootstrap) as p:
@@ -199,13 +197,15 @@ async def test_dead_letter_limit_halts_and_replay_brings_the_events_back(
             await send(p, topic.name, probe("halt", i))
     async with running(broken):
         stage = broken.stages[0]
-        await eventually(_true_when(lambda: stage.halted is not None), what="halt", timeout=30)
+        await eventually(_true_when(lambda: stage.paused is not None), what="pause", timeout=30)
         ok, checks = await broken.health()
-        assert not ok
-        assert "3 consecutive dead letters" in checks["halted_consumers"][0]
+        assert ok, "paused is an alert, not a liveness failure"
+        (state,) = checks["paused_consumers"].values()
+        assert state["reason"] == "systemic"
+        assert state["error"] == "builtins.RuntimeError"
     dlq = topic.dead_letter_topic("counter")
-    assert len(await list_dead_letters(infra.kafka_bootstrap, dlq)) == 3
-    assert await committed_offsets(infra.kafka_bootstrap, "counter", topic.name) == 3, (
+    assert len(await list_dead_letters(infra.kafka_bootstrap, dlq)) == 2
+    assert await committed_offsets(infra.kafka_bootstrap, "counter", topic.name) == 2, (
         "the offset must stay at the first event that was not dead-lettered"
     )
 
@@ -214,10 +214,10 @@ async def test_dead_letter_limit_halts_and_replay_brings_the_events_back(
     )
     async with running(fixed):
         await eventually(
-            lambda: _at(database_url, "SELECT count(*) FROM halt.effects", 5), what="rest handled"
+            lambda: _at(database_url, "SELECT count(*) FROM halt.effects", 6), what="rest handled"
         )
         replayed = await replay(infra.kafka_bootstrap, dlq)
-        assert [json.loads(r.value)["data"]["sequence"] for r in replayed] == [0, 1, 2]
+        assert [json.loads(r.value)["data"]["sequence"] for r in replayed] == [0, 1]
         await eventually(
             lambda: _at(database_url, "SELECT count(*) FROM halt.effects", 8), what="replayed"
         )

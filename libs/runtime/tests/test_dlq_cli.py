@@ -59,6 +59,7 @@ async def test_list_and_replay(infra: Infra, kafka_topics: TopicFactory) -> None
 
     dry = await asyncio.to_thread(runner.invoke, app, ["replay", dlq, "--dry-run", *args])
     assert "would replay 3 event(s)" in dry.output
+    assert "for counter" in dry.output
     first = await asyncio.to_thread(runner.invoke, app, ["replay", dlq, "--limit", "2", *args])
     assert "replayed 2 event(s)" in first.output, first.output
     rest = await asyncio.to_thread(runner.invoke, app, ["replay", dlq, *args])
@@ -68,12 +69,32 @@ async def test_list_and_replay(infra: Infra, kafka_topics: TopicFactory) -> None
 
     headers = await _original_topic_headers(infra, topic.name)
     assert len(headers) == 3
-    assert all(
-        not any(k.startswith("dlq-") and k != "dlq-replayed-from" for k in h) for h in headers
-    )
-    assert sorted(h["dlq-replayed-from"].decode().rsplit(":", 1)[1] for h in headers) == [
+    assert all(not any(k.startswith("dlq-") for k in h) for h in headers)
+    assert all(h["signaalpunt-replay-for"] == b"counter" for h in headers)
+    assert sorted(h["signaalpunt-replay-of"].decode().rsplit(":", 1)[1] for h in headers) == [
         "0",
         "1",
         "2",
     ]
+    assert sorted(h["signaalpunt-first-offset"] for h in headers) == [b"0", b"1", b"2"]
     assert all(h["signaalpunt-event-type"] == b"signaalpunt.platform.probe.v1" for h in headers)
+
+
+async def test_replay_selects_by_error_class_and_offset(
+    infra: Infra, kafka_topics: TopicFactory
+) -> None:
+    topic = await kafka_topics.private(PLATFORM_PROBE, "cli-select.v1", consumers=("counter",))
+    dlq = topic.dead_letter_topic("counter")
+    await _park(infra, dlq, topic.name, 4)
+    runner = CliRunner()
+    args = ["--bootstrap", infra.kafka_bootstrap]
+    chosen = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["replay", dlq, "--error-class", "RuntimeError", "--from-offset", "2", "--dry-run", *args],
+    )
+    assert chosen.exit_code == 0, chosen.output
+    assert "would replay 2 event(s)" in chosen.output
+    sent = await asyncio.to_thread(runner.invoke, app, ["replay", dlq, "--to-offset", "0", *args])
+    assert "replayed 1 event(s)" in sent.output, sent.output
+    assert len(await _original_topic_headers(infra, topic.name)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -33,6 +34,8 @@ async def send(
     event_id: str | None = None,
     cloudevent: bool = True,
     encrypted: bool = True,
+    extra_headers: tuple[tuple[str, bytes], ...] = (),
+    timestamp_ms: int | None = None,
 ) -> str:
     event_id = event_id or f"evt-{uuid.uuid4().hex[:10]}"
     value = data if isinstance(data, bytes) else json.dumps(data).encode()
@@ -48,11 +51,16 @@ async def send(
             ("ce_type", b"nl.signaalpunt.partner.signal.v1"),
             ("ce_time", b"2026-11-23T09:00:00Z"),
         ]
+    headers += list(extra_headers)
     producer = make_producer(intake.infra.kafka_bootstrap, client_id="partner-test")
     await producer.start()
     try:
         await producer.send_and_wait(
-            intake.partner_signals.name, value=value, key=source.encode(), headers=headers
+            intake.partner_signals.name,
+            value=value,
+            key=source.encode(),
+            headers=headers,
+            timestamp_ms=timestamp_ms,
         )
     finally:
         await producer.stop()
@@ -176,3 +184,24 @@ async def test_partner_events_travel_encrypted_and_plain_ones_are_refused(
     (kept,) = [letter for letter in parked if letter.headers.get("ce_id") == plain]
     assert b"Geheim" not in kept.value
     assert b"Geheim" in PartnerKeyring(intake.keys / "partner-key.json").decrypt(kept.value)
+
+
+async def test_a_replayed_partner_event_keeps_the_time_it_first_arrived(
+    intake: RunningIntake,
+) -> None:
+    """Issue 14, defect 4: a replayed partner signal took the replay's time as its received time,
+    so its first-contact deadline moved. `signaalpunt-dlq replay` keeps the original's Kafka
+    timestamp and marks the copy; intake takes the received time from it."""
+    first_arrived = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    replayed = await send(
+        intake,
+        report(),
+        extra_headers=(
+            ("signaalpunt-replay-for", b"intake"),
+            ("signaalpunt-replay-of", f"{intake.partner_signals.name}.dlq.intake:0:7".encode()),
+            ("signaalpunt-replay-count", b"1"),
+        ),
+        timestamp_ms=int(first_arrived.timestamp() * 1000),
+    )
+    (signal,) = await signals_from(intake, f"{GP}#{replayed}")
+    assert signal.data.received_at == first_arrived

@@ -7,8 +7,9 @@
 - `PermanentError`: raise it for an event that can never succeed (dead-lettered without retries).
 """
 
-from .consumer import ConsumerHaltedError, PermanentError, UnitOfWork
+from .consumer import UnitOfWork
+from .failures import PermanentError
 from .service import Service
 from .settings import ServiceSettings
 
-__all__ = ["ConsumerHaltedError", "PermanentError", "Service", "ServiceSettings", "UnitOfWork"]
+__all__ = ["PermanentError", "Service", "ServiceSettings", "UnitOfWork"]

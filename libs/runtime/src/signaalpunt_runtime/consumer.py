@@ -1,54 +1,59 @@
 """A consumer stage: decode → inbox + handler + outbox in one transaction → commit the offset.
 
 For every Kafka message:
-1. the value is validated as `Envelope[<the topic's model>]`; a message that does not validate goes
-   to the dead-letter topic at once (retrying cannot fix it);
+1. the value is validated as `Envelope[<the topic's model>]` (or by the stage's decoder);
 2. in one database transaction: `(consumer group, event id)` is inserted into the inbox (a second
    delivery finds it there and does nothing), the handler runs, and the events it publishes are
    written to the outbox;
-3. transient errors are retried with exponential backoff (tenacity), a bounded number of times;
-   a `PermanentError`, a validation error, or an exhausted retry sends the message to the
-   dead-letter topic;
+3. a failure is classified (`failures.py`): the message's own fault (undecodable, invalid,
+   `PermanentError`) goes to the dead-letter topic at once, and the stage's dead-letter hook
+   writes the sender's rejection through the outbox in a transaction of its own; a dependency
+   that is down (database, broker) pauses the stage (`pausing.py`), which resumes by itself and
+   handles the event then, never dead-lettering it; an unknown error is retried a few times and
+   then dead-lettered, unless `systemic_failures` different events in a row failed the same way:
+   then the stage pauses (systemic) instead of parking the rest;
 4. only then is the message's offset marked for commit (`offsets.py` commits handled offsets in the
-   background). Should even the dead-letter publish fail, the consumer rewinds to the message and
-   tries again later: nothing is skipped.
+   background); a paused stage seeks back to the first event it did not finish, so it resumes
+   exactly there, also after a restart.
 
-After `max_consecutive_dead_letters` dead letters in a row the stage halts its consumer instead of
-draining the topic (a bad deploy); `/health` then reports it, and the offset stays at the first
-event it did not handle.
+A parked copy replayed with `signaalpunt-dlq replay` carries `signaalpunt-replay-for: <group>`:
+every other group on the topic skips it, so a replay reaches only the group that parked it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.context import Context
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from pydantic import ValidationError
 from signaalpunt_contracts import Envelope, Topic
 from signaalpunt_contracts.envelope import PayloadT
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_not_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from .database import DbConnection
-from .dead_letters import dead_letter_headers
+from .dead_letters import REPLAY_FOR, dead_letter_headers
+from .failures import (
+    Backoff,
+    Failure,
+    InvalidMessageError,
+    PauseReason,
+    PermanentError,
+    classify,
+    error_name,
+)
 from .logs import get_logger
 from .offsets import CommitOnRevoke, OffsetCommitter
 from .outbox import OutboxRow, outbox_row, write_outbox_rows
+from .pausing import PauseMetrics, Pausing
 from .settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -57,17 +62,6 @@ if TYPE_CHECKING:
     from faststream.kafka.subscriber.usecase import LogicSubscriber
 
 log = get_logger(__name__)
-
-
-class PermanentError(Exception):
-    """Raised by a handler for an event that can never succeed: dead-lettered without retries.
-
-    The message must name the reason without personal data (it becomes a Kafka header).
-    """
-
-
-class ConsumerHaltedError(RuntimeError):
-    """The stage stopped its consumer after too many consecutive dead letters."""
 
 
 class UnitOfWork:
@@ -119,14 +113,6 @@ Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
 of work of its transaction; a stage with `as_list` calls it with a list of such events."""
 
 
-class InvalidMessageError(ValueError):
-    """A decoder's verdict: this message can never be handled (dead-lettered without retries)."""
-
-    dead_letter_value: bytes | None = None
-    """What the dead-letter topic keeps instead of the message's value, when that must not be
-    kept as it came (e.g. a refused plaintext partner event, kept encrypted)."""
-
-
 class Decoded(Protocol):
     @property
     def event_id(self) -> UUID: ...
@@ -136,8 +122,24 @@ Decoder = Callable[[bytes, ConsumerRecord[bytes, bytes]], Decoded]
 """Turns a Kafka message into the event a handler gets; its `event_id` is the inbox key.
 Raises ValidationError or InvalidMessageError for a message that can never be handled."""
 
-DeadLetterHook = Callable[[ConsumerRecord[bytes, bytes], BaseException], Awaitable[None]]
-"""Called after a message went to the dead-letter topic, e.g. to tell its sender why."""
+DeadLetterHook = Callable[
+    [ConsumerRecord[bytes, bytes], BaseException, "UnitOfWork"], Awaitable[None]
+]
+"""Called for a message refused for its own fault, before it goes to the dead-letter topic, with a
+unit of work of its own: what it publishes (e.g. the sender's rejection) goes through the outbox,
+once per message (an inbox row marks it), and waits out a database outage like any event."""
+
+__all__ = [
+    "ConsumerStage",
+    "DeadLetterHook",
+    "Decoder",
+    "Handler",
+    "InvalidMessageError",
+    "PermanentError",
+    "StageMetrics",
+    "UnitOfWork",
+    "unit_of_work",
+]
 
 
 class StageMetrics:
@@ -154,6 +156,7 @@ class StageMetrics:
             ["topic", "group"],
             registry=registry,
         )
+        self.pausing = PauseMetrics(registry)
 
 
 async def _raw_body(message: KafkaMessage) -> bytes:
@@ -165,6 +168,27 @@ async def _raw_body(message: KafkaMessage) -> bytes:
 async def _raw_bodies(message: KafkaMessage) -> list[bytes]:
     """The decoder for batch stages: each message's raw bytes."""
     return [bytes(body) for body in message.body]
+
+
+DEAD_LETTER_MARKS = uuid.UUID("5f0c2f6e-6a55-4d1c-9a52-2b7f3c1d8e01")
+
+
+def dead_letter_mark(group: str, record: ConsumerRecord[bytes, bytes]) -> UUID:
+    """The inbox key of "this group refused this message": a replayed copy (another offset) is a
+    new message and gets its own, while a redelivery of the same one does not tell its sender
+    twice."""
+    return uuid.uuid5(
+        DEAD_LETTER_MARKS, f"{group}:{record.topic}:{record.partition}:{record.offset}"
+    )
+
+
+class Pause(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside the stage to stop at an event and wait (`pausing.py`)."""
+
+    def __init__(self, reason: PauseReason, error: BaseException) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        self.error = error
 
 
 class ConsumerStage:
@@ -197,16 +221,27 @@ class ConsumerStage:
         model: type[Envelope[Any]] = Envelope[topic.value]  # type: ignore[name-defined]
         self._decode: Decoder = decode or (lambda body, _record: model.model_validate_json(body))
         self._on_dead_letter = on_dead_letter
-        self.consecutive_dead_letters = 0
-        self.halted: str | None = None
+        # unknown failures in a row: their error class and the different events that had it
+        self._streak_error: str | None = None
+        self._streak_events: set[str] = set()
+        self.pausing = Pausing(
+            topic=topic.name,
+            group=group,
+            metrics=metrics.pausing,
+            backoff=Backoff(settings.retry_initial_delay, settings.pause_max_delay),
+            dependencies_answer=self.dependencies_answer,
+        )
         self.subscriber: LogicSubscriber[Any] | None = None
-        self._stop_task: asyncio.Task[None] | None = None
         self.offsets = OffsetCommitter(
             group=group,
             interval=settings.commit_interval,
             max_pending=settings.commit_max_pending,
         )
         self.listener = CommitOnRevoke(self.offsets)
+
+    @property
+    def paused(self) -> PauseReason | None:
+        return self.pausing.reason
 
     def register(self) -> None:
         from .broker_factory import subscriber_options  # noqa: PLC0415 - avoid an import cycle
@@ -238,137 +273,113 @@ class ConsumerStage:
             subscriber(self.handle, decoder=_raw_body)
         self.subscriber = subscriber
 
+    async def dependencies_answer(self) -> bool:
+        """The probe of a paused stage: a query on its database and a broker metadata request."""
+        try:
+            await asyncio.wait_for(self._pool().fetchval("SELECT 1"), 5)
+        except Exception:
+            return False
+        return bool(await self._broker.ping(timeout=5))
+
+    # -- one event at a time -------------------------------------------------------------------
+
     async def handle(self, body: bytes, message: KafkaMessage) -> None:
         record: ConsumerRecord[bytes, bytes] = message.raw_message  # type: ignore[assignment]
+        consumer = cast("AIOKafkaConsumer", message.consumer)
+        started = time.perf_counter()
         try:
-            await self._process(body, record)
+            outcome = await self._process(body, record)
+        except Pause as pause:
+            self.pausing.pause(consumer, {_tp(record): record.offset}, pause.reason, pause.error)
+            return
         except BaseException:
             # rewind to this message: it is delivered again, never skipped by a later commit
             await message.nack()
             raise
-        await self.offsets.handled(cast("AIOKafkaConsumer", message.consumer), record)
+        self._done(outcome, time.perf_counter() - started)
+        await self.offsets.handled(consumer, record)
 
-    async def handle_batch(self, bodies: list[bytes], message: KafkaMessage) -> None:
-        """Batch mode: up to `batch_size` events in one transaction (one commit, one fsync).
-
-        Each event still has its own inbox row. Should any event of the batch fail, the batch's
-        transaction rolls back and its events are handled one by one, with the usual retries
-        and dead letters, so one bad event never takes the others with it.
-        """
-        records: tuple[ConsumerRecord[bytes, bytes], ...] = message.raw_message  # type: ignore[assignment]
-        try:
-            await self._process_batch(bodies, records)
-        except BaseException:
-            await message.nack()  # rewinds every partition of the batch to its first record
-            raise
-        consumer = cast("AIOKafkaConsumer", message.consumer)
-        for record in records:
-            await self.offsets.handled(consumer, record)
-
-    async def _process_batch(
-        self, bodies: list[bytes], records: tuple[ConsumerRecord[bytes, bytes], ...]
-    ) -> None:
-        if self.halted:
-            raise ConsumerHaltedError(self.halted)
-        started = time.perf_counter()
-        valid: list[tuple[Decoded, ConsumerRecord[bytes, bytes]]] = []
-        for body, record in zip(bodies, records, strict=True):
-            try:
-                valid.append((self._decode(body, record), record))
-            except (ValidationError, InvalidMessageError) as exc:
-                await self._dead_letter(record, exc, attempts=1)
-        if not valid:
-            return
-        try:
-            outcomes = await self._handle_together(valid)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning(
-                "batch failed; handling its events one by one",
-                topic=self.topic.name,
-                group=self.group,
-                size=len(valid),
-                error=type(exc).__name__,
-            )
-            for event, record in valid:
-                await self._process_event(event, record, time.perf_counter())
-            return
-        self.consecutive_dead_letters = 0
-        elapsed = time.perf_counter() - started
-        for outcome in outcomes:
-            self._metrics.handled.labels(self.topic.name, self.group, outcome).inc()
-            self._metrics.duration.labels(self.topic.name, self.group).observe(elapsed)
-
-    async def _handle_together(
-        self, events: list[tuple[Decoded, ConsumerRecord[bytes, bytes]]]
-    ) -> list[str]:
-        outcomes = []
-        outbox: list[OutboxRow] = []
-        async with self._pool().acquire() as conn, conn.transaction():
-            new = await self._first_delivery(conn, events)
-            fresh = []
-            for event, _ in events:
-                if event.event_id not in new:  # handled before, or twice in this batch
-                    outcomes.append("duplicate")
-                    continue
-                new.discard(event.event_id)
-                if self.as_list:
-                    fresh.append(event)
-                else:
-                    await self.handler(event, self._unit_of_work(conn, event, outbox))
-                outcomes.append("handled")
-            if fresh:
-                await self.handler(fresh, self._unit_of_work(conn, None, outbox))
-            await write_outbox_rows(conn, self._settings.schema_name, outbox)
-        return outcomes
-
-    async def _process(self, body: bytes, record: ConsumerRecord[bytes, bytes]) -> None:
-        started = time.perf_counter()
-        if self.halted:
-            raise ConsumerHaltedError(self.halted)
+    async def _process(self, body: bytes, record: ConsumerRecord[bytes, bytes]) -> str:
+        if self._replay_for_another_group(record):
+            return "replay_for_other_group"
         try:
             event = self._decode(body, record)
-        except (ValidationError, InvalidMessageError) as exc:
-            await self._dead_letter(record, exc, attempts=1)
-            return
-        await self._process_event(event, record, started)
+        except (ValueError, InvalidMessageError) as exc:  # ValidationError is a ValueError
+            await self._park(record, exc, attempts=1, failure=Failure.OWN_FAULT)
+            return "dead_letter"
+        return await self._process_event(event, record)
 
-    async def _process_event(
-        self, event: Decoded, record: ConsumerRecord[bytes, bytes], started: float
-    ) -> None:
-        attempts = 0
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._settings.retry_attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=self._settings.retry_initial_delay,
-                    max=self._settings.retry_max_delay,
-                    jitter=self._settings.retry_initial_delay,
-                ),
-                retry=retry_if_not_exception_type(
-                    (ValidationError, PermanentError, ConsumerHaltedError)
-                ),
-                before_sleep=self._log_retry,
-                reraise=True,
-            ):
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    outcome = await self._handle_once(event, record)
-        except (ConsumerHaltedError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            await self._dead_letter(record, exc, attempts=attempts)
-            return
-        self.consecutive_dead_letters = 0
+    def _replay_for_another_group(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        for key, value in record.headers or ():
+            if key == REPLAY_FOR:
+                return value.decode(errors="replace") != self.group
+        return False
+
+    def _done(self, outcome: str, elapsed: float) -> None:
         self._metrics.handled.labels(self.topic.name, self.group, outcome).inc()
-        self._metrics.duration.labels(self.topic.name, self.group).observe(
-            time.perf_counter() - started
-        )
+        self._metrics.duration.labels(self.topic.name, self.group).observe(elapsed)
+        if outcome in ("handled", "duplicate"):
+            self._streak_error, self._streak_events = None, set()
+            self.pausing.running()
+        elif outcome == "dead_letter":
+            # a parked event shows the database and broker work, not that a bug is gone
+            self.pausing.running(proves_systemic_over=False)
+
+    async def _process_event(self, event: Decoded, record: ConsumerRecord[bytes, bytes]) -> str:
+        """Tries with a short back-off (a deadlock, a dropped connection, a blip), then decides
+        by the failure's class."""
+        delay = self._settings.retry_initial_delay
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await self._handle_once(event, record)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure = classify(exc)
+                if failure is not Failure.OWN_FAULT and attempts < self._settings.retry_attempts:
+                    log.debug(
+                        "event handling failed, retrying",
+                        topic=self.topic.name,
+                        group=self.group,
+                        attempt=attempts,
+                        error=error_name(exc),
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._settings.retry_max_delay)
+                    continue
+                await self._after_failure(event, record, exc, failure, attempts)
+                return "dead_letter"
+
+    async def _after_failure(
+        self,
+        event: Decoded,
+        record: ConsumerRecord[bytes, bytes],
+        error: Exception,
+        failure: Failure,
+        attempts: int,
+    ) -> None:
+        """Returns only when the event was parked; raises `Pause` to wait instead."""
+        if failure is Failure.DEPENDENCY:
+            raise Pause(PauseReason.DEPENDENCY, error)
+        if failure is Failure.UNKNOWN:
+            if not await self.dependencies_answer():
+                # an error we do not recognise while the database or broker is down: theirs
+                raise Pause(PauseReason.DEPENDENCY, error)
+            if self.paused is PauseReason.SYSTEMIC:
+                raise Pause(PauseReason.SYSTEMIC, error)
+            name = error_name(error)
+            if name != self._streak_error:
+                self._streak_error, self._streak_events = name, set()
+            self._streak_events.add(str(event.event_id))
+            if len(self._streak_events) >= self._settings.systemic_failures:
+                raise Pause(PauseReason.SYSTEMIC, error)
+        await self._park(record, error, attempts=attempts, failure=failure)
 
     async def _handle_once(self, event: Decoded, record: ConsumerRecord[bytes, bytes]) -> str:
         async with self._pool().acquire() as conn, conn.transaction():
-            if not await self._first_delivery(conn, [(event, record)]):
+            if not await self._first_delivery(conn, [(event.event_id, record)]):
                 log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
                 return "duplicate"
             if self.as_list:
@@ -380,8 +391,118 @@ class ConsumerStage:
             await work.flush()
             return "handled"
 
+    # -- batches -------------------------------------------------------------------------------
+
+    async def handle_batch(self, bodies: list[bytes], message: KafkaMessage) -> None:
+        """Batch mode: up to `batch_size` events in one transaction (one commit, one fsync).
+
+        Each event still has its own inbox row. Should the batch's transaction fail, its events
+        are handled one by one in order, with the usual failure classes; when one of them makes
+        the stage wait, every event before it counts as done (committed, never parked twice) and
+        each partition is delivered again from its first unfinished event.
+        """
+        records: tuple[ConsumerRecord[bytes, bytes], ...] = message.raw_message  # type: ignore[assignment]
+        consumer = cast("AIOKafkaConsumer", message.consumer)
+        started = time.perf_counter()
+        finished = 0
+        try:
+            outcomes = await self._process_batch(bodies, records)
+            finished = len(records)
+        except _BatchPause as stop:
+            finished = stop.finished
+            outcomes = stop.outcomes
+            rewind: dict[TopicPartition, int] = {}
+            for record in records[finished:]:
+                rewind.setdefault(_tp(record), record.offset)
+            self.pausing.pause(consumer, rewind, stop.pause.reason, stop.pause.error)
+        except BaseException:
+            await message.nack()  # rewinds every partition of the batch to its first record
+            raise
+        elapsed = time.perf_counter() - started
+        for outcome in outcomes:
+            self._done(outcome, elapsed)
+        for record in records[:finished]:
+            await self.offsets.handled(consumer, record)
+
+    async def _process_batch(
+        self, bodies: list[bytes], records: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> list[str]:
+        decoded: list[Decoded | Exception | None] = []
+        for body, record in zip(bodies, records, strict=True):
+            if self._replay_for_another_group(record):
+                decoded.append(None)
+                continue
+            try:
+                decoded.append(self._decode(body, record))
+            except (ValueError, InvalidMessageError) as exc:
+                decoded.append(exc)
+        valid = [
+            (item, record)
+            for item, record in zip(decoded, records, strict=True)
+            if item is not None and not isinstance(item, Exception)
+        ]
+        together: dict[int, str] = {}
+        if valid:
+            try:
+                together = await self._handle_together(valid)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug(
+                    "batch failed; handling its events one by one",
+                    topic=self.topic.name,
+                    group=self.group,
+                    size=len(valid),
+                    error=error_name(exc),
+                )
+        # in record order: parks (after the batch's transaction, so a wait for the database
+        # never parks an event twice) and, when the batch failed, each event on its own
+        outcomes: list[str] = []
+        for index, (item, record) in enumerate(zip(decoded, records, strict=True)):
+            try:
+                if item is None:
+                    outcomes.append("replay_for_other_group")
+                elif isinstance(item, Exception):
+                    await self._park(record, item, attempts=1, failure=Failure.OWN_FAULT)
+                    outcomes.append("dead_letter")
+                elif id(item) in together:
+                    outcomes.append(together[id(item)])
+                else:
+                    outcomes.append(await self._process_event(item, record))
+            except Pause as pause:
+                raise _BatchPause(index, outcomes, pause) from pause
+        return outcomes
+
+    async def _handle_together(
+        self, events: list[tuple[Decoded, ConsumerRecord[bytes, bytes]]]
+    ) -> dict[int, str]:
+        """One transaction for the batch; the outcome per event (by `id()` of the event)."""
+        outcomes: dict[int, str] = {}
+        outbox: list[OutboxRow] = []
+        async with self._pool().acquire() as conn, conn.transaction():
+            new = await self._first_delivery(
+                conn, [(event.event_id, record) for event, record in events]
+            )
+            fresh = []
+            for event, _ in events:
+                if event.event_id not in new:  # handled before, or twice in this batch
+                    outcomes[id(event)] = "duplicate"
+                    continue
+                new.discard(event.event_id)
+                if self.as_list:
+                    fresh.append(event)
+                else:
+                    await self.handler(event, self._unit_of_work(conn, event, outbox))
+                outcomes[id(event)] = "handled"
+            if fresh:
+                await self.handler(fresh, self._unit_of_work(conn, None, outbox))
+            await write_outbox_rows(conn, self._settings.schema_name, outbox)
+        return outcomes
+
+    # -- shared --------------------------------------------------------------------------------
+
     async def _first_delivery(
-        self, conn: DbConnection, events: list[tuple[Decoded, ConsumerRecord[bytes, bytes]]]
+        self, conn: DbConnection, events: list[tuple[UUID, ConsumerRecord[bytes, bytes]]]
     ) -> set[UUID]:
         """Insert the inbox rows in one statement; returns the ids not seen before."""
         rows = await conn.fetch(
@@ -390,7 +511,7 @@ class ConsumerStage:
             " FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) AS u(e, t, p, o)"
             " ON CONFLICT DO NOTHING RETURNING event_id",
             self.group,
-            [event.event_id for event, _ in events],
+            [event_id for event_id, _ in events],
             [record.topic for _, record in events],
             [record.partition for _, record in events],
             [record.offset for _, record in events],
@@ -408,22 +529,19 @@ class ConsumerStage:
             outbox=outbox,
         )
 
-    def _log_retry(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "event handling failed, retrying",
-            topic=self.topic.name,
-            group=self.group,
-            attempt=state.attempt_number,
-            error=type(error).__name__,
-        )
-
-    async def _dead_letter(
-        self, record: ConsumerRecord[bytes, bytes], error: BaseException, *, attempts: int
+    async def _park(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        error: BaseException,
+        *,
+        attempts: int,
+        failure: Failure,
     ) -> None:
-        limit = self._settings.max_consecutive_dead_letters
-        if self.consecutive_dead_letters >= limit:
-            await self._halt(record, error)
+        """Tell the sender (own fault, through the outbox), then publish the dead letter. Raises
+        `Pause` when the database or the broker is not there for it: the message is delivered
+        again later and its sender is told once."""
+        if failure is Failure.OWN_FAULT and self._on_dead_letter is not None:
+            await self._tell_sender(record, error)
         target = self.topic.dead_letter_topic(self.group)
         headers = dead_letter_headers(
             record, error, attempts=attempts, group=self.group, service=self._settings.service_name
@@ -433,53 +551,55 @@ class ConsumerStage:
             value = error.dead_letter_value
         try:
             await self._broker.publish(value, topic=target, key=record.key, headers=headers)
-        except Exception:
-            log.exception(
-                "dead-letter publish failed; the event will be delivered again",
-                topic=self.topic.name,
-                group=self.group,
-            )
-            await asyncio.sleep(self._settings.retry_max_delay)  # do not spin while Kafka is sick
-            raise
-        self.consecutive_dead_letters += 1
-        self._metrics.handled.labels(self.topic.name, self.group, "dead_letter").inc()
-        log.error(
+        except Exception as exc:
+            raise Pause(PauseReason.DEPENDENCY, exc) from exc
+        # the sender's fault is the sender's business (a warning); ours is an error
+        report = log.warning if failure is Failure.OWN_FAULT else log.error
+        report(
             "event sent to dead-letter topic",
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
             group=self.group,
             dead_letter_topic=target,
+            failure=failure.value,
             error=headers["dlq-error-class"],
             attempts=attempts,
-            consecutive=self.consecutive_dead_letters,
         )
-        if self._on_dead_letter is not None:
-            try:
-                await self._on_dead_letter(record, error)
-            except Exception:
-                # the dead letter itself is safe; only the courtesy (e.g. telling a partner) failed
-                log.exception("dead-letter hook failed", topic=record.topic, group=self.group)
 
-    async def _halt(self, record: ConsumerRecord[bytes, bytes], error: BaseException) -> None:
-        self.halted = (
-            f"{self.group} on {self.topic.name} stopped after {self.consecutive_dead_letters} "
-            f"consecutive dead letters (last: {type(error).__name__}); fix the cause, restart, "
-            f"then replay {self.topic.dead_letter_topic(self.group)}"
-        )
-        log.critical(
-            "consumer halted: too many consecutive dead letters",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            group=self.group,
-            limit=self._settings.max_consecutive_dead_letters,
-        )
-        if self.subscriber is not None and self._stop_task is None:
-            # stopping from inside our own handler would cancel ourselves: let a task do it
-            self._stop_task = asyncio.create_task(self.subscriber.stop())
-        # handle() rewinds to this message (never committed): it is where a restart resumes
-        raise ConsumerHaltedError(self.halted)
+    async def _tell_sender(
+        self, record: ConsumerRecord[bytes, bytes], error: BaseException
+    ) -> None:
+        assert self._on_dead_letter is not None
+        try:
+            async with self._pool().acquire() as conn, conn.transaction():
+                mark = dead_letter_mark(self.group, record)
+                if await self._first_delivery(conn, [(mark, record)]):
+                    work = self._unit_of_work(conn, None, [])
+                    await self._on_dead_letter(record, error, work)
+                    await work.flush()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if classify(exc) is Failure.DEPENDENCY:
+                raise Pause(PauseReason.DEPENDENCY, exc) from exc
+            # a bug in the hook: the dead letter still holds everything needed to tell later
+            log.exception("dead-letter hook failed", topic=record.topic, group=self.group)
+
+    async def close(self) -> None:
+        await self.pausing.close()
+
+
+class _BatchPause(Exception):  # noqa: N818 - a signal, not an error
+    def __init__(self, finished: int, outcomes: list[str], pause: Pause) -> None:
+        super().__init__(pause.reason.value)
+        self.finished = finished
+        self.outcomes = outcomes
+        self.pause = pause
+
+
+def _tp(record: ConsumerRecord[bytes, bytes]) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
 
 
 @asynccontextmanager

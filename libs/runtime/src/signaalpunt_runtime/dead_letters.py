@@ -5,14 +5,19 @@ and message, the number of attempts, the original topic/partition/offset, the co
 service and the time. Error messages must not carry personal data: validation errors are reduced to
 field locations and error types, never the input.
 
-`list_dead_letters` shows what is parked; `replay` sends each parked event back to its original
-topic once (the replay position is committed per dead-letter topic), where every consumer group's
-inbox ignores what it already handled.
+`list_dead_letters` shows what is parked; `replay` sends parked events back to their original
+topic for the group that parked them only: the copy carries `signaalpunt-replay-for: <group>`,
+which every other consumer group on the topic skips. Without a selection, replay continues where
+the previous one stopped (its position is committed per dead-letter topic); with a `Selection`
+(offsets, event ids, error class, time window) it replays just the matching entries. A copy keeps
+its provenance (`signaalpunt-first-*`: where the event was first consumed; `-replay-of`: the entry
+it came from; `-replay-count`) and the Kafka timestamp of the original, so a replayed event keeps
+the time it first arrived; should it be parked again, the new dead letter shows all of that.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +37,16 @@ ORIGINAL_OFFSET = "dlq-original-offset"
 CONSUMER_GROUP = "dlq-consumer-group"
 SERVICE = "dlq-service"
 FAILED_AT = "dlq-failed-at"
-REPLAYED_FROM = "dlq-replayed-from"
+ORIGINAL_TIMESTAMP = "dlq-original-timestamp"
+
+# on a replayed copy (kept when it is parked again: they do not start with `dlq-`)
+REPLAY_FOR = "signaalpunt-replay-for"
+REPLAY_OF = "signaalpunt-replay-of"
+REPLAY_COUNT = "signaalpunt-replay-count"
+FIRST_TOPIC = "signaalpunt-first-topic"
+FIRST_PARTITION = "signaalpunt-first-partition"
+FIRST_OFFSET = "signaalpunt-first-offset"
+EVENT_ID_HEADERS = ("signaalpunt-event-id", "ce_id")
 
 MAX_MESSAGE = 1000
 
@@ -72,6 +86,7 @@ def dead_letter_headers(
         CONSUMER_GROUP: group,
         SERVICE: service,
         FAILED_AT: datetime.now(UTC).isoformat(),
+        ORIGINAL_TIMESTAMP: str(record.timestamp),
     }
 
 
@@ -92,9 +107,78 @@ class DeadLetter:
     def error(self) -> str:
         return f"{self.headers.get(ERROR_CLASS, '?')}: {self.headers.get(ERROR_MESSAGE, '')}"
 
+    @property
+    def event_ids(self) -> set[str]:
+        return {self.headers[h] for h in EVENT_ID_HEADERS if h in self.headers}
+
+    @property
+    def failed_at(self) -> datetime | None:
+        try:
+            return datetime.fromisoformat(self.headers[FAILED_AT])
+        except (KeyError, ValueError):
+            return None
+
+    @property
+    def owning_group(self) -> str:
+        return self.headers.get(CONSUMER_GROUP, "")
+
     def replay_headers(self) -> list[tuple[str, bytes]]:
-        kept = [(k, v.encode()) for k, v in self.headers.items() if not k.startswith(PREFIX)]
-        return [*kept, (REPLAYED_FROM, f"{self.topic}:{self.partition}:{self.offset}".encode())]
+        h = self.headers
+        kept = {k: v for k, v in h.items() if not k.startswith(PREFIX)}
+        kept |= {
+            REPLAY_FOR: self.owning_group,
+            REPLAY_OF: f"{self.topic}:{self.partition}:{self.offset}",
+            REPLAY_COUNT: str(int(h.get(REPLAY_COUNT, "0") or 0) + 1),
+            FIRST_TOPIC: h.get(FIRST_TOPIC, h.get(ORIGINAL_TOPIC, "")),
+            FIRST_PARTITION: h.get(FIRST_PARTITION, h.get(ORIGINAL_PARTITION, "")),
+            FIRST_OFFSET: h.get(FIRST_OFFSET, h.get(ORIGINAL_OFFSET, "")),
+        }
+        return [(k, v.encode()) for k, v in kept.items()]
+
+    @property
+    def original_timestamp(self) -> int | None:
+        value = self.headers.get(ORIGINAL_TIMESTAMP, "")
+        return int(value) if value.lstrip("-").isdigit() and int(value) > 0 else None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which parked entries to replay; every given criterion must hold."""
+
+    partition: int | None = None
+    from_offset: int | None = None
+    to_offset: int | None = None
+    """inclusive"""
+    event_ids: set[str] = field(default_factory=set)
+    error_class: str | None = None
+    """a part of the error class, e.g. `ValidationError` or `asyncpg`"""
+    since: datetime | None = None
+    until: datetime | None = None
+    """when the entry was parked (`dlq-failed-at`)"""
+
+    def matches(self, letter: DeadLetter) -> bool:
+        failed_at = letter.failed_at
+        return not (
+            (self.partition is not None and letter.partition != self.partition)
+            or (self.from_offset is not None and letter.offset < self.from_offset)
+            or (self.to_offset is not None and letter.offset > self.to_offset)
+            or (self.event_ids and not (self.event_ids & letter.event_ids))
+            or (
+                self.error_class is not None
+                and self.error_class not in letter.headers.get(ERROR_CLASS, "")
+            )
+            or (self.since is not None and (failed_at is None or failed_at < self.since))
+            or (self.until is not None and (failed_at is None or failed_at > self.until))
+        )
+
+
+def first_received_at(record: ConsumerRecord[bytes, bytes]) -> datetime | None:
+    """For a copy replayed from a dead-letter topic, the time the original arrived (a replay
+    keeps its Kafka timestamp), so a deadline that runs from receipt does not move; None for a
+    first delivery (whose Kafka timestamp the sender's clock may have set)."""
+    if not any(key == REPLAY_OF for key, _ in record.headers or ()) or record.timestamp <= 0:
+        return None
+    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
 
 
 def _to_dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
@@ -166,13 +250,30 @@ async def list_dead_letters(
 
 
 async def replay(
-    bootstrap: str, topic: str, *, limit: int | None = None, dry_run: bool = False
+    bootstrap: str,
+    topic: str,
+    *,
+    limit: int | None = None,
+    dry_run: bool = False,
+    select: Selection | None = None,
 ) -> list[DeadLetter]:
-    """Send parked events back to their original topics, each once; returns what was replayed."""
+    """Send parked events back to their original topics, for their owning group only; returns
+    what was (or, with `dry_run`, would be) replayed.
+
+    Without `select`: everything parked since the previous replay, which moves the position on.
+    With `select`: the matching entries of the whole dead-letter topic; the position stays.
+    """
     letters, positions, reader = await _read(
-        bootstrap, topic, group=replay_group(topic), limit=limit
+        bootstrap, topic, group=None if select else replay_group(topic), limit=None
     )
     try:
+        if select is not None:
+            letters = [letter for letter in letters if select.matches(letter)]
+        if limit is not None:
+            letters = letters[:limit]
+            positions = {}
+            for letter in letters:
+                positions[TopicPartition(letter.topic, letter.partition)] = letter.offset + 1
         if dry_run or not letters:
             return letters
         producer = make_producer(bootstrap, client_id="signaalpunt-dlq-replay")
@@ -184,12 +285,15 @@ async def replay(
                     value=letter.value,
                     key=letter.key,
                     headers=letter.replay_headers(),
+                    # the time the event first arrived: a partner signal's deadline runs from it
+                    timestamp_ms=letter.original_timestamp,
                 )
         finally:
             await producer.stop()
-        # only after every replayed event is acknowledged: a crash before this replays again,
-        # which the consumers' inboxes absorb
-        await reader.commit(positions)
+        if select is None:
+            # only after every replayed event is acknowledged: a crash before this replays
+            # again, which the owning group's inbox absorbs
+            await reader.commit(positions)
         return letters
     finally:
         await reader.stop()

@@ -2,17 +2,23 @@
 
     signaalpunt-dlq topics                      every dead-letter topic in the registry, with counts
     signaalpunt-dlq list TOPIC [--limit N]      what is parked: offset, time, error, original place
-    signaalpunt-dlq replay TOPIC [--dry-run]    send parked events back to their topic, once
+    signaalpunt-dlq replay TOPIC [--dry-run]    send parked events back, for their own group only
+        [--partition P] [--from-offset N] [--to-offset M] [--event-id ID ...]
+        [--error-class TEXT] [--since ISO-TIME] [--until ISO-TIME]
 
-Replay is safe to repeat: the position is committed per dead-letter topic, and every consumer
-group's inbox ignores events it already handled. Values are never printed (they may hold
-encrypted personal data); keys and headers carry none.
+A replayed copy carries `signaalpunt-replay-for: <the group that parked it>`; every other group on
+the topic skips it, so only that group handles it again. Without a selection, replay continues
+where the previous one stopped (the position is committed per dead-letter topic); with one, it
+replays the matching entries of the whole topic. Either way the owning group's inbox ignores an
+event it already handled. Values are never printed (they may hold encrypted personal data); keys
+and headers carry none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from datetime import datetime
 
 import typer
 from aiokafka import TopicPartition
@@ -28,7 +34,9 @@ from .dead_letters import (
     ORIGINAL_OFFSET,
     ORIGINAL_PARTITION,
     ORIGINAL_TOPIC,
+    REPLAY_COUNT,
     DeadLetter,
+    Selection,
     list_dead_letters,
     replay,
 )
@@ -43,7 +51,7 @@ Bootstrap = typer.Option(
 
 def _table(title: str, letters: list[DeadLetter]) -> Table:
     table = Table(title=title)
-    for column in ("offset", "failed at", "group", "original", "attempts", "error"):
+    for column in ("offset", "failed at", "group", "original", "attempts", "replays", "error"):
         table.add_column(column, overflow="fold")
     for letter in letters:
         h = letter.headers
@@ -53,6 +61,7 @@ def _table(title: str, letters: list[DeadLetter]) -> Table:
             h.get(CONSUMER_GROUP, "?"),
             ":".join(h.get(k, "?") for k in (ORIGINAL_TOPIC, ORIGINAL_PARTITION, ORIGINAL_OFFSET)),
             h.get(ATTEMPTS, "?"),
+            h.get(REPLAY_COUNT, "0"),
             letter.error,
         )
     return table
@@ -97,13 +106,41 @@ def list_command(
 
 
 @app.command("replay")
-def replay_command(
+def replay_command(  # noqa: PLR0917 - one option per criterion, as typer wants them
     topic: str,
     limit: int | None = typer.Option(None, help="replay at most this many"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="show what would be replayed"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="show what would be replayed, send nothing"
+    ),
+    partition: int | None = typer.Option(None, help="only this partition of the dead-letter topic"),
+    from_offset: int | None = typer.Option(None, help="only entries at or after this offset"),
+    to_offset: int | None = typer.Option(None, help="only entries at or before this offset"),
+    event_id: list[str] = typer.Option([], help="only these event ids (repeat the option)"),
+    error_class: str | None = typer.Option(None, help="only errors whose class contains this"),
+    since: datetime | None = typer.Option(None, help="only entries parked at or after this time"),
+    until: datetime | None = typer.Option(None, help="only entries parked at or before this time"),
     bootstrap: str = Bootstrap,
 ) -> None:
-    """Send parked events back to their original topic (each once)."""
-    letters = asyncio.run(replay(bootstrap, topic, limit=limit, dry_run=dry_run))
+    """Send parked events back to their original topic, for the group that parked them only."""
+    criteria = (partition, from_offset, to_offset, error_class, since, until)
+    select = (
+        Selection(
+            partition=partition,
+            from_offset=from_offset,
+            to_offset=to_offset,
+            event_ids=set(event_id),
+            error_class=error_class,
+            since=since,
+            until=until,
+        )
+        if event_id or any(c is not None for c in criteria)
+        else None
+    )
+    letters = asyncio.run(replay(bootstrap, topic, limit=limit, dry_run=dry_run, select=select))
     verb = "would replay" if dry_run else "replayed"
-    console.print(_table(f"{verb} {len(letters)} event(s) from {topic}", letters))
+    groups = sorted({letter.owning_group for letter in letters})
+    console.print(
+        _table(
+            f"{verb} {len(letters)} event(s) from {topic} for {', '.join(groups) or '-'}", letters
+        )
+    )

@@ -2,12 +2,20 @@
 
 Standard-library loggers (aiokafka, FastStream, uvicorn) are routed through the same processors, so
 everything a service prints is one JSON object per line. Never log personal data: ids and counts.
+
+Quiet under failure: the spine's own code logs state changes (a stage paused, the relay lost its
+database) and a periodic summary, not every attempt. The libraries underneath cannot be told so:
+while Kafka is down aiokafka reports every reconnect attempt of every client (hundreds of lines a
+second in a service with many consumers), asyncpg every failed refill of its pool. `RepeatFilter`
+lets the first warning or error of each kind through, counts the repeats for a minute, and then
+writes one line with the count.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any, TextIO
 
 import structlog
@@ -22,6 +30,40 @@ def _add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> Even
         event_dict["trace_id"] = format(ctx.trace_id, "032x")
         event_dict["span_id"] = format(ctx.span_id, "016x")
     return event_dict
+
+
+REPEAT_WINDOW = 60.0
+"""Seconds during which repeats of one library warning or error are counted, not written."""
+
+
+class RepeatFilter(logging.Filter):
+    """One line per kind of library warning/error per `window`, with the number of repeats.
+
+    A kind is the logger, the level and the message template (`%s` arguments left out), so
+    "Unable connect to node with id 1" and "… id 2" are one kind. The spine's own structured
+    lines (structlog event dicts) pass untouched: they are quiet by design.
+    """
+
+    def __init__(self, window: float = REPEAT_WINDOW) -> None:
+        super().__init__()
+        self._window = window
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not isinstance(record.msg, str):
+            return True
+        key = (record.name, record.levelno, record.msg)
+        now = time.monotonic()
+        first, repeats = self._seen.get(key, (0.0, -1))
+        if repeats >= 0 and now - first < self._window:
+            self._seen[key] = (first, repeats + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if len(self._seen) > 1000:  # kinds are few; never let this grow without bound
+            self._seen = {key: (now, 0)}
+        if repeats > 0:
+            record.msg = f"{record.msg} [{repeats} more like this in the last {self._window:.0f} s]"
+        return True
 
 
 def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
@@ -61,6 +103,7 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
     )
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())

@@ -143,7 +143,7 @@ def _dsn() -> str:
     """The migrating role's DSN: `SIGNAALPUNT_MIGRATE_DATABASE_URL` (a role that may create
     schemas), else the shared `SIGNAALPUNT_DATABASE_URL`; either also from a `…_FILE`. TLS:
     `SIGNAALPUNT_MIGRATE_DATABASE_SSLMODE`, `…_SSLROOTCERT`, `…_SSLCERT`, `…_SSLKEY`."""
-    dsn = "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+    dsn = "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt"
     for name in ("SIGNAALPUNT_MIGRATE_DATABASE_URL", "SIGNAALPUNT_DATABASE_URL"):
         value = from_file_variable(name)
         if value:

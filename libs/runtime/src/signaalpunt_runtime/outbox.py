@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import Counter as Tally
 from typing import Any
 from uuid import UUID
@@ -36,7 +37,9 @@ from signaalpunt_contracts import Envelope, Topic
 
 from .broker_factory import make_producer
 from .database import DbConnection
+from .failures import Backoff, Failure, classify, error_name
 from .logs import get_logger
+from .pausing import SUMMARY_INTERVAL
 
 log = get_logger(__name__)
 
@@ -169,6 +172,9 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.active = False
+        self._failing_since: float | None = None
+        self._failures = 0
+        self._next_summary = 0.0
 
     def start(self) -> None:
         if self._task is None:
@@ -187,14 +193,19 @@ class OutboxRelay:
         self._wake.set()
 
     async def _run(self) -> None:
+        # quiet while a dependency is down: one line when the relay starts failing (with the
+        # error), a summary a minute, one line when it runs again; not one per attempt
+        backoff = Backoff(self._poll_interval, 5.0)
         try:
             while not self._stopping.is_set():
                 try:
                     await self._hold_lock_and_relay()
-                except Exception:
+                except Exception as exc:
                     self._metrics.failures.inc()
-                    log.exception("outbox relay failed; retrying", schema=self._schema)
-                    await self._sleep(self._poll_interval * 2)
+                    self._note_failure(exc)
+                    await self._sleep(backoff.next())
+                    continue
+                backoff.reset()
         finally:
             if self._producer is not None:
                 with contextlib.suppress(Exception):
@@ -214,6 +225,7 @@ class OutboxRelay:
         try:
             lock_key = f"outbox-relay:{self._schema}"
             if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock_key):
+                self._note_working()
                 await self._sleep(self._poll_interval * 3)  # standby: another replica relays
                 return
             self._set_active(True)
@@ -227,6 +239,7 @@ class OutboxRelay:
                     next_housekeeping = loop.time() + 600
                 self._wake.clear()
                 published = await self._publish_batch(conn)
+                self._note_working()
                 if published < self._batch_size:
                     await self._sleep(self._poll_interval)
                     # woken by a commit: let the rest of a burst arrive so it goes out as one
@@ -236,6 +249,34 @@ class OutboxRelay:
             self._set_active(False)
             with contextlib.suppress(Exception):
                 await conn.close()
+
+    def _note_failure(self, exc: Exception) -> None:
+        self._failures += 1
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since, self._next_summary = now, now + SUMMARY_INTERVAL
+            report = log.warning if classify(exc) is Failure.DEPENDENCY else log.exception
+            report("outbox relay failing; retrying", schema=self._schema, error=error_name(exc))
+        elif now >= self._next_summary:
+            self._next_summary = now + SUMMARY_INTERVAL
+            log.warning(
+                "outbox relay still failing",
+                schema=self._schema,
+                error=error_name(exc),
+                failing_seconds=round(now - self._failing_since, 1),
+                attempts=self._failures,
+            )
+
+    def _note_working(self) -> None:
+        if self._failing_since is None:
+            return
+        log.warning(
+            "outbox relay running again",
+            schema=self._schema,
+            failed_seconds=round(time.monotonic() - self._failing_since, 1),
+            attempts=self._failures,
+        )
+        self._failing_since, self._failures = None, 0
 
     def _set_active(self, active: bool) -> None:
         self.active = active

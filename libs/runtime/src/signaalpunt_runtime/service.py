@@ -14,8 +14,9 @@
 
 It builds the broker (no-loss defaults), the database pool on the service's own schema, applies the
 migrations, starts the outbox relay, and serves `/health` (ready only when Kafka and PostgreSQL
-answer and no consumer has halted), `/metrics` (the service's own Prometheus registry) and the
-AsyncAPI document at `/docs/asyncapi`, as one ASGI app with graceful shutdown on SIGTERM.
+answer; a paused consumer is reported, not unhealthy), `/metrics` (the service's own Prometheus
+registry) and the AsyncAPI document at `/docs/asyncapi`, as one ASGI app with graceful shutdown on
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -144,8 +145,9 @@ class Service:
         failed batch is handled one by one; its unit of work has no event that caused it, so
         new events name their municipality.
         `decode` replaces the envelope decoding (e.g. intake's `partner_events.partner_decoder`
-        for partner topics); `on_dead_letter` is told about every message parked in the
-        dead-letter topic.
+        for partner topics); `on_dead_letter(record, error, work)` is called for every message
+        refused for its own fault, before it is parked, in a transaction of its own: what it
+        publishes (the sender's rejection) goes through the outbox, once per message.
         """
         group = group or self.settings.service_name
         if group not in topic.consumers:
@@ -213,6 +215,7 @@ class Service:
     async def stop_relay(self) -> None:
         """First shutdown step: commit the handled offsets while the consumers still exist."""
         for stage in self.stages:
+            await stage.close()
             await stage.offsets.close()
         if self.relay is not None:
             await self.relay.stop()
@@ -235,16 +238,22 @@ class Service:
             checks["postgres"] = "ok"
         except Exception as exc:
             checks["postgres"] = f"{type(exc).__name__}"
-        halted = [s.halted for s in self.stages if s.halted]
-        if halted:
-            checks["halted_consumers"] = halted
+        # a paused stage waits for a dependency or a fix and resumes by itself: reported here
+        # and alerted on (signaalpunt_consumer_paused), never a reason to restart the process
+        paused = {
+            f"{s.topic.name}:{s.group}": state
+            for s in self.stages
+            if (state := s.pausing.describe()) is not None
+        }
+        if paused:
+            checks["paused_consumers"] = paused
         checks["outbox_relay"] = "active" if self.relay and self.relay.active else "standby"
         # informational: a replica may rightly hold no partitions (more replicas than
         # partitions), so an empty assignment does not make the service unhealthy
         checks["consumers"] = {
             f"{s.topic.name}:{s.group}": len(s.listener.assigned) for s in self.stages
         }
-        ok = checks["kafka"] == "ok" and checks["postgres"] == "ok" and not halted
+        ok = checks["kafka"] == "ok" and checks["postgres"] == "ok"
         return ok, checks
 
     # -- the ASGI app ------------------------------------------------------------------------

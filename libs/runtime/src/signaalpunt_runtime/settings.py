@@ -85,7 +85,7 @@ class ServiceSettings(BaseSettings):
         default_factory=lambda: SecretStr(
             _shared(
                 "SIGNAALPUNT_DATABASE_URL",
-                "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt",
+                "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt",
             )
         )
     )
@@ -142,14 +142,23 @@ class ServiceSettings(BaseSettings):
         default=0.5, gt=0, description="seconds between offset commits of handled messages"
     )
     commit_max_pending: int = Field(default=500, ge=1, description="commit at least this often")
-    retry_attempts: int = Field(default=5, ge=1, description="tries per event before dead letter")
+    retry_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="tries per event before its failure class decides (dead letter or pause)",
+    )
     retry_initial_delay: float = Field(default=0.2, gt=0, description="seconds, doubles per try")
     retry_max_delay: float = Field(default=5.0, gt=0)
-    max_consecutive_dead_letters: int = Field(
-        default=20,
+    systemic_failures: int = Field(
+        default=5,
         ge=1,
-        description="after this many dead letters in a row the consumer stops (a bad deploy "
-        "must not drain a topic into its dead-letter topic)",
+        description="this many different events in a row failing with the same unknown error "
+        "is systemic (a bad release): the stage pauses instead of parking them all",
+    )
+    pause_max_delay: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds: the longest wait between two probes of a paused stage",
     )
     outbox_batch_size: int = Field(default=200, ge=1)
     outbox_poll_interval: float = Field(

@@ -78,7 +78,7 @@ def from_environment() -> Service:
     settings = ServiceSettings(
         service_name=os.environ.get("COUNTER_SERVICE", "counter"),
         database_schema=os.environ.get("COUNTER_SCHEMA", "counter"),
-        max_consecutive_dead_letters=int(os.environ.get("COUNTER_DLQ_LIMIT", "20")),
+        systemic_failures=int(os.environ.get("COUNTER_SYSTEMIC_FAILURES", "5")),
     )
     return build(
         settings=settings,

@@ -20,6 +20,8 @@ def collected_logs(level: int = logging.DEBUG) -> Iterator[list[str]]:
             lines.append(formatter.format(record) if formatter else record.getMessage())
 
     collector = Collect(level=level)
+    for kept in root.handlers[0].filters if root.handlers else ():
+        collector.addFilter(kept)  # e.g. the service's collapsing of repeated library lines
     previous = root.level
     root.addHandler(collector)
     root.setLevel(level)

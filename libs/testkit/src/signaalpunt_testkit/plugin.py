@@ -31,7 +31,7 @@ from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics
 from signaalpunt_runtime.topics_settings import TopicSettings
 
 DEFAULT_KAFKA = "127.0.0.1:19092"
-DEFAULT_DATABASE = "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+DEFAULT_DATABASE = "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt"
 
 
 def in_ci() -> bool:

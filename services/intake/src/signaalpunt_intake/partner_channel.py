@@ -61,22 +61,25 @@ def _rejection(
 def register_partner_channel(
     intake: Intake, topic: Topic, rejections: Topic, keyring: PartnerKeyring
 ) -> None:
-    async def tell_partner(record: ConsumerRecord[bytes, bytes], error: BaseException) -> None:
+    async def tell_partner(
+        record: ConsumerRecord[bytes, bytes], error: BaseException, work: UnitOfWork
+    ) -> None:
         urn, event_id, reason, detail, fields = _rejection(record, error)
         partner = intake.partners.get(urn)
         if partner is None:
             return  # nobody to tell: an unknown sender only reaches the dead-letter topic
-        async with intake.service.transaction() as work:
-            rejection = PartnerSignalRejectedV1(
-                partner=partner.urn,
-                partner_event_id=event_id,
-                reason=reason,
-                detail=detail[:1000],
-                field_errors=fields,
-                rejected_at=datetime.now(UTC),
-            )
-            event = work.new_event(rejection, municipality=partner.municipalities[0])
-            await work.publish(rejections, event, key=partner.urn)
+        # the spine's own transaction for this refusal: through the outbox, once per message,
+        # and it waits out a database outage instead of being lost
+        rejection = PartnerSignalRejectedV1(
+            partner=partner.urn,
+            partner_event_id=event_id,
+            reason=reason,
+            detail=detail[:1000],
+            field_errors=fields,
+            rejected_at=datetime.now(UTC),
+        )
+        event = work.new_event(rejection, municipality=partner.municipalities[0])
+        await work.publish(rejections, event, key=partner.urn)
 
     def prepared(event: PartnerEvent) -> PreparedSignal:
         partner = intake.partners.get(event.source)
@@ -100,7 +103,9 @@ def register_partner_channel(
             partner_type=partner.partner_type,
             partner_reference=f"{event.source}#{event.id}",
         )
-        return prepare_signal(intake, event.data, origin, municipality)
+        return prepare_signal(
+            intake, event.data, origin, municipality, received_at=event.received_at
+        )
 
     async def new_events(events: list[PartnerEvent], work: UnitOfWork) -> list[PartnerEvent]:
         """The events not taken before; a changed resend of a taken one is a conflict."""

@@ -31,7 +31,8 @@ from signaalpunt_privacy.partner_encryption import (
     UnknownKeyError,
     encrypt_for_intake,
 )
-from signaalpunt_runtime.consumer import InvalidMessageError
+from signaalpunt_runtime.dead_letters import first_received_at
+from signaalpunt_runtime.failures import InvalidMessageError
 
 PARTNER_EVENTS = UUID("6f1b2c9e-3d57-4c55-9f4e-0a1d2b3c4d5e")
 """Namespace of the UUIDv5 inbox keys of partner events (fixed: changing it breaks dedupe)."""
@@ -93,6 +94,8 @@ class PartnerEvent:
     time: datetime
     data: PartnerSignalV1
     digest: str  # keyed digest of the report, to tell a changed resend from a retry
+    received_at: datetime | None = None
+    """When a copy replayed from the dead-letter topic first arrived (None: now)."""
 
 
 def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
@@ -205,6 +208,7 @@ def partner_decoder(
             time=time,
             data=data,
             digest=content,
+            received_at=first_received_at(record),
         )
 
     return decode

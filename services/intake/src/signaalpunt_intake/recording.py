@@ -158,6 +158,7 @@ def prepare_signal(
     *,
     idempotency: tuple[str, str] | None = None,
     web_form_client: str | None = None,
+    received_at: datetime | None = None,
 ) -> PreparedSignal:
     """Everything that needs no I/O: ids, the receipt token, a new data key for the subject, the
     sealed canonical signal and the blind index for duplicate detection."""
@@ -171,7 +172,8 @@ def prepare_signal(
             origin,
             signal_id=signal_id,
             subject_id=subject_id,
-            received_at=datetime.now(UTC),
+            # a replayed partner event keeps the time it first arrived (its deadline runs from it)
+            received_at=received_at or datetime.now(UTC),
         ),
         municipality=municipality,
         submitted_by=origin.submitted_by,

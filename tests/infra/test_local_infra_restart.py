@@ -1,0 +1,101 @@
+"""Local infrastructure that restarts (issue 14, defect 6).
+
+PostgreSQL failed to restart with "could not bind … Address already in use": its port (55432) lay
+in Linux's ephemeral range (32768-60999), from which the kernel picks the local port of outgoing
+connections, and a client had connected to itself on it. The defaults now lie below that range,
+and `infra.sh up` retries a bind failure instead of giving up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from signaalpunt_runtime.settings import ServiceSettings
+from signaalpunt_testkit.plugin import DEFAULT_DATABASE, DEFAULT_KAFKA, repo_root
+
+SCRIPT = repo_root() / "deploy" / "local" / "infra.sh"
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+    low, high = (int(x) for x in text.split())
+    return low, high
+
+
+def test_default_ports_lie_outside_the_ephemeral_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAALPUNT_")}
+    printed = subprocess.run(
+        [str(SCRIPT), "env"], env=clean, capture_output=True, text=True, check=True
+    ).stdout
+    settings = dict(re.findall(r"^(\w+)=(.*)$", printed, re.MULTILINE))
+    ports = {
+        "kafka": int(settings["SIGNAALPUNT_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1]),
+        "kafka controller": int(settings["SIGNAALPUNT_KAFKA_CONTROLLER_PORT"]),
+        "postgres": urlsplit(settings["SIGNAALPUNT_DATABASE_URL"]).port,
+    }
+    linux_low, linux_high = 32768, 60999  # Linux's default, whatever this machine says
+    low, high = _ephemeral_range()
+    for name, port in ports.items():
+        assert port is not None
+        assert not linux_low <= port <= linux_high, f"{name} port {port} is ephemeral"
+        assert not low <= port <= high, f"{name} port {port} is in this machine's range"
+    # every place that names the defaults agrees with the script
+    assert settings["SIGNAALPUNT_DATABASE_URL"] == DEFAULT_DATABASE
+    assert settings["SIGNAALPUNT_KAFKA_BOOTSTRAP"] == DEFAULT_KAFKA
+    for name in ("SIGNAALPUNT_DATABASE_URL", "SIGNAALPUNT_KAFKA_BOOTSTRAP"):
+        monkeypatch.delenv(name, raising=False)
+    service = ServiceSettings(service_name="probe")
+    assert service.database_url.get_secret_value() == DEFAULT_DATABASE
+    assert service.kafka_bootstrap == DEFAULT_KAFKA
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_postgres_restarts_when_its_port_is_taken_for_a_moment() -> None:
+    port = _free_port()
+    folder = Path(tempfile.mkdtemp(prefix="signaalpunt-bind-"))
+    folder.chmod(0o755)  # PostgreSQL runs as its own user when we are root
+    env = {
+        **os.environ,
+        "SIGNAALPUNT_PG_PORT": str(port),
+        "SIGNAALPUNT_PG_DIR": str(folder / "postgres"),
+        "SIGNAALPUNT_READY_TIMEOUT": "60",
+    }
+
+    def infra(verb: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SCRIPT), verb, "postgres"], env=env, capture_output=True, text=True, check=False
+        )
+
+    try:
+        first = infra("up")
+        assert first.returncode == 0, first.stderr
+        assert infra("down").returncode == 0
+        # while it is down, something else holds its port for a few seconds (as a client's
+        # ephemeral port did)
+        holder = socket.socket()
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, as a server
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        releaser = threading.Timer(5, holder.close)
+        releaser.start()
+        again = infra("up")
+        releaser.join()
+        assert again.returncode == 0, again.stderr
+        assert "address already in use" in again.stderr
+        assert "retrying" in again.stderr
+    finally:
+        infra("down")
