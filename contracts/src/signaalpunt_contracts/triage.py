@@ -338,6 +338,7 @@ class CaseStepRecordedV1(EventPayload):
                 "consent_to_refer": True,
             },
             "risk_groups": ["senior_75_plus"],
+            "subject_id": "01a20900-0000-7000-8000-0000000000aa",
             "recorded_by": "staff:desk-terneuzen-2",
             "received_at": "2026-11-23T09:14:00+01:00",
             "recorded_at": "2026-11-24T10:20:00+01:00",
@@ -357,6 +358,9 @@ class CaseStepRecordedV1(EventPayload):
     )
     risk_groups: tuple[RiskGroup, ...] | None = Field(
         default=None, description="the case's risk groups when the help question was recorded"
+    )
+    subject_id: UUID | None = Field(
+        default=None, description="with a help question: whose data key sealed its text"
     )
     recorded_by: str = Field(max_length=200, description="staff id (sub) or 'triage' for the rules")
     received_at: AwareDatetime

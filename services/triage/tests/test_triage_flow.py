@@ -414,6 +414,7 @@ async def test_the_help_question_is_a_case_step_with_its_words_sealed(
     )
     assert opened == "Wil graag praten met lotgenoten"
     assert hq.risk_groups is not None
+    assert hq.subject_id == sent.data.subject_id
 
 
 async def test_every_operation_is_for_staff_only(triage: RunningTriage) -> None:

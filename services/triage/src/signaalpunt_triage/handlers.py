@@ -518,6 +518,7 @@ async def record_case_step(
             contact_attempts=outcome.contact_attempts,
             help_question=help_question,
             risk_groups=case.risk_groups if help_question is not None else None,
+            subject_id=case.subject_id if help_question is not None else None,
             recorded_by=staff,
             received_at=case.received_at,
             recorded_at=now,

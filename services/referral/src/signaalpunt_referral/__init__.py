@@ -1,0 +1,1 @@
+"""Referral: the social map (Open Referral HSDS shaped) and closed-loop referrals with capacity."""

@@ -1,0 +1,43 @@
+"""Referral's settings (environment prefix SIGNAALPUNT_REFERRAL_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+from signaalpunt_runtime import ServiceSettings
+
+HERE = Path(__file__).resolve().parent
+
+
+class ReferralSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNAALPUNT_REFERRAL_", extra="ignore")
+
+    service_name: str = "referral"
+    http_port: int = 8105
+    key_encryption_keys: SecretStr = Field(
+        description="id:base64key[,…]: seals notes and opens the help question for organisations"
+    )
+    key_store_database_url: SecretStr | None = Field(
+        default=None, description="the key store's own role; default: the service's database"
+    )
+    jwks_file: Path = Field(default=Path(".local/dev-auth/jwks.json"))
+    token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
+    token_audience: str = "signaalpunt"  # noqa: S105
+    response_working_days: int = Field(
+        default=3, ge=1, le=20, description="default days an organisation has to answer"
+    )
+    proposals_per_question: int = Field(default=5, ge=1, le=20)
+    candidate_limit: int = Field(
+        default=500, ge=10, le=5000, description="most candidates the SQL pre-filter hands on"
+    )
+    deadline_check_interval: float = Field(
+        default=60.0, gt=0, description="seconds between looks at unanswered referrals"
+    )
+    demo_map: Path | None = Field(
+        default=None, description="an HSDS JSON file loaded at start when the map is empty"
+    )
+
+
+DEMO_MAP = HERE / "social_map_demo.json"

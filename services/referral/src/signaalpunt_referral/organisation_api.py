@@ -1,0 +1,202 @@
+"""The receiving organisation's side: its inbox and its answers, by scoped token or signed callback.
+
+Scoped token: a partner token with the role `organisation` whose subject is
+`urn:signaalpunt:organisation:<organisation id>`; it sees and answers only referrals to that
+organisation. Signed callback: the organisation POSTs its answer signed with the secret the
+coordinator gave it (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature); a
+callback whose webhook-id was handled before has no second effect.
+The organisation sees the help question (needs, languages, mobility, age, and the person's own
+words) only because the person consented to the referral; never the name or address.
+"""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from signaalpunt_access import AuthorizationError, Principal, PrincipalKind
+from signaalpunt_contracts import DeclineReason, ReferralStatus
+from signaalpunt_privacy import SubjectErasedError, UnknownSubjectError
+from signaalpunt_runtime.http_api import problem
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from . import repository as repo
+from .handlers import Answer, ConflictError, NotFoundError, Referrals, answer
+from .lifecycle import Actor, TransitionRefusedError
+
+ORGANISATION_ROLE = "organisation"
+URN = "urn:signaalpunt:organisation:"
+
+
+def organisation_of(principal: Principal) -> UUID:
+    if principal.kind is not PrincipalKind.PARTNER or ORGANISATION_ROLE not in principal.roles:
+        raise AuthorizationError("needs an organisation's token (partner, role organisation)")
+    if not principal.subject.startswith(URN):
+        raise AuthorizationError(f"the token's subject must be {URN}<organisation id>")
+    try:
+        return UUID(principal.subject.removeprefix(URN))
+    except ValueError as exc:
+        raise AuthorizationError("the token's subject names no organisation id") from exc
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: ReferralStatus
+    decline_reason: DeclineReason | None = None
+    note: str | None = Field(default=None, max_length=2000, description="stored sealed")
+
+
+class CallbackIn(AnswerIn):
+    referral_id: UUID
+
+
+class InboxItem(BaseModel):
+    referral_id: UUID
+    signal_id: UUID
+    service_id: UUID
+    service_name: str
+    status: ReferralStatus
+    version: int
+    respond_by: str | None
+    needs: list[str]
+    languages: list[str]
+    mobility: str
+    age: int | None
+    question: str | None = Field(description="the person's words (they consented to this)")
+
+
+class ReferralOut(BaseModel):
+    referral_id: UUID
+    status: ReferralStatus
+    version: int
+    changed: bool = Field(description="false: the same answer was already recorded")
+
+
+def add_organisation_routes(api: FastAPI, ctx: Referrals, authenticated: Any) -> None:
+    Authenticated = Annotated[Principal, Depends(authenticated)]  # noqa: N806
+
+    def refused(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, NotFoundError):
+            return problem(
+                404,
+                "Not found / Niet gevonden",
+                "No such referral for your organisation / Geen verwijzing voor uw organisatie.",
+                kind="not-found",
+                instance=request.url.path,
+            )
+        return problem(
+            409, "Conflict / Conflict", str(exc), kind="conflict", instance=request.url.path
+        )
+
+    @api.get("/v1/referral/inbox", response_model=list[InboxItem])
+    async def inbox(principal: Authenticated) -> list[InboxItem]:
+        """Referrals sent to your organisation that are open (sent, accepted, in progress)."""
+        organisation_id = organisation_of(principal)
+        async with ctx.service.pool.acquire() as conn:
+            referrals = await repo.referrals_to(
+                conn, organisation_id, ["sent", "accepted", "in_progress"], 200
+            )
+            items = []
+            for r in referrals:
+                stored = await repo.get_help_question(conn, r.signal_id)
+                assert stored is not None
+                q = stored.question
+                text = None
+                if q.text and q.consent_to_refer:
+                    try:
+                        text = await ctx.vault.open(
+                            stored.subject_id, q.text, field="help_question.text"
+                        )
+                    except (SubjectErasedError, UnknownSubjectError):
+                        text = None  # erased: the organisation gets the needs, not the words
+                items.append(
+                    InboxItem(
+                        referral_id=r.referral_id,
+                        signal_id=r.signal_id,
+                        service_id=r.service_id,
+                        service_name=r.service_name,
+                        status=r.status,
+                        version=r.version,
+                        respond_by=r.respond_by.isoformat() if r.respond_by else None,
+                        needs=[n.value for n in q.needs],
+                        languages=list(q.languages),
+                        mobility=q.mobility.value,
+                        age=q.age,
+                        question=text,
+                    )
+                )
+        return items
+
+    @api.post("/v1/referral/inbox/{referral_id}", response_model=ReferralOut)
+    async def answer_referral(
+        referral_id: UUID, body: AnswerIn, request: Request, principal: Authenticated
+    ) -> ReferralOut | JSONResponse:
+        """Accept, decline (with a reason), no capacity, in progress, or the outcome."""
+        organisation_id = organisation_of(principal)
+        try:
+            r, changed = await answer(
+                ctx,
+                referral_id,
+                Answer(body.status, body.decline_reason, body.note),
+                actor=Actor.ORGANISATION,
+                by=f"organisation:{organisation_id}",
+                organisation_id=organisation_id,
+            )
+        except (NotFoundError, ConflictError, TransitionRefusedError) as exc:
+            return refused(request, exc)
+        return ReferralOut(
+            referral_id=r.referral_id, status=r.status, version=r.version, changed=changed
+        )
+
+    @api.post("/v1/referral/callbacks/{organisation_id}", response_model=ReferralOut)
+    async def signed_callback(
+        organisation_id: UUID, request: Request
+    ) -> ReferralOut | JSONResponse:
+        """The organisation's answer as a signed webhook (Standard Webhooks)."""
+        body = await request.body()
+        async with ctx.service.pool.acquire() as conn:
+            secret = await repo.webhook_secret(conn, organisation_id)
+        try:
+            if secret is None:
+                raise WebhookVerificationError("no webhook secret for this organisation")
+            Webhook(secret).verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            return problem(
+                401,
+                "Unauthorized / Niet geautoriseerd",
+                "The callback's signature does not verify / De handtekening klopt niet.",
+                kind="unauthorized",
+                instance=request.url.path,
+            )
+        try:
+            reply = CallbackIn.model_validate_json(body)
+        except ValidationError as exc:
+            return problem(
+                422,
+                "Invalid request / Ongeldig verzoek",
+                "The callback body is not a referral answer.",
+                kind="validation",
+                errors=[
+                    {"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]}
+                    for e in exc.errors()
+                ],
+                instance=request.url.path,
+            )
+        webhook_id = request.headers["webhook-id"]
+        try:
+            r, changed = await answer(
+                ctx,
+                reply.referral_id,
+                Answer(reply.status, reply.decline_reason, reply.note),
+                actor=Actor.ORGANISATION,
+                by=f"organisation:{organisation_id}",
+                organisation_id=organisation_id,
+                callback_id=webhook_id,
+            )
+        except (NotFoundError, ConflictError, TransitionRefusedError) as exc:
+            return refused(request, exc)
+        return ReferralOut(
+            referral_id=r.referral_id, status=r.status, version=r.version, changed=changed
+        )

@@ -1,0 +1,67 @@
+"""Fixtures for the referral tests: the service on the real Kafka and PostgreSQL, served over
+HTTP, with private topics, development token keys, fresh encryption keys and a settable clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from referral_harness import RunningReferral, SettableClock, serving
+from signaalpunt_access.dev_tokens import generate_key_pair
+from signaalpunt_contracts import CASE_STEPS, MATCHES_REQUESTED, REFERRAL_GAPS, REFERRALS
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
+from signaalpunt_referral.config import ReferralSettings
+from signaalpunt_referral.handlers import Topics
+from signaalpunt_referral.main import build
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+
+
+async def private_topics(kafka_topics: TopicFactory) -> Topics:
+    return Topics(
+        steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
+        referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
+        matches=await kafka_topics.private(MATCHES_REQUESTED, "matches.requested.v1"),
+        gaps=await kafka_topics.private(REFERRAL_GAPS, "referrals.gaps.v1"),
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def referral(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[RunningReferral]:
+    keys = tmp_path_factory.mktemp("referral-keys")
+    generate_key_pair(keys)
+    kek = KeyEncryptionKeys.generate_spec("test")
+    topics = await private_topics(kafka_topics)
+    settings = ReferralSettings(
+        database_url=database_url,  # type: ignore[arg-type]
+        kafka_bootstrap=infra.kafka_bootstrap,
+        key_encryption_keys=kek,  # type: ignore[arg-type]
+        jwks_file=keys / "jwks.json",
+        outbox_poll_interval=0.2,
+    )
+    clock = SettableClock()
+    running, app = build(settings, topics=topics, clock=clock, watch_deadlines=False)
+    async with serving(app) as base_url:
+        key_store = PostgresSubjectKeyStore.with_own_pool(
+            database_url, KeyEncryptionKeys.from_spec(kek)
+        )
+        await key_store.open()
+        try:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+                yield RunningReferral(
+                    client=client,
+                    referrals=running,
+                    topics=topics,
+                    keys=keys,
+                    vault=PersonalDataVault(key_store),
+                    infra=infra,
+                    clock=clock,
+                )
+        finally:
+            await key_store.close()

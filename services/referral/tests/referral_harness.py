@@ -1,0 +1,205 @@
+"""The running referral service as the tests see it: private topics, a database of its own, a
+settable clock, a vault to seal help questions as triage does, and readers for its events."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import httpx
+import uvicorn
+from faststream.asgi.types import ASGIApp
+from signaalpunt_access.dev_tokens import mint
+from signaalpunt_contracts import (
+    CaseState,
+    CaseStep,
+    CaseStepRecordedV1,
+    Envelope,
+    EventPayload,
+    HelpQuestion,
+    RiskGroup,
+    Route,
+    Topic,
+)
+from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_referral.handlers import Referrals, Topics
+from signaalpunt_runtime.broker_factory import make_producer, make_reader
+from signaalpunt_testkit.plugin import Infra
+
+P = TypeVar("P", bound=EventPayload)
+
+
+@dataclass
+class SettableClock:
+    frozen: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.frozen or datetime.now(UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class RunningReferral:
+    client: httpx.AsyncClient
+    referrals: Referrals
+    topics: Topics
+    keys: Path
+    vault: PersonalDataVault
+    infra: Infra
+    clock: SettableClock
+
+    def staff(
+        self,
+        *roles: str,
+        municipality: str = "GM0715",
+        also: tuple[str, ...] = (),
+        subject: str = "staff:team-1",
+    ) -> dict[str, str]:
+        token = mint(
+            self.keys,
+            subject=subject,
+            kind="staff",
+            municipalities=[municipality, *also],
+            roles=roles or ("team",),
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    def organisation(self, organisation_id: UUID | str) -> dict[str, str]:
+        token = mint(
+            self.keys,
+            subject=f"urn:signaalpunt:organisation:{organisation_id}",
+            kind="partner",
+            municipalities=["GM0715"],
+            roles=("organisation",),
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def publish(self, topic: Topic, envelope: Envelope[Any], key: str) -> None:
+        producer = make_producer(self.infra.kafka_bootstrap, client_id="referral-tests")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                topic.name, value=envelope.model_dump_json().encode(), key=key.encode()
+            )
+        finally:
+            await producer.stop()
+
+    async def help_question(
+        self,
+        *,
+        needs: tuple[str, ...],
+        text: str | None = None,
+        municipality: str = "GM0715",
+        route: Route = Route.TEAM_WELZIJN,
+        risk_groups: tuple[RiskGroup, ...] = (),
+        consent: bool = True,
+        **question: Any,
+    ) -> Envelope[CaseStepRecordedV1]:
+        """Record a help question as triage would publish it (words sealed)."""
+        signal_id, subject_id = uuid4(), uuid4()
+        sealed = (
+            await self.vault.seal(subject_id, municipality, text, field="help_question.text")
+            if text
+            else None
+        )
+        step = CaseStepRecordedV1(
+            signal_id=signal_id,
+            step=CaseStep.HELP_QUESTION_RECORDED,
+            previous_state=CaseState.IN_INTAKE,
+            state=CaseState.IN_INTAKE,
+            route=route,
+            help_question=HelpQuestion.model_validate(
+                {"needs": needs, "text": sealed, "consent_to_refer": consent, **question}
+            ),
+            risk_groups=risk_groups,
+            subject_id=subject_id,
+            recorded_by="staff:desk-1",
+            received_at=datetime.now(UTC),
+            recorded_at=datetime.now(UTC),
+        )
+        envelope = Envelope.new(step, municipality=municipality, producer="triage")
+        await self.publish(self.topics.steps, envelope, str(signal_id))
+        return envelope
+
+    async def proposals(
+        self, signal_id: UUID, *, count: int = 1, municipality: str = "GM0715"
+    ) -> dict[str, Any]:
+        """The signal's referrals through the API once at least `count` exist."""
+        headers = self.staff(municipality=municipality)
+        body: dict[str, Any] = {}
+        for _ in range(300):
+            answer = await self.client.get(f"/v1/referral/signals/{signal_id}", headers=headers)
+            if answer.status_code == 200:
+                body = answer.json()
+                if len(body["referrals"]) >= count:
+                    return body
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no {count} referrals for {signal_id} in 30 s: {body}")
+
+    async def events(
+        self,
+        topic: Topic,
+        model: type[P],
+        done: Callable[[list[Envelope[P]]], bool],
+        *,
+        settle: float = 0.0,
+    ) -> list[Envelope[P]]:
+        reader = make_reader(self.infra.kafka_bootstrap)
+        await reader.start()
+        events: list[Envelope[P]] = []
+        try:
+            reader.subscribe([topic.name])
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            settled_at: float | None = None
+            while True:
+                batch = await reader.getmany(timeout_ms=300)
+                for records in batch.values():
+                    events += [Envelope[model].model_validate_json(r.value or b"") for r in records]  # type: ignore[valid-type]
+                now = loop.time()
+                if settled_at is None and done(events):
+                    settled_at = now
+                if settled_at is not None and now - settled_at >= settle:
+                    return events
+                if now > deadline:
+                    raise AssertionError(f"{topic.name}: condition not met in 60 s")
+        finally:
+            await reader.stop()
+
+    async def about(
+        self, topic: Topic, model: type[P], signal_id: UUID, *, count: int = 1, settle: float = 0.0
+    ) -> list[P]:
+        def mine(events: list[Envelope[P]]) -> list[P]:
+            return [e.data for e in events if getattr(e.data, "signal_id", None) == signal_id]
+
+        return mine(
+            await self.events(topic, model, lambda es: len(mine(es)) >= count, settle=settle)
+        )
