@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,6 +18,8 @@ from signaalpunt_contracts import (
     Route,
 )
 from signaalpunt_referral.config import DEMO_MAP
+from signaalpunt_referral.handlers import escalate_due
+from standardwebhooks.webhooks import Webhook
 
 
 async def import_map(referral: RunningReferral, document: list[dict[str, Any]]) -> dict[str, Any]:
@@ -315,3 +318,84 @@ async def test_no_consent_no_referral(referral: RunningReferral) -> None:
     )
     assert elsewhere.status_code == 404
     assert Route.TEAM_WELZIJN  # the route the question came in on
+
+
+async def test_a_signed_callback_answers_once_and_a_forged_one_is_refused(
+    referral: RunningReferral,
+) -> None:
+    document = one_service_map("Huis voor Levensvragen test", "existential_conversation", 2)
+    await import_map(referral, document)
+    organisation_id = document[0]["id"]
+    hook = await referral.client.put(
+        f"/v1/referral/map/organisations/{organisation_id}/webhook",
+        headers=referral.staff("coordinator"),
+        json={"url": "https://levensvragen.example/hook"},
+    )
+    assert hook.status_code == 200
+    secret = hook.json()["secret"]
+    sent = await referral.help_question(needs=("existential_conversation",))
+    body = await referral.proposals(sent.data.signal_id)
+    mine = next(r for r in body["referrals"] if r["organisation_id"] == organisation_id)
+    await referral.client.post(
+        f"/v1/referral/referrals/{mine['referral_id']}/send", headers=referral.staff()
+    )
+    payload = json.dumps({"referral_id": mine["referral_id"], "status": "accepted"})
+    now = datetime.now(UTC)
+
+    def signed(msg_id: str, key: str = secret) -> dict[str, str]:
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(key).sign(msg_id, now, payload),
+            "content-type": "application/json",
+        }
+
+    path = f"/v1/referral/callbacks/{organisation_id}"
+    forged = await referral.client.post(
+        path, content=payload, headers=signed("msg_1", "whsec_" + "A" * 44)
+    )
+    assert forged.status_code == 401
+    first = await referral.client.post(path, content=payload, headers=signed("msg_1"))
+    assert first.status_code == 200, first.text
+    assert first.json()["changed"] is True
+    again = await referral.client.post(path, content=payload, headers=signed("msg_1"))
+    assert again.json()["changed"] is False  # the webhook's redelivery: no second effect
+    events = await referral.about(
+        referral.topics.referrals,
+        ReferralUpdatedV1,
+        sent.data.signal_id,
+        settle=2.0,
+        count=len(body["referrals"]) + 2,
+    )
+    accepted = [e for e in events if e.status is ReferralStatus.ACCEPTED]
+    assert len(accepted) == 1
+    assert accepted[0].changed_by == f"organisation:{organisation_id}"
+
+
+async def test_an_unanswered_referral_escalates_after_its_working_days(
+    referral: RunningReferral,
+) -> None:
+    await import_map(referral, one_service_map("Mantelzorgcafé test", "carer_relief", 2))
+    sent = await referral.help_question(needs=("carer_relief",))
+    body = await referral.proposals(sent.data.signal_id)
+    rid = body["referrals"][0]["referral_id"]
+    confirmed = await referral.client.post(
+        f"/v1/referral/referrals/{rid}/send", headers=referral.staff()
+    )
+    due = datetime.fromisoformat(confirmed.json()["respond_by"])
+    referral.clock.frozen = due - timedelta(minutes=1)
+    try:
+        assert await escalate_due(referral.referrals) == 0
+        referral.clock.frozen = due + timedelta(minutes=1)
+        assert await escalate_due(referral.referrals) >= 1
+        assert await escalate_due(referral.referrals) == 0  # once
+    finally:
+        referral.clock.frozen = None
+    events = await referral.about(
+        referral.topics.referrals, ReferralUpdatedV1, sent.data.signal_id, count=3
+    )
+    escalated = [e for e in events if e.escalated]
+    assert len(escalated) == 1
+    assert escalated[0].status is ReferralStatus.SENT
+    view = await referral.proposals(sent.data.signal_id)
+    assert view["referrals"][0]["escalated"] is True

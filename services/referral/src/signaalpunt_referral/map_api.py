@@ -7,6 +7,7 @@ answers 404. The tabular (CSV) form goes through the `signaalpunt-social-map` co
 converts and sends the JSON here in batches, with a progress bar.
 """
 
+import base64
 import secrets
 from typing import Annotated, Any
 from uuid import UUID
@@ -205,7 +206,8 @@ def add_map_routes(api: FastAPI, ctx: Referrals, authenticated: Any) -> None:
     ) -> WebhookOut | JSONResponse:
         """Where signed referrals go, and a new secret the organisation signs callbacks with."""
         coordinator(principal)
-        secret = "whsec_" + secrets.token_urlsafe(32)
+        # Standard Webhooks secrets are standard base64 of random bytes behind "whsec_"
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         async with ctx.service.transaction() as work:
             if not await repo.set_webhook(work.connection, organisation_id, str(body.url), secret):
                 return not_found(request)
