@@ -10,6 +10,9 @@
      person, a postcode outside the consortium and a partner trying another municipality;
    - triage: the rules' decisions with their explanation, the acute alert, a coordinator's edit
      lock, confirmation and override, the desk's first contact and a refused step;
+   - referral: the desk records a web-form signal's help question, the social map's offers are
+     ranked with their reasons, the team sends the best, the organisation accepts
+     (scripts/demo_parts/referral.py);
    - notifications: what the receivers got (no addresses);
    - metrics: what the metrics service counted (scripts/demo_parts/metrics.py).
 """
@@ -32,6 +35,7 @@ import httpx
 import run_all
 from demo_parts import metrics as metrics_part
 from demo_parts import notifications as notifications_part
+from demo_parts import referral as referral_part
 from dev_secrets import AUTH, PARTNER_JWKS
 from rich.console import Console
 from rich.table import Table
@@ -703,15 +707,36 @@ async def system_scenario() -> dict[str, Any]:
         events = intake["events"]
         assert isinstance(events, dict)
         triage = await triage_scenario(urls["triage"], bootstrap, set(events))
+        web_form = [
+            d
+            for d in triage["first"].values()
+            if d.channel.value == "web_form"
+            and d.route.value in {"team_welzijn", "team_eenzaamheid"}
+        ]
+        referral = (
+            await referral_part.scenario(
+                urls["triage"], urls["referral"], str(web_form[0].signal_id)
+            )
+            if web_form
+            else {"final": "no web-form signal for team welzijn or eenzaamheid"}
+        )
         print_intake(intake)
         print_triage(triage)
+        if web_form:
+            referral_part.report(referral, console)
         await print_status_pages(urls["intake"], intake, triage)
         console.print()
         await asyncio.to_thread(notifications_part.wait_quiet, sinks)
         messages = notifications_part.report(sinks, console)
         console.print()
         figures = await metrics_part.report(console, base_url=urls["metrics"])
-        return {"intake": intake, **triage, "notifications": messages, "metrics": figures}
+        return {
+            "intake": intake,
+            **triage,
+            "referral": referral,
+            "notifications": messages,
+            "metrics": figures,
+        }
     finally:
         run_all.stop(procs)
         sinks.stop()
@@ -753,9 +778,7 @@ def main() -> int:
     console.print()
     triage = asyncio.run(system_scenario())
     intake = triage["intake"]
-    console.print(
-        "\n[bold]Not built yet[/bold]: referral and volunteer matching (their issues come later)."
-    )
+    console.print("\n[bold]Not built yet[/bold]: volunteer matching (its issue comes later).")
     events = intake["events"]
     assert isinstance(events, dict)
     ok = (
@@ -763,6 +786,7 @@ def main() -> int:
         and len(events) == 7
         and len(triage["first"]) == len(events)
         and len(triage["alerts"]) == 1
+        and triage["referral"]["final"] == "accepted"
         and triage["notifications"]["distinct"] > 0
         and triage["notifications"]["duplicates"] == 0
         and sum(triage["metrics"]["received"].values()) >= len(events)

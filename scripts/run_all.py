@@ -22,6 +22,7 @@ SERVICES: list[tuple[str, str, int]] = [
     ("triage", "signaalpunt_triage.main", 8102),
     ("notifications", "signaalpunt_notifications.main", 8103),
     ("metrics", "signaalpunt_metrics.main", 8104),
+    ("referral", "signaalpunt_referral.main", 8105),
 ]
 
 

@@ -70,6 +70,7 @@ class ReferralUpdatedV1(EventPayload):
             "rank": 1,
             "reasons": ["need:buddy", "risk_group:senior_75_plus", "language:nl", "distance:2km"],
             "channel": "email",
+            "referral_email": "maatjes@humanitas.example",
             "respond_by": "2026-11-27T17:00:00+01:00",
             "changed_by": "staff:team-welzijn-1",
             "changed_at": "2026-11-24T10:30:00+01:00",
@@ -113,6 +114,12 @@ class ReferralUpdatedV1(EventPayload):
     decline_reason: DeclineReason | None = None
     note: Sealed | None = Field(default=None, description="the organisation's or team's note")
     channel: ReferralChannel
+    referral_email: str | None = Field(
+        default=None,
+        max_length=320,
+        description="with status sent by e-mail: the offer's referral address on the social map "
+        "(an organisation's, never a person's)",
+    )
     respond_by: AwareDatetime | None = Field(
         default=None, description="the organisation answers before this (working days)"
     )

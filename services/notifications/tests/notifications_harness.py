@@ -21,6 +21,7 @@ from signaalpunt_contracts import (
     CASE_STEPS,
     NOTIFICATIONS,
     PARTNER_REJECTIONS,
+    REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
     SIGNALS_POSSIBLE_ACUTE_ALERTS,
@@ -35,6 +36,7 @@ from signaalpunt_contracts import (
     PartnerSignalRejectedV1,
     PossibleAcuteAlertV1,
     PossibleAcuteReviewMissedV1,
+    ReferralUpdatedV1,
     SignalReceivedV1,
     SignalTriagedV1,
     Topic,
@@ -103,6 +105,7 @@ class Topics:
     notifications: Topic
     possible_acute: Topic
     review_missed: Topic
+    referrals: Topic
 
     def consumed(self) -> tuple[Topic, ...]:
         return (
@@ -114,6 +117,7 @@ class Topics:
             self.deadline,
             self.steps,
             self.rejections,
+            self.referrals,
         )
 
     def for_payload(self, payload: EventPayload) -> Topic:
@@ -126,6 +130,7 @@ class Topics:
             PartnerSignalRejectedV1: self.rejections,
             PossibleAcuteAlertV1: self.possible_acute,
             PossibleAcuteReviewMissedV1: self.review_missed,
+            ReferralUpdatedV1: self.referrals,
         }[type(payload)]
 
 
@@ -144,6 +149,7 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         review_missed=await kafka_topics.private(
             SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED, "signals.possible-acute-review-missed.v1"
         ),
+        referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
     )
 
 

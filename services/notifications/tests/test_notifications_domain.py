@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
@@ -22,6 +22,7 @@ from signaalpunt_contracts import (
     Envelope,
     PossibleAcuteAlertV1,
     PossibleAcuteReviewMissedV1,
+    ReferralUpdatedV1,
     Route,
 )
 from signaalpunt_contracts.notifications import MessageChannel
@@ -229,6 +230,35 @@ def test_refusal_only_to_partners_with_a_webhook() -> None:
     assert without == []
 
 
+def referral_update(status: str, **changes: Any) -> ReferralUpdatedV1:
+    example = {**ReferralUpdatedV1.examples[0], "status": status, **changes}
+    return ReferralUpdatedV1.model_validate(example)
+
+
+def test_referrals_reach_the_organisation_and_declines_and_escalations_the_team() -> None:
+    signal_id = UUID(str(ReferralUpdatedV1.examples[0]["signal_id"]))
+    _, facts = plan(envelope(triaged(signal_id, uuid4(), route="team_eenzaamheid")))
+    sent, _ = plan(envelope(referral_update("sent")), facts)
+    assert [(m.template, m.recipient_kind.value) for m in sent] == [
+        ("organisation_referral", "organisation")
+    ]
+    assert sent[0].address == {"kind": "organisation", "email": "maatjes@humanitas.example"}
+    assert "question" not in sent[0].context  # the person's words never go by mail
+    by_api, _ = plan(envelope(referral_update("sent", channel="api", referral_email=None)), facts)
+    assert by_api == []  # the organisation reads its inbox with its own token
+    declined, _ = plan(
+        envelope(referral_update("declined", decline_reason="waiting_list", referral_email=None)),
+        facts,
+    )
+    assert [m.recipient for m in declined] == ["mailbox:GM0715:team_eenzaamheid"]
+    escalated, _ = plan(envelope(referral_update("sent", escalated=True)), facts)
+    assert [(m.rule, m.recipient) for m in escalated] == [
+        ("referral-escalation", "coordinator:GM0715")
+    ]
+    accepted, _ = plan(envelope(referral_update("accepted", referral_email=None)), facts)
+    assert accepted == []
+
+
 def test_the_coordinator_on_duty_follows_the_roster_and_falls_back_to_the_fixed_contact() -> None:
     terneuzen = DIRECTORY.municipality("GM0715")
     monday, thursday, saturday = (
@@ -262,7 +292,7 @@ def test_every_template_renders_in_both_languages_for_each_of_its_channels(langu
             if channel is MessageChannel.SMS:
                 assert len(message.text) <= 320  # two SMS parts at most
             rendered += 1
-    assert rendered >= 11
+    assert rendered >= 13
 
 
 def test_html_is_escaped_and_plain_text_is_not(tmp_path: Path) -> None:

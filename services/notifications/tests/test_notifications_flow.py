@@ -28,7 +28,7 @@ from notifications_harness import (
     rejected,
     triaged,
 )
-from signaalpunt_contracts import Envelope, NotificationV1, SignalTriagedV1
+from signaalpunt_contracts import Envelope, NotificationV1, ReferralUpdatedV1, SignalTriagedV1
 from signaalpunt_contracts.notifications import MessageChannel, RecipientKind
 from signaalpunt_notifications.domain import Message, RateLimit, Rule, RuleContext
 from signaalpunt_notifications.rules import TRIAGED
@@ -246,6 +246,29 @@ async def test_missed_deadline_to_the_coordinator_in_the_municipality_language(
     assert mail.language == "en"
     assert mail.recipients == ("regisseur@sluis.signaalpunt.example",)
     assert "Kind regards" not in mail.text()  # staff mail is signed by the consortium
+
+
+async def test_a_referral_mails_the_organisation_and_a_decline_the_team(
+    notifications: Running,
+) -> None:
+    signal_id = uuid4()
+    base = {**ReferralUpdatedV1.examples[0], "signal_id": str(signal_id)}
+    sent = ReferralUpdatedV1.model_validate(base)
+    await notifications.publish(envelope(sent))
+    (row,) = await settled(notifications, 1, signal_id=signal_id)
+    (mail,) = mails(notifications, [row["delivery_id"]])
+    assert mail.recipients == ("maatjes@humanitas.example",)
+    assert mail.subject == "Nieuwe verwijzing voor Maatjesproject Terneuzen"
+    assert "buddy" in mail.text()
+    declined = ReferralUpdatedV1.model_validate(
+        {**base, "status": "declined", "decline_reason": "waiting_list", "referral_email": None}
+    )
+    await notifications.publish(envelope(declined))
+    rows = await settled(notifications, 2, signal_id=signal_id)
+    team = next(r for r in rows if r["delivery_id"] != row["delivery_id"])
+    (to_team,) = mails(notifications, [team["delivery_id"]])
+    assert to_team.subject.startswith("Afgewezen: verwijzing")
+    assert "waiting_list" in to_team.text()
 
 
 # -- partners ------------------------------------------------------------------------------------

@@ -64,6 +64,20 @@ def example_values(template: str) -> dict[str, Any]:
             "field_errors": [],
             "rejected_at": "2026-11-23T10:03:00+01:00",
         },
+        "organisation_referral": {
+            "referral_id": "01a20900-0000-7000-8000-0000000000d1",
+            "service_name": "Maatjesproject Humanitas",
+            "needs": ["buddy", "social_contact"],
+            "respond_by": due,
+            "link": "https://signaalpunt.example/staff/referrals/01a20900",
+        },
+        "team_referral_update": {
+            "service_name": "Rouw- en verliesgroep Humanitas",
+            "status": "declined",
+            "decline_reason": "waiting_list",
+            "escalated": False,
+            "link": link,
+        },
     }
     return {"signal_id": EXAMPLE_SIGNAL, **examples.get(template, {})}
 

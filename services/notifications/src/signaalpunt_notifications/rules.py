@@ -10,6 +10,9 @@
 | possible-acute-to-coordinator  | possible-acute alert  | coordinator on duty       | e-mail     |
 | review-missed-to-coordinator   | review not in time    | coordinator on duty       | e-mail+SMS |
 | refusal-to-partner             | partner signal refused| the partner's system      | webhook    |
+| referral-to-organisation       | referral sent (e-mail)| the offer's referral box  | e-mail     |
+| referral-update-to-team        | declined, no capacity | the route's team mailbox  | e-mail     |
+| referral-escalation            | no answer in time     | coordinator on duty       | e-mail     |
 
 What a reporter hears is only the state — received, being handled, handled — never details.
 """
@@ -28,6 +31,8 @@ from signaalpunt_contracts import (
     PartnerSignalRejectedV1,
     PossibleAcuteAlertV1,
     PossibleAcuteReviewMissedV1,
+    ReferralStatus,
+    ReferralUpdatedV1,
     SignalReceivedV1,
     SignalTriagedV1,
 )
@@ -53,6 +58,7 @@ STEP = CaseStepRecordedV1.event_type
 REJECTED = PartnerSignalRejectedV1.event_type
 POSSIBLE_ACUTE = PossibleAcuteAlertV1.event_type
 REVIEW_MISSED = PossibleAcuteReviewMissedV1.event_type
+REFERRAL = ReferralUpdatedV1.event_type
 
 MAILBOX_OF_ROUTE: dict[str, str] = {
     Route.TEAM_EENZAAMHEID.value: "team_eenzaamheid",
@@ -368,6 +374,81 @@ def refusal_to_partner(event: Envelope[Any], context: RuleContext) -> Sequence[M
     )
 
 
+def referral_to_organisation(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    """The receiving organisation hears of a referral sent by e-mail: the offer, the needs and a
+    link to its inbox; the person's words and details only behind its own token, never in mail."""
+    data: ReferralUpdatedV1 = event.data
+    if data.status is not ReferralStatus.SENT or data.escalated or not data.referral_email:
+        return ()
+    municipality = context.municipality(event.municipality)
+    return (
+        Message(
+            rule="referral-to-organisation",
+            template="organisation_referral",
+            channel=MessageChannel.EMAIL,
+            recipient_kind=RecipientKind.ORGANISATION,
+            recipient=f"organisation:{data.organisation_id}",
+            address={"kind": "organisation", "email": data.referral_email},
+            language=municipality.language,
+            context={
+                "referral_id": str(data.referral_id),
+                "service_name": data.service_name,
+                "needs": [n.value for n in data.needs],
+                "respond_by": data.respond_by.isoformat() if data.respond_by else None,
+                "link": f"{context.directory.staff_portal_url}/referrals/{data.referral_id}",
+            },
+            signal_id=data.signal_id,
+        ),
+    )
+
+
+def referral_update_to_team(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    """A decline or no capacity goes to the team of the case's route (the next offer is already
+    proposed); an unanswered referral escalates to the coordinator on duty."""
+    data: ReferralUpdatedV1 = event.data
+    values: dict[str, Any] = {
+        "signal_id": str(data.signal_id),
+        "service_name": data.service_name,
+        "status": data.status.value,
+        "decline_reason": data.decline_reason.value if data.decline_reason else None,
+        "escalated": data.escalated,
+    }
+    if data.escalated:
+        return (
+            _to_coordinator(
+                event,
+                context,
+                rule="referral-escalation",
+                template="team_referral_update",
+                channel=MessageChannel.EMAIL,
+                values=values,
+                urgency=Urgency.NORMAL,
+                signal_id=data.signal_id,
+            ),
+        )
+    if data.status not in {ReferralStatus.DECLINED, ReferralStatus.NO_CAPACITY}:
+        return ()
+    route = context.facts.route if context.facts and context.facts.route else None
+    mailbox = MAILBOX_OF_ROUTE.get(route or "", "team_welzijn")
+    municipality = context.municipality(event.municipality)
+    return (
+        Message(
+            rule="referral-update-to-team",
+            template="team_referral_update",
+            channel=MessageChannel.EMAIL,
+            recipient_kind=RecipientKind.DESK if mailbox == "desk" else RecipientKind.TEAM,
+            recipient=f"mailbox:{event.municipality}:{mailbox}",
+            address={"kind": "mailbox", "municipality": event.municipality, "mailbox": mailbox},
+            language=municipality.language,
+            context={
+                **values,
+                "link": f"{context.directory.staff_portal_url}/signals/{data.signal_id}",
+            },
+            signal_id=data.signal_id,
+        ),
+    )
+
+
 def default_rules() -> RuleBook:
     """A fresh rule book with the rules for today's events; later services register theirs."""
     feedback = "State feedback to a reporter who asked for it: being handled, handled"
@@ -398,5 +479,17 @@ def default_rules() -> RuleBook:
                 "Possible acute risk not reviewed in time",
             ),
             Rule("refusal-to-partner", REJECTED, refusal_to_partner, "Refusal to the partner"),
+            Rule(
+                "referral-to-organisation",
+                REFERRAL,
+                referral_to_organisation,
+                "A referral to the receiving organisation",
+            ),
+            Rule(
+                "referral-update-to-team",
+                REFERRAL,
+                referral_update_to_team,
+                "Declines to the team, unanswered referrals to the coordinator",
+            ),
         ]
     )

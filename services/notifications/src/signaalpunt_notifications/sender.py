@@ -91,6 +91,8 @@ class AddressBook:
             "mailbox": self._mailbox,
             "coordinator": self._coordinator,
             "partner": self._partner,
+            # an organisation's referral address from the social map (never a person's)
+            "organisation": self._organisation,
         }
 
     def register(self, kind: str, resolver: Resolver) -> None:
@@ -112,6 +114,13 @@ class AddressBook:
         except TamperedError:
             raise PermanentSendError("the sealed address does not open") from None
         return Resolved(value)
+
+    async def _organisation(
+        self, ref: Mapping[str, str], channel: MessageChannel, _: datetime
+    ) -> Resolved:
+        if channel is not MessageChannel.EMAIL:
+            raise PermanentSendError("organisations receive referrals by e-mail here")
+        return self._configured(ref.get("email"), "the organisation's referral address")
 
     def _configured(self, address: str | None, what: str) -> Resolved:
         if not address:

@@ -21,6 +21,7 @@ from signaalpunt_contracts import (
     Envelope,
     MatchRequestedV1,
     OfferGapV1,
+    ReferralChannel,
     ReferralStatus,
     ReferralUpdatedV1,
     Topic,
@@ -102,6 +103,10 @@ async def _publish(
     changed_by: str,
     escalated: bool = False,
 ) -> None:
+    email = None
+    if r.status is ReferralStatus.SENT and r.channel is ReferralChannel.EMAIL and not escalated:
+        service = await repo.get_service(work.connection, r.service_id)
+        email = service.email if service else None
     event = ReferralUpdatedV1(
         referral_id=r.referral_id,
         signal_id=r.signal_id,
@@ -119,6 +124,7 @@ async def _publish(
         decline_reason=DeclineReason(r.decline_reason) if r.decline_reason else None,
         note=r.note,
         channel=r.channel,
+        referral_email=email,
         respond_by=r.respond_by,
         changed_by=changed_by,
         changed_at=r.updated_at,
