@@ -253,8 +253,9 @@ REFERRALS = Topic(
         "referred_elsewhere, and escalations when an organisation does not answer in time."
     ),
     producers=("referral",),
-    # notifications: the receiving organisation, and the team on declines and escalations
-    consumers=("notifications",),
+    # notifications: the receiving organisation, and the team on declines and escalations;
+    # triage: referral progress on the case's timeline
+    consumers=("notifications", "triage"),
     partitions=6,
     retention=timedelta(days=14),
 )

@@ -11,6 +11,7 @@ import pytest_asyncio
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_contracts import (
     CASE_STEPS,
+    REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
     SIGNALS_POSSIBLE_ACUTE_ALERTS,
@@ -39,6 +40,7 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         review_missed=await kafka_topics.private(
             SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED, "signals.possible-acute-review-missed.v1"
         ),
+        referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
     )
 
 

@@ -12,9 +12,10 @@ from signaalpunt_contracts import (
     AcuteSignalAlertV1,
     CaseStepRecordedV1,
     Envelope,
+    ReferralUpdatedV1,
     SignalTriagedV1,
 )
-from signaalpunt_runtime.broker_factory import make_reader
+from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_testkit.access_matrix import assert_refused, operations
 from triage_harness import RunningTriage
 
@@ -427,3 +428,49 @@ async def test_every_operation_is_for_staff_only(triage: RunningTriage) -> None:
         refused_kinds=("partner", "service"),
     )
     assert checked == len(operations(document)) >= 6
+
+
+async def test_referral_progress_shows_on_the_case_timeline(triage: RunningTriage) -> None:
+    sent = await triage.send("Zoekt gezelschap", birth_year=1950)
+    signal_id = sent.data.signal_id
+    await triage.case(signal_id)
+    assert triage.topics.referrals is not None
+    producer = make_producer(triage.infra.kafka_bootstrap, client_id="triage-tests")
+    await producer.start()
+    try:
+        for version, status in enumerate(("proposed", "sent", "accepted", "completed"), start=1):
+            update = ReferralUpdatedV1.model_validate(
+                {
+                    **ReferralUpdatedV1.examples[0],
+                    "signal_id": str(signal_id),
+                    "status": status,
+                    "version": version,
+                }
+            )
+            await producer.send_and_wait(
+                triage.topics.referrals.name,
+                value=Envelope.new(update, municipality="GM0715", producer="referral")
+                .model_dump_json()
+                .encode(),
+                key=str(signal_id).encode(),
+            )
+    finally:
+        await producer.stop()
+    for _ in range(200):
+        steps = (await triage.case(signal_id))["steps"]
+        if len(steps) >= 4:
+            break
+        await asyncio.sleep(0.1)
+    assert [s["step"] for s in steps] == [
+        "triaged",
+        "referral_sent",
+        "referral_accepted",
+        "referral_completed",
+    ]
+    assert {s["state"] for s in steps} == {"triaged"}  # the case itself does not move
+    closed = await triage.client.post(
+        f"/v1/triage/signals/{signal_id}/steps",
+        headers=triage.token(),
+        json={"step": "closed", "close_reason": "support_arranged"},
+    )
+    assert closed.status_code == 200

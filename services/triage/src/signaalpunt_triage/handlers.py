@@ -25,6 +25,7 @@ from signaalpunt_contracts import (
     HelpQuestion,
     PossibleAcuteAlertV1,
     Priority,
+    ReferralUpdatedV1,
     RiskGroup,
     Route,
     SignalReceivedV1,
@@ -58,6 +59,8 @@ class Topics:
     steps: Topic
     possible_alerts: Topic
     review_missed: Topic
+    referrals: Topic | None = None
+    """Referral progress for the case timeline (None: not followed, e.g. in some tests)."""
 
 
 class TriageMetrics:
@@ -534,7 +537,33 @@ async def record_case_step(
         return updated, outcome
 
 
+async def on_referral_updated(
+    triage: Triage, event: Envelope[ReferralUpdatedV1], work: UnitOfWork
+) -> None:
+    """Referral progress on the case's timeline: sent, accepted, declined, escalated, completed
+    (the team closes the case with that outcome); proposals are the team's own worklist."""
+    referral = event.data
+    if referral.status.value == "proposed":
+        return
+    step = "referral_escalated" if referral.escalated else f"referral_{referral.status.value}"
+    recorded = await repository.record_referral_progress(
+        work.connection,
+        signal_id=referral.signal_id,
+        step=step,
+        recorded_by=referral.changed_by,
+        recorded_at=referral.changed_at,
+    )
+    if not recorded:
+        log.info("referral for a signal triage does not know", signal_id=str(referral.signal_id))
+
+
 def register_consumer(triage: Triage) -> None:
     @triage.service.consumer(triage.topics.received, group="triage")
     async def handle(event: Envelope[SignalReceivedV1], work: UnitOfWork) -> None:
         await on_signal_received(triage, event, work)
+
+    if triage.topics.referrals is not None:
+
+        @triage.service.consumer(triage.topics.referrals, group="triage")
+        async def follow(event: Envelope[ReferralUpdatedV1], work: UnitOfWork) -> None:
+            await on_referral_updated(triage, event, work)

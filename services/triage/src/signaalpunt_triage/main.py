@@ -8,6 +8,7 @@ from faststream.asgi.types import ASGIApp
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import (
     CASE_STEPS,
+    REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
     SIGNALS_POSSIBLE_ACUTE_ALERTS,
@@ -35,6 +36,7 @@ DEFAULT_TOPICS = Topics(
     steps=CASE_STEPS,
     possible_alerts=SIGNALS_POSSIBLE_ACUTE_ALERTS,
     review_missed=SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
+    referrals=REFERRALS,
 )
 
 

@@ -228,6 +228,31 @@ async def steps_of(conn: DbConnection, signal_id: UUID) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+async def record_referral_progress(
+    conn: DbConnection, *, signal_id: UUID, step: str, recorded_by: str, recorded_at: datetime
+) -> bool:
+    """A referral's progress on the case's timeline; the case's own state does not move.
+    False when triage has no such case."""
+    state = await conn.fetchval(
+        "SELECT state FROM cases WHERE signal_id = $1 FOR UPDATE", signal_id
+    )
+    if state is None:
+        return False
+    await conn.execute(
+        """
+        INSERT INTO steps (signal_id, seq, step, previous_state, state, recorded_by, recorded_at)
+        SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $3, $4, $5
+        FROM steps WHERE signal_id = $1
+        """,
+        signal_id,
+        step,
+        state,
+        recorded_by,
+        recorded_at,
+    )
+    return True
+
+
 async def record_step(
     conn: DbConnection,
     *,
