@@ -466,7 +466,7 @@ def print_intake(result: dict[str, object]) -> None:
     )
 
 
-async def wait_for_health(urls: dict[str, str], seconds: float = 120) -> None:
+async def wait_for_health(urls: dict[str, str], seconds: float = 300) -> None:
     """Every service answers /health with 200 (database, broker and relay ready) and each of its
     consumers holds partitions (its group has settled), so no event waits for a rebalance."""
     deadline = time.monotonic() + seconds
