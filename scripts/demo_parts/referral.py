@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from dev_secrets import AUTH
 from rich.console import Console
 from rich.table import Table
 from signaalpunt_access.dev_tokens import mint
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 HELP_QUESTION = {
     "needs": ["buddy", "social_contact"],
@@ -96,11 +100,17 @@ async def scenario(triage_url: str, referral_url: str, signal_id: str) -> dict[s
             sent = await client.post(
                 f"/v1/referral/referrals/{best['referral_id']}/send", headers=team
             )
+            due = sent.json().get("respond_by")
+            by = (
+                f"{datetime.fromisoformat(due).astimezone(AMSTERDAM):%a %d %b %H:%M}"
+                if due
+                else "-"
+            )
             actions.append(
                 (
                     f"team welzijn sends it to {best['service_name']}",
                     sent.status_code,
-                    f"answer by {sent.json().get('respond_by', '')[:16]}",
+                    f"answer by {by} (working days)",
                 )
             )
             org = _organisation(best["organisation_id"], municipality)
@@ -130,10 +140,14 @@ async def scenario(triage_url: str, referral_url: str, signal_id: str) -> dict[s
             wrong = await client.post(
                 f"/v1/referral/inbox/{best['referral_id']}",
                 headers=org,
-                json={"status": "completed"},
+                json={"status": "declined", "decline_reason": "other"},
             )
             actions.append(
-                ("it tries 'completed' before starting", wrong.status_code, "409: not yet")
+                (
+                    "it then tries to decline what it accepted",
+                    wrong.status_code,
+                    wrong.json().get("detail", "")[:60],
+                )
             )
         gaps = await client.get("/v1/referral/gaps", headers=team)
     return {
