@@ -6,4 +6,5 @@ CREATE ROLE intake LOGIN PASSWORD 'intake';
 CREATE ROLE triage LOGIN PASSWORD 'triage';
 CREATE ROLE notifications LOGIN PASSWORD 'notifications';
 CREATE ROLE metrics LOGIN PASSWORD 'metrics';
+CREATE ROLE referral LOGIN PASSWORD 'referral';
 CREATE ROLE subject_keys LOGIN PASSWORD 'subject_keys';

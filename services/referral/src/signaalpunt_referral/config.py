@@ -23,6 +23,11 @@ class ReferralSettings(ServiceSettings):
         default=None, description="the key store's own role; default: the service's database"
     )
     jwks_file: Path = Field(default=Path(".local/dev-auth/jwks.json"))
+    jwks_url: str | None = Field(
+        default=None,
+        description="the identity provider's JWKS URL (cached, refetched for a new key id); "
+        "when set, jwks_file is not read",
+    )
     token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
     token_audience: str = "signaalpunt"  # noqa: S105
     response_working_days: int = Field(

@@ -113,8 +113,11 @@ def build(
     if watch_deadlines:
         watcher = DeadlineWatcher(ctx, settings.deadline_check_interval)
         service.also_start(watcher.start, watcher.stop)
-    verifier = TokenVerifier.from_jwks_file(
-        settings.jwks_file, issuer=settings.token_issuer, audience=settings.token_audience
+    verifier = TokenVerifier.configured(
+        jwks_url=settings.jwks_url,
+        jwks_file=settings.jwks_file,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
     )
     return ctx, service.asgi_app(http=build_api(ctx, verifier))
 
