@@ -38,7 +38,7 @@ from signaalpunt_runtime.migrations import upgrade_async
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 DATABASE = os.environ.get(
-    "SIGNAALPUNT_DATABASE_URL", "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt"
+    "SIGNAALPUNT_DATABASE_URL", "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt"
 )
 SERVICES = int(os.environ.get("BENCH_SERVICES", "5000"))
 QUESTIONS = int(os.environ.get("BENCH_QUESTIONS", "400"))
