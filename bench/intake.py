@@ -32,9 +32,9 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from dev_secrets import PARTNER_JWKS, environment
+from dev_secrets import PARTNER_JWKS, environment, partner_signing_key, register_dev_partners
 from signaalpunt_contracts import PARTNER_SIGNALS
-from signaalpunt_privacy.partner_encryption import encrypt_for_intake
+from signaalpunt_privacy.partner_encryption import sign_and_encrypt
 from signaalpunt_runtime.broker_factory import make_producer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -263,7 +263,8 @@ async def partner_load() -> dict[str, float]:
             ("ce_type", b"nl.signaalpunt.partner.signal.v1"),
             ("content-type", b"application/jose"),
         ]
-        events.append((encrypt_for_intake(json.dumps(data).encode(), jwks), headers))
+        signed = sign_and_encrypt(json.dumps(data).encode(), partner_signing_key(GP), jwks)
+        events.append((signed, headers))
     producer = make_producer(KAFKA, client_id="bench-partner")
     await producer.start()
     started = time.perf_counter()
@@ -309,6 +310,7 @@ def main() -> int:
         "SIGNAALPUNT_INTAKE_LOG_LEVEL": "WARNING",
         "SIGNAALPUNT_INTAKE_WEB_FORM_LIMIT": "100000000",
     }
+    register_dev_partners(env)
     server = subprocess.Popen(
         [sys.executable, "-m", "signaalpunt_intake.main"],
         env=env,

@@ -36,7 +36,7 @@ import run_all
 from demo_parts import metrics as metrics_part
 from demo_parts import notifications as notifications_part
 from demo_parts import referral as referral_part
-from dev_secrets import AUTH, PARTNER_JWKS
+from dev_secrets import AUTH, PARTNER_JWKS, partner_signing_key
 from rich.console import Console
 from rich.table import Table
 from signaalpunt_access.dev_tokens import mint
@@ -54,7 +54,7 @@ from signaalpunt_contracts import (
     SignalReceivedV1,
     SignalTriagedV1,
 )
-from signaalpunt_privacy.partner_encryption import encrypt_for_intake
+from signaalpunt_privacy.partner_encryption import sign_and_encrypt
 from signaalpunt_runtime import Service, ServiceSettings, UnitOfWork
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_runtime.dead_letters import list_dead_letters
@@ -354,11 +354,12 @@ async def _send_partner_event(bootstrap: str, postcode: str, name: str | None) -
     producer = make_producer(bootstrap, client_id="demo-gp-system")
     await producer.start()
     try:
-        # the GP's system encrypts to intake's published key: the topic holds ciphertext only
+        # the GP's system signs with its own key (registered in the partner registry) and
+        # encrypts to intake's published key: the topic holds ciphertext only
         jwks = json.loads(PARTNER_JWKS.read_text())
         await producer.send_and_wait(
             PARTNER_SIGNALS.name,
-            value=encrypt_for_intake(json.dumps(data).encode(), jwks),
+            value=sign_and_encrypt(json.dumps(data).encode(), partner_signing_key(GP), jwks),
             key=GP.encode(),
             headers=[
                 ("ce_specversion", b"1.0"),

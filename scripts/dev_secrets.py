@@ -8,12 +8,18 @@ Production takes these from its secret store / KMS and identity provider.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+import yaml
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
+from signaalpunt_privacy.partner_encryption import new_signing_key
 from signaalpunt_referral.config import DEMO_MAP
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +34,43 @@ SECRET_FILE_NAMES = {
     "SIGNAALPUNT_INTAKE_KEY_ENCRYPTION_KEYS": "key-encryption-keys",
     "SIGNAALPUNT_INTAKE_BLIND_INDEX_KEY": "blind-index-key",
 }
+PARTNER_SEED = REPO / "deploy" / "local" / "partners.yaml"  # the development partners
+PARTNER_KEYS = LOCAL / "dev-partners"  # each development partner's private signing key
+
+
+def partner_signing_key(urn: str) -> dict[str, Any]:
+    """The development partner's own signing key (what its system would hold), made once."""
+    slug = urn.rsplit(":", 1)[-1]
+    path = PARTNER_KEYS / f"{slug}.jwk"
+    if not path.exists():
+        PARTNER_KEYS.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(new_signing_key(f"{slug}-dev-1")))
+        path.chmod(0o600)
+    key: dict[str, Any] = json.loads(path.read_text())
+    return key
+
+
+def register_dev_partners(env: dict[str, str]) -> None:
+    """The development partners into intake's partner registry (data, not a file intake reads),
+    with the CLI an operator uses; unchanged entries are left alone."""
+    for entry in yaml.safe_load(PARTNER_SEED.read_text())["partners"]:
+        partner_signing_key(entry["urn"])
+    subprocess.run(  # noqa: S603 - fixed argument list
+        [
+            sys.executable,
+            "-m",
+            "signaalpunt_intake.partners_cli",
+            "import",
+            str(PARTNER_SEED),
+            "--keys-dir",
+            str(PARTNER_KEYS),
+            "--actor",
+            "dev-setup (scripts/dev_secrets.py)",
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def environment() -> dict[str, str]:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dev_secrets import AUTH, environment
+from dev_secrets import AUTH, environment, register_dev_partners
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,6 +35,7 @@ def start(
     """Start every service as its own process; `ports` overrides the default port per service;
     with `log_dir`, each service's output goes to `<log_dir>/<name>.log` instead of the terminal."""
     env = {**os.environ, **environment(), **(extra_env or {})}
+    register_dev_partners(env)
     procs: list[subprocess.Popen[bytes]] = []
     for name, module, default_port in SERVICES:
         port = (ports or {}).get(name, default_port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from signaalpunt_access.dev_tokens import mint
@@ -23,6 +24,7 @@ class RunningIntake:
     partner_signals: Topic
     rejections: Topic
     case_steps: Topic
+    partner_keys: dict[str, dict[str, Any]]  # each registered partner's private signing key
 
     def token(
         self,

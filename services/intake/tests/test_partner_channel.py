@@ -10,7 +10,12 @@ from typing import Any
 import asyncpg
 from intake_harness import RunningIntake
 from signaalpunt_contracts import Envelope, PartnerSignalRejectedV1, SignalReceivedV1
-from signaalpunt_privacy.partner_encryption import PartnerKeyring, encrypt_for_intake
+from signaalpunt_privacy.partner_encryption import (
+    PartnerKeyring,
+    encrypt_for_intake,
+    new_signing_key,
+    sign_and_encrypt,
+)
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_runtime.dead_letters import list_dead_letters
 
@@ -36,11 +41,18 @@ async def send(
     encrypted: bool = True,
     extra_headers: tuple[tuple[str, bytes], ...] = (),
     timestamp_ms: int | None = None,
+    signed_by: dict[str, Any] | None = None,
+    signed: bool = True,
 ) -> str:
+    """What a partner's system sends: the report signed with its key (`signed_by`, by default
+    the key of `source`), encrypted to intake's key, as a CloudEvent in binary mode."""
     event_id = event_id or f"evt-{uuid.uuid4().hex[:10]}"
     value = data if isinstance(data, bytes) else json.dumps(data).encode()
-    if encrypted:
-        jwks = json.loads((intake.keys / "partner-jwks.json").read_text())
+    jwks = json.loads((intake.keys / "partner-jwks.json").read_text())
+    key = signed_by or intake.partner_keys.get(source) or new_signing_key("stranger")
+    if encrypted and signed:
+        value = sign_and_encrypt(value, key, jwks)
+    elif encrypted:
         value = encrypt_for_intake(value, jwks)
     headers = [("content-type", b"application/jose" if encrypted else b"application/json")]
     if cloudevent:

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 from intake_harness import RunningIntake
-from signaalpunt_privacy.partner_encryption import encrypt_for_intake, new_key, write_key_file
+from signaalpunt_privacy.partner_encryption import new_key, sign_and_encrypt, write_key_file
 from signaalpunt_runtime.broker_factory import make_producer
 from test_partner_channel import GP, rejection_of, report, send
 
@@ -68,9 +68,8 @@ async def test_a_rotation_under_load_loses_nothing(intake: RunningIntake) -> Non
                 write_key_file(key_file, [*original, new_key("2026-12")])
             if n % refresh_every == 0:
                 jwks = await _jwks(intake)  # the partner reads the set again, takes the newest
-            kid = jwks["keys"][-1]["kid"]
-            kids_used.add(kid)
-            value = encrypt_for_intake(json.dumps(report()).encode(), jwks, kid=kid)
+            kids_used.add(jwks["keys"][-1]["kid"])
+            value = sign_and_encrypt(json.dumps(report()).encode(), intake.partner_keys[GP], jwks)
             pending.append(
                 await producer.send(
                     intake.partner_signals.name,

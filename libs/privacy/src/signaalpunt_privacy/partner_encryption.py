@@ -22,10 +22,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from joserfc import jwe
+from joserfc import jwe, jws
 from joserfc.errors import JoseError
 from joserfc.jwe import JWERegistry
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, JWKRegistry
+from joserfc.jws import JWSRegistry
 
 CONTENT_TYPE = "application/jose"
 ALGORITHM = {"alg": "ECDH-ES+A256KW", "enc": "A256GCM"}
@@ -168,3 +169,70 @@ class PartnerKeyring:
 
 
 PartnerDecrypter = PartnerKeyring  # the name older callers use
+
+
+# --- partner signatures: a JWS (RFC 7515) of the report, nested inside the JWE ---------------
+
+SIGNING_ALGORITHMS = ("ES256", "ES384", "EdDSA", "PS256", "RS256")
+"""What a partner may sign with (the key's `alg` in the partner registry decides)."""
+
+
+class _SignatureRegistry(JWSRegistry):
+    max_payload_length = MAX_JWE_BYTES  # the report inside: bounded by the JWE around it
+
+
+SIGNATURES = _SignatureRegistry(algorithms=list(SIGNING_ALGORITHMS))
+
+
+class SignatureError(ValueError):
+    """The JWS does not verify with the key it names."""
+
+
+def new_signing_key(kid: str) -> dict[str, Any]:
+    """A partner's new private signing key (ES256), as a JWK with its `kid`."""
+    key = ECKey.generate_key("P-256", parameters={"kid": kid, "alg": "ES256"}, private=True)
+    return key.as_dict(private=True)
+
+
+def public_key(private: dict[str, Any]) -> dict[str, Any]:
+    """The public half of a JWK, for a partner's entry in the partner registry."""
+    public = JWKRegistry.import_key(private).as_dict(private=False)
+    return {k: v for k, v in {**public, "alg": private.get("alg")}.items() if v is not None}
+
+
+def sign_and_encrypt(
+    report: bytes, signing_key: dict[str, Any], intake_jwks: dict[str, Any]
+) -> bytes:
+    """What a partner system does: sign the report's JSON with its own key (JWS), then encrypt
+    that JWS to intake's newest key (JWE, `cty: JOSE`)."""
+    key = JWKRegistry.import_key(signing_key)
+    header = {"alg": signing_key.get("alg", "ES256"), "kid": key.kid}
+    signed = jws.serialize_compact(header, report, key, registry=SIGNATURES).encode()
+    public = ECKey.import_key(intake_jwks["keys"][-1])
+    outer = {**ALGORITHM, "kid": public.kid, "cty": "JOSE"}
+    return jwe.encrypt_compact(outer, signed, public, registry=REGISTRY).encode()
+
+
+def signed_header(value: bytes) -> dict[str, Any] | None:
+    """The JWS header of a signed report (None when the value is not a compact JWS)."""
+    if value.count(b".") != 2:
+        return None
+    try:
+        encoded = value.split(b".", 1)[0]
+        header = json.loads(base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4)))
+    except ValueError:
+        return None
+    return header if isinstance(header, dict) else None
+
+
+def verify(value: bytes, key: dict[str, Any]) -> bytes:
+    """The report a JWS carries, once its signature verifies with `key` (a public JWK)."""
+    try:
+        imported = JWKRegistry.import_key(key)
+        algorithms = [key["alg"]] if key.get("alg") in SIGNING_ALGORITHMS else SIGNING_ALGORITHMS
+        signed = jws.deserialize_compact(
+            value, imported, algorithms=algorithms, registry=SIGNATURES
+        )
+    except (JoseError, ValueError) as exc:
+        raise SignatureError(f"the signature does not verify ({type(exc).__name__})") from exc
+    return signed.payload

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from signaalpunt_runtime import ServiceSettings
 
-from .domain import Municipality, MunicipalityTable, Partner
+from .domain import Municipality, MunicipalityTable
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,7 +45,11 @@ class IntakeSettings(ServiceSettings):
     token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
     token_audience: str = "signaalpunt"  # noqa: S105
     municipalities_file: Path = HERE / "municipalities.yaml"
-    partners_file: Path = HERE / "partners.yaml"
+    partner_registry_refresh: float = Field(
+        default=2.0,
+        gt=0,
+        description="seconds between reads of the partner registry (signaalpunt-partners)",
+    )
     duplicate_window: timedelta = Field(default=timedelta(days=90))
     web_form_limit: int = Field(default=20, ge=1, description="web-form signals per client …")
     web_form_window_seconds: int = Field(default=600, ge=1, description="… per this window")
@@ -82,17 +86,3 @@ def load_municipalities(path: Path) -> MunicipalityTable:
             for m in data["municipalities"]
         ),
     )
-
-
-def load_partners(path: Path) -> dict[str, Partner]:
-    data = yaml.safe_load(path.read_text())
-    partners = [
-        Partner(
-            urn=p["urn"],
-            name=p["name"],
-            partner_type=p["partner_type"],
-            municipalities=tuple(p["municipalities"]),
-        )
-        for p in data["partners"]
-    ]
-    return {p.urn: p for p in partners}

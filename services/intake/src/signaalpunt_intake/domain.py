@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from pydantic import model_validator
 from signaalpunt_access import AuthenticationError, AuthorizationError, Principal, PrincipalKind
@@ -76,12 +77,21 @@ class SignalSubmission(SignalReport):
 
 @dataclass(frozen=True)
 class Partner:
-    """A partner organisation allowed to send signals by Kafka (configured, see config.py)."""
+    """A partner organisation allowed to send signals by Kafka (the partner registry, data in
+    intake's database, managed with `signaalpunt-partners`)."""
 
     urn: str
     name: str
     partner_type: str
     municipalities: tuple[str, ...]
+    signing_keys: tuple[dict[str, Any], ...] = ()
+    """The partner's public JWKs; its events are signed with one of them (by `kid`)."""
+    webhook_url: str | None = None
+    contact: str | None = None
+    active: bool = True
+
+    def signing_key(self, kid: str | None) -> dict[str, Any] | None:
+        return next((k for k in self.signing_keys if kid and k.get("kid") == kid), None)
 
 
 def age_band(birth_year: int | None, today: date) -> AgeBand | None:

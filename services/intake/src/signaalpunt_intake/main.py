@@ -23,9 +23,10 @@ from signaalpunt_runtime.group_commit import GroupCommit
 
 from .api import Claims, Submissions, build_api
 from .case_progress import register_case_progress
-from .config import IntakeSettings, load_municipalities, load_partners
+from .config import IntakeSettings, load_municipalities
 from .partner_api import add_partner_routes
 from .partner_channel import register_partner_channel
+from .partner_registry import PartnerRegistry
 from .recording import Intake, claim_keys, write_submissions
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -46,6 +47,7 @@ def build(
         migrations=MIGRATIONS,
         shared_migrations=[KEY_STORE_MIGRATIONS],
     )
+    partners = PartnerRegistry(lambda: service.pool, refresh=settings.partner_registry_refresh)
     intake = Intake(
         service=service,
         settings=settings,
@@ -65,8 +67,9 @@ def build(
             audience=settings.token_audience,
         ),
         received=received,
-        partners=load_partners(settings.partners_file),
+        partners=partners,
     )
+    service.also_start(partners.start, partners.stop)  # after the database, before consumers
     keyring = PartnerKeyring(settings.partner_decryption_key_file)
     register_partner_channel(intake, partner_signals, rejections, keyring)
     register_case_progress(service, case_steps)

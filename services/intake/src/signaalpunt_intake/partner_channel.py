@@ -141,6 +141,7 @@ def register_partner_channel(
         as_list=True,
         decode=partner_decoder(
             keyring,
+            intake.partners,  # type: ignore[arg-type]
             lambda partner, event_id, report: intake.index.digest(
                 "partner-event", partner, event_id, report
             ),

@@ -28,11 +28,16 @@ from signaalpunt_privacy.partner_encryption import (
     MAX_JWE_BYTES,
     NotDecryptableError,
     PartnerKeyring,
+    SignatureError,
     UnknownKeyError,
     encrypt_for_intake,
+    signed_header,
+    verify,
 )
 from signaalpunt_runtime.dead_letters import first_received_at
 from signaalpunt_runtime.failures import InvalidMessageError
+
+from .partner_registry import PartnerRegistry
 
 PARTNER_EVENTS = UUID("6f1b2c9e-3d57-4c55-9f4e-0a1d2b3c4d5e")
 """Namespace of the UUIDv5 inbox keys of partner events (fixed: changing it breaks dedupe)."""
@@ -51,9 +56,13 @@ REASONS = {
     "too_large": f"the value is larger than {MAX_JWE_BYTES} bytes",
     "unknown_key": "the JWE names a key intake does not hold",
     "not_decryptable": "the JWE does not decrypt with intake's key",
+    "unknown_partner": "ce_source is not a registered (active) partner",
+    "not_signed": "the JWE does not hold a JWS signed with the partner's key",
+    "unknown_signing_key": "the JWS names a kid the partner registry does not hold for ce_source",
+    "bad_signature": "the JWS does not verify with the key it names",
+    "impersonation": "signed with another partner's key than ce_source names",
     "malformed_json": "the decrypted report is not JSON",
     "invalid": "the report does not meet the schema (field_errors says where)",
-    "unknown_partner": "ce_source is not a registered partner",
     "not_authorised": "the partner may not report for that municipality",
     "outside_consortium": "the postcode is outside this signal point",
     "conflict": "the same ce_id was taken before with other content",
@@ -121,8 +130,60 @@ def _structured_id(value: bytes) -> str:
     return event_id if isinstance(event_id, str) else ""
 
 
+def _verified_by(partners: PartnerRegistry, signed: bytes, source: str, event_id: str) -> bytes:
+    """The report inside a partner's JWS, once it verifies with a key of the partner ce_source
+    names. Signed with another partner's key: refused as impersonation, told to the signer."""
+    header = signed_header(signed)
+    if header is None:
+        raise RefusedEventError(
+            "not_signed",
+            "the JWE must hold a compact JWS of the report, signed with a key of yours that the "
+            "partner registry holds (JWS header kid), not the bare report",
+            partner=source,
+            event_id=event_id,
+        )
+    partner = partners.get(source)
+    if partner is None:
+        raise RefusedEventError(
+            "unknown_partner",
+            f"{source} is not a registered partner",
+            partner=source,
+            event_id=event_id,
+        )
+    kid = header.get("kid")
+    key = partner.signing_key(kid)
+    if key is None:
+        for signer, their_key in partners.signers_of(kid):
+            try:
+                verify(signed, their_key)
+            except SignatureError:
+                continue
+            raise RefusedEventError(
+                "impersonation",
+                f"signed with key {kid!r} of {signer.urn}, but ce_source names {source}",
+                partner=signer.urn,
+                event_id=event_id,
+            )
+        raise RefusedEventError(
+            "unknown_signing_key",
+            f"the partner registry holds no signing key {kid!r} for {source}; "
+            "ask the signal point to register your new key before you use it",
+            partner=source,
+            event_id=event_id,
+        )
+    try:
+        return verify(signed, key)
+    except SignatureError as exc:
+        raise RefusedEventError(
+            "bad_signature",
+            f"{exc} with key {kid!r} of {source}",
+            partner=source,
+            event_id=event_id,
+        ) from exc
+
+
 def partner_decoder(
-    keyring: PartnerKeyring, digest: Callable[[str, str, str], str]
+    keyring: PartnerKeyring, partners: PartnerRegistry, digest: Callable[[str, str, str], str]
 ) -> Callable[[bytes, ConsumerRecord[bytes, bytes]], PartnerEvent]:
     """`digest(partner, event id, report JSON)`: keyed, so a digest tells nothing of the report."""
     accepted = PartnerSignalV1.cloudevent_type
@@ -173,8 +234,9 @@ def partner_decoder(
             raise refuse("unknown_key", str(exc)) from exc
         except NotDecryptableError as exc:
             raise refuse("not_decryptable", str(exc)) from exc
+        report = _verified_by(partners, plaintext, headers["ce_source"], event_id)
         try:
-            data = PartnerSignalV1.model_validate_json(plaintext)
+            data = PartnerSignalV1.model_validate_json(report)
         except ValidationError as exc:
             first = exc.errors(include_input=False, include_url=False)[0]
             if first["type"] == "json_invalid":

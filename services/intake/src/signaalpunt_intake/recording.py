@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -51,7 +51,7 @@ class Intake:
     index: BlindIndex
     verifier: TokenVerifier
     received: Topic
-    partners: dict[str, Partner]
+    partners: Mapping[str, Partner]  # the partner registry, as last read
 
 
 @dataclass(frozen=True)
