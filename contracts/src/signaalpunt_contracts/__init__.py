@@ -52,6 +52,7 @@ from .topics import (
     Topic,
     TopicRegistry,
     TopicSpec,
+    partner_rejections_topic,
 )
 from .triage import (
     AcuteSignalAlertV1,
@@ -142,4 +143,5 @@ __all__ = [
     "TopicRegistry",
     "TopicSpec",
     "new_event_id",
+    "partner_rejections_topic",
 ]

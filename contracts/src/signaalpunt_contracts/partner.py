@@ -188,3 +188,87 @@ class PartnerSignalRejectedV1(EventPayload):
     detail: str = Field(max_length=1000, description="why, without any personal value")
     field_errors: tuple[FieldError, ...] = ()
     rejected_at: AwareDatetime
+
+
+# --- what a partner's system puts on partner.signals.v1, as the AsyncAPI document states it ---
+
+CONTENT_TYPE_JOSE = "application/jose"
+_PART = "[A-Za-z0-9_-]"
+COMPACT_JWE = rf"^{_PART}+\.{_PART}*\.{_PART}+\.{_PART}+\.{_PART}+$"
+MAX_PARTNER_EVENT_BYTES = 262_144
+"""The largest value (the compact JWE) intake reads; a report within the schema always fits."""
+
+REJECTION_REASONS = {
+    "structured_mode": "a CloudEvent in structured mode; only binary mode is accepted",
+    "not_a_cloudevent": "ce_ headers missing or wrong (the detail names them)",
+    "unexpected_type": "a ce_type intake does not take",
+    "not_encrypted": "the value is not a JWE (content-type application/jose)",
+    "too_large": f"the value is larger than {MAX_PARTNER_EVENT_BYTES} bytes",
+    "unknown_key": "the JWE names a kid intake does not hold (see its JWKS)",
+    "not_decryptable": "the JWE does not decrypt with intake's key",
+    "unknown_partner": "ce_source is not an active partner in the partner registry",
+    "not_signed": "the JWE does not hold a JWS signed with the partner's key",
+    "unknown_signing_key": "the JWS names a kid the registry does not hold for ce_source",
+    "bad_signature": "the JWS does not verify with the key it names",
+    "impersonation": "signed with another partner's key than ce_source names",
+    "malformed_json": "the signed report is not JSON",
+    "invalid": "the report does not meet the schema (field_errors says where)",
+    "outside_consortium": "the postcode is outside this signal point",
+    "not_authorised": "the partner may not report for that municipality",
+    "conflict": "the same ce_id was taken before with other content (the detail names it)",
+    "not_processed": "intake could not handle it (its own fault): ask the signal point",
+}
+"""Every reason a partner can hear in a rejection."""
+
+
+def partner_signal_message() -> dict[str, Any]:
+    """The AsyncAPI 3 message of partner.signals.v1 as partners really send it: CloudEvents in
+    the Kafka binary binding, the value a compact JWE (to intake's key) of a compact JWS (with
+    the partner's key) of a `PartnerSignalV1` as JSON."""
+    return {
+        "name": "PartnerSignal",
+        "title": "A partner's signal: CloudEvent (binary mode), application/jose",
+        "contentType": CONTENT_TYPE_JOSE,
+        "description": (
+            "Kafka key: the partner's URN. Headers: the CloudEvents attributes (binary binding) "
+            "and `content-type: application/jose`. Value: a compact JWE (RFC 7516; alg "
+            "ECDH-ES+A256KW, enc A256GCM, `kid` of a key in intake's JWKS at "
+            "/.well-known/jwks.json, `cty: JOSE`) whose plaintext is a compact JWS (RFC 7515; "
+            "ES256/ES384/EdDSA/PS256/RS256, `kid` of the partner's key in the partner registry) "
+            "whose payload is the report: JSON matching `PartnerSignalV1` "
+            "(#/components/schemas/PartnerSignalV1). The same `ce_id` again with the same report "
+            "is taken once; with another report it is refused (`conflict`). Limits: the value at "
+            f"most {MAX_PARTNER_EVENT_BYTES} bytes; text fields in characters and UTF-8 bytes as "
+            "the schema states. Every refusal is told on the partner's own topic "
+            "partner.<slug>.rejections.v1."
+        ),
+        "headers": {
+            "type": "object",
+            "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "content-type"],
+            "properties": {
+                "ce_specversion": {"const": "1.0"},
+                "ce_id": {"type": "string", "minLength": 1, "description": "the partner's own id"},
+                "ce_source": {
+                    "type": "string",
+                    "pattern": "^urn:signaalpunt:partner:[a-z0-9-]+$",
+                    "description": "the partner's URN, as in the partner registry",
+                },
+                "ce_type": {"const": PartnerSignalV1.cloudevent_type},
+                "ce_time": {"type": "string", "format": "date-time"},
+                "content-type": {"const": CONTENT_TYPE_JOSE},
+            },
+        },
+        "payload": {
+            "type": "string",
+            "contentEncoding": "base64url",
+            "pattern": COMPACT_JWE,
+            "maxLength": MAX_PARTNER_EVENT_BYTES,
+            "description": "compact JWE, holding a compact JWS, holding PartnerSignalV1 as JSON",
+            "x-signed-payload": {"$ref": "#/components/schemas/PartnerSignalV1"},
+        },
+        "x-rejection-reasons": REJECTION_REASONS,
+        "x-rejections": {
+            "channel": "partner.<slug>.rejections.v1 (slug: the last part of the partner's URN)",
+            "message": {"$ref": "#/components/messages/partner.signals.rejections.v1:Message"},
+        },
+    }

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from .envelope import EventPayload
 from .notifications import NotificationV1
-from .partner import PartnerSignalRejectedV1, PartnerSignalV1
+from .partner import PartnerSignalRejectedV1, PartnerSignalV1, partner_signal_message
 from .probe import ProbeV1
 from .referrals import MatchRequestedV1, OfferGapV1, ReferralUpdatedV1
 from .signals import SignalReceivedV1
@@ -49,6 +50,9 @@ class Topic:
     retention: timedelta = timedelta(days=7)
     config: dict[str, str] = field(default_factory=dict)
     """Extra topic configuration (e.g. cleanup.policy) beyond retention."""
+    wire_message: dict[str, Any] | None = None
+    """For a topic whose messages are not `Envelope[value]` (what partners send): the AsyncAPI
+    message as it really is on the wire."""
 
     def __post_init__(self) -> None:
         if not _TOPIC_NAME.match(self.name):
@@ -145,13 +149,18 @@ PARTNER_SIGNALS = Topic(
     consumers=("intake",),
     partitions=6,
     retention=timedelta(days=1),
+    wire_message=partner_signal_message(),
 )
 
 PARTNER_REJECTIONS = Topic(
     name="partner.signals.rejections.v1",
     value=PartnerSignalRejectedV1,
     key="the partner's URN",
-    description="Why a partner's signal was refused, by the partner's own event id.",
+    description=(
+        "Why a partner's signal was refused, by the partner's own event id: every partner's "
+        "refusals, for the signal point's own services (webhooks, metrics); partners read their "
+        "own topic, partner.<slug>.rejections.v1, not this one."
+    ),
     producers=("intake",),
     consumers=("notifications", "metrics"),
     partitions=3,
@@ -284,6 +293,28 @@ REFERRAL_GAPS = Topic(
     partitions=3,
     retention=timedelta(days=90),
 )
+
+PARTNER_TOPIC_PREFIX = "partner."
+
+
+def partner_rejections_topic(urn: str, *, prefix: str = PARTNER_TOPIC_PREFIX) -> Topic:
+    """A partner's own rejection topic, `partner.<slug>.rejections.v1` (slug: the URN's last
+    part): only that partner's refusals, so a partner's principal may read it and no other
+    partner's (ACL by topic name). One per partner in the partner registry (intake creates it
+    before it first writes to it), so not in REGISTRY; its events are the same as on
+    PARTNER_REJECTIONS."""
+    slug = urn.rsplit(":", 1)[-1]
+    return Topic(
+        name=f"{prefix}{slug}.rejections.v1",
+        value=PartnerSignalRejectedV1,
+        key="the partner's URN",
+        description=f"Why signals of {urn} were refused, by its own event id (its own topic).",
+        producers=("intake",),
+        consumers=(),  # the partner's own consumer group, outside the signal point
+        partitions=1,
+        retention=timedelta(days=30),
+    )
+
 
 REGISTRY = TopicRegistry(
     topics=(

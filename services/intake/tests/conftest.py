@@ -78,6 +78,7 @@ async def intake(
     rejections = await kafka_topics.private(PARTNER_REJECTIONS, "partner.signals.rejections.v1")
     case_steps = await kafka_topics.private(CASE_STEPS, "cases.steps.v1", consumers=("intake",))
     partner_keys = await register_partners(database_url)
+    partner_topic_prefix = f"t-{os.urandom(4).hex()}.partner."  # this module's partner topics
     settings = IntakeSettings(
         database_url=database_url,  # type: ignore[arg-type]
         kafka_bootstrap=infra.kafka_bootstrap,
@@ -88,6 +89,7 @@ async def intake(
         outbox_poll_interval=0.2,
         web_form_limit=10_000,  # tests send many forms from one address; one test lowers it
         partner_registry_refresh=0.5,
+        partner_topic_prefix=partner_topic_prefix,
     )
     service, app = build(
         settings,
@@ -115,6 +117,7 @@ async def intake(
             rejections,
             case_steps,
             partner_keys,
+            partner_topic_prefix,
         )
     server.should_exit = True
     await task

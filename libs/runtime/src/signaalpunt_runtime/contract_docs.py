@@ -70,8 +70,24 @@ def documents(registry: TopicRegistry = REGISTRY) -> dict[str, str]:
         version="1",
         description="Every Kafka topic of Signaalpunt with its event envelope and payload.",
     )
-    files["asyncapi.json"] = _json(spec.to_specification().to_jsonable())
+    document = spec.to_specification().to_jsonable()
+    for topic in registry:
+        if topic.wire_message is not None:
+            _wire(document, topic.name, topic.wire_message, topic.value)
+    files["asyncapi.json"] = _json(document)
     return files
+
+
+def _wire(
+    document: dict[str, Any], channel: str, message: dict[str, Any], inner: type[Any]
+) -> None:
+    """Replace the envelope FastStream derived for `channel` with the message as it really is on
+    the wire, and add the schema of what it carries inside (`inner`)."""
+    document["components"]["messages"][f"{channel}:Message"] = message
+    schema = inner.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = document["components"]["schemas"]
+    schemas.update(schema.pop("$defs", {}))
+    schemas[inner.__name__] = schema
 
 
 def write(target: Path = GENERATED) -> list[Path]:

@@ -45,6 +45,11 @@ class IntakeSettings(ServiceSettings):
     token_issuer: str = "https://auth.signaalpunt.local"  # noqa: S105 - a URL, not a secret
     token_audience: str = "signaalpunt"  # noqa: S105
     municipalities_file: Path = HERE / "municipalities.yaml"
+    partner_topic_prefix: str = Field(
+        default="partner.",
+        pattern=r"^[a-z][a-z0-9.-]*\.$",
+        description="each partner's own rejection topic is <prefix><slug>.rejections.v1",
+    )
     partner_registry_refresh: float = Field(
         default=2.0,
         gt=0,

@@ -25,7 +25,7 @@ from .api import Claims, Submissions, build_api
 from .case_progress import register_case_progress
 from .config import IntakeSettings, load_municipalities
 from .partner_api import add_partner_routes
-from .partner_channel import register_partner_channel
+from .partner_channel import PartnerTopics, register_partner_channel
 from .partner_registry import PartnerRegistry
 from .recording import Intake, claim_keys, write_submissions
 
@@ -71,7 +71,8 @@ def build(
     )
     service.also_start(partners.start, partners.stop)  # after the database, before consumers
     keyring = PartnerKeyring(settings.partner_decryption_key_file)
-    register_partner_channel(intake, partner_signals, rejections, keyring)
+    partner_topics = PartnerTopics(settings.kafka_bootstrap, settings.partner_topic_prefix)
+    register_partner_channel(intake, partner_signals, rejections, keyring, partner_topics)
     register_case_progress(service, case_steps)
 
     # concurrent submissions (and their key claims) share a transaction (group commit); started

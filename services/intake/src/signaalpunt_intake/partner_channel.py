@@ -1,8 +1,9 @@
 """Partner systems over Kafka: CloudEvents on partner.signals.v1 in, a rejection out when refused.
 
 A refused event goes to the dead-letter topic (with the reason, as every dead letter) and the
-partner hears why on partner.signals.rejections.v1, by its own event id: a reason code
-(`partner_events.REASONS`), field names and error types, never the values it sent.
+partner hears why on its own topic partner.<slug>.rejections.v1 (and the signal point's services
+on partner.signals.rejections.v1), by its own event id: a reason code (`REJECTION_REASONS` in
+the contracts), field names and error types, never the values it sent.
 """
 
 from __future__ import annotations
@@ -11,9 +12,18 @@ from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
-from signaalpunt_contracts import Channel, FieldError, PartnerSignalRejectedV1, Topic
+from signaalpunt_contracts import (
+    Channel,
+    FieldError,
+    PartnerSignalRejectedV1,
+    Topic,
+    TopicSpec,
+    partner_rejections_topic,
+)
 from signaalpunt_privacy.partner_encryption import PartnerKeyring
 from signaalpunt_runtime import PermanentError, UnitOfWork
+from signaalpunt_runtime.logs import get_logger
+from signaalpunt_runtime.topic_admin import ensure_topics
 
 from . import repository
 from .domain import OutsideConsortiumError, settle_municipality
@@ -25,6 +35,30 @@ from .partner_events import (
     partner_decoder,
 )
 from .recording import Intake, Origin, PreparedSignal, prepare_signal, store_signals
+
+log = get_logger(__name__)
+
+
+class PartnerTopics:
+    """Each partner's own rejection topic (`partner.<slug>.rejections.v1`), made before intake
+    first writes to it: an event staged for a missing topic would hold up the outbox."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self._bootstrap = bootstrap
+        self._prefix = prefix
+        self._made: set[str] = set()
+
+    async def rejections(self, urn: str) -> Topic | None:
+        topic = partner_rejections_topic(urn, prefix=self._prefix)
+        if topic.name not in self._made:
+            spec = TopicSpec(topic.name, topic.partitions, topic.topic_config())
+            try:
+                await ensure_topics(self._bootstrap, [spec])
+            except Exception as exc:
+                log.warning("partner topic not made", topic=topic.name, error=type(exc).__name__)
+                return None
+            self._made.add(topic.name)
+        return topic
 
 
 class RefusalError(PermanentError):
@@ -59,7 +93,11 @@ def _rejection(
 
 
 def register_partner_channel(
-    intake: Intake, topic: Topic, rejections: Topic, keyring: PartnerKeyring
+    intake: Intake,
+    topic: Topic,
+    rejections: Topic,
+    keyring: PartnerKeyring,
+    partner_topics: PartnerTopics,
 ) -> None:
     async def tell_partner(
         record: ConsumerRecord[bytes, bytes], error: BaseException, work: UnitOfWork
@@ -70,6 +108,7 @@ def register_partner_channel(
             return  # nobody to tell: an unknown sender only reaches the dead-letter topic
         # the spine's own transaction for this refusal: through the outbox, once per message,
         # and it waits out a database outage instead of being lost
+        own = await partner_topics.rejections(partner.urn)
         rejection = PartnerSignalRejectedV1(
             partner=partner.urn,
             partner_event_id=event_id,
@@ -78,8 +117,12 @@ def register_partner_channel(
             field_errors=fields,
             rejected_at=datetime.now(UTC),
         )
-        event = work.new_event(rejection, municipality=partner.municipalities[0])
-        await work.publish(rejections, event, key=partner.urn)
+        # the shared topic for the signal point's services; the partner's own for the partner:
+        # one event each (an outbox row per event id)
+        municipality = partner.municipalities[0]
+        for target in (rejections, own) if own is not None else (rejections,):
+            event = work.new_event(rejection, municipality=municipality)
+            await work.publish(target, event, key=partner.urn)
 
     def prepared(event: PartnerEvent) -> PreparedSignal:
         partner = intake.partners.get(event.source)

@@ -48,28 +48,6 @@ BINARY_MODE = (
     f"ce_type, ce_time), content-type {CONTENT_TYPE} and the report as a JWE to intake's key"
 )
 
-REASONS = {
-    "structured_mode": "a CloudEvent in structured mode; only binary mode is accepted",
-    "not_a_cloudevent": "CloudEvents headers missing or wrong",
-    "unexpected_type": "a ce_type intake does not take",
-    "not_encrypted": "the value is not a JWE (content-type application/jose)",
-    "too_large": f"the value is larger than {MAX_JWE_BYTES} bytes",
-    "unknown_key": "the JWE names a key intake does not hold",
-    "not_decryptable": "the JWE does not decrypt with intake's key",
-    "unknown_partner": "ce_source is not a registered (active) partner",
-    "not_signed": "the JWE does not hold a JWS signed with the partner's key",
-    "unknown_signing_key": "the JWS names a kid the partner registry does not hold for ce_source",
-    "bad_signature": "the JWS does not verify with the key it names",
-    "impersonation": "signed with another partner's key than ce_source names",
-    "malformed_json": "the decrypted report is not JSON",
-    "invalid": "the report does not meet the schema (field_errors says where)",
-    "not_authorised": "the partner may not report for that municipality",
-    "outside_consortium": "the postcode is outside this signal point",
-    "conflict": "the same ce_id was taken before with other content",
-}
-"""Every reason a partner can hear, for the AsyncAPI document and docs/partners.md."""
-
-
 class RefusedEventError(InvalidMessageError):
     """A partner event intake will not take, with a reason code the partner can act on.
 
