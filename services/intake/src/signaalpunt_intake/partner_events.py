@@ -48,6 +48,7 @@ BINARY_MODE = (
     f"ce_type, ce_time), content-type {CONTENT_TYPE} and the report as a JWE to intake's key"
 )
 
+
 class RefusedEventError(InvalidMessageError):
     """A partner event intake will not take, with a reason code the partner can act on.
 
