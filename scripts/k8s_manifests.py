@@ -451,10 +451,9 @@ def _acl_rules(acls: set[Acl]) -> list[dict[str, Any]]:
 
 
 def _partners() -> list[tuple[str, str]]:
-    """(KafkaUser name, partner URN) for every partner intake knows."""
-    data = yaml.safe_load(
-        (REPO / "services/intake/src/signaalpunt_intake/partners.yaml").read_text()
-    )
+    """(KafkaUser name, partner URN) for every development partner (deploy/local/partners.yaml;
+    production partners are data in intake's partner registry, each added with its KafkaUser)."""
+    data = yaml.safe_load((REPO / "deploy/local/partners.yaml").read_text())
     return [("partner-" + p["urn"].rsplit(":", 1)[-1], p["urn"]) for p in data["partners"]]
 
 
@@ -462,7 +461,7 @@ def kafka_users(registry: TopicRegistry) -> list[dict[str, Any]]:
     users = [
         (name, "service", service_acls(registry, name)) for name in service_principals(registry)
     ]
-    users += [(name, "partner", partner_acls(registry)) for name, _urn in _partners()]
+    users += [(name, "partner", partner_acls(registry, urn)) for name, urn in _partners()]
     return [
         {
             "apiVersion": "kafka.strimzi.io/v1",

@@ -162,24 +162,29 @@ def test_each_service_principal_may_use_exactly_its_topics() -> None:
                 }
         if name == "metrics":  # reads every group's lag
             expected |= {("group", "*", "Describe"), ("topic", "*", "Describe")}
+        if name == "intake":  # makes and writes each partner's own rejection topic
+            expected |= {("topic", "partner.", op) for op in ("Create", "Write", "Describe")}
         assert _granted(users[name]) == expected, name
         assert users[name]["spec"]["authentication"]["type"] == "scram-sha-512"
 
 
-def test_each_partner_may_only_write_partner_signals() -> None:
-    partners = yaml.safe_load(
-        (REPO / "services/intake/src/signaalpunt_intake/partners.yaml").read_text()
-    )["partners"]
+def test_each_partner_may_only_write_partner_signals_and_read_its_own_rejections() -> None:
+    partners = yaml.safe_load((REPO / "deploy/local/partners.yaml").read_text())["partners"]
     users = {
         n: u for n, u in objects("production", "KafkaUser").items() if n.startswith("partner-")
     }
     assert len(users) == len(partners)
     writable = {t.name for t in REGISTRY if "partners" in t.producers}
-    for name, user in users.items():
-        assert _granted(user) == {
+    for partner in partners:
+        slug = partner["urn"].rsplit(":", 1)[-1]
+        own = f"partner.{slug}.rejections.v1"
+        assert _granted(users[f"partner-{slug}"]) == {
             *(("topic", t, "Write") for t in writable),
             *(("topic", t, "Describe") for t in writable),
-        }, name
+            ("topic", own, "Read"),
+            ("topic", own, "Describe"),
+            ("group", f"partner-{slug}", "Read"),
+        }, slug
 
 
 def _container(overlay: str, facts: ServiceFacts) -> dict[str, Any]:
