@@ -305,8 +305,10 @@ pg_up() {
       log "starting PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
       local mark
       mark="$( (wc -l <"$pg_dir/server.log") 2>/dev/null || echo 0)"
+      # the server log holds no values: no DETAIL/CONTEXT (they quote rows, keys and JSON), no
+      # statement text or bind parameters of a failed statement (docs/privacy.md)
       if pg_as "$bin/pg_ctl" -D "$pg_dir" -l "$pg_dir/server.log" -w -t 60 \
-        -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" \
+        -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on $pg_privacy_settings" \
         start >/dev/null; then
         break
       fi
@@ -330,6 +332,8 @@ pg_up() {
   done
   log "PostgreSQL ready on 127.0.0.1:$pg_port (database $pg_database)"
 }
+
+pg_privacy_settings="-c log_error_verbosity=terse -c log_min_error_statement=panic -c log_parameter_max_length=0 -c log_parameter_max_length_on_error=0"
 
 pg_admin_dsn() { echo "postgresql://$pg_user:$pg_password@127.0.0.1:$pg_port/postgres"; }
 
