@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
-from signaalpunt_contracts import Concern, Reporter, SignalReceivedV1, Subject
+from signaalpunt_contracts import Concern, Reporter, SignalReceivedV1, Subject, SubjectReport
 
 # text fields that may stay readable, and why
 READABLE = {
-    "Reporter.organisation": "the reporting organisation (business, care provider), not a person",
+    "Reporter.organisation": "deprecated and no longer filled: organisation_sealed replaced it",
     "Reporter.partner_type": "a category such as huisarts",
     "Reporter.partner": "the partner organisation's URN",
-    "Subject.languages": "ISO language codes",
+    "Subject.languages": "ISO 639 language codes (pattern-checked, see below)",
     "SignalReceivedV1.partner_reference": "the partner's own event id",
 }
 
@@ -50,3 +50,15 @@ def test_plain_text_is_refused_where_a_sealed_value_belongs() -> None:
         Subject(name="Mevrouw J. de Vries")
     with pytest.raises(ValidationError, match="text"):
         Concern(text="zij woont alleen sinds haar man overleed")
+
+
+@pytest.mark.parametrize(
+    "languages",
+    [["Nederlands"], ["nl", "Mevrouw J. de Vries, Dijkstraat 4"], ["x" * 20_000], ["NL "]],
+)
+def test_languages_are_codes_not_free_text(languages: list[str]) -> None:
+    with pytest.raises(ValidationError, match="languages"):
+        SubjectReport(languages=tuple(languages))
+    with pytest.raises(ValidationError, match="languages"):
+        Subject(languages=tuple(languages))
+    assert Subject(languages=("nl", "tr", "pap")).languages == ("nl", "tr", "pap")

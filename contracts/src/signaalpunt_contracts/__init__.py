@@ -1,6 +1,7 @@
 """Signaalpunt's event contracts: the envelope, the event models and the topic registry."""
 
 from .envelope import Envelope, EventPayload, MunicipalityCode, new_event_id
+from .erasure import ErasureReason, ErasureScope, SignalErasedV1
 from .needs import VOLUNTEER_NEEDS, GeoPoint, HelpQuestion, Mobility, Need
 from .notifications import DeliveryStatus, MessageChannel, NotificationV1, RecipientKind
 from .partner import (
@@ -27,6 +28,7 @@ from .signals import (
     Channel,
     Concern,
     Cue,
+    LanguageCode,
     ReportedUrgency,
     Reporter,
     ReporterKind,
@@ -45,6 +47,7 @@ from .topics import (
     REGISTRY,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
+    SIGNALS_ERASED,
     SIGNALS_POSSIBLE_ACUTE_ALERTS,
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
@@ -84,6 +87,7 @@ __all__ = [
     "REGISTRY",
     "SIGNALS_ACUTE_ALERTS",
     "SIGNALS_DEADLINE_MISSED",
+    "SIGNALS_ERASED",
     "SIGNALS_POSSIBLE_ACUTE_ALERTS",
     "SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED",
     "SIGNALS_RECEIVED",
@@ -105,12 +109,15 @@ __all__ = [
     "DeclineReason",
     "DeliveryStatus",
     "Envelope",
+    "ErasureReason",
+    "ErasureScope",
     "EventPayload",
     "FieldError",
     "FiredRule",
     "GapReason",
     "GeoPoint",
     "HelpQuestion",
+    "LanguageCode",
     "MatchRequestedV1",
     "MessageChannel",
     "Mobility",
@@ -134,6 +141,7 @@ __all__ = [
     "ReporterReport",
     "RiskGroup",
     "Route",
+    "SignalErasedV1",
     "SignalReceivedV1",
     "SignalReport",
     "SignalTriagedV1",

@@ -27,6 +27,13 @@ Sealed = Annotated[
     Field(description="a personal value sealed with the subject's data key (libs/privacy)"),
 ]
 
+LanguageCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", max_length=35),
+    Field(description="ISO 639 code, optionally with BCP 47 subtags (nl, tr, nl-BE)"),
+]
+"""A language as a code only: a free-text field here once carried names and addresses."""
+
 
 class Channel(StrEnum):
     PARTNER_EVENT = "partner_event"  # a partner system over Kafka (CloudEvents)
@@ -81,7 +88,16 @@ class _Part(BaseModel):
 
 class Reporter(_Part):
     kind: ReporterKind
-    organisation: str | None = Field(default=None, max_length=200, description="not personal")
+    organisation: str | None = Field(
+        default=None,
+        max_length=200,
+        deprecated=True,
+        description="no longer filled (it could name a person, e.g. a one-person practice): "
+        "see organisation_sealed; only events from before issue 17 carry it",
+    )
+    organisation_sealed: Sealed | None = Field(
+        default=None, description="the reporting organisation, sealed with the reporter's key"
+    )
     partner_type: str | None = Field(default=None, max_length=60, description="e.g. huisarts")
     partner: str | None = Field(
         default=None, description="the partner's URN, when a partner reported"
@@ -102,7 +118,7 @@ class Subject(_Part):
     address: Sealed | None = None
     postcode: Sealed | None = None
     phone: Sealed | None = None
-    languages: tuple[str, ...] = Field(default=(), description="ISO 639-1 codes")
+    languages: tuple[LanguageCode, ...] = Field(default=(), max_length=10)
     knows_of_signal: bool | None = None
     consented: bool | None = None
 
@@ -121,10 +137,11 @@ class SignalReceivedV1(EventPayload):
         {
             "signal_id": "01a20900-0000-7000-8000-000000000001",
             "subject_id": "01a20900-0000-7000-8000-0000000000aa",
+            "reporter_id": "01a20900-0000-7000-8000-0000000000ab",
             "channel": "partner_portal",
             "reporter": {
                 "kind": "business",
-                "organisation": "Jumbo Terneuzen",
+                "organisation_sealed": "pd1.c2VhbGVkIG9yZ2FuaXNhdGlvbg==",
                 "partner_type": "supermarkt",
                 "partner": "urn:signaalpunt:partner:jumbo-terneuzen",
                 "may_contact": True,
@@ -155,7 +172,12 @@ class SignalReceivedV1(EventPayload):
     )
 
     signal_id: UUID
-    subject_id: UUID = Field(description="whose data key seals the personal values")
+    subject_id: UUID = Field(description="whose data key seals the subject's personal values")
+    reporter_id: UUID | None = Field(
+        default=None,
+        description="whose data key seals the reporter's values (a reporter can be erased on "
+        "their own); absent: the subject's key, as in events from before issue 17",
+    )
     channel: Channel
     reporter: Reporter
     subject: Subject

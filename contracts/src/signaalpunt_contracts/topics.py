@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from .envelope import EventPayload
+from .erasure import SignalErasedV1
 from .notifications import NotificationV1
 from .partner import PartnerSignalRejectedV1, PartnerSignalV1, partner_signal_message
 from .probe import ProbeV1
@@ -315,6 +316,20 @@ def partner_rejections_topic(urn: str, *, prefix: str = PARTNER_TOPIC_PREFIX) ->
         retention=timedelta(days=30),
     )
 
+SIGNALS_ERASED = Topic(
+    name="signals.erased.v1",
+    value=SignalErasedV1,
+    key="signal_id",
+    description=(
+        "A signal's personal data was erased (AVG art. 17): its data keys are shredded; every "
+        "service deletes or anonymises what it derived from the signal."
+    ),
+    producers=("intake",),
+    consumers=("triage", "notifications", "metrics"),
+    partitions=6,
+    # a service that was down for a long weekend must still see it
+    retention=timedelta(days=28),
+)
 
 REGISTRY = TopicRegistry(
     topics=(
@@ -332,6 +347,7 @@ REGISTRY = TopicRegistry(
         REFERRALS,
         MATCHES_REQUESTED,
         REFERRAL_GAPS,
+        SIGNALS_ERASED,
     )
 )
 """Later services add their topics here (matches, …)."""

@@ -53,8 +53,7 @@ async def test_postgres_logs_no_values_of_a_failed_statement(pool: asyncpg.Pool)
     async with pool.acquire() as conn:
         data_directory = await conn.fetchval("SHOW data_directory")
         await conn.execute(
-            "CREATE TEMP TABLE leak_probe (k text PRIMARY KEY, doc jsonb,"
-            " n int CHECK (n > 0))"
+            "CREATE TEMP TABLE leak_probe (k text PRIMARY KEY, doc jsonb, n int CHECK (n > 0))"
         )
         with pytest.raises(asyncpg.PostgresError):
             await conn.execute(
@@ -62,9 +61,7 @@ async def test_postgres_logs_no_values_of_a_failed_statement(pool: asyncpg.Pool)
                 '{"name": "' + planted + '-json", broken',
             )
         with pytest.raises(asyncpg.PostgresError):
-            await conn.execute(
-                "INSERT INTO leak_probe (k, n) VALUES ($1, -1)", planted + "-check"
-            )
+            await conn.execute("INSERT INTO leak_probe (k, n) VALUES ($1, -1)", planted + "-check")
         await conn.execute("INSERT INTO leak_probe (k, n) VALUES ($1, 1)", planted + "-dup")
         with pytest.raises(asyncpg.UniqueViolationError):
             await conn.execute("INSERT INTO leak_probe (k, n) VALUES ($1, 1)", planted + "-dup")

@@ -84,7 +84,7 @@ class PreparedSignal:
     submitted_by: str | None
     person_index: str | None
     receipt_token: str
-    new_key: NewDataKey
+    new_keys: tuple[NewDataKey, ...]  # the subject's, and the reporter's when they gave details
     idempotency: tuple[str, str] | None = None  # (scope, key) of an HTTP Idempotency-Key
     web_form_client: str | None = None  # anonymous: counted against this (hashed) client
     # the trace of the request or event it came from: a group commit stores it in another task
@@ -110,25 +110,31 @@ def canonical_signal(
     signal_id: UUID,
     subject_id: UUID,
     received_at: datetime,
+    reporter: tuple[UUID, Sealer] | None = None,
 ) -> SignalReceivedV1:
-    """Seal every personal value with the subject's data key; keep only what identifies nobody."""
+    """Seal every personal value: the subject's with the subject's data key, the reporter's
+    with the reporter's own (so a reporter can be erased apart from the signal); keep only what
+    identifies nobody."""
 
-    def seal(value: str | None, field: str) -> str | None:
-        return sealer.seal(value.strip(), field=field) if value and value.strip() else None
+    def seal(value: str | None, field: str, by: Sealer = sealer) -> str | None:
+        return by.seal(value.strip(), field=field) if value and value.strip() else None
+
+    reporter_id, reporter_sealer = reporter if reporter else (None, sealer)
 
     r, s, c = report.reporter, report.subject, report.concern
     return SignalReceivedV1(
         signal_id=signal_id,
         subject_id=subject_id,
         channel=origin.channel,
+        reporter_id=reporter_id,
         reporter=Reporter(
             kind=r.kind,
-            organisation=r.organisation,
+            organisation_sealed=seal(r.organisation, "reporter.organisation", reporter_sealer),
             partner_type=origin.partner_type,
             partner=origin.partner,
-            name=seal(r.name, "reporter.name"),
-            phone=seal(r.phone, "reporter.phone"),
-            email=seal(r.email, "reporter.email"),
+            name=seal(r.name, "reporter.name", reporter_sealer),
+            phone=seal(r.phone, "reporter.phone", reporter_sealer),
+            email=seal(r.email, "reporter.email", reporter_sealer),
             may_contact=r.may_contact,
             wants_feedback=r.wants_feedback,
         ),
@@ -164,6 +170,14 @@ def prepare_signal(
     sealed canonical signal and the blind index for duplicate detection."""
     signal_id, subject_id = uuid7(), uuid7()
     sealer, new_key = intake.vault.new_subject(subject_id, municipality)
+    new_keys = [new_key]
+    reporter: tuple[UUID, Sealer] | None = None
+    r = report.reporter
+    if any(v and v.strip() for v in (r.name, r.phone, r.email, r.organisation)):
+        reporter_id = uuid7()
+        reporter_sealer, reporter_key = intake.vault.new_subject(reporter_id, municipality)
+        reporter = (reporter_id, reporter_sealer)
+        new_keys.append(reporter_key)
     person = report.subject
     return PreparedSignal(
         signal=canonical_signal(
@@ -174,6 +188,7 @@ def prepare_signal(
             subject_id=subject_id,
             # a replayed partner event keeps the time it first arrived (its deadline runs from it)
             received_at=received_at or datetime.now(UTC),
+            reporter=reporter,
         ),
         municipality=municipality,
         submitted_by=origin.submitted_by,
@@ -183,7 +198,7 @@ def prepare_signal(
             else None
         ),
         receipt_token=secrets.token_urlsafe(24),
-        new_key=new_key,
+        new_keys=tuple(new_keys),
         idempotency=idempotency,
         web_form_client=web_form_client,
         trace_context=otel_context.get_current(),
@@ -199,7 +214,7 @@ async def store_signals(
     if not prepared:
         return []
     unstored = [p for p in prepared if not p.key_stored.done]
-    await intake.vault.keep([p.new_key for p in unstored])
+    await intake.vault.keep([k for p in unstored for k in p.new_keys])
     for p in unstored:
         p.key_stored.done = True
     earliest = min(p.signal.received_at for p in prepared) - intake.settings.duplicate_window

@@ -168,6 +168,7 @@ class SignalFacts:
     signal_id: UUID
     municipality: str
     subject_id: UUID | None = None
+    reporter_id: UUID | None = None  # whose key seals the reporter's contact values
     received_event_id: UUID | None = None
     may_contact: bool = False
     wants_feedback: bool = False

@@ -17,6 +17,7 @@ from .domain import Message, SignalFacts
 _UUID_FIELDS = {
     "signal_id",
     "subject_id",
+    "reporter_id",
     "received_event_id",
     "first_triage_event_id",
     "closed_event_id",

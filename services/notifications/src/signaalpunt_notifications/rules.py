@@ -91,6 +91,7 @@ def advance_facts(
         return replace(
             base,
             subject_id=data.subject_id,
+            reporter_id=data.reporter_id,
             received_event_id=base.received_event_id or event.event_id,
             may_contact=reporter.may_contact,
             wants_feedback=reporter.wants_feedback,
@@ -134,7 +135,9 @@ def _reporter_message(
     facts: SignalFacts, *, rule: str, template: str, reason: Any
 ) -> Message | None:
     """To the reporter's e-mail, else by SMS; None when there is no way to reach them."""
-    if facts.subject_id is None:
+    # the reporter's values are sealed with the reporter's own key (older events: the subject's)
+    key_of = facts.reporter_id or facts.subject_id
+    if key_of is None:
         return None
     if facts.reporter_email:
         channel, value, field = MessageChannel.EMAIL, facts.reporter_email, "reporter.email"
@@ -150,7 +153,7 @@ def _reporter_message(
         recipient=f"reporter:{facts.signal_id}",
         address={
             "kind": "sealed",
-            "subject_id": str(facts.subject_id),
+            "subject_id": str(key_of),
             "value": value,
             "field": field,
         },

@@ -29,6 +29,7 @@ from signaalpunt_contracts import (
     RiskGroup,
     Route,
 )
+from signaalpunt_privacy import SubjectErasedError
 from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
 
 from . import repository
@@ -210,6 +211,18 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             409, "Conflict / Conflict", reason, kind="conflict", instance=request.url.path
         )
 
+    def erased(request: Request) -> JSONResponse:
+        # the person's data key is shredded: a reason or note could no longer be sealed (nor
+        # ever read); what needs no personal data (a confirmation, a step) still works
+        return problem(
+            410,
+            "Erased / Gewist",
+            "The person's data was erased; record this without a reason or note / De gegevens"
+            " van deze persoon zijn gewist; leg dit vast zonder reden of notitie.",
+            kind="erased",
+            instance=request.url.path,
+        )
+
     def not_found(request: Request) -> JSONResponse:
         return problem(
             404,
@@ -321,6 +334,8 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             )
         except NotFoundError:
             return not_found(request)
+        except SubjectErasedError:
+            return erased(request)
         except ConflictError as exc:
             return conflict(request, str(exc))
         except ValueError as exc:
@@ -364,6 +379,8 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             )
         except NotFoundError:
             return not_found(request)
+        except SubjectErasedError:
+            return erased(request)
         except (ConflictError, TransitionRefusedError) as exc:
             return conflict(request, str(exc))
         return CaseView.of(case, triage.clock())

@@ -1,0 +1,77 @@
+"""Data minimised at intake: nothing that could name someone stays readable (issue 17)."""
+
+from __future__ import annotations
+
+import asyncpg
+from intake_harness import RunningIntake
+from test_http_channels import _events, _signal, web_form
+
+ORGANISATION = "Huisartspraktijk Planted-Org J. Jansen"
+
+
+def _partner(intake: RunningIntake) -> dict[str, str]:
+    return intake.token(
+        kind="partner",
+        roles=(),
+        channels=("partner_portal",),
+        partner_type="huisarts",
+        subject="urn:signaalpunt:partner:huisarts-jansen",
+    )
+
+
+async def test_the_reporting_organisation_is_sealed_with_the_reporters_own_key(
+    intake: RunningIntake,
+) -> None:
+    body = web_form(
+        channel="partner_portal",
+        reporter={
+            "kind": "professional",
+            "organisation": ORGANISATION,
+            "email": "praktijk@example.org",
+            "wants_feedback": True,
+        },
+    )
+    accepted = await intake.client.post("/v1/signals", json=body, headers=_partner(intake))
+    assert accepted.status_code == 202, accepted.text
+    signal_id = accepted.json()["signal_id"]
+    events = await _events(intake, signal_id)
+    headers, value = events[signal_id]
+    assert b"Planted-Org" not in value
+    assert not any(b"Planted-Org" in v for v in headers.values())
+    signal = _signal(events, signal_id).data
+    assert signal.reporter.organisation is None
+    assert signal.reporter.organisation_sealed is not None
+    assert signal.reporter.email is not None
+    # the reporter has a key of their own: erasing the reporter leaves the signal readable
+    assert signal.reporter_id is not None
+    assert signal.reporter_id != signal.subject_id
+    conn = await asyncpg.connect(intake.database_url)
+    try:
+        row = await conn.fetchval(
+            "SELECT signal::text FROM intake.signals WHERE signal_id = $1", signal.signal_id
+        )
+        keys = await conn.fetchval(
+            "SELECT count(*) FROM subject_keys.data_keys WHERE subject_id = ANY($1::uuid[])",
+            [signal.subject_id, signal.reporter_id],
+        )
+    finally:
+        await conn.close()
+    assert "Planted-Org" not in row
+    assert keys == 2
+
+
+async def test_languages_are_iso_codes_not_free_text(intake: RunningIntake) -> None:
+    free_text = web_form()
+    free_text["subject"] = {
+        **free_text["subject"],
+        "languages": ["Nederlands, woont Plantedstraat 17 bij mevrouw de Vries"],
+    }
+    refused = await intake.client.post("/v1/signals", json=free_text)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert any(e["field"].startswith("subject.languages") for e in refused.json()["errors"])
+    assert "Plantedstraat" not in refused.text
+
+    codes = web_form()
+    codes["subject"] = {**codes["subject"], "languages": ["nl", "tr"]}
+    assert (await intake.client.post("/v1/signals", json=codes)).status_code == 202
