@@ -19,8 +19,14 @@ import uvicorn
 import yaml
 from intake_harness import RunningIntake
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import CASE_STEPS, PARTNER_REJECTIONS, PARTNER_SIGNALS, SIGNALS_RECEIVED
 from signaalpunt_intake import partner_repository
+from signaalpunt_contracts import (
+    CASE_STEPS,
+    PARTNER_REJECTIONS,
+    PARTNER_SIGNALS,
+    SIGNALS_ERASED,
+    SIGNALS_RECEIVED,
+)
 from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.domain import Partner
 from signaalpunt_intake.main import MIGRATIONS, build
@@ -79,6 +85,7 @@ async def intake(
     case_steps = await kafka_topics.private(CASE_STEPS, "cases.steps.v1", consumers=("intake",))
     partner_keys = await register_partners(database_url)
     partner_topic_prefix = f"t-{os.urandom(4).hex()}.partner."  # this module's partner topics
+    erased = await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1")
     settings = IntakeSettings(
         database_url=database_url,  # type: ignore[arg-type]
         kafka_bootstrap=infra.kafka_bootstrap,
@@ -97,6 +104,7 @@ async def intake(
         partner_signals=partner_signals,
         rejections=rejections,
         case_steps=case_steps,
+        erased=erased,
     )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, **server_options(host="127.0.0.1", port=port)))
@@ -118,6 +126,7 @@ async def intake(
             case_steps,
             partner_keys,
             partner_topic_prefix,
+            erased,
         )
     server.should_exit = True
     await task

@@ -26,6 +26,7 @@ class RunningIntake:
     case_steps: Topic
     partner_keys: dict[str, dict[str, Any]]  # each registered partner's private signing key
     partner_topic_prefix: str  # each partner's own rejection topic: <prefix><slug>.rejections.v1
+    erased: Topic
 
     def token(
         self,

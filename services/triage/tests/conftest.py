@@ -14,6 +14,7 @@ from signaalpunt_contracts import (
     REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
+    SIGNALS_ERASED,
     SIGNALS_POSSIBLE_ACUTE_ALERTS,
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
@@ -41,6 +42,7 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
             SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED, "signals.possible-acute-review-missed.v1"
         ),
         referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
+        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from signaalpunt_contracts import CaseState, CaseStepRecordedV1, Envelope, Topic
 from signaalpunt_runtime import Service, UnitOfWork
 
-from . import repository
+from . import erasure_repository, repository
 
 HANDLING: dict[CaseState, str] = {
     CaseState.RECEIVED: "received",
@@ -25,4 +25,8 @@ def register_case_progress(service: Service, steps: Topic) -> None:
     async def on_case_step(event: Envelope[CaseStepRecordedV1], work: UnitOfWork) -> None:
         await repository.set_handling(
             work.connection, event.data.signal_id, HANDLING[event.data.state]
+        )
+        # whether the case is acute: erasing a person with an open acute case needs confirming
+        await erasure_repository.set_route(
+            work.connection, event.data.signal_id, event.data.route.value
         )

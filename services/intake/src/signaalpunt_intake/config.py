@@ -58,6 +58,9 @@ class IntakeSettings(ServiceSettings):
     duplicate_window: timedelta = Field(default=timedelta(days=90))
     web_form_limit: int = Field(default=20, ge=1, description="web-form signals per client …")
     web_form_window_seconds: int = Field(default=600, ge=1, description="… per this window")
+    erasure_four_eyes: bool = Field(
+        default=True, description="an erasure waits for a second coordinator's approval"
+    )
     idempotency_in_flight_timeout: timedelta = Field(default=timedelta(seconds=60))
     partner_batch_size: int = Field(
         default=50,

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from faststream.asgi.types import ASGIApp
+from prometheus_client import Counter
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import (
     CASE_STEPS,
     PARTNER_REJECTIONS,
     PARTNER_SIGNALS,
+    SIGNALS_ERASED,
     SIGNALS_RECEIVED,
     Topic,
 )
@@ -24,6 +26,7 @@ from signaalpunt_runtime.group_commit import GroupCommit
 from .api import Claims, Submissions, build_api
 from .case_progress import register_case_progress
 from .config import IntakeSettings, load_municipalities
+from .erasure_api import erasure_api
 from .partner_api import add_partner_routes
 from .partner_channel import PartnerTopics, register_partner_channel
 from .partner_registry import PartnerRegistry
@@ -39,6 +42,7 @@ def build(
     partner_signals: Topic = PARTNER_SIGNALS,
     rejections: Topic = PARTNER_REJECTIONS,
     case_steps: Topic = CASE_STEPS,
+    erased: Topic = SIGNALS_ERASED,
 ) -> tuple[Service, ASGIApp]:
     service = Service(
         settings,
@@ -68,6 +72,13 @@ def build(
         ),
         received=received,
         partners=partners,
+        erased=erased,
+        erasures_done=Counter(
+            "signaalpunt_erasures",
+            "Signals whose personal data was erased, by scope (person or reporter only)",
+            ["municipality", "scope"],
+            registry=service.metrics,
+        ),
     )
     service.also_start(partners.start, partners.stop)  # after the database, before consumers
     keyring = PartnerKeyring(settings.partner_decryption_key_file)
@@ -93,6 +104,7 @@ def build(
     # the busiest route skips FastAPI's per-request machinery (same function, same problems)
     api = build_api(intake, submissions, claims)
     add_partner_routes(api, keyring)
+    api.include_router(erasure_api(intake))  # the coordinators' erasure workflow
     return service, service.asgi_app(http=api, direct=[("POST", "/v1/signals")])
 
 

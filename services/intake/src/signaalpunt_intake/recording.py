@@ -19,6 +19,7 @@ from uuid import UUID
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
+from prometheus_client import Counter
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import (
     Channel,
@@ -52,6 +53,8 @@ class Intake:
     verifier: TokenVerifier
     received: Topic
     partners: Mapping[str, Partner]  # the partner registry, as last read
+    erased: Topic
+    erasures_done: Counter
 
 
 @dataclass(frozen=True)

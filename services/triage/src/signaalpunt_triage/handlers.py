@@ -59,6 +59,7 @@ class Topics:
     steps: Topic
     possible_alerts: Topic
     review_missed: Topic
+    erased: Topic
     referrals: Topic | None = None
     """Referral progress for the case timeline (None: not followed, e.g. in some tests)."""
 
@@ -140,6 +141,8 @@ async def on_signal_received(
     triage: Triage, event: Envelope[SignalReceivedV1], work: UnitOfWork
 ) -> None:
     signal = event.data
+    if await repository.was_erased(work.connection, signal.signal_id):
+        return  # erased before it got here (topics are not ordered among each other)
     rules = triage.rulebook.for_municipality(event.municipality)
     decision = decide(signal, await concern_text(triage, signal), rules)
     now = triage.clock()

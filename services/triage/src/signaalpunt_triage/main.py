@@ -11,6 +11,7 @@ from signaalpunt_contracts import (
     REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
+    SIGNALS_ERASED,
     SIGNALS_POSSIBLE_ACUTE_ALERTS,
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
@@ -22,6 +23,7 @@ from signaalpunt_runtime import Service
 
 from .api import build_api
 from .config import TriageSettings
+from .erasure import register_erasure
 from .handlers import Clock, Topics, Triage, register_consumer, system_clock
 from .rules import Rulebook
 from .watcher import DeadlineWatcher
@@ -33,6 +35,7 @@ DEFAULT_TOPICS = Topics(
     triaged=SIGNALS_TRIAGED,
     alerts=SIGNALS_ACUTE_ALERTS,
     missed=SIGNALS_DEADLINE_MISSED,
+    erased=SIGNALS_ERASED,
     steps=CASE_STEPS,
     possible_alerts=SIGNALS_POSSIBLE_ACUTE_ALERTS,
     review_missed=SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
@@ -77,6 +80,7 @@ def build(
         lock_duration=settings.edit_lock_duration,
     )
     register_consumer(triage)
+    register_erasure(triage)
     if watch_deadlines:
         watcher = DeadlineWatcher(
             triage, interval=settings.deadline_check_interval, batch=settings.deadline_batch

@@ -452,3 +452,26 @@ async def mark_review_missed(conn: DbConnection, signal_id: UUID) -> None:
     await conn.execute(
         "UPDATE cases SET review_missed_reported = true WHERE signal_id = $1", signal_id
     )
+
+
+async def erase_case(conn: DbConnection, signal_id: UUID) -> bool:
+    """A person was erased: the case, its decisions (with their sealed reasons), its steps (with
+    their sealed notes), its lock and the published copies of its events go. True when there
+    was a case. Counts stay in the metrics service, which keeps no personal data."""
+    await conn.execute("DELETE FROM edit_locks WHERE signal_id = $1", signal_id)
+    await conn.execute("DELETE FROM steps WHERE signal_id = $1", signal_id)
+    await conn.execute("DELETE FROM decisions WHERE signal_id = $1", signal_id)
+    await conn.execute(
+        "DELETE FROM outbox WHERE key = $1 AND published_at IS NOT NULL", str(signal_id)
+    )
+    deleted = await conn.execute("DELETE FROM cases WHERE signal_id = $1", signal_id)
+    await conn.execute(
+        "INSERT INTO erased_signals (signal_id) VALUES ($1) ON CONFLICT DO NOTHING", signal_id
+    )
+    return deleted != "DELETE 0"
+
+
+async def was_erased(conn: DbConnection, signal_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval("SELECT true FROM erased_signals WHERE signal_id = $1", signal_id)
+    )
