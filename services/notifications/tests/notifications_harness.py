@@ -24,6 +24,7 @@ from signaalpunt_contracts import (
     REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
+    SIGNALS_ERASED,
     SIGNALS_POSSIBLE_ACUTE_ALERTS,
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
@@ -37,6 +38,7 @@ from signaalpunt_contracts import (
     PossibleAcuteAlertV1,
     PossibleAcuteReviewMissedV1,
     ReferralUpdatedV1,
+    SignalErasedV1,
     SignalReceivedV1,
     SignalTriagedV1,
     Topic,
@@ -106,6 +108,7 @@ class Topics:
     possible_acute: Topic
     review_missed: Topic
     referrals: Topic
+    erased: Topic
 
     def consumed(self) -> tuple[Topic, ...]:
         return (
@@ -118,6 +121,7 @@ class Topics:
             self.steps,
             self.rejections,
             self.referrals,
+            self.erased,
         )
 
     def for_payload(self, payload: EventPayload) -> Topic:
@@ -131,6 +135,7 @@ class Topics:
             PossibleAcuteAlertV1: self.possible_acute,
             PossibleAcuteReviewMissedV1: self.review_missed,
             ReferralUpdatedV1: self.referrals,
+            SignalErasedV1: self.erased,
         }[type(payload)]
 
 
@@ -150,6 +155,7 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
             SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED, "signals.possible-acute-review-missed.v1"
         ),
         referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
+        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
     )
 
 

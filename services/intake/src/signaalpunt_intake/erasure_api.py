@@ -9,7 +9,6 @@
 Every route needs a staff token with the coordinator role for the municipality.
 """
 
-
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID

@@ -13,6 +13,7 @@ from signaalpunt_contracts import (
     PARTNER_REJECTIONS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
+    SIGNALS_ERASED,
     SIGNALS_POSSIBLE_ACUTE_ALERTS,
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
@@ -41,6 +42,7 @@ class MetricsTopics:
     deadline_missed: Topic = SIGNALS_DEADLINE_MISSED
     steps: Topic = CASE_STEPS
     notifications: Topic = NOTIFICATIONS
+    erased: Topic = SIGNALS_ERASED
 
     def consumed(self) -> list[tuple[Topic, Apply]]:
         return [
@@ -53,6 +55,8 @@ class MetricsTopics:
             (self.deadline_missed, repo.record_deadline_missed),
             (self.steps, repo.record_step),
             (self.notifications, repo.record_notification),
+            # last: a rebuild applies the erasures after everything they erase
+            (self.erased, repo.record_erasure),
         ]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 from signaalpunt_contracts import (
@@ -20,10 +21,12 @@ from signaalpunt_contracts import (
     CaseStepRecordedV1,
     DeadlineMissedV1,
     Envelope,
+    ErasureScope,
     NotificationV1,
     PartnerSignalRejectedV1,
     PossibleAcuteAlertV1,
     PossibleAcuteReviewMissedV1,
+    SignalErasedV1,
     SignalReceivedV1,
     SignalTriagedV1,
 )
@@ -409,3 +412,29 @@ def label_values(row: asyncpg.Record, labels: Sequence[str]) -> list[str]:
 
 def as_float(value: Any) -> float:
     return float(value or 0)
+
+
+_SIGNAL_TABLES = (
+    "signals_received",
+    "triage_decisions",
+    "cases",
+    "deadlines_missed",
+    "acute_alerts",
+    "possible_acute_alerts",
+    "possible_acute_reviews_missed",
+)
+
+
+async def record_erasure(conn: DbConnection, event: Envelope[SignalErasedV1]) -> None:
+    """A person was erased: the counts stay, but nothing links them to the signal any more (its
+    id becomes a random one, the same in every read model). A reporter erased alone changes
+    nothing here: no read model holds anything of the reporter."""
+    if event.data.scope is not ErasureScope.PERSON:
+        return
+    anonymous = uuid4()
+    for table in _SIGNAL_TABLES:
+        await conn.execute(
+            f"UPDATE {table} SET signal_id = $2 WHERE signal_id = $1",  # noqa: S608 - a constant
+            event.data.signal_id,
+            anonymous,
+        )

@@ -179,6 +179,8 @@ class SignalFacts:
     decision: int = 0
     first_triage_event_id: UUID | None = None
     closed_event_id: UUID | None = None
+    erased: bool = False
+    """The person was erased: the facts stay this empty tombstone, whatever arrives later."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from signaalpunt_contracts import Envelope, Topic
+from signaalpunt_contracts import Envelope, ErasureScope, SignalErasedV1, Topic
 from signaalpunt_runtime import PermanentError, Service, UnitOfWork
 from signaalpunt_runtime.consumer import Handler
 from signaalpunt_runtime.logs import get_logger
@@ -31,7 +31,30 @@ def register_consumers(
     clock: Clock,
 ) -> None:
     for topic in topics:
-        service.consumer(topic)(_handler(topic, rules, directory, clock))
+        if topic.value is SignalErasedV1:
+            service.consumer(topic)(_erasure_handler(clock))
+        else:
+            service.consumer(topic)(_handler(topic, rules, directory, clock))
+
+
+def _erasure_handler(clock: Clock) -> Handler:
+    async def handle(event: Envelope[SignalErasedV1], work: UnitOfWork) -> None:
+        erased = event.data
+        cancelled = await repository.erase_signal(
+            work.connection,
+            erased.signal_id,
+            event.municipality,
+            person=erased.scope is ErasureScope.PERSON,
+            now=clock(),
+        )
+        log.info(
+            "signal erased",
+            signal_id=str(erased.signal_id),
+            scope=erased.scope.value,
+            cancelled=cancelled,
+        )
+
+    return handle
 
 
 def _kafka_key(event: Envelope[Any]) -> str:

@@ -17,6 +17,7 @@ from signaalpunt_contracts import (
     REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
+    SIGNALS_ERASED,
     SIGNALS_POSSIBLE_ACUTE_ALERTS,
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
@@ -48,6 +49,7 @@ CONSUMED: tuple[Topic, ...] = (
     CASE_STEPS,
     PARTNER_REJECTIONS,
     REFERRALS,
+    SIGNALS_ERASED,  # forget what was kept for an erased signal
 )
 
 

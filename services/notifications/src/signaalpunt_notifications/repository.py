@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -275,3 +275,39 @@ async def retry_failed(
         now,
     )
     return result.endswith(" 1")
+
+
+async def erase_signal(
+    conn: DbConnection, signal_id: UUID, municipality: str, *, person: bool, now: datetime
+) -> int:
+    """signals.erased.v1: forget what was kept for the signal. The person: the facts become an
+    empty tombstone, the kept reason events (sealed copies) go, and no message still waiting
+    goes out. The reporter alone: their sealed contact values leave the facts and no message
+    to them still waiting goes out. Returns how many waiting messages were cancelled."""
+    raw = await conn.fetchval(
+        "SELECT facts::text FROM signals WHERE signal_id = $1 FOR UPDATE", signal_id
+    )
+    facts = (_facts_from_json(raw) if raw else None) or SignalFacts(signal_id, municipality)
+    if person:
+        kept = SignalFacts(signal_id=signal_id, municipality=facts.municipality, erased=True)
+        await conn.execute("DELETE FROM reasons WHERE key = $1", str(signal_id))
+    else:
+        kept = replace(
+            facts,
+            reporter_id=None,
+            reporter_email=None,
+            reporter_phone=None,
+            may_contact=False,
+            wants_feedback=False,
+        )
+    await save_facts(conn, kept)
+    cancelled = await conn.execute(
+        "UPDATE deliveries SET status = 'failed', failed_at = $2, last_error = 'erased',"
+        " address = '{}'::jsonb WHERE signal_id = $1 AND status = 'pending'"
+        " AND ($3 OR recipient_kind = 'reporter')",
+        signal_id,
+        now,
+        person,
+    )
+    # sent messages keep no address either (cleared once sent); what they were stays countable
+    return int(cancelled.split()[-1])

@@ -80,6 +80,8 @@ def advance_facts(
     """The signal's facts after `event` (an event about the signal that changes nothing
     returns `previous`)."""
     data = event.data
+    if previous is not None and previous.erased:
+        return previous  # a late event about an erased person brings nothing back
     if isinstance(data, SignalReceivedV1):
         base = previous or SignalFacts(signal_id=data.signal_id, municipality=event.municipality)
         reporter = data.reporter
