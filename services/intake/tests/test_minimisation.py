@@ -75,3 +75,32 @@ async def test_languages_are_iso_codes_not_free_text(intake: RunningIntake) -> N
     codes = web_form()
     codes["subject"] = {**codes["subject"], "languages": ["nl", "tr"]}
     assert (await intake.client.post("/v1/signals", json=codes)).status_code == 202
+
+
+async def test_idempotency_keys_and_receipt_tokens_are_kept_only_as_keyed_hashes(
+    intake: RunningIntake,
+) -> None:
+    key = f"idem-Planted-{ORGANISATION[-6:]}-{id(intake)}"
+    first = await intake.client.post(
+        "/v1/signals", json=web_form(), headers={"Idempotency-Key": key}
+    )
+    assert first.status_code == 202, first.text
+    token = first.json()["receipt_token"]
+    # a retry still gets the same answer, token included
+    again = await intake.client.post(
+        "/v1/signals", json=web_form(), headers={"Idempotency-Key": key}
+    )
+    assert again.status_code == 202
+    assert again.json() == first.json()
+    status = await intake.client.get(first.json()["status_url"], headers={"receipt-token": token})
+    assert status.status_code == 200
+    conn = await asyncpg.connect(intake.database_url)
+    try:
+        stored = await conn.fetch(
+            "SELECT key, coalesce(response::text, '') AS response FROM intake.idempotency_keys"
+        )
+    finally:
+        await conn.close()
+    assert stored
+    assert not any(key in row["key"] or key in row["response"] for row in stored)
+    assert not any(token in row["response"] for row in stored)

@@ -126,6 +126,11 @@ async def delete_signals(conn: DbConnection, signal_ids: Sequence[UUID]) -> int:
     await conn.execute(
         "DELETE FROM outbox WHERE key = ANY($1::text[]) AND published_at IS NOT NULL", keys
     )
+    # a partner's event stays known by its id (a resend must not bring the person back), but
+    # without the digest of what it said
+    await conn.execute(
+        "UPDATE partner_events SET content_digest = NULL WHERE signal_id = ANY($1::uuid[])", ids
+    )
     return int(
         (await conn.execute("DELETE FROM signals WHERE signal_id = ANY($1::uuid[])", ids)).split()[
             -1

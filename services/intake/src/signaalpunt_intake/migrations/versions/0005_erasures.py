@@ -1,13 +1,13 @@
 """Erasure requests (AVG art. 17) and the route each signal's case has (for open acute cases).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from signaalpunt_runtime.migrations import run_sql
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
