@@ -21,7 +21,16 @@ from signaalpunt_runtime.http_api import (
 
 from . import repository
 from .domain import OutsideConsortiumError, SignalSubmission, authorise, settle_municipality
-from .recording import Accepted, Intake, Origin, PreparedSignal, RateLimited, prepare_signal
+from .recording import (
+    Accepted,
+    Intake,
+    Origin,
+    PreparedSignal,
+    RateLimited,
+    keyed_idempotency_key,
+    prepare_signal,
+    receipt_token_for,
+)
 
 IDEMPOTENCY_KEY_MAX = 200
 
@@ -100,6 +109,9 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
                 ],
                 instance=request.url.path,
             )
+        if idempotency_key:
+            # kept only as a keyed hash: a client's key may carry anything (even a name)
+            idempotency_key = keyed_idempotency_key(intake, idempotency_key)
         authorization = request.headers.get("authorization")
         principal = intake.verifier.verify(authorization) if authorization else None
         try:
@@ -130,7 +142,8 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
             claim = await claims.submit((scope, idempotency_key, submission.body_hash()))
             if claim.outcome is repository.ClaimOutcome.REPLAY:
                 assert claim.response is not None
-                return JSONResponse(claim.response, status_code=202)
+                token = receipt_token_for(intake, scope, idempotency_key)
+                return JSONResponse(claim.response | {"receipt_token": token}, status_code=202)
             if claim.outcome is repository.ClaimOutcome.MISMATCH:
                 return problem(
                     422,

@@ -94,15 +94,29 @@ class PreparedSignal:
     trace_context: Context | None = None
     key_stored: KeyStored = field(default_factory=KeyStored)
 
-    def receipt(self) -> dict[str, Any]:
-        """The answer the reporter gets (and gets again for a retry with the same key)."""
+    def receipt(self, *, stored: bool = False) -> dict[str, Any]:
+        """The answer the reporter gets (and gets again for a retry with the same key). The
+        stored copy has no receipt token: a retry's answer derives it again from the key."""
         signal_id = self.signal.signal_id
+        token = {} if stored else {"receipt_token": self.receipt_token}
         return {
             "signal_id": str(signal_id),
             "status": "received",
-            "receipt_token": self.receipt_token,
+            **token,
             "status_url": f"/v1/signals/{signal_id}/status",
         }
+
+
+def keyed_idempotency_key(intake: Intake, key: str) -> str:
+    """What is stored of an Idempotency-Key: a keyed hash (the blind-index key, its own label)."""
+    return intake.index.digest("idempotency-key", key)
+
+
+def receipt_token_for(intake: Intake, scope: str, stored_key: str) -> str:
+    """The receipt token of a request with an Idempotency-Key: derived from the key's hash
+    with the secret blind-index key, so a retry gets the same token while no token is stored.
+    Without the secret, the stored hash does not give the token away."""
+    return intake.index.digest("receipt-token", scope, stored_key)
 
 
 def canonical_signal(
@@ -200,7 +214,9 @@ def prepare_signal(
             if person.name
             else None
         ),
-        receipt_token=secrets.token_urlsafe(24),
+        receipt_token=(
+            receipt_token_for(intake, *idempotency) if idempotency else secrets.token_urlsafe(24)
+        ),
         new_keys=tuple(new_keys),
         idempotency=idempotency,
         web_form_client=web_form_client,
@@ -259,7 +275,8 @@ async def store_signals(
         )
     await repository.insert_signals(work.connection, rows)
     await repository.complete_idempotency_keys(
-        work.connection, [(*p.idempotency, p.receipt()) for p in prepared if p.idempotency]
+        work.connection,
+        [(*p.idempotency, p.receipt(stored=True)) for p in prepared if p.idempotency],
     )
     for signal, p in zip(stored, prepared, strict=True):
         # logged in the trace of the request (or event) the signal came with
