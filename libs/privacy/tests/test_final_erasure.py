@@ -4,6 +4,7 @@ opens the erased person's values, while everyone else's still open (issue 17).""
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import subprocess
 from collections.abc import AsyncIterator
@@ -20,7 +21,9 @@ from signaalpunt_privacy import (
     SubjectErasedError,
 )
 from signaalpunt_privacy.keys import MIGRATIONS, SCHEMA
+from signaalpunt_privacy.keys_cli import app
 from signaalpunt_runtime.migrations import upgrade_async
+from typer.testing import CliRunner
 
 OLD = KeyEncryptionKeys.generate_spec("gen-2026-11")
 NEW = KeyEncryptionKeys.generate_spec("gen-2026-12")
@@ -75,6 +78,7 @@ async def test_nothing_taken_before_an_erasure_opens_after_the_rotation(
         row = await conn.fetchrow(
             "SELECT kek_id, wrapped_key FROM subject_keys.data_keys WHERE subject_id = $1", erased
         )
+        assert row is not None
         await conn.execute("CHECKPOINT")
         data_directory = Path(await conn.fetchval("SHOW data_directory"))
         heap = data_directory / await conn.fetchval(
@@ -111,3 +115,36 @@ async def test_nothing_taken_before_an_erasure_opens_after_the_rotation(
     assert not any(_opens(now, kek_id, w, erased) for kek_id, w in copies)
     # nor under any generation that is configured now, whatever id a copy claims
     assert not any(_opens(now, kek_id, wrapped, erased) for kek_id, _ in now.keys)
+
+
+def test_the_keys_cli_rotates_and_says_when_the_old_generation_may_go(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    older = KeyEncryptionKeys.generate_spec("gen-cli-old")
+    newer = KeyEncryptionKeys.generate_spec("gen-cli-new")
+
+    async def three_keys() -> None:
+        own = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        assert own is not None
+        store = PostgresSubjectKeyStore(own, KeyEncryptionKeys.from_spec(older))
+        await store.store_new_keys([store.new_data_key(uuid4(), "GM0715")[1] for _ in range(3)])
+        await own.close()
+
+    asyncio.run(three_keys())  # the CLI runs its own event loop, as from a shell
+    runner = CliRunner()
+    both = f"{newer},{older},{NEW}"  # NEW: the keys of the test before
+
+    def status(keks: str) -> dict[str, str]:
+        result = runner.invoke(
+            app, ["status", "--database-url", database_url, "--keks", keks], env={"COLUMNS": "200"}
+        )
+        assert result.exit_code == 0, result.output
+        return {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+
+    assert status(both)["gen-cli-old"].split()[1] == "3"
+    rewrapped = runner.invoke(app, ["rewrap", "--database-url", database_url, "--keks", both])
+    assert rewrapped.exit_code == 0, rewrapped.output
+    lines = status(both)
+    assert "wraps none" in lines["gen-cli-old"]
+    assert lines["gen-cli-new"].split()[1] != "0"
+    assert "NOT CONFIGURED" not in "".join(status(newer).values())
