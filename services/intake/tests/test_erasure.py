@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import asyncpg
 from intake_harness import RunningIntake
 from signaalpunt_contracts import Envelope, SignalErasedV1, SignalReceivedV1
+from signaalpunt_intake.erasure_cli import app as cli
 from signaalpunt_privacy import (
     KeyEncryptionKeys,
     PersonalDataVault,
@@ -19,6 +20,7 @@ from signaalpunt_privacy import (
 )
 from signaalpunt_runtime.broker_factory import make_reader
 from test_http_channels import _events, _signal, web_form
+from typer.testing import CliRunner
 
 
 def _person(name: str, **extra: Any) -> dict[str, Any]:
@@ -214,4 +216,28 @@ async def test_a_reporter_is_erased_on_their_own(intake: RunningIntake) -> None:
     finally:
         await pool.close()
     assert "name" not in reporter
-    await asyncio.sleep(0)
+
+
+async def test_the_erasure_cli_goes_through_the_same_api(intake: RunningIntake) -> None:
+    name = f"Cli-{uuid4().hex[:8]}"
+    signal_id = await _submit(intake, _person(name))
+    url = str(intake.client.base_url).rstrip("/")
+    runner = CliRunner()
+
+    def run(*args: str, who: str = "regisseur-1") -> str:
+        token = _coordinator(intake, who)["Authorization"].removeprefix("Bearer ")
+        result = runner.invoke(cli, [*args, "--url", url, "--token", token], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    found = await asyncio.to_thread(
+        run, "search", "GM0715", "--name", name, "--birth-year", "1938", "--postcode", "4531 PX"
+    )
+    assert signal_id in found
+    asked = await asyncio.to_thread(
+        run, "request", "GM0715", signal_id, "--reason", "data_subject_request"
+    )
+    assert "awaiting_approval" in asked
+    erasure_id = asked.split()[1].rstrip(":")
+    done = await asyncio.to_thread(run, "approve", erasure_id, who="regisseur-2")
+    assert "done" in done
