@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 from intake_harness import RunningIntake
+from signaalpunt_testkit.logs import collected_logs
 from test_http_channels import _events, _signal, web_form
 
 ORGANISATION = "Huisartspraktijk Planted-Org J. Jansen"
@@ -104,3 +107,18 @@ async def test_idempotency_keys_and_receipt_tokens_are_kept_only_as_keyed_hashes
     assert stored
     assert not any(key in row["key"] or key in row["response"] for row in stored)
     assert not any(token in row["response"] for row in stored)
+
+
+async def test_no_client_address_in_the_logs_of_an_anonymous_submission(
+    intake: RunningIntake,
+) -> None:
+    """The web form's client address serves rate limiting only (as a keyed hash): it must not
+    sit in a log line next to the request's trace id."""
+    with collected_logs(logging.INFO) as lines:
+        accepted = await intake.client.post("/v1/signals", json=web_form())
+        assert accepted.status_code == 202
+        await intake.client.get("/health")
+    access = [line for line in lines if "uvicorn.access" in line]
+    assert access  # the request is logged, without who sent it
+    service_lines = [line for line in lines if '"logger": "httpx"' not in line]  # not the client's
+    assert not [line for line in service_lines if "127.0.0.1:" in line]

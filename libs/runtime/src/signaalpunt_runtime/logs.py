@@ -109,6 +109,20 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
     root.setLevel(level.upper())
     # aiokafka is noisy at INFO about group joins; warnings and errors still show
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _WithoutClientAddress) for f in access.filters):
+        access.addFilter(_WithoutClientAddress())
+
+
+class _WithoutClientAddress(logging.Filter):
+    """The request line without who sent it: a citizen's address is personal data, and next to
+    the trace id it would link them to their anonymous signal. Rate limiting keeps its own keyed
+    hash of it (intake), nothing else needs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:  # uvicorn's access line
+            record.args = ("-", *record.args[1:])
+        return True
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
