@@ -94,5 +94,5 @@ def test_the_composition_root_builds_without_a_running_event_loop() -> None:
 
     service, app = build(MetricsSettings())
     assert callable(app)
-    assert len(service.stages) == 9  # one per consumed topic (with the two possible-acute)
+    assert len(service.stages) == 10  # one per consumed topic (possible-acute two, erasures)
     assert {stage.group for stage in service.stages} == {"metrics"}

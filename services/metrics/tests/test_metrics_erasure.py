@@ -72,3 +72,6 @@ async def test_an_erased_signal_still_counts_but_links_to_nobody(metrics: Metric
             break
         await asyncio.sleep(0.1)
     assert await _count(metrics, signal_id) == (0, total)
+    scraped = await metrics.scrape()
+    assert "signaalpunt_signals_received_total" in scraped
+    assert "signaalpunt_consumer_lag" in scraped
