@@ -316,6 +316,7 @@ def partner_rejections_topic(urn: str, *, prefix: str = PARTNER_TOPIC_PREFIX) ->
         retention=timedelta(days=30),
     )
 
+
 SIGNALS_ERASED = Topic(
     name="signals.erased.v1",
     value=SignalErasedV1,

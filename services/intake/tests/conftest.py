@@ -19,7 +19,6 @@ import uvicorn
 import yaml
 from intake_harness import RunningIntake
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_intake import partner_repository
 from signaalpunt_contracts import (
     CASE_STEPS,
     PARTNER_REJECTIONS,
@@ -27,6 +26,7 @@ from signaalpunt_contracts import (
     SIGNALS_ERASED,
     SIGNALS_RECEIVED,
 )
+from signaalpunt_intake import partner_repository
 from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.domain import Partner
 from signaalpunt_intake.main import MIGRATIONS, build
