@@ -1,13 +1,13 @@
 """Erasure requests (AVG art. 17) and the route each signal's case has (for open acute cases).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from signaalpunt_runtime.migrations import run_sql
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -4,14 +4,14 @@ Rows from before hold the client's key and the token in clear; the key cannot be
 (the hash key is configuration, not data), so they go. A client retrying across the upgrade
 makes a second signal, which the blind index marks as a possible duplicate.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from signaalpunt_runtime.migrations import run_sql
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
