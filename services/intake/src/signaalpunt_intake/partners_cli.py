@@ -46,7 +46,7 @@ Actor = Annotated[str, typer.Option(help="who makes the change (kept in the audi
 def _database_url() -> str:
     return os.environ.get("SIGNAALPUNT_INTAKE_DATABASE_URL") or os.environ.get(
         "SIGNAALPUNT_DATABASE_URL",
-        "postgresql://signaalpunt:signaalpunt@127.0.0.1:55432/signaalpunt",
+        "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt",
     )
 
 
