@@ -421,4 +421,9 @@ def server_options(*, host: str, port: int, max_header_bytes: int = 16 * 1024) -
         "proxy_headers": False,
         # h11 (when used) refuses a larger request head before reading it all
         "h11_max_incomplete_event_size": max_header_bytes * 2,
+        # keep an idle connection open longer than the clients and proxies in front of us do
+        # (httpx and most load balancers: 5-60 s). With uvicorn's 5 s default the server closes
+        # it just as a client reuses it, and that request fails with a connection reset (seen
+        # as httpx.ReadError under load). The side that keeps it longest must be the server.
+        "timeout_keep_alive": 75,
     }
