@@ -326,7 +326,7 @@ SIGNALS_ERASED = Topic(
         "service deletes or anonymises what it derived from the signal."
     ),
     producers=("intake",),
-    consumers=("triage", "notifications", "metrics"),
+    consumers=("triage", "notifications", "metrics", "referral"),
     partitions=6,
     # a service that was down for a long weekend must still see it
     retention=timedelta(days=28),

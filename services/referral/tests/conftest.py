@@ -10,7 +10,13 @@ import pytest
 import pytest_asyncio
 from referral_harness import RunningReferral, SettableClock, serving
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import CASE_STEPS, MATCHES_REQUESTED, REFERRAL_GAPS, REFERRALS
+from signaalpunt_contracts import (
+    CASE_STEPS,
+    MATCHES_REQUESTED,
+    REFERRAL_GAPS,
+    REFERRALS,
+    SIGNALS_ERASED,
+)
 from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
 from signaalpunt_referral.config import ReferralSettings
 from signaalpunt_referral.handlers import Topics
@@ -24,6 +30,7 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
         matches=await kafka_topics.private(MATCHES_REQUESTED, "matches.requested.v1"),
         gaps=await kafka_topics.private(REFERRAL_GAPS, "referrals.gaps.v1"),
+        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
     )
 
 

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from prometheus_client import CollectorRegistry, Counter
 from signaalpunt_contracts import (
+    SIGNALS_ERASED,
     VOLUNTEER_NEEDS,
     CaseStep,
     CaseStepRecordedV1,
@@ -51,6 +52,7 @@ class Topics:
     referrals: Topic
     matches: Topic
     gaps: Topic
+    erased: Topic = SIGNALS_ERASED
 
 
 class ReferralMetrics:
@@ -137,6 +139,10 @@ async def _publish(
     ctx.metrics.changes.labels(r.municipality, r.status.value).inc()
 
 
+publish_referral = _publish
+"""For the erasure handler: a referral withdrawn because its person was erased."""
+
+
 # -- a help question comes in --------------------------------------------------------------------
 
 
@@ -147,6 +153,8 @@ async def on_case_step(
     if step.step is not CaseStep.HELP_QUESTION_RECORDED or step.help_question is None:
         return  # other steps are triage's and the desk's business
     conn = work.connection
+    if await repo.was_erased(conn, step.signal_id):
+        return  # erased before it got here (the topics are not ordered among each other)
     subject_id = _subject_of(step)
     fresh = await repo.save_help_question(
         conn,

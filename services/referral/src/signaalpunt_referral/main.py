@@ -17,6 +17,7 @@ from signaalpunt_runtime.logs import get_logger
 from . import repository as repo
 from .api import build_api
 from .config import ReferralSettings
+from .erasure import register_erasure
 from .handlers import Clock, Referrals, Topics, escalate_due, register_consumer, system_clock
 from .hsds import MapOrganisation, read_document
 
@@ -100,6 +101,7 @@ def build(
         candidate_limit=settings.candidate_limit,
     )
     register_consumer(ctx)
+    register_erasure(ctx)
     if settings.demo_map is not None:
         demo_map = settings.demo_map
 

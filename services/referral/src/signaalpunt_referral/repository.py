@@ -685,3 +685,36 @@ async def claim_callback(conn: DbConnection, organisation_id: UUID, webhook_id: 
         webhook_id,
     )
     return done.endswith(" 1")
+
+
+# -- erasure -------------------------------------------------------------------------------------
+
+
+async def erase_signal(conn: DbConnection, signal_id: UUID, anonymous_id: UUID) -> int:
+    """A person was erased: their help question, referrals (with sealed notes), the referrals'
+    history and the published copies of their events go; their gap rows stay for the gap
+    report under `anonymous_id`, which links to nobody. A tombstone keeps a late help question
+    out. Returns how many referrals went."""
+    await conn.execute(
+        "DELETE FROM referral_history WHERE referral_id IN"
+        " (SELECT referral_id FROM referrals WHERE signal_id = $1)",
+        signal_id,
+    )
+    deleted = await conn.execute("DELETE FROM referrals WHERE signal_id = $1", signal_id)
+    await conn.execute("DELETE FROM help_questions WHERE signal_id = $1", signal_id)
+    await conn.execute(
+        "UPDATE gaps SET signal_id = $2 WHERE signal_id = $1", signal_id, anonymous_id
+    )
+    await conn.execute(
+        "DELETE FROM outbox WHERE key = $1 AND published_at IS NOT NULL", str(signal_id)
+    )
+    await conn.execute(
+        "INSERT INTO erased_signals (signal_id) VALUES ($1) ON CONFLICT DO NOTHING", signal_id
+    )
+    return int(deleted.rsplit(" ", 1)[-1])
+
+
+async def was_erased(conn: DbConnection, signal_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval("SELECT true FROM erased_signals WHERE signal_id = $1", signal_id)
+    )
