@@ -37,6 +37,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from .logs import get_logger
+from .tenancy import database_scope, scope_of
 
 log = get_logger(__name__)
 
@@ -213,8 +214,17 @@ def bearer_principal(verifier: TokenVerifier) -> Callable[[Request], Awaitable[P
     """A FastAPI dependency: the request's checked principal, or a 401 problem."""
 
     async def principal(request: Request) -> Principal:
-        return verifier.verify(request.headers.get("authorization"))
+        return scoped(verifier.verify(request.headers.get("authorization")))
 
+    return principal
+
+
+def scoped(principal: Principal) -> Principal:
+    """A staff caller's database connections of this request see only their municipalities'
+    rows (row-level security, `tenancy`). Partner and organisation tokens are scoped by their
+    own id in the routes; service tokens act for the system."""
+    if principal.kind is PrincipalKind.STAFF:
+        database_scope.set(scope_of(principal.municipalities))
     return principal
 
 
@@ -232,7 +242,7 @@ def requires(
         checked.require_kind(*kinds)
         if roles:
             checked.require_role(*roles)
-        return checked
+        return scoped(checked)
 
     return principal
 
