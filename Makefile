@@ -65,6 +65,7 @@ bench: infra-up topics ## benchmarks; results are written under bench/results/
 	$(UV) run --frozen python bench/pipeline_stage.py
 	$(UV) run --frozen python bench/intake.py
 	$(UV) run --frozen python bench/referral.py
+	$(UV) run --frozen python bench/partner_flood.py
 
 eval-triage: ## triage on the evaluation corpus: recall, precision, false alarms, every miss (bench/results/triage-eval.md)
 	$(UV) run --frozen python -m signaalpunt_triage.evaluation --write bench/results

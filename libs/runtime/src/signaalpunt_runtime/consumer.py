@@ -427,24 +427,23 @@ class ConsumerStage:
     async def _process_batch(
         self, bodies: list[bytes], records: tuple[ConsumerRecord[bytes, bytes], ...]
     ) -> list[str]:
-        decoded: list[Decoded | Exception | None] = []
-        for body, record in zip(bodies, records, strict=True):
-            if self._replay_for_another_group(record):
-                decoded.append(None)
-                continue
-            try:
-                decoded.append(self._decode(body, record))
-            except (ValueError, InvalidMessageError) as exc:
-                decoded.append(exc)
+        decoded = self._decode_batch(bodies, records)
         valid = [
             (item, record)
             for item, record in zip(decoded, records, strict=True)
             if item is not None and not isinstance(item, Exception)
         ]
+        refused = [
+            (index, record, item)
+            for index, (item, record) in enumerate(zip(decoded, records, strict=True))
+            if isinstance(item, Exception)
+        ]
         together: dict[int, str] = {}
-        if valid:
+        told = False
+        if valid or refused:
             try:
-                together = await self._handle_together(valid)
+                together = await self._handle_together(valid, refused)
+                told = True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -455,6 +454,19 @@ class ConsumerStage:
                     size=len(valid),
                     error=error_name(exc),
                 )
+        if told and refused:
+            # the senders were told in the batch's transaction; the dead letters go out
+            # together, so a flood of refused events costs one round trip per batch, not one
+            # per event, and holds up nobody else's events for long (issue 16)
+            try:
+                await self._publish_dead_letters([(r, e) for _, r, e in refused])
+            except Pause as pause:
+                first = refused[0][0]
+                before = [
+                    "replay_for_other_group" if item is None else together[id(item)]
+                    for item in decoded[:first]
+                ]
+                raise _BatchPause(first, before, pause) from pause
         # in record order: parks (after the batch's transaction, so a wait for the database
         # never parks an event twice) and, when the batch failed, each event on its own
         outcomes: list[str] = []
@@ -463,7 +475,8 @@ class ConsumerStage:
                 if item is None:
                     outcomes.append("replay_for_other_group")
                 elif isinstance(item, Exception):
-                    await self._park(record, item, attempts=1, failure=Failure.OWN_FAULT)
+                    if not told:
+                        await self._park(record, item, attempts=1, failure=Failure.OWN_FAULT)
                     outcomes.append("dead_letter")
                 elif id(item) in together:
                     outcomes.append(together[id(item)])
@@ -473,16 +486,38 @@ class ConsumerStage:
                 raise _BatchPause(index, outcomes, pause) from pause
         return outcomes
 
+    def _decode_batch(
+        self, bodies: list[bytes], records: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> list[Decoded | Exception | None]:
+        """Each message decoded, or why it was refused; None: a replay for another group."""
+        decoded: list[Decoded | Exception | None] = []
+        for body, record in zip(bodies, records, strict=True):
+            if self._replay_for_another_group(record):
+                decoded.append(None)
+                continue
+            try:
+                decoded.append(self._decode(body, record))
+            except (ValueError, InvalidMessageError) as exc:
+                decoded.append(exc)
+        return decoded
+
     async def _handle_together(
-        self, events: list[tuple[Decoded, ConsumerRecord[bytes, bytes]]]
+        self,
+        events: list[tuple[Decoded, ConsumerRecord[bytes, bytes]]],
+        refused: list[tuple[int, ConsumerRecord[bytes, bytes], Exception]],
     ) -> dict[int, str]:
-        """One transaction for the batch; the outcome per event (by `id()` of the event)."""
+        """One transaction for the batch: its events, and the rejections of the events refused
+        while decoding (once per message, by its dead-letter mark); the outcome per event (by
+        `id()` of the event)."""
         outcomes: dict[int, str] = {}
         outbox: list[OutboxRow] = []
         async with self._pool().acquire() as conn, conn.transaction():
-            new = await self._first_delivery(
-                conn, [(event.event_id, record) for event, record in events]
-            )
+            if events:
+                new = await self._first_delivery(
+                    conn, [(event.event_id, record) for event, record in events]
+                )
+            else:
+                new = set()
             fresh = []
             for event, _ in events:
                 if event.event_id not in new:  # handled before, or twice in this batch
@@ -496,6 +531,19 @@ class ConsumerStage:
                 outcomes[id(event)] = "handled"
             if fresh:
                 await self.handler(fresh, self._unit_of_work(conn, None, outbox))
+            if refused and self._on_dead_letter is not None:
+                marks = {
+                    dead_letter_mark(self.group, record): (record, error)
+                    for _, record, error in refused
+                }
+                first_time = await self._first_delivery(
+                    conn, [(mark, record) for mark, (record, _) in marks.items()]
+                )
+                for mark, (record, error) in marks.items():
+                    if mark in first_time:
+                        await self._on_dead_letter(
+                            record, error, self._unit_of_work(conn, None, outbox)
+                        )
             await write_outbox_rows(conn, self._settings.schema_name, outbox)
         return outcomes
 
@@ -544,13 +592,17 @@ class ConsumerStage:
             await self._tell_sender(record, error)
         target = self.topic.dead_letter_topic(self.group)
         headers = dead_letter_headers(
-            record, error, attempts=attempts, group=self.group, service=self._settings.service_name
+            record,
+            error,
+            attempts=attempts,
+            group=self.group,
+            service=self._settings.service_name,
+            sealed=_sealed(error),
         )
-        value = record.value or b""
-        if isinstance(error, InvalidMessageError) and error.dead_letter_value is not None:
-            value = error.dead_letter_value
         try:
-            await self._broker.publish(value, topic=target, key=record.key, headers=headers)
+            await self._broker.publish(
+                _dead_letter_value(record, error), topic=target, key=record.key, headers=headers
+            )
         except Exception as exc:
             raise Pause(PauseReason.DEPENDENCY, exc) from exc
         # the sender's fault is the sender's business (a warning); ours is an error
@@ -565,6 +617,46 @@ class ConsumerStage:
             failure=failure.value,
             error=headers["dlq-error-class"],
             attempts=attempts,
+        )
+
+    async def _publish_dead_letters(
+        self, refused: list[tuple[ConsumerRecord[bytes, bytes], Exception]]
+    ) -> None:
+        """The dead letters of a batch's refused events, published together (their senders were
+        told in the batch's transaction); raises `Pause` when the broker does not take them:
+        they are delivered again and published again, their senders not told twice."""
+        target = self.topic.dead_letter_topic(self.group)
+        service = self._settings.service_name
+        sends = [
+            self._broker.publish(
+                _dead_letter_value(record, error),
+                topic=target,
+                key=record.key,
+                headers=dead_letter_headers(
+                    record,
+                    error,
+                    attempts=1,
+                    group=self.group,
+                    service=service,
+                    sealed=_sealed(error),
+                ),
+            )
+            for record, error in refused
+        ]
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise Pause(PauseReason.DEPENDENCY, failed)
+        # one line per batch: a partner's flood must not flood the logs too
+        log.warning(
+            "events sent to dead-letter topic",
+            topic=self.topic.name,
+            group=self.group,
+            dead_letter_topic=target,
+            failure=Failure.OWN_FAULT.value,
+            count=len(refused),
+            offsets=[f"{r.partition}:{r.offset}" for r, _ in refused],
+            errors=sorted({error_name(e) for _, e in refused}),
         )
 
     async def _tell_sender(
@@ -596,6 +688,19 @@ class _BatchPause(Exception):  # noqa: N818 - a signal, not an error
         self.finished = finished
         self.outcomes = outcomes
         self.pause = pause
+
+
+def _sealed(error: BaseException) -> bool:
+    """Whether the refusal keeps a sealed copy instead of the message (a plaintext the sender
+    should not have sent, kept only encrypted): such a dead letter cannot be replayed."""
+    return isinstance(error, InvalidMessageError) and error.dead_letter_value is not None
+
+
+def _dead_letter_value(record: ConsumerRecord[bytes, bytes], error: BaseException) -> bytes:
+    """What the dead-letter topic keeps: the message, or its sealed copy."""
+    if isinstance(error, InvalidMessageError) and error.dead_letter_value is not None:
+        return error.dead_letter_value
+    return record.value or b""
 
 
 def _tp(record: ConsumerRecord[bytes, bytes]) -> TopicPartition:

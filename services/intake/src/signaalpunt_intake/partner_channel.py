@@ -8,6 +8,7 @@ the contracts), field names and error types, never the values it sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
@@ -26,7 +27,7 @@ from signaalpunt_runtime.logs import get_logger
 from signaalpunt_runtime.topic_admin import ensure_topics
 
 from . import repository
-from .domain import OutsideConsortiumError, settle_municipality
+from .domain import OutsideConsortiumError, Partner, settle_municipality
 from .partner_events import (
     PartnerEvent,
     RefusedEventError,
@@ -92,6 +93,52 @@ def _rejection(
     return partner, event_id, "not_processed", type(error).__name__, ()
 
 
+def admitted(intake: Intake, event: PartnerEvent) -> tuple[Partner, str]:
+    """The partner and the event's municipality, once the partner may report there."""
+    partner = intake.partners.get(event.source)
+    if partner is None:
+        raise RefusalError("unknown_partner", f"{event.source} is not a registered partner")
+    try:
+        municipality = settle_municipality(event.data, intake.municipalities)
+    except OutsideConsortiumError as exc:
+        raise RefusalError(
+            "outside_consortium",
+            f"postcode area {exc.postcode_area} is outside this signal point",
+        ) from exc
+    except ValueError as exc:
+        raise RefusalError("invalid", str(exc)) from exc
+    if municipality not in partner.municipalities:
+        raise RefusalError("not_authorised", f"{partner.urn} may not report for {municipality}")
+    return partner, municipality
+
+
+def admitting_decoder(
+    intake: Intake, keyring: PartnerKeyring
+) -> Callable[[bytes, ConsumerRecord[bytes, bytes]], PartnerEvent]:
+    """The partner decoder, also refusing what the registry and the municipalities refuse:
+    refused while decoding, not in the handler, a refusal never rolls back the batch of other
+    partners' events it arrived with (issue 16)."""
+    decode = partner_decoder(
+        keyring,
+        intake.partners,  # type: ignore[arg-type]
+        lambda partner, event_id, report: intake.index.digest(
+            "partner-event", partner, event_id, report
+        ),
+    )
+
+    def decode_admitted(body: bytes, record: ConsumerRecord[bytes, bytes]) -> PartnerEvent:
+        event = decode(body, record)
+        try:
+            admitted(intake, event)
+        except RefusalError as exc:
+            raise RefusedEventError(
+                exc.reason, exc.detail, partner=event.source, event_id=event.id
+            ) from exc
+        return event
+
+    return decode_admitted
+
+
 def register_partner_channel(
     intake: Intake,
     topic: Topic,
@@ -125,20 +172,7 @@ def register_partner_channel(
             await work.publish(target, event, key=partner.urn)
 
     def prepared(event: PartnerEvent) -> PreparedSignal:
-        partner = intake.partners.get(event.source)
-        if partner is None:
-            raise RefusalError("unknown_partner", f"{event.source} is not a registered partner")
-        try:
-            municipality = settle_municipality(event.data, intake.municipalities)
-        except OutsideConsortiumError as exc:
-            raise RefusalError(
-                "outside_consortium",
-                f"postcode area {exc.postcode_area} is outside this signal point",
-            ) from exc
-        except ValueError as exc:
-            raise RefusalError("invalid", str(exc)) from exc
-        if municipality not in partner.municipalities:
-            raise RefusalError("not_authorised", f"{partner.urn} may not report for {municipality}")
+        partner, municipality = admitted(intake, event)
         origin = Origin(
             channel=Channel.PARTNER_EVENT,
             submitted_by=partner.urn,
@@ -182,13 +216,7 @@ def register_partner_channel(
         # batch back and the batch is handled one by one
         batch_size=intake.settings.partner_batch_size,
         as_list=True,
-        decode=partner_decoder(
-            keyring,
-            intake.partners,  # type: ignore[arg-type]
-            lambda partner, event_id, report: intake.index.digest(
-                "partner-event", partner, event_id, report
-            ),
-        ),
+        decode=admitting_decoder(intake, keyring),
         on_dead_letter=tell_partner,
     )
     async def on_partner_signals(events: list[PartnerEvent], work: UnitOfWork) -> None:
