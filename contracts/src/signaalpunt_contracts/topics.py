@@ -150,6 +150,9 @@ PARTNER_SIGNALS = Topic(
     consumers=("intake",),
     partitions=6,
     retention=timedelta(days=1),
+    # intake deletes what it has taken (DeleteRecords); hourly segments let the broker free
+    # the disk within about an hour of that, not only when a day's segment rolls
+    config={"segment.ms": str(60 * 60 * 1000)},
     wire_message=partner_signal_message(),
 )
 

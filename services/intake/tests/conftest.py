@@ -96,6 +96,7 @@ async def intake(
         outbox_poll_interval=0.2,
         web_form_limit=10_000,  # tests send many forms from one address; one test lowers it
         partner_registry_refresh=0.5,
+        partner_topic_cleanup_interval=0.5,
         partner_topic_prefix=partner_topic_prefix,
     )
     service, app = build(

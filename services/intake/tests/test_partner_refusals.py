@@ -11,8 +11,8 @@ import uuid
 
 import asyncpg
 from intake_harness import RunningIntake
-from signaalpunt_runtime.broker_factory import make_producer
-from signaalpunt_runtime.dead_letters import list_dead_letters
+from signaalpunt_runtime.broker_factory import make_producer, make_reader
+from signaalpunt_runtime.dead_letters import DeadLetter, Selection, list_dead_letters, replay
 from test_partner_channel import GP, rejection_of, report, send, signals_from
 
 CJK = "孤" * 5000  # 15,000 UTF-8 bytes: within the 5,000 characters a partner may send
@@ -142,3 +142,62 @@ async def test_malformed_json_is_reported_as_such(intake: RunningIntake) -> None
     assert refused.reason == "malformed_json"
     assert "dictionary" not in refused.detail
     assert "JSON" in refused.detail
+
+
+async def _still_on_the_partners_topic(intake: RunningIntake, marker: bytes) -> bool:
+    """Whether anyone reading partner.signals.v1 from its beginning still finds `marker`."""
+    reader = make_reader(intake.infra.kafka_bootstrap)
+    await reader.start()
+    try:
+        reader.subscribe([intake.partner_signals.name])
+        found, idle = False, 0
+        while idle < 3:  # until three reads in a row bring nothing new
+            batches = await reader.getmany(timeout_ms=500)
+            idle = 0 if batches else idle + 1
+            found |= any(marker in (r.value or b"") for rs in batches.values() for r in rs)
+    finally:
+        await reader.stop()
+    return found
+
+
+async def test_a_refused_plaintext_does_not_stay_readable_on_the_partners_topic(
+    intake: RunningIntake,
+) -> None:
+    # defect 5: the dead-letter topic keeps a refused plaintext only encrypted, but the copy on
+    # partner.signals.v1 stayed readable for the topic's retention (a day) to anyone who may
+    # read it; intake deletes what it has taken
+    secret = report(subject={"name": "Gerrit Leesbaar", "birth_year": 1937, "postcode": "4532 AB"})
+    event_id = await send(intake, secret, encrypted=False)
+    assert (await rejection_of(intake, event_id)).reason == "not_encrypted"
+    for _ in range(60):
+        if not await _still_on_the_partners_topic(intake, b"Gerrit Leesbaar"):
+            break
+    else:
+        raise AssertionError("the refused plaintext is still readable on partner.signals.v1")
+    # and a valid event sent after it is still taken
+    later = await send(intake, report())
+    assert await signals_from(intake, f"{GP}#{later}")
+
+
+async def test_a_sealed_dead_letter_is_not_replayed(intake: RunningIntake) -> None:
+    # the dead-letter topic keeps a refused plaintext only encrypted to intake's key: replaying
+    # that copy cannot give the partner's event back (it would be refused again, under a reason
+    # that is not the partner's, and told twice); replay leaves it and says why
+    event_id = await send(intake, report(), encrypted=False)
+    assert (await rejection_of(intake, event_id)).reason == "not_encrypted"
+    dlq = intake.partner_signals.dead_letter_topic("intake")
+    (entry,) = [
+        letter
+        for letter in await list_dead_letters(intake.infra.kafka_bootstrap, dlq)
+        if event_id in letter.event_ids
+    ]
+    assert entry.sealed
+    left: list[DeadLetter] = []
+    replayed = await replay(
+        intake.infra.kafka_bootstrap,
+        dlq,
+        select=Selection(event_ids={event_id}),
+        not_replayable=left,
+    )
+    assert replayed == []
+    assert [letter.event_ids for letter in left] == [entry.event_ids]

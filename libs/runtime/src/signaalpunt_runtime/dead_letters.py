@@ -38,6 +38,10 @@ CONSUMER_GROUP = "dlq-consumer-group"
 SERVICE = "dlq-service"
 FAILED_AT = "dlq-failed-at"
 ORIGINAL_TIMESTAMP = "dlq-original-timestamp"
+VALUE = "dlq-value"
+SEALED = "sealed"
+"""`dlq-value: sealed`: the entry keeps not the message but a sealed copy of it (a plaintext its
+sender should not have sent, encrypted to the service's own key); it cannot be replayed."""
 
 # on a replayed copy (kept when it is parked again: they do not start with `dlq-`)
 REPLAY_FOR = "signaalpunt-replay-for"
@@ -71,6 +75,7 @@ def dead_letter_headers(
     attempts: int,
     group: str,
     service: str,
+    sealed: bool = False,
 ) -> dict[str, str]:
     kept = {
         k: v.decode(errors="replace") for k, v in (record.headers or ()) if not k.startswith(PREFIX)
@@ -87,6 +92,7 @@ def dead_letter_headers(
         SERVICE: service,
         FAILED_AT: datetime.now(UTC).isoformat(),
         ORIGINAL_TIMESTAMP: str(record.timestamp),
+        **({VALUE: SEALED} if sealed else {}),
     }
 
 
@@ -117,6 +123,10 @@ class DeadLetter:
             return datetime.fromisoformat(self.headers[FAILED_AT])
         except (KeyError, ValueError):
             return None
+
+    @property
+    def sealed(self) -> bool:
+        return self.headers.get(VALUE) == SEALED
 
     @property
     def owning_group(self) -> str:
@@ -256,12 +266,15 @@ async def replay(
     limit: int | None = None,
     dry_run: bool = False,
     select: Selection | None = None,
+    not_replayable: list[DeadLetter] | None = None,
 ) -> list[DeadLetter]:
     """Send parked events back to their original topics, for their owning group only; returns
     what was (or, with `dry_run`, would be) replayed.
 
     Without `select`: everything parked since the previous replay, which moves the position on.
     With `select`: the matching entries of the whole dead-letter topic; the position stays.
+    A sealed entry is never sent (its value is not the message: only its sender can send it
+    again); it is added to `not_replayable`, and a replay without selection moves past it.
     """
     letters, positions, reader = await _read(
         bootstrap, topic, group=None if select else replay_group(topic), limit=None
@@ -269,6 +282,9 @@ async def replay(
     try:
         if select is not None:
             letters = [letter for letter in letters if select.matches(letter)]
+        if not_replayable is not None:
+            not_replayable += [letter for letter in letters if letter.sealed]
+        letters = [letter for letter in letters if not letter.sealed]
         if limit is not None:
             letters = letters[:limit]
             positions = {}

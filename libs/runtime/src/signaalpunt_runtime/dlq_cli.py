@@ -136,7 +136,10 @@ def replay_command(  # noqa: PLR0917 - one option per criterion, as typer wants 
         if event_id or any(c is not None for c in criteria)
         else None
     )
-    letters = asyncio.run(replay(bootstrap, topic, limit=limit, dry_run=dry_run, select=select))
+    sealed: list[DeadLetter] = []
+    letters = asyncio.run(
+        replay(bootstrap, topic, limit=limit, dry_run=dry_run, select=select, not_replayable=sealed)
+    )
     verb = "would replay" if dry_run else "replayed"
     groups = sorted({letter.owning_group for letter in letters})
     console.print(
@@ -144,3 +147,12 @@ def replay_command(  # noqa: PLR0917 - one option per criterion, as typer wants 
             f"{verb} {len(letters)} event(s) from {topic} for {', '.join(groups) or '-'}", letters
         )
     )
+    if sealed:
+        console.print(
+            _table(
+                f"not replayed: {len(sealed)} sealed event(s) (the dead-letter topic keeps only "
+                "an encrypted copy of what the sender should not have sent; only the sender can "
+                "send it again, and was told so)",
+                sealed,
+            )
+        )

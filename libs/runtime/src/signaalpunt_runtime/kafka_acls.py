@@ -53,6 +53,10 @@ def service_acls(registry: TopicRegistry, service: str) -> set[Acl]:
                 Acl("topic", topic.dead_letter_topic(service), "Read"),
                 Acl("topic", topic.dead_letter_topic(service), "Describe"),
             }
+            if PARTNERS in topic.producers:
+                # what it has taken from the partners' topic it deletes (DeleteRecords): nothing
+                # a partner sent stays readable there once handled
+                acls.add(Acl("topic", topic.name, "Delete"))
     if service in PARTNER_TOPIC_WRITERS:
         acls |= {
             Acl("topic", PARTNER_TOPIC_PREFIX, operation, "prefix")

@@ -55,6 +55,14 @@ class IntakeSettings(ServiceSettings):
         gt=0,
         description="seconds between reads of the partner registry (signaalpunt-partners)",
     )
+    partner_topic_cleanup_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "seconds between deletions of the records intake has taken from partner.signals.v1"
+            " (below its committed offsets): nothing a partner sent stays readable there"
+        ),
+    )
     duplicate_window: timedelta = Field(default=timedelta(days=90))
     web_form_limit: int = Field(default=20, ge=1, description="web-form signals per client …")
     web_form_window_seconds: int = Field(default=600, ge=1, description="… per this window")

@@ -30,6 +30,7 @@ from .erasure_api import erasure_api
 from .partner_api import add_partner_routes
 from .partner_channel import PartnerTopics, register_partner_channel
 from .partner_registry import PartnerRegistry
+from .partner_topic_cleaner import TakenRecordsCleaner
 from .recording import Intake, claim_keys, write_submissions
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -84,6 +85,13 @@ def build(
     keyring = PartnerKeyring(settings.partner_decryption_key_file)
     partner_topics = PartnerTopics(settings.kafka_bootstrap, settings.partner_topic_prefix)
     register_partner_channel(intake, partner_signals, rejections, keyring, partner_topics)
+    cleaner = TakenRecordsCleaner(
+        settings.kafka_bootstrap,
+        partner_signals.name,
+        "intake",
+        interval=settings.partner_topic_cleanup_interval,
+    )
+    service.also_start(cleaner.start, cleaner.stop)
     register_case_progress(service, case_steps)
 
     # concurrent submissions (and their key claims) share a transaction (group commit); started
