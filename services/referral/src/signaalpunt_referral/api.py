@@ -13,9 +13,9 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
+from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import DeclineReason, ReferralStatus
-from signaalpunt_runtime.http_api import bearer_principal, install_problem_handlers, problem
+from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
 
 from . import repository as repo
 from .handlers import Answer, ConflictError, NotFoundError, Referrals, answer, send
@@ -24,13 +24,6 @@ from .map_api import add_map_routes
 from .organisation_api import add_organisation_routes
 
 TEAM_ROLES = ("coordinator", "desk", "team")
-
-
-def team(principal: Principal) -> Principal:
-    if principal.kind is not PrincipalKind.STAFF:
-        raise AuthorizationError("only staff of the signal point refer people")
-    principal.require_role(*TEAM_ROLES)
-    return principal
 
 
 class ReferralView(BaseModel):
@@ -95,8 +88,10 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
         ),
     )
     install_problem_handlers(api)
-    authenticated = bearer_principal(verifier)
-    Authenticated = Annotated[Principal, Depends(authenticated)]  # noqa: N806
+    # only staff of the signal point refer people; the municipality is checked per row
+    Team = Annotated[  # noqa: N806
+        Principal, Depends(requires(verifier, [PrincipalKind.STAFF], TEAM_ROLES))
+    ]
 
     def refused(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, NotFoundError):
@@ -113,10 +108,9 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
 
     @api.get("/v1/referral/signals/{signal_id}", response_model=SignalReferrals)
     async def signal_referrals(
-        signal_id: UUID, request: Request, principal: Authenticated
+        signal_id: UUID, request: Request, principal: Team
     ) -> SignalReferrals | JSONResponse:
         """The help question's needs, the proposals with their reasons, and every referral."""
-        team(principal)
         async with ctx.service.pool.acquire() as conn:
             stored = await repo.get_help_question(conn, signal_id)
             if stored is None or stored.municipality not in principal.municipalities:
@@ -136,10 +130,9 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
 
     @api.post("/v1/referral/referrals/{referral_id}/send", response_model=ReferralView)
     async def confirm(
-        referral_id: UUID, request: Request, principal: Authenticated
+        referral_id: UUID, request: Request, principal: Team
     ) -> ReferralView | JSONResponse:
         """The team confirms a proposal: it goes to the organisation (409 without consent)."""
-        team(principal)
         try:
             r = await send(
                 ctx, referral_id, municipalities=principal.municipalities, staff=principal.subject
@@ -150,10 +143,9 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
 
     @api.post("/v1/referral/referrals/{referral_id}/status", response_model=ReferralView)
     async def record_status(
-        referral_id: UUID, body: StatusIn, request: Request, principal: Authenticated
+        referral_id: UUID, body: StatusIn, request: Request, principal: Team
     ) -> ReferralView | JSONResponse:
         """Withdraw, or record what an organisation without a system said by phone."""
-        team(principal)
         try:
             r, _ = await answer(
                 ctx,
@@ -168,21 +160,19 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
         return ReferralView.of(r)
 
     @api.get("/v1/referral/gaps")
-    async def gap_report(principal: Authenticated) -> list[dict[str, object]]:
+    async def gap_report(principal: Team) -> list[dict[str, object]]:
         """Needs no eligible offer met (or all were full), per municipality, need, risk group."""
-        team(principal)
         async with ctx.service.pool.acquire() as conn:
             return await repo.gap_report(conn, sorted(principal.municipalities))
 
     @api.get("/v1/referral/evaluation")
-    async def offer_evaluation(principal: Authenticated) -> list[dict[str, object]]:
+    async def offer_evaluation(principal: Team) -> list[dict[str, object]]:
         """Per offer: referrals received, accepted, completed, declined, and the decline reasons."""
-        team(principal)
         async with ctx.service.pool.acquire() as conn:
             rows = await repo.offer_evaluation(conn, sorted(principal.municipalities))
             reasons = await repo.decline_reasons(conn, sorted(principal.municipalities))
         return [{**row, "decline_reasons": reasons.get(row["service_id"], {})} for row in rows]
 
-    add_map_routes(api, ctx, authenticated)
-    add_organisation_routes(api, ctx, authenticated)
+    add_map_routes(api, ctx, verifier)
+    add_organisation_routes(api, ctx, verifier)
     return api

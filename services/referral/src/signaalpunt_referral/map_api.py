@@ -15,9 +15,9 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
-from signaalpunt_access import AuthorizationError, Principal, PrincipalKind
+from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import MunicipalityCode, Need, Route
-from signaalpunt_runtime.http_api import problem
+from signaalpunt_runtime.http_api import problem, requires
 
 from . import repository as repo
 from .handlers import Referrals
@@ -26,13 +26,6 @@ from .ranking import ServiceStatus
 
 COORDINATOR = "coordinator"
 MAX_IMPORT_ORGANISATIONS = 200
-
-
-def coordinator(principal: Principal) -> Principal:
-    if principal.kind is not PrincipalKind.STAFF:
-        raise AuthorizationError("only staff of the signal point keep the social map")
-    principal.require_role(COORDINATOR)
-    return principal
 
 
 class RejectedRow(BaseModel):
@@ -110,8 +103,11 @@ class RouteSetting(BaseModel):
     response_days: int = Field(default=3, ge=1, le=20, description="working days to answer")
 
 
-def add_map_routes(api: FastAPI, ctx: Referrals, authenticated: Any) -> None:
-    Authenticated = Annotated[Principal, Depends(authenticated)]  # noqa: N806
+def add_map_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifier) -> None:
+    # only the signal point's coordinators keep the social map
+    Coordinator = Annotated[  # noqa: N806
+        Principal, Depends(requires(verifier, [PrincipalKind.STAFF], [COORDINATOR]))
+    ]
 
     def not_found(request: Request) -> JSONResponse:
         return problem(
@@ -125,10 +121,9 @@ def add_map_routes(api: FastAPI, ctx: Referrals, authenticated: Any) -> None:
     @api.post("/v1/referral/map/import", response_model=ImportReport)
     async def import_map(
         document: Annotated[list[dict[str, Any]], Field(max_length=MAX_IMPORT_ORGANISATIONS)],
-        principal: Authenticated,
+        principal: Coordinator,
     ) -> ImportReport:
         """HSDS organizations with their services; what cannot be taken is reported per row."""
-        coordinator(principal)
         rejected: list[RejectedRow] = []
         organisations = services = 0
         async with ctx.service.transaction() as work:
@@ -155,20 +150,18 @@ def add_map_routes(api: FastAPI, ctx: Referrals, authenticated: Any) -> None:
         return ImportReport(organisations=organisations, services=services, rejected=rejected)
 
     @api.get("/v1/referral/map/export")
-    async def export_map(principal: Authenticated) -> list[dict[str, Any]]:
+    async def export_map(principal: Coordinator) -> list[dict[str, Any]]:
         """HSDS JSON of every service serving your municipalities, with live status and places."""
-        coordinator(principal)
         async with ctx.service.pool.acquire() as conn:
             return await repo.export_document(conn, sorted(principal.municipalities))
 
     @api.get("/v1/referral/map/services", response_model=list[ServiceView])
     async def list_services(
-        principal: Authenticated,
+        principal: Coordinator,
         need: Annotated[Need | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> list[ServiceView]:
-        coordinator(principal)
         async with ctx.service.pool.acquire() as conn:
             rows = await repo.list_services(
                 conn,
@@ -181,10 +174,9 @@ def add_map_routes(api: FastAPI, ctx: Referrals, authenticated: Any) -> None:
 
     @api.patch("/v1/referral/map/services/{service_id}", response_model=ServiceView)
     async def patch_service(
-        service_id: UUID, body: ServicePatch, request: Request, principal: Authenticated
+        service_id: UUID, body: ServicePatch, request: Request, principal: Coordinator
     ) -> ServiceView | JSONResponse:
         """Set status (active, inactive, temporarily closed) or places."""
-        coordinator(principal)
         async with ctx.service.transaction() as work:
             s = await repo.get_service(work.connection, service_id, for_update=True)
             if s is None or not s.offer.areas <= principal.municipalities:
@@ -202,10 +194,9 @@ def add_map_routes(api: FastAPI, ctx: Referrals, authenticated: Any) -> None:
 
     @api.put("/v1/referral/map/organisations/{organisation_id}/webhook", response_model=WebhookOut)
     async def set_webhook(
-        organisation_id: UUID, body: WebhookIn, request: Request, principal: Authenticated
+        organisation_id: UUID, body: WebhookIn, request: Request, principal: Coordinator
     ) -> WebhookOut | JSONResponse:
         """Where signed referrals go, and a new secret the organisation signs callbacks with."""
-        coordinator(principal)
         # Standard Webhooks secrets are standard base64 of random bytes behind "whsec_"
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         async with ctx.service.transaction() as work:
@@ -215,10 +206,10 @@ def add_map_routes(api: FastAPI, ctx: Referrals, authenticated: Any) -> None:
 
     @api.put("/v1/referral/routes/{municipality}/{route}", response_model=RouteSetting)
     async def put_route(
-        municipality: MunicipalityCode, route: Route, body: RouteSetting, principal: Authenticated
+        municipality: MunicipalityCode, route: Route, body: RouteSetting, principal: Coordinator
     ) -> RouteSetting:
         """Automatic referral for a route of a municipality, and its response deadline."""
-        coordinator(principal).require_municipality(municipality)
+        principal.require_municipality(municipality)
         async with ctx.service.transaction() as work:
             await repo.put_route_setting(
                 work.connection, municipality, route.value, body.auto_refer, body.response_days

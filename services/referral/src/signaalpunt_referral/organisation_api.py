@@ -9,16 +9,16 @@ The organisation sees the help question (needs, languages, mobility, age, and th
 words) only because the person consented to the referral; never the name or address.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from signaalpunt_access import AuthorizationError, Principal, PrincipalKind
+from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import DeclineReason, ReferralStatus
 from signaalpunt_privacy import SubjectErasedError, UnknownSubjectError
-from signaalpunt_runtime.http_api import problem
+from signaalpunt_runtime.http_api import problem, requires
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from . import repository as repo
@@ -30,8 +30,7 @@ URN = "urn:signaalpunt:organisation:"
 
 
 def organisation_of(principal: Principal) -> UUID:
-    if principal.kind is not PrincipalKind.PARTNER or ORGANISATION_ROLE not in principal.roles:
-        raise AuthorizationError("needs an organisation's token (partner, role organisation)")
+    """The organisation a partner token (kind and role checked by `requires`) speaks for."""
     if not principal.subject.startswith(URN):
         raise AuthorizationError(f"the token's subject must be {URN}<organisation id>")
     try:
@@ -74,8 +73,11 @@ class ReferralOut(BaseModel):
     changed: bool = Field(description="false: the same answer was already recorded")
 
 
-def add_organisation_routes(api: FastAPI, ctx: Referrals, authenticated: Any) -> None:
-    Authenticated = Annotated[Principal, Depends(authenticated)]  # noqa: N806
+def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifier) -> None:
+    Organisation = Annotated[  # noqa: N806
+        Principal,
+        Depends(requires(verifier, [PrincipalKind.PARTNER], [ORGANISATION_ROLE])),
+    ]
 
     def refused(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, NotFoundError):
@@ -91,7 +93,7 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, authenticated: Any) ->
         )
 
     @api.get("/v1/referral/inbox", response_model=list[InboxItem])
-    async def inbox(principal: Authenticated) -> list[InboxItem]:
+    async def inbox(principal: Organisation) -> list[InboxItem]:
         """Referrals sent to your organisation that are open (sent, accepted, in progress)."""
         organisation_id = organisation_of(principal)
         async with ctx.service.pool.acquire() as conn:
@@ -131,7 +133,7 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, authenticated: Any) ->
 
     @api.post("/v1/referral/inbox/{referral_id}", response_model=ReferralOut)
     async def answer_referral(
-        referral_id: UUID, body: AnswerIn, request: Request, principal: Authenticated
+        referral_id: UUID, body: AnswerIn, request: Request, principal: Organisation
     ) -> ReferralOut | JSONResponse:
         """Accept, decline (with a reason), no capacity, in progress, or the outcome."""
         organisation_id = organisation_of(principal)
