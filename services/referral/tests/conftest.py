@@ -53,7 +53,9 @@ async def referral(
         outbox_poll_interval=0.2,
     )
     clock = SettableClock()
-    running, app = build(settings, topics=topics, clock=clock, watch_deadlines=False)
+    running, app = build(
+        settings, topics=topics, clock=clock, watch_deadlines=False, send_webhooks=False
+    )
     async with serving(app) as base_url:
         key_store = PostgresSubjectKeyStore.with_own_pool(
             database_url, KeyEncryptionKeys.from_spec(kek)

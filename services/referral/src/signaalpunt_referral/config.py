@@ -34,11 +34,18 @@ class ReferralSettings(ServiceSettings):
         default=3, ge=1, le=20, description="default days an organisation has to answer"
     )
     proposals_per_question: int = Field(default=5, ge=1, le=20)
-    candidate_limit: int = Field(
-        default=500, ge=10, le=5000, description="most candidates the SQL pre-filter hands on"
-    )
     deadline_check_interval: float = Field(
         default=60.0, gt=0, description="seconds between looks at unanswered referrals"
+    )
+    webhook_interval: float = Field(
+        default=2.0, gt=0, description="seconds between looks for webhooks to organisations"
+    )
+    webhook_timeout: float = Field(default=5.0, gt=0, description="seconds one delivery may take")
+    webhook_max_attempts: int = Field(
+        default=10, ge=1, le=30, description="attempts before a webhook delivery is given up"
+    )
+    webhook_retry_base: float = Field(
+        default=10.0, gt=0, description="seconds before the second attempt; doubled each time"
     )
     demo_map: Path | None = Field(
         default=None, description="an HSDS JSON file loaded at start when the map is empty"

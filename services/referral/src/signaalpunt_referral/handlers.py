@@ -35,11 +35,15 @@ from signaalpunt_runtime.logs import get_logger
 from . import repository as repo
 from .deadlines import respond_by
 from .lifecycle import Actor, TransitionRefusedError, move
-from .ranking import Person, rank
+from .ranking import MAX_KM_WITH_TRANSPORT, Person, rank
 
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+
+CUT_MARGIN = 5
+"""SQL hands over this many offers more than are proposed: its float arithmetic may order two
+offers of (almost) the same score otherwise than the ranking does."""
 
 
 def system_clock() -> datetime:
@@ -71,6 +75,12 @@ class ReferralMetrics:
             ["municipality", "need", "reason"],
             registry=registry,
         )
+        self.webhooks = Counter(
+            "signaalpunt_referral_webhooks",
+            "Webhook deliveries to organisations, by outcome (delivered, retry, given_up)",
+            ["outcome"],
+            registry=registry,
+        )
 
 
 @dataclass
@@ -81,7 +91,6 @@ class Referrals:
     clock: Clock = system_clock
     response_working_days: int = 3
     proposals_per_question: int = 5
-    candidate_limit: int = 500
     metrics: ReferralMetrics = field(init=False)
 
     def __post_init__(self) -> None:
@@ -136,11 +145,26 @@ async def _publish(
         work.new_event(event, municipality=r.municipality),
         key=str(r.signal_id),
     )
+    if r.channel is ReferralChannel.WEBHOOK and not escalated:
+        told = _webhook_event(r.status, previous)
+        if told:
+            await repo.queue_webhook(work.connection, r, told, r.updated_at)
     ctx.metrics.changes.labels(r.municipality, r.status.value).inc()
 
 
 publish_referral = _publish
 """For the erasure handler: a referral withdrawn because its person was erased."""
+
+
+def _webhook_event(status: ReferralStatus, previous: ReferralStatus | None) -> str | None:
+    """What an organisation with a webhook is told: a referral sent to it, and one withdrawn
+    after it had it (a proposal it never saw is withdrawn silently)."""
+    if status is ReferralStatus.SENT:
+        return "referral.sent"
+    known = (ReferralStatus.SENT, ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS)
+    if status is ReferralStatus.WITHDRAWN and previous in known:
+        return "referral.withdrawn"
+    return None
 
 
 # -- a help question comes in --------------------------------------------------------------------
@@ -218,20 +242,25 @@ async def propose(
         raise NotFoundError
     q = stored.question
     already = await repo.referred_services(conn, signal_id)
-    candidates, prefiltered = await repo.candidates(
+    found = await repo.candidates(
         conn,
         municipality=stored.municipality,
         needs=[n.value for n in q.needs],
         age=q.age,
         risk_groups=[g.value for g in stored.risk_groups],
         languages=list(q.languages),
+        mobility=q.mobility.value,
+        near=(q.near.lat, q.near.lon) if q.near else None,
         exclude=already,
-        limit=ctx.candidate_limit,
+        limit=limit + CUT_MARGIN,
+        max_km_with_transport=MAX_KM_WITH_TRANSPORT,
     )
     person = Person(
         municipality=stored.municipality, question=q, risk_groups=frozenset(stored.risk_groups)
     )
-    ranking = rank(person, candidates, prefiltered=prefiltered, limit=limit)
+    ranking = rank(
+        person, found.offers, prefiltered=found.ruled_out, limit=limit, coverage=found.coverage
+    )
     await repo.set_ruled_out(conn, signal_id, ranking.ruled_out)
     now = ctx.clock()
     start = len(already)
@@ -293,7 +322,7 @@ async def propose(
         "help question ranked",
         signal_id=str(signal_id),
         proposals=len(created),
-        candidates=len(candidates),
+        candidates=len(found.offers),
         gaps=[g.need.value for g in ranking.gaps],
     )
     return created

@@ -20,6 +20,7 @@ from .config import ReferralSettings
 from .erasure import register_erasure
 from .handlers import Clock, Referrals, Topics, escalate_due, register_consumer, system_clock
 from .hsds import MapOrganisation, read_document
+from .webhooks import WebhookSender
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = get_logger(__name__)
@@ -74,6 +75,7 @@ def build(
     topics: Topics = DEFAULT_TOPICS,
     clock: Clock = system_clock,
     watch_deadlines: bool = True,
+    send_webhooks: bool = True,
 ) -> tuple[Referrals, ASGIApp]:
     service = Service(
         settings,
@@ -98,7 +100,6 @@ def build(
         clock=clock,
         response_working_days=settings.response_working_days,
         proposals_per_question=settings.proposals_per_question,
-        candidate_limit=settings.candidate_limit,
     )
     register_consumer(ctx)
     register_erasure(ctx)
@@ -115,6 +116,15 @@ def build(
     if watch_deadlines:
         watcher = DeadlineWatcher(ctx, settings.deadline_check_interval)
         service.also_start(watcher.start, watcher.stop)
+    if send_webhooks:
+        sender = WebhookSender(
+            ctx,
+            interval=settings.webhook_interval,
+            timeout=settings.webhook_timeout,
+            max_attempts=settings.webhook_max_attempts,
+            retry_base=settings.webhook_retry_base,
+        )
+        service.also_start(sender.start, sender.stop)
     verifier = TokenVerifier.configured(
         jwks_url=settings.jwks_url,
         jwks_file=settings.jwks_file,

@@ -8,8 +8,10 @@ place is kept apart as full: it is not proposed, but it tells the gap report "al
 "nothing exists". What remains is ranked by fit: needs met, risk groups aimed at, the person's
 first language, distance, local before regional, open places; each proposal lists its reasons.
 
-The repository pre-filters in SQL on area, status and needs (indexed), so this module only sees
-the few candidates that can fit; it counts what SQL filtered out itself.
+The repository judges the same constraints and computes the same score in SQL (on one GIN index
+of areas and needs) and hands over only the best few, with the counts of what it ruled out and
+which needs the whole map can meet (`Coverage`); this module stays the definition: it judges and
+scores those few again, gives the reasons, and (in tests) ranks a whole map to check the SQL.
 """
 
 from __future__ import annotations
@@ -101,6 +103,15 @@ class Proposal:
 class Gap:
     need: Need
     reason: GapReason
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which of the needs some eligible offer with an open place meets (`met`), and which only
+    a full one (`met_when_full`), over the whole map, not only the candidates ranked."""
+
+    met: frozenset[Need]
+    met_when_full: frozenset[Need]
 
 
 @dataclass(frozen=True)
@@ -197,8 +208,10 @@ def rank(
     *,
     prefiltered: dict[str, int] | None = None,
     limit: int = 5,
+    coverage: Coverage | None = None,
 ) -> Ranking:
-    """Rank `candidates` for `person`; `prefiltered` counts what SQL ruled out already."""
+    """Rank `candidates` for `person`; `prefiltered` counts what SQL ruled out already, and
+    `coverage` (when SQL cut the candidates) tells the gaps over the whole map."""
     ruled_out: Counter[str] = Counter(prefiltered or {})
     eligible: list[tuple[float, str, Offer, tuple[str, ...], tuple[Need, ...]]] = []
     full: list[Offer] = []
@@ -222,22 +235,25 @@ def rank(
         proposals=proposals,
         ruled_out=dict(ruled_out),
         full=tuple(full),
-        gaps=gaps_of(person.question.needs, [e[2] for e in eligible], full),
+        gaps=gaps_of(
+            person.question.needs,
+            coverage
+            or Coverage(
+                met=frozenset(n for e in eligible for n in e[2].needs),
+                met_when_full=frozenset(n for o in full for n in o.needs),
+            ),
+        ),
     )
 
 
-def gaps_of(
-    needs: Sequence[Need], eligible: Sequence[Offer], full: Sequence[Offer]
-) -> tuple[Gap, ...]:
+def gaps_of(needs: Sequence[Need], coverage: Coverage) -> tuple[Gap, ...]:
     """Each need no eligible offer meets: all full when a full offer would have met it."""
     gaps: list[Gap] = []
     for need in needs:
-        if any(need in o.needs for o in eligible):
+        if need in coverage.met:
             continue
         reason = (
-            GapReason.ALL_FULL
-            if any(need in o.needs for o in full)
-            else GapReason.NO_ELIGIBLE_OFFER
+            GapReason.ALL_FULL if need in coverage.met_when_full else GapReason.NO_ELIGIBLE_OFFER
         )
         gaps.append(Gap(need=need, reason=reason))
     return tuple(gaps)

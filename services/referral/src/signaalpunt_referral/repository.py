@@ -3,6 +3,7 @@ gaps, offer evaluation and the organisations' callbacks."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,7 @@ from signaalpunt_contracts import HelpQuestion, Need, ReferralChannel, ReferralS
 from signaalpunt_runtime.database import DbConnection
 
 from .hsds import MapOrganisation, MapService, organisation_document, with_live_state
-from .ranking import Delivery, Offer, ServiceStatus
+from .ranking import Coverage, Delivery, Offer, ServiceStatus
 
 # -- the social map ------------------------------------------------------------------------------
 
@@ -209,16 +210,101 @@ async def webhook_secret(conn: DbConnection, organisation_id: UUID) -> str | Non
 
 # -- the ranking's pre-filter ------------------------------------------------------------------
 
-_FIRST_FAILED = """
+# Every constraint of `ranking.constraint_failed` after area, status and need (those three are
+# the indexed WHERE), in the same order; NULL when the offer is eligible. $3 age, $4 risk groups,
+# $5 languages, $6 mobility; `km` is the distance to the person's neighbourhood.
+_FAILED = """
     CASE
-        WHEN status <> 'active' THEN 'status'
-        WHEN NOT needs && $2::text[] THEN 'need'
         WHEN $3::int IS NOT NULL AND ((min_age IS NOT NULL AND $3 < min_age)
                                       OR (max_age IS NOT NULL AND $3 > max_age)) THEN 'age'
         WHEN target_groups <> '{}' AND NOT target_groups && $4::text[] THEN 'target_group'
         WHEN languages <> '{}' AND NOT languages && $5::text[] THEN 'language'
+        WHEN $6::text = 'housebound' AND NOT delivery && '{at_home,online}' THEN 'mobility'
+        WHEN $6::text = 'needs_transport' AND NOT delivery && '{at_home,online}'
+             AND km > $10::float8 THEN 'distance'
+        WHEN open_places IS NOT NULL AND open_places <= 0 THEN 'capacity'
     END
 """
+
+
+# `ranking._score` in SQL, so the cut to the best few happens before anything leaves the
+# database; the ranking scores the few again in Python and gives the reasons. One CASE per need
+# and risk group asked (the query's text differs only by their number: a few prepared
+# statements), cheaper per offer than unnesting arrays. (LEAST skips a NULL, so an offer without
+# a location or a limit would lose 3 or gain 0.5: hence the CASEs around it.)
+def _score(needs: int, risk_groups: int) -> str:
+    by_need = " + ".join(
+        f"CASE WHEN ($2::text[])[{i}] = ANY(needs) THEN {11 - i}.0 ELSE 0.0 END"
+        for i in range(1, needs + 1)
+    )
+    by_group = " + ".join(
+        f"CASE WHEN ($4::text[])[{i}] = ANY(target_groups) THEN 3.0 ELSE 0.0 END"
+        for i in range(1, risk_groups + 1)
+    )
+    return f"""
+    {by_need or "0.0"} + {by_group or "0.0"}
+    + CASE WHEN languages @> ($5::text[])[1:1] AND cardinality($5::text[]) > 0 THEN 2.0
+           WHEN languages && $5::text[] THEN 1.0 ELSE 0.0 END
+    - CASE WHEN km IS NULL THEN 0.0 ELSE least(km, 30.0) / 10.0 END
+    + CASE WHEN cardinality(areas) = 1 THEN 0.5 ELSE 0.0 END
+    + CASE WHEN open_places IS NULL THEN 0.0 ELSE least(open_places, 10) / 20.0 END
+    """
+
+
+_HAVERSINE = """
+    CASE WHEN $7::float8 IS NULL OR lat IS NULL OR lon IS NULL THEN NULL
+         ELSE 2 * 6371.0 * asin(sqrt(
+              power(sin(radians(lat - $7::float8) / 2), 2)
+              + cos(radians($7::float8)) * cos(radians(lat))
+                * power(sin(radians(lon - $8::float8) / 2), 2)))
+    END
+"""
+
+_OFFER_COLUMNS = (
+    "service_id, organisation_id, name, areas, status, needs, languages, open_places, "
+    "min_age, max_age, target_groups, delivery, lat, lon"
+)
+
+
+@functools.cache
+def candidates_query(needs: int, risk_groups: int) -> str:
+    return f"""
+    WITH fit AS (
+        SELECT {_OFFER_COLUMNS}, {_HAVERSINE} AS km
+        FROM services
+        WHERE status = 'active' AND areas @> ARRAY[$1::text] AND needs && $2::text[]
+    ), judged AS (
+        SELECT fit.*, {_FAILED} AS failed FROM fit
+    ), best AS (
+        SELECT {_OFFER_COLUMNS} FROM judged
+        WHERE failed IS NULL AND NOT service_id = ANY($9::uuid[])
+        ORDER BY {_score(needs, risk_groups)} DESC, service_id
+        LIMIT $11
+    )
+    SELECT
+        (SELECT coalesce(sum(services) FILTER (WHERE status <> 'active'), 0)
+         FROM area_counts WHERE municipality = $1::text) AS inactive,
+        (SELECT coalesce(sum(services) FILTER (WHERE status = 'active'), 0)
+         FROM area_counts WHERE municipality = $1::text) AS active,
+        (SELECT count(*) FROM fit) AS serving,
+        (SELECT coalesce(jsonb_object_agg(failed, n), '{{}}')
+         FROM (SELECT failed, count(*) AS n FROM judged WHERE failed IS NOT NULL
+               GROUP BY failed) c) AS ruled_out,
+        ARRAY(SELECT DISTINCT unnest(needs) FROM judged WHERE failed IS NULL) AS met_open,
+        ARRAY(SELECT DISTINCT unnest(needs) FROM judged WHERE failed = 'capacity') AS met_full,
+        (SELECT coalesce(jsonb_agg(best), '[]') FROM best) AS best
+"""  # noqa: S608 - constant fragments, every value is a parameter
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What the SQL pre-filter hands the ranking: the best few eligible offers (in SQL's score
+    order), how many offers each constraint ruled out over the whole map, and which needs some
+    eligible offer with a place (or only a full one) meets, beyond the cut (for the gaps)."""
+
+    offers: list[Offer]
+    ruled_out: dict[str, int]
+    coverage: Coverage
 
 
 async def candidates(
@@ -229,37 +315,53 @@ async def candidates(
     age: int | None,
     risk_groups: Sequence[str],
     languages: Sequence[str],
+    mobility: str,
+    near: tuple[float, float] | None,
     exclude: Sequence[UUID],
     limit: int,
-) -> tuple[list[Offer], dict[str, int]]:
-    """The active services of (or serving) the municipality that meet a need, age, target group
-    and language (GIN indexes on areas and needs), and how many each of those rules ruled out.
-    Mobility, distance and capacity are left to the ranking."""
-    params = (municipality, list(needs), age, list(risk_groups), list(languages))
-    rows = await conn.fetch(
-        f"""
-        SELECT * FROM services
-        WHERE status = 'active' AND areas @> ARRAY[$1::text] AND needs && $2::text[]
-          AND ({_FIRST_FAILED}) IS NULL
-          AND NOT service_id = ANY($6::uuid[])
-        ORDER BY cardinality(ARRAY(SELECT unnest(needs) INTERSECT SELECT unnest($2::text[])))
-                 DESC, service_id
-        LIMIT $7
-        """,  # noqa: S608 - a constant fragment, every value is a parameter
-        *params,
+    max_km_with_transport: float,
+) -> Candidates:
+    """Every constraint judged and the score computed in SQL over the offers that serve the
+    municipality and a need (one GIN index on areas and needs), cut to the best `limit`: what
+    leaves the database does not grow with the map, only the index lookup and the counts do."""
+    row = await conn.fetchrow(
+        candidates_query(len(needs), len(risk_groups)),
+        municipality,
+        list(needs),
+        age,
+        list(risk_groups),
+        list(languages),
+        mobility,
+        near[0] if near else None,
+        near[1] if near else None,
         list(exclude),
+        max_km_with_transport,
         limit,
     )
-    counts = await conn.fetch(
-        f"""
-        SELECT {_FIRST_FAILED} AS constraint_failed, count(*) AS n
-        FROM services WHERE areas @> ARRAY[$1::text]
-        GROUP BY 1
-        """,  # noqa: S608
-        *params,
+    assert row is not None
+    ruled_out = {k: int(v) for k, v in dict(row["ruled_out"]).items()}
+    if row["inactive"]:
+        ruled_out["status"] = int(row["inactive"])
+    if row["active"] - row["serving"]:
+        ruled_out["need"] = int(row["active"] - row["serving"])
+    return Candidates(
+        offers=[_offer_of_json(o) for o in row["best"]],
+        ruled_out=ruled_out,
+        coverage=Coverage(
+            met=frozenset(Need(n) for n in row["met_open"]),
+            met_when_full=frozenset(Need(n) for n in row["met_full"]),
+        ),
     )
-    ruled_out = {r["constraint_failed"]: r["n"] for r in counts if r["constraint_failed"]}
-    return [_offer(r) for r in rows], ruled_out
+
+
+def _offer_of_json(o: dict[str, Any]) -> Offer:
+    return _offer(
+        {
+            **o,
+            "service_id": UUID(o["service_id"]),
+            "organisation_id": UUID(o["organisation_id"]),
+        }
+    )
 
 
 # -- help questions ------------------------------------------------------------------------------
@@ -718,3 +820,115 @@ async def was_erased(conn: DbConnection, signal_id: UUID) -> bool:
     return bool(
         await conn.fetchval("SELECT true FROM erased_signals WHERE signal_id = $1", signal_id)
     )
+
+
+# -- signed webhooks to organisations ------------------------------------------------------------
+
+
+async def queue_webhook(conn: DbConnection, r: Referral, event: str, at: datetime) -> None:
+    await conn.execute(
+        """
+        INSERT INTO webhook_deliveries (referral_id, version, organisation_id, service_id,
+                                        service_name, event, next_attempt_at, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING
+        """,
+        r.referral_id,
+        r.version,
+        r.organisation_id,
+        r.service_id,
+        r.service_name,
+        event,
+        at,
+    )
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    referral_id: UUID
+    version: int
+    organisation_id: UUID
+    service_id: UUID
+    service_name: str
+    event: str
+    attempts: int
+    url: str | None
+    secret: str | None
+
+
+async def claim_webhooks(
+    conn: DbConnection, now: datetime, lease_until: datetime, limit: int
+) -> list[WebhookDelivery]:
+    """Due deliveries, leased to this sender until `lease_until` (another replica skips them;
+    a sender that dies leaves them due again when the lease ends)."""
+    rows = await conn.fetch(
+        """
+        WITH due AS (
+            SELECT referral_id, version FROM webhook_deliveries
+            WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+            ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
+        )
+        UPDATE webhook_deliveries d SET next_attempt_at = $2
+        FROM due WHERE d.referral_id = due.referral_id AND d.version = due.version
+        RETURNING d.referral_id, d.version, d.organisation_id, d.service_id, d.service_name,
+            d.event, d.attempts,
+            (SELECT webhook_url FROM organisations o WHERE o.organisation_id = d.organisation_id)
+                AS url,
+            (SELECT webhook_secret FROM organisations o
+             WHERE o.organisation_id = d.organisation_id) AS secret
+        """,
+        now,
+        lease_until,
+        limit,
+    )
+    return [
+        WebhookDelivery(
+            referral_id=r["referral_id"],
+            version=r["version"],
+            organisation_id=r["organisation_id"],
+            service_id=r["service_id"],
+            service_name=r["service_name"],
+            event=r["event"],
+            attempts=r["attempts"],
+            url=r["url"],
+            secret=r["secret"],
+        )
+        for r in rows
+    ]
+
+
+async def webhook_delivered(conn: DbConnection, d: WebhookDelivery, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE webhook_deliveries SET delivered_at = $3, attempts = attempts + 1, "
+        "last_error = NULL WHERE referral_id = $1 AND version = $2",
+        d.referral_id,
+        d.version,
+        at,
+    )
+
+
+async def webhook_failed(
+    conn: DbConnection, d: WebhookDelivery, error: str, *, retry_at: datetime | None, at: datetime
+) -> None:
+    """One failed attempt: tried again at `retry_at`, or given up (None)."""
+    await conn.execute(
+        """
+        UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $3,
+            next_attempt_at = COALESCE($4, next_attempt_at),
+            failed_at = CASE WHEN $4::timestamptz IS NULL THEN $5::timestamptz END
+        WHERE referral_id = $1 AND version = $2
+        """,
+        d.referral_id,
+        d.version,
+        error[:200],
+        retry_at,
+        at,
+    )
+
+
+async def webhook_state(conn: DbConnection, referral_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT version, event, attempts, delivered_at, failed_at, last_error "
+        "FROM webhook_deliveries WHERE referral_id = $1 ORDER BY version",
+        referral_id,
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,166 @@
+"""Signed webhooks to organisations whose referral channel is `webhook` (Standard Webhooks).
+
+A referral sent to such an organisation (or withdrawn after it was sent) queues a delivery in
+the referral's own transaction; this sender claims due deliveries (leased, `FOR UPDATE SKIP
+LOCKED`, so replicas share the work), builds the body then — the person's words opened from
+the seal at that moment, never kept in the clear — signs it with the organisation's own secret
+and POSTs it. A refused or unreachable endpoint is tried again later with a growing pause, with
+the same `webhook-id` so the organisation can drop a repeat; after the last attempt the delivery
+is given up (the referral's response deadline still escalates it to the coordinator). Every
+delivery has its own timeout and all due ones go out at once: one organisation's slow endpoint
+never holds up another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from signaalpunt_privacy import SubjectErasedError, UnknownSubjectError
+from signaalpunt_runtime.logs import get_logger
+from standardwebhooks.webhooks import Webhook
+
+from . import repository as repo
+from .handlers import Referrals
+
+log = get_logger(__name__)
+
+SENT = "referral.sent"
+GONE = "the referral is gone"
+LEASE = timedelta(minutes=2)
+"""How long a claimed delivery is this sender's; longer than one attempt's timeout."""
+
+
+async def body_of(ctx: Referrals, d: repo.WebhookDelivery, at: datetime) -> dict[str, Any] | None:
+    """What the organisation is told: only what it needs to help (the person consented to the
+    referral); a withdrawal carries ids only (it may be the person's erasure: the referral is
+    gone by then). None when a referral to send is gone (erased before it went out)."""
+    data: dict[str, Any] = {
+        "referral_id": str(d.referral_id),
+        "version": d.version,
+        "status": "sent" if d.event == SENT else "withdrawn",
+        "service_id": str(d.service_id),
+        "service_name": d.service_name,
+        "answer_at": f"/v1/referral/callbacks/{d.organisation_id}",
+    }
+    if d.event == SENT:
+        async with ctx.service.pool.acquire() as conn:
+            r = await repo.get_referral(conn, d.referral_id)
+            stored = await repo.get_help_question(conn, r.signal_id) if r else None
+        if r is None or stored is None:
+            return None
+        q = stored.question
+        words = None
+        if q.text and q.consent_to_refer:
+            try:
+                words = await ctx.vault.open(stored.subject_id, q.text, field="help_question.text")
+            except (SubjectErasedError, UnknownSubjectError):
+                words = None  # erased: the needs, not the words
+        data |= {
+            "needs": [n.value for n in r.needs] or [n.value for n in q.needs],
+            "languages": list(q.languages),
+            "mobility": q.mobility.value,
+            "age": q.age,
+            "question": words,
+            "respond_by": r.respond_by.isoformat() if r.respond_by else None,
+        }
+    return {"type": d.event, "timestamp": at.isoformat(), "data": data}
+
+
+@dataclass
+class WebhookSender:
+    ctx: Referrals
+    interval: float = 2.0
+    timeout: float = 5.0
+    max_attempts: int = 10
+    retry_base: float = 10.0
+    """Seconds before the second attempt; doubled after each failure, at most an hour."""
+    batch: int = 50
+    transport: httpx.AsyncBaseTransport | None = None
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _client: httpx.AsyncClient | None = field(default=None, init=False)
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout, follow_redirects=False, transport=self.transport
+        )
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._client:
+            await self._client.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:  # a database that is down: try again next round
+                log.exception("referral webhook round failed")
+            await asyncio.sleep(self.interval)
+
+    async def deliver_due(self) -> int:
+        now = self.ctx.clock()
+        async with self.ctx.service.transaction() as work:
+            claimed = await repo.claim_webhooks(work.connection, now, now + LEASE, self.batch)
+        await asyncio.gather(*(self._deliver(d) for d in claimed))
+        return len(claimed)
+
+    async def _deliver(self, d: repo.WebhookDelivery) -> None:
+        now = self.ctx.clock()
+        error = await self._attempt(d, now)
+        async with self.ctx.service.transaction() as work:
+            if error is None:
+                await repo.webhook_delivered(work.connection, d, now)
+                self.ctx.metrics.webhooks.labels("delivered").inc()
+                return
+            last = d.attempts + 1 >= self.max_attempts or error == GONE
+            pause = min(self.retry_base * 2**d.attempts, 3600.0)
+            await repo.webhook_failed(
+                work.connection,
+                d,
+                error,
+                retry_at=None if last else now + timedelta(seconds=pause),
+                at=now,
+            )
+        self.ctx.metrics.webhooks.labels("given_up" if last else "retry").inc()
+        log.warning(
+            "referral webhook not delivered",
+            referral_id=str(d.referral_id),
+            organisation_id=str(d.organisation_id),
+            attempt=d.attempts + 1,
+            error=error,
+            given_up=last,
+        )
+
+    async def _attempt(self, d: repo.WebhookDelivery, now: datetime) -> str | None:
+        """None when delivered, else why not (a status code or an error class, never a body)."""
+        if not d.url or not d.secret:
+            return "the organisation has no webhook address or secret"
+        body = await body_of(self.ctx, d, now)
+        if body is None:
+            return GONE
+        payload = json.dumps(body, separators=(",", ":"))
+        message_id = f"msg_{d.referral_id}_{d.version}"  # the same on every retry
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(d.secret).sign(message_id, now, payload),
+        }
+        assert self._client is not None, "start() first"
+        try:
+            answer = await self._client.post(d.url, content=payload, headers=headers)
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+        if answer.is_success:
+            return None
+        return f"HTTP {answer.status_code}"
