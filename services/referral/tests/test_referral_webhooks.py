@@ -1,7 +1,8 @@
 """Referrals to organisations whose channel is `webhook`: signed with the organisation's own
 secret (Standard Webhooks), tried again after a refusal with the same webhook-id, given up after
 the last attempt, and one organisation's slow endpoint never holds up another's. The receivers
-are real HTTP servers."""
+are real HTTP servers. (The module's other tests may leave deliveries of their own: the
+assertions look at these referrals' rows and receivers only.)"""
 
 from __future__ import annotations
 
@@ -79,23 +80,23 @@ async def test_a_sent_referral_goes_out_signed_and_is_retried_after_a_refusal(
 ) -> None:
     receiver = Receiver(503, 200)
     sender = WebhookSender(referral.referrals, retry_base=0.05, timeout=5.0)
-    await sender.start()
+    await sender.open()
     try:
         async with serving(receiver.app) as base_url:  # type: ignore[arg-type]
             organisation_id, secret, referral_id = await referred_by_webhook(
                 referral, base_url, "grief_support", "Mijn man is vorig jaar overleden."
             )
-            assert await sender.deliver_due() == 1
+            assert await sender.deliver_due() >= 1
             [first] = await deliveries(referral, referral_id)
             assert first["attempts"] == 1
             assert first["delivered_at"] is None
             assert first["last_error"] == "HTTP 503"
             await asyncio.sleep(0.1)  # past the first pause
-            assert await sender.deliver_due() == 1
+            assert await sender.deliver_due() >= 1
             [done] = await deliveries(referral, referral_id)
             assert done["attempts"] == 2
             assert done["delivered_at"] is not None
-            assert await sender.deliver_due() == 0  # delivered: never again
+            await sender.deliver_due()  # delivered: never again (the receiver got two, below)
     finally:
         await sender.stop()
     assert len(receiver.got) == 2
@@ -118,23 +119,24 @@ async def test_a_slow_endpoint_holds_up_no_other_and_a_dead_one_is_given_up(
 ) -> None:
     slow, fine = Receiver(200, delay=3.0), Receiver(200)
     sender = WebhookSender(referral.referrals, retry_base=0.05, timeout=0.5, max_attempts=2)
-    await sender.start()
+    await sender.open()
     try:
         async with serving(slow.app) as slow_url, serving(fine.app) as fine_url:  # type: ignore[arg-type]
             _, _, slow_id = await referred_by_webhook(referral, slow_url, "carer_relief", "")
             _, _, fine_id = await referred_by_webhook(referral, fine_url, "carer_relief", "")
-            assert await sender.deliver_due() == 2
+            assert await sender.deliver_due() >= 1
             [fine_state] = await deliveries(referral, fine_id)
             assert fine_state["delivered_at"] is not None
             [slow_state] = await deliveries(referral, slow_id)
             assert slow_state["delivered_at"] is None
             assert slow_state["last_error"] == "ReadTimeout"
             await asyncio.sleep(0.1)
-            assert await sender.deliver_due() == 1  # only the slow one is tried again
+            await sender.deliver_due()  # only the slow one is tried again (the fine one got one)
             [given_up] = await deliveries(referral, slow_id)
             assert given_up["failed_at"] is not None
             assert given_up["attempts"] == 2
-            assert await sender.deliver_due() == 0
+            await sender.deliver_due()
+            assert len(slow.got) == 2  # given up: not tried a third time
     finally:
         await sender.stop()
     assert len(fine.got) == 1

@@ -85,10 +85,14 @@ class WebhookSender:
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _client: httpx.AsyncClient | None = field(default=None, init=False)
 
-    async def start(self) -> None:
+    async def open(self) -> None:
+        """The HTTP client only (a test drives `deliver_due` itself)."""
         self._client = httpx.AsyncClient(
             timeout=self.timeout, follow_redirects=False, transport=self.transport
         )
+
+    async def start(self) -> None:
+        await self.open()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
