@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from referral_harness import RunningReferral, serving
 from signaalpunt_referral import repository as repo
@@ -72,7 +72,7 @@ async def referred_by_webhook(
 
 async def deliveries(referral: RunningReferral, referral_id: str) -> list[dict[str, Any]]:
     async with referral.referrals.service.pool.acquire() as conn:
-        return await repo.webhook_state(conn, referral_id)  # type: ignore[arg-type]
+        return await repo.webhook_state(conn, UUID(referral_id))
 
 
 async def test_a_sent_referral_goes_out_signed_and_is_retried_after_a_refusal(
@@ -82,7 +82,7 @@ async def test_a_sent_referral_goes_out_signed_and_is_retried_after_a_refusal(
     sender = WebhookSender(referral.referrals, retry_base=0.05, timeout=5.0)
     await sender.open()
     try:
-        async with serving(receiver.app) as base_url:  # type: ignore[arg-type]
+        async with serving(receiver.app) as base_url:
             organisation_id, secret, referral_id = await referred_by_webhook(
                 referral, base_url, "grief_support", "Mijn man is vorig jaar overleden."
             )
@@ -121,7 +121,7 @@ async def test_a_slow_endpoint_holds_up_no_other_and_a_dead_one_is_given_up(
     sender = WebhookSender(referral.referrals, retry_base=0.05, timeout=0.5, max_attempts=2)
     await sender.open()
     try:
-        async with serving(slow.app) as slow_url, serving(fine.app) as fine_url:  # type: ignore[arg-type]
+        async with serving(slow.app) as slow_url, serving(fine.app) as fine_url:
             _, _, slow_id = await referred_by_webhook(referral, slow_url, "carer_relief", "")
             _, _, fine_id = await referred_by_webhook(referral, fine_url, "carer_relief", "")
             assert await sender.deliver_due() >= 1
