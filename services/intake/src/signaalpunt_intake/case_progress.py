@@ -10,6 +10,7 @@ from signaalpunt_contracts import CaseState, CaseStepRecordedV1, Envelope, Topic
 from signaalpunt_runtime import Service, UnitOfWork
 
 from . import erasure_repository, repository
+from .retention import closed_as
 
 HANDLING: dict[CaseState, str] = {
     CaseState.RECEIVED: "received",
@@ -25,6 +26,14 @@ def register_case_progress(service: Service, steps: Topic) -> None:
     async def on_case_step(event: Envelope[CaseStepRecordedV1], work: UnitOfWork) -> None:
         await repository.set_handling(
             work.connection, event.data.signal_id, HANDLING[event.data.state]
+        )
+        # when and how the case ended, for retention (None again when it is reopened)
+        closed = event.data.state is CaseState.CLOSED
+        await erasure_repository.set_closed(
+            work.connection,
+            event.data.signal_id,
+            closed_as(event.data.close_reason) if closed else None,
+            event.data.recorded_at if closed else None,
         )
         # whether the case is acute: erasing a person with an open acute case needs confirming
         await erasure_repository.set_route(

@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from signaalpunt_runtime import ServiceSettings
 
 from .domain import Municipality, MunicipalityTable
+from .retention import RetentionPolicy
 
 HERE = Path(__file__).resolve().parent
 
@@ -68,6 +69,20 @@ class IntakeSettings(ServiceSettings):
     web_form_window_seconds: int = Field(default=600, ge=1, description="… per this window")
     erasure_four_eyes: bool = Field(
         default=True, description="an erasure waits for a second coordinator's approval"
+    )
+    retention_default: RetentionPolicy = Field(
+        default_factory=RetentionPolicy,
+        description="retention periods in days after the final state (JSON)",
+    )
+    retention: dict[str, RetentionPolicy] = Field(
+        default_factory=dict,
+        description='a municipality\'s own retention periods (JSON: {"GM0715": {...}})',
+    )
+    retention_interval: float = Field(
+        default=3600, gt=0, description="seconds between retention runs"
+    )
+    retention_dry_run: bool = Field(
+        default=False, description="the scheduled run only reports what is due (logs, metric)"
     )
     idempotency_in_flight_timeout: timedelta = Field(default=timedelta(seconds=60))
     partner_batch_size: int = Field(

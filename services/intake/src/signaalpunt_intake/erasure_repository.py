@@ -10,6 +10,7 @@ from signaalpunt_contracts import ErasureReason, ErasureScope
 from signaalpunt_runtime.database import DbConnection
 
 from .erasure import Candidate, ErasureRequest
+from .retention import ClosedSignal
 
 _CANDIDATE = (
     "SELECT signal_id, municipality, channel, received_at, handling, route, subject_id,"
@@ -151,3 +152,41 @@ async def strip_reporter(conn: DbConnection, signal_ids: Sequence[UUID]) -> None
 
 async def set_route(conn: DbConnection, signal_id: UUID, route: str) -> None:
     await conn.execute("UPDATE signals SET route = $2 WHERE signal_id = $1", signal_id, route)
+
+
+# -- retention -----------------------------------------------------------------------------------
+
+
+async def set_closed(
+    conn: DbConnection, signal_id: UUID, closed_as: str | None, at: datetime | None
+) -> None:
+    """The final state and when it was reached (None when the case is open again)."""
+    await conn.execute(
+        "UPDATE signals SET closed_as = $2, closed_at = $3 WHERE signal_id = $1",
+        signal_id,
+        closed_as,
+        at,
+    )
+
+
+async def closed_before(conn: DbConnection, before: datetime, limit: int) -> list[ClosedSignal]:
+    """Signals closed before `before`, oldest first (the index on closed_at)."""
+    rows = await conn.fetch(
+        "SELECT signal_id, municipality, closed_as, closed_at,"
+        " (signal->>'reporter_id') IS NOT NULL AND reporter_anonymised_at IS NULL"
+        "   AS reporter_left"
+        " FROM signals WHERE closed_at < $1 ORDER BY closed_at LIMIT $2",
+        before,
+        limit,
+    )
+    return [ClosedSignal(**dict(r)) for r in rows]
+
+
+async def mark_reporter_anonymised(
+    conn: DbConnection, signal_ids: Sequence[UUID], at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE signals SET reporter_anonymised_at = $2 WHERE signal_id = ANY($1::uuid[])",
+        list(signal_ids),
+        at,
+    )

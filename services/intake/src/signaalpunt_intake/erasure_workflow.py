@@ -100,7 +100,7 @@ async def request_erasure(
     )
     if intake.settings.erasure_four_eyes:
         return request
-    return await _carry_out(intake, request.erasure_id, approved_by=None)
+    return await carry_out(intake, request.erasure_id, approved_by=None)
 
 
 async def approve_erasure(intake: Intake, principal: Principal, erasure_id: UUID) -> ErasureRequest:
@@ -112,7 +112,7 @@ async def approve_erasure(intake: Intake, principal: Principal, erasure_id: UUID
     if request.state != "awaiting_approval":
         raise NotAwaitingApprovalError(str(erasure_id))
     check_approver(request, principal.subject)
-    return await _carry_out(intake, erasure_id, approved_by=principal.subject)
+    return await carry_out(intake, erasure_id, approved_by=principal.subject)
 
 
 async def erasure_of(
@@ -126,9 +126,7 @@ async def erasure_of(
     return request
 
 
-async def _carry_out(
-    intake: Intake, erasure_id: UUID, *, approved_by: str | None
-) -> ErasureRequest:
+async def carry_out(intake: Intake, erasure_id: UUID, *, approved_by: str | None) -> ErasureRequest:
     now = datetime.now(UTC)
     async with intake.service.transaction() as work:
         request = await repo.get_request(work.connection, erasure_id, for_update=True)

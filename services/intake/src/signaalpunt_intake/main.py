@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,34 +27,28 @@ from signaalpunt_runtime.group_commit import GroupCommit
 from .api import Claims, Submissions, build_api
 from .case_progress import register_case_progress
 from .config import IntakeSettings, load_municipalities
+from .domain import Partner
 from .erasure_api import erasure_api
 from .partner_api import add_partner_routes
 from .partner_channel import PartnerTopics, register_partner_channel
 from .partner_registry import PartnerRegistry
 from .partner_topic_cleaner import TakenRecordsCleaner
 from .recording import Intake, claim_keys, write_submissions
+from .retention_job import Retention, RetentionWatcher
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def build(
+def make_intake(
     settings: IntakeSettings,
+    service: Service,
     *,
-    received: Topic = SIGNALS_RECEIVED,
-    partner_signals: Topic = PARTNER_SIGNALS,
-    rejections: Topic = PARTNER_REJECTIONS,
-    case_steps: Topic = CASE_STEPS,
-    erased: Topic = SIGNALS_ERASED,
-) -> tuple[Service, ASGIApp]:
-    service = Service(
-        settings,
-        title="Signaalpunt intake",
-        description="Signals in through every channel; one canonical signal out.",
-        migrations=MIGRATIONS,
-        shared_migrations=[KEY_STORE_MIGRATIONS],
-    )
-    partners = PartnerRegistry(lambda: service.pool, refresh=settings.partner_registry_refresh)
-    intake = Intake(
+    received: Topic,
+    erased: Topic,
+    partners: Mapping[str, Partner],
+) -> Intake:
+    """Intake's working parts on a service (its vault opens and closes with it)."""
+    return Intake(
         service=service,
         settings=settings,
         municipalities=load_municipalities(settings.municipalities_file),
@@ -81,6 +76,26 @@ def build(
             registry=service.metrics,
         ),
     )
+
+
+def build(
+    settings: IntakeSettings,
+    *,
+    received: Topic = SIGNALS_RECEIVED,
+    partner_signals: Topic = PARTNER_SIGNALS,
+    rejections: Topic = PARTNER_REJECTIONS,
+    case_steps: Topic = CASE_STEPS,
+    erased: Topic = SIGNALS_ERASED,
+) -> tuple[Service, ASGIApp]:
+    service = Service(
+        settings,
+        title="Signaalpunt intake",
+        description="Signals in through every channel; one canonical signal out.",
+        migrations=MIGRATIONS,
+        shared_migrations=[KEY_STORE_MIGRATIONS],
+    )
+    partners = PartnerRegistry(lambda: service.pool, refresh=settings.partner_registry_refresh)
+    intake = make_intake(settings, service, received=received, erased=erased, partners=partners)
     service.also_start(partners.start, partners.stop)  # after the database, before consumers
     keyring = PartnerKeyring(settings.partner_decryption_key_file)
     partner_topics = PartnerTopics(settings.kafka_bootstrap, settings.partner_topic_prefix)
@@ -93,6 +108,11 @@ def build(
     )
     service.also_start(cleaner.start, cleaner.stop)
     register_case_progress(service, case_steps)
+    retention = Retention(intake, settings)
+    watcher = RetentionWatcher(
+        partial(retention.run, dry_run=settings.retention_dry_run), settings.retention_interval
+    )
+    service.also_start(watcher.start, watcher.stop)
 
     # concurrent submissions (and their key claims) share a transaction (group commit); started
     # after the database, stopped before it, after storing everything already submitted
