@@ -2,15 +2,15 @@
 query that forgets its municipality still returns no other municipality's rows (issue 17;
 `signaalpunt_runtime.tenancy`). The social map, route settings and callbacks are not personal.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from signaalpunt_runtime.migrations import run_sql
 from signaalpunt_runtime.tenancy import drop_policy, municipality_policy, policy_through
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
