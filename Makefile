@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.cache/uv/bin/uv)
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench eval-triage docs dashboards prometheus clean-local deploy-check manifests
+.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench eval-triage docs dashboards prometheus clean-local deploy-check manifests bench-e2e
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,11 +61,15 @@ deploy-check: ## validate compose.yaml, the Dockerfile and k8s/ offline (also pa
 manifests: ## regenerate k8s/base/generated from the services, the topic registry, rules and dashboards
 	$(UV) run --frozen python scripts/k8s_manifests.py
 
-bench: infra-up topics ## benchmarks; results are written under bench/results/
+bench: infra-up topics ## benchmarks; results are written under bench/results/ (bench-e2e last)
 	$(UV) run --frozen python bench/pipeline_stage.py
 	$(UV) run --frozen python bench/intake.py
 	$(UV) run --frozen python bench/referral.py
 	$(UV) run --frozen python bench/partner_flood.py
+	$(UV) run --frozen python bench/e2e.py
+
+bench-e2e: infra-up topics ## the whole pipeline measured from outside: drains, steady rates, CPU per signal, latencies (docs/performance.md)
+	$(UV) run --frozen python bench/e2e.py
 
 eval-triage: ## triage on the evaluation corpus: recall, precision, false alarms, every miss (bench/results/triage-eval.md)
 	$(UV) run --frozen python -m signaalpunt_triage.evaluation --write bench/results
