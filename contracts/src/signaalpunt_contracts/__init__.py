@@ -2,7 +2,14 @@
 
 from .envelope import Envelope, EventPayload, MunicipalityCode, new_event_id
 from .erasure import ErasureReason, ErasureScope, SignalErasedV1
-from .needs import VOLUNTEER_NEEDS, GeoPoint, HelpQuestion, Mobility, Need
+from .matches import (
+    MatchConstraint,
+    MatchEndReason,
+    MatchStatus,
+    MatchUpdatedV1,
+    VolunteerVogExpiringV1,
+)
+from .needs import VOLUNTEER_NEEDS, GeoPoint, HelpQuestion, Interest, Mobility, Need, WeekSlot
 from .notifications import DeliveryStatus, MessageChannel, NotificationV1, RecipientKind
 from .partner import (
     ConcernReport,
@@ -37,6 +44,7 @@ from .signals import (
 )
 from .topics import (
     CASE_STEPS,
+    MATCHES,
     MATCHES_REQUESTED,
     NOTIFICATIONS,
     PARTNER_REJECTIONS,
@@ -52,6 +60,7 @@ from .topics import (
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
     SIGNALS_TRIAGED,
+    VOLUNTEERS_VOG_EXPIRING,
     Topic,
     TopicRegistry,
     TopicSpec,
@@ -77,6 +86,7 @@ from .triage import (
 
 __all__ = [
     "CASE_STEPS",
+    "MATCHES",
     "MATCHES_REQUESTED",
     "NOTIFICATIONS",
     "PARTNER_REJECTIONS",
@@ -92,6 +102,7 @@ __all__ = [
     "SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED",
     "SIGNALS_RECEIVED",
     "SIGNALS_TRIAGED",
+    "VOLUNTEERS_VOG_EXPIRING",
     "VOLUNTEER_NEEDS",
     "AcuteSignalAlertV1",
     "Advice",
@@ -117,8 +128,13 @@ __all__ = [
     "GapReason",
     "GeoPoint",
     "HelpQuestion",
+    "Interest",
     "LanguageCode",
+    "MatchConstraint",
+    "MatchEndReason",
     "MatchRequestedV1",
+    "MatchStatus",
+    "MatchUpdatedV1",
     "MessageChannel",
     "Mobility",
     "MunicipalityCode",
@@ -150,6 +166,8 @@ __all__ = [
     "Topic",
     "TopicRegistry",
     "TopicSpec",
+    "VolunteerVogExpiringV1",
+    "WeekSlot",
     "new_event_id",
     "partner_rejections_topic",
 ]

@@ -36,8 +36,22 @@ class Need(StrEnum):
     YOUTH_CARE = "youth_care"  # jeugdteam, jongerenwerk
 
 
-VOLUNTEER_NEEDS = frozenset({Need.BUDDY, Need.PRACTICAL_HELP})
-"""Needs a volunteer meets: they also go to the volunteer-matching service as a match request."""
+VOLUNTEER_NEEDS = frozenset({Need.BUDDY, Need.PRACTICAL_HELP, Need.EXISTENTIAL_CONVERSATION})
+"""Needs a volunteer meets: they also go to the volunteer-matching service as a match request
+(existential conversations: volunteers trained for questions of life, with a social worker)."""
+
+Interest = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$"),
+    Field(description="a lower-case word from the interests list, e.g. walking, chess, music"),
+]
+
+WeekSlot = Annotated[
+    str,
+    StringConstraints(pattern=r"^(mon|tue|wed|thu|fri|sat|sun)_(morning|afternoon|evening)$"),
+    Field(description="a part of a weekday, e.g. tue_afternoon"),
+]
+"""Weekly availability as parts of days: 21 slots a week."""
 
 
 class Mobility(StrEnum):

@@ -9,6 +9,7 @@ A volunteer-type need also becomes a match request; a need no offer can meet bec
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
@@ -16,7 +17,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field
 
 from .envelope import EventPayload
-from .needs import GeoPoint, LanguageCode, Mobility, Need
+from .needs import GeoPoint, Interest, LanguageCode, Mobility, Need, WeekSlot
 from .signals import Sealed
 from .triage import RiskGroup
 
@@ -159,6 +160,19 @@ class MatchRequestedV1(EventPayload):
     near: GeoPoint | None = None
     risk_groups: tuple[RiskGroup, ...] = ()
     requested_at: AwareDatetime
+    # optional (minor change): what the matching service uses when the requester knows it
+    first_name: Sealed | None = Field(
+        default=None,
+        description="the person's first name, sealed with the subject's key: the only personal "
+        "value a volunteer sees before accepting",
+    )
+    interests: tuple[Interest, ...] = Field(default=(), max_length=20)
+    availability: tuple[WeekSlot, ...] = Field(
+        default=(), max_length=21, description="when the person can meet (day and part of day)"
+    )
+    start_on: date | None = Field(
+        default=None, description="from when; the volunteer's VOG must be valid then (default: now)"
+    )
 
 
 class GapReason(StrEnum):

@@ -14,6 +14,7 @@ from typing import Any
 
 from .envelope import EventPayload
 from .erasure import SignalErasedV1
+from .matches import MatchUpdatedV1, VolunteerVogExpiringV1
 from .notifications import NotificationV1
 from .partner import PartnerSignalRejectedV1, PartnerSignalV1, partner_signal_message
 from .probe import ProbeV1
@@ -284,6 +285,32 @@ MATCHES_REQUESTED = Topic(
     retention=timedelta(days=14),
 )
 
+MATCHES = Topic(
+    name="matches.v1",
+    value=MatchUpdatedV1,
+    key="signal_id",
+    description=(
+        "Every change of a volunteer match: proposed → accepted | declined | expired → active → "
+        "ended (with reason); unmatched requests with the constraint that failed most; the "
+        "four-week follow-up for the social worker."
+    ),
+    producers=("matching",),
+    consumers=(),
+    partitions=3,
+    retention=timedelta(days=14),
+)
+
+VOLUNTEERS_VOG_EXPIRING = Topic(
+    name="volunteers.vog-expiring.v1",
+    value=VolunteerVogExpiringV1,
+    key="volunteer_id",
+    description="A volunteer's certificate of conduct (VOG) expires within 30 days (once each).",
+    producers=("matching",),
+    consumers=(),
+    partitions=1,
+    retention=timedelta(days=30),
+)
+
 REFERRAL_GAPS = Topic(
     name="referrals.gaps.v1",
     value=OfferGapV1,
@@ -350,8 +377,10 @@ REGISTRY = TopicRegistry(
         NOTIFICATIONS,
         REFERRALS,
         MATCHES_REQUESTED,
+        MATCHES,
+        VOLUNTEERS_VOG_EXPIRING,
         REFERRAL_GAPS,
         SIGNALS_ERASED,
     )
 )
-"""Later services add their topics here (matches, …)."""
+"""Every topic; a new service adds its own here."""

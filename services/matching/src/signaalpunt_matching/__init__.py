@@ -1,0 +1,1 @@
+"""Volunteer matching: trained volunteers matched fairly, explained, coupled to a social worker."""

@@ -1,0 +1,102 @@
+"""The volunteer's answer link: see what you need to decide, then accept or decline, once.
+
+The only routes without a bearer token: the signed link itself is the credential (see
+`links.py`). A forged or altered link answers 404 (as an unknown one), an expired or used one 410.
+The volunteer sees the person's first name, the village or district (never an address), the
+needs and when the person can meet, and nothing of the signal: matching never holds its text.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import FastAPI, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from signaalpunt_privacy import SubjectErasedError, TamperedError, UnknownSubjectError
+from signaalpunt_runtime.http_api import problem
+
+from .domain import TransitionRefusedError
+from .handlers import LinkUsedError, Matching, NotFoundError, answer_by_link, open_link
+from .links import ExpiredLinkError, ForgedLinkError
+from .postcodes import nearest_place
+
+FIRST_NAME_FIELD = "match_request.first_name"
+"""The field name the requester seals the person's first name under (with the subject's key)."""
+
+Token = Annotated[str, Path(max_length=2000, description="the signed link's token")]
+
+
+class Proposal(BaseModel):
+    first_name: str | None = Field(description="the person's first name, when it was given")
+    area: str | None = Field(description="village or district, never an address")
+    needs: list[str]
+    availability: list[str] = Field(description="when the person can meet")
+    respond_by: datetime | None
+
+
+class Choice(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer: Choice
+
+
+class Answered(BaseModel):
+    status: str
+
+
+def add_answer_routes(api: FastAPI, ctx: Matching) -> None:
+    def refused(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, (ForgedLinkError, NotFoundError)):
+            return problem(
+                404,
+                "Unknown link / Onbekende link",
+                "This link is not valid / Deze link is niet geldig.",
+                kind="not-found",
+            )
+        return problem(
+            410,
+            "Link no longer valid / Link niet meer geldig",
+            "This proposal was answered or has expired / Dit voorstel is al beantwoord of "
+            "verlopen.",
+            kind="link-gone",
+        )
+
+    @api.get("/v1/matching/answers/{token}", response_model=Proposal)
+    async def show(token: Token, request: Request) -> Proposal | JSONResponse:
+        """What the volunteer needs to decide (no token: the signed link is the credential)."""
+        try:
+            m, stored = await open_link(ctx, token)
+        except (ForgedLinkError, NotFoundError, ExpiredLinkError, LinkUsedError) as exc:
+            return refused(request, exc)
+        first_name = None
+        if stored.first_name:
+            try:
+                first_name = await ctx.vault.open(
+                    stored.subject_id, stored.first_name, field=FIRST_NAME_FIELD
+                )
+            except (SubjectErasedError, UnknownSubjectError, TamperedError):
+                first_name = None  # erased or unreadable: the volunteer decides without it
+        return Proposal(
+            first_name=first_name,
+            area=nearest_place(*stored.near) if stored.near else None,
+            needs=[n.value for n in stored.needs],
+            availability=list(stored.availability),
+            respond_by=m.respond_by,
+        )
+
+    @api.post("/v1/matching/answers/{token}", response_model=Answered)
+    async def answer(token: Token, body: AnswerIn, request: Request) -> Answered | JSONResponse:
+        """Accept or decline; works once and before the deadline."""
+        try:
+            m = await answer_by_link(ctx, token, accept=body.answer is Choice.ACCEPT)
+        except (ForgedLinkError, NotFoundError, ExpiredLinkError, LinkUsedError) as exc:
+            return refused(request, exc)
+        except TransitionRefusedError:
+            return refused(request, LinkUsedError())
+        return Answered(status=m.status.value)

@@ -1,0 +1,402 @@
+"""Matching's staff API: the volunteer registry, matches, the unmatched report and the VOG list.
+
+Staff tokens only, every route through `requires` (token kind and role); every query is limited to
+the caller's municipalities (another municipality's volunteer or match answers 404). Volunteer
+coordinators (and the signal point's coordinators) keep the registry; social workers see and move
+the matches of the volunteers coupled to them. Personal data is opened only for a single
+volunteer's page, and that read is logged (who, which volunteer, why).
+"""
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
+from signaalpunt_contracts import MatchEndReason, MatchStatus, WeekSlot
+from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
+from signaalpunt_runtime.logs import get_logger
+
+from . import repository as repo
+from .answers import add_answer_routes
+from .domain import TransitionRefusedError, VolunteerStatus
+from .handlers import Matching, NotFoundError, staff_change
+from .registry import VolunteerIn, register
+
+log = get_logger(__name__)
+
+COORDINATOR = "coordinator"
+VOLUNTEER_COORDINATOR = "volunteer_coordinator"
+SOCIAL_WORKER = "social_worker"
+REGISTRY_ROLES = (COORDINATOR, VOLUNTEER_COORDINATOR)
+MATCH_ROLES = (COORDINATOR, VOLUNTEER_COORDINATOR, SOCIAL_WORKER)
+MAX_BATCH = 500
+
+
+class VolunteerView(BaseModel):
+    volunteer_id: UUID
+    municipality: str
+    external_id: str | None
+    status: str
+    skills: list[str]
+    trained_on: date | None
+    languages: list[str]
+    interests: list[str]
+    availability: list[str]
+    postcode_area: str
+    max_travel_km: float
+    max_matches: int
+    load: int
+    vog_issued_on: date | None
+    vog_expires_on: date | None
+    social_worker: str | None
+    personal: dict[str, str | None] | None = Field(
+        default=None, description="opened only on a single volunteer's page"
+    )
+
+    @classmethod
+    def of(
+        cls, r: repo.VolunteerRow, personal: dict[str, str | None] | None = None
+    ) -> "VolunteerView":
+        v = r.volunteer
+        return cls(
+            volunteer_id=v.volunteer_id,
+            municipality=r.municipality,
+            external_id=r.external_id,
+            status=v.status.value,
+            skills=sorted(s.value for s in v.skills),
+            trained_on=v.trained_on,
+            languages=sorted(v.languages),
+            interests=sorted(v.interests),
+            availability=sorted(v.availability),
+            postcode_area=r.postcode_area,
+            max_travel_km=v.max_travel_km,
+            max_matches=v.max_matches,
+            load=v.load,
+            vog_issued_on=r.vog_issued_on,
+            vog_expires_on=v.vog_expires_on,
+            social_worker=v.social_worker,
+            personal=personal,
+        )
+
+
+class ImportAnswer(BaseModel):
+    created: list[UUID]
+    updated: list[UUID]
+    rejected: list[dict[str, Any]] = Field(description="[{index, reason}] per refused item")
+
+
+class VolunteerChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: VolunteerStatus | None = None
+    max_matches: int | None = Field(default=None, ge=0, le=20)
+    max_travel_km: float | None = Field(default=None, ge=0, le=100)
+    vog_issued_on: date | None = None
+    vog_expires_on: date | None = None
+    social_worker: str | None = Field(default=None, max_length=200)
+    availability: list[WeekSlot] | None = Field(default=None, max_length=21)
+
+
+class MatchView(BaseModel):
+    match_id: UUID
+    match_request_id: UUID
+    volunteer_id: UUID
+    status: MatchStatus
+    version: int
+    attempt: int
+    score: float
+    reasons: list[str]
+    respond_by: datetime | None
+    active_since: datetime | None
+    end_reason: str | None
+    real_match: bool | None
+
+    @classmethod
+    def of(cls, m: repo.Match) -> "MatchView":
+        return cls(
+            match_id=m.match_id,
+            match_request_id=m.match_request_id,
+            volunteer_id=m.volunteer_id,
+            status=m.status,
+            version=m.version,
+            attempt=m.attempt,
+            score=m.score,
+            reasons=list(m.reasons),
+            respond_by=m.respond_by,
+            active_since=m.active_since,
+            end_reason=m.end_reason.value if m.end_reason else None,
+            real_match=m.real_match,
+        )
+
+
+class RequestView(BaseModel):
+    match_request_id: UUID
+    signal_id: UUID
+    municipality: str
+    needs: list[str]
+    status: str
+    attempts: int
+    failed_constraint: str | None
+    ruled_out: dict[str, int]
+    matches: list[MatchView]
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: MatchStatus = Field(description="active, ended (with end_reason) or declined")
+    end_reason: MatchEndReason | None = None
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    real_match: bool = Field(description="did it become a real match (the social worker)")
+
+
+def not_found(request: Request) -> JSONResponse:
+    return problem(
+        404,
+        "Not found / Niet gevonden",
+        "Not in your municipalities / Niet in uw gemeenten.",
+        kind="not-found",
+        instance=request.url.path,
+    )
+
+
+def conflict(request: Request, reason: str) -> JSONResponse:
+    return problem(409, "Conflict / Conflict", reason, kind="conflict", instance=request.url.path)
+
+
+def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
+    api = FastAPI(
+        title="Signaalpunt matching",
+        version="0.1.0",
+        description=(
+            "The volunteer registry, fair and explained matches of trained volunteers with a "
+            "coupled social worker, signed one-time answer links, the unmatched report and the "
+            "VOG list."
+        ),
+    )
+    install_problem_handlers(api)
+    staff = [PrincipalKind.STAFF]
+    Registrar = Annotated[Principal, Depends(requires(verifier, staff, REGISTRY_ROLES))]  # noqa: N806
+
+    def not_found(request: Request) -> JSONResponse:
+        return problem(
+            404,
+            "Not found / Niet gevonden",
+            "Not in your municipalities / Niet in uw gemeenten.",
+            kind="not-found",
+            instance=request.url.path,
+        )
+
+    def conflict(request: Request, reason: str) -> JSONResponse:
+        return problem(
+            409, "Conflict / Conflict", reason, kind="conflict", instance=request.url.path
+        )
+
+    @api.post("/v1/matching/volunteers", status_code=201, response_model=ImportAnswer)
+    async def add_volunteer(body: VolunteerIn, principal: Registrar) -> ImportAnswer | JSONResponse:
+        """Register (or, by external_id, update) one volunteer; 422 with the reason if refused."""
+        result = await register(
+            ctx, [body], municipalities=principal.municipalities, by=principal.subject
+        )
+        if result.rejected:
+            return problem(
+                422,
+                "Volunteer refused / Vrijwilliger geweigerd",
+                result.rejected[0].reason,
+                kind="volunteer-refused",
+            )
+        return ImportAnswer(created=result.created, updated=result.updated, rejected=[])
+
+    @api.post("/v1/matching/volunteers/import", response_model=ImportAnswer)
+    async def import_volunteers(
+        body: Annotated[list[VolunteerIn], Field(max_length=MAX_BATCH)], principal: Registrar
+    ) -> ImportAnswer:
+        """A batch (at most 500; the CLI sends a CSV in batches): refused items are listed by
+        their index with the reason and never stop the rest."""
+        result = await register(
+            ctx, body, municipalities=principal.municipalities, by=principal.subject
+        )
+        return ImportAnswer(
+            created=result.created,
+            updated=result.updated,
+            rejected=[{"index": r.index, "reason": r.reason} for r in result.rejected],
+        )
+
+    @api.get("/v1/matching/volunteers", response_model=list[VolunteerView])
+    async def volunteers(
+        principal: Registrar,
+        status: VolunteerStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[VolunteerView]:
+        """The registry of your municipalities, without personal data."""
+        async with ctx.service.pool.acquire() as conn:
+            rows = await repo.list_volunteers(
+                conn,
+                sorted(principal.municipalities),
+                status.value if status else None,
+                limit,
+                offset,
+            )
+        return [VolunteerView.of(r) for r in rows]
+
+    @api.get("/v1/matching/volunteers/vog-expiring")
+    async def vog_list(
+        principal: Registrar, days: Annotated[int, Query(ge=1, le=365)] = 30
+    ) -> list[dict[str, Any]]:
+        """Active volunteers whose certificate of conduct expires within `days` (or has)."""
+        async with ctx.service.pool.acquire() as conn:
+            return await repo.vog_expiring(
+                conn, sorted(principal.municipalities), ctx.today() + timedelta(days=days)
+            )
+
+    @api.get("/v1/matching/volunteers/{volunteer_id}", response_model=VolunteerView)
+    async def volunteer(
+        volunteer_id: UUID, request: Request, principal: Registrar
+    ) -> VolunteerView | JSONResponse:
+        """One volunteer with their personal data opened (the read is logged)."""
+        async with ctx.service.pool.acquire() as conn:
+            row = await repo.get_volunteer(conn, volunteer_id)
+        if row is None or row.municipality not in principal.municipalities:
+            return not_found(request)
+        personal = {
+            name: (
+                await ctx.vault.open(volunteer_id, value, field=f"volunteer.{name}")
+                if value
+                else None
+            )
+            for name, value in row.sealed.items()
+        }
+        log.info(
+            "volunteer personal data read",
+            by=principal.subject,
+            volunteer_id=str(volunteer_id),
+            purpose="registry",
+        )
+        return VolunteerView.of(row, personal)
+
+    @api.patch("/v1/matching/volunteers/{volunteer_id}", response_model=VolunteerView)
+    async def change_volunteer(
+        volunteer_id: UUID, body: VolunteerChange, request: Request, principal: Registrar
+    ) -> VolunteerView | JSONResponse:
+        """Pause, leave, a new VOG, another social worker, capacity, availability."""
+        changes = body.model_dump(exclude_unset=True)
+        if "status" in changes and changes["status"] is not None:
+            changes["status"] = changes["status"].value
+        async with ctx.service.transaction() as work:
+            row = await repo.get_volunteer(work.connection, volunteer_id, for_update=True)
+            if row is None or row.municipality not in principal.municipalities:
+                return not_found(request)
+            limit = changes.get("max_matches")
+            if limit is not None and limit < row.volunteer.load:
+                return conflict(request, f"the volunteer has {row.volunteer.load} open matches")
+            await repo.update_volunteer(work.connection, volunteer_id, changes)
+            changed = await repo.get_volunteer(work.connection, volunteer_id)
+        assert changed is not None
+        return VolunteerView.of(changed)
+
+    add_match_routes(api, ctx, requires(verifier, staff, MATCH_ROLES))
+    add_answer_routes(api, ctx)
+    return api
+
+
+def add_match_routes(
+    api: FastAPI, ctx: Matching, caller: Callable[[Request], Awaitable[Principal]]
+) -> None:
+    """Matches, requests, staff changes, the follow-up and the unmatched report."""
+    Staff = Annotated[Principal, Depends(caller)]  # noqa: N806
+
+    @api.get("/v1/matching/matches", response_model=list[MatchView])
+    async def matches(
+        principal: Staff,
+        status: MatchStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[MatchView]:
+        """Matches of your municipalities; a social worker sees those of their volunteers."""
+        mine = None if principal.roles & set(REGISTRY_ROLES) else principal.subject
+        async with ctx.service.pool.acquire() as conn:
+            found = await repo.list_matches(
+                conn,
+                sorted(principal.municipalities),
+                status.value if status else None,
+                mine,
+                limit,
+            )
+        return [MatchView.of(m) for m in found]
+
+    @api.get("/v1/matching/requests/{match_request_id}", response_model=RequestView)
+    async def match_request(
+        match_request_id: UUID, request: Request, principal: Staff
+    ) -> RequestView | JSONResponse:
+        """A request with every volunteer asked, their scores and reasons, and what ruled out
+        the rest when nobody was found."""
+        async with ctx.service.pool.acquire() as conn:
+            stored = await repo.get_request(conn, match_request_id)
+            if stored is None or stored.municipality not in principal.municipalities:
+                return not_found(request)
+            found = await repo.matches_of_request(conn, match_request_id)
+        return RequestView(
+            match_request_id=stored.match_request_id,
+            signal_id=stored.signal_id,
+            municipality=stored.municipality,
+            needs=[n.value for n in stored.needs],
+            status=stored.status,
+            attempts=stored.attempts,
+            failed_constraint=stored.failed_constraint,
+            ruled_out=stored.ruled_out,
+            matches=[MatchView.of(m) for m in found],
+        )
+
+    @api.post("/v1/matching/matches/{match_id}/status", response_model=MatchView)
+    async def change_status(
+        match_id: UUID, body: StatusIn, request: Request, principal: Staff
+    ) -> MatchView | JSONResponse:
+        """active after the first meeting; ended with a reason; declined on the volunteer's
+        behalf (the next volunteer is asked). Anything else: 409."""
+        if body.status is MatchStatus.ENDED and body.end_reason is None:
+            return conflict(request, "an ended match needs an end_reason")
+        try:
+            m = await staff_change(
+                ctx,
+                match_id,
+                body.status,
+                by=principal.subject,
+                municipalities=principal.municipalities,
+                end_reason=body.end_reason,
+            )
+        except NotFoundError:
+            return not_found(request)
+        except TransitionRefusedError as exc:
+            return conflict(request, str(exc))
+        return MatchView.of(m)
+
+    @api.post("/v1/matching/matches/{match_id}/follow-up", response_model=MatchView)
+    async def follow_up(
+        match_id: UUID, body: FollowUpIn, request: Request, principal: Staff
+    ) -> MatchView | JSONResponse:
+        """The social worker's answer to the four-week follow-up."""
+        async with ctx.service.transaction() as work:
+            m = await repo.get_match(work.connection, match_id, for_update=True)
+            if m is None or m.municipality not in principal.municipalities:
+                return not_found(request)
+            if m.status not in (MatchStatus.ACTIVE, MatchStatus.ENDED):
+                return conflict(request, "only an active or ended match has a follow-up")
+            await repo.record_follow_up(work.connection, match_id, body.real_match)
+            changed = await repo.get_match(work.connection, match_id)
+        assert changed is not None
+        return MatchView.of(changed)
+
+    @api.get("/v1/matching/unmatched")
+    async def unmatched(principal: Staff) -> list[dict[str, Any]]:
+        """Requests that found nobody, per municipality and the constraint that ruled out most
+        (most frequent first)."""
+        async with ctx.service.pool.acquire() as conn:
+            return await repo.unmatched_report(conn, sorted(principal.municipalities))

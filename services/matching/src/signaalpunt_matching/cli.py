@@ -1,0 +1,71 @@
+"""`signaalpunt-volunteers`: the volunteer registry from a CSV file, through the matching API.
+
+    signaalpunt-volunteers import vrijwilligers.csv --report geweigerd.csv   (SIGNAALPUNT_TOKEN)
+
+Rows go in batches with a progress bar; every refused row (by the parser here or by the service:
+an unknown postcode area, another municipality) is listed with its line and reason and written
+to the report. Exit code 2 when rows were refused. Roles and municipalities are checked by the
+service, as for every other caller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from .csv_import import RejectedRow, read_csv, write_report
+
+app = typer.Typer(help="The volunteer registry of the matching service.")
+console = Console(stderr=True)
+
+
+@app.command("import")
+def import_volunteers(
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="the volunteers CSV"),
+    url: str = typer.Option("http://127.0.0.1:8106", envvar="SIGNAALPUNT_MATCHING_URL"),
+    token: str = typer.Option(..., envvar="SIGNAALPUNT_TOKEN", help="a coordinator's token"),
+    batch: int = typer.Option(200, min=1, max=500, help="volunteers per request"),
+    report: Path | None = typer.Option(None, help="write the refused rows to this CSV"),
+) -> None:
+    """Register or update (by external_id) every volunteer of the file."""
+    parsed = read_csv(source.read_text(encoding="utf-8"))
+    rejected: list[RejectedRow] = list(parsed.rejected)
+    created = updated = 0
+    with (
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        ) as client,
+        Progress(console=console) as progress,
+    ):
+        task = progress.add_task("volunteers", total=len(parsed.items))
+        for start in range(0, len(parsed.items), batch):
+            chunk = parsed.items[start : start + batch]
+            answer = client.post(
+                "/v1/matching/volunteers/import",
+                json=[item.model_dump(mode="json", exclude_none=True) for _, item in chunk],
+            )
+            if answer.status_code != 200:
+                console.print(f"[red]the service refused the batch ({answer.status_code})")
+                console.print(answer.text)
+                raise typer.Exit(1)
+            body = answer.json()
+            created += len(body["created"])
+            updated += len(body["updated"])
+            for refused in body["rejected"]:
+                line, item = chunk[refused["index"]]
+                rejected.append(RejectedRow(line, item.external_id, refused["reason"]))
+            progress.advance(task, len(chunk))
+    console.print(f"{created} volunteers registered, {updated} updated, {len(rejected)} refused")
+    for row in sorted(rejected, key=lambda r: r.line):
+        console.print(f"  line {row.line} ({row.external_id or '-'}): {row.reason}")
+    if report is not None:
+        report.write_text(write_report(rejected), encoding="utf-8")
+    raise typer.Exit(2 if rejected else 0)
+
+
+if __name__ == "__main__":
+    app()

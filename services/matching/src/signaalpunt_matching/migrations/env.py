@@ -1,0 +1,3 @@
+from signaalpunt_runtime.migrations import run_env
+
+run_env()

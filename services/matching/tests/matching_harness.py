@@ -1,0 +1,128 @@
+"""The running matching service as the tests see it: tokens, volunteers, match requests (as the
+referral service publishes them, the first name sealed with the subject's key) and its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+from signaalpunt_access.dev_tokens import mint
+from signaalpunt_contracts import Envelope, MatchRequestedV1, MatchUpdatedV1, Mobility, Need
+from signaalpunt_matching.answers import FIRST_NAME_FIELD
+from signaalpunt_matching.config import MatchingSettings
+from signaalpunt_matching.handlers import Matching, Topics
+from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_testkit.plugin import Infra
+from signaalpunt_testkit.serving import SettableClock, publish, read_events
+
+
+@dataclass
+class RunningMatching:
+    client: httpx.AsyncClient
+    ctx: Matching
+    settings: MatchingSettings
+    topics: Topics
+    keys: Path
+    vault: PersonalDataVault
+    infra: Infra
+    clock: SettableClock
+
+    def staff(
+        self, *roles: str, municipality: str = "GM0715", subject: str = "staff:vc-1"
+    ) -> dict[str, str]:
+        token = mint(
+            self.keys,
+            subject=subject,
+            kind="staff",
+            municipalities=[municipality],
+            roles=roles or ("volunteer_coordinator",),
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def volunteers(self, *items: dict[str, Any], municipality: str = "GM0715") -> list[UUID]:
+        answer = await self.client.post(
+            "/v1/matching/volunteers/import",
+            json=[volunteer(**i) for i in items],
+            headers=self.staff(municipality=municipality),
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert not body["rejected"], body["rejected"]
+        return [UUID(v) for v in body["created"]]
+
+    async def request(
+        self,
+        *,
+        needs: tuple[str, ...] = ("buddy",),
+        first_name: str | None = "Mien",
+        municipality: str = "GM0715",
+        send: bool = True,
+        **fields: Any,
+    ) -> Envelope[MatchRequestedV1]:
+        """A match request as the referral service publishes it."""
+        subject_id = uuid4()
+        sealed = (
+            await self.vault.seal(subject_id, municipality, first_name, field=FIRST_NAME_FIELD)
+            if first_name
+            else None
+        )
+        data = MatchRequestedV1.model_validate(
+            {
+                "match_request_id": uuid4(),
+                "signal_id": uuid4(),
+                "subject_id": subject_id,
+                "needs": [Need(n) for n in needs],
+                "languages": ["nl"],
+                "mobility": Mobility.TRAVELS_INDEPENDENTLY,
+                "near": {"lat": 51.33, "lon": 3.83},
+                "requested_at": datetime.now(UTC),
+                "first_name": sealed,
+                **fields,
+            }
+        )
+        envelope = Envelope.new(data, municipality=municipality, producer="referral")
+        if send:
+            await publish(
+                self.infra.kafka_bootstrap, self.topics.requests, envelope, str(data.signal_id)
+            )
+        return envelope
+
+    async def about(
+        self, signal_id: UUID, *, count: int = 1, settle: float = 0.0
+    ) -> list[MatchUpdatedV1]:
+        """The match events of one signal, once there are `count` of them."""
+
+        def mine(events: list[Envelope[MatchUpdatedV1]]) -> list[MatchUpdatedV1]:
+            return [e.data for e in events if e.data.signal_id == signal_id]
+
+        events = await read_events(
+            self.infra.kafka_bootstrap,
+            self.topics.matches,
+            MatchUpdatedV1,
+            lambda es: len(mine(es)) >= count,
+            settle=settle,
+        )
+        return mine(events)
+
+
+def volunteer(**overrides: Any) -> dict[str, Any]:
+    """A volunteer as the coordinator records one (Terneuzen centre, buddy visits)."""
+    return {
+        "municipality": "GM0715",
+        "first_name": "Anna",
+        "last_name": "de Vries",
+        "email": "anna@vrijwilligers.example",
+        "postcode": "4531 AB",
+        "max_travel_km": 10,
+        "skills": ["visits", "walks"],
+        "languages": ["nl"],
+        "max_matches": 2,
+        "vog_issued_on": "2025-01-01",
+        "vog_expires_on": "2030-01-01",
+        "social_worker": "staff:sw-1",
+        **overrides,
+    }
