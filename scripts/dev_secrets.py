@@ -20,6 +20,7 @@ from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_privacy.partner_encryption import new_signing_key
+from signaalpunt_matching.config import DEMO_VOLUNTEERS
 from signaalpunt_referral.config import DEMO_MAP
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,13 +102,15 @@ def environment() -> dict[str, str]:
     env["SIGNAALPUNT_INTAKE_JWKS_FILE"] = str(AUTH / "jwks.json")
     # every service that opens sealed personal data unwraps data keys with the same KEK set
     # (production: each service's own KMS grant on the same key)
-    for service in ("TRIAGE", "NOTIFICATIONS", "REFERRAL"):
+    for service in ("TRIAGE", "NOTIFICATIONS", "REFERRAL", "MATCHING"):
         kek = env["SIGNAALPUNT_INTAKE_KEY_ENCRYPTION_KEYS"]
         env[f"SIGNAALPUNT_{service}_KEY_ENCRYPTION_KEYS"] = kek
-    for service in ("TRIAGE", "NOTIFICATIONS", "METRICS", "REFERRAL"):
+    for service in ("TRIAGE", "NOTIFICATIONS", "METRICS", "REFERRAL", "MATCHING"):
         env[f"SIGNAALPUNT_{service}_JWKS_FILE"] = str(AUTH / "jwks.json")
     # the demo's social map (Humanitas, Huis voor Levensvragen, Samen eten, …), loaded once
     env.setdefault("SIGNAALPUNT_REFERRAL_DEMO_MAP", str(DEMO_MAP))
+    # the demo's volunteers in Terneuzen and Hulst, loaded once
+    env.setdefault("SIGNAALPUNT_MATCHING_DEMO_VOLUNTEERS", str(DEMO_VOLUNTEERS))
     env["SIGNAALPUNT_INTAKE_PARTNER_DECRYPTION_KEY_FILE"] = str(PARTNER_KEY)
     return env
 

@@ -23,6 +23,7 @@ SERVICES: list[tuple[str, str, int]] = [
     ("notifications", "signaalpunt_notifications.main", 8103),
     ("metrics", "signaalpunt_metrics.main", 8104),
     ("referral", "signaalpunt_referral.main", 8105),
+    ("matching", "signaalpunt_matching.main", 8106),
 ]
 
 

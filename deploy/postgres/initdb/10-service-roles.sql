@@ -7,4 +7,5 @@ CREATE ROLE triage LOGIN PASSWORD 'triage';
 CREATE ROLE notifications LOGIN PASSWORD 'notifications';
 CREATE ROLE metrics LOGIN PASSWORD 'metrics';
 CREATE ROLE referral LOGIN PASSWORD 'referral';
+CREATE ROLE matching LOGIN PASSWORD 'matching';
 CREATE ROLE subject_keys LOGIN PASSWORD 'subject_keys';
