@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import run_all
+from demo_parts import matching as matching_part
 from demo_parts import metrics as metrics_part
 from demo_parts import notifications as notifications_part
 from demo_parts import referral as referral_part
@@ -693,6 +694,8 @@ async def system_scenario() -> dict[str, Any]:
         "SIGNAALPUNT_INTAKE_WEB_FORM_LIMIT": "100000",
         "SIGNAALPUNT_LOG_LEVEL": "INFO",
         "SIGNAALPUNT_TRIAGE_DEADLINE_CHECK_INTERVAL": "5",
+        # the volunteers' answer links point at the demo's own port
+        "SIGNAALPUNT_MATCHING_PUBLIC_URL": urls["matching"],
     }
     # an SMTP server, an SMS gateway and partners' webhook endpoints of our own
     sink_env, sinks = notifications_part.start_sinks()
@@ -721,10 +724,16 @@ async def system_scenario() -> dict[str, Any]:
             if web_form
             else {"final": "no web-form signal for team welzijn or eenzaamheid"}
         )
+        matching = (
+            await matching_part.scenario(urls["matching"], bootstrap, str(web_form[0].signal_id))
+            if web_form
+            else {"final": "no web-form signal", "actions": [], "reasons": []}
+        )
         print_intake(intake)
         print_triage(triage)
         if web_form:
             referral_part.report(referral, console)
+            matching_part.report(matching, console)
         await print_status_pages(urls["intake"], intake, triage)
         console.print()
         await asyncio.to_thread(notifications_part.wait_quiet, sinks)
@@ -735,6 +744,7 @@ async def system_scenario() -> dict[str, Any]:
             "intake": intake,
             **triage,
             "referral": referral,
+            "matching": matching,
             "notifications": messages,
             "metrics": figures,
         }
@@ -779,7 +789,6 @@ def main() -> int:
     console.print()
     triage = asyncio.run(system_scenario())
     intake = triage["intake"]
-    console.print("\n[bold]Not built yet[/bold]: volunteer matching (its issue comes later).")
     events = intake["events"]
     assert isinstance(events, dict)
     ok = (
@@ -788,6 +797,7 @@ def main() -> int:
         and len(triage["first"]) == len(events)
         and len(triage["alerts"]) == 1
         and triage["referral"]["final"] == "accepted"
+        and triage["matching"]["final"] == "accepted"
         and triage["notifications"]["distinct"] > 0
         and triage["notifications"]["duplicates"] == 0
         and sum(triage["metrics"]["received"].values()) >= len(events)

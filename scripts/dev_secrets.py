@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 from signaalpunt_access.dev_tokens import generate_key_pair
+from signaalpunt_matching.config import DEMO_VOLUNTEERS
 from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_privacy.partner_encryption import new_signing_key
-from signaalpunt_matching.config import DEMO_VOLUNTEERS
 from signaalpunt_referral.config import DEMO_MAP
 
 REPO = Path(__file__).resolve().parents[1]

@@ -65,7 +65,7 @@ async def read_events(
     done: Callable[[list[Envelope[P]]], bool],
     *,
     settle: float = 0.0,
-    timeout: float = 60.0,
+    seconds: float = 60.0,
 ) -> list[Envelope[P]]:
     """Every event on `topic` from the start until `done(events)` holds (then `settle` seconds
     more, to see that nothing else follows)."""
@@ -75,7 +75,7 @@ async def read_events(
     try:
         reader.subscribe([topic.name])
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + seconds
         settled_at: float | None = None
         while True:
             batch = await reader.getmany(timeout_ms=300)
@@ -87,6 +87,6 @@ async def read_events(
             if settled_at is not None and now - settled_at >= settle:
                 return events
             if now > deadline:
-                raise AssertionError(f"{topic.name}: condition not met in {timeout} s")
+                raise AssertionError(f"{topic.name}: condition not met in {seconds} s")
     finally:
         await reader.stop()

@@ -259,6 +259,20 @@ async def candidates(
     return found
 
 
+async def explain_candidates(
+    conn: DbConnection, municipality: str, r: Request, *, limit: int
+) -> str:
+    """The pre-filter's executed plan (for the benchmark and operators): which index, how many
+    rows it read to find `limit` eligible ones."""
+    rows = await conn.fetch(
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT v.volunteer_id FROM volunteers v "  # noqa: S608
+        f"WHERE {_ELIGIBLE} ORDER BY v.matches_counted, v.load, v.volunteer_id LIMIT $9",
+        *_arguments(municipality, r),
+        limit,
+    )
+    return "\n".join(row[0] for row in rows)
+
+
 async def ruled_out(conn: DbConnection, municipality: str, r: Request) -> dict[str, int]:
     """Per constraint, how many of the municipality's volunteers it ruled out first (only for a
     request that found nobody: one pass over the municipality's registry)."""
