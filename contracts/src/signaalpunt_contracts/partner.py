@@ -272,3 +272,36 @@ def partner_signal_message() -> dict[str, Any]:
             "message": {"$ref": "#/components/messages/partner.signals.rejections.v1:Message"},
         },
     }
+
+
+class PartnerListedV1(EventPayload):
+    """A partner as the partner registry (intake's `signaalpunt-partners`) holds it now, for the
+    services that act for partners (notifications delivers refusals to its webhook): no keys,
+    no contact, no secrets. The latest per partner counts (a compacted topic keyed by URN)."""
+
+    event_type: ClassVar[str] = "signaalpunt.partner.listed"
+    schema_version: ClassVar[int] = 1
+    examples = (
+        {
+            "partner": "urn:signaalpunt:partner:huisartsen-de-schelde",
+            "name": "Huisartsen De Schelde",
+            "partner_type": "huisarts",
+            "municipalities": ["GM0715"],
+            "webhook_url": "https://his.huisartsen-de-schelde.example/signaalpunt/webhooks",
+            "active": True,
+            "changed_at": "2026-11-23T10:00:00+01:00",
+        },
+    )
+
+    partner: str = Field(description="the partner's URN")
+    name: str = Field(max_length=200)
+    partner_type: str = Field(max_length=60)
+    municipalities: tuple[str, ...] = ()
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="where the partner hears its refusals (Standard Webhooks); the signing secret "
+        "is not here: notifications holds it in its secret store",
+    )
+    active: bool = True
+    changed_at: AwareDatetime = Field(description="when the registry entry last changed")

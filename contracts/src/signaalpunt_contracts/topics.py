@@ -16,7 +16,12 @@ from .envelope import EventPayload
 from .erasure import SignalErasedV1
 from .matches import MatchUpdatedV1, VolunteerVogExpiringV1
 from .notifications import NotificationV1
-from .partner import PartnerSignalRejectedV1, PartnerSignalV1, partner_signal_message
+from .partner import (
+    PartnerListedV1,
+    PartnerSignalRejectedV1,
+    PartnerSignalV1,
+    partner_signal_message,
+)
 from .probe import ProbeV1
 from .referrals import MatchRequestedV1, OfferGapV1, ReferralUpdatedV1
 from .signals import SignalReceivedV1
@@ -362,6 +367,25 @@ SIGNALS_ERASED = Topic(
     retention=timedelta(days=28),
 )
 
+PARTNERS_LISTED = Topic(
+    name="partners.listed.v1",
+    value=PartnerListedV1,
+    key="the partner's URN",
+    description=(
+        "Each partner as the partner registry holds it now (name, type, municipalities, webhook "
+        "URL, active), published by intake on every change and at start; the latest per partner "
+        "counts. Notifications delivers refusals to the webhook URL given here."
+    ),
+    producers=("intake",),
+    consumers=("notifications",),
+    # few and small, but as many partitions as notifications' other topics: its replicas scale
+    # to the fewest partitions of what they consume
+    partitions=3,
+    retention=timedelta(days=28),
+    # the latest entry per partner is kept for as long as the topic exists
+    config={"cleanup.policy": "compact"},
+)
+
 REGISTRY = TopicRegistry(
     topics=(
         PLATFORM_PROBE,
@@ -381,6 +405,7 @@ REGISTRY = TopicRegistry(
         VOLUNTEERS_VOG_EXPIRING,
         REFERRAL_GAPS,
         SIGNALS_ERASED,
+        PARTNERS_LISTED,
     )
 )
 """Every topic; a new service adds its own here."""

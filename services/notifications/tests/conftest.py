@@ -68,7 +68,11 @@ async def notifications(
     composed = compose(
         settings,
         notifications=topics.notifications,
-        extensions=Extensions(topics=topics.consumed(), template_folders=[EXTENSION_TEMPLATES]),
+        extensions=Extensions(
+            topics=topics.consumed(),
+            template_folders=[EXTENSION_TEMPLATES],
+            partners_listed=topics.listed,
+        ),
         clock=clock,
     )
     port = free_port()

@@ -21,6 +21,7 @@ from signaalpunt_contracts import (
     CASE_STEPS,
     NOTIFICATIONS,
     PARTNER_REJECTIONS,
+    PARTNERS_LISTED,
     REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
@@ -34,6 +35,7 @@ from signaalpunt_contracts import (
     DeadlineMissedV1,
     Envelope,
     EventPayload,
+    PartnerListedV1,
     PartnerSignalRejectedV1,
     PossibleAcuteAlertV1,
     PossibleAcuteReviewMissedV1,
@@ -56,6 +58,7 @@ EXTENSION_TEMPLATES = TESTS / "extension_templates"
 PARTNER_URN = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
 PARTNER_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWh1aXNhcnRzZW4tdGVybmV1emVu"
 UNREACHABLE_PARTNER = "urn:signaalpunt:partner:woonstichting-walcheren"
+LISTED_PARTNER = "urn:signaalpunt:partner:wijkteam-vlissingen"
 
 
 @dataclass
@@ -109,6 +112,7 @@ class Topics:
     review_missed: Topic
     referrals: Topic
     erased: Topic
+    listed: Topic
 
     def consumed(self) -> tuple[Topic, ...]:
         return (
@@ -136,6 +140,7 @@ class Topics:
             PossibleAcuteReviewMissedV1: self.review_missed,
             ReferralUpdatedV1: self.referrals,
             SignalErasedV1: self.erased,
+            PartnerListedV1: self.listed,
         }[type(payload)]
 
 
@@ -156,6 +161,7 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         ),
         referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
         erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
+        listed=await kafka_topics.private(PARTNERS_LISTED, "partners.listed.v1"),
     )
 
 
@@ -179,6 +185,12 @@ def write_partners(folder: Path, sinks: Sinks) -> Path:
                         "name": "Woonstichting Walcheren",
                         "language": "en",
                         "webhook": {"url": sinks.webhook_url("gone"), "secret": PARTNER_SECRET},
+                    },
+                    {  # its webhook URL only from the partner registry (partners.listed.v1)
+                        "urn": LISTED_PARTNER,
+                        "name": "Wijkteam Vlissingen",
+                        "language": "nl",
+                        "webhook": {"secret": PARTNER_SECRET},
                     },
                     {
                         "urn": "urn:signaalpunt:partner:wmo-loket-hulst",

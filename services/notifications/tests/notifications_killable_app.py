@@ -12,7 +12,7 @@ import asyncio
 import os
 from dataclasses import replace
 
-from signaalpunt_contracts import NOTIFICATIONS, Topic
+from signaalpunt_contracts import NOTIFICATIONS, PARTNERS_LISTED, Topic
 from signaalpunt_notifications.channels import Channel, Outgoing
 from signaalpunt_notifications.config import NotificationsSettings
 from signaalpunt_notifications.main import CONSUMED, Extensions, compose
@@ -41,7 +41,10 @@ def main() -> None:
     composed = compose(
         NotificationsSettings(),
         notifications=private(NOTIFICATIONS, prefix),
-        extensions=Extensions(topics=tuple(private(t, prefix) for t in CONSUMED)),
+        extensions=Extensions(
+            topics=tuple(private(t, prefix) for t in CONSUMED),
+            partners_listed=private(PARTNERS_LISTED, prefix),
+        ),
     )
     sender = composed.sender
     sender.channels = {k: SlowCommit(v, delay) for k, v in sender.channels.items()}

@@ -55,7 +55,7 @@ async def test_demo_sinks_receive_and_the_report_shows_no_address(
     composed = compose(
         settings,
         notifications=topics.notifications,
-        extensions=Extensions(topics=topics.consumed()),
+        extensions=Extensions(topics=topics.consumed(), partners_listed=topics.listed),
     )
     service = composed.service
     await service.start_database()

@@ -78,7 +78,11 @@ async def intake_and_notifications(
             outbox_poll_interval=0.2,
         ),
         notifications=topics.notifications,
-        extensions=Extensions(topics=topics.consumed(), template_folders=[EXTENSION_TEMPLATES]),
+        extensions=Extensions(
+            topics=topics.consumed(),
+            template_folders=[EXTENSION_TEMPLATES],
+            partners_listed=topics.listed,
+        ),
         clock=FakeClock(),
     )
     served = [await _serve(intake_app), await _serve(composed.app)]

@@ -15,7 +15,7 @@ import asyncpg
 from signaalpunt_runtime.logs import get_logger
 
 from .domain import Partner
-from .partner_repository import all_partners
+from .partner_repository import all_partners, publish_listings
 
 log = get_logger(__name__)
 
@@ -51,6 +51,10 @@ class PartnerRegistry(Mapping[str, Partner]):
 
     async def start(self) -> None:
         await self.read()
+        # the whole registry once more: an entry from before the listings topic, or one whose
+        # listing was lost with the outbox, reaches the other services too (ids make it once)
+        async with self._pool().acquire() as conn, conn.transaction():
+            await publish_listings(conn)
         self._task = asyncio.create_task(self._keep_reading())
 
     async def stop(self) -> None:

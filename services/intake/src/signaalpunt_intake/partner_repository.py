@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
+from uuid import UUID, uuid5
 
 import asyncpg
+from signaalpunt_contracts import PARTNERS_LISTED, Envelope, PartnerListedV1
 from signaalpunt_runtime.database import DbConnection
+from signaalpunt_runtime.outbox import outbox_row, write_outbox_rows
 
 from .domain import Partner
 
@@ -27,6 +31,46 @@ def _partner(row: asyncpg.Record) -> Partner:
         webhook_url=row["webhook_url"],
         contact=row["contact"],
         active=row["active"],
+    )
+
+
+SCHEMA = "intake"
+LISTINGS = UUID("0b6f3a52-8c1e-4f0a-9d8e-5c2b7a41e9d3")
+"""Namespace of a listing's event id: one per partner and change, so publishing the registry
+again at start adds nothing the topic already has."""
+
+
+def listing(partner: Partner, changed_at: datetime) -> Envelope[PartnerListedV1]:
+    """The registry entry as other services may see it: no keys, no contact."""
+    data = PartnerListedV1(
+        partner=partner.urn,
+        name=partner.name,
+        partner_type=partner.partner_type,
+        municipalities=partner.municipalities,
+        webhook_url=partner.webhook_url,
+        active=partner.active,
+        changed_at=changed_at,
+    )
+    event = Envelope.new(data, municipality=partner.municipalities[0], producer="intake")
+    event_id = uuid5(LISTINGS, f"{partner.urn}\x1f{changed_at.isoformat()}")
+    return event.model_copy(update={"event_id": event_id})
+
+
+async def publish_listings(conn: DbConnection, urns: list[str] | None = None) -> None:
+    """Stage the listing of each partner (or of `urns`) in the caller's transaction."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS}, updated_at FROM partners"  # noqa: S608
+        " WHERE $1::text[] IS NULL OR urn = ANY($1::text[]) ORDER BY urn",
+        urns,
+    )
+    await write_outbox_rows(
+        conn,
+        SCHEMA,
+        [
+            outbox_row(PARTNERS_LISTED, listing(p, r["updated_at"]), key=p.urn)
+            for r in rows
+            if (p := _partner(r)).municipalities
+        ],
     )
 
 
@@ -88,6 +132,8 @@ async def save(conn: DbConnection, partner: Partner, *, actor: str, action: str)
             _as_json(_partner(before) if before else None),
             _as_json(partner),
         )
+        # the services that act for partners hear of the change through the outbox
+        await publish_listings(conn, [partner.urn])
 
 
 async def history(conn: DbConnection, urn: str) -> list[dict[str, Any]]:

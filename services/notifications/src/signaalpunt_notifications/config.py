@@ -2,9 +2,10 @@
 
 `municipalities.yaml`: per municipality its name, phone, signature, language, the desk and team
 mailboxes and the coordinator on duty (a fixed contact, optionally a weekly roster).
-`partners.yaml`: per partner its language and webhook (URL and `whsec_` secret, Standard
-Webhooks). In production both files come from the installation's secret store (the secrets and
-staff contacts are not for the repository).
+`partners.yaml`: per partner its language and webhook signing secret (`whsec_`, Standard
+Webhooks); the webhook URL comes from the partner registry (`listed_partners.py`). In
+production both files come from the installation's secret store (the secrets and staff contacts
+are not for the repository).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class NotificationsSettings(ServiceSettings):
     token_audience: str = "signaalpunt"  # noqa: S105
     municipalities_file: Path = HERE / "municipalities.yaml"
     partners_file: Path = HERE / "partners.yaml"
+    listed_partners_refresh: float = Field(
+        default=2.0, gt=0, description="seconds between reads of the partners the registry lists"
+    )
 
     # e-mail
     smtp_host: str = "127.0.0.1"
@@ -145,7 +149,9 @@ def load_directory(
             urn=entry["urn"],
             name=entry["name"],
             language=choose_language(entry.get("language")),
-            webhook=Webhook(url=hook["url"], secret=hook["secret"]) if hook else None,
+            # the URL comes from the partner registry (partners.listed.v1); one here is used
+            # only for a partner the registry does not list
+            webhook=Webhook(url=hook.get("url", ""), secret=hook["secret"]) if hook else None,
         )
     return Directory(
         consortium=m["consortium"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from signaalpunt_contracts import (
     CASE_STEPS,
     NOTIFICATIONS,
     PARTNER_REJECTIONS,
+    PARTNERS_LISTED,
     REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
@@ -33,6 +34,7 @@ from .channels import Channel, EmailChannel, MessageBirdSms, WebhookChannel
 from .config import NotificationsSettings, load_directory
 from .domain import RuleBook
 from .handlers import register_consumers
+from .listed_partners import ListedPartners, register_listed_partners
 from .rules import default_rules
 from .sender import AddressBook, Clock, Policies, Sender, SenderMetrics
 from .templates import Templates
@@ -66,6 +68,7 @@ class Extensions:
     template_folders: Sequence[Path] = ()
     channels: Mapping[MessageChannel, Channel] | None = None
     """Replace the channels (tests wrap them); default: SMTP, the SMS gateway, webhooks."""
+    partners_listed: Topic = PARTNERS_LISTED
 
 
 @dataclass
@@ -115,6 +118,12 @@ def compose(
         settings.partners_file,
         staff_portal_url=settings.staff_portal_url,
     )
+    # the partner registry's listings (webhook URLs) joined with the secret store's secrets
+    listed = ListedPartners(
+        directory.partners, lambda: service.pool, refresh=settings.listed_partners_refresh
+    )
+    directory = replace(directory, partners=listed)
+    register_listed_partners(service, extensions.partners_listed, listed)
     addresses = AddressBook(directory, vault)
     http = httpx.AsyncClient(timeout=settings.send_timeout)
     channels = extensions.channels or {
