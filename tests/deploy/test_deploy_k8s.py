@@ -164,6 +164,8 @@ def test_each_service_principal_may_use_exactly_its_topics() -> None:
             expected |= {("group", "*", "Describe"), ("topic", "*", "Describe")}
         if name == "intake":  # makes and writes each partner's own rejection topic
             expected |= {("topic", "partner.", op) for op in ("Create", "Write", "Describe")}
+            # and deletes what it has taken from the partners' topic (DeleteRecords)
+            expected.add(("topic", "partner.signals.v1", "Delete"))
         assert _granted(users[name]) == expected, name
         assert users[name]["spec"]["authentication"]["type"] == "scram-sha-512"
 
