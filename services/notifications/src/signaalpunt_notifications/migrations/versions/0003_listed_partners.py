@@ -1,13 +1,13 @@
 """The partners as intake's partner registry lists them (partners.listed.v1): their webhook URL.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from signaalpunt_runtime.migrations import run_sql
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
