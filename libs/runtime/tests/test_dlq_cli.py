@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from dataclasses import replace
 
-from signaalpunt_contracts import PLATFORM_PROBE
+import pytest
+from rich.console import Console
+from signaalpunt_contracts import PLATFORM_PROBE, TopicRegistry
+from signaalpunt_runtime import dlq_cli
 from signaalpunt_runtime.broker_factory import make_reader
 from signaalpunt_runtime.dlq_cli import app
 from signaalpunt_testkit.plugin import Infra, TopicFactory
@@ -98,3 +103,23 @@ async def test_replay_selects_by_error_class_and_offset(
     sent = await asyncio.to_thread(runner.invoke, app, ["replay", dlq, "--to-offset", "0", *args])
     assert "replayed 1 event(s)" in sent.output, sent.output
     assert len(await _original_topic_headers(infra, topic.name)) == 1
+
+
+async def test_topics_names_a_dead_letter_topic_not_made_yet(
+    infra: Infra, kafka_topics: TopicFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry topic whose dead-letter topics do not exist yet (a new consumer, a cluster
+    where `signaalpunt-topics ensure` has not run) is shown as such, not a 40 s time-out."""
+    made = await kafka_topics.private(PLATFORM_PROBE, "cli-count.v1", consumers=("counter",))
+    await _park(infra, made.dead_letter_topic("counter"), made.name, 2)
+    absent = replace(made, name=made.name.replace("cli-count", f"cli-{uuid.uuid4().hex[:8]}"))
+    monkeypatch.setattr(dlq_cli, "REGISTRY", TopicRegistry((made, absent)))
+    monkeypatch.setattr(dlq_cli, "console", Console(width=250))  # whole topic names
+
+    shown = await asyncio.to_thread(
+        CliRunner().invoke, app, ["topics", "--bootstrap", infra.kafka_bootstrap]
+    )
+    assert shown.exit_code == 0, shown.output
+    rows = {line.split("│")[1].strip(): line for line in shown.output.splitlines() if "│" in line}
+    assert rows[made.dead_letter_topic("counter")].split("│")[3].strip() == "2"
+    assert "not made yet" in rows[absent.dead_letter_topic("counter")]

@@ -17,15 +17,19 @@ the time it first arrived; should it be parked again, the new dead letter shows 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from .broker_factory import make_producer, make_reader
+
+if TYPE_CHECKING:
+    from signaalpunt_contracts import Topic
 
 PREFIX = "dlq-"
 ERROR_CLASS = "dlq-error-class"
@@ -200,6 +204,55 @@ def _to_dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
         value=record.value or b"",
         headers={k: v.decode(errors="replace") for k, v in (record.headers or ())},
     )
+
+
+@dataclass(frozen=True)
+class DeadLetterTopic:
+    """One dead-letter topic of the registry and what it holds now."""
+
+    topic: str
+    group: str
+    events: int | None
+    """Events kept (end minus beginning over its partitions); None: the topic is not made yet."""
+    end: int
+    """The sum of its partitions' end offsets: it grows by one for every event parked."""
+
+
+async def dead_letter_topics(bootstrap: str, topics: Iterable[Topic]) -> list[DeadLetterTopic]:
+    """Every dead-letter topic of `topics` (e.g. the registry) with its counts. A topic that does
+    not exist yet is reported as such: asking the broker for its offsets would wait for a
+    time-out (aiokafka retries an unknown topic for 40 s) and then fail."""
+    wanted = [(dlq, group) for topic in topics for group, dlq in topic.dead_letter_topics.items()]
+    if not wanted:
+        return []
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="signaalpunt-tools")
+    await admin.start()
+    try:
+        described = await admin.describe_topics([dlq for dlq, _ in wanted])
+    finally:
+        await admin.close()
+    partitions = {
+        d["topic"]: [TopicPartition(d["topic"], p["partition"]) for p in d["partitions"]]
+        for d in described
+        if d["error_code"] == 0 and d["partitions"]
+    }
+    every = [tp for tps in partitions.values() for tp in tps]
+    reader = make_reader(bootstrap)
+    await reader.start()
+    try:
+        ends = await reader.end_offsets(every) if every else {}
+        starts = await reader.beginning_offsets(every) if every else {}
+    finally:
+        await reader.stop()
+    rows = []
+    for dlq, group in wanted:
+        tps = partitions.get(dlq)
+        if tps is None:
+            rows.append(DeadLetterTopic(dlq, group, None, 0))
+            continue
+        end = sum(ends[tp] for tp in tps)
+        rows.append(DeadLetterTopic(dlq, group, end - sum(starts[tp] for tp in tps), end))
+    return rows
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[int]:

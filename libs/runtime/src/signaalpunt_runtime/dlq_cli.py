@@ -21,12 +21,10 @@ import os
 from datetime import datetime
 
 import typer
-from aiokafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
 from signaalpunt_contracts import REGISTRY
 
-from .broker_factory import make_reader
 from .dead_letters import (
     ATTEMPTS,
     CONSUMER_GROUP,
@@ -37,6 +35,7 @@ from .dead_letters import (
     REPLAY_COUNT,
     DeadLetter,
     Selection,
+    dead_letter_topics,
     list_dead_letters,
     replay,
 )
@@ -71,26 +70,12 @@ def _table(title: str, letters: list[DeadLetter]) -> Table:
 def topics(bootstrap: str = Bootstrap) -> None:
     """Every dead-letter topic of the registry with the number of events in it."""
 
-    async def counts() -> list[tuple[str, str, int]]:
-        reader = make_reader(bootstrap)
-        await reader.start()
-        try:
-            rows = []
-            for topic in REGISTRY:
-                for group, dlq in topic.dead_letter_topics.items():
-                    tp = TopicPartition(dlq, 0)
-                    ends = await reader.end_offsets([tp])
-                    starts = await reader.beginning_offsets([tp])
-                    rows.append((dlq, group, ends[tp] - starts[tp]))
-            return rows
-        finally:
-            await reader.stop()
-
     table = Table(title="Dead-letter topics")
     for column in ("topic", "consumer group", "events"):
         table.add_column(column)
-    for dlq, group, count in asyncio.run(counts()):
-        table.add_row(dlq, group, str(count))
+    for row in asyncio.run(dead_letter_topics(bootstrap, REGISTRY)):
+        events = "not made yet" if row.events is None else str(row.events)
+        table.add_row(row.topic, row.group, events)
     console.print(table)
 
 
