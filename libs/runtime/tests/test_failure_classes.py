@@ -270,3 +270,31 @@ async def test_the_senders_rejection_survives_a_database_outage(
     assert [json.loads(x.value)["data"]["sequence"] for x in told] == [0]
     letters = await list_dead_letters(infra.kafka_bootstrap, topic.dead_letter_topic("counter"))
     assert len(letters) == 1
+
+
+async def test_a_service_started_while_the_database_is_down_starts_when_it_returns(
+    database_url: str, infra: Infra, kafka_topics: TopicFactory
+) -> None:
+    """Found by `make chaos`: a service SIGKILLed and started again during a PostgreSQL outage
+    exited ("Application startup failed") instead of waiting, so nothing of it ran afterwards
+    until someone started it by hand. It must wait, quietly, and start when the database does."""
+    topic = await kafka_topics.private(PLATFORM_PROBE, "start-wait.v1", consumers=("counter",))
+    service = build(
+        settings=settings_for(database_url, infra.kafka_bootstrap, "start_wait"),
+        input_topic=topic,
+    )
+    with collected_logs(logging.WARNING) as lines:
+        async with postgres_down():
+            starting = asyncio.create_task(service.start_database())
+            await asyncio.sleep(4)
+            assert not starting.done() or starting.exception() is None, (
+                f"the start gave up while the database was down: {starting.exception()!r}"
+            )
+        await asyncio.wait_for(starting, 60)
+    try:
+        async with service.transaction() as work:
+            assert await work.connection.fetchval("SELECT 1") == 1
+        waiting = [line for line in lines if "waiting for the database" in line]
+        assert 1 <= len(waiting) <= 2, "one line when it starts waiting, not one per attempt"
+    finally:
+        await service.stop_database()

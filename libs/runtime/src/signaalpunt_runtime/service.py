@@ -52,10 +52,12 @@ from .consumer import (
     unit_of_work,
 )
 from .database import create_pool
+from .failures import Backoff, Failure, classify, error_name
 from .http_api import DirectRoute, headers_too_large, headers_within, limit_body, too_large
 from .logs import configure_logging, get_logger
 from .migrations import upgrade_async
 from .outbox import TRACE_CONTEXT, OutboxMetrics, OutboxRelay
+from .pausing import SUMMARY_INTERVAL
 from .settings import ServiceSettings
 from .telemetry import Telemetry, setup_telemetry
 
@@ -184,6 +186,45 @@ class Service:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start_database(self) -> None:
+        await self._wait_for_database()
+        for start in self._on_start:
+            await start()
+
+    async def _wait_for_database(self) -> None:
+        """Migrate and open the pool; while PostgreSQL is unavailable, wait and try again.
+
+        A service (re)started during a database outage must come up when the database does, not
+        exit: under `make run` nobody would start it again, and under Kubernetes a crash loop
+        only adds delay. Anything that is not a dependency failure (a bad migration, a wrong
+        password) still stops the start. One line when it starts waiting, one a minute after."""
+        backoff = Backoff(0.5, self.settings.pause_max_delay)
+        waiting_since: float | None = None
+        next_summary = 0.0
+        while True:
+            try:
+                await self._migrate_and_open_pool()
+            except Exception as exc:
+                if classify(exc) is not Failure.DEPENDENCY:
+                    raise
+                now = time.monotonic()
+                if waiting_since is None or now >= next_summary:
+                    log.warning(
+                        "waiting for the database to start",
+                        error=error_name(exc),
+                        waited_seconds=round(now - (waiting_since or now), 1),
+                    )
+                    waiting_since = waiting_since or now
+                    next_summary = now + SUMMARY_INTERVAL
+                await asyncio.sleep(backoff.next())
+                continue
+            if waiting_since is not None:
+                log.warning(
+                    "database answered; starting",
+                    waited_seconds=round(time.monotonic() - waiting_since, 1),
+                )
+            return
+
+    async def _migrate_and_open_pool(self) -> None:
         dsn = self.settings.database_url.get_secret_value()
         if self.settings.migrate_on_start:
             for path, schema in self.shared_migrations:
@@ -193,8 +234,6 @@ class Service:
         self._pool = await create_pool(
             dsn, self.settings.schema_name, size=self.settings.database_pool_size
         )
-        for start in self._on_start:
-            await start()
 
     async def start_relay(self) -> None:
         self.relay = OutboxRelay(
