@@ -274,7 +274,7 @@ REFERRALS = Topic(
     producers=("referral",),
     # notifications: the receiving organisation, and the team on declines and escalations;
     # triage: referral progress on the case's timeline
-    consumers=("notifications", "triage"),
+    consumers=("notifications", "triage", "metrics"),
     partitions=6,
     retention=timedelta(days=14),
 )
@@ -325,7 +325,7 @@ REFERRAL_GAPS = Topic(
         "the gap report, e.g. many grief signals and no grief group."
     ),
     producers=("referral",),
-    consumers=(),
+    consumers=("metrics",),
     partitions=3,
     retention=timedelta(days=90),
 )

@@ -19,9 +19,11 @@ from signaalpunt_contracts import (
     Envelope,
     EventPayload,
     NotificationV1,
+    OfferGapV1,
     PartnerSignalRejectedV1,
     PossibleAcuteAlertV1,
     PossibleAcuteReviewMissedV1,
+    ReferralUpdatedV1,
     SignalReceivedV1,
     SignalTriagedV1,
 )
@@ -205,6 +207,37 @@ def rejection(partner_event_id: str) -> Step:
     )
 
 
+def referral(n: int, version: int, status: str, *, escalated: bool = False) -> Step:
+    """Referral 900+n of signal n (Terneuzen)."""
+    data = ReferralUpdatedV1.model_validate(
+        {
+            **ReferralUpdatedV1.examples[0],
+            "referral_id": str(_id(900 + n)),
+            "signal_id": str(_id(n)),
+            "status": status,
+            "previous_status": None,
+            "version": version,
+            "escalated": escalated,
+            "changed_at": (T0 + timedelta(days=1, minutes=version)).isoformat(),
+        }
+    )
+    return Step("referrals", str(_id(n)), _env(data, TERNEUZEN, "referral"))
+
+
+def gap(n: int, need: str, reason: str) -> Step:
+    data = OfferGapV1.model_validate(
+        {
+            "signal_id": str(_id(n)),
+            "need": need,
+            "risk_groups": ["grief_and_loss"],
+            "reason": reason,
+            "ruled_out": {"need": 12},
+            "detected_at": (T0 + timedelta(days=1)).isoformat(),
+        }
+    )
+    return Step("gaps", str(_id(n)), _env(data, TERNEUZEN, "referral"))
+
+
 @dataclass
 class Scenario:
     first: list[Step] = field(default_factory=list)
@@ -270,6 +303,10 @@ def scenario() -> Scenario:
         notification(1, "reporter_acknowledgement", "email", "sent", "reporter"),
         notification(2, "coordinator_acute_alert", "sms", "queued", "coordinator"),
         rejection("hap-2026-000123"),
+        # S1 gets a help question: a referral proposed and sent; S2's grief need meets nothing
+        referral(1, 1, "proposed"),
+        referral(1, 2, "sent"),
+        gap(2, "grief_support", "no_eligible_offer"),
     ]
     # --- after a restart
     s.second += [
@@ -325,6 +362,9 @@ def scenario() -> Scenario:
         notification(2, "coordinator_acute_alert", "sms", "sent", "coordinator"),
         notification(3, "partner_refusal", "webhook", "failed", "partner"),
         rejection("hap-2026-000123"),  # the partner sent the same event again: one refusal
+        referral(1, 3, "sent", escalated=True),  # not answered in time
+        referral(1, 4, "accepted"),
+        referral(1, 5, "completed"),
     ]
     return s
 
@@ -363,9 +403,28 @@ EXPECTED_FIRST: dict[Sample, float] = {
         status="queued",
     ): 1,
     key("signaalpunt_partner_rejections_total", municipality=T, reason="outside_consortium"): 1,
+    key("signaalpunt_referrals_total", municipality=T, status="sent"): 1,
+    key(
+        "signaalpunt_offer_gaps_total",
+        municipality=T,
+        need="grief_support",
+        reason="no_eligible_offer",
+    ): 1,
 }
 
 EXPECTED_FINAL: dict[Sample, float] = {
+    key("signaalpunt_referrals_total", municipality=T, status="proposed"): 1,
+    key("signaalpunt_referrals_total", municipality=T, status="sent"): 1,  # once, escalated too
+    key("signaalpunt_referrals_total", municipality=T, status="accepted"): 1,
+    key("signaalpunt_referrals_total", municipality=T, status="completed"): 1,
+    key("signaalpunt_referrals_total", municipality=M, status="completed"): 0,
+    key("signaalpunt_referral_escalations_total", municipality=T): 1,
+    key(
+        "signaalpunt_offer_gaps_total",
+        municipality=T,
+        need="grief_support",
+        reason="no_eligible_offer",
+    ): 1,
     key(
         "signaalpunt_signals_received_total",
         municipality=T,

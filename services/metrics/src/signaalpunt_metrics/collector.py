@@ -23,7 +23,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-from signaalpunt_contracts import Channel, DecidedBy, Priority, RiskGroup, Route
+from signaalpunt_contracts import (
+    Channel,
+    DecidedBy,
+    Priority,
+    ReferralStatus,
+    RiskGroup,
+    Route,
+)
 from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.logs import get_logger
 
@@ -35,6 +42,7 @@ log = get_logger(__name__)
 
 Key = tuple[str, ...]
 OPEN_STATES = ("received", "triaged", "in_intake", "referred")
+REFERRAL_STATUSES = [s.value for s in ReferralStatus]
 
 
 class _Family:
@@ -191,6 +199,25 @@ class ReadModelCollector(Collector):
             _Family(["municipality", "reason"])
             .add_rows(await repo.rejections(conn))
             .counter("signaalpunt_partner_rejections", "Partner signals refused, by reason"),
+            _Family(["municipality", "status"], _product(m, REFERRAL_STATUSES))
+            .add_rows(await repo.referrals(conn))
+            .counter(
+                "signaalpunt_referrals",
+                "Referrals by each status they reached (proposed, sent, accepted, … completed)",
+            ),
+            _Family(["municipality"], [(code,) for code in m])
+            .add_rows(await repo.referral_escalations(conn))
+            .counter(
+                "signaalpunt_referral_escalations",
+                "Referrals an organisation did not answer in time (the coordinator was told)",
+            ),
+            _Family(["municipality", "need", "reason"])
+            .add_rows(await repo.offer_gaps(conn))
+            .counter(
+                "signaalpunt_offer_gaps",
+                "Help questions with a need no eligible offer met (no_eligible_offer) or only "
+                "full ones did (all_full), by need",
+            ),
         ]
         out += self._acute(await repo.acute_alerts(conn, now), m)
         possible = await repo.possible_acute(conn)

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import bargauge, stat, table, text, timeseries
+from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, Row
 from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -540,16 +540,48 @@ def follow_up() -> Dashboard:
     )
     d = d.with_row(Row("Referrals and the social map"))
     d = d.with_panel(
-        text.Panel()
-        .title("Referral outcomes and gaps in the social map")
-        .span(24)
-        .height(4)
-        .content(
-            "Referral outcomes (accepted, completed, declined per offer), time from triage to an "
-            "accepted referral and from a match request to an active match, and gaps in the "
-            "social map come with the referral and matching services. Adding them is one entry "
-            "in `DURATIONS` (services/metrics, repository.py) per duration plus a panel here: "
-            "see docs/metrics.md."
+        _bars(
+            "Gaps in the social map (selected period)",
+            "Help questions with a need no eligible offer met (no_eligible_offer: nothing "
+            "exists for this person) or only full ones did (all_full), per need: many grief "
+            "questions and no grief group means start one. From referrals.gaps.v1. " + SUPPRESSED,
+            query(
+                shown(
+                    counted(
+                        "signaalpunt_offer_gaps_total",
+                        "municipality, need, reason",
+                        "need, reason",
+                    )
+                ),
+                "{{need}} ({{reason}})",
+                instant=True,
+            ),
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Referrals by the status they reached (selected period)",
+            "How many referrals reached each status: proposed, sent, accepted, declined, "
+            "no_capacity, in_progress, completed, … (a referral counts under each status it "
+            "passed). From referrals.v1. " + SUPPRESSED,
+            query(
+                shown(counted("signaalpunt_referrals_total", "municipality, status", "status")),
+                "{{status}}",
+                instant=True,
+            ),
+            span=8,
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "Referrals escalated (selected period)",
+            "Sent referrals the organisation did not answer within its working days; the "
+            "coordinator on duty was told. " + SUPPRESSED,
+            query(
+                shown(counted("signaalpunt_referral_escalations_total", "municipality", "")),
+                instant=True,
+            ),
+            span=4,
         )
     )
     return d

@@ -11,6 +11,8 @@ from signaalpunt_contracts import (
     CASE_STEPS,
     NOTIFICATIONS,
     PARTNER_REJECTIONS,
+    REFERRAL_GAPS,
+    REFERRALS,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_DEADLINE_MISSED,
     SIGNALS_ERASED,
@@ -42,6 +44,8 @@ class MetricsTopics:
     deadline_missed: Topic = SIGNALS_DEADLINE_MISSED
     steps: Topic = CASE_STEPS
     notifications: Topic = NOTIFICATIONS
+    referrals: Topic = REFERRALS
+    gaps: Topic = REFERRAL_GAPS
     erased: Topic = SIGNALS_ERASED
 
     def consumed(self) -> list[tuple[Topic, Apply]]:
@@ -55,6 +59,8 @@ class MetricsTopics:
             (self.deadline_missed, repo.record_deadline_missed),
             (self.steps, repo.record_step),
             (self.notifications, repo.record_notification),
+            (self.referrals, repo.record_referral),
+            (self.gaps, repo.record_gap),
             # last: a rebuild applies the erasures after everything they erase
             (self.erased, repo.record_erasure),
         ]

@@ -23,9 +23,11 @@ from signaalpunt_contracts import (
     Envelope,
     ErasureScope,
     NotificationV1,
+    OfferGapV1,
     PartnerSignalRejectedV1,
     PossibleAcuteAlertV1,
     PossibleAcuteReviewMissedV1,
+    ReferralUpdatedV1,
     SignalErasedV1,
     SignalReceivedV1,
     SignalTriagedV1,
@@ -175,6 +177,34 @@ async def record_rejection(conn: DbConnection, event: Envelope[PartnerSignalReje
         event.municipality,
         r.reason,
         r.rejected_at,
+    )
+
+
+async def record_referral(conn: DbConnection, event: Envelope[ReferralUpdatedV1]) -> None:
+    r = event.data
+    await conn.execute(
+        "INSERT INTO referral_changes (referral_id, version, signal_id, municipality, status,"
+        " escalated, at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        r.referral_id,
+        r.version,
+        r.signal_id,
+        event.municipality,
+        r.status.value,
+        r.escalated,
+        r.changed_at,
+    )
+
+
+async def record_gap(conn: DbConnection, event: Envelope[OfferGapV1]) -> None:
+    g = event.data
+    await conn.execute(
+        "INSERT INTO referral_gaps (signal_id, need, municipality, reason, detected_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        g.signal_id,
+        g.need.value,
+        event.municipality,
+        g.reason.value,
+        g.detected_at,
     )
 
 
@@ -387,6 +417,26 @@ async def rejections(conn: DbConnection) -> Rows:
     )
 
 
+async def referrals(conn: DbConnection) -> Rows:
+    """Referrals per status they reached (escalations apart: they keep their status)."""
+    return await conn.fetch(
+        "SELECT municipality, status, count(DISTINCT referral_id) AS n FROM referral_changes"
+        " WHERE NOT escalated GROUP BY 1, 2"
+    )
+
+
+async def referral_escalations(conn: DbConnection) -> Rows:
+    return await conn.fetch(
+        "SELECT municipality, count(*) AS n FROM referral_changes WHERE escalated GROUP BY 1"
+    )
+
+
+async def offer_gaps(conn: DbConnection) -> Rows:
+    return await conn.fetch(
+        "SELECT municipality, need, reason, count(*) AS n FROM referral_gaps GROUP BY 1, 2, 3"
+    )
+
+
 async def goal_counts(conn: DbConnection, goal: Goal) -> tuple[int, int]:
     """Signals matching the goal's filters in its baseline and in its measurement period."""
     counts: list[int] = []
@@ -422,6 +472,8 @@ _SIGNAL_TABLES = (
     "acute_alerts",
     "possible_acute_alerts",
     "possible_acute_reviews_missed",
+    "referral_changes",
+    "referral_gaps",
 )
 
 
