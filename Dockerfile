@@ -48,8 +48,8 @@ ENV PATH="/app/.venv/bin:${PATH}" \
     HOME=/tmp
 WORKDIR /tmp
 USER 10001:10001
-# the service's /health on its HTTP port (each service's compose/Kubernetes spec sets the URL)
-ENV SIGNAALPUNT_HEALTH_URL=http://127.0.0.1:8000/health
+# the service's /readyz on its management port (each service's compose/Kubernetes spec sets the URL)
+ENV SIGNAALPUNT_HEALTH_URL=http://127.0.0.1:9000/readyz
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=4 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['SIGNAALPUNT_HEALTH_URL'], timeout=4)"]
 CMD ["signaalpunt-migrate", "--help"]

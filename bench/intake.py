@@ -48,6 +48,7 @@ PARTNER_EVENTS = int(os.environ.get("BENCH_PARTNER_EVENTS", "3000"))
 CONCURRENCY = 32  # the httpx fallback (no wrk)
 LOADS = ((32, False), (64, False), (128, False), (64, True))  # (concurrent clients, with key)
 PORT = 18101
+MANAGEMENT_PORT = 19101  # /readyz, /metrics
 GP = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
 
 
@@ -294,7 +295,8 @@ async def wait_healthy() -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(120):
             try:
-                if (await client.get(f"http://127.0.0.1:{PORT}/health")).status_code == 200:
+                ready = await client.get(f"http://127.0.0.1:{MANAGEMENT_PORT}/readyz")
+                if ready.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -307,6 +309,7 @@ def main() -> int:
         **os.environ,
         **environment(),
         "SIGNAALPUNT_INTAKE_HTTP_PORT": str(PORT),
+        "SIGNAALPUNT_INTAKE_MANAGEMENT_PORT": str(MANAGEMENT_PORT),
         "SIGNAALPUNT_INTAKE_LOG_LEVEL": "WARNING",
         "SIGNAALPUNT_INTAKE_WEB_FORM_LIMIT": "100000000",
     }

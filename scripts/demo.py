@@ -469,14 +469,14 @@ def print_intake(result: dict[str, object]) -> None:
 
 
 async def wait_for_health(urls: dict[str, str], seconds: float = 300) -> None:
-    """Every service answers /health with 200 (database, broker and relay ready) and each of its
+    """Every service answers /readyz (on its management port, `urls`) with 200 and each of its
     consumers holds partitions (its group has settled), so no event waits for a rebalance."""
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(timeout=2) as client:
         for name, url in urls.items():
             while True:
                 try:
-                    answer = await client.get(f"{url}/health")
+                    answer = await client.get(f"{url}/readyz")
                     consumers = answer.json()["checks"].get("consumers", {})
                     if answer.status_code == 200 and all(consumers.values()):
                         break
@@ -688,7 +688,9 @@ async def system_scenario() -> dict[str, Any]:
     """Every service as its own process on free ports (logs in .local/demo-logs/), then the
     morning's signals through intake and what the other services make of them."""
     ports = {name: _free_port() for name, _, _ in run_all.SERVICES}
+    management_ports = {name: _free_port() for name, _, _ in run_all.SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    management = {name: f"http://127.0.0.1:{port}" for name, port in management_ports.items()}
     extra = {
         # everything in the demo comes from one address: lift the web form's per-address limit
         "SIGNAALPUNT_INTAKE_WEB_FORM_LIMIT": "100000",
@@ -703,10 +705,15 @@ async def system_scenario() -> dict[str, Any]:
         "[bold]Starting the services[/bold] as separate processes: "
         + ", ".join(f"{n} ({u})" for n, u in urls.items())
     )
-    procs = run_all.start({**extra, **sink_env}, ports, log_dir=REPO / ".local" / "demo-logs")
+    procs = run_all.start(
+        {**extra, **sink_env},
+        ports,
+        management_ports=management_ports,
+        log_dir=REPO / ".local" / "demo-logs",
+    )
     bootstrap = ServiceSettings(service_name="demo").kafka_bootstrap
     try:
-        await wait_for_health(urls)
+        await wait_for_health(management)
         intake = await intake_scenario(urls["intake"], bootstrap)
         events = intake["events"]
         assert isinstance(events, dict)
@@ -739,7 +746,7 @@ async def system_scenario() -> dict[str, Any]:
         await asyncio.to_thread(notifications_part.wait_quiet, sinks)
         messages = notifications_part.report(sinks, console)
         console.print()
-        figures = await metrics_part.report(console, base_url=urls["metrics"])
+        figures = await metrics_part.report(console, base_url=management["metrics"])
         return {
             "intake": intake,
             **triage,

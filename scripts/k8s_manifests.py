@@ -79,6 +79,11 @@ class Service:
     def port(self) -> int:
         return int(self.settings.model_fields["http_port"].default)
 
+    @property
+    def management_port(self) -> int:
+        """/livez, /readyz, /startupz, /metrics: for the kubelet and Prometheus only."""
+        return self.port + 1000
+
     def env(self, field: str) -> str:
         return f"{self.prefix}{field}".upper()
 
@@ -134,6 +139,7 @@ def _config(service: Service) -> dict[str, str]:
         "SIGNAALPUNT_DATABASE_URL_FILE": str(SECRETS_DIR / "database-url"),
         service.env("http_host"): "0.0.0.0",  # noqa: S104 - inside the pod
         service.env("http_port"): str(service.port),
+        service.env("management_port"): str(service.management_port),
         service.env("migrate_on_start"): "false",  # the migration Job does it
         service.env("database_sslmode"): "verify-full",
         service.env("database_sslrootcert"): str(POSTGRES_CA),
@@ -171,7 +177,7 @@ def _deployment(service: Service) -> dict[str, Any]:
             for _field, secret, path in secrets
         ),
     ]
-    probe_port = {"port": "http"}
+    probe_port = {"port": "management"}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -214,7 +220,12 @@ def _deployment(service: Service) -> dict[str, Any]:
                             "image": "signaalpunt",
                             "command": ["python", "-m", f"{service.package}.main"],
                             "ports": [
-                                {"name": "http", "containerPort": service.port, "protocol": "TCP"}
+                                {"name": "http", "containerPort": service.port, "protocol": "TCP"},
+                                {
+                                    "name": "management",
+                                    "containerPort": service.management_port,
+                                    "protocol": "TCP",
+                                },
                             ],
                             "envFrom": [{"configMapRef": {"name": f"{service.name}-config"}}],
                             "resources": RESOURCES.get(service.name, DEFAULT_RESOURCES),
@@ -223,23 +234,24 @@ def _deployment(service: Service) -> dict[str, Any]:
                                 "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },
-                            # /health answers 200 only while Kafka and PostgreSQL answer: right
-                            # for readiness, wrong for liveness (a broker outage must not
-                            # restart every pod). Liveness and start-up check that the process
-                            # serves HTTP until /livez and /readyz exist (operations issue).
+                            # liveness is the process and its event loop (/livez): a Kafka or
+                            # PostgreSQL outage must not restart every pod, and a paused
+                            # consumer is an alert, not a restart. Readiness (/readyz) is what
+                            # the service needs (intake: PostgreSQL alone). Start-up (/startupz)
+                            # gives migrations and the first connections three minutes.
                             "startupProbe": {
-                                "tcpSocket": probe_port,
+                                "httpGet": {"path": "/startupz", **probe_port},
                                 "periodSeconds": 5,
                                 "failureThreshold": 36,
                             },
                             "readinessProbe": {
-                                "httpGet": {"path": "/health", **probe_port},
+                                "httpGet": {"path": "/readyz", **probe_port},
                                 "periodSeconds": 10,
                                 "timeoutSeconds": 5,
                                 "failureThreshold": 3,
                             },
                             "livenessProbe": {
-                                "tcpSocket": probe_port,
+                                "httpGet": {"path": "/livez", **probe_port},
                                 "periodSeconds": 20,
                                 "timeoutSeconds": 5,
                                 "failureThreshold": 3,
@@ -334,7 +346,7 @@ def _scaled_object(registry: TopicRegistry, service: Service) -> dict[str, Any]:
 def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str, Any]]:
     labels = _labels(service)
     ingress: list[dict[str, Any]] = [
-        {  # Prometheus scrapes /metrics
+        {  # Prometheus scrapes /metrics on the management port; nobody else reaches that port
             "from": [
                 {
                     "namespaceSelector": {
@@ -342,7 +354,7 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
                     }
                 }
             ],
-            "ports": [{"port": service.port, "protocol": "TCP"}],
+            "ports": [{"port": service.management_port, "protocol": "TCP"}],
         }
     ]
     if service.name in EDGE_SERVICES:
@@ -379,7 +391,13 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
             "spec": {
                 "selector": {"app.kubernetes.io/name": service.name},
                 "ports": [
-                    {"name": "http", "port": service.port, "targetPort": "http", "protocol": "TCP"}
+                    {"name": "http", "port": service.port, "targetPort": "http", "protocol": "TCP"},
+                    {
+                        "name": "management",
+                        "port": service.management_port,
+                        "targetPort": "management",
+                        "protocol": "TCP",
+                    },
                 ],
             },
         },
@@ -399,7 +417,7 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
             "metadata": {"name": service.name, "labels": labels},
             "spec": {
                 "selector": {"matchLabels": {"app.kubernetes.io/name": service.name}},
-                "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
+                "endpoints": [{"port": "management", "path": "/metrics", "interval": "15s"}],
             },
         },
         {

@@ -16,7 +16,8 @@ from dev_secrets import AUTH, environment, register_dev_partners
 
 REPO = Path(__file__).resolve().parents[1]
 
-# (name, module, port): one line per service
+# (name, module, port): one line per service; its management port (/livez, /readyz, /metrics,
+# the docs) is the API port + 1000 (`management_port`)
 SERVICES: list[tuple[str, str, int]] = [
     ("intake", "signaalpunt_intake.main", 8101),
     ("triage", "signaalpunt_triage.main", 8102),
@@ -27,21 +28,32 @@ SERVICES: list[tuple[str, str, int]] = [
 ]
 
 
+def management_port(port: int) -> int:
+    """A service's management port beside its API port (8101 → 9101)."""
+    return port + 1000
+
+
 def start(
     extra_env: dict[str, str] | None = None,
     ports: dict[str, int] | None = None,
     *,
+    management_ports: dict[str, int] | None = None,
     log_dir: Path | None = None,
 ) -> list[subprocess.Popen[bytes]]:
-    """Start every service as its own process; `ports` overrides the default port per service;
-    with `log_dir`, each service's output goes to `<log_dir>/<name>.log` instead of the terminal."""
+    """Start every service as its own process; `ports` and `management_ports` override the
+    default ports per service; with `log_dir`, each service's output goes to
+    `<log_dir>/<name>.log` instead of the terminal."""
     env = {**os.environ, **environment(), **(extra_env or {})}
     register_dev_partners(env)
     procs: list[subprocess.Popen[bytes]] = []
     for name, module, default_port in SERVICES:
         port = (ports or {}).get(name, default_port)
+        management = (management_ports or {}).get(name, management_port(default_port))
         if log_dir is None:
-            print(f"starting {name:<14} http://127.0.0.1:{port}  (/health, /metrics, /docs)")
+            print(
+                f"starting {name:<14} API http://127.0.0.1:{port}  management "
+                f"http://127.0.0.1:{management} (/livez, /readyz, /metrics, /docs)"
+            )
             output = None
         else:
             log_dir.mkdir(parents=True, exist_ok=True)
@@ -50,7 +62,11 @@ def start(
             subprocess.Popen(  # noqa: S603 - fixed argument list
                 [sys.executable, "-m", module],
                 cwd=REPO,
-                env={**env, f"SIGNAALPUNT_{name.upper()}_HTTP_PORT": str(port)},
+                env={
+                    **env,
+                    f"SIGNAALPUNT_{name.upper()}_HTTP_PORT": str(port),
+                    f"SIGNAALPUNT_{name.upper()}_MANAGEMENT_PORT": str(management),
+                },
                 stdout=output,
                 stderr=output,
             )

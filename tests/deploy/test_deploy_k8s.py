@@ -215,7 +215,15 @@ def test_every_service_has_its_manifests(facts: ServiceFacts) -> None:
         assert container["command"] == ["python", "-m", facts.main_module]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert probe in container, f"{facts.name} has no {probe}"
-        assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+        # health on the management port: liveness never depends on Kafka or PostgreSQL
+        assert container["startupProbe"]["httpGet"]["path"] == "/startupz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"]["port"] == "management"
+        assert {p["name"] for p in container["ports"]} == {"http", "management"}
+        endpoints = objects(overlay, "ServiceMonitor")[facts.name]["spec"]["endpoints"]
+        assert [e["port"] for e in endpoints] == ["management"], "/metrics off the API port"
         assert container["resources"]["requests"]["cpu"]
         assert container["resources"]["limits"]["memory"]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True

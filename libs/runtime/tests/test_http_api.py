@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
@@ -27,6 +24,7 @@ from signaalpunt_runtime.http_api import (
     install_problem_handlers,
     parse_body,
 )
+from signaalpunt_runtime.serving import Served, serving
 from signaalpunt_testkit.logs import collected_logs
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
@@ -39,16 +37,10 @@ class NoteIn(BaseModel):
     text: str = Field(min_length=3, max_length=200)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def served(
     infra: Infra, kafka_topics: TopicFactory, database_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[str, Path]]:
+) -> AsyncIterator[tuple[Served, Path]]:
     topic = await kafka_topics.private(PLATFORM_PROBE, "http-edge.v1", consumers=("none",))
     generate_key_pair(tmp_path)
     verifier = TokenVerifier.from_jwks_file(
@@ -87,15 +79,9 @@ async def served(
             raise RuntimeError("a bug")
         return JSONResponse({"length": len(note.text)}, status_code=202)
 
-    port = _free_port()
     app = service.asgi_app(http=api, direct=[("POST", "/v1/quick-notes")])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", tmp_path
-    server.should_exit = True
-    await task
+    async with serving(app) as served:
+        yield served, tmp_path
 
 
 def _token(keys: Path, *, municipality: str = "GM0715", role: str = "desk") -> dict[str, str]:
@@ -129,11 +115,13 @@ async def _refusals(
     return missing, elsewhere, bad
 
 
-async def test_the_edge(served: tuple[str, Path], database_url: str) -> None:
+async def test_the_edge(served: tuple[Served, Path], database_url: str) -> None:
     base, keys = served
-    async with httpx.AsyncClient(base_url=base) as client:
-        assert (await client.get("/health")).json()["status"] == "ok"
-        assert (await client.get("/openapi.json")).json()["info"]["title"] == "edge test"
+    async with httpx.AsyncClient(base_url=base.url) as client:
+        async with httpx.AsyncClient(base_url=base.management_url) as management:
+            assert (await management.get("/readyz")).json()["status"] == "ok"
+            document = (await management.get("/openapi.json")).json()
+            assert document["info"]["title"] == "edge test"
         assert (await client.get("/v1/notes/7")).json() == {"id": 7}
 
         note = {"municipality": "GM0715", "text": "buurman belt niet meer"}
@@ -164,10 +152,12 @@ async def test_the_edge(served: tuple[str, Path], database_url: str) -> None:
         await eventually(relayed, what="the note's event to be published")
 
 
-async def test_a_route_served_directly_answers_as_fastapi_would(served: tuple[str, Path]) -> None:
+async def test_a_route_served_directly_answers_as_fastapi_would(
+    served: tuple[Served, Path],
+) -> None:
     base, keys = served
     note = {"municipality": "GM0715", "text": "buurman belt niet meer"}
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base.url) as client:
         accepted = await client.post("/v1/quick-notes", json=note, headers=_token(keys))
         assert accepted.status_code == 202
         assert accepted.json() == {"length": len(note["text"])}
@@ -211,7 +201,7 @@ async def test_a_route_served_directly_answers_as_fastapi_would(served: tuple[st
         assert wrong_method.headers["content-type"] == "application/problem+json"
 
         # counted under the route template, like every other route
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.get(f"{base.management_url}/metrics")).text
         assert 'route="/v1/quick-notes",status="202"' in metrics
         assert 'route="/v1/quick-notes",status="413"' in metrics
 
@@ -238,13 +228,15 @@ def test_only_a_route_that_reads_its_own_request_can_be_served_directly() -> Non
         DirectRoute(api, "POST", "/v1/notes")
 
 
-async def test_oversized_or_too_many_headers_are_a_431_problem(served: tuple[str, Path]) -> None:
+async def test_oversized_or_too_many_headers_are_a_431_problem(served: tuple[Served, Path]) -> None:
     base, _ = served
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base.url, timeout=30) as client:
         huge = await client.get("/v1/notes/1", headers={"X-Padding": "x" * 64 * 1024})
         many = await client.get("/v1/notes/1", headers=[(f"X-Extra-{i}", "1") for i in range(100)])
         # the limits hold for every route, the service's own included
-        health = await client.get("/health", headers={"X-Padding": "x" * 64 * 1024})
+        health = await client.get(
+            f"{base.management_url}/readyz", headers={"X-Padding": "x" * 64 * 1024}
+        )
         fine = await client.get("/v1/notes/1", headers={"X-Padding": "x" * 1024})
     for answer in (huge, many, health):
         assert answer.status_code == 431, answer.text[:200]

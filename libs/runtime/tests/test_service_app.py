@@ -52,7 +52,7 @@ async def test_health_metrics_asyncapi_and_graceful_sigterm(
     infra: Infra, kafka_topics: TopicFactory, database_url: str, tmp_path: Path
 ) -> None:
     topic = await kafka_topics.private(PLATFORM_PROBE, "http.v1", consumers=("counter",))
-    port = _free_port()
+    port, management_port = _free_port(), _free_port()
     log = (tmp_path / "app.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, str(APP)],
@@ -63,19 +63,20 @@ async def test_health_metrics_asyncapi_and_graceful_sigterm(
             "COUNTER_INPUT_TOPIC": topic.name,
             "COUNTER_SCHEMA": "web",
             "COUNTER_PORT": str(port),
+            "COUNTER_MANAGEMENT_PORT": str(management_port),
         },
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{management_port}"  # health, metrics and docs
     try:
 
         async def healthy() -> bool:
-            status, _ = await asyncio.to_thread(_get, f"{base}/health")
+            status, _ = await asyncio.to_thread(_get, f"{base}/readyz")
             return status == 200
 
-        await eventually(healthy, timeout=60, what="/health to answer 200")
-        status, body = await asyncio.to_thread(_get, f"{base}/health")
+        await eventually(healthy, timeout=60, what="/readyz to answer 200")
+        status, body = await asyncio.to_thread(_get, f"{base}/readyz")
         health = json.loads(body)
         assert health["status"] == "ok"
         assert health["checks"]["kafka"] == "ok"
@@ -91,13 +92,15 @@ async def test_health_metrics_asyncapi_and_graceful_sigterm(
 
         await eventually(counted, timeout=30, what="the metrics to count 5 handled events")
         # the events were handled, so the consumer holds its topic's partitions (3)
-        _, body = await asyncio.to_thread(_get, f"{base}/health")
+        _, body = await asyncio.to_thread(_get, f"{base}/readyz")
         assert json.loads(body)["checks"]["consumers"] == {f"{topic.name}:counter": 3}
         _, metrics = await asyncio.to_thread(_get, f"{base}/metrics")
         assert "signaalpunt_event_handling_seconds_bucket" in metrics
         assert "faststream_received_messages_total" in metrics
         assert "signaalpunt_outbox_relay_active 1.0" in metrics
 
+        status, _ = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
+        assert status == 404, "the API port serves the API only"
         status, spec = await asyncio.to_thread(_get, f"{base}/docs/asyncapi.json")
         assert status == 200
         assert f"{topic.name}:counter" in json.loads(spec)["channels"]

@@ -3,10 +3,8 @@ with private topics, a development key pair for tokens and fresh encryption keys
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,6 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 import yaml
 from intake_harness import RunningIntake
 from signaalpunt_access.dev_tokens import generate_key_pair
@@ -34,7 +31,7 @@ from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_privacy.partner_encryption import new_signing_key, public_key
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_runtime.service import server_options
+from signaalpunt_runtime.serving import serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 SEED = Path(__file__).resolve().parents[3] / "deploy" / "local" / "partners.yaml"
@@ -61,12 +58,6 @@ async def register_partners(database_url: str) -> dict[str, dict[str, Any]]:
     finally:
         await conn.close()
     return private
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -107,14 +98,11 @@ async def intake(
         case_steps=case_steps,
         erased=erased,
     )
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, **server_options(host="127.0.0.1", port=port)))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    async with (
+        serving(app) as served,
+        httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+        httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
+    ):
         yield RunningIntake(
             client,
             service,
@@ -128,6 +116,5 @@ async def intake(
             partner_keys,
             partner_topic_prefix,
             erased,
+            management,
         )
-    server.should_exit = True
-    await task

@@ -27,6 +27,7 @@ class RunningIntake:
     partner_keys: dict[str, dict[str, Any]]  # each registered partner's private signing key
     partner_topic_prefix: str  # each partner's own rejection topic: <prefix><slug>.rejections.v1
     erased: Topic
+    management: httpx.AsyncClient  # the management port: health, /metrics, the docs
 
     def token(
         self,

@@ -117,7 +117,7 @@ async def test_no_client_address_in_the_logs_of_an_anonymous_submission(
     with collected_logs(logging.INFO) as lines:
         accepted = await intake.client.post("/v1/signals", json=web_form())
         assert accepted.status_code == 202
-        await intake.client.get("/health")
+        await intake.management.get("/readyz")
     access = [line for line in lines if "uvicorn.access" in line]
     assert access  # the request is logged, without who sent it
     service_lines = [line for line in lines if '"logger": "httpx"' not in line]  # not the client's

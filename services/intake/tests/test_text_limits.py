@@ -38,7 +38,7 @@ async def test_a_long_text_in_any_script_is_taken_by_every_http_channel(
 async def test_the_openapi_document_states_the_limits_in_characters_and_bytes(
     intake: RunningIntake,
 ) -> None:
-    spec = (await intake.client.get("/openapi.json")).json()
+    spec = (await intake.management.get("/openapi.json")).json()
     schemas = spec["components"]["schemas"]
     text = schemas["ConcernReport"]["properties"]["text"]
     variants = text.get("anyOf", [text])

@@ -7,10 +7,10 @@ import asyncio
 import dataclasses
 import socket
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
-import uvicorn
 from metrics_scenario import Sample, Step
 from prometheus_client.parser import text_string_to_metric_families
 from signaalpunt_contracts import Topic
@@ -18,6 +18,7 @@ from signaalpunt_metrics.config import MetricsSettings
 from signaalpunt_metrics.handlers import MetricsTopics
 from signaalpunt_metrics.main import build
 from signaalpunt_runtime.broker_factory import make_producer
+from signaalpunt_runtime.serving import serving
 
 DOMAIN_PREFIXES = (
     "signaalpunt_signal",
@@ -71,9 +72,8 @@ class MetricsHarness:
         self.database_url = database_url
         self.topics = topics
         self.watched = watched
-        self.port = port or free_port()
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.port = port or free_port()  # the management port: /metrics, health
+        self._serving: AsyncExitStack | None = None
         self.producer = make_producer(bootstrap, client_id="metrics-tests")
 
     @property
@@ -92,19 +92,14 @@ class MetricsHarness:
 
     async def start(self) -> None:
         _, app = build(self.settings(), topics=self.topics, watched=self.watched)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None)
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.05)
+        stack = AsyncExitStack()
+        await stack.enter_async_context(serving(app, management_port=self.port))
+        self._serving = stack
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-        self._server = self._task = None
+        if self._serving is not None:
+            await self._serving.aclose()
+        self._serving = None
 
     async def scrape(self) -> str:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 import yaml
 from metrics_harness import MetricsHarness, free_port, private_topics
 from metrics_scenario import (
@@ -39,6 +38,7 @@ from signaalpunt_metrics import dashboards
 from signaalpunt_metrics.handlers import MetricsTopics
 from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
+from signaalpunt_runtime.serving import Served, ServiceApp, serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 REPO = Path(__file__).resolve().parents[3]
@@ -233,7 +233,7 @@ async def stack(
     kafka_topics: TopicFactory,
     database_url: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[tuple[MetricsHarness, Prometheus, str]]:
+) -> AsyncIterator[tuple[MetricsHarness, Prometheus, Served]]:
     folder = tmp_path_factory.mktemp("prometheus")
     topics, watched = await private_topics(kafka_topics.private)
     metrics = MetricsHarness(
@@ -245,33 +245,31 @@ async def stack(
     )
     await metrics.producer.start()
     await metrics.start()
-    intake_port = free_port()
-    intake, intake_task = await _start_intake(
-        infra, database_url, folder, topics, kafka_topics, intake_port
-    )
-    prometheus = Prometheus(
-        folder,
-        {"metrics": f"127.0.0.1:{metrics.port}", "intake": f"127.0.0.1:{intake_port}"},
-    )
-    await prometheus.start()
-    try:
-        yield metrics, prometheus, f"http://127.0.0.1:{intake_port}"
-    finally:
-        await prometheus.stop()
-        intake.should_exit = True
-        await intake_task
-        await metrics.stop()
+    intake_app = await _intake(infra, database_url, folder, topics, kafka_topics)
+    async with serving(intake_app) as intake:
+        prometheus = Prometheus(
+            folder,
+            {
+                "metrics": f"127.0.0.1:{metrics.port}",
+                "intake": f"127.0.0.1:{intake.management_port}",
+            },
+        )
+        await prometheus.start()
+        try:
+            yield metrics, prometheus, intake
+        finally:
+            await prometheus.stop()
+            await metrics.stop()
         await metrics.producer.stop()
 
 
-async def _start_intake(
+async def _intake(
     infra: Infra,
     database_url: str,
     folder: Path,
     topics: MetricsTopics,
     kafka_topics: TopicFactory,
-    port: int,
-) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+) -> ServiceApp:
     """Intake (services/intake) writing to the metrics service's private received topic."""
     keys = folder / "intake-keys"
     keys.mkdir()
@@ -297,13 +295,7 @@ async def _start_intake(
         rejections=topics.rejections,
         case_steps=case_steps,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    return server, task
+    return app
 
 
 def _lag(samples: dict[Any, float], group: str) -> float:
@@ -331,12 +323,12 @@ def with_variables(expr: str) -> str:
 
 
 async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
-    stack: tuple[MetricsHarness, Prometheus, str],
+    stack: tuple[MetricsHarness, Prometheus, Served],
 ) -> None:
-    metrics, prometheus, intake_url = stack
+    metrics, prometheus, intake = stack
     await prometheus.wait_for('up{job="metrics"} == 1')
     await prometheus.wait_for('up{job="intake"} == 1')
-    async with httpx.AsyncClient(base_url=intake_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=intake.url, timeout=30) as client:
         answer = await client.post("/v1/signals", json=WEB_FORM)
     assert answer.status_code == 202, answer.text
     # the events arrive while Prometheus watches, so increase() sees them
@@ -400,7 +392,7 @@ async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
     assert not no_data, no_data
     # promtool accepts both services' /metrics output
     promtool = tool("promtool")
-    for url in (metrics.base_url, intake_url):
+    for url in (metrics.base_url, intake.management_url):
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             text = (await client.get("/metrics")).text
         code, out = await run(promtool, "check", "metrics", stdin=text)

@@ -3,14 +3,12 @@ real SMTP server (aiosmtpd) and a local HTTP receiver for the SMS gateway and we
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from notifications_harness import (
     EXTENSION_TEMPLATES,
     FakeClock,
@@ -21,8 +19,9 @@ from notifications_harness import (
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_notifications.config import NotificationsSettings
 from signaalpunt_notifications.main import Extensions, compose
-from signaalpunt_notifications.sinks import Sinks, free_port
+from signaalpunt_notifications.sinks import Sinks
 from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
+from signaalpunt_runtime.serving import serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 
@@ -75,20 +74,15 @@ async def notifications(
         ),
         clock=clock,
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(composed.app, host="127.0.0.1", port=port, log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
     key_store = PostgresSubjectKeyStore.with_own_pool(
         database_url, KeyEncryptionKeys.from_spec(kek)
     )
     await key_store.open()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    async with (
+        serving(composed.app) as served,
+        httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+        httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
+    ):
         yield Running(
             notifications=composed,
             client=client,
@@ -99,7 +93,6 @@ async def notifications(
             infra=infra,
             database_url=database_url,
             keys=folder,
+            management=management,
         )
     await key_store.close()
-    server.should_exit = True
-    await task

@@ -215,6 +215,7 @@ class Running:
     infra: Infra
     database_url: str
     keys: Path
+    management: httpx.AsyncClient  # the management port: health, /metrics, the docs
     published: list[Envelope[Any]] = field(default_factory=list)
 
     async def publish(self, event: Envelope[Any], *, times: int = 1) -> Envelope[Any]:

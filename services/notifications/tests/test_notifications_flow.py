@@ -576,7 +576,7 @@ async def test_operators_see_deliveries_of_their_municipality_without_addresses(
             assert foreign.status_code == 403, (kind, path, foreign.text)
             assert foreign.headers["content-type"] == "application/problem+json"
 
-    metrics = await client.get("/metrics")
+    metrics = await notifications.management.get("/metrics")
     assert (
         'signaalpunt_notifications_deliveries_total{channel="email",status="sent",template="reporter_received"}'
         in metrics.text
@@ -692,7 +692,7 @@ class Counting:
 
 
 async def test_every_operation_is_for_staff_only(notifications: Running) -> None:
-    document = (await notifications.client.get("/openapi.json")).json()
+    document = (await notifications.management.get("/openapi.json")).json()
     checked = await assert_refused(
         notifications.client,
         document,

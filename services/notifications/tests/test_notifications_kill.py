@@ -118,6 +118,7 @@ async def test_killed_repeatedly_while_sending_loses_nothing_and_duplicates_keep
             "SIGNAALPUNT_NOTIFICATIONS_SMTP_PORT": str(sinks.smtp_port),
             "SIGNAALPUNT_NOTIFICATIONS_SMS_GATEWAY_URL": sinks.sms_url,
             "SIGNAALPUNT_NOTIFICATIONS_HTTP_PORT": str(free_port()),
+            "SIGNAALPUNT_NOTIFICATIONS_MANAGEMENT_PORT": str(free_port()),
             "SIGNAALPUNT_NOTIFICATIONS_SENDER_POLL_INTERVAL": "0.1",
             "SIGNAALPUNT_NOTIFICATIONS_SENDER_WORKERS": str(WORKERS),
             "SIGNAALPUNT_NOTIFICATIONS_BACKOFF_INITIAL": "PT0.2S",

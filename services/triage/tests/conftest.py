@@ -21,11 +21,12 @@ from signaalpunt_contracts import (
     SIGNALS_TRIAGED,
 )
 from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
+from signaalpunt_runtime.serving import serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_triage.config import TriageSettings
 from signaalpunt_triage.handlers import Topics
 from signaalpunt_triage.main import build
-from triage_harness import RunningTriage, SettableClock, serving
+from triage_harness import RunningTriage, SettableClock
 
 
 async def private_topics(kafka_topics: TopicFactory) -> Topics:
@@ -66,13 +67,16 @@ async def triage(
     )
     clock = SettableClock()
     running, app = build(settings, topics=topics, clock=clock, watch_deadlines=False)
-    async with serving(app) as base_url:
+    async with serving(app) as served:
         key_store = PostgresSubjectKeyStore.with_own_pool(
             database_url, KeyEncryptionKeys.from_spec(kek)
         )
         await key_store.open()
         try:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            async with (
+                httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+                httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
+            ):
                 yield RunningTriage(
                     client=client,
                     triage=running,
@@ -82,6 +86,7 @@ async def triage(
                     infra=infra,
                     clock=clock,
                     database_url=database_url,
+                    management=management,
                 )
         finally:
             await key_store.close()

@@ -8,9 +8,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from signaalpunt_contracts import DeadlineMissedV1, SignalTriagedV1
+from signaalpunt_runtime.serving import serving
 from signaalpunt_triage.main import build
 from signaalpunt_triage.watcher import report_missed_deadlines
-from triage_harness import RunningTriage, SettableClock, serving
+from triage_harness import RunningTriage, SettableClock
 
 
 async def test_missed_only_after_the_deadline_and_only_without_contact(

@@ -347,7 +347,7 @@ async def test_no_concern_words_in_logs_and_decisions_counted(
     assert str(sent.data.signal_id) in caplog.text  # the decision was logged, by id
     for word in ("Planteroogje", "Zwavelstokje", "leven"):
         assert word not in caplog.text
-    metrics = (await triage.client.get("/metrics")).text
+    metrics = (await triage.management.get("/metrics")).text
     assert 'signaalpunt_triage_acute_alerts_total{municipality="GM0715"}' in metrics
     # HTTP requests are measured by route template; the ids in the paths never become labels
     assert (
@@ -419,7 +419,7 @@ async def test_the_help_question_is_a_case_step_with_its_words_sealed(
 
 
 async def test_every_operation_is_for_staff_only(triage: RunningTriage) -> None:
-    document = (await triage.client.get("/openapi.json")).json()
+    document = (await triage.management.get("/openapi.json")).json()
     every_role = ("coordinator", "desk", "operator", "volunteer")
     checked = await assert_refused(
         triage.client,

@@ -4,9 +4,7 @@ clock the test can set, a vault to seal concern texts as intake does, and reader
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +12,6 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import httpx
-import uvicorn
-from faststream.asgi.types import ASGIApp
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import (
     Channel,
@@ -48,29 +44,6 @@ class SettableClock:
         return self.frozen or datetime.now(UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve an app (with its lifespan: database, broker, relay) on a free port."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @dataclass
 class RunningTriage:
     client: httpx.AsyncClient
@@ -81,6 +54,7 @@ class RunningTriage:
     infra: Infra
     clock: SettableClock
     database_url: str
+    management: httpx.AsyncClient  # the management port: health, /metrics, the docs
     sent: list[UUID] = field(default_factory=list)
 
     def token(

@@ -7,7 +7,7 @@
     @api.post("/v1/signals", status_code=202)
     async def submit(body: SignalIn, principal: Principal = Depends(authenticated)) -> Receipt: ...
 
-    app = service.asgi_app(http=api)   # one ASGI app: the API, /health, /metrics, AsyncAPI
+    app = service.asgi_app(http=api)   # the API port; health, /metrics, docs on the management port
 
 Validation errors name each field with a reason in Dutch and English; 401 carries
 `WWW-Authenticate: Bearer`; an unexpected error is a 500 problem without internals (logged with
@@ -308,6 +308,11 @@ def too_large(limit: int, path: str) -> JSONResponse:
         kind="too-large",
         instance=path,
     )
+
+
+def not_found(path: str) -> JSONResponse:
+    """For a path this port does not serve (the API port has no /metrics, health or docs)."""
+    return problem(404, "Not Found", "Not Found", kind="http-404", instance=path)
 
 
 def headers_too_large(path: str, max_bytes: int, max_count: int) -> JSONResponse:

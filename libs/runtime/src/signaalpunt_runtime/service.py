@@ -13,10 +13,11 @@
         service.run()
 
 It builds the broker (no-loss defaults), the database pool on the service's own schema, applies the
-migrations, starts the outbox relay, and serves `/health` (ready only when Kafka and PostgreSQL
-answer; a paused consumer is reported, not unhealthy), `/metrics` (the service's own Prometheus
-registry) and the AsyncAPI document at `/docs/asyncapi`, as one ASGI app with graceful shutdown on
-SIGTERM.
+migrations, starts the outbox relay, and serves the API on its API port and, on a management port
+of its own (`serving.py`), `/livez` (the process and its event loop), `/readyz` (ready when what
+the service `needs` answers; a paused consumer is reported and alerted on, never unready),
+`/startupz`, `/metrics` (the service's own Prometheus registry) and the docs (OpenAPI, AsyncAPI
+at `/docs/asyncapi`), with graceful shutdown on SIGTERM.
 """
 
 from __future__ import annotations
@@ -53,11 +54,20 @@ from .consumer import (
 )
 from .database import create_pool
 from .failures import Backoff, Failure, classify, error_name
-from .http_api import DirectRoute, headers_too_large, headers_within, limit_body, too_large
+from .http_api import (
+    DirectRoute,
+    headers_too_large,
+    headers_within,
+    limit_body,
+    not_found,
+    too_large,
+)
 from .logs import configure_logging, get_logger
 from .migrations import upgrade_async
 from .outbox import TRACE_CONTEXT, OutboxMetrics, OutboxRelay
 from .pausing import SUMMARY_INTERVAL
+from .serving import ServiceApp
+from .serving import run as serve
 from .settings import ServiceSettings
 from .telemetry import Telemetry, setup_telemetry
 
@@ -75,7 +85,16 @@ class Service:
         migrations: Path | None = None,
         shared_migrations: Sequence[tuple[Path, str]] = (),
         telemetry: Telemetry | None = None,
+        needs: Sequence[str] = ("postgres", "kafka"),
     ) -> None:
+        """`needs`: what this service must reach to do its work, the checks that make /readyz
+        fail ("postgres", "kafka"). Intake needs PostgreSQL alone: its outbox takes signals in
+        while Kafka is down. The other checks are reported in /readyz's body all the same."""
+        unknown = set(needs) - {"postgres", "kafka"}
+        if unknown:
+            raise ValueError(f"unknown readiness needs: {sorted(unknown)}")
+        self.needs = list(needs)
+        self.started = False
         self.settings = settings
         self.title = title
         self.version = version
@@ -251,6 +270,9 @@ class Service:
         )
         self.relay.start()
 
+    async def _mark_started(self) -> None:
+        self.started = True
+
     async def stop_relay(self) -> None:
         """First shutdown step: commit the handled offsets while the consumers still exist."""
         for stage in self.stages:
@@ -268,6 +290,7 @@ class Service:
         self.telemetry.shutdown()
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Readiness (/readyz): whether every one of `needs` answers, and what was checked."""
         checks: dict[str, Any] = {}
         checks["kafka"] = "ok" if await self.broker.ping(timeout=3) else "no answer"
         try:
@@ -292,36 +315,44 @@ class Service:
         checks["consumers"] = {
             f"{s.topic.name}:{s.group}": len(s.listener.assigned) for s in self.stages
         }
-        ok = checks["kafka"] == "ok" and checks["postgres"] == "ok"
-        return ok, checks
+        return all(checks[need] == "ok" for need in self.needs), checks
 
-    # -- the ASGI app ------------------------------------------------------------------------
+    def _management_core(self, extra_routes: Sequence[tuple[str, ASGIApp]]) -> AsgiFastStream:
+        """The management routes, the AsyncAPI docs and the lifespan (FastStream's ASGI app)."""
 
-    def asgi_app(
-        self,
-        *,
-        http: FastAPI | None = None,
-        extra_routes: Sequence[tuple[str, ASGIApp]] = (),
-        direct: Sequence[tuple[str, str]] = (),
-    ) -> ASGIApp:
-        """The service as one ASGI app. With `http` (a FastAPI app), every path that is not
-        /health, /metrics or the AsyncAPI docs goes to it; the lifespan stays the service's.
-        The (method, path) routes in `direct` are `http`'s own, served as a `DirectRoute`."""
-
-        @get(include_in_schema=False)
-        async def health(scope: Scope) -> AsgiResponse:
-            ok, checks = await self.health()
-            body = json.dumps({"status": "ok" if ok else "unavailable", "checks": checks})
+        def answer(ok: bool, body: dict[str, Any]) -> AsgiResponse:
             return AsgiResponse(
-                body.encode(), 200 if ok else 503, headers={"content-type": "application/json"}
+                json.dumps(body).encode(),
+                200 if ok else 503,
+                headers={"content-type": "application/json"},
             )
 
-        core = AsgiFastStream(
+        @get(include_in_schema=False)
+        async def livez(scope: Scope) -> AsgiResponse:
+            # answered by the event loop itself: a blocked loop or a dead process fails it; a
+            # dependency that is down never does (a restart would not bring it back)
+            return answer(True, {"status": "ok"})
+
+        @get(include_in_schema=False)
+        async def startupz(scope: Scope) -> AsgiResponse:
+            return answer(self.started, {"status": "ok" if self.started else "starting"})
+
+        @get(include_in_schema=False)
+        async def readyz(scope: Scope) -> AsgiResponse:
+            ok, checks = await self.health()
+            return answer(
+                ok,
+                {"status": "ok" if ok else "unavailable", "needs": self.needs, "checks": checks},
+            )
+
+        return AsgiFastStream(
             self.broker,
             # a logger of our own: FastStream's default one prints coloured text, not JSON
             logger=logging.getLogger("signaalpunt.lifecycle"),
             asgi_routes=[
-                ("/health", health),
+                ("/livez", livez),
+                ("/readyz", readyz),
+                ("/startupz", startupz),
                 ("/metrics", make_asgi_app(self.metrics)),
                 *extra_routes,
             ],
@@ -331,14 +362,41 @@ class Service:
             # no "try it out": nobody may publish onto a topic through the docs page
             asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
             on_startup=[self.start_database],
-            after_startup=[self.start_relay],
+            after_startup=[self.start_relay, self._mark_started],
             on_shutdown=[self.stop_relay],
             after_shutdown=[self.stop_database],
         )
+
+    # -- the ASGI app ------------------------------------------------------------------------
+
+    def asgi_app(
+        self,
+        *,
+        http: FastAPI | None = None,
+        extra_routes: Sequence[tuple[str, ASGIApp]] = (),
+        direct: Sequence[tuple[str, str]] = (),
+    ) -> ServiceApp:
+        """The service as one ASGI app with two faces (`serving.ServiceApp`): the API port
+        serves `http` (a FastAPI app) and nothing else; the management port serves /livez,
+        /readyz, /startupz, /metrics, the AsyncAPI docs (`/docs/asyncapi`), `http`'s OpenAPI
+        document and docs pages, and `extra_routes`. The lifespan stays the service's.
+        The (method, path) routes in `direct` are `http`'s own, served as a `DirectRoute`."""
+
+        core = self._management_core(extra_routes)
         limits = (self.settings.max_header_bytes, self.settings.max_header_count)
+        docs_paths = _docs_paths(http)
+        management = _management_face(core, http, docs_paths)
+
+        def face(app: ASGIApp) -> ServiceApp:
+            return ServiceApp(
+                api=_headers_limited(app, *limits),
+                management=_headers_limited(management, *limits),
+                lifespan=core,
+                management_ports={self.settings.management_port},
+            )
+
         if http is None:
-            return _headers_limited(core, *limits)
-        own_paths = {path for path, _ in core.routes}
+            return face(_no_api)
         requests = self._http_requests
         by_labels: dict[tuple[str, str, int], Histogram] = {}
         max_body = self.settings.max_request_bytes
@@ -349,8 +407,9 @@ class Service:
         tracer = self.telemetry.tracer_provider.get_tracer("signaalpunt.http")
 
         async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "lifespan" or scope.get("path") in own_paths:
-                await core(scope, receive, send)
+            if scope.get("path") in docs_paths:  # the docs are on the management port only
+                if scope["type"] == "http":
+                    await not_found(scope["path"])(scope, receive, send)
                 return
             if scope["type"] != "http":
                 await http(scope, receive, send)
@@ -411,12 +470,16 @@ class Service:
                     child = by_labels[labels] = requests.labels(scope["method"], route, str(status))
                 child.observe(time.perf_counter() - started)
 
-        return _headers_limited(dispatch, *limits)
+        return face(dispatch)
 
-    def run(self, app: ASGIApp | None = None, *, port: int | None = None) -> None:
-        """Serve the app with uvicorn (SIGTERM/SIGINT → graceful shutdown)."""
-        import uvicorn  # noqa: PLC0415
-
+    def run(
+        self,
+        app: ServiceApp | None = None,
+        *,
+        port: int | None = None,
+        management_port: int | None = None,
+    ) -> None:
+        """Serve the app on its API and management ports (SIGTERM/SIGINT → graceful shutdown)."""
         # Everything built at start-up (the app, the models, the imported modules) is moved out
         # of the collector's sight, and the youngest generation is collected per 50,000 new
         # objects instead of 700: a request makes some thousands of short-lived objects that
@@ -424,14 +487,44 @@ class Service:
         # the CPU instructions per signal; memory stays bounded by the (larger) threshold.
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
-        uvicorn.run(
+        serve(
             app if app is not None else self.asgi_app(),
-            **server_options(
-                host=self.settings.http_host,
-                port=port if port is not None else self.settings.http_port,
-                max_header_bytes=self.settings.max_header_bytes,
+            host=self.settings.http_host,
+            port=port if port is not None else self.settings.http_port,
+            management_port=(
+                management_port if management_port is not None else self.settings.management_port
             ),
+            max_header_bytes=self.settings.max_header_bytes,
         )
+
+
+async def _no_api(scope: Scope, receive: Receive, send: Send) -> None:
+    """The API port of a service without an API (metrics): nothing there."""
+    if scope["type"] == "http":
+        await not_found(scope["path"])(scope, receive, send)
+
+
+def _docs_paths(http: FastAPI | None) -> set[str]:
+    """The FastAPI app's OpenAPI document and docs pages: served on the management port."""
+    if http is None:
+        return set()
+    paths = (http.openapi_url, http.docs_url, http.redoc_url, http.swagger_ui_oauth2_redirect_url)
+    return {p for p in paths if p}
+
+
+def _management_face(core: AsgiFastStream, http: FastAPI | None, docs_paths: set[str]) -> ASGIApp:
+    own_paths = {path for path, _ in core.routes}
+
+    async def management(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path")
+        if path in own_paths:
+            await core(scope, receive, send)
+        elif http is not None and path in docs_paths:
+            await http(scope, receive, send)
+        elif scope["type"] == "http":
+            await not_found(scope["path"])(scope, receive, send)
+
+    return management
 
 
 def _headers_limited(app: ASGIApp, max_bytes: int, max_count: int) -> ASGIApp:

@@ -106,7 +106,14 @@ class ServiceSettings(BaseSettings):
     migrate_on_start: bool = Field(default=True, description="apply migrations at start-up")
 
     http_host: str = Field(default="127.0.0.1", description="0.0.0.0 inside a container")
-    http_port: int = Field(default=8000, ge=0, le=65535)
+    http_port: int = Field(default=8000, ge=0, le=65535, description="the API, and only the API")
+    management_port: int = Field(
+        default=-1,
+        ge=-1,
+        le=65535,
+        description="/livez, /readyz, /startupz, /metrics and the docs (never exposed publicly); "
+        "default: the API port + 1000 (8101 → 9101), any free port when the API port is 0",
+    )
     max_request_bytes: int = Field(
         default=64 * 1024,
         ge=1024,
@@ -173,6 +180,14 @@ class ServiceSettings(BaseSettings):
         description="longer than any topic's or dead-letter topic's retention, so a replay "
         "is still recognised",
     )
+
+    @model_validator(mode="after")
+    def _management_beside_the_api(self) -> Self:
+        if self.management_port == -1:
+            self.management_port = self.http_port + 1000 if self.http_port else 0
+            if self.management_port > 65535:
+                raise ValueError("set MANAGEMENT_PORT: the API port + 1000 is no port")
+        return self
 
     @model_validator(mode="after")
     def _tls_into_the_dsn(self) -> Self:

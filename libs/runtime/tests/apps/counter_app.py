@@ -91,4 +91,7 @@ def from_environment() -> Service:
 
 
 if __name__ == "__main__":
-    from_environment().run(port=int(os.environ.get("COUNTER_PORT", "0")))
+    from_environment().run(
+        port=int(os.environ.get("COUNTER_PORT", "0")),
+        management_port=int(os.environ.get("COUNTER_MANAGEMENT_PORT", "0")),
+    )

@@ -42,16 +42,24 @@ class KillableProcess:
 
 
 async def schemathesis(
-    openapi_url: str, *, authorization: str, max_examples: int, seconds: float = 400
+    openapi_url: str,
+    *,
+    url: str,
+    authorization: str,
+    max_examples: int,
+    seconds: float = 400,
 ) -> tuple[int, str]:
-    """schemathesis's CLI against a running service's OpenAPI document, checking only that no
-    request gets a 5xx; returns its exit status and output."""
+    """schemathesis's CLI against a running service's OpenAPI document (from its management
+    port) sending to `url` (its API port), checking only that no request gets a 5xx; returns
+    its exit status and output."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "schemathesis.cli",
         "run",
         openapi_url,
+        "--url",
+        url,
         "--checks",
         "not_a_server_error",
         "--max-examples",

@@ -8,7 +8,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from faststream.asgi.types import ASGIApp
 from prometheus_client import Counter
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import (
@@ -23,6 +22,7 @@ from signaalpunt_privacy import KEY_STORE_MIGRATIONS, BlindIndex, service_vault
 from signaalpunt_privacy.partner_encryption import PartnerKeyring
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.group_commit import GroupCommit
+from signaalpunt_runtime.serving import ServiceApp
 
 from .api import Claims, Submissions, build_api
 from .case_progress import register_case_progress
@@ -86,13 +86,15 @@ def build(
     rejections: Topic = PARTNER_REJECTIONS,
     case_steps: Topic = CASE_STEPS,
     erased: Topic = SIGNALS_ERASED,
-) -> tuple[Service, ASGIApp]:
+) -> tuple[Service, ServiceApp]:
     service = Service(
         settings,
         title="Signaalpunt intake",
         description="Signals in through every channel; one canonical signal out.",
         migrations=MIGRATIONS,
         shared_migrations=[KEY_STORE_MIGRATIONS],
+        # the outbox takes signals in while Kafka is down: ready with PostgreSQL alone
+        needs=("postgres",),
     )
     partners = PartnerRegistry(lambda: service.pool, refresh=settings.partner_registry_refresh)
     intake = make_intake(settings, service, received=received, erased=erased, partners=partners)
@@ -136,7 +138,7 @@ def build(
     return service, service.asgi_app(http=api, direct=[("POST", "/v1/signals")])
 
 
-def create_app() -> ASGIApp:
+def create_app() -> ServiceApp:
     """For `uvicorn --factory signaalpunt_intake.main:create_app`."""
     return build(IntakeSettings())[1]
 

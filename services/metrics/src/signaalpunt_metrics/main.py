@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from faststream.asgi.types import ASGIApp, Receive, Scope, Send
+from faststream.asgi.types import Receive, Scope, Send
 from signaalpunt_contracts import REGISTRY, Topic
 from signaalpunt_runtime import Service
+from signaalpunt_runtime.serving import ServiceApp
 
 from .collector import ReadModelCollector
 from .config import MetricsSettings, load_goals, load_inhabitants
@@ -27,7 +28,7 @@ def build(
     *,
     topics: MetricsTopics | None = None,
     watched: Sequence[Topic] | None = None,
-) -> tuple[Service, ASGIApp]:
+) -> tuple[Service, ServiceApp]:
     """`watched`: the topics whose consumer groups' lag and dead letters are reported
     (default: every topic of the registry)."""
     topics = topics or MetricsTopics()
@@ -50,18 +51,20 @@ def build(
         cache_seconds=settings.cache_seconds,
     )
     service.metrics.register(collector)
-    core = service.asgi_app()
+    app = service.asgi_app()
+    management = app.management
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    async def refreshing(scope: Scope, receive: Receive, send: Send) -> None:
         # the figures are computed when Prometheus asks (at most once per cache_seconds)
         if scope["type"] == "http" and scope.get("path") == "/metrics":
             await collector.refresh_if_stale()
-        await core(scope, receive, send)
+        await management(scope, receive, send)
 
+    app.management = refreshing
     return service, app
 
 
-def create_app() -> ASGIApp:
+def create_app() -> ServiceApp:
     """For `uvicorn --factory signaalpunt_metrics.main:create_app`."""
     return build(MetricsSettings())[1]
 

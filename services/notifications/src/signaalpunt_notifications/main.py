@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from faststream.asgi.types import ASGIApp
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import (
     CASE_STEPS,
@@ -28,6 +27,7 @@ from signaalpunt_contracts import (
 from signaalpunt_contracts.notifications import MessageChannel
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
 from signaalpunt_runtime import Service
+from signaalpunt_runtime.serving import ServiceApp
 
 from .api import build_api
 from .channels import Channel, EmailChannel, MessageBirdSms, WebhookChannel
@@ -74,7 +74,7 @@ class Extensions:
 @dataclass
 class Notifications:
     service: Service
-    app: ASGIApp
+    app: ServiceApp
     sender: Sender
     addresses: AddressBook
     rules: RuleBook
@@ -86,7 +86,7 @@ def build(
     notifications: Topic = NOTIFICATIONS,
     extensions: Extensions | None = None,
     clock: Clock = utc_now,
-) -> tuple[Service, ASGIApp]:
+) -> tuple[Service, ServiceApp]:
     composed = compose(settings, notifications=notifications, extensions=extensions, clock=clock)
     return composed.service, composed.app
 
@@ -188,7 +188,7 @@ def compose(
     return Notifications(service, app, sender, addresses, extensions.rules)
 
 
-def create_app() -> ASGIApp:
+def create_app() -> ServiceApp:
     """For `uvicorn --factory signaalpunt_notifications.main:create_app`."""
     return build(NotificationsSettings())[1]
 

@@ -7,12 +7,12 @@ import contextlib
 import json
 from pathlib import Path
 
-from faststream.asgi.types import ASGIApp
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import CASE_STEPS, MATCHES_REQUESTED, REFERRAL_GAPS, REFERRALS
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.logs import get_logger
+from signaalpunt_runtime.serving import ServiceApp
 
 from . import repository as repo
 from .api import build_api
@@ -76,7 +76,7 @@ def build(
     clock: Clock = system_clock,
     watch_deadlines: bool = True,
     send_webhooks: bool = True,
-) -> tuple[Referrals, ASGIApp]:
+) -> tuple[Referrals, ServiceApp]:
     service = Service(
         settings,
         title="Signaalpunt referral",
@@ -134,7 +134,7 @@ def build(
     return ctx, service.asgi_app(http=build_api(ctx, verifier))
 
 
-def create_app() -> ASGIApp:
+def create_app() -> ServiceApp:
     """For `uvicorn --factory signaalpunt_referral.main:create_app`."""
     return build(ReferralSettings())[1]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faststream.asgi.types import ASGIApp
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import (
     CASE_STEPS,
@@ -20,6 +19,7 @@ from signaalpunt_contracts import (
 )
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
 from signaalpunt_runtime import Service
+from signaalpunt_runtime.serving import ServiceApp
 
 from .api import build_api
 from .config import TriageSettings
@@ -54,7 +54,7 @@ def build(
     topics: Topics = DEFAULT_TOPICS,
     clock: Clock = system_clock,
     watch_deadlines: bool = True,
-) -> tuple[Triage, ASGIApp]:
+) -> tuple[Triage, ServiceApp]:
     service = Service(
         settings,
         title="Signaalpunt triage",
@@ -95,7 +95,7 @@ def build(
     return triage, service.asgi_app(http=build_api(triage, verifier))
 
 
-def create_app() -> ASGIApp:
+def create_app() -> ServiceApp:
     """For `uvicorn --factory signaalpunt_triage.main:create_app`."""
     return build(TriageSettings())[1]
 

@@ -1,0 +1,131 @@
+"""Two ports per service: the API port serves the API only; the management port serves what an
+operator and the platform need (/livez, /readyz, /startupz, /metrics, the OpenAPI and AsyncAPI
+documents and their pages). A public ingress publishes the API port, nothing else: the metrics,
+the health details and the docs are not for the internet.
+
+One uvicorn server listens on both sockets with one app (`ServiceApp`): one lifespan (broker,
+database, relay start once), one graceful shutdown on SIGTERM. A request goes to the management
+face when it arrived on the management socket (`scope["server"]`, the local address), else to
+the API face.
+
+    app = service.asgi_app(http=api)
+    async with serving(app, host="127.0.0.1") as served:   # tests: both ports picked freely
+        httpx.get(f"{served.management_url}/readyz")
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
+
+STARTUP_FAILURE = 3  # uvicorn's own exit status when the app did not start
+
+
+@dataclass
+class ServiceApp:
+    """The service's ASGI app: `api` and `management` faces behind one lifespan (`core`).
+    Callable as an ASGI app itself; which face answers depends on the socket a request came in
+    on (`management_ports`, filled by `serving`/`run` with the bound management port)."""
+
+    api: ASGIApp
+    management: ASGIApp
+    lifespan: ASGIApp
+    management_ports: set[int] = field(default_factory=set)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(scope, receive, send)
+            return
+        server = scope.get("server") or (None, None)
+        if server[1] in self.management_ports:
+            await self.management(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+@dataclass(frozen=True)
+class Served:
+    host: str
+    port: int
+    management_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://{self.host}:{self.management_port}"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: any free port)."""
+    import uvicorn  # noqa: PLC0415
+
+    return uvicorn.Config(app="unused:app", host=host, port=port, log_config=None).bind_socket()
+
+
+def _server(app: ASGIApp, host: str, port: int, options: dict[str, Any]) -> Any:
+    import uvicorn  # noqa: PLC0415
+
+    from .service import server_options  # noqa: PLC0415
+
+    limit = options.pop("max_header_bytes", 16 * 1024)
+    config = server_options(host=host, port=port, max_header_bytes=limit) | options
+    return uvicorn.Server(uvicorn.Config(app, **config))
+
+
+def _sockets(app: ServiceApp, host: str, port: int, management_port: int) -> list[socket.socket]:
+    api = bind(host, port)
+    try:
+        management = bind(host, management_port)
+    except BaseException:
+        api.close()
+        raise
+    app.management_ports.add(int(management.getsockname()[1]))
+    return [api, management]
+
+
+@asynccontextmanager
+async def serving(
+    app: ServiceApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    management_port: int = 0,
+    **options: Any,
+) -> AsyncIterator[Served]:
+    """Serve `app` in the running event loop (its lifespan included) until the block ends."""
+    import asyncio  # noqa: PLC0415
+
+    sockets = _sockets(app, host, port, management_port)
+    served = Served(host, int(sockets[0].getsockname()[1]), int(sockets[1].getsockname()[1]))
+    server = _server(app, host, served.port, options)
+    task = asyncio.create_task(server.serve(sockets=sockets))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the server stopped before it started")
+            await asyncio.sleep(0.05)
+        yield served
+    finally:
+        server.should_exit = True
+        await task
+        for sock in sockets:
+            sock.close()
+
+
+def run(app: ServiceApp, *, host: str, port: int, management_port: int, **options: Any) -> None:
+    """Serve `app` on its two ports until SIGTERM/SIGINT (graceful shutdown)."""
+    sockets = _sockets(app, host, port, management_port)
+    server = _server(app, host, port, options)
+    server.run(sockets=sockets)
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

@@ -1,0 +1,128 @@
+"""Health that means something, on a port of its own.
+
+The API port serves the API only; /livez, /readyz, /startupz, /metrics and the docs are on the
+management port. Liveness is the process and its event loop: a Kafka outage never fails it (a
+restart would not bring Kafka back, it would only turn an outage into a restart loop). Readiness
+is what the service needs: intake, whose outbox takes signals in while Kafka is down, is ready
+with PostgreSQL alone.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from signaalpunt_runtime import Service
+from signaalpunt_runtime.http_api import install_problem_handlers
+from signaalpunt_runtime.serving import Served, serving
+from signaalpunt_testkit.outages import infra as infra_sh
+from signaalpunt_testkit.plugin import Infra
+
+from .apps.counter_app import MIGRATIONS
+from .helpers import eventually, settings_for
+
+
+def _service(
+    database_url: str, kafka: str, schema: str, needs: tuple[str, ...] = ("postgres", "kafka")
+) -> Service:
+    return Service(
+        settings_for(database_url, kafka, schema),
+        title="Health (test app)",
+        migrations=MIGRATIONS,
+        needs=needs,
+    )
+
+
+def _api() -> FastAPI:
+    api = FastAPI(title="health test")
+    install_problem_handlers(api)
+
+    @api.get("/v1/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return api
+
+
+async def test_the_api_port_serves_the_api_only_and_the_management_port_the_rest(
+    infra: Infra, database_url: str
+) -> None:
+    service = _service(database_url, infra.kafka_bootstrap, "health_ports")
+    async with (
+        serving(service.asgi_app(http=_api())) as served,
+        httpx.AsyncClient(base_url=served.url, timeout=10) as api,
+        httpx.AsyncClient(base_url=served.management_url, timeout=10) as management,
+    ):
+        assert served.port != served.management_port
+        assert (await api.get("/v1/hello")).json() == {"hello": "world"}
+        for path in (
+            "/metrics",
+            "/livez",
+            "/readyz",
+            "/startupz",
+            "/health",
+            "/docs",
+            "/openapi.json",
+            "/docs/asyncapi",
+        ):
+            answer = await api.get(path)
+            assert answer.status_code == 404, f"{path} must not be on the API port"
+            assert answer.headers["content-type"] == "application/problem+json"
+
+        assert (await management.get("/livez")).json() == {"status": "ok"}
+        assert (await management.get("/startupz")).status_code == 200
+        ready = await management.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["kafka"] == "ok"
+        assert ready.json()["checks"]["postgres"] == "ok"
+        metrics = (await management.get("/metrics")).text
+        # the API's requests are counted, and shown where the operator looks
+        assert 'route="/v1/hello",status="200"' in metrics
+        assert (await management.get("/openapi.json")).json()["info"]["title"] == "health test"
+        assert (await management.get("/docs")).status_code == 200
+        assert (await management.get("/docs/asyncapi")).status_code == 200
+        assert (await management.get("/v1/hello")).status_code == 404, "no API here"
+
+
+async def test_a_kafka_outage_fails_readiness_of_who_needs_kafka_never_liveness(
+    infra: Infra, database_url: str
+) -> None:
+    both = _service(database_url, infra.kafka_bootstrap, "health_both")
+    postgres_alone = _service(database_url, infra.kafka_bootstrap, "health_pg", needs=("postgres",))
+    async with (
+        serving(both.asgi_app()) as served_both,
+        serving(postgres_alone.asgi_app(http=_api())) as served_pg,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+
+        async def status(served: Served, path: str) -> int:
+            return (await client.get(f"{served.management_url}{path}")).status_code
+
+        assert await status(served_both, "/readyz") == 200
+        assert await status(served_pg, "/readyz") == 200
+        await infra_sh("down", "kafka")
+        try:
+
+            async def both_unready() -> bool:
+                return await status(served_both, "/readyz") == 503
+
+            await eventually(both_unready, timeout=30, what="/readyz to fail without Kafka")
+            answer = (await client.get(f"{served_pg.management_url}/readyz")).json()
+            assert answer["status"] == "ok", answer
+            assert answer["checks"]["kafka"] != "ok", "the outage is reported all the same"
+            assert answer["checks"]["postgres"] == "ok"
+            for served in (served_both, served_pg):
+                assert await status(served, "/livez") == 200, "an outage is not a reason to restart"
+        finally:
+            await infra_sh("up", "kafka")
+
+        async def both_ready() -> bool:
+            return await status(served_both, "/readyz") == 200
+
+        await eventually(both_ready, timeout=60, what="/readyz once Kafka is back")
+
+
+def test_readiness_needs_are_known_checks() -> None:
+    settings = settings_for("postgresql://x@127.0.0.1:1/x", "127.0.0.1:1", "health_unknown")
+    with pytest.raises(ValueError, match="redis"):
+        Service(settings, title="x", needs=("redis",))
