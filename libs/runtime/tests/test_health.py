@@ -78,6 +78,9 @@ async def test_the_api_port_serves_the_api_only_and_the_management_port_the_rest
         metrics = (await management.get("/metrics")).text
         # the API's requests are counted, and shown where the operator looks
         assert 'route="/v1/hello",status="200"' in metrics
+        # the process and the interpreter, as an operator expects from any Python service
+        for name in ("process_resident_memory_bytes", "python_info", "python_gc_objects_collected"):
+            assert f"\n{name}" in metrics, f"no {name} in /metrics"
         assert (await management.get("/openapi.json")).json()["info"]["title"] == "health test"
         assert (await management.get("/docs")).status_code == 200
         assert (await management.get("/docs/asyncapi")).status_code == 200

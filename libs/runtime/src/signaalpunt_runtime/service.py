@@ -39,7 +39,14 @@ from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from opentelemetry.trace import Span, SpanKind, StatusCode
-from prometheus_client import CollectorRegistry, Histogram, make_asgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    make_asgi_app,
+)
 from signaalpunt_contracts import Topic
 
 from .broker_factory import make_broker
@@ -107,6 +114,11 @@ class Service:
             settings.service_name, settings.instance, settings.otlp_endpoint
         )
         self.metrics = CollectorRegistry()
+        # the process itself (CPU, memory, open files, start time), the interpreter and its
+        # garbage collector: a private registry has none of them unless they are added
+        ProcessCollector(registry=self.metrics)
+        PlatformCollector(registry=self.metrics)
+        GCCollector(registry=self.metrics)
         self.broker: KafkaBroker = make_broker(
             bootstrap=settings.kafka_bootstrap,
             client_id=settings.service_name,
