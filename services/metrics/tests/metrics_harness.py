@@ -84,7 +84,7 @@ class MetricsHarness:
         return MetricsSettings(
             database_url=self.database_url,  # type: ignore[arg-type]
             kafka_bootstrap=self.bootstrap,
-            cache_seconds=0,
+            refresh_interval=0.2,
             commit_interval=0.2,
             consume_batch_size=50,
             **self.overrides,

@@ -1,14 +1,15 @@
-"""Prometheus metrics computed from the read models (and Kafka's offsets) at scrape time.
+"""Prometheus metrics computed from the read models (and Kafka's offsets) in the background.
 
 The figures are aggregates over the tables in PostgreSQL, not counters kept in memory: they are
-right after a restart, on every replica, and a redelivered event cannot count twice. A scrape
-within `cache_seconds` of the last refresh reuses its figures, so several Prometheus servers or
-a dashboard refresh storm cost one set of queries.
+right after a restart, on every replica, and a redelivered event cannot count twice. They are
+refreshed every `refresh_interval` seconds apart from the scrapes: a scrape reads the last
+figures, so several Prometheus servers, a refresh storm or a slow query never make a scrape slow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -83,17 +84,16 @@ class ReadModelCollector(Collector):
         offsets: KafkaOffsets | None,
         municipalities: dict[str, Municipality],
         goals: Sequence[Goal],
-        cache_seconds: float,
+        refresh_interval: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
         self._offsets = offsets
         self._municipalities = municipalities
         self._goals = tuple(goals)
-        self._cache_seconds = cache_seconds
+        self._refresh_interval = max(refresh_interval, 0.05)
+        self._keeping: asyncio.Task[None] | None = None
         self._clock = clock
-        self._lock = asyncio.Lock()
-        self._refreshed_at: float | None = None
         self._read_models: list[Metric] = []
         self._kafka: list[Metric] = []
         self._errors = 0
@@ -111,13 +111,25 @@ class ReadModelCollector(Collector):
     def describe(self) -> Iterator[Metric]:
         return iter(())  # the families vary with the data; no name checks at registration
 
-    async def refresh_if_stale(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            if self._refreshed_at is not None and now - self._refreshed_at < self._cache_seconds:
-                return
+    async def start(self) -> None:
+        """The first figures before the service answers its first scrape, then a refresh every
+        `refresh_interval` seconds in the background: a scrape only reads the last figures, so
+        it never waits for SQL or Kafka (Prometheus's scrape timeout is no budget for them)."""
+        await self.refresh()
+        self._keeping = asyncio.create_task(self._keep_fresh(), name="metrics-refresh")
+
+    async def stop(self) -> None:
+        if self._keeping is not None:
+            self._keeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeping
+            self._keeping = None
+
+    async def _keep_fresh(self) -> None:
+        while True:
+            started = time.monotonic()
             await self.refresh()
-            self._refreshed_at = time.monotonic()
+            await asyncio.sleep(max(0.0, self._refresh_interval - (time.monotonic() - started)))
 
     async def refresh(self) -> None:
         try:

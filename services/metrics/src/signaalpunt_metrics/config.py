@@ -24,10 +24,10 @@ class MetricsSettings(ServiceSettings):
     http_port: int = 8104
     inhabitants_file: Path = HERE / "inhabitants.yaml"
     goals_file: Path = HERE / "goals.yaml"
-    cache_seconds: float = Field(
+    refresh_interval: float = Field(
         default=5.0,
-        ge=0,
-        description="a scrape within this many seconds of the last one reuses its figures",
+        ge=0.05,
+        description="seconds between two refreshes of the figures, apart from the scrapes",
     )
     consume_batch_size: int = Field(
         default=200, ge=1, description="events per transaction when catching up"

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from faststream.asgi.types import Receive, Scope, Send
 from signaalpunt_contracts import REGISTRY, Topic
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.serving import ServiceApp
@@ -48,19 +47,12 @@ def build(
         offsets=offsets,
         municipalities=load_inhabitants(settings.inhabitants_file),
         goals=load_goals(settings.goals_file),
-        cache_seconds=settings.cache_seconds,
+        refresh_interval=settings.refresh_interval,
     )
     service.metrics.register(collector)
+    # after the offsets reader (started first), so the first figures include the lag
+    service.also_start(collector.start, collector.stop)
     app = service.asgi_app()
-    management = app.management
-
-    async def refreshing(scope: Scope, receive: Receive, send: Send) -> None:
-        # the figures are computed when Prometheus asks (at most once per cache_seconds)
-        if scope["type"] == "http" and scope.get("path") == "/metrics":
-            await collector.refresh_if_stale()
-        await management(scope, receive, send)
-
-    app.management = refreshing
     return service, app
 
 
