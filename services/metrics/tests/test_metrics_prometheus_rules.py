@@ -45,8 +45,9 @@ def test_every_service_of_make_run_is_scraped_in_both_configurations() -> None:
     )
     assert set(compose) == set(local)
     for name, port in _services().items():
-        assert compose[name] == [f"{name}:{port}"]
-        assert local[name] == [f"127.0.0.1:{port}"]
+        management = port + 1000  # /metrics is on the management port, never the API's
+        assert compose[name] == [f"{name}:{management}"]
+        assert local[name] == [f"127.0.0.1:{management}"]
 
 
 async def test_alert_and_recording_rules_pass_their_unit_tests() -> None:
