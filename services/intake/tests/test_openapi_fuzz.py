@@ -18,7 +18,9 @@ async def test_no_server_errors_whatever_is_sent(intake: RunningIntake, tmp_path
     code, text = await schemathesis(
         f"{str(intake.management.base_url).rstrip('/')}/openapi.json",
         url=base,
-        authorization=token, max_examples=40, seconds=300
+        authorization=token,
+        max_examples=40,
+        seconds=300,
     )
     (tmp_path / "schemathesis.txt").write_text(text)
     assert code == 0, text[-3000:]
