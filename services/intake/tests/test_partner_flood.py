@@ -159,7 +159,7 @@ async def test_a_partners_flood_of_bad_events_does_not_hold_up_another_partner(
     await watcher
     assert len(refused) == BAD_EVENTS, f"{len(refused)} of {BAD_EVENTS} bad events refused"
     assert paused_seen == set(), f"the stage paused ({paused_seen}) for a partner's bad input"
-    assert (await intake.client.get("/health")).status_code == 200
+    assert (await intake.management.get("/readyz")).status_code == 200
 
     conn = await asyncpg.connect(intake.database_url)
     try:

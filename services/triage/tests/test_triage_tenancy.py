@@ -24,13 +24,14 @@ from signaalpunt_privacy import (
 )
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
+from signaalpunt_runtime.serving import serving
 from signaalpunt_runtime.tenancy import database_scope, scope_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_testkit.tenancy import service_role_dsn
 from signaalpunt_triage import repository
 from signaalpunt_triage.config import TriageSettings
 from signaalpunt_triage.main import MIGRATIONS, build
-from triage_harness import RunningTriage, SettableClock, serving
+from triage_harness import RunningTriage, SettableClock
 
 CODES = ("GM0715", "GM0716", "GM0677", "GM0654")
 PER_CASE = ("decisions", "steps", "edit_locks")
@@ -160,13 +161,16 @@ async def triage_as_role(
     )
     clock = SettableClock()
     running, app = build(settings, topics=topics, clock=clock, watch_deadlines=False)
-    async with serving(app) as base_url:
+    async with serving(app) as served:
         key_store = PostgresSubjectKeyStore.with_own_pool(
             database_url, KeyEncryptionKeys.from_spec(kek)
         )
         await key_store.open()
         try:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            async with (
+                httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+                httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
+            ):
                 yield RunningTriage(
                     client=client,
                     triage=running,
@@ -176,6 +180,7 @@ async def triage_as_role(
                     infra=infra,
                     clock=clock,
                     database_url=database_url,
+                    management=management,
                 )
         finally:
             await key_store.close()
