@@ -78,7 +78,7 @@ class CommitOnRevoke(ConsumerRebalanceListener):
     def __init__(self, committer: OffsetCommitter) -> None:
         self._committer = committer
         self.assigned: frozenset[TopicPartition] = frozenset()
-        """The partitions this consumer holds now (for /health; empty during a rebalance)."""
+        """The partitions this consumer holds now (for /readyz; empty during a rebalance)."""
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.assigned = self.assigned - set(revoked)

@@ -82,7 +82,7 @@ class Pausing:
             metrics.paused.labels(topic, group, reason.value).set(0)
 
     def describe(self) -> dict[str, object] | None:
-        """For /health: why and since when the stage waits (None when it runs)."""
+        """For /readyz: why and since when the stage waits (None when it runs)."""
         if self.reason is None or self.since is None:
             return None
         return {
