@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
-from referral_harness import RunningReferral, SettableClock, serving
+from referral_harness import RunningReferral, SettableClock
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_contracts import (
     CASE_STEPS,
@@ -21,6 +21,7 @@ from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSu
 from signaalpunt_referral.config import ReferralSettings
 from signaalpunt_referral.handlers import Topics
 from signaalpunt_referral.main import build
+from signaalpunt_runtime.serving import serving as serving_service
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 
@@ -56,13 +57,16 @@ async def referral(
     running, app = build(
         settings, topics=topics, clock=clock, watch_deadlines=False, send_webhooks=False
     )
-    async with serving(app) as base_url:
+    async with serving_service(app) as served:
         key_store = PostgresSubjectKeyStore.with_own_pool(
             database_url, KeyEncryptionKeys.from_spec(kek)
         )
         await key_store.open()
         try:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            async with (
+                httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+                httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
+            ):
                 yield RunningReferral(
                     client=client,
                     referrals=running,
@@ -71,6 +75,7 @@ async def referral(
                     vault=PersonalDataVault(key_store),
                     infra=infra,
                     clock=clock,
+                    management=management,
                 )
         finally:
             await key_store.close()

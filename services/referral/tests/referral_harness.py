@@ -75,6 +75,7 @@ class RunningReferral:
     vault: PersonalDataVault
     infra: Infra
     clock: SettableClock
+    management: httpx.AsyncClient  # the management port: health, /metrics, the docs
 
     def staff(
         self,

@@ -46,7 +46,7 @@ def templates(document: dict[str, object], prefix: tuple[str, ...]) -> list[str]
 
 
 async def test_team_routes_are_for_staff_only(referral: RunningReferral) -> None:
-    document = (await referral.client.get("/openapi.json")).json()
+    document = (await referral.management.get("/openapi.json")).json()
     not_team = templates(
         document,
         (
@@ -67,7 +67,7 @@ async def test_team_routes_are_for_staff_only(referral: RunningReferral) -> None
 
 
 async def test_the_social_map_is_for_coordinators_only(referral: RunningReferral) -> None:
-    document = (await referral.client.get("/openapi.json")).json()
+    document = (await referral.management.get("/openapi.json")).json()
     not_map = templates(document, ("/v1/referral/map", "/v1/referral/routes"))
     checked = await assert_refused(
         referral.client,
@@ -86,7 +86,7 @@ async def test_the_social_map_is_for_coordinators_only(referral: RunningReferral
 
 
 async def test_the_inbox_is_for_organisations_only(referral: RunningReferral) -> None:
-    document = (await referral.client.get("/openapi.json")).json()
+    document = (await referral.management.get("/openapi.json")).json()
     not_inbox = templates(document, ("/v1/referral/inbox",))
     checked = await assert_refused(
         referral.client,
@@ -107,7 +107,7 @@ async def test_the_inbox_is_for_organisations_only(referral: RunningReferral) ->
 async def test_every_route_but_the_signed_callback_is_in_one_of_the_groups(
     referral: RunningReferral,
 ) -> None:
-    document = (await referral.client.get("/openapi.json")).json()
+    document = (await referral.management.get("/openapi.json")).json()
     grouped = (
         "/v1/referral/signals",
         "/v1/referral/referrals",

@@ -15,7 +15,7 @@ import pytest_asyncio
 from conftest import private_topics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from referral_harness import RunningReferral, SettableClock, serving
+from referral_harness import RunningReferral, SettableClock
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_privacy import (
     KEY_STORE_MIGRATIONS,
@@ -28,6 +28,7 @@ from signaalpunt_referral.config import ReferralSettings
 from signaalpunt_referral.main import MIGRATIONS, build
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
+from signaalpunt_runtime.serving import serving as serving_service
 from signaalpunt_runtime.tenancy import database_scope, scope_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_testkit.tenancy import service_role_dsn
@@ -194,13 +195,16 @@ async def referral_as_role(
         outbox_poll_interval=0.2,
     )
     running, app = build(settings, topics=topics, clock=SettableClock(), watch_deadlines=False)
-    async with serving(app) as base_url:
+    async with serving_service(app) as served:
         key_store = PostgresSubjectKeyStore.with_own_pool(
             database_url, KeyEncryptionKeys.from_spec(kek)
         )
         await key_store.open()
         try:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            async with (
+                httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+                httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
+            ):
                 yield RunningReferral(
                     client=client,
                     referrals=running,
@@ -209,6 +213,7 @@ async def referral_as_role(
                     vault=PersonalDataVault(key_store),
                     infra=infra,
                     clock=SettableClock(),
+                    management=management,
                 )
         finally:
             await key_store.close()
@@ -229,7 +234,7 @@ async def test_every_endpoint_as_the_service_role_keeps_to_the_callers_municipal
     assert shipped.status_code == 200, shipped.text
 
     other = referral.staff("coordinator", "team", "desk", municipality="GM0716")
-    document = (await referral.client.get("/openapi.json")).json()
+    document = (await referral.management.get("/openapi.json")).json()
     samples = {"signal_id": str(signal_id), "referral_id": rid}
     checked = 0
     for template, item in document["paths"].items():

@@ -200,7 +200,7 @@ async def test_every_endpoint_as_the_service_role_keeps_to_the_callers_municipal
     assert decided.status_code == 200, decided.text
 
     other = triage.token(roles=("coordinator", "desk", "team"), municipality="GM0716")
-    document = (await triage.client.get("/openapi.json")).json()
+    document = (await triage.management.get("/openapi.json")).json()
     checked = 0
     for template, item in document["paths"].items():
         if "get" not in item:
