@@ -356,7 +356,7 @@ async def test_no_concern_words_in_logs_and_decisions_counted(
     )
     assert str(sent.data.signal_id) not in metrics
     assert (
-        'signaalpunt_triage_decisions_total{decided_by="rules",municipality="GM0715",'
+        'signaalpunt_triage_decisions_published_total{decided_by="rules",municipality="GM0715",'
         'priority="acute",route="acuut"}' in metrics
     )
 

@@ -69,8 +69,9 @@ class TriageMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.decisions = Counter(
-            "signaalpunt_triage_decisions",
-            "Triage decisions published, by route, priority and who decided",
+            # not `signaalpunt_triage_decisions`: that is the metrics service's durable figure
+            "signaalpunt_triage_decisions_published",
+            "Triage decisions published by this process, by route, priority and who decided",
             ["municipality", "route", "priority", "decided_by"],
             registry=registry,
         )
