@@ -15,8 +15,9 @@ from signaalpunt_matching.config import MatchingSettings
 from signaalpunt_matching.handlers import Topics
 from signaalpunt_matching.main import build
 from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
+from signaalpunt_runtime.serving import serving as serving_service
 from signaalpunt_testkit.plugin import Infra, TopicFactory
-from signaalpunt_testkit.serving import SettableClock, serving
+from signaalpunt_testkit.serving import SettableClock
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -43,13 +44,16 @@ async def matching(
     )
     clock = SettableClock()
     running, app = build(settings, topics=topics, clock=clock, watch=False)
-    async with serving(app) as base_url:
+    async with serving_service(app) as served:
         key_store = PostgresSubjectKeyStore.with_own_pool(
             database_url, KeyEncryptionKeys.from_spec(kek)
         )
         await key_store.open()
         try:
-            async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+            async with (
+                httpx.AsyncClient(base_url=served.url, timeout=60) as client,
+                httpx.AsyncClient(base_url=served.management_url, timeout=60) as management,
+            ):
                 yield RunningMatching(
                     client=client,
                     ctx=running,
@@ -59,6 +63,7 @@ async def matching(
                     vault=PersonalDataVault(key_store),
                     infra=infra,
                     clock=clock,
+                    management=management,
                 )
         finally:
             await key_store.close()

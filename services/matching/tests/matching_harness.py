@@ -30,6 +30,7 @@ class RunningMatching:
     vault: PersonalDataVault
     infra: Infra
     clock: SettableClock
+    management: httpx.AsyncClient  # the management port: health, /metrics, the docs
 
     def staff(
         self, *roles: str, municipality: str = "GM0715", subject: str = "staff:vc-1"

@@ -197,7 +197,7 @@ async def test_an_import_reports_refused_rows_and_keeps_the_rest(matching: Runni
 
 
 async def test_every_staff_route_refuses_other_callers(matching: RunningMatching) -> None:
-    document = (await matching.client.get("/openapi.json")).json()
+    document = (await matching.management.get("/openapi.json")).json()
 
     def token(kind: str) -> dict[str, str]:
         from signaalpunt_access.dev_tokens import mint

@@ -7,12 +7,12 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from faststream.asgi.types import ASGIApp
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import MATCHES, MATCHES_REQUESTED, VOLUNTEERS_VOG_EXPIRING
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, KeyEncryptionKeys, service_vault
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.logs import get_logger
+from signaalpunt_runtime.serving import ServiceApp
 
 from . import repository as repo
 from .api import build_api
@@ -92,7 +92,7 @@ def build(
     topics: Topics = DEFAULT_TOPICS,
     clock: Clock = system_clock,
     watch: bool = True,
-) -> tuple[Matching, ASGIApp]:
+) -> tuple[Matching, ServiceApp]:
     service = Service(
         settings,
         title="Signaalpunt matching",
@@ -150,7 +150,7 @@ def build(
     return ctx, service.asgi_app(http=build_api(ctx, verifier))
 
 
-def create_app() -> ASGIApp:
+def create_app() -> ServiceApp:
     """For `uvicorn --factory signaalpunt_matching.main:create_app`."""
     return build(MatchingSettings())[1]
 
