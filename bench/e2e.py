@@ -63,7 +63,7 @@ from dev_secrets import PARTNER_JWKS, environment, partner_signing_key  # noqa: 
 from signaalpunt_contracts import PARTNER_SIGNALS, REGISTRY, TopicRegistry  # noqa: E402
 from signaalpunt_privacy.partner_encryption import sign_and_encrypt  # noqa: E402
 from signaalpunt_runtime import ServiceSettings  # noqa: E402
-from signaalpunt_runtime.broker_factory import make_producer  # noqa: E402
+from signaalpunt_runtime.broker_factory import make_producer, make_reader  # noqa: E402
 from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -329,9 +329,7 @@ class Lag:
 
     async def total(self) -> int:
         """Events the services' groups have not yet handled, over all their topics."""
-        from aiokafka import AIOKafkaConsumer  # noqa: PLC0415
-
-        ends_reader = AIOKafkaConsumer(bootstrap_servers=KAFKA, client_id="bench-e2e-ends")
+        ends_reader = make_reader(KAFKA)
         await ends_reader.start()
         try:
             lag = 0
