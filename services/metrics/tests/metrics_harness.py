@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -64,10 +65,12 @@ class MetricsHarness:
         database_url: str,
         topics: MetricsTopics,
         watched: list[Topic],
+        group: str,
         port: int | None = None,
         settings: dict[str, Any] | None = None,
     ) -> None:
         self.overrides = settings or {}
+        self.group = group
         self.bootstrap = bootstrap
         self.database_url = database_url
         self.topics = topics
@@ -87,6 +90,8 @@ class MetricsHarness:
             refresh_interval=0.2,
             commit_interval=0.2,
             consume_batch_size=50,
+            service_name=self.group,  # the consumer group: private to this test module
+            database_schema="metrics",
             **self.overrides,
         )
 
@@ -150,16 +155,23 @@ class MetricsHarness:
         await self.producer.send_and_wait(topic.name, value, key=key.encode())
 
 
+def private_group() -> str:
+    """A consumer group of the test module's own: a group shared between modules would make one
+    module's consumer (one that has not yet left, or one a failed test left behind) a member of
+    another module's group, and the rebuild refuses while its group has members."""
+    return f"metrics-{uuid.uuid4().hex[:8]}"
+
+
 async def private_topics(
-    create: Callable[..., Awaitable[Any]],
+    create: Callable[..., Awaitable[Any]], group: str
 ) -> tuple[MetricsTopics, list[Topic]]:
-    """Private copies of the metrics service's topics: consumed by "metrics" (and, on the
+    """Private copies of the metrics service's topics: consumed by `group` (and, on the
     received topic, also by "triage", which never runs here: its lag is everything)."""
     base = MetricsTopics()
     copies: dict[str, Topic] = {}
     for f in dataclasses.fields(base):
         topic: Topic = getattr(base, f.name)
-        consumers = ("triage", "metrics") if f.name == "received" else ("metrics",)
+        consumers = ("triage", group) if f.name == "received" else (group,)
         copies[f.name] = await create(topic, topic.name, consumers=consumers)
     topics = MetricsTopics(**copies)
     return topics, list(copies.values())

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest_asyncio
-from metrics_harness import MetricsHarness, private_topics
+from metrics_harness import MetricsHarness, private_group, private_topics
 from metrics_scenario import TERNEUZEN, Step, received, triaged
 from signaalpunt_contracts import Envelope, ErasureReason, ErasureScope, SignalErasedV1
 from signaalpunt_testkit.plugin import Infra, TopicFactory
@@ -19,9 +19,14 @@ from signaalpunt_testkit.plugin import Infra, TopicFactory
 async def metrics(
     infra: Infra, kafka_topics: TopicFactory, database_url: str
 ) -> AsyncIterator[MetricsHarness]:
-    topics, watched = await private_topics(kafka_topics.private)
+    group = private_group()
+    topics, watched = await private_topics(kafka_topics.private, group)
     harness = MetricsHarness(
-        bootstrap=infra.kafka_bootstrap, database_url=database_url, topics=topics, watched=watched
+        bootstrap=infra.kafka_bootstrap,
+        database_url=database_url,
+        topics=topics,
+        watched=watched,
+        group=group,
     )
     await harness.producer.start()
     await harness.start()

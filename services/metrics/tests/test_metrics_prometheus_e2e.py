@@ -19,7 +19,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import yaml
-from metrics_harness import MetricsHarness, free_port, private_topics
+from metrics_harness import MetricsHarness, free_port, private_group, private_topics
 from metrics_scenario import (
     TERNEUZEN,
     Step,
@@ -235,12 +235,14 @@ async def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[tuple[MetricsHarness, Prometheus, Served]]:
     folder = tmp_path_factory.mktemp("prometheus")
-    topics, watched = await private_topics(kafka_topics.private)
+    group = private_group()
+    topics, watched = await private_topics(kafka_topics.private, group)
     metrics = MetricsHarness(
         bootstrap=infra.kafka_bootstrap,
         database_url=database_url,
         topics=topics,
         watched=watched,
+        group=group,
         settings={"goals_file": goals_file(folder)},
     )
     await metrics.producer.start()
@@ -357,8 +359,8 @@ async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
         }
     )
     # every topic handled, then seen by Prometheus
-    await metrics.wait_until(lambda samples: _lag(samples, "metrics") == 0)
-    await prometheus.wait_for('sum(signaalpunt_consumer_lag{group="metrics"}) == 0')
+    await metrics.wait_until(lambda samples: _lag(samples, metrics.group) == 0)
+    await prometheus.wait_for(f'sum(signaalpunt_consumer_lag{{group="{metrics.group}"}}) == 0')
     await prometheus.wait_for(
         'max(signaalpunt_signals_received_total{channel="web_form",municipality="GM0715"}) >= 9'
     )

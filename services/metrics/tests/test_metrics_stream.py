@@ -8,11 +8,11 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest_asyncio
-from metrics_harness import MetricsHarness, private_topics, read_model_figures
+from metrics_harness import MetricsHarness, private_group, private_topics, read_model_figures
 from metrics_scenario import EXPECTED_FINAL, EXPECTED_FIRST, TERNEUZEN, Sample, key, scenario
 from metrics_tools import run, tool
 from rich.console import Console
@@ -24,9 +24,14 @@ async def metrics(
     infra: Infra, kafka_topics: TopicFactory, database_url: str
 ) -> AsyncIterator[MetricsHarness]:
     """The service on private topics and a private database; tests start and stop it."""
-    topics, watched = await private_topics(kafka_topics.private)
+    group = private_group()
+    topics, watched = await private_topics(kafka_topics.private, group)
     harness = MetricsHarness(
-        bootstrap=infra.kafka_bootstrap, database_url=database_url, topics=topics, watched=watched
+        bootstrap=infra.kafka_bootstrap,
+        database_url=database_url,
+        topics=topics,
+        watched=watched,
+        group=group,
     )
     await harness.producer.start()
     yield harness
@@ -46,9 +51,12 @@ def _lag(samples: dict[Sample, float], group: str) -> float:
     )
 
 
-def _caught_up(samples: dict[Sample, float]) -> bool:
-    lags = [k for k in samples if k[0] == "signaalpunt_consumer_lag"]
-    return bool(lags) and _lag(samples, "metrics") == 0
+def _caught_up(group: str) -> Callable[[dict[Sample, float]], bool]:
+    def caught_up(samples: dict[Sample, float]) -> bool:
+        lags = [k for k in samples if k[0] == "signaalpunt_consumer_lag"]
+        return bool(lags) and _lag(samples, group) == 0
+
+    return caught_up
 
 
 async def test_figures_after_a_stream_with_redelivery_and_a_restart(
@@ -60,7 +68,9 @@ async def test_figures_after_a_stream_with_redelivery_and_a_restart(
     await metrics.publish(s.first[:3])  # delivered again: the same events, the same ids
     await metrics.publish_raw(metrics.topics.received, b"not an envelope", key="broken")
     await metrics.wait_for(EXPECTED_FIRST)
-    before = await metrics.wait_until(_caught_up)  # every event handled and committed
+    before = await metrics.wait_until(
+        _caught_up(metrics.group)
+    )  # every event handled and committed
 
     await metrics.stop()
     await metrics.start()
@@ -70,12 +80,14 @@ async def test_figures_after_a_stream_with_redelivery_and_a_restart(
     await metrics.publish(s.second)
     await metrics.publish(s.first)  # a replay of everything from before the restart
     await metrics.wait_for(EXPECTED_FINAL)
-    final = await metrics.wait_until(_caught_up)
+    final = await metrics.wait_until(_caught_up(metrics.group))
     for sample, value in EXPECTED_FINAL.items():
         assert final.get(sample) == value, sample
 
     received_topic = metrics.topics.received.name
-    assert final[key("signaalpunt_dead_letters_total", topic=received_topic, group="metrics")] == 1
+    assert (
+        final[key("signaalpunt_dead_letters_total", topic=received_topic, group=metrics.group)] == 1
+    )
     # triage never ran on the private topic: its lag is every message on it
     # (3 + 1 again + 1 broken before the restart, then 2 and the 3 replayed)
     assert _lag(final, "triage") == 10
@@ -97,11 +109,13 @@ async def test_figures_after_a_stream_with_redelivery_and_a_restart(
                 assert str(data[field]) not in text
 
 
-async def _cli(*args: str, database_url: str, bootstrap: str) -> tuple[int, str]:
+async def _cli(*args: str, database_url: str, bootstrap: str, group: str) -> tuple[int, str]:
     env = {
         **os.environ,
         "SIGNAALPUNT_METRICS_DATABASE_URL": database_url,
         "SIGNAALPUNT_METRICS_KAFKA_BOOTSTRAP": bootstrap,
+        "SIGNAALPUNT_METRICS_SERVICE_NAME": group,
+        "SIGNAALPUNT_METRICS_DATABASE_SCHEMA": "metrics",
         "COLUMNS": "160",
     }
     proc = await asyncio.create_subprocess_exec(
@@ -121,7 +135,11 @@ async def test_rebuild_from_the_topics_gives_the_same_figures(metrics: MetricsHa
     live = LIVE["figures"]
     prefix = metrics.topics.received.name.removesuffix(".signals.received.v1")
     args = ("rebuild", "--topic-prefix", prefix)
-    connection = {"database_url": metrics.database_url, "bootstrap": metrics.bootstrap}
+    connection = {
+        "database_url": metrics.database_url,
+        "bootstrap": metrics.bootstrap,
+        "group": metrics.group,
+    }
 
     code, out = await _cli(*args, **connection)
     assert code == 2, out
@@ -136,7 +154,7 @@ async def test_rebuild_from_the_topics_gives_the_same_figures(metrics: MetricsHa
     rebuilt = read_model_figures(await metrics.samples())
     assert rebuilt == live
     # the restarted service reads what the rebuild already had: duplicates, no second count
-    caught_up = await metrics.wait_until(_caught_up)
+    caught_up = await metrics.wait_until(_caught_up(metrics.group))
     assert read_model_figures(caught_up) == live
 
 
@@ -160,7 +178,7 @@ async def test_the_demo_report_prints_the_headline_figures(metrics: MetricsHarne
     assert summary["routes"]["acuut"] == 2
     assert summary["open_by_state"] == {"in_intake": 1, "received": 1, "triaged": 2}
     assert summary["notifications_by_status"] == {"failed": 1, "queued": 1, "sent": 2}
-    assert summary["consumer_lag"]["metrics"] == 0
+    assert summary["consumer_lag"][metrics.group] == 0
     text = console.export_text()
     assert "Terneuzen (GM0715)" in text
     assert "What became of them" in text

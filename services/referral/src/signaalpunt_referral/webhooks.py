@@ -77,6 +77,10 @@ class WebhookSender:
     ctx: Referrals
     interval: float = 2.0
     timeout: float = 5.0
+    """Seconds an organisation's endpoint has to answer (read and write)."""
+    connect_timeout: float = 5.0
+    """Seconds to open the connection: apart from `timeout`, so a slow answer and an endpoint
+    that cannot be reached are told apart (`last_error`)."""
     max_attempts: int = 10
     retry_base: float = 10.0
     """Seconds before the second attempt; doubled after each failure, at most an hour."""
@@ -88,7 +92,9 @@ class WebhookSender:
     async def open(self) -> None:
         """The HTTP client only (a test drives `deliver_due` itself)."""
         self._client = httpx.AsyncClient(
-            timeout=self.timeout, follow_redirects=False, transport=self.transport
+            timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+            follow_redirects=False,
+            transport=self.transport,
         )
 
     async def start(self) -> None:
