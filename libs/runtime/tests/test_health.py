@@ -18,11 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
-from signaalpunt_runtime import Service
+from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
+from signaalpunt_runtime import Service, UnitOfWork
 from signaalpunt_runtime.http_api import install_problem_handlers
 from signaalpunt_runtime.serving import Served, serving
-from signaalpunt_testkit.plugin import Infra, repo_root
+from signaalpunt_testkit.plugin import Infra, TopicFactory, repo_root
 
 from .apps.counter_app import MIGRATIONS
 from .helpers import eventually, settings_for
@@ -159,3 +161,32 @@ def test_readiness_needs_are_known_checks() -> None:
     settings = settings_for("postgresql://x@127.0.0.1:1/x", "127.0.0.1:1", "health_unknown")
     with pytest.raises(ValueError, match="redis"):
         Service(settings, title="x", needs=("redis",))
+
+
+async def test_a_stop_while_the_consumers_still_start_leaves_no_member_and_no_relay(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str
+) -> None:
+    """FastStream reports the app started before its broker has started the consumers (one by
+    one, a second or more each while the group rebalances). A stop in that window used to stop
+    the consumers started so far while the start went on: the later ones stayed in the group,
+    holding partitions, and a relay started after the stop published on."""
+    service = _service(database_url, infra.kafka_bootstrap, "health_early_stop")
+    group = service.settings.service_name
+    for n in range(4):
+        topic = await kafka_topics.private(PLATFORM_PROBE, f"early-stop-{n}.v1", consumers=(group,))
+
+        async def handle(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
+            del event, work
+
+        service.consumer(topic)(handle)
+    async with serving(service.asgi_app()):
+        assert not service.started  # the consumers are still being started: stop now
+    assert service.relay is None or not service.relay.running
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        [described] = (await admin.describe_consumer_groups([group]))[0].to_object()["groups"]
+    finally:
+        await admin.close()
+    assert described["members"] == []

@@ -181,6 +181,10 @@ class OutboxRelay:
             self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         """Finish the batch in flight, then release the lock."""
         self._stopping.set()

@@ -23,6 +23,7 @@ at `/docs/asyncapi`), with graceful shutdown on SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -80,6 +81,9 @@ from .telemetry import Telemetry, setup_telemetry
 
 log = get_logger(__name__)
 
+STARTUP_WAIT = 20.0
+"""Seconds a stop waits for a start still under way (see `stop_relay`)."""
+
 
 class Service:
     def __init__(
@@ -102,6 +106,9 @@ class Service:
             raise ValueError(f"unknown readiness needs: {sorted(unknown)}")
         self.needs = list(needs)
         self.started = False
+        self._broker_starting = False
+        self._startup_done = asyncio.Event()
+        self._stopping = False
         self.settings = settings
         self.title = title
         self.version = version
@@ -220,6 +227,7 @@ class Service:
         await self._wait_for_database()
         for start in self._on_start:
             await start()
+        self._broker_starting = True  # the broker starts its consumers next
 
     async def _wait_for_database(self) -> None:
         """Migrate and open the pool; while PostgreSQL is unavailable, wait and try again.
@@ -267,6 +275,9 @@ class Service:
         )
 
     async def start_relay(self) -> None:
+        if self._stopping:  # a stop came while the broker started: nothing new starts now
+            self._startup_done.set()
+            return
         self.relay = OutboxRelay(
             dsn=self.settings.database_url.get_secret_value(),
             schema=self.settings.schema_name,
@@ -281,12 +292,26 @@ class Service:
             keep_inbox_days=self.settings.inbox_keep.total_seconds() / 86400,
         )
         self.relay.start()
+        self._startup_done.set()  # the broker has started (the relay starts after it)
 
     async def _mark_started(self) -> None:
         self.started = True
+        self._startup_done.set()
 
     async def stop_relay(self) -> None:
-        """First shutdown step: commit the handled offsets while the consumers still exist."""
+        """First shutdown step: commit the handled offsets while the consumers still exist.
+
+        FastStream reports the app started before its broker has started the consumers (one by
+        one, a second or more each while the group rebalances). A stop in that window would
+        stop the consumers started so far, and the start would go on: a consumer started after
+        the broker's stop stays in its group (holding partitions, heartbeating) and a relay
+        started after this step publishes on. So the stop first lets the start end, within
+        `STARTUP_WAIT` (a start that hangs, e.g. on a broker that is down, is not waited for).
+        """
+        self._stopping = True
+        if self._broker_starting and not self._startup_done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._startup_done.wait(), STARTUP_WAIT)
         for stage in self.stages:
             await stage.close()
             await stage.offsets.close()
