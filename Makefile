@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.cache/uv/bin/uv)
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench eval-triage docs dashboards prometheus clean-local deploy-check manifests bench-e2e
+.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench eval-triage docs dashboards prometheus alertmanager clean-local deploy-check manifests bench-e2e
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,7 +16,7 @@ setup: ## install everything: Python env (uv), Kafka jars (Maven), PostgreSQL an
 	$(UV) sync --all-packages --frozen
 	$(INFRA) fetch
 	@ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || deploy/local/install-postgres.sh
-	@command -v promtool >/dev/null 2>&1 || deploy/local/install-prometheus.sh
+	@command -v amtool >/dev/null 2>&1 || deploy/local/install-prometheus.sh
 
 infra-up: setup ## start Kafka and PostgreSQL on 127.0.0.1 (idempotent), wait until ready
 	$(INFRA) up
@@ -85,6 +85,11 @@ prometheus: ## Debian's Prometheus against `make run` on 127.0.0.1:9090 (rules l
 	@command -v prometheus >/dev/null || { echo "prometheus missing: apt-get install prometheus"; exit 1; }
 	prometheus --config.file=deploy/prometheus/prometheus.local.yml \
 	  --storage.tsdb.path=.local/prometheus --web.listen-address=127.0.0.1:9090
+
+alertmanager: ## Debian's Alertmanager for `make prometheus` on 127.0.0.1:9093 (deploy/alertmanager routing)
+	@command -v prometheus-alertmanager >/dev/null || { echo "missing: apt-get install prometheus-alertmanager"; exit 1; }
+	prometheus-alertmanager --config.file=deploy/alertmanager/alertmanager.yml \
+	  --storage.path=.local/alertmanager --web.listen-address=127.0.0.1:9093 --cluster.listen-address=
 
 clean-local: infra-down ## remove local Kafka/PostgreSQL data (keeps the jar cache)
 	rm -rf .local

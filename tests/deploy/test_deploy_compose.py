@@ -234,3 +234,31 @@ def test_traces_go_to_the_collector_and_on_to_a_trace_backend() -> None:
     prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
     targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert targets == ["alertmanager:9093"]
+
+
+@pytest.mark.parametrize(
+    ("service", "tool"),
+    [("prometheus", "prometheus"), ("alertmanager", "prometheus-alertmanager")],
+)
+def test_compose_runs_the_prometheus_and_alertmanager_the_tests_run(
+    service: str, tool: str
+) -> None:
+    """One version for the alert tests and the stack: an alert rule that passes its tests on one
+    version and fails on another (as under Prometheus 3 with tests on 2) cannot slip through."""
+    import re
+    import shutil
+    import subprocess
+
+    from signaalpunt_testkit.plugin import in_ci
+
+    path = shutil.which(tool)
+    if path is None:
+        message = f"{tool} missing: apt-get install prometheus prometheus-alertmanager"
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True)
+    found = re.search(r"version (\d+\.\d+\.\d+)", out.stdout + out.stderr)
+    assert found, out
+    image = compose()["services"][service]["image"]
+    assert image.endswith(f":v{found.group(1)}"), (image, found.group(1))

@@ -13,7 +13,7 @@ from signaalpunt_testkit.plugin import in_ci
 def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is missing: apt-get install -y prometheus (.ci/run does it)"
+        message = f"{name} is missing: apt-get install -y prometheus prometheus-alertmanager"
         if in_ci():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import yaml
 from metrics_tools import run, tool
@@ -63,13 +64,7 @@ async def test_alert_and_recording_rules_pass_their_unit_tests() -> None:
 
 
 def test_every_alert_has_a_unit_test() -> None:
-    alerts = {
-        rule["alert"]
-        for group in yaml.safe_load((PROMETHEUS / "rules" / "signaalpunt-alerts.yml").read_text())[
-            "groups"
-        ]
-        for rule in group["rules"]
-    }
+    alerts = {rule["alert"] for rule in _alerts()}
     tests = [
         t
         for f in (PROMETHEUS / "tests").glob("*_test.yml")
@@ -77,3 +72,47 @@ def test_every_alert_has_a_unit_test() -> None:
     ]
     tested = {case["alertname"] for t in tests for case in t.get("alert_rule_test", [])}
     assert alerts == tested
+
+
+def _alerts() -> list[dict[str, Any]]:
+    rules = yaml.safe_load((PROMETHEUS / "rules" / "signaalpunt-alerts.yml").read_text())
+    return [rule for group in rules["groups"] for rule in group["rules"]]
+
+
+def test_every_alert_has_a_severity_and_a_runbook_that_says_what_to_do() -> None:
+    for alert in _alerts():
+        name = alert["alert"]
+        assert alert["labels"]["severity"] in {"page", "critical", "warning", "info"}, name
+        url = alert["annotations"]["runbook_url"]
+        assert url.endswith(f"/docs/runbooks/{name}.md"), (name, url)
+        runbook = REPO / "docs" / "runbooks" / f"{name}.md"
+        assert runbook.is_file(), f"no runbook for {name}"
+        text = runbook.read_text()
+        for part in ("What it means", "How to confirm", "How to fix", "How to verify"):
+            assert f"## {part}" in text, f"{runbook.name} has no '{part}'"
+
+
+async def test_alertmanager_routes_by_severity() -> None:
+    amtool = tool("amtool")
+    config = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+    code, out = await run(amtool, "check-config", str(config))
+    assert code == 0, out
+    expected = {
+        "page": "on-call-page",  # the acute path pages
+        "critical": "on-call",
+        "warning": "operators",
+        "info": "null",
+        "none": "development",  # an alert without a severity still reaches someone
+    }
+    for severity, receiver in expected.items():
+        code, out = await run(
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={config}",
+            f"--verify.receivers={receiver}",
+            "alertname=Probe",
+            *([f"severity={severity}"] if severity != "none" else []),
+        )
+        assert code == 0, (severity, out)
