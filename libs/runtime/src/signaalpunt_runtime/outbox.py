@@ -118,6 +118,10 @@ async def write_outbox(
     await write_outbox_rows(conn, schema, [outbox_row(topic, envelope, key=key)])
 
 
+BACKLOG_INTERVAL = 2.0
+"""Seconds between two measurements of the outbox backlog by the relay."""
+
+
 class OutboxMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.published = Counter(
@@ -134,6 +138,17 @@ class OutboxMetrics:
         self.active = Gauge(
             "signaalpunt_outbox_relay_active",
             "1 when this replica holds the outbox relay lock",
+            registry=registry,
+        )
+        # measured by the replica that relays (a standby reports 0: take the max over replicas)
+        self.backlog = Gauge(
+            "signaalpunt_outbox_backlog",
+            "Events written to the outbox and not yet published to Kafka",
+            registry=registry,
+        )
+        self.oldest = Gauge(
+            "signaalpunt_outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest event not yet published to Kafka (0 when none waits)",
             registry=registry,
         )
 
@@ -237,10 +252,14 @@ class OutboxRelay:
             await conn.add_listener(notify_channel(self._schema), self._on_notify)
             loop = asyncio.get_running_loop()
             next_housekeeping = 0.0
+            next_measure = 0.0
             while not self._stopping.is_set():
                 if loop.time() >= next_housekeeping:
                     await self._housekeeping(conn)
                     next_housekeeping = loop.time() + 600
+                if loop.time() >= next_measure:  # before publishing: also while Kafka is down
+                    await self._measure_backlog(conn)
+                    next_measure = loop.time() + BACKLOG_INTERVAL
                 self._wake.clear()
                 published = await self._publish_batch(conn)
                 self._note_working()
@@ -285,6 +304,21 @@ class OutboxRelay:
     def _set_active(self, active: bool) -> None:
         self.active = active
         self._metrics.active.set(1 if active else 0)
+        if not active:  # the replica that relays measures; a stale figure here would mislead
+            self._metrics.backlog.set(0)
+            self._metrics.oldest.set(0)
+
+    async def _measure_backlog(self, conn: asyncpg.Connection) -> None:
+        # both through the partial index on unpublished rows: cheap however big the outbox
+        row = await conn.fetchrow(
+            "SELECT count(*) AS waiting,"
+            " coalesce(extract(epoch FROM now() - (SELECT created_at FROM outbox"
+            "   WHERE published_at IS NULL ORDER BY id LIMIT 1)), 0) AS oldest"
+            " FROM outbox WHERE published_at IS NULL"
+        )
+        if row is not None:
+            self._metrics.backlog.set(row["waiting"])
+            self._metrics.oldest.set(float(row["oldest"]))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
