@@ -4,13 +4,15 @@ and with two replicas watching the same database at once."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client.parser import text_string_to_metric_families
 from signaalpunt_contracts import DeadlineMissedV1, SignalTriagedV1
 from signaalpunt_runtime.serving import serving
 from signaalpunt_triage.main import build
-from signaalpunt_triage.watcher import report_missed_deadlines
+from signaalpunt_triage.watcher import DeadlineWatcher, report_missed_deadlines
 from triage_harness import RunningTriage, SettableClock
 
 
@@ -89,3 +91,34 @@ async def test_two_replicas_report_each_missed_deadline_once(triage: RunningTria
     per_signal = Counter(e.data.signal_id for e in mine(events))
     assert set(per_signal) == ids
     assert set(per_signal.values()) == {1}, "a deadline was reported twice"
+
+
+def _sample(metrics_text: str, name: str) -> float | None:
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return None
+
+
+async def test_each_pass_of_the_watcher_shows_on_the_metrics_for_the_alert(
+    triage: RunningTriage,
+) -> None:
+    """A watcher that stopped would miss every deadline silently: each pass it completes is
+    stamped on /metrics, which SignaalpuntDeadlineWatcherStopped compares with the time."""
+    last_pass = "signaalpunt_triage_deadline_watcher_last_pass_timestamp_seconds"
+    scraped = (await triage.management.get("/metrics")).text
+    assert _sample(scraped, last_pass) == 0  # not watching (the harness runs no watcher)
+    started = time.time()
+    watcher = DeadlineWatcher(triage.triage, interval=0.2, batch=50)
+    await watcher.start()
+    try:
+        for _ in range(100):
+            scraped = (await triage.management.get("/metrics")).text
+            if (_sample(scraped, last_pass) or 0) >= started:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await watcher.stop()
+    assert (_sample(scraped, last_pass) or 0) >= started
+    assert _sample(scraped, "signaalpunt_triage_deadline_watcher_failed_passes_total") == 0

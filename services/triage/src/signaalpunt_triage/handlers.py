@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from signaalpunt_contracts import (
     AcuteSignalAlertV1,
     Advice,
@@ -103,6 +103,18 @@ class TriageMetrics:
             "signaalpunt_triage_case_steps",
             "Case steps recorded, by step",
             ["municipality", "step"],
+            registry=registry,
+        )
+        # a watcher that stopped looking misses every deadline silently: the alert
+        # SignaalpuntDeadlineWatcherStopped compares this with the time
+        self.watcher_last_pass = Gauge(
+            "signaalpunt_triage_deadline_watcher_last_pass_timestamp_seconds",
+            "When this replica's deadline watcher last went through every due deadline (Unix time)",
+            registry=registry,
+        )
+        self.watcher_failed_passes = Counter(
+            "signaalpunt_triage_deadline_watcher_failed_passes",
+            "Passes of the deadline watcher that failed (tried again after the interval)",
             registry=registry,
         )
 

@@ -100,9 +100,13 @@ class DeadlineWatcher:
 
     async def _run(self) -> None:
         while True:
+            metrics = self._triage.metrics
             try:
                 await report_missed_reviews(self._triage, batch=self._batch)
                 await report_missed_deadlines(self._triage, batch=self._batch)
             except Exception:  # the next pass tries again; the watcher must not die
+                metrics.watcher_failed_passes.inc()
                 log.exception("deadline watcher pass failed")
+            else:
+                metrics.watcher_last_pass.set_to_current_time()
             await asyncio.sleep(self._interval)
