@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+from signaalpunt_privacy.access_log import retention_days_field
 from signaalpunt_runtime import ServiceSettings
 
 from .domain import Municipality, MunicipalityTable
@@ -84,6 +85,7 @@ class IntakeSettings(ServiceSettings):
     retention_dry_run: bool = Field(
         default=False, description="the scheduled run only reports what is due (logs, metric)"
     )
+    access_log_retention_days: int = retention_days_field()
     idempotency_in_flight_timeout: timedelta = Field(default=timedelta(seconds=60))
     partner_batch_size: int = Field(
         default=50,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from signaalpunt_contracts import ErasureReason, ErasureScope
@@ -190,3 +191,18 @@ async def mark_reporter_anonymised(
         list(signal_ids),
         at,
     )
+
+
+async def signals_held(
+    conn: DbConnection, municipality: str, signal_ids: Sequence[UUID]
+) -> list[dict[str, Any]]:
+    """What intake holds of these signals (the stored signal still sealed), for an export."""
+    rows = await conn.fetch(
+        "SELECT signal_id, municipality, channel, submitted_by, possible_duplicate_of, handling,"
+        " route, received_at, closed_at, closed_as, reporter_anonymised_at, subject_id, signal"
+        " FROM signals WHERE municipality = $1 AND signal_id = ANY($2::uuid[])"
+        " ORDER BY received_at",
+        municipality,
+        list(signal_ids),
+    )
+    return [dict(r) for r in rows]

@@ -13,6 +13,8 @@ from uuid import UUID
 
 from signaalpunt_access import Principal
 from signaalpunt_contracts import ErasureReason, ErasureScope, SignalErasedV1
+from signaalpunt_privacy import access_log as log_book
+from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_runtime.logs import get_logger
 from uuid_utils.compat import uuid7
 
@@ -27,6 +29,27 @@ from .erasure import (
 from .recording import Intake
 
 log = get_logger(__name__)
+
+
+SEARCH_ACTIVITY = "intake.erasure_search"
+ERASE_ACTIVITY = "intake.erasure"
+
+
+def _found(principal: Principal, candidates: Sequence[Candidate]) -> list[AccessEntry]:
+    """A search processes the person's identity: one access-log entry per signal it names."""
+    return [
+        AccessEntry.of(
+            principal,
+            activity=SEARCH_ACTIVITY,
+            operation=Operation.SEARCH,
+            municipality=c.municipality,
+            signal_id=c.signal_id,
+            subject_id=c.subject_id,
+            categories=(DataCategory.IDENTITY,),
+            purpose=Purpose.ERASURE,
+        )
+        for c in candidates
+    ]
 
 
 class UnknownSignalsError(LookupError):
@@ -50,7 +73,9 @@ async def find_person(
     require_coordinator(principal, municipality)
     index = intake.index.person(name, birth_year, postcode)
     async with intake.service.pool.acquire() as conn:
-        return await repo.signals_about_person(conn, municipality, index)
+        found = await repo.signals_about_person(conn, municipality, index)
+        await log_book.record(conn, _found(principal, found))
+    return found
 
 
 async def find_like(
@@ -58,7 +83,9 @@ async def find_like(
 ) -> list[Candidate]:
     require_coordinator(principal, municipality)
     async with intake.service.pool.acquire() as conn:
-        return await repo.signals_like(conn, municipality, signal_ids)
+        found = await repo.signals_like(conn, municipality, signal_ids)
+        await log_book.record(conn, _found(principal, found))
+    return found
 
 
 async def request_erasure(
@@ -100,7 +127,7 @@ async def request_erasure(
     )
     if intake.settings.erasure_four_eyes:
         return request
-    return await carry_out(intake, request.erasure_id, approved_by=None)
+    return await carry_out(intake, request.erasure_id, approved_by=None, by=principal)
 
 
 async def approve_erasure(intake: Intake, principal: Principal, erasure_id: UUID) -> ErasureRequest:
@@ -112,7 +139,7 @@ async def approve_erasure(intake: Intake, principal: Principal, erasure_id: UUID
     if request.state != "awaiting_approval":
         raise NotAwaitingApprovalError(str(erasure_id))
     check_approver(request, principal.subject)
-    return await carry_out(intake, erasure_id, approved_by=principal.subject)
+    return await carry_out(intake, erasure_id, approved_by=principal.subject, by=principal)
 
 
 async def erasure_of(
@@ -126,7 +153,11 @@ async def erasure_of(
     return request
 
 
-async def carry_out(intake: Intake, erasure_id: UUID, *, approved_by: str | None) -> ErasureRequest:
+async def carry_out(
+    intake: Intake, erasure_id: UUID, *, approved_by: str | None, by: Principal | None = None
+) -> ErasureRequest:
+    """Shred, delete, announce; `by` is the coordinator who set it going (None: a system job,
+    the request's `requested_by`), for the access log."""
     now = datetime.now(UTC)
     async with intake.service.transaction() as work:
         request = await repo.get_request(work.connection, erasure_id, for_update=True)
@@ -160,6 +191,7 @@ async def carry_out(intake: Intake, erasure_id: UUID, *, approved_by: str | None
                 key=str(signal.signal_id),
             )
         await repo.mark_done(work.connection, erasure_id, approved_by, now)
+        await log_book.record(work.connection, _erased(request, found, by))
     intake.erasures_done.labels(request.municipality, request.scope.value).inc(len(found))
     log.info(
         "erasure carried out",
@@ -169,3 +201,24 @@ async def carry_out(intake: Intake, erasure_id: UUID, *, approved_by: str | None
         signals=len(found),
     )
     return ErasureRequest(**{**request.__dict__, "state": "done", "approved_by": approved_by})
+
+
+def _erased(
+    request: ErasureRequest, found: Sequence[Candidate], by: Principal | None
+) -> list[AccessEntry]:
+    person = request.scope is ErasureScope.PERSON
+    fields = {
+        "activity": ERASE_ACTIVITY,
+        "operation": Operation.ERASE,
+        "municipality": request.municipality,
+        "categories": tuple(DataCategory) if person else (DataCategory.REPORTER,),
+        "purpose": Purpose.ERASURE,
+    }
+    return [
+        AccessEntry.of(by, signal_id=s.signal_id, subject_id=s.subject_id, **fields)
+        if by is not None
+        else AccessEntry.by_system(
+            request.requested_by, signal_id=s.signal_id, subject_id=s.subject_id, **fields
+        )
+        for s in found
+    ]

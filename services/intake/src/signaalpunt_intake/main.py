@@ -19,6 +19,8 @@ from signaalpunt_contracts import (
     Topic,
 )
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, BlindIndex, service_vault
+from signaalpunt_privacy.access_log import AccessLogPruner
+from signaalpunt_privacy.access_log_api import access_log_api
 from signaalpunt_privacy.partner_encryption import PartnerKeyring
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.group_commit import GroupCommit
@@ -35,6 +37,7 @@ from .partner_registry import PartnerRegistry
 from .partner_topic_cleaner import TakenRecordsCleaner
 from .recording import Intake, claim_keys, write_submissions
 from .retention_job import Retention, RetentionWatcher
+from .subject_access_api import subject_access_api
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -115,6 +118,12 @@ def build(
         partial(retention.run, dry_run=settings.retention_dry_run), settings.retention_interval
     )
     service.also_start(watcher.start, watcher.stop)
+    pruner = AccessLogPruner(
+        lambda: service.pool,
+        retention_days=settings.access_log_retention_days,
+        interval=settings.retention_interval,
+    )
+    service.also_start(pruner.start, pruner.stop)
 
     # concurrent submissions (and their key claims) share a transaction (group commit); started
     # after the database, stopped before it, after storing everything already submitted
@@ -135,6 +144,8 @@ def build(
     api = build_api(intake, submissions, claims)
     add_partner_routes(api, keyring)
     api.include_router(erasure_api(intake))  # the coordinators' erasure workflow
+    api.include_router(subject_access_api(intake))  # AVG art. 15
+    api.include_router(access_log_api(lambda: service.pool, intake.verifier, service="intake"))
     return service, service.asgi_app(http=api, direct=[("POST", "/v1/signals")])
 
 

@@ -6,6 +6,7 @@ the municipalities in their token: a case of another municipality answers 404, a
 exist. Responses carry decisions, cue names and states, never the reporter's words.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -29,7 +30,10 @@ from signaalpunt_contracts import (
     RiskGroup,
     Route,
 )
-from signaalpunt_privacy import SubjectErasedError
+from signaalpunt_privacy import SubjectErasedError, access_log
+from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
+from signaalpunt_privacy.access_log_api import access_log_api
+from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
 
 from . import repository
@@ -190,6 +194,33 @@ class StepIn(BaseModel):
     )
 
 
+async def log_access(
+    conn: DbConnection,
+    principal: Principal,
+    cases: Sequence[repository.Case],
+    *,
+    activity: str,
+    operation: Operation = Operation.READ,
+) -> None:
+    """One access-log entry per case shown or changed (ids only), on the request's connection."""
+    await access_log.record(
+        conn,
+        [
+            AccessEntry.of(
+                principal,
+                activity=activity,
+                operation=operation,
+                municipality=c.municipality,
+                signal_id=c.signal_id,
+                subject_id=c.subject_id,
+                categories=(DataCategory.CASE,),
+                purpose=Purpose.SIGNAL_HANDLING,
+            )
+            for c in cases
+        ],
+    )
+
+
 def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0915 - one nested function per route
     api = FastAPI(
         title="Signaalpunt triage",
@@ -255,6 +286,7 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
                 limit=f.limit,
                 offset=f.offset,
             )
+            await log_access(conn, principal, cases, activity="triage.review_queue")
         return Queue(items=[CaseView.of(c, now) for c in cases], limit=f.limit, offset=f.offset)
 
     @api.get("/v1/triage/signals/{signal_id}", response_model=CaseDetail)
@@ -269,6 +301,7 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             decisions = await repository.decisions_of(conn, signal_id)
             steps = await repository.steps_of(conn, signal_id)
             lock = await repository.lock_of(conn, signal_id, now)
+            await log_access(conn, principal, [case], activity="triage.case_view")
         return CaseDetail(
             case=CaseView.of(case, now),
             decisions=decisions,
@@ -354,6 +387,10 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
                 ],
                 instance=request.url.path,
             )
+        async with triage.service.pool.acquire() as conn:
+            await log_access(
+                conn, principal, [case], activity="triage.decision", operation=Operation.WRITE
+            )
         return CaseView.of(case, triage.clock())
 
     @api.post("/v1/triage/signals/{signal_id}/steps", response_model=CaseView)
@@ -383,6 +420,11 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             return erased(request)
         except (ConflictError, TransitionRefusedError) as exc:
             return conflict(request, str(exc))
+        async with triage.service.pool.acquire() as conn:
+            await log_access(
+                conn, principal, [case], activity="triage.case_step", operation=Operation.WRITE
+            )
         return CaseView.of(case, triage.clock())
 
+    api.include_router(access_log_api(lambda: triage.service.pool, verifier, service="triage"))
     return api

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+from signaalpunt_privacy.access_log import retention_days_field
 from signaalpunt_runtime import ServiceSettings
 
 HERE = Path(__file__).resolve().parent
@@ -38,4 +39,5 @@ class TriageSettings(ServiceSettings):
     deadline_check_interval: float = Field(
         default=30.0, gt=0, description="seconds between the watcher's looks at due deadlines"
     )
+    access_log_retention_days: int = retention_days_field()
     deadline_batch: int = Field(default=200, ge=1, le=5000)

@@ -18,6 +18,7 @@ from signaalpunt_contracts import (
     Cue,
 )
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
+from signaalpunt_privacy.access_log import AccessLogPruner
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.serving import ServiceApp
 
@@ -86,6 +87,10 @@ def build(
             triage, interval=settings.deadline_check_interval, batch=settings.deadline_batch
         )
         service.also_start(watcher.start, watcher.stop)
+    pruner = AccessLogPruner(
+        lambda: service.pool, retention_days=settings.access_log_retention_days
+    )
+    service.also_start(pruner.start, pruner.stop)
     verifier = TokenVerifier.configured(
         jwks_url=settings.jwks_url,
         jwks_file=settings.jwks_file,

@@ -1,0 +1,328 @@
+"""The access log (verwerkingenlogboek): who processed whose personal data, when, why, and how it
+ended, shaped after the government standard Logboek Dataverwerkingen and BIO 8.15.
+
+Every route that shows, exports, searches or erases personal data records one entry per signal it
+touched, in the same transaction as the read (a read whose entry cannot be written fails):
+
+    entry = AccessEntry.of(principal, activity="triage.case_view", operation=Operation.READ,
+                           municipality=case.municipality, signal_id=case.signal_id,
+                           subject_id=case.subject_id, categories=(DataCategory.CASE,),
+                           purpose=Purpose.SIGNAL_HANDLING)
+    await record(conn, [entry])
+
+An entry holds ids and vocabulary only (the signal id and subject id are pseudonymous ids), never
+a name or a text. The table lives in the service's own schema (`access_log_sql()` in a migration);
+PostgreSQL refuses every UPDATE and TRUNCATE, and every DELETE of an entry younger than
+`MIN_RETENTION_DAYS`, whoever asks short of the schema's owner changing the trigger: the log is
+append-only for the service's role. Row-level security per municipality (`tenancy`) keeps another
+municipality's entries out of a coordinator's reads. `AccessLogPruner` deletes entries past the
+service's retention (`access_log_retention_days`).
+
+The SQL is here (one repository) because every service has the same table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from opentelemetry import trace
+from pydantic import BaseModel, ConfigDict, Field
+from signaalpunt_access import Principal
+from signaalpunt_runtime.database import DbConnection
+from signaalpunt_runtime.logs import get_logger
+from signaalpunt_runtime.tenancy import municipality_policy
+
+log = get_logger(__name__)
+
+MIN_RETENTION_DAYS = 180
+"""No entry younger than this can be deleted (the trigger's floor): a service that is misused or
+misconfigured cannot empty its own log."""
+
+DEFAULT_RETENTION_DAYS = 730
+
+
+class Operation(StrEnum):
+    READ = "read"  # personal data shown
+    WRITE = "write"  # personal data recorded or changed
+    SEARCH = "search"  # a person looked up (the answer names their signals)
+    EXPORT = "export"  # everything held on a person handed out (AVG art. 15)
+    ERASE = "erase"  # a person's data erased (AVG art. 17), or its erasure requested
+
+
+class DataCategory(StrEnum):
+    IDENTITY = "identity"  # name, birth year, address, postcode
+    CONTACT = "contact"  # phone, e-mail
+    CONCERN = "concern"  # the reporter's words and cues
+    REPORTER = "reporter"  # the reporter's own details
+    CASE = "case"  # triage's route, risk groups, priority, decisions, steps
+
+
+class Purpose(StrEnum):
+    """The processing's purpose and legal basis, as the register of processing activities names
+    them."""
+
+    SIGNAL_HANDLING = "signal_handling"  # public task (AVG 6.1.e): handling a loneliness signal
+    DATA_SUBJECT_ACCESS = "data_subject_access"  # AVG art. 15
+    ERASURE = "erasure"  # AVG art. 17, and retention (art. 5.1.e)
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    ERASED = "erased"  # the data was there, its key shredded: nothing could be shown
+
+
+_CODE = r"^[a-z][a-z0-9_.]{0,79}$"
+_ACTOR = r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$"  # an id (URN, uuid), never a display name
+
+
+class AccessEntry(BaseModel):
+    """One processing of one person's data, as written; ids and vocabulary only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    activity: str = Field(
+        pattern=_CODE, description="the processing activity, e.g. triage.case_view"
+    )
+    operation: Operation
+    actor: str = Field(pattern=_ACTOR, description="the principal's id (token subject)")
+    actor_kind: str = Field(pattern=r"^(staff|partner|service|system)$")
+    roles: tuple[str, ...] = Field(default=(), max_length=20)
+    municipality: str = Field(pattern=r"^GM[0-9]{4}$")
+    signal_id: UUID | None = None
+    subject_id: UUID | None = Field(default=None, description="the person's pseudonymous id")
+    categories: tuple[DataCategory, ...] = Field(min_length=1)
+    purpose: Purpose
+    outcome: Outcome = Outcome.OK
+    trace_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    span_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+
+    @classmethod
+    def of(cls, principal: Principal, **fields: Any) -> AccessEntry:
+        """An entry by this principal, in the current trace."""
+        return cls(
+            actor=principal.subject,
+            actor_kind=principal.kind.value,
+            roles=tuple(sorted(principal.roles)),
+            **_trace(),
+            **fields,
+        )
+
+    @classmethod
+    def by_system(cls, actor: str, **fields: Any) -> AccessEntry:
+        """An entry by one of the system's own jobs (e.g. `system:retention`)."""
+        return cls(actor=actor, actor_kind="system", **_trace(), **fields)
+
+
+def _trace() -> dict[str, Any]:
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+    }
+
+
+class AccessRecord(BaseModel):
+    """An entry as read back: when it was written, and its place in the log."""
+
+    entry_id: int
+    at: datetime
+    activity: str
+    operation: Operation
+    actor: str
+    actor_kind: str
+    roles: list[str]
+    municipality: str
+    signal_id: UUID | None
+    subject_id: UUID | None
+    categories: list[DataCategory]
+    purpose: Purpose
+    outcome: Outcome
+    trace_id: str | None
+    span_id: str | None
+
+
+def retention_days_field() -> Any:
+    """The `access_log_retention_days` setting of a service that keeps an access log."""
+    return Field(
+        default=DEFAULT_RETENTION_DAYS,
+        ge=MIN_RETENTION_DAYS,
+        description=f"days the access log keeps an entry (at least {MIN_RETENTION_DAYS})",
+    )
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def access_log_sql() -> str:
+    """SQL for a service's migration: the `access_log` table in its schema, append-only, with
+    row-level security per municipality."""
+    return f"""
+        CREATE TABLE access_log (
+            entry_id      bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at            timestamptz NOT NULL DEFAULT now(),
+            activity      text        NOT NULL CHECK (activity ~ '{_CODE}'),
+            operation     text        NOT NULL
+                CHECK (operation IN ({_quoted(Operation)})),
+            actor         text        NOT NULL CHECK (actor ~ '{_ACTOR}'),
+            actor_kind    text        NOT NULL
+                CHECK (actor_kind IN ('staff', 'partner', 'service', 'system')),
+            roles         text[]      NOT NULL DEFAULT '{{}}',
+            municipality  text        NOT NULL CHECK (municipality ~ '^GM[0-9]{{4}}$'),
+            signal_id     uuid,
+            subject_id    uuid,
+            categories    text[]      NOT NULL
+                CHECK (categories <@ ARRAY[{_quoted(DataCategory)}]::text[]),
+            purpose       text        NOT NULL CHECK (purpose IN ({_quoted(Purpose)})),
+            outcome       text        NOT NULL CHECK (outcome IN ({_quoted(Outcome)})),
+            trace_id      text        CHECK (trace_id ~ '^[0-9a-f]{{32}}$'),
+            span_id       text        CHECK (span_id ~ '^[0-9a-f]{{16}}$')
+        );
+        CREATE INDEX access_log_municipality_at ON access_log (municipality, at);
+        CREATE INDEX access_log_signal ON access_log (signal_id) WHERE signal_id IS NOT NULL;
+        CREATE INDEX access_log_subject ON access_log (subject_id) WHERE subject_id IS NOT NULL;
+
+        -- append-only: nothing is changed, nothing younger than the floor is removed
+        CREATE FUNCTION access_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                IF OLD.at > now() - interval '{MIN_RETENTION_DAYS} days' THEN
+                    RAISE EXCEPTION 'access log entries are kept at least {MIN_RETENTION_DAYS}'
+                        ' days' USING ERRCODE = 'insufficient_privilege';
+                END IF;
+                RETURN OLD;
+            END IF;
+            RAISE EXCEPTION 'access log entries are never changed (%)', TG_OP
+                USING ERRCODE = 'insufficient_privilege';
+        END $$;
+        CREATE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON access_log
+            FOR EACH ROW EXECUTE FUNCTION access_log_append_only();
+        CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON access_log
+            FOR EACH STATEMENT EXECUTE FUNCTION access_log_append_only();
+        """ + municipality_policy("access_log")
+
+
+def drop_access_log_sql() -> str:
+    return "DROP TABLE access_log; DROP FUNCTION access_log_append_only();"
+
+
+def _quoted(values: type[StrEnum]) -> str:
+    return ", ".join(f"'{v.value}'" for v in values)
+
+
+# -- the repository ----------------------------------------------------------------------------
+
+_COLUMNS = (
+    "activity, operation, actor, actor_kind, roles, municipality, signal_id, subject_id,"
+    " categories, purpose, outcome, trace_id, span_id"
+)
+
+
+async def record(conn: DbConnection, entries: Sequence[AccessEntry]) -> None:
+    """Write the entries (one statement); in the caller's transaction, so the read and its
+    entries commit together."""
+    if not entries:
+        return
+    await conn.execute(
+        f"INSERT INTO access_log ({_COLUMNS})"  # noqa: S608 - a constant column list
+        " SELECT a, o, ac, k, string_to_array(r, ','), m, s, sub, string_to_array(c, ','),"
+        " p, oc, t, sp FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+        " $6::text[], $7::uuid[], $8::uuid[], $9::text[], $10::text[], $11::text[],"
+        " $12::text[], $13::text[]) AS e(a, o, ac, k, r, m, s, sub, c, p, oc, t, sp)",
+        [e.activity for e in entries],
+        [e.operation.value for e in entries],
+        [e.actor for e in entries],
+        [e.actor_kind for e in entries],
+        [",".join(e.roles) for e in entries],
+        [e.municipality for e in entries],
+        [e.signal_id for e in entries],
+        [e.subject_id for e in entries],
+        [",".join(c.value for c in e.categories) for e in entries],
+        [e.purpose.value for e in entries],
+        [e.outcome.value for e in entries],
+        [e.trace_id for e in entries],
+        [e.span_id for e in entries],
+    )
+
+
+async def entries(
+    conn: DbConnection,
+    *,
+    municipalities: Sequence[str],
+    signal_ids: Sequence[UUID] = (),
+    subject_ids: Sequence[UUID] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AccessRecord]:
+    """The entries of these municipalities, newest first; narrowed to signals or persons (either
+    matches) and a time window when given."""
+    rows = await conn.fetch(
+        f"SELECT entry_id, at, {_COLUMNS} FROM access_log"  # noqa: S608 - constant columns
+        " WHERE municipality = ANY($1::text[])"
+        " AND (cardinality($2::uuid[]) + cardinality($3::uuid[]) = 0"
+        "      OR signal_id = ANY($2::uuid[]) OR subject_id = ANY($3::uuid[]))"
+        " AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)"
+        " ORDER BY at DESC, entry_id DESC LIMIT $6 OFFSET $7",
+        list(municipalities),
+        list(signal_ids),
+        list(subject_ids),
+        since,
+        until,
+        limit,
+        offset,
+    )
+    return [AccessRecord.model_validate(dict(r)) for r in rows]
+
+
+async def prune(conn: DbConnection, before: datetime) -> int:
+    """Delete the entries written before `before` (the trigger refuses any younger than the
+    floor: a retention below it fails instead of emptying the log)."""
+    status = await conn.execute("DELETE FROM access_log WHERE at < $1", before)
+    return int(status.split()[-1])
+
+
+class AccessLogPruner:
+    """Applies the access log's retention every `interval` seconds (the first run at start)."""
+
+    def __init__(
+        self, pool: Callable[[], asyncpg.Pool], *, retention_days: int, interval: float = 3600
+    ) -> None:
+        if retention_days < MIN_RETENTION_DAYS:
+            raise ValueError(f"the access log keeps entries at least {MIN_RETENTION_DAYS} days")
+        self._pool, self.retention, self.interval = pool, timedelta(days=retention_days), interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self, now: datetime | None = None) -> int:
+        at = now or datetime.now(UTC)
+        async with self._pool().acquire() as conn:
+            removed = await prune(conn, at - self.retention)
+        if removed:
+            log.info("access log retention", removed=removed)
+        return removed
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run()
+            except Exception:  # a database that is down: try again next round
+                log.exception("access log retention failed")
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,88 @@
+"""`GET /v1/access-log`: a coordinator reads their municipality's access log ("who looked at this
+person's data?"). The same route in every service that keeps an access log:
+
+    api.include_router(access_log_api(lambda: service.pool, verifier, service="triage"))
+
+Staff tokens with the role `coordinator` only. The route reads the municipalities in the token and
+nothing else (a named municipality outside them is a 403), and row-level security on the table
+holds the database to the same scope.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
+from signaalpunt_runtime.http_api import requires
+
+from . import access_log
+from .access_log import AccessRecord
+
+COORDINATOR = "coordinator"
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid token (problem+json)"},
+    403: {"description": "not a coordinator of this municipality (problem+json)"},
+    422: {"description": "a filter is not valid (problem+json)"},
+}
+
+
+class AccessLogFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    municipality: str | None = Field(
+        default=None, pattern=r"^GM\d{4}$", description="default: every one in your token"
+    )
+    signal_id: list[UUID] = Field(default=[], max_length=100, description="repeat for several")
+    subject_id: list[UUID] = Field(
+        default=[], max_length=100, description="the person's pseudonymous id; repeat for several"
+    )
+    since: datetime | None = Field(default=None, description="entries at or after this time")
+    until: datetime | None = Field(default=None, description="entries before this time")
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class AccessLogPage(BaseModel):
+    service: str
+    entries: list[AccessRecord]
+    limit: int
+    offset: int
+
+
+def access_log_api(
+    pool: Callable[[], asyncpg.Pool], verifier: TokenVerifier, *, service: str
+) -> APIRouter:
+    router = APIRouter(tags=["access log"])
+    Coordinator = Annotated[  # noqa: N806
+        Principal, Depends(requires(verifier, [PrincipalKind.STAFF], [COORDINATOR]))
+    ]
+
+    @router.get("/v1/access-log", response_model=AccessLogPage, responses=PROBLEMS)
+    async def read_access_log(
+        principal: Coordinator, filters: Annotated[AccessLogFilter, Query()]
+    ) -> AccessLogPage:
+        """Who processed personal data in your municipality, newest first: narrow it to a
+        signal or a person (either matches) and a time window. Entries hold ids, never names."""
+        f = filters
+        if f.municipality is not None:
+            principal.require_municipality(f.municipality)
+        scope = [f.municipality] if f.municipality else sorted(principal.municipalities)
+        async with pool().acquire() as conn:
+            found = await access_log.entries(
+                conn,
+                municipalities=scope,
+                signal_ids=f.signal_id,
+                subject_ids=f.subject_id,
+                since=f.since,
+                until=f.until,
+                limit=f.limit,
+                offset=f.offset,
+            )
+        return AccessLogPage(service=service, entries=found, limit=f.limit, offset=f.offset)
+
+    return router

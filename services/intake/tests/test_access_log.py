@@ -1,0 +1,327 @@
+"""The access log and the right of access (AVG art. 15) on the real Kafka and PostgreSQL: every
+search, export and erasure of a person's data writes an entry (ids only), the log is append-only
+for the service's role, a coordinator reads only their municipality's entries, and the export
+holds exactly what was stored, decrypted, with who processed it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+from intake_harness import RunningIntake
+from signaalpunt_privacy import access_log
+from signaalpunt_privacy.access_log import AccessLogPruner
+from signaalpunt_runtime.tenancy import SCOPE_SETTING
+from signaalpunt_testkit.tenancy import service_role_dsn
+from test_http_channels import web_form
+
+PROBLEM = "application/problem+json"
+
+
+def _planted() -> dict[str, str]:
+    tag = uuid4().hex[:10]
+    return {
+        "subject_name": f"Mevrouw Inzage-{tag} Jansen",
+        "address": f"Inzagestraat {tag} 7",
+        "subject_phone": f"06-{tag[:8]}",
+        "text": f"Zij zit alleen sinds haar man overleed, kenmerk {tag}.",
+        "reporter_name": f"Buurman Melder-{tag}",
+        "reporter_phone": f"010-{tag[:7]}",
+        "reporter_email": f"melder-{tag}@example.org",
+    }
+
+
+def _form(p: dict[str, str]) -> dict[str, Any]:
+    body = web_form()
+    body["reporter"] = {
+        "kind": "relative_or_neighbour",
+        "name": p["reporter_name"],
+        "phone": p["reporter_phone"],
+        "email": p["reporter_email"],
+        "may_contact": True,
+    }
+    body["subject"] = {
+        **body["subject"],
+        "name": p["subject_name"],
+        "address": p["address"],
+        "phone": p["subject_phone"],
+        "postcode": "4531 PX",
+        "birth_year": 1939,
+    }
+    body["concern"] = {"text": p["text"], "cues": ["lives_alone"]}
+    return body
+
+
+def _coordinator(intake: RunningIntake, who: str = "regisseur-1", **kw: Any) -> dict[str, str]:
+    return intake.token(roles=("coordinator",), subject=f"urn:signaalpunt:staff:{who}", **kw)
+
+
+async def _submit(intake: RunningIntake, body: dict[str, Any]) -> str:
+    answer = await intake.client.post("/v1/signals", json=body)
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["signal_id"])
+
+
+async def _rows(intake: RunningIntake, signal_id: str) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(intake.database_url, server_settings={"search_path": "intake"})
+    try:
+        rows = await conn.fetch(
+            "SELECT * FROM access_log WHERE signal_id = $1 ORDER BY entry_id", UUID(signal_id)
+        )
+    finally:
+        await conn.close()
+    return [dict(r) for r in rows]
+
+
+async def test_the_export_holds_what_was_stored_and_who_looked(intake: RunningIntake) -> None:
+    planted = _planted()
+    signal_id = await _submit(intake, _form(planted))
+    search = {
+        "municipality": "GM0715",
+        "name": planted["subject_name"],
+        "birth_year": 1939,
+        "postcode": "4531PX",
+    }
+    found = await intake.client.post(
+        "/v1/erasures/search", json=search, headers=_coordinator(intake, "regisseur-zoekt")
+    )
+    assert found.status_code == 200, found.text
+    assert [c["signal_id"] for c in found.json()["candidates"]] == [signal_id]
+
+    ask = {"municipality": "GM0715", "signal_ids": [signal_id]}
+    first = await intake.client.post(
+        "/v1/subject-access/export", json=ask, headers=_coordinator(intake)
+    )
+    assert first.status_code == 200, first.text
+    export = first.json()
+    assert [s["signal_id"] for s in export["signals"]] == [signal_id]
+    held = export["signals"][0]["signal"]
+    assert held["subject"]["name"] == planted["subject_name"]
+    assert held["subject"]["address"] == planted["address"]
+    assert held["subject"]["phone"] == planted["subject_phone"]
+    assert held["subject"]["postcode"].replace(" ", "") == "4531PX"
+    assert held["concern"]["text"] == planted["text"]
+    assert held["reporter"]["name"] == planted["reporter_name"]
+    assert held["reporter"]["phone"] == planted["reporter_phone"]
+    assert held["reporter"]["email"] == planted["reporter_email"]
+    assert "pd1." not in json.dumps(export), "a sealed value was left unopened"
+    # who looked before: the search, by the coordinator who searched
+    assert [(a["operation"], a["actor"]) for a in export["accessed"]] == [
+        ("search", "urn:signaalpunt:staff:regisseur-zoekt")
+    ]
+
+    second = await intake.client.post(
+        "/v1/subject-access/export", json=ask, headers=_coordinator(intake, "regisseur-2")
+    )
+    assert [(a["operation"], a["actor"]) for a in second.json()["accessed"]] == [
+        ("export", "urn:signaalpunt:staff:regisseur-1"),
+        ("search", "urn:signaalpunt:staff:regisseur-zoekt"),
+    ]
+
+    # the log itself holds ids and vocabulary only: none of the planted values, in any column
+    rows = await _rows(intake, signal_id)
+    assert [r["operation"] for r in rows] == ["search", "export", "export"]
+    assert rows[1]["purpose"] == "data_subject_access"
+    assert rows[1]["municipality"] == "GM0715"
+    assert rows[1]["roles"] == ["coordinator"]
+    assert rows[1]["trace_id"] is not None
+    dumped = json.dumps(rows, default=str).lower()
+    for value in planted.values():
+        assert value.lower() not in dumped
+
+
+async def test_the_export_is_refused_to_others(intake: RunningIntake) -> None:
+    signal_id = await _submit(intake, _form(_planted()))
+    ask = {"municipality": "GM0715", "signal_ids": [signal_id]}
+    for headers in (
+        intake.token(),  # the desk
+        _coordinator(intake, municipality="GM0687"),
+        intake.token(kind="partner", roles=("coordinator",), channels=("partner_event",)),
+    ):
+        refused = await intake.client.post("/v1/subject-access/export", json=ask, headers=headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+    unknown = await intake.client.post(
+        "/v1/subject-access/export",
+        json={"municipality": "GM0715", "signal_ids": [signal_id, str(uuid4())]},
+        headers=_coordinator(intake),
+    )
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == PROBLEM
+    # a coordinator elsewhere naming their own municipality does not reach this signal either
+    elsewhere = await intake.client.post(
+        "/v1/subject-access/export",
+        json={"municipality": "GM0687", "signal_ids": [signal_id]},
+        headers=_coordinator(intake, municipality="GM0687"),
+    )
+    assert elsewhere.status_code == 404
+    no_token = await intake.client.post("/v1/subject-access/export", json=ask)
+    assert no_token.status_code == 401
+    # nothing was exported, so nothing was logged
+    assert await _rows(intake, signal_id) == []
+
+
+async def test_a_coordinator_reads_their_municipalitys_log(intake: RunningIntake) -> None:
+    signal_id = await _submit(intake, _form(_planted()))
+    ask = {"municipality": "GM0715", "signal_ids": [signal_id]}
+    exported = await intake.client.post(
+        "/v1/subject-access/export", json=ask, headers=_coordinator(intake)
+    )
+    assert exported.status_code == 200
+    subject_id = exported.json()["signals"][0]["subject_id"]
+
+    mine = await intake.client.get(
+        "/v1/access-log", params={"signal_id": signal_id}, headers=_coordinator(intake)
+    )
+    assert mine.status_code == 200, mine.text
+    assert [(e["operation"], e["signal_id"]) for e in mine.json()["entries"]] == [
+        ("export", signal_id)
+    ]
+    by_person = await intake.client.get(
+        "/v1/access-log", params={"subject_id": subject_id}, headers=_coordinator(intake)
+    )
+    assert [e["signal_id"] for e in by_person.json()["entries"]] == [signal_id]
+    later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    after = await intake.client.get(
+        "/v1/access-log",
+        params={"signal_id": signal_id, "since": later},
+        headers=_coordinator(intake),
+    )
+    assert after.json()["entries"] == []
+
+    # another municipality's coordinator sees nothing of it, and may not name GM0715
+    other = await intake.client.get(
+        "/v1/access-log",
+        params={"signal_id": signal_id},
+        headers=_coordinator(intake, municipality="GM0687"),
+    )
+    assert other.status_code == 200
+    assert other.json()["entries"] == []
+    named = await intake.client.get(
+        "/v1/access-log",
+        params={"municipality": "GM0715"},
+        headers=_coordinator(intake, municipality="GM0687"),
+    )
+    assert named.status_code == 403
+    assert named.headers["content-type"] == PROBLEM
+    desk = await intake.client.get("/v1/access-log", headers=intake.token())
+    assert desk.status_code == 403
+    bad = await intake.client.get(
+        "/v1/access-log", params={"signal_id": "not-an-id"}, headers=_coordinator(intake)
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == PROBLEM
+
+
+async def test_the_database_keeps_other_municipalities_entries_out(intake: RunningIntake) -> None:
+    """Row-level security: the service's role, scoped to GM0687, reads no GM0715 entry even
+    without any WHERE, and cannot write one for GM0715."""
+    signal_id = await _submit(intake, _form(_planted()))
+    ask = {"municipality": "GM0715", "signal_ids": [signal_id]}
+    await intake.client.post("/v1/subject-access/export", json=ask, headers=_coordinator(intake))
+    dsn = await service_role_dsn(intake.database_url, "intake")
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": "intake"})
+    try:
+        await conn.execute("SELECT set_config($1, 'GM0687', false)", SCOPE_SETTING)
+        seen = await conn.fetch("SELECT municipality FROM access_log")
+        assert {r["municipality"] for r in seen} <= {"GM0687"}
+        await conn.execute("SELECT set_config($1, 'GM0715', false)", SCOPE_SETTING)
+        assert await conn.fetchval(
+            "SELECT count(*) FROM access_log WHERE signal_id = $1", UUID(signal_id)
+        )
+        await conn.execute("SELECT set_config($1, 'GM0687', false)", SCOPE_SETTING)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                "INSERT INTO access_log (activity, operation, actor, actor_kind, municipality,"
+                " categories, purpose, outcome) VALUES ('x.y', 'read', 'someone', 'staff',"
+                " 'GM0715', '{case}', 'signal_handling', 'ok')"
+            )
+    finally:
+        await conn.close()
+
+
+async def test_the_log_is_append_only_for_the_service(intake: RunningIntake) -> None:
+    signal_id = await _submit(intake, _form(_planted()))
+    ask = {"municipality": "GM0715", "signal_ids": [signal_id]}
+    await intake.client.post("/v1/subject-access/export", json=ask, headers=_coordinator(intake))
+    dsn = await service_role_dsn(intake.database_url, "intake")
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": "intake"})
+    try:
+        await conn.execute("SELECT set_config($1, '*', false)", SCOPE_SETTING)
+        for statement in (
+            "UPDATE access_log SET actor = 'someone-else' WHERE signal_id = $1",
+            "UPDATE access_log SET at = at - interval '3 years' WHERE signal_id = $1",
+            "DELETE FROM access_log WHERE signal_id = $1",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement, UUID(signal_id))
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("TRUNCATE access_log")
+    finally:
+        await conn.close()
+    rows = await _rows(intake, signal_id)
+    assert [(r["operation"], r["actor"]) for r in rows] == [
+        ("export", "urn:signaalpunt:staff:regisseur-1")
+    ]
+
+
+async def test_retention_removes_old_entries_only(intake: RunningIntake) -> None:
+    conn = await asyncpg.connect(intake.database_url, server_settings={"search_path": "intake"})
+    old, young = uuid4(), uuid4()
+    try:
+        for signal_id, age in ((old, 800), (young, 30)):
+            await conn.execute(
+                "INSERT INTO access_log (at, activity, operation, actor, actor_kind, municipality,"
+                " signal_id, categories, purpose, outcome) VALUES (now() - make_interval(days =>"
+                " $2), 'intake.erasure_search', 'search', 'urn:x', 'staff', 'GM0715', $1,"
+                " '{identity}', 'erasure', 'ok')",
+                signal_id,
+                age,
+            )
+        pruner = AccessLogPruner(lambda: intake.service.pool, retention_days=730)
+        assert await pruner.run() >= 1
+        left = {
+            r["signal_id"]
+            for r in await conn.fetch(
+                "SELECT signal_id FROM access_log WHERE signal_id = ANY($1::uuid[])", [old, young]
+            )
+        }
+        assert left == {young}
+        # a retention shorter than the floor is refused by the database, not carried out
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await access_log.prune(conn, datetime.now(UTC))
+        assert await conn.fetchval("SELECT count(*) FROM access_log WHERE signal_id = $1", young)
+    finally:
+        await conn.close()
+    with pytest.raises(ValueError, match="at least"):
+        AccessLogPruner(lambda: intake.service.pool, retention_days=30)
+
+
+async def test_an_erasure_is_logged_with_its_coordinator(intake: RunningIntake) -> None:
+    signal_id = await _submit(intake, _form(_planted()))
+    asked = await intake.client.post(
+        "/v1/erasures",
+        json={"municipality": "GM0715", "signal_ids": [signal_id], "reason": "entered_in_error"},
+        headers=_coordinator(intake),
+    )
+    assert asked.status_code == 202, asked.text
+    approved = await intake.client.post(
+        f"/v1/erasures/{asked.json()['erasure_id']}/approve",
+        headers=_coordinator(intake, "regisseur-2"),
+    )
+    assert approved.status_code == 200, approved.text
+    rows = await _rows(intake, signal_id)
+    assert [(r["operation"], r["actor"], r["purpose"]) for r in rows] == [
+        ("erase", "urn:signaalpunt:staff:regisseur-2", "erasure")
+    ]
+    # and it is gone for an export afterwards
+    gone = await intake.client.post(
+        "/v1/subject-access/export",
+        json={"municipality": "GM0715", "signal_ids": [signal_id]},
+        headers=_coordinator(intake),
+    )
+    assert gone.status_code == 404
