@@ -5,6 +5,7 @@ holds exactly what was stored, decrypted, with who processed it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -269,19 +270,38 @@ async def test_the_log_is_append_only_for_the_service(intake: RunningIntake) -> 
     ]
 
 
+async def _log_entry(conn: asyncpg.Connection, signal_id: UUID, municipality: str) -> None:
+    await conn.execute(
+        "INSERT INTO access_log (activity, operation, actor, actor_kind, municipality,"
+        " signal_id, categories, purpose, outcome) VALUES ('intake.erasure_search', 'search',"
+        " 'urn:x', 'staff', $2, $1, '{identity}', 'erasure', 'ok')",
+        signal_id,
+        municipality,
+    )
+
+
+async def _behind_the_triggers(conn: asyncpg.Connection, statement: str, *args: Any) -> None:
+    """What only a superuser can do: change rows with the triggers off (replication role)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(statement, *args)
+
+
 async def test_retention_removes_old_entries_only(intake: RunningIntake) -> None:
     conn = await asyncpg.connect(intake.database_url, server_settings={"search_path": "intake"})
     old, young = uuid4(), uuid4()
     try:
-        for signal_id, age in ((old, 800), (young, 30)):
-            await conn.execute(
-                "INSERT INTO access_log (at, activity, operation, actor, actor_kind, municipality,"
-                " signal_id, categories, purpose, outcome) VALUES (now() - make_interval(days =>"
-                " $2), 'intake.erasure_search', 'search', 'urn:x', 'staff', 'GM0715', $1,"
-                " '{identity}', 'erasure', 'ok')",
-                signal_id,
-                age,
-            )
+        for signal_id in (old, young):
+            # in a chain of their own: ageing them breaks it, GM0715's stays whole
+            await _log_entry(conn, signal_id, "GM0680")
+        # the entries were written now (the trigger sets the time); age them as a clock would
+        await _behind_the_triggers(
+            conn,
+            "UPDATE access_log SET at = at - make_interval(days => CASE signal_id WHEN $1"
+            " THEN 800 ELSE 30 END) WHERE signal_id = ANY($2::uuid[])",
+            old,
+            [old, young],
+        )
         pruner = AccessLogPruner(lambda: intake.service.pool, retention_days=730)
         assert await pruner.run() >= 1
         left = {
@@ -299,6 +319,66 @@ async def test_retention_removes_old_entries_only(intake: RunningIntake) -> None
         await conn.close()
     with pytest.raises(ValueError, match="at least"):
         AccessLogPruner(lambda: intake.service.pool, retention_days=30)
+
+
+async def test_the_chain_shows_a_changed_or_removed_entry(intake: RunningIntake) -> None:
+    """Each entry's hash covers the previous one's: concurrent writers keep the chain whole; an
+    entry changed or removed behind the triggers' back (a superuser) shows where."""
+    signal_ids = [await _submit(intake, _form(_planted())) for _ in range(3)]
+    exports = [
+        intake.client.post(
+            "/v1/subject-access/export",
+            json={"municipality": "GM0715", "signal_ids": [s]},
+            headers=_coordinator(intake, f"regisseur-{i}"),
+        )
+        for i, s in enumerate(signal_ids * 4)
+    ]
+    assert {a.status_code for a in await asyncio.gather(*exports)} == {200}
+
+    async def chain() -> dict[str, Any]:
+        answer = await intake.client.get(
+            "/v1/access-log/chain", params={"municipality": "GM0715"}, headers=_coordinator(intake)
+        )
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    whole = await chain()
+    assert whole["intact"] is True
+    assert whole["broken_at"] is None
+    assert whole["entries"] == whole["last_seq"] - whole["first_seq"] + 1 >= 12
+
+    conn = await asyncpg.connect(intake.database_url, server_settings={"search_path": "intake"})
+    try:
+        rows = await _rows(intake, signal_ids[1])
+        changed = rows[1]["chain_seq"]
+        await _behind_the_triggers(
+            conn,
+            "UPDATE access_log SET actor = 'urn:signaalpunt:staff:someone-else'"
+            " WHERE municipality = 'GM0715' AND chain_seq = $1",
+            changed,
+        )
+        assert (await chain())["broken_at"] == changed
+        await _behind_the_triggers(
+            conn,
+            "UPDATE access_log SET actor = $2 WHERE municipality = 'GM0715' AND chain_seq = $1",
+            changed,
+            rows[1]["actor"],
+        )
+        assert (await chain())["intact"] is True
+        await _behind_the_triggers(
+            conn,
+            "DELETE FROM access_log WHERE municipality = 'GM0715' AND chain_seq = $1",
+            changed,
+        )
+        assert (await chain())["broken_at"] == changed + 1
+    finally:
+        await conn.close()
+    elsewhere = await intake.client.get(
+        "/v1/access-log/chain",
+        params={"municipality": "GM0715"},
+        headers=_coordinator(intake, municipality="GM0687"),
+    )
+    assert elsewhere.status_code == 403
 
 
 async def test_an_erasure_is_logged_with_its_coordinator(intake: RunningIntake) -> None:

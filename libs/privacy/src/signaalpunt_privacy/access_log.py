@@ -14,9 +14,11 @@ An entry holds ids and vocabulary only (the signal id and subject id are pseudon
 a name or a text. The table lives in the service's own schema (`access_log_sql()` in a migration);
 PostgreSQL refuses every UPDATE and TRUNCATE, and every DELETE of an entry younger than
 `MIN_RETENTION_DAYS`, whoever asks short of the schema's owner changing the trigger: the log is
-append-only for the service's role. Row-level security per municipality (`tenancy`) keeps another
-municipality's entries out of a coordinator's reads. `AccessLogPruner` deletes entries past the
-service's retention (`access_log_retention_days`).
+append-only for the service's role. Each municipality's entries form a hash chain (the trigger
+numbers them and hashes each over the previous one; `verify_chain` recomputes it), so an entry
+changed or removed behind the triggers' back shows. Row-level security per municipality
+(`tenancy`) keeps another municipality's entries out of a coordinator's reads.
+`AccessLogPruner` deletes entries past the service's retention (`access_log_retention_days`).
 
 The SQL is here (one repository) because every service has the same table.
 """
@@ -134,6 +136,7 @@ class AccessRecord(BaseModel):
     """An entry as read back: when it was written, and its place in the log."""
 
     entry_id: int
+    chain_seq: int
     at: datetime
     activity: str
     operation: Operation
@@ -184,8 +187,13 @@ def access_log_sql() -> str:
             purpose       text        NOT NULL CHECK (purpose IN ({_quoted(Purpose)})),
             outcome       text        NOT NULL CHECK (outcome IN ({_quoted(Outcome)})),
             trace_id      text        CHECK (trace_id ~ '^[0-9a-f]{{32}}$'),
-            span_id       text        CHECK (span_id ~ '^[0-9a-f]{{16}}$')
+            span_id       text        CHECK (span_id ~ '^[0-9a-f]{{16}}$'),
+            -- the integrity chain, per municipality: set by the trigger below, never by a writer
+            chain_seq     bigint      NOT NULL,
+            previous_hash bytea,
+            entry_hash    bytea       NOT NULL
         );
+        CREATE UNIQUE INDEX access_log_chain ON access_log (municipality, chain_seq);
         CREATE INDEX access_log_municipality_at ON access_log (municipality, at);
         CREATE INDEX access_log_signal ON access_log (signal_id) WHERE signal_id IS NOT NULL;
         CREATE INDEX access_log_subject ON access_log (subject_id) WHERE subject_id IS NOT NULL;
@@ -195,8 +203,8 @@ def access_log_sql() -> str:
         BEGIN
             IF TG_OP = 'DELETE' THEN
                 IF OLD.at > now() - interval '{MIN_RETENTION_DAYS} days' THEN
-                    RAISE EXCEPTION 'access log entries are kept at least {MIN_RETENTION_DAYS}'
-                        ' days' USING ERRCODE = 'insufficient_privilege';
+                    RAISE EXCEPTION 'access log entries are kept {MIN_RETENTION_DAYS} days at least'
+                        USING ERRCODE = 'insufficient_privilege';
                 END IF;
                 RETURN OLD;
             END IF;
@@ -207,11 +215,46 @@ def access_log_sql() -> str:
             FOR EACH ROW EXECUTE FUNCTION access_log_append_only();
         CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON access_log
             FOR EACH STATEMENT EXECUTE FUNCTION access_log_append_only();
-        """ + municipality_policy("access_log")
+
+        -- an entry's hash covers the previous entry's hash and every column of its own
+        CREATE FUNCTION access_log_digest(previous bytea, e access_log) RETURNS bytea
+        LANGUAGE sql STABLE AS $$
+            SELECT sha256(coalesce(previous, ''::bytea) || convert_to(concat_ws(E'\\x1f',
+                e.municipality, e.chain_seq::text,
+                to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                e.activity, e.operation, e.actor, e.actor_kind, array_to_string(e.roles, ','),
+                coalesce(e.signal_id::text, ''), coalesce(e.subject_id::text, ''),
+                array_to_string(e.categories, ','), e.purpose, e.outcome,
+                coalesce(e.trace_id, ''), coalesce(e.span_id, '')), 'UTF8'))
+        $$;
+        -- one writer per municipality's chain at a time (until its transaction ends); the
+        -- time is taken after the lock, so time and chain order agree and retention removes
+        -- the chain's oldest part only
+        CREATE FUNCTION access_log_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            last_seq  bigint;
+            last_hash bytea;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(
+                hashtext(TG_TABLE_SCHEMA || '.access_log'), hashtext(NEW.municipality));
+            SELECT chain_seq, entry_hash INTO last_seq, last_hash FROM access_log
+                WHERE municipality = NEW.municipality ORDER BY chain_seq DESC LIMIT 1;
+            NEW.at := clock_timestamp();
+            NEW.chain_seq := coalesce(last_seq, 0) + 1;
+            NEW.previous_hash := last_hash;
+            NEW.entry_hash := access_log_digest(last_hash, NEW);
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER access_log_chain BEFORE INSERT ON access_log
+            FOR EACH ROW EXECUTE FUNCTION access_log_chain();
+        """ + municipality_policy("access_log")  # noqa: S608 - constants, no input
 
 
 def drop_access_log_sql() -> str:
-    return "DROP TABLE access_log; DROP FUNCTION access_log_append_only();"
+    return (
+        "DROP FUNCTION access_log_digest(bytea, access_log); DROP TABLE access_log;"
+        " DROP FUNCTION access_log_append_only(); DROP FUNCTION access_log_chain();"
+    )
 
 
 def _quoted(values: type[StrEnum]) -> str:
@@ -267,7 +310,7 @@ async def entries(
     """The entries of these municipalities, newest first; narrowed to signals or persons (either
     matches) and a time window when given."""
     rows = await conn.fetch(
-        f"SELECT entry_id, at, {_COLUMNS} FROM access_log"  # noqa: S608 - constant columns
+        f"SELECT entry_id, chain_seq, at, {_COLUMNS} FROM access_log"  # noqa: S608 - constant columns
         " WHERE municipality = ANY($1::text[])"
         " AND (cardinality($2::uuid[]) + cardinality($3::uuid[]) = 0"
         "      OR signal_id = ANY($2::uuid[]) OR subject_id = ANY($3::uuid[]))"
@@ -282,6 +325,35 @@ async def entries(
         offset,
     )
     return [AccessRecord.model_validate(dict(r)) for r in rows]
+
+
+class ChainCheck(BaseModel):
+    """Whether a municipality's chain still holds: every entry's hash over the previous one's
+    and its own columns, and no entry missing between the oldest kept and the newest."""
+
+    municipality: str
+    entries: int
+    first_seq: int | None
+    last_seq: int | None
+    intact: bool
+    broken_at: int | None = Field(
+        description="the first entry (chain_seq) whose hash or link does not hold"
+    )
+
+
+async def verify_chain(conn: DbConnection, municipality: str) -> ChainCheck:
+    """Recompute the municipality's chain in the database (one pass, one row back)."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS entries, min(chain_seq) AS first_seq, max(chain_seq) AS last_seq,"
+        " min(chain_seq) FILTER (WHERE NOT holds) AS broken_at FROM ("
+        "  SELECT chain_seq, entry_hash = access_log_digest(previous_hash, a)"
+        "   AND (lag(chain_seq) OVER w IS NULL OR (lag(chain_seq) OVER w = chain_seq - 1"
+        "   AND previous_hash = lag(entry_hash) OVER w)) AS holds"
+        "  FROM access_log a WHERE municipality = $1 WINDOW w AS (ORDER BY chain_seq)) c",
+        municipality,
+    )
+    assert row is not None
+    return ChainCheck(municipality=municipality, intact=row["broken_at"] is None, **dict(row))
 
 
 async def prune(conn: DbConnection, before: datetime) -> int:

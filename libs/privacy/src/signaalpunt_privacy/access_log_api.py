@@ -20,7 +20,7 @@ from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_runtime.http_api import requires
 
 from . import access_log
-from .access_log import AccessRecord
+from .access_log import AccessRecord, ChainCheck
 
 COORDINATOR = "coordinator"
 
@@ -84,5 +84,16 @@ def access_log_api(
                 offset=f.offset,
             )
         return AccessLogPage(service=service, entries=found, limit=f.limit, offset=f.offset)
+
+    @router.get("/v1/access-log/chain", response_model=ChainCheck, responses=PROBLEMS)
+    async def check_chain(
+        principal: Coordinator,
+        municipality: Annotated[str, Query(pattern=r"^GM\d{4}$")],
+    ) -> ChainCheck:
+        """Whether the municipality's log is intact: each entry's hash covers the previous
+        entry's hash and its own columns, so a changed or removed entry shows as `broken_at`."""
+        principal.require_municipality(municipality)
+        async with pool().acquire() as conn:
+            return await access_log.verify_chain(conn, municipality)
 
     return router
