@@ -14,11 +14,13 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 from intake_harness import RunningIntake
+from signaalpunt_intake.erasure_cli import app as cli
 from signaalpunt_privacy import access_log
 from signaalpunt_privacy.access_log import AccessLogPruner
 from signaalpunt_runtime.tenancy import SCOPE_SETTING
 from signaalpunt_testkit.tenancy import service_role_dsn
 from test_http_channels import web_form
+from typer.testing import CliRunner
 
 PROBLEM = "application/problem+json"
 
@@ -365,12 +367,22 @@ async def test_the_chain_shows_a_changed_or_removed_entry(intake: RunningIntake)
             rows[1]["actor"],
         )
         assert (await chain())["intact"] is True
+        await conn.execute(
+            "CREATE TEMP TABLE removed AS SELECT * FROM access_log"
+            " WHERE municipality = 'GM0715' AND chain_seq = $1",
+            changed,
+        )
         await _behind_the_triggers(
             conn,
             "DELETE FROM access_log WHERE municipality = 'GM0715' AND chain_seq = $1",
             changed,
         )
         assert (await chain())["broken_at"] == changed + 1
+        # put back as it was (for the module's other tests): whole again
+        await _behind_the_triggers(
+            conn, "INSERT INTO access_log OVERRIDING SYSTEM VALUE SELECT * FROM removed"
+        )
+        assert (await chain())["intact"] is True
     finally:
         await conn.close()
     elsewhere = await intake.client.get(
@@ -405,3 +417,25 @@ async def test_an_erasure_is_logged_with_its_coordinator(intake: RunningIntake) 
         headers=_coordinator(intake),
     )
     assert gone.status_code == 404
+
+
+async def test_the_cli_exports_and_reads_the_log_through_the_api(intake: RunningIntake) -> None:
+    planted = _planted()
+    signal_id = await _submit(intake, _form(planted))
+    url = str(intake.client.base_url).rstrip("/")
+    token = _coordinator(intake, "regisseur-cli")["Authorization"].removeprefix("Bearer ")
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(cli, [*args, "--url", url, "--token", token], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    exported = json.loads(await asyncio.to_thread(run, "export", "GM0715", signal_id))
+    assert exported["signals"][0]["signal"]["subject"]["name"] == planted["subject_name"]
+    listed = await asyncio.to_thread(run, "access-log", "GM0715", "--signal", signal_id)
+    assert "urn:signaalpunt:staff:regisseur-cli" in listed
+    assert "intake.subject_access_export" in listed
+    assert "1 entry" in listed
+    assert planted["subject_name"] not in listed
+    assert "intact" in await asyncio.to_thread(run, "chain", "GM0715")

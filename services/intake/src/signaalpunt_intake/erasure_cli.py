@@ -1,7 +1,8 @@
-"""`signaalpunt-erasure`: the coordinators' erasure workflow from a shell (AVG art. 17).
+"""`signaalpunt-erasure`: the coordinators' erasure workflow (AVG art. 17), the right of access
+(art. 15) and the access log from a shell.
 
-It calls intake's `/v1/erasures` API with the coordinator's own token, so the same checks apply
-(role coordinator, municipality, four eyes, open acute cases):
+It calls intake's API with the coordinator's own token, so the same checks apply (role
+coordinator, municipality, four eyes, open acute cases):
 
     export SIGNAALPUNT_TOKEN=…                 # the coordinator's bearer token
     signaalpunt-erasure search GM0715 --name "J. de Vries" --birth-year 1938 --postcode "4531 PX"
@@ -10,11 +11,17 @@ It calls intake's `/v1/erasures` API with the coordinator's own token, so the sa
                                                    [--confirm-open-acute]
     signaalpunt-erasure approve <erasure id>   # another coordinator (four eyes)
     signaalpunt-erasure status <erasure id>
+    signaalpunt-erasure export GM0715 01a2… 01a3… [--out person.json]   # AVG art. 15, logged
+    signaalpunt-erasure access-log GM0715 [--signal 01a2…] [--subject …] [--since …]
+                                          [--url http://127.0.0.1:8102]  # triage's log
+    signaalpunt-erasure chain GM0715          # is the municipality's access log intact?
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,9 +42,16 @@ Token = typer.Option(
 )
 
 
-def _call(url: str, token: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+def _call(
+    url: str, token: str, method: str, path: str, body: Any = None, *, params: Any = None
+) -> dict[str, Any]:
     answer = httpx.request(
-        method, f"{url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        method,
+        f"{url}{path}",
+        json=body,
+        params=params,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
     )
     payload: dict[str, Any] = answer.json() if answer.content else {}
     if answer.is_error:
@@ -114,6 +128,64 @@ def approve(erasure_id: str, url: str = Url, token: str = Token) -> None:
 @app.command()
 def status(erasure_id: str, url: str = Url, token: str = Token) -> None:
     _show(_call(url, token, "GET", f"/v1/erasures/{erasure_id}"))
+
+
+@app.command()
+def export(
+    municipality: str,
+    signal_ids: list[str],
+    *,
+    out: Path | None = typer.Option(None, help="write the JSON here (default: standard output)"),
+    url: str = Url,
+    token: str = Token,
+) -> None:
+    """Everything intake holds on the person's confirmed signals, decrypted (AVG art. 15)."""
+    body = {"municipality": municipality, "signal_ids": signal_ids}
+    text = json.dumps(_call(url, token, "POST", "/v1/subject-access/export", body), indent=2)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        out.chmod(0o600)  # personal data: for the coordinator's eyes only
+        console.print(f"wrote {out}")
+
+
+@app.command("access-log")
+def access_log(
+    municipality: str,
+    *,
+    signal: list[str] = typer.Option([], help="a signal (repeatable)"),
+    subject: list[str] = typer.Option([], help="a person's pseudonymous id (repeatable)"),
+    since: str = typer.Option(None, help="ISO 8601 time"),
+    until: str = typer.Option(None, help="ISO 8601 time"),
+    limit: int = typer.Option(100),
+    url: str = Url,
+    token: str = Token,
+) -> None:
+    """Who processed personal data in the municipality (the service at --url), newest first."""
+    params: dict[str, Any] = {"municipality": municipality, "limit": limit}
+    params |= {"signal_id": signal, "subject_id": subject}
+    params |= {k: v for k, v in (("since", since), ("until", until)) if v}
+    page = _call(url, token, "GET", "/v1/access-log", params=params)
+    for e in page["entries"]:
+        console.print(
+            f"{e['at']}  {e['actor']} ({','.join(e['roles'])})  {e['activity']}  "
+            f"{e['operation']}  signal {e['signal_id']}  {e['purpose']}  {e['outcome']}"
+        )
+    console.print(f"{len(page['entries'])} entr{'y' if len(page['entries']) == 1 else 'ies'}")
+
+
+@app.command()
+def chain(municipality: str, url: str = Url, token: str = Token) -> None:
+    """Whether the municipality's access log (of the service at --url) is intact."""
+    check = _call(url, token, "GET", "/v1/access-log/chain", params={"municipality": municipality})
+    if check["intact"]:
+        console.print(
+            f"intact: {check['entries']} entries ({check['first_seq']}–{check['last_seq']})"
+        )
+        return
+    console.print(f"[red]broken[/red] at entry {check['broken_at']}")
+    raise typer.Exit(1)
 
 
 if __name__ == "__main__":
