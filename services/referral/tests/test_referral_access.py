@@ -67,8 +67,9 @@ async def test_team_routes_are_for_staff_only(referral: RunningReferral) -> None
 
 
 async def test_the_social_map_is_for_coordinators_only(referral: RunningReferral) -> None:
+    """The social map, and the access log: coordinators only."""
     document = (await referral.management.get("/openapi.json")).json()
-    not_map = templates(document, ("/v1/referral/map", "/v1/referral/routes"))
+    not_map = templates(document, ("/v1/referral/map", "/v1/referral/routes", "/v1/access-log"))
     checked = await assert_refused(
         referral.client,
         document,
@@ -76,7 +77,7 @@ async def test_the_social_map_is_for_coordinators_only(referral: RunningReferral
         refused_kinds=("partner", "service"),
         skip=not_map,
     )
-    assert checked == len(operations(document, skip=not_map)) >= 6
+    assert checked == len(operations(document, skip=not_map)) >= 8
     # a desk or team member of the municipality reads no map and changes nothing
     for method, path in operations(document, skip=not_map):
         answer = await referral.client.request(
@@ -116,5 +117,6 @@ async def test_every_route_but_the_signed_callback_is_in_one_of_the_groups(
         "/v1/referral/map",
         "/v1/referral/routes",
         "/v1/referral/inbox",
+        "/v1/access-log",
     )
     assert templates(document, grouped) == [CALLBACK]

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import DeclineReason, ReferralStatus
+from signaalpunt_privacy.access_log_api import access_log_api
 from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
 
 from . import repository as repo
@@ -175,4 +176,5 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
 
     add_map_routes(api, ctx, verifier)
     add_organisation_routes(api, ctx, verifier)
+    api.include_router(access_log_api(lambda: ctx.service.pool, verifier, service="referral"))
     return api

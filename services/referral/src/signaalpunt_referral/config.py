@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+from signaalpunt_privacy.access_log import retention_days_field
 from signaalpunt_runtime import ServiceSettings
 
 HERE = Path(__file__).resolve().parent
@@ -34,6 +35,7 @@ class ReferralSettings(ServiceSettings):
         default=3, ge=1, le=20, description="default days an organisation has to answer"
     )
     proposals_per_question: int = Field(default=5, ge=1, le=20)
+    access_log_retention_days: int = retention_days_field()
     deadline_check_interval: float = Field(
         default=60.0, gt=0, description="seconds between looks at unanswered referrals"
     )

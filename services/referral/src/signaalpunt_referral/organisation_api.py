@@ -17,7 +17,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import DeclineReason, ReferralStatus
-from signaalpunt_privacy import SubjectErasedError, UnknownSubjectError
+from signaalpunt_privacy import SubjectErasedError, UnknownSubjectError, access_log
+from signaalpunt_privacy.access_log import (
+    AccessEntry,
+    DataCategory,
+    Operation,
+    Outcome,
+    Purpose,
+)
 from signaalpunt_runtime.http_api import problem, requires
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -100,7 +107,7 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
             referrals = await repo.referrals_to(
                 conn, organisation_id, ["sent", "accepted", "in_progress"], 200
             )
-            items = []
+            items, entries = [], []
             for r in referrals:
                 stored = await repo.get_help_question(conn, r.signal_id)
                 assert stored is not None
@@ -113,6 +120,23 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
                         )
                     except (SubjectErasedError, UnknownSubjectError):
                         text = None  # erased: the organisation gets the needs, not the words
+                entries.append(
+                    AccessEntry.of(
+                        principal,
+                        activity="referral.organisation_inbox",
+                        operation=Operation.READ,
+                        municipality=r.municipality,
+                        signal_id=r.signal_id,
+                        subject_id=stored.subject_id,
+                        categories=(DataCategory.CASE, DataCategory.CONCERN)
+                        if text
+                        else (DataCategory.CASE,),
+                        purpose=Purpose.SIGNAL_HANDLING,
+                        outcome=Outcome.ERASED
+                        if q.text and q.consent_to_refer and text is None
+                        else Outcome.OK,
+                    )
+                )
                 items.append(
                     InboxItem(
                         referral_id=r.referral_id,
@@ -129,6 +153,8 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
                         question=text,
                     )
                 )
+            # what the organisation was shown, and whose words were opened for it
+            await access_log.record(conn, entries)
         return items
 
     @api.post("/v1/referral/inbox/{referral_id}", response_model=ReferralOut)

@@ -1,0 +1,63 @@
+"""Referral's access log on the real Kafka and PostgreSQL: an organisation reading its inbox (the
+person's words opened for it) writes an entry per referral shown, ids only; a coordinator of the
+municipality reads it, another municipality's does not."""
+
+from __future__ import annotations
+
+import json
+from uuid import UUID, uuid4
+
+from referral_harness import RunningReferral
+from test_referral_flow import import_map, one_service_map
+
+
+async def test_an_organisation_reading_its_inbox_is_logged(referral: RunningReferral) -> None:
+    tag = uuid4().hex[:10]
+    await import_map(referral, one_service_map(f"Wandelclub {tag}", "social_contact", 3))
+    words = f"Mevrouw Inbox-{tag} wil graag wandelen met iemand."
+    sent = await referral.help_question(needs=("social_contact",), text=words)
+    signal_id = sent.data.signal_id
+    body = await referral.proposals(signal_id)
+    mine = next(r for r in body["referrals"] if r["service_name"] == f"Wandelclub {tag}")
+    confirmed = await referral.client.post(
+        f"/v1/referral/referrals/{mine['referral_id']}/send", headers=referral.staff()
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    organisation = referral.organisation(mine["organisation_id"])
+    inbox = await referral.client.get("/v1/referral/inbox", headers=organisation)
+    assert inbox.status_code == 200
+    assert [i["question"] for i in inbox.json()] == [words]
+
+    async with referral.referrals.service.pool.acquire() as conn:
+        rows = [
+            dict(r)
+            for r in await conn.fetch("SELECT * FROM access_log WHERE signal_id = $1", signal_id)
+        ]
+    assert [(r["activity"], r["operation"], r["actor"], r["actor_kind"]) for r in rows] == [
+        (
+            "referral.organisation_inbox",
+            "read",
+            f"urn:signaalpunt:organisation:{mine['organisation_id']}",
+            "partner",
+        )
+    ]
+    assert rows[0]["categories"] == ["case", "concern"]
+    assert rows[0]["subject_id"] == sent.data.subject_id
+    dumped = json.dumps(rows, default=str)
+    assert tag not in dumped
+    assert "wandelen" not in dumped
+
+    coordinator = referral.staff("coordinator")
+    log = await referral.client.get(
+        "/v1/access-log", params={"signal_id": str(signal_id)}, headers=coordinator
+    )
+    assert log.status_code == 200, log.text
+    assert [UUID(e["signal_id"]) for e in log.json()["entries"]] == [signal_id]
+    elsewhere = await referral.client.get(
+        "/v1/access-log",
+        params={"signal_id": str(signal_id)},
+        headers=referral.staff("coordinator", municipality="GM0687"),
+    )
+    assert elsewhere.json()["entries"] == []
+    team = await referral.client.get("/v1/access-log", headers=referral.staff("team"))
+    assert team.status_code == 403
