@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import httpx
 import pytest
 from intake_harness import RunningIntake
 from signaalpunt_intake.erasure_cli import app as cli
@@ -439,3 +440,77 @@ async def test_the_cli_exports_and_reads_the_log_through_the_api(intake: Running
     assert "1 entry" in listed
     assert planted["subject_name"] not in listed
     assert "intact" in await asyncio.to_thread(run, "chain", "GM0715")
+
+
+LOGGED = {
+    "POST /v1/erasures/search": "intake.erasure_search",
+    "POST /v1/erasures/{erasure_id}/approve": "intake.erasure",
+    "POST /v1/subject-access/export": "intake.subject_access_export",
+}
+"""Every operation that shows or erases a person's data, and the activity it logs."""
+IDS_ONLY = {
+    "GET /v1/signals/{signal_id}/status",  # received / being handled / handled
+    "POST /v1/erasures",  # a request (ids); carried out at once without four eyes: logged
+    "GET /v1/erasures/{erasure_id}",
+    "GET /v1/access-log",  # the log itself: ids and vocabulary
+    "GET /v1/access-log/chain",
+    "GET /.well-known/jwks.json",  # intake's public key for partners
+}
+NOT_YET = {"POST /v1/signals"}
+"""Records a person's data; the stored signal is its record (who submitted it, when); an
+access-log entry per submission is still to come (docs/privacy.md)."""
+
+
+async def test_every_operation_with_personal_data_writes_an_entry(intake: RunningIntake) -> None:
+    """The OpenAPI document's operations, each placed: a new route must be (and, when it shows
+    a person's data, log it), or this fails."""
+    document = (await intake.management.get("/openapi.json")).json()
+    found = {f"{m.upper()} {path}" for path, item in document["paths"].items() for m in item}
+    assert found == LOGGED.keys() | IDS_ONLY | NOT_YET
+    planted = _planted()
+    signal_id = await _submit(intake, _form(planted))
+
+    async def count(activity: str) -> int:
+        return [r["activity"] for r in await _rows(intake, signal_id)].count(activity)
+
+    async def search() -> httpx.Response:
+        return await intake.client.post(
+            "/v1/erasures/search",
+            json={"municipality": "GM0715", "signal_ids": [signal_id]},
+            headers=_coordinator(intake),
+        )
+
+    async def export() -> httpx.Response:
+        return await intake.client.post(
+            "/v1/subject-access/export",
+            json={"municipality": "GM0715", "signal_ids": [signal_id]},
+            headers=_coordinator(intake),
+        )
+
+    async def approve() -> httpx.Response:
+        asked = await intake.client.post(
+            "/v1/erasures",
+            json={
+                "municipality": "GM0715",
+                "signal_ids": [signal_id],
+                "reason": "consent_withdrawn",
+            },
+            headers=_coordinator(intake),
+        )
+        assert asked.status_code == 202, asked.text
+        return await intake.client.post(
+            f"/v1/erasures/{asked.json()['erasure_id']}/approve",
+            headers=_coordinator(intake, "regisseur-2"),
+        )
+
+    calls = {
+        "POST /v1/erasures/search": search,
+        "POST /v1/subject-access/export": export,
+        "POST /v1/erasures/{erasure_id}/approve": approve,  # last: the signal is gone after
+    }
+    assert calls.keys() == LOGGED.keys()
+    for operation, call in calls.items():
+        before = await count(LOGGED[operation])
+        answer = await call()
+        assert answer.status_code == 200, (operation, answer.text)
+        assert await count(LOGGED[operation]) == before + 1, operation

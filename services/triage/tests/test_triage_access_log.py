@@ -93,3 +93,54 @@ async def test_the_service_role_cannot_change_the_log(triage: RunningTriage) -> 
     assert [r["activity"] for r in await _rows(triage, sent.data.signal_id)][:1] == [
         "triage.case_view"
     ]
+
+
+LOGGED = {
+    "GET /v1/triage/queue": "triage.review_queue",
+    "GET /v1/triage/signals/{signal_id}": "triage.case_view",
+    "POST /v1/triage/signals/{signal_id}/decisions": "triage.decision",
+    "POST /v1/triage/signals/{signal_id}/steps": "triage.case_step",
+}
+"""Every operation that returns or records a person's data, and the activity it logs."""
+IDS_ONLY = {
+    "POST /v1/triage/signals/{signal_id}/lock",  # the lock: signal id, holder, expiry
+    "DELETE /v1/triage/signals/{signal_id}/lock",
+    "GET /v1/access-log",  # the log itself: ids and vocabulary
+    "GET /v1/access-log/chain",
+}
+
+
+async def test_every_operation_with_personal_data_writes_an_entry(triage: RunningTriage) -> None:
+    """The OpenAPI document's operations, each either logged or ids-only: a new route must be
+    placed (and, when it shows a person's data, log it), or this fails."""
+    document = (await triage.management.get("/openapi.json")).json()
+    found = {f"{m.upper()} {path}" for path, item in document["paths"].items() for m in item}
+    assert found == LOGGED.keys() | IDS_ONLY
+    sent = await triage.send(cues=("lives_alone",))
+    signal_id = sent.data.signal_id
+    await triage.case(signal_id, subject="staff:sweep")
+    calls = {
+        "GET /v1/triage/queue": ("GET", "/v1/triage/queue", {"limit": 200}, None),
+        "GET /v1/triage/signals/{signal_id}": ("GET", f"/v1/triage/signals/{signal_id}", {}, None),
+        "POST /v1/triage/signals/{signal_id}/decisions": (
+            "POST",
+            f"/v1/triage/signals/{signal_id}/decisions",
+            {},
+            {},
+        ),
+        "POST /v1/triage/signals/{signal_id}/steps": (
+            "POST",
+            f"/v1/triage/signals/{signal_id}/steps",
+            {},
+            {"step": "reporter_contacted"},
+        ),
+    }
+    for operation, activity in LOGGED.items():
+        method, path, params, body = calls[operation]
+        before = [r["activity"] for r in await _rows(triage, signal_id)].count(activity)
+        answer = await triage.client.request(
+            method, path, params=params, json=body, headers=triage.token()
+        )
+        assert answer.status_code == 200, (operation, answer.text)
+        after = [r["activity"] for r in await _rows(triage, signal_id)].count(activity)
+        assert after == before + 1, operation
