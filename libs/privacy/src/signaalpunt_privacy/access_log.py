@@ -70,11 +70,13 @@ class DataCategory(StrEnum):
 
 class Purpose(StrEnum):
     """The processing's purpose and legal basis, as the register of processing activities names
-    them."""
+    them. The vocabularies are CHECK constraints of each service's table as its migration made
+    it: a service that starts writing a new value needs a migration that widens its check."""
 
     SIGNAL_HANDLING = "signal_handling"  # public task (AVG 6.1.e): handling a loneliness signal
     DATA_SUBJECT_ACCESS = "data_subject_access"  # AVG art. 15
     ERASURE = "erasure"  # AVG art. 17, and retention (art. 5.1.e)
+    VOLUNTEER_REGISTRY = "volunteer_registry"  # the volunteers' own registration (consent)
 
 
 class Outcome(StrEnum):

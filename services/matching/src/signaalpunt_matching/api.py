@@ -17,16 +17,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import MatchEndReason, MatchStatus, WeekSlot
+from signaalpunt_privacy import access_log
+from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
+from signaalpunt_privacy.access_log_api import access_log_api
 from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
-from signaalpunt_runtime.logs import get_logger
 
 from . import repository as repo
 from .answers import add_answer_routes
 from .domain import TransitionRefusedError, VolunteerStatus
 from .handlers import Matching, NotFoundError, staff_change
 from .registry import VolunteerIn, register
-
-log = get_logger(__name__)
 
 COORDINATOR = "coordinator"
 VOLUNTEER_COORDINATOR = "volunteer_coordinator"
@@ -275,12 +275,21 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
             )
             for name, value in row.sealed.items()
         }
-        log.info(
-            "volunteer personal data read",
-            by=principal.subject,
-            volunteer_id=str(volunteer_id),
-            purpose="registry",
-        )
+        async with ctx.service.pool.acquire() as conn:
+            await access_log.record(
+                conn,
+                [
+                    AccessEntry.of(
+                        principal,
+                        activity="matching.volunteer_view",
+                        operation=Operation.READ,
+                        municipality=row.municipality,
+                        subject_id=volunteer_id,
+                        categories=(DataCategory.IDENTITY, DataCategory.CONTACT),
+                        purpose=Purpose.VOLUNTEER_REGISTRY,
+                    )
+                ],
+            )
         return VolunteerView.of(row, personal)
 
     @api.patch("/v1/matching/volunteers/{volunteer_id}", response_model=VolunteerView)
@@ -305,6 +314,7 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
 
     add_match_routes(api, ctx, requires(verifier, staff, MATCH_ROLES))
     add_answer_routes(api, ctx)
+    api.include_router(access_log_api(lambda: ctx.service.pool, verifier, service="matching"))
     return api
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+from signaalpunt_privacy.access_log import retention_days_field
 from signaalpunt_runtime import ServiceSettings
 
 HERE = Path(__file__).resolve().parent
@@ -50,6 +51,7 @@ class MatchingSettings(ServiceSettings):
     vog_warning_days: int = Field(
         default=30, ge=1, le=365, description="warn this long before a VOG expires"
     )
+    access_log_retention_days: int = retention_days_field()
     check_interval: float = Field(
         default=30.0,
         gt=0,

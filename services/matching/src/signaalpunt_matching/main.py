@@ -10,6 +10,7 @@ from pathlib import Path
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import MATCHES, MATCHES_REQUESTED, VOLUNTEERS_VOG_EXPIRING
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, KeyEncryptionKeys, service_vault
+from signaalpunt_privacy.access_log import AccessLogPruner
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.logs import get_logger
 from signaalpunt_runtime.serving import ServiceApp
@@ -141,6 +142,10 @@ def build(
             settings.check_interval,
         )
         service.also_start(watcher.start, watcher.stop)
+    pruner = AccessLogPruner(
+        lambda: service.pool, retention_days=settings.access_log_retention_days
+    )
+    service.also_start(pruner.start, pruner.stop)
     verifier = TokenVerifier.configured(
         jwks_url=settings.jwks_url,
         jwks_file=settings.jwks_file,
