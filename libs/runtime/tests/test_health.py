@@ -179,7 +179,8 @@ async def test_a_stop_while_the_consumers_still_start_leaves_no_member_and_no_re
             del event, work
 
         service.consumer(topic)(handle)
-    async with serving(service.asgi_app()):
+    app = service.asgi_app()
+    async with serving(app):
         assert not service.started  # the consumers are still being started: stop now
     assert service.relay is None or not service.relay.running
 
@@ -190,3 +191,13 @@ async def test_a_stop_while_the_consumers_still_start_leaves_no_member_and_no_re
     finally:
         await admin.close()
     assert described["members"] == []
+
+    # the same service started again (a restart in one process) starts everything again
+    async with serving(app):
+
+        async def started() -> bool:
+            return service.started
+
+        await eventually(started, timeout=120, what="the restarted service's start")
+        assert service.relay is not None
+        assert service.relay.running

@@ -49,6 +49,33 @@ def test_log_lines_are_json_with_service_and_trace_ids() -> None:
     assert lines[0]["channel"] == "web_form"
 
 
+def test_access_lines_are_fields_without_address_query_or_probes() -> None:
+    """An operator filters requests by field; the client's address and a query never reach the
+    log; the orchestrator's probes and Prometheus' scrapes do not drown the requests at INFO."""
+    stream = io.StringIO()
+    configure_logging("intake", stream=stream, instance="intake-7d9f")
+    access = logging.getLogger("uvicorn.access")
+    line = '%s - "%s %s HTTP/%s" %d'
+    access.info(line, "203.0.113.9:5123", "POST", "/v1/signals?postcode=4531AB", "1.1", 202)
+    for probe in ("/livez", "/readyz", "/metrics"):
+        access.info(line, "10.0.0.2:40000", "GET", probe, "1.1", 200)
+    lines = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert len(lines) == 1, lines
+    [request] = lines
+    assert request["event"] == "http request"
+    assert (request["method"], request["path"], request["status"]) == ("POST", "/v1/signals", 202)
+    assert request["instance"] == "intake-7d9f"
+    assert "203.0.113.9" not in stream.getvalue()
+    assert "4531AB" not in stream.getvalue()
+
+    stream = io.StringIO()
+    configure_logging("intake", "DEBUG", stream=stream, instance="intake-7d9f")
+    access.info(line, "10.0.0.2:40000", "GET", "/readyz", "1.1", 200)
+    [probe_line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert (probe_line["path"], probe_line["level"]) == ("/readyz", "debug")
+    configure_logging("tests")
+
+
 async def test_producer_span_is_the_parent_of_the_consumer_span(
     infra: Infra, kafka_topics: TopicFactory, database_url: str
 ) -> None:

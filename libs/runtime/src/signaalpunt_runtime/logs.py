@@ -66,11 +66,20 @@ class RepeatFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Idempotent: safe to call again (tests, several services in one process)."""
+def configure_logging(
+    service: str,
+    level: str = "INFO",
+    stream: TextIO | None = None,
+    *,
+    instance: str | None = None,
+) -> None:
+    """Idempotent: safe to call again (tests, several services in one process). `instance`
+    (the replica, a pod's name) goes on every line, so lines of replicas can be told apart."""
 
     def add_service(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         event_dict.setdefault("service", service)
+        if instance is not None:
+            event_dict.setdefault("instance", instance)
         return event_dict
 
     shared: list[Any] = [
@@ -80,6 +89,8 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_service,
         _add_trace_context,
+        # the fields of uvicorn's access line, made structured by `_AccessLine`
+        structlog.stdlib.ExtraAdder(allow=_AccessLine.FIELDS),
     ]
     structlog.configure(
         processors=[
@@ -110,18 +121,34 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
     # aiokafka is noisy at INFO about group joins; warnings and errors still show
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, _WithoutClientAddress) for f in access.filters):
-        access.addFilter(_WithoutClientAddress())
+    if not any(isinstance(f, _AccessLine) for f in access.filters):
+        access.addFilter(_AccessLine())
 
 
-class _WithoutClientAddress(logging.Filter):
-    """The request line without who sent it: a citizen's address is personal data, and next to
-    the trace id it would link them to their anonymous signal. Rate limiting keeps its own keyed
-    hash of it (intake), nothing else needs it."""
+class _AccessLine(logging.Filter):
+    """uvicorn's access line as fields (method, path, status, http_version), without who sent it
+    and without the query string: a citizen's address is personal data, and next to the trace id
+    it would link them to their anonymous signal (rate limiting keeps its own keyed hash of it,
+    nothing else needs it); a query may carry what a form typed. The platform's probes and
+    scrapes (every few seconds, from the orchestrator and Prometheus) are DEBUG lines: at INFO
+    they would drown the requests people make."""
+
+    FIELDS = ("method", "path", "status", "http_version")
+    PROBES = frozenset({"/livez", "/readyz", "/startupz", "/metrics"})
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) == 5:  # uvicorn's access line
-            record.args = ("-", *record.args[1:])
+        args = record.args
+        if not (isinstance(args, tuple) and len(args) == 5):  # not uvicorn's access line
+            return True
+        _, method, full_path, http_version, status = args
+        path = str(full_path).split("?", 1)[0]
+        if path in self.PROBES:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            if not logging.getLogger().isEnabledFor(logging.DEBUG):
+                return False
+        record.msg, record.args = "http request", ()
+        record.method, record.path, record.status = method, path, status
+        record.http_version = http_version
         return True
 
 

@@ -116,7 +116,7 @@ class Service:
         self.migrations = migrations
         # schemas this service uses but does not own, e.g. the subject key store (libs/privacy)
         self.shared_migrations = tuple(shared_migrations)
-        configure_logging(settings.service_name, settings.log_level)
+        configure_logging(settings.service_name, settings.log_level, instance=settings.instance)
         self.telemetry = telemetry or setup_telemetry(
             settings.service_name, settings.instance, settings.otlp_endpoint
         )
@@ -224,6 +224,11 @@ class Service:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start_database(self) -> None:
+        # the first step of a start (also of a start after a stop: tests restart a service)
+        self.started = False
+        self._stopping = False
+        self._broker_starting = False
+        self._startup_done.clear()
         await self._wait_for_database()
         for start in self._on_start:
             await start()
