@@ -78,6 +78,24 @@ async def eventually(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+async def while_progressing(
+    count: Callable[[], Awaitable[int]], want: int, *, stall: float = 90, what: str = "all"
+) -> None:
+    """Wait until `count()` reaches `want`, however long that takes while it keeps growing; fail
+    when it has not grown for `stall` seconds. A fixed time limit fails a correct system on a
+    busy machine (a slow consumer still gets there); a stall is what a lost event looks like."""
+    last, grew_at = -1, time.monotonic()
+    while True:
+        now = await count()
+        if now >= want:
+            return
+        if now > last:
+            last, grew_at = now, time.monotonic()
+        elif time.monotonic() - grew_at > stall:
+            raise AssertionError(f"stuck at {now} of {want} for {stall:.0f}s waiting for {what}")
+        await asyncio.sleep(0.5)
+
+
 async def scalar(dsn: str, query: str, *args: Any) -> Any:
     conn = await asyncpg.connect(dsn)
     try:

@@ -22,7 +22,15 @@ from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_testkit.processes import KillableProcess
 
 from .apps.counter_app import MIGRATIONS, build
-from .helpers import eventually, probe, producer, running, scalar, settings_for
+from .helpers import (
+    eventually,
+    probe,
+    producer,
+    running,
+    scalar,
+    settings_for,
+    while_progressing,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +115,7 @@ async def test_consumer_killed_repeatedly_while_10000_events_flow(
         else:
             app.start()
         await publishing
-        await eventually(lambda: _reached(database_url, effects, EVENTS), timeout=180, what="all")
+        await while_progressing(lambda: _counted(database_url, effects), EVENTS, what="all")
         await asyncio.sleep(2)  # anything extra (a double effect) would show up now
     finally:
         app.stop()
@@ -136,11 +144,11 @@ async def _progressed(handled: Callable[[], Awaitable[int]], before: int) -> boo
     return await handled() > before
 
 
-async def _reached(dsn: str, query: str, want: int) -> bool:
+async def _counted(dsn: str, query: str) -> int:
     try:
-        return await _count(dsn, query) >= want
+        return await _count(dsn, query)
     except asyncpg.UndefinedTableError:
-        return False  # on a busy machine the last start may not have migrated yet
+        return 0  # on a busy machine the last start may not have migrated yet
 
 
 async def test_outbox_relay_killed_mid_batch_publishes_every_row_once_downstream(
@@ -185,7 +193,8 @@ async def test_outbox_relay_killed_mid_batch_publishes_every_row_once_downstream
             relay.kill()
             kills_mid_batch += 1
         relay.start()
-        await eventually(lambda: _none_left(database_url, unpublished), timeout=120, what="relay")
+        published = "SELECT count(*) FROM relay.outbox WHERE published_at IS NOT NULL"
+        await while_progressing(lambda: _counted(database_url, published), EVENTS, what="relay")
     finally:
         relay.stop()
     assert kills_mid_batch >= 2, "the relay must be killed while it was publishing"
@@ -197,9 +206,9 @@ async def test_outbox_relay_killed_mid_batch_publishes_every_row_once_downstream
         group="downstream",
     )
     async with running(downstream):
-        await eventually(
-            lambda: _reached(database_url, "SELECT count(*) FROM downstream.effects", EVENTS),
-            timeout=180,
+        await while_progressing(
+            lambda: _counted(database_url, "SELECT count(*) FROM downstream.effects"),
+            EVENTS,
             what="downstream effects",
         )
         await asyncio.sleep(2)
@@ -230,7 +239,3 @@ async def test_outbox_relay_killed_mid_batch_publishes_every_row_once_downstream
 
 async def _below(dsn: str, query: str, value: int) -> bool:
     return await _count(dsn, query) < value
-
-
-async def _none_left(dsn: str, query: str) -> bool:
-    return await _count(dsn, query) == 0
