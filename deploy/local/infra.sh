@@ -133,7 +133,11 @@ kafka_up() {
         cluster_id="$(cat "$kafka_dir/cluster.id")"
       else
         # a KRaft cluster id is 16 random bytes in url-safe base64 without padding (22 characters)
-        cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | cut -c1-22)"
+        # (drawn again when it starts with '-': kafka-storage would take it for an option)
+        cluster_id="-"
+        while [ "${cluster_id#-}" != "$cluster_id" ]; do
+          cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | cut -c1-22)"
+        done
         echo "$cluster_id" >"$kafka_dir/cluster.id"
       fi
       log "formatting KRaft storage in $kafka_dir/data (cluster id $cluster_id)"
