@@ -24,6 +24,7 @@ class SlowCommit:
     def __init__(self, inner: Channel, delay: float) -> None:
         self.inner = inner
         self.channel = inner.channel
+        self.provider = inner.provider
         self.delay = delay
 
     async def send(self, message: Outgoing) -> None:

@@ -578,8 +578,8 @@ async def test_operators_see_deliveries_of_their_municipality_without_addresses(
 
     metrics = await notifications.management.get("/metrics")
     assert (
-        'signaalpunt_notifications_deliveries_total{channel="email",status="sent",template="reporter_received"}'
-        in metrics.text
+        'signaalpunt_notifications_deliveries_total{channel="email",provider="127.0.0.1",'
+        'status="sent",template="reporter_received"}' in metrics.text
     )
     assert address not in metrics.text
 
@@ -685,6 +685,7 @@ class Counting:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.channel = inner.channel
+        self.provider = inner.provider
 
     async def send(self, message: Any) -> None:
         await self.inner.send(message)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import aiosmtplib
@@ -43,6 +44,9 @@ class Outgoing:
 
 class Channel(Protocol):
     channel: MessageChannel
+    provider: str
+    """Who carries the message (the SMTP relay's or SMS gateway's host): a metric label, so an
+    operator sees which provider fails; never a recipient."""
 
     async def send(self, message: Outgoing) -> None: ...
 
@@ -70,6 +74,7 @@ class EmailChannel:
         timeout: float = 15,
     ) -> None:
         self.host, self.port = host, port
+        self.provider = host
         self.sender = sender
         self.message_id_domain = message_id_domain
         self.start_tls = {"auto": None, "always": True, "never": False}[starttls]
@@ -128,6 +133,7 @@ class MessageBirdSms:
     ) -> None:
         self.client = client
         self.url = url
+        self.provider = urlsplit(url).hostname or "sms-gateway"
         self.access_key = access_key
         self.originator = originator
 
@@ -165,6 +171,8 @@ class WebhookChannel:
     """Webhooks signed per Standard Webhooks; the delivery id is the `webhook-id`."""
 
     channel = MessageChannel.WEBHOOK
+    # each partner's own endpoint: failures per partner are in the delivery log, not a label
+    provider = "partner-endpoint"
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client

@@ -159,8 +159,9 @@ class SenderMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.deliveries = Counter(
             "signaalpunt_notifications_deliveries",
-            "Message outcomes by channel, status (sent, queued, retry, failed) and template",
-            ["channel", "status", "template"],
+            "Message outcomes by channel, provider (the relay's or gateway's host), status (sent, "
+            "queued, retry, failed) and template",
+            ["channel", "provider", "status", "template"],
             registry=registry,
         )
 
@@ -246,7 +247,9 @@ class Sender:
                 return False
             outcome = await self._deliver(conn, delivery, now)
         # counted and logged only once the outcome is committed
-        self.metrics.deliveries.labels(delivery.channel, outcome, delivery.template).inc()
+        channel = self.channels.get(MessageChannel(delivery.channel))
+        provider = channel.provider if channel is not None else delivery.channel
+        self.metrics.deliveries.labels(delivery.channel, provider, outcome, delivery.template).inc()
         # retries and re-checks of queued messages can be many (a receiver down for an hour):
         # counted in the metrics, logged only at debug level
         emit = log.debug if outcome in ("retry", "requeued") else log.info
