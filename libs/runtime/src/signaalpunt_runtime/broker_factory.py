@@ -15,6 +15,7 @@ consumer of its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -31,6 +32,23 @@ PRODUCER_DEFAULTS: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
 # The consumer stage acknowledges itself: it commits the offsets of handled messages (offsets.py)
 # and rewinds on failure, so FastStream must neither commit first nor commit on its own.
 SUBSCRIBER_ACK_POLICY = AckPolicy.MANUAL
+
+
+class _Broker(KafkaBroker):
+    """FastStream's Kafka broker, whose consumers start together.
+
+    A consumer's start waits for its group to assign it partitions. Started one by one (as
+    FastStream does), every consumer that joins makes the members already in the group rejoin,
+    at their next heartbeat: a service with ten consumers in its group took 15 s to start (one
+    rebalance each). Started together, they join in one rebalance.
+    """
+
+    async def start(self) -> None:
+        await self.connect()
+        await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
+        for publisher in self.publishers:
+            await publisher.start()
+        self.running = True
 
 
 def make_broker(
@@ -50,7 +68,7 @@ def make_broker(
         )
     if metrics_registry is not None:
         middlewares.append(KafkaPrometheusMiddleware(registry=metrics_registry, app_name=client_id))
-    return KafkaBroker(
+    return _Broker(
         bootstrap,
         client_id=client_id,
         allow_auto_create_topics=False,
