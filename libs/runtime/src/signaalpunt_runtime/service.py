@@ -306,8 +306,8 @@ class Service:
     async def stop_relay(self) -> None:
         """First shutdown step: commit the handled offsets while the consumers still exist.
 
-        FastStream reports the app started before its broker has started the consumers (one by
-        one, a second or more each while the group rebalances). A stop in that window would
+        FastStream reports the app started before its broker has started the consumers (each
+        waits for its group's assignment). A stop in that window would
         stop the consumers started so far, and the start would go on: a consumer started after
         the broker's stop stays in its group (holding partitions, heartbeating) and a relay
         started after this step publishes on. So the stop first lets the start end, within
