@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field
 
 from .envelope import EventPayload
+from .matches import MatchConstraint, MatchStatus
 from .needs import GeoPoint, Interest, LanguageCode, Mobility, Need, WeekSlot
 from .signals import Sealed
 from .triage import RiskGroup
@@ -49,6 +50,8 @@ class ReferralChannel(StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"  # a signed webhook (Standard Webhooks), answered by a signed callback
     API = "api"  # the organisation polls and answers with its own scoped token
+    # a match request: the matching service asks volunteers in turn (follows matches.v1)
+    VOLUNTEER_MATCHING = "volunteer_matching"
 
 
 class ReferralUpdatedV1(EventPayload):
@@ -93,6 +96,22 @@ class ReferralUpdatedV1(EventPayload):
             "changed_by": "organisation:01a20900-0000-7000-8000-0000000000f0",
             "changed_at": "2026-11-25T09:00:00+01:00",
         },
+        {
+            "referral_id": "01a20900-0000-7000-8000-0000000000e7",
+            "signal_id": "01a20900-0000-7000-8000-000000000001",
+            "subject_id": "01a20900-0000-7000-8000-0000000000aa",
+            "service_id": "5b0f1b9e-3c52-5f37-9a43-6a1e0b0c0715",
+            "organisation_id": "5b0f1b9e-3c52-5f37-9a43-6a1e0b0c0715",
+            "service_name": "Vrijwilligers (koppeling)",
+            "status": "accepted",
+            "previous_status": "sent",
+            "version": 2,
+            "needs": ["buddy"],
+            "channel": "volunteer_matching",
+            "match_status": "accepted",
+            "changed_by": "matching",
+            "changed_at": "2026-11-25T11:00:00+01:00",
+        },
     )
 
     referral_id: UUID
@@ -125,9 +144,21 @@ class ReferralUpdatedV1(EventPayload):
         default=None, description="the organisation answers before this (working days)"
     )
     changed_by: str = Field(
-        max_length=200, description="staff id, 'auto' (route rule) or 'organisation:<id>'"
+        max_length=200,
+        description="staff id, 'auto' (route rule), 'organisation:<id>' or 'matching'",
     )
     changed_at: AwareDatetime
+    # optional (minor change): a match request followed from matches.v1 (channel
+    # volunteer_matching; referral_id is the match_request_id)
+    match_status: MatchStatus | None = Field(
+        default=None,
+        description="with channel volunteer_matching: the match's own status (proposed, "
+        "declined, expired, accepted, active, ended, unmatched)",
+    )
+    failed_constraint: MatchConstraint | None = Field(
+        default=None,
+        description="with match_status unmatched: the constraint that ruled out most volunteers",
+    )
 
 
 class MatchRequestedV1(EventPayload):

@@ -300,7 +300,8 @@ MATCHES = Topic(
         "four-week follow-up for the social worker."
     ),
     producers=("matching",),
-    consumers=(),
+    # referral: the match request's referral follows the match's outcome
+    consumers=("referral",),
     partitions=3,
     retention=timedelta(days=14),
 )

@@ -12,6 +12,7 @@ from referral_harness import RunningReferral, SettableClock
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_contracts import (
     CASE_STEPS,
+    MATCHES,
     MATCHES_REQUESTED,
     REFERRAL_GAPS,
     REFERRALS,
@@ -32,6 +33,7 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         matches=await kafka_topics.private(MATCHES_REQUESTED, "matches.requested.v1"),
         gaps=await kafka_topics.private(REFERRAL_GAPS, "referrals.gaps.v1"),
         erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
+        outcomes=await kafka_topics.private(MATCHES, "matches.v1"),
     )
 
 

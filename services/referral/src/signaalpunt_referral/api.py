@@ -22,6 +22,7 @@ from . import repository as repo
 from .handlers import Answer, ConflictError, NotFoundError, Referrals, answer, send
 from .lifecycle import Actor, TransitionRefusedError
 from .map_api import add_map_routes
+from .match_outcome import RequestStatus
 from .organisation_api import add_organisation_routes
 
 TEAM_ROLES = ("coordinator", "desk", "team")
@@ -61,6 +62,43 @@ class ReferralView(BaseModel):
         )
 
 
+class MatchRequestView(BaseModel):
+    """A volunteer-type need sent to the matching service and what became of it (matches.v1)."""
+
+    match_request_id: UUID
+    needs: list[str]
+    status: RequestStatus = Field(
+        description="requested, proposed, declined, expired (the next volunteer is asked), "
+        "accepted, active, ended, no_volunteer_found"
+    )
+    version: int
+    attempt: int = Field(description="how many volunteers were asked so far")
+    match_id: UUID | None
+    social_worker: str | None = Field(description="the coupled social worker's staff id")
+    respond_by: datetime | None
+    end_reason: str | None
+    failed_constraint: str | None = Field(
+        description="with no_volunteer_found: the constraint that ruled out most volunteers"
+    )
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, r: repo.MatchRequest) -> "MatchRequestView":
+        return cls(
+            match_request_id=r.match_request_id,
+            needs=[n.value for n in r.needs],
+            status=RequestStatus(r.status),
+            version=r.version,
+            attempt=r.attempt,
+            match_id=r.match_id,
+            social_worker=r.social_worker,
+            respond_by=r.respond_by,
+            end_reason=r.end_reason,
+            failed_constraint=r.failed_constraint,
+            updated_at=r.updated_at,
+        )
+
+
 class SignalReferrals(BaseModel):
     signal_id: UUID
     needs: list[str]
@@ -69,6 +107,9 @@ class SignalReferrals(BaseModel):
     consent_to_refer: bool
     ruled_out: dict[str, int] = Field(description="how many offers each constraint ruled out")
     referrals: list[ReferralView]
+    match_requests: list[MatchRequestView] = Field(
+        default=[], description="volunteer-type needs sent to the matching service"
+    )
 
 
 class StatusIn(BaseModel):
@@ -111,12 +152,14 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
     async def signal_referrals(
         signal_id: UUID, request: Request, principal: Team
     ) -> SignalReferrals | JSONResponse:
-        """The help question's needs, the proposals with their reasons, and every referral."""
+        """The help question's needs, the proposals with their reasons, every referral, and what
+        became of its match requests (volunteers)."""
         async with ctx.service.pool.acquire() as conn:
             stored = await repo.get_help_question(conn, signal_id)
             if stored is None or stored.municipality not in principal.municipalities:
                 return refused(request, NotFoundError())
             referrals = await repo.referrals_of(conn, signal_id)
+            requests = await repo.match_requests_of(conn, signal_id)
             ruled_out = await repo.ruled_out_of(conn, signal_id)
         q = stored.question
         return SignalReferrals(
@@ -127,6 +170,7 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
             consent_to_refer=q.consent_to_refer,
             ruled_out=ruled_out,
             referrals=[ReferralView.of(r) for r in referrals],
+            match_requests=[MatchRequestView.of(r) for r in requests],
         )
 
     @api.post("/v1/referral/referrals/{referral_id}/send", response_model=ReferralView)

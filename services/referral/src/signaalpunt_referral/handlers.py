@@ -14,6 +14,7 @@ from uuid import UUID
 
 from prometheus_client import CollectorRegistry, Counter
 from signaalpunt_contracts import (
+    MATCHES,
     SIGNALS_ERASED,
     VOLUNTEER_NEEDS,
     CaseStep,
@@ -57,6 +58,8 @@ class Topics:
     matches: Topic
     gaps: Topic
     erased: Topic = SIGNALS_ERASED
+    outcomes: Topic = MATCHES
+    """matches.v1: what became of the match requests"""
 
 
 class ReferralMetrics:
@@ -200,14 +203,26 @@ async def on_case_step(
             await _change(ctx, work, old, ReferralStatus.WITHDRAWN, Actor.TEAM, "referral")
     question = step.help_question
     if question.consent_to_refer and set(question.needs) & VOLUNTEER_NEEDS:
+        request_id = new_event_id()
+        volunteer_needs = tuple(n for n in question.needs if n in VOLUNTEER_NEEDS)
+        # kept here too: the team sees what became of it (matches.v1) with the referrals
+        await repo.insert_match_request(
+            conn,
+            request_id,
+            step.signal_id,
+            subject_id,
+            event.municipality,
+            volunteer_needs,
+            ctx.clock(),
+        )
         await work.publish(
             ctx.topics.matches,
             work.new_event(
                 MatchRequestedV1(
-                    match_request_id=new_event_id(),
+                    match_request_id=request_id,
                     signal_id=step.signal_id,
                     subject_id=subject_id,
-                    needs=tuple(n for n in question.needs if n in VOLUNTEER_NEEDS),
+                    needs=volunteer_needs,
                     languages=question.languages,
                     mobility=question.mobility,
                     age=question.age,

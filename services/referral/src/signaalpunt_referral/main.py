@@ -21,6 +21,7 @@ from .config import ReferralSettings
 from .erasure import register_erasure
 from .handlers import Clock, Referrals, Topics, escalate_due, register_consumer, system_clock
 from .hsds import MapOrganisation, read_document
+from .match_outcomes import register_match_outcomes
 from .webhooks import WebhookSender
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -103,6 +104,7 @@ def build(
         proposals_per_question=settings.proposals_per_question,
     )
     register_consumer(ctx)
+    register_match_outcomes(ctx)
     register_erasure(ctx)
     if settings.demo_map is not None:
         demo_map = settings.demo_map

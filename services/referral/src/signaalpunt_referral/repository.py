@@ -793,16 +793,17 @@ async def claim_callback(conn: DbConnection, organisation_id: UUID, webhook_id: 
 
 
 async def erase_signal(conn: DbConnection, signal_id: UUID, anonymous_id: UUID) -> int:
-    """A person was erased: their help question, referrals (with sealed notes), the referrals'
-    history and the published copies of their events go; their gap rows stay for the gap
-    report under `anonymous_id`, which links to nobody. A tombstone keeps a late help question
-    out. Returns how many referrals went."""
+    """A person was erased: their help question, referrals (with sealed notes), match requests,
+    the referrals' history and the published copies of their events go; their gap rows stay
+    for the gap report under `anonymous_id`, which links to nobody. A tombstone keeps a late
+    help question out. Returns how many referrals went."""
     await conn.execute(
         "DELETE FROM referral_history WHERE referral_id IN"
         " (SELECT referral_id FROM referrals WHERE signal_id = $1)",
         signal_id,
     )
     deleted = await conn.execute("DELETE FROM referrals WHERE signal_id = $1", signal_id)
+    await conn.execute("DELETE FROM match_requests WHERE signal_id = $1", signal_id)
     await conn.execute("DELETE FROM help_questions WHERE signal_id = $1", signal_id)
     await conn.execute(
         "UPDATE gaps SET signal_id = $2 WHERE signal_id = $1", signal_id, anonymous_id
@@ -932,3 +933,97 @@ async def webhook_state(conn: DbConnection, referral_id: UUID) -> list[dict[str,
         referral_id,
     )
     return [dict(r) for r in rows]
+
+
+# -- match requests (volunteer-type needs) and their outcome -------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchRequest:
+    match_request_id: UUID
+    signal_id: UUID
+    subject_id: UUID
+    municipality: str
+    needs: tuple[Need, ...]
+    status: str
+    attempt: int
+    match_version: int
+    version: int
+    match_id: UUID | None
+    volunteer_id: UUID | None
+    social_worker: str | None
+    respond_by: datetime | None
+    end_reason: str | None
+    failed_constraint: str | None
+    requested_at: datetime
+    updated_at: datetime
+
+
+def _match_request(row: Any) -> MatchRequest:
+    return MatchRequest(**{**dict(row), "needs": tuple(Need(n) for n in row["needs"])})
+
+
+async def insert_match_request(  # noqa: PLR0917 - one request's columns
+    conn: DbConnection,
+    match_request_id: UUID,
+    signal_id: UUID,
+    subject_id: UUID,
+    municipality: str,
+    needs: Sequence[Need],
+    at: datetime,
+) -> None:
+    """A request sent to matching (or first heard of on matches.v1); a second insert of the same
+    request is nothing."""
+    await conn.execute(
+        """
+        INSERT INTO match_requests (match_request_id, signal_id, subject_id, municipality, needs,
+                                    status, requested_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, 'requested', $6, $6)
+        ON CONFLICT (match_request_id) DO NOTHING
+        """,
+        match_request_id,
+        signal_id,
+        subject_id,
+        municipality,
+        [n.value for n in needs],
+        at,
+    )
+
+
+async def get_match_request(
+    conn: DbConnection, match_request_id: UUID, *, for_update: bool = False
+) -> MatchRequest | None:
+    query = "SELECT * FROM match_requests WHERE match_request_id = $1"
+    row = await conn.fetchrow(query + (" FOR UPDATE" if for_update else ""), match_request_id)
+    return _match_request(row) if row else None
+
+
+async def match_requests_of(conn: DbConnection, signal_id: UUID) -> list[MatchRequest]:
+    rows = await conn.fetch(
+        "SELECT * FROM match_requests WHERE signal_id = $1 ORDER BY requested_at, match_request_id",
+        signal_id,
+    )
+    return [_match_request(r) for r in rows]
+
+
+async def save_match_request(conn: DbConnection, r: MatchRequest) -> None:
+    await conn.execute(
+        """
+        UPDATE match_requests SET status = $2, attempt = $3, match_version = $4, version = $5,
+            match_id = $6, volunteer_id = $7, social_worker = $8, respond_by = $9,
+            end_reason = $10, failed_constraint = $11, updated_at = $12
+        WHERE match_request_id = $1
+        """,
+        r.match_request_id,
+        r.status,
+        r.attempt,
+        r.match_version,
+        r.version,
+        r.match_id,
+        r.volunteer_id,
+        r.social_worker,
+        r.respond_by,
+        r.end_reason,
+        r.failed_constraint,
+        r.updated_at,
+    )
