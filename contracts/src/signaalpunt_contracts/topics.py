@@ -300,8 +300,9 @@ MATCHES = Topic(
         "four-week follow-up for the social worker."
     ),
     producers=("matching",),
-    # referral: the match request's referral follows the match's outcome
-    consumers=("referral",),
+    # referral: the match request's referral follows the match's outcome;
+    # notifications: the answer link to the volunteer, acceptance and follow-up to the social worker
+    consumers=("referral", "notifications"),
     partitions=3,
     retention=timedelta(days=14),
 )
@@ -312,8 +313,10 @@ VOLUNTEERS_VOG_EXPIRING = Topic(
     key="volunteer_id",
     description="A volunteer's certificate of conduct (VOG) expires within 30 days (once each).",
     producers=("matching",),
-    consumers=(),
-    partitions=1,
+    consumers=("notifications",),  # the coordinators are mailed
+    # few, but as many partitions as notifications' other topics: its replicas scale to the
+    # fewest partitions of what they consume (one warning per certificate: no order to keep)
+    partitions=3,
     retention=timedelta(days=30),
 )
 

@@ -19,6 +19,7 @@ from aiokafka import TopicPartition
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import (
     CASE_STEPS,
+    MATCHES,
     NOTIFICATIONS,
     PARTNER_REJECTIONS,
     PARTNERS_LISTED,
@@ -30,11 +31,13 @@ from signaalpunt_contracts import (
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
     SIGNALS_TRIAGED,
+    VOLUNTEERS_VOG_EXPIRING,
     AcuteSignalAlertV1,
     CaseStepRecordedV1,
     DeadlineMissedV1,
     Envelope,
     EventPayload,
+    MatchUpdatedV1,
     PartnerListedV1,
     PartnerSignalRejectedV1,
     PossibleAcuteAlertV1,
@@ -44,6 +47,7 @@ from signaalpunt_contracts import (
     SignalReceivedV1,
     SignalTriagedV1,
     Topic,
+    VolunteerVogExpiringV1,
 )
 from signaalpunt_contracts.envelope import new_event_id
 from signaalpunt_notifications.domain import AMSTERDAM
@@ -113,6 +117,8 @@ class Topics:
     referrals: Topic
     erased: Topic
     listed: Topic
+    matches: Topic
+    vog_expiring: Topic
 
     def consumed(self) -> tuple[Topic, ...]:
         return (
@@ -125,6 +131,8 @@ class Topics:
             self.steps,
             self.rejections,
             self.referrals,
+            self.matches,
+            self.vog_expiring,
             self.erased,
         )
 
@@ -141,6 +149,8 @@ class Topics:
             ReferralUpdatedV1: self.referrals,
             SignalErasedV1: self.erased,
             PartnerListedV1: self.listed,
+            MatchUpdatedV1: self.matches,
+            VolunteerVogExpiringV1: self.vog_expiring,
         }[type(payload)]
 
 
@@ -162,6 +172,10 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
         erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
         listed=await kafka_topics.private(PARTNERS_LISTED, "partners.listed.v1"),
+        matches=await kafka_topics.private(MATCHES, "matches.v1"),
+        vog_expiring=await kafka_topics.private(
+            VOLUNTEERS_VOG_EXPIRING, "volunteers.vog-expiring.v1"
+        ),
     )
 
 
@@ -221,7 +235,12 @@ class Running:
     async def publish(self, event: Envelope[Any], *, times: int = 1) -> Envelope[Any]:
         """Put `event` on its topic (`times` > 1: the same event again, as a redelivery)."""
         topic = self.topics.for_payload(event.data)
-        key = str(getattr(event.data, "signal_id", None) or getattr(event.data, "partner", ""))
+        data = event.data
+        key = str(
+            getattr(data, "signal_id", None)
+            or getattr(data, "partner", None)
+            or getattr(data, "volunteer_id", "")
+        )
         producer = make_producer(self.infra.kafka_bootstrap, client_id="notifications-tests")
         await producer.start()
         try:

@@ -78,7 +78,25 @@ def example_values(template: str) -> dict[str, Any]:
             "escalated": False,
             "link": link,
         },
+        "volunteer_match_proposal": {
+            "needs": ["buddy", "practical_help"],
+            "respond_by": due,
+            "link": "https://matching.signaalpunt.example/v1/matching/answers/eyJhbGciOi.x.y",
+        },
+        "social_worker_match_accepted": {
+            "social_worker": "staff:welzijn-terneuzen-1",
+            "needs": ["existential_conversation"],
+            "match_id": "01a20900-0000-7000-8000-0000000000e8",
+            "link": "https://signaalpunt.example/staff/matches/01a20900-0000-7000-8000-0000000000e8",
+        },
+        "coordinator_vog_expiring": {
+            "volunteer_id": "01a20900-0000-7000-8000-0000000000b1",
+            "vog_expires_on": "2026-12-20",
+            "social_worker": "staff:welzijn-terneuzen-1",
+            "link": "https://signaalpunt.example/staff/volunteers/01a20900-0000-7000-8000-0000000000b1",
+        },
     }
+    examples["social_worker_match_follow_up"] = examples["social_worker_match_accepted"]
     return {"signal_id": EXAMPLE_SIGNAL, **examples.get(template, {})}
 
 

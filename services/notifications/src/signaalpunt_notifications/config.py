@@ -1,7 +1,8 @@
 """Notifications' settings (environment prefix SIGNAALPUNT_NOTIFICATIONS_) and configuration files.
 
 `municipalities.yaml`: per municipality its name, phone, signature, language, the desk and team
-mailboxes and the coordinator on duty (a fixed contact, optionally a weekly roster).
+mailboxes, the coordinator on duty (a fixed contact, optionally a weekly roster) and staff with a
+contact of their own (the social workers coupled to volunteers; others: the team welzijn mailbox).
 `partners.yaml`: per partner its language and webhook signing secret (`whsec_`, Standard
 Webhooks); the webhook URL comes from the partner registry (`listed_partners.py`). In
 production both files come from the installation's secret store (the secrets and staff contacts
@@ -139,6 +140,7 @@ def load_directory(
             mailboxes={name: _contact(c) for name, c in entry["mailboxes"].items()},
             coordinator=_contact(coordinator.get("fixed")),
             roster=tuple(_slot(s) for s in coordinator.get("roster", ())),
+            staff={staff_id: _contact(c) for staff_id, c in (entry.get("staff") or {}).items()},
         )
     partners = {}
     for entry in p["partners"]:

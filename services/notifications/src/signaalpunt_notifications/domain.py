@@ -78,6 +78,9 @@ class Municipality:
     coordinator: Contact
     """the fixed coordinator contact (and the out-of-hours fallback of the roster)"""
     roster: tuple[RosterSlot, ...] = ()
+    staff: Mapping[str, Contact] = field(default_factory=dict)
+    """Staff ids (`staff:…`) with a contact of their own, e.g. the social workers coupled to
+    volunteers; a staff id not listed is reached through the team welzijn mailbox."""
 
     def coordinator_on_duty(self, at: datetime) -> Contact:
         local = at.astimezone(AMSTERDAM)

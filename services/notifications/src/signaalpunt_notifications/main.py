@@ -11,6 +11,7 @@ import httpx
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import (
     CASE_STEPS,
+    MATCHES,
     NOTIFICATIONS,
     PARTNER_REJECTIONS,
     PARTNERS_LISTED,
@@ -22,6 +23,7 @@ from signaalpunt_contracts import (
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
     SIGNALS_TRIAGED,
+    VOLUNTEERS_VOG_EXPIRING,
     Topic,
 )
 from signaalpunt_contracts.notifications import MessageChannel
@@ -51,6 +53,8 @@ CONSUMED: tuple[Topic, ...] = (
     CASE_STEPS,
     PARTNER_REJECTIONS,
     REFERRALS,
+    MATCHES,  # the volunteer's proposal, the social worker's acceptance and follow-up
+    VOLUNTEERS_VOG_EXPIRING,  # the coordinator renews a certificate of conduct in time
     SIGNALS_ERASED,  # forget what was kept for an erased signal
 )
 

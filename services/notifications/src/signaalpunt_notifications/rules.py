@@ -13,8 +13,13 @@
 | referral-to-organisation       | referral sent (e-mail)| the offer's referral box  | e-mail     |
 | referral-update-to-team        | declined, no capacity | the route's team mailbox  | e-mail     |
 | referral-escalation            | no answer in time     | coordinator on duty       | e-mail     |
+| match-proposal-to-volunteer    | match proposed        | the volunteer (sealed)    | e-mail     |
+| match-to-social-worker         | accepted; follow-up   | the coupled social worker | e-mail     |
+| vog-expiring-to-coordinator    | VOG expires in 30 d   | coordinator on duty       | e-mail     |
 
 What a reporter hears is only the state — received, being handled, handled — never details.
+A volunteer hears the needs, the answer-by date and the signed one-time link (the link's page
+shows the first name, area and availability); never the signal, the person's words or the case.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from signaalpunt_contracts import (
     CaseStepRecordedV1,
     DeadlineMissedV1,
     Envelope,
+    MatchStatus,
+    MatchUpdatedV1,
     PartnerSignalRejectedV1,
     PossibleAcuteAlertV1,
     PossibleAcuteReviewMissedV1,
@@ -35,6 +42,7 @@ from signaalpunt_contracts import (
     ReferralUpdatedV1,
     SignalReceivedV1,
     SignalTriagedV1,
+    VolunteerVogExpiringV1,
 )
 from signaalpunt_contracts.notifications import MessageChannel, RecipientKind
 from signaalpunt_contracts.signals import ReporterKind
@@ -59,6 +67,10 @@ REJECTED = PartnerSignalRejectedV1.event_type
 POSSIBLE_ACUTE = PossibleAcuteAlertV1.event_type
 REVIEW_MISSED = PossibleAcuteReviewMissedV1.event_type
 REFERRAL = ReferralUpdatedV1.event_type
+MATCH = MatchUpdatedV1.event_type
+VOG_EXPIRING = VolunteerVogExpiringV1.event_type
+VOLUNTEER_EMAIL_FIELD = "volunteer.email"
+"""The field matching seals a volunteer's e-mail under (with the volunteer's own data key)."""
 
 MAILBOX_OF_ROUTE: dict[str, str] = {
     Route.TEAM_EENZAAMHEID.value: "team_eenzaamheid",
@@ -454,6 +466,103 @@ def referral_update_to_team(event: Envelope[Any], context: RuleContext) -> Seque
     )
 
 
+def match_proposal_to_volunteer(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    """A volunteer is asked: the needs, the answer-by date and the signed one-time link, to the
+    address sealed with the volunteer's own key (opened only when the mail goes out)."""
+    data: MatchUpdatedV1 = event.data
+    if (
+        data.status is not MatchStatus.PROPOSED
+        or data.answer_url is None
+        or data.volunteer_contact is None
+        or data.volunteer_id is None
+    ):
+        return ()
+    municipality = context.municipality(event.municipality)
+    return (
+        Message(
+            rule="match-proposal-to-volunteer",
+            template="volunteer_match_proposal",
+            channel=MessageChannel.EMAIL,
+            recipient_kind=RecipientKind.VOLUNTEER,
+            recipient=f"volunteer:{data.volunteer_id}",
+            address={
+                "kind": "sealed",
+                "subject_id": str(data.volunteer_id),
+                "value": data.volunteer_contact,
+                "field": VOLUNTEER_EMAIL_FIELD,
+            },
+            language=municipality.language,
+            context={
+                "needs": [n.value for n in data.needs],
+                "respond_by": data.respond_by.isoformat() if data.respond_by else None,
+                "link": data.answer_url,
+            },
+            signal_id=data.signal_id,
+        ),
+    )
+
+
+def match_to_social_worker(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    """The coupled social worker hears that a volunteer accepted (to follow the contact up), and
+    four weeks after the start is asked whether it became a real match."""
+    data: MatchUpdatedV1 = event.data
+    if data.social_worker is None or data.match_id is None:
+        return ()
+    if data.follow_up_due:
+        template = "social_worker_match_follow_up"
+    elif data.status is MatchStatus.ACCEPTED:
+        template = "social_worker_match_accepted"
+    else:
+        return ()
+    municipality = context.municipality(event.municipality)
+    return (
+        Message(
+            rule="match-to-social-worker",
+            template=template,
+            channel=MessageChannel.EMAIL,
+            recipient_kind=RecipientKind.SOCIAL_WORKER,
+            recipient=f"staff:{event.municipality}:{data.social_worker}",
+            address={
+                "kind": "staff",
+                "municipality": event.municipality,
+                "staff_id": data.social_worker,
+            },
+            language=municipality.language,
+            context={
+                "social_worker": data.social_worker,
+                "needs": [n.value for n in data.needs],
+                "match_id": str(data.match_id),
+                "link": f"{context.directory.staff_portal_url}/matches/{data.match_id}",
+            },
+            signal_id=data.signal_id,
+        ),
+    )
+
+
+def vog_expiring_to_coordinator(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
+    """A volunteer's certificate of conduct runs out soon: the coordinator on duty renews it or
+    pauses the volunteer (one event per certificate, so one mail)."""
+    data: VolunteerVogExpiringV1 = event.data
+    municipality = context.municipality(event.municipality)
+    return (
+        Message(
+            rule="vog-expiring-to-coordinator",
+            template="coordinator_vog_expiring",
+            channel=MessageChannel.EMAIL,
+            recipient_kind=RecipientKind.COORDINATOR,
+            recipient=f"coordinator:{event.municipality}",
+            address={"kind": "coordinator", "municipality": event.municipality},
+            language=municipality.language,
+            context={
+                "volunteer_id": str(data.volunteer_id),
+                "vog_expires_on": data.vog_expires_on.isoformat(),
+                "social_worker": data.social_worker,
+                "link": f"{context.directory.staff_portal_url}/volunteers/{data.volunteer_id}",
+            },
+        ),
+    )
+
+
 def default_rules() -> RuleBook:
     """A fresh rule book with the rules for today's events; later services register theirs."""
     feedback = "State feedback to a reporter who asked for it: being handled, handled"
@@ -495,6 +604,24 @@ def default_rules() -> RuleBook:
                 REFERRAL,
                 referral_update_to_team,
                 "Declines to the team, unanswered referrals to the coordinator",
+            ),
+            Rule(
+                "match-proposal-to-volunteer",
+                MATCH,
+                match_proposal_to_volunteer,
+                "A match proposal with the signed answer link to the volunteer",
+            ),
+            Rule(
+                "match-to-social-worker",
+                MATCH,
+                match_to_social_worker,
+                "An accepted match and the four-week follow-up to the coupled social worker",
+            ),
+            Rule(
+                "vog-expiring-to-coordinator",
+                VOG_EXPIRING,
+                vog_expiring_to_coordinator,
+                "A volunteer's VOG expires within the warning window",
             ),
         ]
     )

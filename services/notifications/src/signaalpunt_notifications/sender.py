@@ -93,6 +93,8 @@ class AddressBook:
             "partner": self._partner,
             # an organisation's referral address from the social map (never a person's)
             "organisation": self._organisation,
+            # a staff member by staff id (the social worker coupled to a volunteer)
+            "staff": self._staff,
         }
 
     def register(self, kind: str, resolver: Resolver) -> None:
@@ -133,6 +135,18 @@ class AddressBook:
         municipality = self._municipality(ref["municipality"])
         contact = municipality.mailboxes.get(ref["mailbox"])
         what = f"{ref['mailbox']} of {ref['municipality']} ({channel.value})"
+        return self._configured(contact.address(channel) if contact else None, what)
+
+    async def _staff(
+        self, ref: Mapping[str, str], channel: MessageChannel, _: datetime
+    ) -> Resolved:
+        """Their own contact when the municipality lists one, else the team welzijn mailbox
+        (the social workers' team): a staff id is never an address by itself."""
+        municipality = self._municipality(ref["municipality"])
+        contact = municipality.staff.get(ref["staff_id"]) or municipality.mailboxes.get(
+            "team_welzijn"
+        )
+        what = f"staff of {ref['municipality']} ({channel.value})"
         return self._configured(contact.address(channel) if contact else None, what)
 
     async def _coordinator(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,17 @@ WORDS: dict[str, dict[str, str]] = {
         "involve_113_or_gp": "schakel 113 Zelfmoordpreventie of de huisarts in",
         "youth_care": "schakel het jeugdteam in",
         "refer_elsewhere": "verwijs door naar een passende plek",
+        # needs (a match proposal, a referral)
+        "social_contact": "sociaal contact",
+        "buddy": "een maatje",
+        "daytime_activity": "zinvolle dagbesteding",
+        "grief_support": "steun bij rouw",
+        "existential_conversation": "gesprekken over levensvragen",
+        "practical_help": "praktische hulp (boodschappen, vervoer)",
+        "digital_skills": "digitale vaardigheden",
+        "language": "taal",
+        "debt_money": "geldzorgen",
+        "carer_relief": "ontlasting van een mantelzorger",
     },
     "en": {
         "acuut": "acute",
@@ -72,6 +83,16 @@ WORDS: dict[str, dict[str, str]] = {
         "involve_113_or_gp": "involve 113 Suicide Prevention or the GP",
         "youth_care": "involve the youth team",
         "refer_elsewhere": "refer to a fitting place",
+        "social_contact": "social contact",
+        "buddy": "a buddy",
+        "daytime_activity": "meaningful daytime activity",
+        "grief_support": "grief support",
+        "existential_conversation": "conversations about questions of life",
+        "practical_help": "practical help (groceries, transport)",
+        "digital_skills": "digital skills",
+        "language": "language",
+        "debt_money": "money worries",
+        "carer_relief": "relief for a carer",
     },
 }
 
@@ -97,6 +118,15 @@ def _when(language: str) -> Any:
         return f"{local.day} {month} {local.year} at {local:%H:%M}"
 
     return when
+
+
+def _day(language: str) -> Any:
+    def day(value: str) -> str:
+        """An ISO date in words of the language."""
+        d = date.fromisoformat(value)
+        return f"{d.day} {_MONTHS[language].split()[d.month - 1]} {d.year}"
+
+    return day
 
 
 def _environment(folders: Sequence[Path], autoescape: bool) -> SandboxedEnvironment:
@@ -169,5 +199,5 @@ class Templates:
     def _block(template: Template, block: str, context: dict[str, Any], language: str) -> str:
         if block not in template.blocks:
             raise TemplateMissingError(f"template {template.name} has no block {block!r}")
-        ctx = template.new_context({**context, "when": _when(language)})
+        ctx = template.new_context({**context, "when": _when(language), "day": _day(language)})
         return "".join(template.blocks[block](ctx))
