@@ -70,7 +70,7 @@ async def test_the_volunteer_gets_the_proposal_with_the_one_time_link_once(
     )
     event = await notifications.publish(envelope(proposed), times=2)  # and a redelivery
     (row,) = await settled(notifications, 1, signal_id=proposed.signal_id)
-    assert row["status"] == "sent"
+    assert row["status"] == "sent", row["last_error"]
     assert row["recipient"] == f"volunteer:{volunteer_id}"
     assert await notifications.handled(event.event_id)
     (mail,) = mails(notifications, [row["delivery_id"]])
@@ -102,8 +102,8 @@ async def test_an_accepted_match_and_its_follow_up_reach_the_coupled_social_work
     (mail,) = mails(notifications, [row["delivery_id"]])
     # a social worker listed with a contact of their own
     assert mail.recipients == ("sociaal-werker-1@terneuzen.signaalpunt.example",)
-    needs = "een maatje, praktische hulp (boodschappen, vervoer)"
-    assert mail.subject == f"Koppeling aangenomen: {needs}"
+    assert mail.subject == "Koppeling aangenomen in Terneuzen"
+    assert "Gevraagd: een maatje, praktische hulp (boodschappen, vervoer)" in mail.text()
     assert f"/matches/{own.match_id}" in mail.text()
 
     unlisted = match("accepted", social_worker="staff:welzijn-terneuzen-3", version=2)

@@ -78,7 +78,7 @@ def example_values(template: str) -> dict[str, Any]:
             "escalated": False,
             "link": link,
         },
-        "volunteer_match_proposal": {
+        "volunteer_proposal": {
             "needs": ["buddy", "practical_help"],
             "respond_by": due,
             "link": "https://matching.signaalpunt.example/v1/matching/answers/eyJhbGciOi.x.y",

@@ -481,7 +481,7 @@ def match_proposal_to_volunteer(event: Envelope[Any], context: RuleContext) -> S
     return (
         Message(
             rule="match-proposal-to-volunteer",
-            template="volunteer_match_proposal",
+            template="volunteer_proposal",
             channel=MessageChannel.EMAIL,
             recipient_kind=RecipientKind.VOLUNTEER,
             recipient=f"volunteer:{data.volunteer_id}",
