@@ -8,33 +8,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
-from referral_harness import RunningReferral, SettableClock
+from referral_harness import RunningReferral, SettableClock, private_topics
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import (
-    CASE_STEPS,
-    MATCHES,
-    MATCHES_REQUESTED,
-    REFERRAL_GAPS,
-    REFERRALS,
-    SIGNALS_ERASED,
-)
 from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
 from signaalpunt_referral.config import ReferralSettings
-from signaalpunt_referral.handlers import Topics
 from signaalpunt_referral.main import build
 from signaalpunt_runtime.serving import serving as serving_service
 from signaalpunt_testkit.plugin import Infra, TopicFactory
-
-
-async def private_topics(kafka_topics: TopicFactory) -> Topics:
-    return Topics(
-        steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
-        referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
-        matches=await kafka_topics.private(MATCHES_REQUESTED, "matches.requested.v1"),
-        gaps=await kafka_topics.private(REFERRAL_GAPS, "referrals.gaps.v1"),
-        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
-        outcomes=await kafka_topics.private(MATCHES, "matches.v1"),
-    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -18,6 +18,12 @@ import uvicorn
 from faststream.asgi.types import ASGIApp
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import (
+    CASE_STEPS,
+    MATCHES,
+    MATCHES_REQUESTED,
+    REFERRAL_GAPS,
+    REFERRALS,
+    SIGNALS_ERASED,
     CaseState,
     CaseStep,
     CaseStepRecordedV1,
@@ -31,7 +37,7 @@ from signaalpunt_contracts import (
 from signaalpunt_privacy import PersonalDataVault
 from signaalpunt_referral.handlers import Referrals, Topics
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
-from signaalpunt_testkit.plugin import Infra
+from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 P = TypeVar("P", bound=EventPayload)
 
@@ -204,3 +210,16 @@ class RunningReferral:
         return mine(
             await self.events(topic, model, lambda es: len(mine(es)) >= count, settle=settle)
         )
+
+
+async def private_topics(kafka_topics: TopicFactory) -> Topics:
+    """The service's topics, private to the test module (here, not in conftest: every
+    service has a conftest module, so `from conftest import` may find another service's)."""
+    return Topics(
+        steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
+        referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
+        matches=await kafka_topics.private(MATCHES_REQUESTED, "matches.requested.v1"),
+        gaps=await kafka_topics.private(REFERRAL_GAPS, "referrals.gaps.v1"),
+        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
+        outcomes=await kafka_topics.private(MATCHES, "matches.v1"),
+    )

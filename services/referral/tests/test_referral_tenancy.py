@@ -12,10 +12,9 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import private_topics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from referral_harness import RunningReferral, SettableClock
+from referral_harness import RunningReferral, SettableClock, private_topics
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_privacy import (
     KEY_STORE_MIGRATIONS,
