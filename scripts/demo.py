@@ -732,7 +732,9 @@ async def system_scenario() -> dict[str, Any]:
             else {"final": "no web-form signal for team welzijn or eenzaamheid"}
         )
         matching = (
-            await matching_part.scenario(urls["matching"], bootstrap, str(web_form[0].signal_id))
+            await matching_part.scenario(
+                urls["matching"], bootstrap, str(web_form[0].signal_id), urls["referral"]
+            )
             if web_form
             else {"final": "no web-form signal", "actions": [], "reasons": []}
         )

@@ -1,11 +1,14 @@
 """The demo's matching part: the help question's buddy need reaches the matching service as a
 match request (from referral), the best demo volunteer is asked with a signed one-time link, sees
 only what they need and accepts; the coupled social worker is on the accepted event
-(services/matching).
+(services/matching); the referral service follows the match's outcome (its match request moves
+to accepted) and notifications mails the link to the volunteer and the acceptance to the social
+worker (shown with the other messages).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -47,7 +50,30 @@ async def _events(bootstrap: str, signal_id: str, count: int, seconds: float = 9
         await reader.stop()
 
 
-async def scenario(matching_url: str, bootstrap: str, signal_id: str) -> dict[str, Any]:
+async def _followed_by_referral(
+    referral_url: str, signal_id: str, municipality: str, want: str
+) -> dict[str, Any]:
+    """The signal's match request as the team sees it in the referral service, once it is
+    `want` (or what it is after 30 s)."""
+    token = mint(
+        AUTH, subject="staff:team-demo", kind="staff", municipalities=[municipality], roles=["team"]
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    seen: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=referral_url, timeout=30) as client:
+        for _ in range(60):
+            answer = await client.get(f"/v1/referral/signals/{signal_id}", headers=headers)
+            requests = answer.json().get("match_requests", []) if answer.status_code == 200 else []
+            seen = requests[0] if requests else {}
+            if seen.get("status") == want:
+                break
+            await asyncio.sleep(0.5)
+    return seen
+
+
+async def scenario(
+    matching_url: str, bootstrap: str, signal_id: str, referral_url: str | None = None
+) -> dict[str, Any]:
     actions: list[tuple[str, str, str]] = []
     events = await _events(bootstrap, signal_id, 1)
     if not events:
@@ -94,6 +120,15 @@ async def scenario(matching_url: str, bootstrap: str, signal_id: str) -> dict[st
                 "the coupled social worker is informed",
                 done[-1].data.status.value,
                 str(done[-1].data.social_worker),
+            )
+        )
+    if referral_url is not None:
+        followed = await _followed_by_referral(referral_url, signal_id, municipality, final)
+        actions.append(
+            (
+                "the referral service follows the match (its match request)",
+                str(followed.get("status", "not seen")),
+                f"attempt {followed.get('attempt')}, social worker {followed.get('social_worker')}",
             )
         )
     return {
