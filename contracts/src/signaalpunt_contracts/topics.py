@@ -301,8 +301,9 @@ MATCHES = Topic(
     ),
     producers=("matching",),
     # referral: the match request's referral follows the match's outcome;
-    # notifications: the answer link to the volunteer, acceptance and follow-up to the social worker
-    consumers=("referral", "notifications"),
+    # notifications: the answer link to the volunteer, acceptance and follow-up to the social
+    # worker; metrics: matches by status and unmatched requests by failed constraint (Grafana)
+    consumers=("referral", "notifications", "metrics"),
     partitions=3,
     retention=timedelta(days=14),
 )

@@ -18,6 +18,7 @@ from signaalpunt_contracts import (
     DeadlineMissedV1,
     Envelope,
     EventPayload,
+    MatchUpdatedV1,
     NotificationV1,
     OfferGapV1,
     PartnerSignalRejectedV1,
@@ -238,6 +239,26 @@ def gap(n: int, need: str, reason: str) -> Step:
     return Step("gaps", str(_id(n)), _env(data, TERNEUZEN, "referral"))
 
 
+def match(n: int, attempt: int, version: int, status: str, **values: Any) -> Step:
+    """A change of signal n's match request 800+n (Terneuzen)."""
+    data = MatchUpdatedV1.model_validate(
+        {
+            "match_request_id": str(_id(800 + n)),
+            "match_id": str(_id(810 + attempt)) if status != "unmatched" else None,
+            "signal_id": str(_id(n)),
+            "subject_id": str(_id(100 + n)),
+            "status": status,
+            "version": version,
+            "attempt": attempt,
+            "needs": ["buddy"],
+            "changed_by": "matching",
+            "changed_at": (T0 + timedelta(days=1, hours=attempt, minutes=version)).isoformat(),
+            **values,
+        }
+    )
+    return Step("matches", str(_id(n)), _env(data, TERNEUZEN, "matching"))
+
+
 @dataclass
 class Scenario:
     first: list[Step] = field(default_factory=list)
@@ -307,6 +328,11 @@ def scenario() -> Scenario:
         referral(1, 1, "proposed"),
         referral(1, 2, "sent"),
         gap(2, "grief_support", "no_eligible_offer"),
+        # S1's buddy need: the first volunteer declines, the second is asked; S2's finds nobody
+        match(1, 1, 1, "proposed"),
+        match(1, 1, 2, "declined"),
+        match(1, 2, 1, "proposed"),
+        match(2, 1, 1, "unmatched", failed_constraint="distance"),
     ]
     # --- after a restart
     s.second += [
@@ -365,6 +391,8 @@ def scenario() -> Scenario:
         referral(1, 3, "sent", escalated=True),  # not answered in time
         referral(1, 4, "accepted"),
         referral(1, 5, "completed"),
+        match(1, 2, 1, "proposed"),  # redelivered: counted once
+        match(1, 2, 2, "accepted"),
     ]
     return s
 
@@ -404,6 +432,9 @@ EXPECTED_FIRST: dict[Sample, float] = {
     ): 1,
     key("signaalpunt_partner_rejections_total", municipality=T, reason="outside_consortium"): 1,
     key("signaalpunt_referrals_total", municipality=T, status="sent"): 1,
+    key("signaalpunt_volunteer_matches_total", municipality=T, status="proposed"): 2,
+    key("signaalpunt_volunteer_matches_total", municipality=T, status="declined"): 1,
+    key("signaalpunt_unmatched_requests_total", municipality=T, constraint="distance"): 1,
     key(
         "signaalpunt_offer_gaps_total",
         municipality=T,
@@ -413,6 +444,11 @@ EXPECTED_FIRST: dict[Sample, float] = {
 }
 
 EXPECTED_FINAL: dict[Sample, float] = {
+    key("signaalpunt_volunteer_matches_total", municipality=T, status="proposed"): 2,
+    key("signaalpunt_volunteer_matches_total", municipality=T, status="declined"): 1,
+    key("signaalpunt_volunteer_matches_total", municipality=T, status="accepted"): 1,
+    key("signaalpunt_volunteer_matches_total", municipality=M, status="accepted"): 0,
+    key("signaalpunt_unmatched_requests_total", municipality=T, constraint="distance"): 1,
     key("signaalpunt_referrals_total", municipality=T, status="proposed"): 1,
     key("signaalpunt_referrals_total", municipality=T, status="sent"): 1,  # once, escalated too
     key("signaalpunt_referrals_total", municipality=T, status="accepted"): 1,

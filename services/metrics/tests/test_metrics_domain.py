@@ -95,6 +95,6 @@ def test_the_composition_root_builds_without_a_running_event_loop() -> None:
     service, app = build(MetricsSettings())
     assert callable(app)
     assert (
-        len(service.stages) == 12
-    )  # one per consumed topic (possible-acute two, erasures, referrals and gaps)
+        len(service.stages) == 13
+    )  # one per consumed topic (possible-acute two, erasures, referrals, gaps and matches)
     assert {stage.group for stage in service.stages} == {"metrics"}

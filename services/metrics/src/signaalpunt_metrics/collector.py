@@ -27,6 +27,7 @@ from prometheus_client.utils import floatToGoString
 from signaalpunt_contracts import (
     Channel,
     DecidedBy,
+    MatchStatus,
     Priority,
     ReferralStatus,
     RiskGroup,
@@ -44,6 +45,7 @@ log = get_logger(__name__)
 Key = tuple[str, ...]
 OPEN_STATES = ("received", "triaged", "in_intake", "referred")
 REFERRAL_STATUSES = [s.value for s in ReferralStatus]
+MATCH_STATUSES = [s.value for s in MatchStatus if s is not MatchStatus.UNMATCHED]
 
 
 class _Family:
@@ -222,6 +224,18 @@ class ReadModelCollector(Collector):
             .counter(
                 "signaalpunt_referral_escalations",
                 "Referrals an organisation did not answer in time (the coordinator was told)",
+            ),
+            _Family(["municipality", "status"], _product(m, MATCH_STATUSES))
+            .add_rows(await repo.volunteer_matches(conn))
+            .counter(
+                "signaalpunt_volunteer_matches",
+                "Volunteer matches (one per volunteer asked) by each status they reached",
+            ),
+            _Family(["municipality", "constraint"])
+            .add_rows(await repo.unmatched_requests(conn))
+            .counter(
+                "signaalpunt_unmatched_requests",
+                "Match requests that found no volunteer, by the constraint that ruled out most",
             ),
             _Family(["municipality", "need", "reason"])
             .add_rows(await repo.offer_gaps(conn))

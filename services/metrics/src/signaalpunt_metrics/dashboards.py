@@ -584,6 +584,42 @@ def follow_up() -> Dashboard:
             span=4,
         )
     )
+    d = d.with_row(Row("Volunteer matching"))
+    d = d.with_panel(
+        _bars(
+            "Match requests nobody could take, by failed constraint (selected period)",
+            "Volunteer-type needs (buddy, practical help, questions of life) for which no "
+            "volunteer was found, by the hard constraint that ruled out most volunteers "
+            "(distance, vog, training, capacity, language, …): many 'distance' means recruit "
+            "volunteers in that area, many 'training' means train more for existential "
+            "conversations. From matches.v1. " + SUPPRESSED,
+            query(
+                shown(
+                    counted(
+                        "signaalpunt_unmatched_requests_total",
+                        "municipality, constraint",
+                        "constraint",
+                    )
+                ),
+                "{{constraint}}",
+                instant=True,
+            ),
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Volunteer matches by the status they reached (selected period)",
+            "One match per volunteer asked: proposed, declined, expired (the next volunteer is "
+            "asked), accepted, active, ended. From matches.v1. " + SUPPRESSED,
+            query(
+                shown(
+                    counted("signaalpunt_volunteer_matches_total", "municipality, status", "status")
+                ),
+                "{{status}}",
+                instant=True,
+            ),
+        )
+    )
     return d
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from signaalpunt_contracts import (
     CASE_STEPS,
+    MATCHES,
     NOTIFICATIONS,
     PARTNER_REJECTIONS,
     REFERRAL_GAPS,
@@ -46,6 +47,7 @@ class MetricsTopics:
     notifications: Topic = NOTIFICATIONS
     referrals: Topic = REFERRALS
     gaps: Topic = REFERRAL_GAPS
+    matches: Topic = MATCHES
     erased: Topic = SIGNALS_ERASED
 
     def consumed(self) -> list[tuple[Topic, Apply]]:
@@ -61,6 +63,7 @@ class MetricsTopics:
             (self.notifications, repo.record_notification),
             (self.referrals, repo.record_referral),
             (self.gaps, repo.record_gap),
+            (self.matches, repo.record_match),
             # last: a rebuild applies the erasures after everything they erase
             (self.erased, repo.record_erasure),
         ]

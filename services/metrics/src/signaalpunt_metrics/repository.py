@@ -22,6 +22,7 @@ from signaalpunt_contracts import (
     DeadlineMissedV1,
     Envelope,
     ErasureScope,
+    MatchUpdatedV1,
     NotificationV1,
     OfferGapV1,
     PartnerSignalRejectedV1,
@@ -192,6 +193,23 @@ async def record_referral(conn: DbConnection, event: Envelope[ReferralUpdatedV1]
         r.status.value,
         r.escalated,
         r.changed_at,
+    )
+
+
+async def record_match(conn: DbConnection, event: Envelope[MatchUpdatedV1]) -> None:
+    m = event.data
+    await conn.execute(
+        "INSERT INTO match_changes (match_request_id, attempt, version, status, signal_id,"
+        " municipality, failed_constraint, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT DO NOTHING",
+        m.match_request_id,
+        m.attempt,
+        m.version,
+        m.status.value,
+        m.signal_id,
+        event.municipality,
+        m.failed_constraint.value if m.failed_constraint else None,
+        m.changed_at,
     )
 
 
@@ -437,6 +455,23 @@ async def offer_gaps(conn: DbConnection) -> Rows:
     )
 
 
+async def volunteer_matches(conn: DbConnection) -> Rows:
+    """Matches (one per volunteer asked) per status they reached; unmatched requests apart."""
+    return await conn.fetch(
+        "SELECT municipality, status, count(DISTINCT (match_request_id, attempt)) AS n"
+        " FROM match_changes WHERE status <> 'unmatched' GROUP BY 1, 2"
+    )
+
+
+async def unmatched_requests(conn: DbConnection) -> Rows:
+    """Requests that found no volunteer, by the constraint that ruled out most volunteers."""
+    return await conn.fetch(
+        'SELECT municipality, failed_constraint AS "constraint",'
+        " count(DISTINCT match_request_id) AS n"
+        " FROM match_changes WHERE status = 'unmatched' GROUP BY 1, 2"
+    )
+
+
 async def goal_counts(conn: DbConnection, goal: Goal) -> tuple[int, int]:
     """Signals matching the goal's filters in its baseline and in its measurement period."""
     counts: list[int] = []
@@ -474,6 +509,7 @@ _SIGNAL_TABLES = (
     "possible_acute_reviews_missed",
     "referral_changes",
     "referral_gaps",
+    "match_changes",
 )
 
 
