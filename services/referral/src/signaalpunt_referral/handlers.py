@@ -35,7 +35,7 @@ from signaalpunt_runtime.logs import get_logger
 
 from . import repository as repo
 from .deadlines import respond_by
-from .lifecycle import Actor, TransitionRefusedError, move
+from .lifecycle import Actor, TransitionRefusedError, move, superseded
 from .ranking import MAX_KM_WITH_TRANSPORT, Person, rank
 
 log = get_logger(__name__)
@@ -386,6 +386,8 @@ async def _change(  # noqa: PLR0917 - the referral, the move and who makes it
         at=now,
     )
     await _publish(ctx, work, changed, previous=r.status, changed_by=changed_by)
+    if target is ReferralStatus.COMPLETED:
+        await close_met_needs(ctx, work, r.signal_id)
     if step.propose_next:
         nxt = await propose(ctx, work, r.signal_id, limit=1)
         stored = await repo.get_help_question(conn, r.signal_id)
@@ -394,6 +396,25 @@ async def _change(  # noqa: PLR0917 - the referral, the move and who makes it
         if nxt and auto and stored.question.consent_to_refer:
             await _send(ctx, work, nxt[0], "auto", Actor.SYSTEM, days)
     return changed
+
+
+async def close_met_needs(ctx: Referrals, work: UnitOfWork, signal_id: UUID) -> int:
+    """A referral (or a volunteer match) completed: the proposals nobody sent for needs that are
+    now met are withdrawn, so the team's worklist holds only what is still open. Returns how
+    many were withdrawn."""
+    conn = work.connection
+    referrals = await repo.referrals_of(conn, signal_id)
+    met = frozenset(
+        need for done in referrals if done.status is ReferralStatus.COMPLETED for need in done.needs
+    ) | frozenset(await repo.needs_met_by_matches(conn, signal_id))
+    withdrawn = 0
+    for r in referrals:
+        if superseded(r.needs, r.status, met):
+            await _change(ctx, work, r, ReferralStatus.WITHDRAWN, Actor.TEAM, "referral")
+            withdrawn += 1
+    if withdrawn:
+        log.info("proposals for met needs withdrawn", signal_id=str(signal_id), count=withdrawn)
+    return withdrawn
 
 
 async def _send(  # noqa: PLR0917

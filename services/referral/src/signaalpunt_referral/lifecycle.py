@@ -9,10 +9,11 @@ moves with the status: a place is taken on accept and given back when the referr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from signaalpunt_contracts import ReferralStatus
+from signaalpunt_contracts import Need, ReferralStatus
 
 S = ReferralStatus
 
@@ -80,3 +81,13 @@ def move(current: ReferralStatus, target: ReferralStatus, actor: Actor) -> Move:
         gives_back_place=current in HOLDS_A_PLACE and target not in HOLDS_A_PLACE,
         propose_next=target in {S.DECLINED, S.NO_CAPACITY},
     )
+
+
+def superseded(
+    proposal_needs: Iterable[Need], status: ReferralStatus, met: frozenset[Need]
+) -> bool:
+    """A proposal nobody sent whose needs are all met by completed referrals: referral's part
+    of the case is done for those needs, so it is withdrawn (a proposal for a need still open
+    stays for the team)."""
+    needs = frozenset(proposal_needs)
+    return status is S.PROPOSED and bool(needs) and needs <= met

@@ -22,7 +22,7 @@ from signaalpunt_runtime import UnitOfWork
 from signaalpunt_runtime.logs import get_logger
 
 from . import repository as repo
-from .handlers import Referrals
+from .handlers import Referrals, close_met_needs
 from .match_outcome import (
     MATCHING_NAME,
     RequestState,
@@ -90,6 +90,8 @@ async def on_match_update(
     await publish_match_request(
         ctx, work, changed, previous=before.status if before.attempt else None, status=m.status
     )
+    if after.status is RequestStatus.ENDED and end_reason == "completed":
+        await close_met_needs(ctx, work, m.signal_id)
 
 
 async def publish_match_request(

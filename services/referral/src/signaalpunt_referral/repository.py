@@ -1027,3 +1027,13 @@ async def save_match_request(conn: DbConnection, r: MatchRequest) -> None:
         r.failed_constraint,
         r.updated_at,
     )
+
+
+async def needs_met_by_matches(conn: DbConnection, signal_id: UUID) -> list[Need]:
+    """The needs of the signal's match requests that ended completed (a volunteer met them)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT unnest(needs) AS need FROM match_requests"
+        " WHERE signal_id = $1 AND status = 'ended' AND end_reason = 'completed'",
+        signal_id,
+    )
+    return [Need(r["need"]) for r in rows]
