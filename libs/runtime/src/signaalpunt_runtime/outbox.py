@@ -234,7 +234,11 @@ class OutboxRelay:
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = make_producer(self._bootstrap, client_id=self._client_id)
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()  # a producer that could not start: closed, not left behind
+                raise
             self._producer = producer
         return self._producer
 
@@ -244,6 +248,10 @@ class OutboxRelay:
         try:
             lock_key = f"outbox-relay:{self._schema}"
             if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock_key):
+                # the replica that relays measures the backlog; a standby's own figure would be
+                # stale (it keeps its last one through a failing round, when it matters most)
+                self._metrics.backlog.set(0)
+                self._metrics.oldest.set(0)
                 self._note_working()
                 await self._sleep(self._poll_interval * 3)  # standby: another replica relays
                 return
@@ -304,9 +312,6 @@ class OutboxRelay:
     def _set_active(self, active: bool) -> None:
         self.active = active
         self._metrics.active.set(1 if active else 0)
-        if not active:  # the replica that relays measures; a stale figure here would mislead
-            self._metrics.backlog.set(0)
-            self._metrics.oldest.set(0)
 
     async def _measure_backlog(self, conn: asyncpg.Connection) -> None:
         # both through the partial index on unpublished rows: cheap however big the outbox
