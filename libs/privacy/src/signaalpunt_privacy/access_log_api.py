@@ -9,13 +9,12 @@ holds the database to the same scope.
 """
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_runtime.http_api import requires
 
@@ -31,6 +30,20 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _not_a_number(value: object) -> object:
+    # pydantic would also read "0.5" as a Unix time; the document promises an RFC 3339 date-time
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("a date-time with its offset, e.g. 2026-12-01T09:00:00Z")
+    return value
+
+
+DateTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+
+
 class AccessLogFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,8 +54,8 @@ class AccessLogFilter(BaseModel):
     subject_id: list[UUID] = Field(
         default=[], max_length=100, description="the person's pseudonymous id; repeat for several"
     )
-    since: datetime | None = Field(default=None, description="entries at or after this time")
-    until: datetime | None = Field(default=None, description="entries before this time")
+    since: DateTime | None = Field(default=None, description="entries at or after this time")
+    until: DateTime | None = Field(default=None, description="entries before this time")
     limit: int = Field(default=100, ge=1, le=1000)
     offset: int = Field(default=0, ge=0, le=1_000_000)
 
