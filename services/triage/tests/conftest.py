@@ -9,42 +9,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import (
-    CASE_STEPS,
-    REFERRALS,
-    SIGNALS_ACUTE_ALERTS,
-    SIGNALS_DEADLINE_MISSED,
-    SIGNALS_ERASED,
-    SIGNALS_POSSIBLE_ACUTE_ALERTS,
-    SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
-    SIGNALS_RECEIVED,
-    SIGNALS_TRIAGED,
-)
 from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
 from signaalpunt_runtime.serving import serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_triage.config import TriageSettings
-from signaalpunt_triage.handlers import Topics
 from signaalpunt_triage.main import build
-from triage_harness import RunningTriage, SettableClock
-
-
-async def private_topics(kafka_topics: TopicFactory) -> Topics:
-    return Topics(
-        received=await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1"),
-        triaged=await kafka_topics.private(SIGNALS_TRIAGED, "signals.triaged.v1"),
-        alerts=await kafka_topics.private(SIGNALS_ACUTE_ALERTS, "signals.acute-alerts.v1"),
-        missed=await kafka_topics.private(SIGNALS_DEADLINE_MISSED, "signals.deadline-missed.v1"),
-        steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
-        possible_alerts=await kafka_topics.private(
-            SIGNALS_POSSIBLE_ACUTE_ALERTS, "signals.possible-acute-alerts.v1"
-        ),
-        review_missed=await kafka_topics.private(
-            SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED, "signals.possible-acute-review-missed.v1"
-        ),
-        referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
-        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
-    )
+from triage_harness import RunningTriage, SettableClock, private_topics
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

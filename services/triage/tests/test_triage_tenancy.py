@@ -12,7 +12,6 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import private_topics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from signaalpunt_access.dev_tokens import generate_key_pair
@@ -31,7 +30,7 @@ from signaalpunt_testkit.tenancy import service_role_dsn
 from signaalpunt_triage import repository
 from signaalpunt_triage.config import TriageSettings
 from signaalpunt_triage.main import MIGRATIONS, build
-from triage_harness import RunningTriage, SettableClock
+from triage_harness import RunningTriage, SettableClock, private_topics
 
 CODES = ("GM0715", "GM0716", "GM0677", "GM0654")
 PER_CASE = ("decisions", "steps", "edit_locks")

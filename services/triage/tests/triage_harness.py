@@ -14,6 +14,15 @@ from uuid import UUID, uuid4
 import httpx
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import (
+    CASE_STEPS,
+    REFERRALS,
+    SIGNALS_ACUTE_ALERTS,
+    SIGNALS_DEADLINE_MISSED,
+    SIGNALS_ERASED,
+    SIGNALS_POSSIBLE_ACUTE_ALERTS,
+    SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
+    SIGNALS_RECEIVED,
+    SIGNALS_TRIAGED,
     Channel,
     Concern,
     Cue,
@@ -28,7 +37,7 @@ from signaalpunt_contracts import (
 )
 from signaalpunt_privacy import PersonalDataVault
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
-from signaalpunt_testkit.plugin import Infra
+from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_triage.handlers import Topics, Triage
 
 P = TypeVar("P", bound=EventPayload)
@@ -165,3 +174,23 @@ class RunningTriage:
                 return dict(answer.json())
             await asyncio.sleep(0.1)
         raise AssertionError(f"signal {signal_id} not triaged in 20 s: {answer.status_code}")
+
+
+async def private_topics(kafka_topics: TopicFactory) -> Topics:
+    """Private copies of triage's topics (here, not in conftest: every service has a conftest
+    module, so `from conftest import` in one pytest process may find another service's)."""
+    return Topics(
+        received=await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1"),
+        triaged=await kafka_topics.private(SIGNALS_TRIAGED, "signals.triaged.v1"),
+        alerts=await kafka_topics.private(SIGNALS_ACUTE_ALERTS, "signals.acute-alerts.v1"),
+        missed=await kafka_topics.private(SIGNALS_DEADLINE_MISSED, "signals.deadline-missed.v1"),
+        steps=await kafka_topics.private(CASE_STEPS, "cases.steps.v1"),
+        possible_alerts=await kafka_topics.private(
+            SIGNALS_POSSIBLE_ACUTE_ALERTS, "signals.possible-acute-alerts.v1"
+        ),
+        review_missed=await kafka_topics.private(
+            SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED, "signals.possible-acute-review-missed.v1"
+        ),
+        referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
+        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
+    )
