@@ -27,8 +27,10 @@ infra-down: ## stop Kafka and PostgreSQL, leave no process behind
 infra-status: ## versions, ports and readiness of Kafka and PostgreSQL
 	$(INFRA) status
 
-topics: ## create/update topics (and dead-letter topics) from the registry in contracts/
+topics: ## create/update topics (and dead-letter topics) from the registry, and their ACLs and principals
 	$(UV) run --frozen signaalpunt-topics ensure
+	$(UV) run --frozen signaalpunt-topics acls --apply --local-users \
+	  --partners-file services/intake/src/signaalpunt_intake/partners.yaml >/dev/null
 
 run: infra-up topics ## run all services on the local infrastructure (foreground)
 	$(UV) run --frozen python scripts/run_all.py

@@ -29,6 +29,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1, Topic, TopicRegistry
 from signaalpunt_runtime import Service, ServiceSettings, UnitOfWork
+from signaalpunt_runtime.broker_factory import client_options
 from signaalpunt_runtime.logs import configure_logging
 from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics
 
@@ -49,7 +50,9 @@ def topic(name: str, *consumers: str) -> Topic:
 
 
 async def fill(name: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=KAFKA, acks="all", enable_idempotence=True, **client_options()
+    )
     await producer.start()
     try:
         for start in range(0, EVENTS, 1000):
@@ -78,8 +81,11 @@ async def raw_loop(source: str, target: str, *, batched: bool) -> float:
         group_id=f"raw-{batched}-{time.time_ns()}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **client_options(),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=KAFKA, acks="all", enable_idempotence=True, **client_options()
+    )
     await consumer.start()
     await producer.start()
     done = 0

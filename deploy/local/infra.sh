@@ -33,6 +33,14 @@ kafka_controller_port="${SIGNAALPUNT_KAFKA_CONTROLLER_PORT:-19093}"
 kafka_dir="${SIGNAALPUNT_KAFKA_DIR:-$state_dir/kafka}"
 kafka_heap="${SIGNAALPUNT_KAFKA_HEAP:-512m}"
 kafka_jars="$cache_dir/kafka-$kafka_version"
+# Kafka is a trust boundary locally too: SASL/SCRAM on the client listener, PLAIN (a static
+# JAAS user) on the controller listener (KRaft keeps SCRAM credentials in its metadata, which the
+# controller listener cannot wait for), and the StandardAuthorizer: nothing without an ACL.
+# The admin principal is created when the storage is formatted; the services' and partners'
+# principals and their ACLs come from the topic registry (signaalpunt-topics acls, make topics).
+kafka_admin="${SIGNAALPUNT_KAFKA_ADMIN_USERNAME:-signaalpunt-admin}"
+kafka_admin_password="${SIGNAALPUNT_KAFKA_ADMIN_PASSWORD:-signaalpunt-dev-admin}"
+kafka_controller_password="${SIGNAALPUNT_KAFKA_CONTROLLER_PASSWORD:-signaalpunt-dev-controller}"
 
 pg_port="${SIGNAALPUNT_PG_PORT:-15432}"
 pg_dir="${SIGNAALPUNT_PG_DIR:-$state_dir/postgres}"
@@ -59,7 +67,7 @@ need_python() {
 
 probe() { # probe.py does the real readiness checks: a Kafka metadata request and a SQL query
   need_python
-  "$python" "$here/probe.py" "$@"
+  SIGNAALPUNT_KAFKA_ADMIN_PASSWORD="$kafka_admin_password" "$python" "$here/probe.py" "$@"
 }
 
 # ---------------------------------------------------------------- Kafka
@@ -98,11 +106,21 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$kafka_host:$kafka_controller_port
-listeners=PLAINTEXT://$kafka_host:$kafka_port,CONTROLLER://$kafka_host:$kafka_controller_port
-advertised.listeners=PLAINTEXT://$kafka_host:$kafka_port
+listeners=SASL_PLAINTEXT://$kafka_host:$kafka_port,CONTROLLER://$kafka_host:$kafka_controller_port
+advertised.listeners=SASL_PLAINTEXT://$kafka_host:$kafka_port
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+# every client authenticates (SCRAM); no anonymous principal exists on any listener
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$kafka_admin" password="$kafka_admin_password";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="$kafka_controller_password" user_controller="$kafka_controller_password";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$kafka_admin;User:controller
 log.dirs=$kafka_dir/data
 # Topics come only from the registry (make topics); a typo must fail, not create a topic.
 auto.create.topics.enable=false
@@ -127,6 +145,13 @@ kafka_up() {
     log "Kafka already running (pid $pid) on $kafka_host:$kafka_port"
   else
     kafka_write_config
+    if [ -f "$kafka_dir/data/meta.properties" ] && [ ! -f "$kafka_dir/sasl" ]; then
+      # formatted before Kafka had SASL here: its admin principal can only be created by a new
+      # format, and local data is throwaway
+      log "Kafka storage in $kafka_dir/data predates SASL: formatting it anew"
+      rm -rf "$kafka_dir/data"
+      mkdir -p "$kafka_dir/data"
+    fi
     if [ ! -f "$kafka_dir/data/meta.properties" ]; then
       local cluster_id
       if [ -f "$kafka_dir/cluster.id" ]; then
@@ -143,8 +168,11 @@ kafka_up() {
       log "formatting KRaft storage in $kafka_dir/data (cluster id $cluster_id)"
       java -Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logs.dir="$kafka_dir/logs" \
         -cp "$kafka_jars/*" kafka.tools.StorageTool format --standalone \
-        -t "$cluster_id" -c "$kafka_dir/server.properties" >"$kafka_dir/logs/format.log" 2>&1 \
+        -t "$cluster_id" -c "$kafka_dir/server.properties" \
+        --add-scram "SCRAM-SHA-512=[name=$kafka_admin,password=$kafka_admin_password]" \
+        >"$kafka_dir/logs/format.log" 2>&1 \
         || { cat "$kafka_dir/logs/format.log" >&2; die "formatting Kafka storage failed"; }
+      touch "$kafka_dir/sasl"
     fi
     kafka_start
   fi
@@ -185,7 +213,7 @@ kafka_start() { # start the broker; a port still taken (bind failure) is retried
 
 kafka_wait_ready() {
   local deadline=$((SECONDS + ready_timeout))
-  until probe kafka --bootstrap "$kafka_host:$kafka_port" --quiet; do
+  until probe kafka --bootstrap "$kafka_host:$kafka_port" --username "$kafka_admin" --quiet; do
     if ! kafka_pid >/dev/null; then
       tail -n 40 "$kafka_dir/logs/server.log" "$kafka_dir/logs/stdout.log" >&2 2>/dev/null || true
       die "Kafka exited during start-up (logs in $kafka_dir/logs)"
@@ -233,7 +261,7 @@ kafka_status() {
   if pid="$(kafka_pid)"; then
     printf 'kafka     running  pid %-8s version %-8s %s:%s  data %s\n' \
       "$pid" "$(cat "$kafka_dir/kafka.version" 2>/dev/null || echo '?')" "$kafka_host" "$kafka_port" "$kafka_dir"
-    probe kafka --bootstrap "$kafka_host:$kafka_port"
+    probe kafka --bootstrap "$kafka_host:$kafka_port" --username "$kafka_admin"
   else
     printf 'kafka     stopped  (expected on %s:%s, data %s)\n' "$kafka_host" "$kafka_port" "$kafka_dir"
     return 1

@@ -13,14 +13,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import logging
 import sys
 
 
-async def probe_kafka(bootstrap: str) -> str:
+async def probe_kafka(bootstrap: str, username: str, password: str) -> str:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    # as the local broker's admin principal (infra.sh passes it): nothing answers anonymously
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=5000,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=username,
+        sasl_plain_password=password,
+    )
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
@@ -58,6 +67,8 @@ def main() -> int:
     sub = parser.add_subparsers(dest="what", required=True)
     kafka = sub.add_parser("kafka")
     kafka.add_argument("--bootstrap", required=True)
+    kafka.add_argument("--username", default="signaalpunt-admin")
+    # from the environment, not the command line (which every local user can read)
     kafka.add_argument("--quiet", action="store_true")
     postgres = sub.add_parser("postgres")
     postgres.add_argument("--dsn", required=True)
@@ -68,7 +79,16 @@ def main() -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         if args.what == "kafka":
-            report = asyncio.run(asyncio.wait_for(probe_kafka(args.bootstrap), 15))
+            report = asyncio.run(
+                asyncio.wait_for(
+                    probe_kafka(
+                        args.bootstrap,
+                        args.username,
+                        os.environ.get("SIGNAALPUNT_KAFKA_ADMIN_PASSWORD", "signaalpunt-dev-admin"),
+                    ),
+                    15,
+                )
+            )
         else:
             report = asyncio.run(asyncio.wait_for(probe_postgres(args.dsn, args.database), 15))
     except Exception as exc:

@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from signaalpunt_contracts import TopicSpec
+from signaalpunt_runtime.broker_factory import client_options
 from signaalpunt_runtime.topic_admin import ensure_topics
 from signaalpunt_testkit.plugin import repo_root
 
@@ -86,6 +87,7 @@ async def _consume(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=50,
+        **client_options(),
     )
     await consumer.start()
     got: dict[TopicPartition, list[str]] = {}
@@ -114,7 +116,7 @@ async def test_messages_and_offsets_survive_a_broker_restart(broker: PrivateBrok
     topic = "restart.smoke.v1"
     await ensure_topics(broker.bootstrap, [TopicSpec(topic, 2, {})])
     producer = AIOKafkaProducer(
-        bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=True
+        bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=True, **client_options()
     )
     await producer.start()
     try:
@@ -138,7 +140,7 @@ async def test_messages_and_offsets_survive_a_broker_restart(broker: PrivateBrok
         f"event-{i}" for i in range(TOTAL)
     )
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap, **client_options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets("restart-group")

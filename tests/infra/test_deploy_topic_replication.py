@@ -11,6 +11,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from signaalpunt_contracts import TopicSpec
+from signaalpunt_runtime.broker_factory import client_options
 from signaalpunt_runtime.topic_admin import ensure_topics
 from signaalpunt_runtime.topics_settings import TopicSettings
 from signaalpunt_testkit.plugin import Infra, TopicFactory
@@ -51,7 +52,7 @@ async def test_min_insync_replicas_is_set_on_every_topic(
     )
     kafka_topics.created.append(name)
     assert [c.change for c in changes] == ["created"]
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap, **client_options())
     await admin.start()
     try:
         described = await admin.describe_configs(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from signaalpunt_runtime.broker_factory import client_options
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 
@@ -12,7 +13,10 @@ async def test_idempotent_producer_and_group_commit(
 ) -> None:
     (topic,) = await kafka_topics("smoke", partitions=3)
     producer = AIOKafkaProducer(
-        bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True
+        bootstrap_servers=infra.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        **client_options(),
     )
     await producer.start()
     try:
@@ -28,6 +32,7 @@ async def test_idempotent_producer_and_group_commit(
         group_id="smoke-group",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **client_options(),
     )
     await consumer.start()
     seen: list[str] = []
@@ -42,7 +47,7 @@ async def test_idempotent_producer_and_group_commit(
         await consumer.stop()
 
     assert sorted(seen) == sorted(f"m{i}" for i in range(300))
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap, **client_options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets("smoke-group")
@@ -57,7 +62,10 @@ async def test_same_key_stays_on_one_partition_in_order(
 ) -> None:
     (topic,) = await kafka_topics("ordering", partitions=3)
     producer = AIOKafkaProducer(
-        bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True
+        bootstrap_servers=infra.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        **client_options(),
     )
     await producer.start()
     try:
@@ -66,7 +74,9 @@ async def test_same_key_stays_on_one_partition_in_order(
         await producer.flush()
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, **client_options()
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(3)]

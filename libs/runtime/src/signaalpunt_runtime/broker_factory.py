@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -27,6 +28,8 @@ from faststream.middlewares import AckPolicy
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
+
+from .kafka_security import KafkaSecurity, shared_security
 
 PRODUCER_DEFAULTS: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
 # The consumer stage acknowledges itself: it commits the offsets of handled messages (offsets.py)
@@ -59,6 +62,7 @@ def make_broker(
     meter_provider: MeterProvider | None = None,
     metrics_registry: CollectorRegistry | None = None,
     description: str | None = None,
+    security: KafkaSecurity | None = None,
 ) -> KafkaBroker:
     middlewares: list[Any] = []
     if tracer_provider is not None:
@@ -77,6 +81,7 @@ def make_broker(
         description=description,
         # a logger of our own (JSON through the root handler); FastStream's prints coloured text
         logger=logging.getLogger("signaalpunt.broker"),
+        security=(security or shared_security()).faststream(),
         **PRODUCER_DEFAULTS,
     )
 
@@ -102,12 +107,26 @@ def subscriber_options(
     }
 
 
-def make_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
+def client_options(security: KafkaSecurity | None = None) -> dict[str, Any]:
+    """Authentication for a plain aiokafka client; default: the shared settings (tools)."""
+    return (security or shared_security()).client_options()
+
+
+def make_producer(
+    bootstrap: str, *, client_id: str, security: KafkaSecurity | None = None
+) -> AIOKafkaProducer:
     """A plain producer for tools (dead-letter replay) that live outside a FastStream app."""
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, **PRODUCER_DEFAULTS)
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        **PRODUCER_DEFAULTS,
+        **client_options(security),
+    )
 
 
-def make_reader(bootstrap: str, *, group: str | None = None) -> AIOKafkaConsumer:
+def make_reader(
+    bootstrap: str, *, group: str | None = None, security: KafkaSecurity | None = None
+) -> AIOKafkaConsumer:
     """A consumer for tools that read a topic and commit explicitly (never automatically)."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -115,4 +134,18 @@ def make_reader(bootstrap: str, *, group: str | None = None) -> AIOKafkaConsumer
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         client_id="signaalpunt-tools",
+        **client_options(security),
+    )
+
+
+def make_admin(
+    bootstrap: str,
+    *,
+    client_id: str = "signaalpunt-tools",
+    security: KafkaSecurity | None = None,
+    **options: Any,
+) -> AIOKafkaAdminClient:
+    """An admin client (topics, groups, offsets) with the same authentication."""
+    return AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=client_id, **options, **client_options(security)
     )

@@ -23,10 +23,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
-from .broker_factory import make_producer, make_reader
+from .broker_factory import make_admin, make_producer, make_reader
 
 if TYPE_CHECKING:
     from signaalpunt_contracts import Topic
@@ -256,7 +255,7 @@ async def dead_letter_topics(bootstrap: str, topics: Iterable[Topic]) -> list[De
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="signaalpunt-tools")
+    admin = make_admin(bootstrap)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])

@@ -1,18 +1,27 @@
 """Which Kafka principal may do what, from the topic registry: exactly the topics a service
-produces or consumes, and the dead-letter topics of its own consumer groups.
+produces or consumes, and the dead-letter topics of its own consumer groups; a partner writes only
+the partner topic and reads only its own rejections. The broker's StandardAuthorizer refuses
+whatever no ACL allows.
 
-Used for the Strimzi `KafkaUser` resources in k8s/ (scripts/k8s_manifests.py). The broker-side ACL
-generator of the security work (issue 15) computes the same from the same registry; when it lands
-this module becomes a thin call to it.
+One source for both places the ACLs live:
+- the Strimzi `KafkaUser` resources in k8s/ (scripts/k8s_manifests.py, `make manifests`);
+- a broker's ACLs, applied by `signaalpunt-topics acls --apply` (`apply_acls`; `make topics` on the
+  local broker, with `--local-users` giving every principal its development password).
+
+Tools (topics, dead-letter replay, the partner registry, tests with private topics) use the admin
+principal, a super user.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from signaalpunt_contracts import TopicRegistry, partner_rejections_topic
 from signaalpunt_contracts.topics import PARTNER_TOPIC_PREFIX
+
+from .kafka_security import KafkaSecurity, development_password
 
 ResourceType = Literal["topic", "group", "cluster"]
 PARTNERS = "partners"
@@ -88,3 +97,119 @@ def partner_acls(registry: TopicRegistry, urn: str | None = None) -> set[Acl]:
 def partner_group(urn: str) -> str:
     """The consumer group a partner reads its rejections with: `partner-<slug>`."""
     return "partner-" + urn.rsplit(":", 1)[-1]
+
+
+def partner_principal(urn: str) -> str:
+    """A partner's principal (its KafkaUser): `urn:…:partner:wmo-hulst` → `partner-wmo-hulst`,
+    the same name as its consumer group."""
+    return partner_group(urn)
+
+
+def registry_principals(
+    registry: TopicRegistry, partner_urns: Iterable[str] = ()
+) -> dict[str, set[Acl]]:
+    """Every principal the registry implies (a service each, a partner each) and its ACLs."""
+    principals = {name: service_acls(registry, name) for name in service_principals(registry)}
+    for urn in partner_urns:
+        principals[partner_principal(urn)] = partner_acls(registry, urn)
+    return principals
+
+
+@dataclass(frozen=True)
+class AclChanges:
+    added: int
+    removed: int
+    users: list[str]
+
+
+def apply_acls(
+    bootstrap: str,
+    security: KafkaSecurity,
+    principals: Mapping[str, set[Acl]],
+    *,
+    local_users: bool = False,
+    timeout: float = 30,
+) -> AclChanges:
+    """Make the broker's ACLs of `principals` exactly theirs: add what is missing, remove what
+    the registry no longer gives (librdkafka's admin client: aiokafka has no ACL or SCRAM
+    administration). With `local_users`, every principal gets its development password."""
+    # only this command needs librdkafka; its stubs do not re-export these names
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]  # noqa: PLC0415
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, **security.librdkafka()})
+    resources = {
+        "topic": ResourceType.TOPIC,
+        "group": ResourceType.GROUP,
+        "cluster": ResourceType.BROKER,
+    }
+    patterns = {"literal": ResourcePatternType.LITERAL, "prefix": ResourcePatternType.PREFIXED}
+
+    def binding(principal: str, acl: Acl) -> Any:
+        return AclBinding(
+            resources[acl.resource_type],
+            "kafka-cluster" if acl.resource_type == "cluster" else acl.name,
+            patterns[acl.pattern],
+            f"User:{principal}",
+            "*",
+            AclOperation[acl.operation.upper()],
+            AclPermissionType.ALLOW,
+        )
+
+    users = sorted(principals)
+    if local_users:
+        mechanism = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+        upserts = [
+            UserScramCredentialUpsertion(user, mechanism, development_password(user).encode())
+            for user in users
+        ]
+        for future in admin.alter_user_scram_credentials(upserts).values():
+            future.result(timeout)
+
+    wanted = {binding(p, acl) for p, acls in principals.items() for acl in acls}
+    existing: set[Any] = set()
+    for user in users:
+        existing.update(
+            admin.describe_acls(
+                AclBindingFilter(
+                    ResourceType.ANY,
+                    None,  # None matches any name (librdkafka)
+                    ResourcePatternType.ANY,
+                    f"User:{user}",
+                    None,  # any host
+                    AclOperation.ANY,
+                    AclPermissionType.ANY,
+                )
+            ).result(timeout)
+        )
+    missing = [b for b in wanted if b not in existing]
+    stale = [b for b in existing if b not in wanted]
+    if missing:
+        for future in admin.create_acls(missing).values():
+            future.result(timeout)
+    if stale:
+        filters = [
+            AclBindingFilter(
+                b.restype,
+                b.name,
+                b.resource_pattern_type,
+                b.principal,
+                b.host,
+                b.operation,
+                b.permission_type,
+            )
+            for b in stale
+        ]
+        for future in admin.delete_acls(filters).values():
+            future.result(timeout)
+    return AclChanges(len(missing), len(stale), users if local_users else [])

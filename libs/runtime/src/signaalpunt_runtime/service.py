@@ -133,6 +133,7 @@ class Service:
             meter_provider=self.telemetry.meter_provider,
             metrics_registry=self.metrics,
             description=description or title,
+            security=settings.kafka_security,
         )
         self._stage_metrics = StageMetrics(self.metrics)
         self._http_requests = Histogram(

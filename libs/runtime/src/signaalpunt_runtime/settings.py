@@ -27,6 +27,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from .kafka_security import KafkaSecurity
+
 
 def from_file_variable(name: str) -> str | None:
     """The value of `name`, or else the content of the file that `<name>_FILE` names."""
@@ -43,6 +45,10 @@ def with_query(dsn: str, parameters: dict[str, str]) -> str:
     parts = urlsplit(dsn)
     query = dict(parse_qsl(parts.query)) | parameters
     return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
+
+
+def _secret(value: str | None) -> SecretStr | None:
+    return None if value is None else SecretStr(value)
 
 
 def _shared(name: str, default: str) -> str:
@@ -80,6 +86,33 @@ class ServiceSettings(BaseSettings):
     )
     kafka_bootstrap: str = Field(
         default_factory=lambda: _shared("SIGNAALPUNT_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    )
+    # Kafka security (kafka_security.py): per service, else the shared SIGNAALPUNT_KAFKA_… names
+    kafka_security_protocol: str | None = Field(
+        default_factory=lambda: from_file_variable("SIGNAALPUNT_KAFKA_SECURITY_PROTOCOL"),
+        description="SASL_SSL in production; SASL_PLAINTEXT on the local broker",
+    )
+    kafka_sasl_mechanism: str | None = Field(
+        default_factory=lambda: from_file_variable("SIGNAALPUNT_KAFKA_SASL_MECHANISM"),
+        description="SCRAM-SHA-512 (default), SCRAM-SHA-256 or PLAIN",
+    )
+    kafka_username: str | None = Field(
+        default_factory=lambda: from_file_variable("SIGNAALPUNT_KAFKA_USERNAME"),
+        description="the service's Kafka principal; default: the service name",
+    )
+    kafka_password: SecretStr | None = Field(
+        default_factory=lambda: _secret(from_file_variable("SIGNAALPUNT_KAFKA_PASSWORD")),
+        description="default: the principal's local development password (never in production)",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default_factory=lambda: from_file_variable("SIGNAALPUNT_KAFKA_SSL_CAFILE")
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default_factory=lambda: from_file_variable("SIGNAALPUNT_KAFKA_SSL_CERTFILE"),
+        description="client certificate for mTLS (with KAFKA_SSL_KEYFILE)",
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default_factory=lambda: from_file_variable("SIGNAALPUNT_KAFKA_SSL_KEYFILE")
     )
     database_url: SecretStr = Field(
         default_factory=lambda: SecretStr(
@@ -221,6 +254,19 @@ class ServiceSettings(BaseSettings):
             dotenv_settings,
             file_secret_settings,
         )
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        values = {
+            "SECURITY_PROTOCOL": self.kafka_security_protocol,
+            "SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "USERNAME": self.kafka_username,
+            "PASSWORD": self.kafka_password.get_secret_value() if self.kafka_password else None,
+            "SSL_CAFILE": str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
+            "SSL_CERTFILE": str(self.kafka_ssl_certfile) if self.kafka_ssl_certfile else None,
+            "SSL_KEYFILE": str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
+        }
+        return KafkaSecurity.from_environment(values.get, default_username=self.service_name)
 
     @property
     def schema_name(self) -> str:

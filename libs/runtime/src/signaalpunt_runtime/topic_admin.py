@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from signaalpunt_contracts import TopicSpec
 
+from .broker_factory import make_admin
 from .topics_settings import TopicSettings
 
 TOPIC_ALREADY_EXISTS = 36
@@ -53,7 +54,7 @@ async def ensure_topics(
     settings = settings or TopicSettings()
     replication_factor = settings.replication_factor
     specs = [TopicSpec(s.name, s.partitions, settings.config_for(s)) for s in specs]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="signaalpunt-topics")
+    admin = make_admin(bootstrap, client_id="signaalpunt-topics")
     await admin.start()
     try:
         brokers = len((await admin.describe_cluster())["brokers"])
@@ -156,7 +157,7 @@ async def _align_config(
 
 
 async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="signaalpunt-topics")
+    admin = make_admin(bootstrap, client_id="signaalpunt-topics")
     await admin.start()
     try:
         await admin.delete_topics(list(names))

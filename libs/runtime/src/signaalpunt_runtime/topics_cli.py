@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 from signaalpunt_contracts import REGISTRY
 
+from .kafka_acls import apply_acls, registry_principals
+from .kafka_security import shared_security
 from .topic_admin import PROBLEMS, TopicAdminError, ensure_topics
 from .topics_settings import TopicSettings
 
@@ -63,3 +67,43 @@ def list_topics() -> None:
             ", ".join(f"{g} (dlq {topic.dead_letter_topic(g)})" for g in topic.consumers),
         )
     console.print(table)
+
+
+@app.command()
+def acls(
+    partner: list[str] = typer.Option(
+        [],
+        help="a partner's URN (repeat): its principal writes partner.signals.v1 and reads only "
+        "its own rejections",
+    ),
+    partners_file: Path | None = typer.Option(
+        None, help="a partners.yaml (deploy/local/partners.yaml) whose partners get principals"
+    ),
+    apply: bool = typer.Option(False, help="make the broker's ACLs of these principals so"),
+    local_users: bool = typer.Option(
+        False, help="also give every principal its local development password (deploy/local)"
+    ),
+    bootstrap: str | None = typer.Option(None, help="default: SIGNAALPUNT_KAFKA_BOOTSTRAP"),
+) -> None:
+    """The ACLs the topic registry implies: a principal per service and per partner."""
+    urns = list(partner)
+    if partners_file is not None:
+        urns += [p["urn"] for p in yaml.safe_load(partners_file.read_text())["partners"]]
+    wanted = registry_principals(REGISTRY, urns)
+    table = Table(title="Kafka ACLs from the topic registry (ALLOW; everything else is refused)")
+    for column in ("principal", "resource", "name", "pattern", "operation"):
+        table.add_column(column)
+    for principal, granted in sorted(wanted.items()):
+        for acl in sorted(granted):
+            table.add_row(
+                f"User:{principal}", acl.resource_type, acl.name, acl.pattern, acl.operation
+            )
+    console.print(table)
+    if not apply:
+        return
+    bootstrap = bootstrap or TopicSettings().kafka_bootstrap
+    changes = apply_acls(bootstrap, shared_security(), wanted, local_users=local_users)
+    console.print(
+        f"applied on {bootstrap}: {changes.added} added, {changes.removed} removed"
+        + (f", {len(changes.users)} local users" if changes.users else "")
+    )

@@ -25,12 +25,17 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
-from aiokafka.admin import AIOKafkaAdminClient
 from signaalpunt_contracts import Topic, TopicRegistry, TopicSpec
+from signaalpunt_runtime.broker_factory import make_admin
+from signaalpunt_runtime.kafka_security import ADMIN
 from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics
 from signaalpunt_runtime.topics_settings import TopicSettings
 
 DEFAULT_KAFKA = "127.0.0.1:19092"
+# Tests create private topics (random prefixes) that no registry ACL names: their services and
+# tools connect as the local broker's admin principal, unless the environment names another.
+# The ACL tests (tests/infra/test_kafka_acls.py) connect as the services' and partners' own.
+os.environ.setdefault("SIGNAALPUNT_KAFKA_USERNAME", ADMIN)
 DEFAULT_DATABASE = "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt"
 
 
@@ -57,7 +62,7 @@ class Infra:
 
 
 async def _kafka_answers(bootstrap: str) -> str | None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = make_admin(bootstrap, request_timeout_ms=5000)
     try:
         await asyncio.wait_for(admin.start(), 10)
         await asyncio.wait_for(admin.describe_cluster(), 10)
@@ -207,7 +212,7 @@ async def database_url(infra: Infra, request: pytest.FixtureRequest) -> AsyncIte
 
 async def committed_offsets(bootstrap: str, group: str, topic: str) -> int:
     """The sum of `group`'s committed offsets over `topic`'s partitions (0 when none)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = make_admin(bootstrap)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

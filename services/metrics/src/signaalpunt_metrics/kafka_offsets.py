@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from signaalpunt_contracts import Topic
-from signaalpunt_runtime.broker_factory import make_reader
+from signaalpunt_runtime.broker_factory import make_admin, make_reader
+from signaalpunt_runtime.kafka_security import KafkaSecurity
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,11 @@ class OffsetReport:
 
 
 class KafkaOffsets:
-    def __init__(self, bootstrap: str, topics: Sequence[Topic]) -> None:
+    def __init__(
+        self, bootstrap: str, topics: Sequence[Topic], security: KafkaSecurity | None = None
+    ) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._topics = tuple(topics)
         self._admin: AIOKafkaAdminClient | None = None
         self._reader: AIOKafkaConsumer | None = None
@@ -48,11 +52,11 @@ class KafkaOffsets:
     async def start(self) -> None:
         # built here, not in __init__: aiokafka clients need the running event loop, and the
         # composition root runs before uvicorn starts one
-        self._admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._bootstrap, client_id="metrics-offsets"
+        self._admin = make_admin(
+            self._bootstrap, client_id="metrics-offsets", security=self._security
         )
         await self._admin.start()
-        self._reader = make_reader(self._bootstrap)
+        self._reader = make_reader(self._bootstrap, security=self._security)
         await self._reader.start()
 
     async def stop(self) -> None:

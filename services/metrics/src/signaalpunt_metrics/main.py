@@ -39,7 +39,9 @@ def build(
     )
     register(service, topics, batch_size=settings.consume_batch_size)
     offsets = KafkaOffsets(
-        settings.kafka_bootstrap, list(watched) if watched is not None else list(REGISTRY)
+        settings.kafka_bootstrap,
+        list(watched) if watched is not None else list(REGISTRY),
+        settings.kafka_security,
     )
     service.also_start(offsets.start, offsets.stop)
     collector = ReadModelCollector(

@@ -20,11 +20,10 @@ from typing import Any
 
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from pydantic import ValidationError
 from signaalpunt_contracts import Envelope, Topic
-from signaalpunt_runtime.broker_factory import make_reader
+from signaalpunt_runtime.broker_factory import make_admin, make_reader
 from signaalpunt_runtime.migrations import upgrade_async
 
 from .config import MetricsSettings
@@ -83,7 +82,7 @@ async def rebuild(
 
 
 async def _group_has_members(bootstrap: str, group: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="metrics-rebuild")
+    admin = make_admin(bootstrap, client_id="metrics-rebuild")
     await admin.start()
     try:
         for _ in range(20):
@@ -101,7 +100,7 @@ async def _group_has_members(bootstrap: str, group: str) -> bool:
 
 
 async def _partitions(bootstrap: str, topic: Topic) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="metrics-rebuild")
+    admin = make_admin(bootstrap, client_id="metrics-rebuild")
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic.name])
