@@ -59,6 +59,7 @@ from signaalpunt_privacy.partner_encryption import sign_and_encrypt
 from signaalpunt_runtime import Service, ServiceSettings, UnitOfWork
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_runtime.dead_letters import list_dead_letters
+from signaalpunt_runtime.kafka_security import ADMIN
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "scripts" / "demo_migrations"
@@ -68,8 +69,12 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
 def settings(name: str) -> ServiceSettings:
+    # the platform probe is a tool, not a service of the registry: the local admin principal
     return ServiceSettings(
-        service_name=name, database_schema=name.replace("-", "_"), log_level="WARNING"
+        service_name=name,
+        database_schema=name.replace("-", "_"),
+        log_level="WARNING",
+        kafka_username=ADMIN,
     )
 
 

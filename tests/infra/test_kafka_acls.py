@@ -14,9 +14,9 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from signaalpunt_contracts import (
-    SIGNALS_ACUTE_ALERTS,
     PARTNER_SIGNALS,
     REGISTRY,
+    SIGNALS_ACUTE_ALERTS,
     SIGNALS_RECEIVED,
 )
 from signaalpunt_runtime.kafka_acls import apply_acls, partner_principal, registry_acls

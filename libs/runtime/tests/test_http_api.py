@@ -119,7 +119,13 @@ async def test_the_edge(served: tuple[Served, Path], database_url: str) -> None:
     base, keys = served
     async with httpx.AsyncClient(base_url=base.url) as client:
         async with httpx.AsyncClient(base_url=base.management_url) as management:
-            assert (await management.get("/readyz")).json()["status"] == "ok"
+
+            async def ready() -> bool:
+                return bool((await management.get("/readyz")).json()["status"] == "ok")
+
+            # ready once the broker connection is up (a SASL handshake on a busy machine may
+            # take a moment after the server started)
+            await eventually(ready, timeout=30, what="/readyz ok")
             document = (await management.get("/openapi.json")).json()
             assert document["info"]["title"] == "edge test"
         assert (await client.get("/v1/notes/7")).json() == {"id": 7}
