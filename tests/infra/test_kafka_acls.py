@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from pydantic import SecretStr
 from signaalpunt_contracts import (
     PARTNER_SIGNALS,
     REGISTRY,
@@ -40,7 +41,8 @@ async def registry_acls_applied(infra: Infra) -> AsyncIterator[str]:
 
 
 def as_principal(username: str, password: str | None = None) -> dict[str, object]:
-    return KafkaSecurity(username=username, password=password).client_options()
+    secret = SecretStr(password) if password is not None else None
+    return KafkaSecurity(username=username, password=secret).client_options()
 
 
 async def publish(bootstrap: str, topic: str, credentials: dict[str, object]) -> None:
@@ -49,7 +51,7 @@ async def publish(bootstrap: str, topic: str, credentials: dict[str, object]) ->
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=8000,
-        **credentials,  # type: ignore[arg-type]
+        **credentials,
     )
     await asyncio.wait_for(producer.start(), 20)
     try:
@@ -63,7 +65,7 @@ async def read_some(bootstrap: str, topic: str, credentials: dict[str, object]) 
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         request_timeout_ms=8000,
-        **credentials,  # type: ignore[arg-type]
+        **credentials,
     )
     await asyncio.wait_for(consumer.start(), 20)
     try:

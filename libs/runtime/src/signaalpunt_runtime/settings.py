@@ -47,6 +47,10 @@ def with_query(dsn: str, parameters: dict[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
 
 
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def _secret(value: str | None) -> SecretStr | None:
     return None if value is None else SecretStr(value)
 
@@ -105,14 +109,14 @@ class ServiceSettings(BaseSettings):
         description="default: the principal's local development password (never in production)",
     )
     kafka_ssl_cafile: Path | None = Field(
-        default_factory=lambda: from_file_variable("SIGNAALPUNT_KAFKA_SSL_CAFILE")
+        default_factory=lambda: _path(from_file_variable("SIGNAALPUNT_KAFKA_SSL_CAFILE"))
     )
     kafka_ssl_certfile: Path | None = Field(
-        default_factory=lambda: from_file_variable("SIGNAALPUNT_KAFKA_SSL_CERTFILE"),
+        default_factory=lambda: _path(from_file_variable("SIGNAALPUNT_KAFKA_SSL_CERTFILE")),
         description="client certificate for mTLS (with KAFKA_SSL_KEYFILE)",
     )
     kafka_ssl_keyfile: Path | None = Field(
-        default_factory=lambda: from_file_variable("SIGNAALPUNT_KAFKA_SSL_KEYFILE")
+        default_factory=lambda: _path(from_file_variable("SIGNAALPUNT_KAFKA_SSL_KEYFILE"))
     )
     database_url: SecretStr = Field(
         default_factory=lambda: SecretStr(
