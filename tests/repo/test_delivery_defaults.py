@@ -19,6 +19,9 @@ CLIENT_CLASSES = {"KafkaBroker", "AIOKafkaProducer", "AIOKafkaConsumer", "KafkaR
 RAW_CLIENTS_ALLOWED = {
     "tests/infra/test_kafka_smoke.py",
     "tests/infra/test_broker_restart.py",
+    # raw clients with chosen credentials (none, a wrong password, a service's, a partner's) are
+    # what the ACL tests try the broker with
+    "tests/infra/test_kafka_acls.py",
     "bench/pipeline_stage.py",
 }
 
