@@ -30,7 +30,7 @@ infra-status: ## versions, ports and readiness of Kafka and PostgreSQL
 topics: ## create/update topics (and dead-letter topics) from the registry, and their ACLs and principals
 	$(UV) run --frozen signaalpunt-topics ensure
 	$(UV) run --frozen signaalpunt-topics acls --apply --local-users \
-	  --partners-file services/intake/src/signaalpunt_intake/partners.yaml >/dev/null
+	  --partners-file deploy/local/partners.yaml >/dev/null
 
 run: infra-up topics ## run all services on the local infrastructure (foreground)
 	$(UV) run --frozen python scripts/run_all.py

@@ -141,6 +141,11 @@ EOF
 
 kafka_up() {
   kafka_fetch
+  if kafka_pid >/dev/null && [ ! -f "$kafka_dir/sasl" ]; then
+    # started by an infra.sh from before SASL: no client of today's code could talk to it
+    log "the running Kafka has no SASL yet: restarting it with SASL and ACLs"
+    kafka_down
+  fi
   if pid="$(kafka_pid)"; then
     log "Kafka already running (pid $pid) on $kafka_host:$kafka_port"
   else
@@ -195,7 +200,7 @@ kafka_start() { # start the broker; a port still taken (bind failure) is retried
     # a broker that cannot bind exits within seconds; one that runs is left to kafka_wait_ready
     local settle=$((SECONDS + 10))
     while [ $SECONDS -lt $settle ] && kafka_pid >/dev/null; do
-      probe kafka --bootstrap "$kafka_host:$kafka_port" --quiet && return 0
+      probe kafka --bootstrap "$kafka_host:$kafka_port" --username "$kafka_admin" --quiet && return 0
       sleep 1
     done
     kafka_pid >/dev/null && return 0

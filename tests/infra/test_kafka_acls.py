@@ -7,36 +7,60 @@ paged for a signal that does not exist) and could read every topic."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from confluent_kafka import OFFSET_BEGINNING, Consumer
+from confluent_kafka import TopicPartition as ConfluentPartition
 from pydantic import SecretStr
 from signaalpunt_contracts import (
     PARTNER_SIGNALS,
     REGISTRY,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_RECEIVED,
+    partner_rejections_topic,
 )
-from signaalpunt_runtime.kafka_acls import apply_acls, partner_principal, registry_acls
+from signaalpunt_contracts.topics import TopicSpec
+from signaalpunt_runtime.kafka_acls import (
+    apply_acls,
+    partner_principal,
+    registry_principals,
+    service_principals,
+)
 from signaalpunt_runtime.kafka_security import KafkaSecurity, shared_security
 from signaalpunt_runtime.topic_admin import ensure_topics
 from signaalpunt_testkit.plugin import Infra
 
-PARTNER = partner_principal("urn:signaalpunt:partner:huisartsen-terneuzen-noord")
+PARTNER_URN = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
+OTHER_URN = "urn:signaalpunt:partner:wmo-loket-hulst"
+PARTNER = partner_principal(PARTNER_URN)
+OWN_REJECTIONS = partner_rejections_topic(PARTNER_URN).name
+OTHER_REJECTIONS = partner_rejections_topic(OTHER_URN).name
 FORGED = b'{"event_type": "signaalpunt.signal.acute-alert.v1", "data": {"forged": true}}'
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def registry_acls_applied(infra: Infra) -> AsyncIterator[str]:
     """The registry's topics and ACLs on the broker, and the principals' local passwords."""
-    await ensure_topics(infra.kafka_bootstrap, REGISTRY.broker_topics())
-    wanted = registry_acls(REGISTRY, [PARTNER])
+    await ensure_topics(
+        infra.kafka_bootstrap,
+        [
+            *REGISTRY.broker_topics(),
+            *(TopicSpec(t, 1, {}) for t in (OWN_REJECTIONS, OTHER_REJECTIONS)),
+        ],
+    )
+    wanted = registry_principals(REGISTRY, [PARTNER_URN, OTHER_URN])
     await asyncio.to_thread(
         apply_acls, infra.kafka_bootstrap, shared_security(), wanted, local_users=True
     )
+    # something to read on every topic a refused reader tries (an empty topic would look the same
+    # as a refusal to a reader that waits): written by the admin principal
+    for topic in (SIGNALS_RECEIVED.name, PARTNER_SIGNALS.name, OWN_REJECTIONS, OTHER_REJECTIONS):
+        await publish(infra.kafka_bootstrap, topic, shared_security().client_options())
     yield infra.kafka_bootstrap
 
 
@@ -53,8 +77,8 @@ async def publish(bootstrap: str, topic: str, credentials: dict[str, object]) ->
         request_timeout_ms=8000,
         **credentials,
     )
-    await asyncio.wait_for(producer.start(), 20)
     try:
+        await asyncio.wait_for(producer.start(), 20)
         await asyncio.wait_for(producer.send_and_wait(topic, FORGED, key=b"forged"), 20)
     finally:
         await producer.stop()
@@ -67,8 +91,8 @@ async def read_some(bootstrap: str, topic: str, credentials: dict[str, object]) 
         request_timeout_ms=8000,
         **credentials,
     )
-    await asyncio.wait_for(consumer.start(), 20)
     try:
+        await asyncio.wait_for(consumer.start(), 20)
         partition = TopicPartition(topic, 0)
         consumer.assign([partition])
         await consumer.seek_to_beginning(partition)
@@ -77,8 +101,51 @@ async def read_some(bootstrap: str, topic: str, credentials: dict[str, object]) 
         await consumer.stop()
 
 
+async def end_offsets(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **shared_security().client_options())
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(SIGNALS_ACUTE_ALERTS.partitions)]
+        consumer.assign(partitions)
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+def first_read(bootstrap: str, topic: str, principal: str, *, wait: float = 20) -> str:
+    """'read' when `principal` reads the topic's first message, else the broker's error
+    (librdkafka reports a refused read; aiokafka only waits)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": principal,  # a principal's own group (a partner's is its name)
+            "enable.auto.commit": False,
+            **KafkaSecurity(username=principal).librdkafka(),
+        }
+    )
+    try:
+        # a topic the principal may not even describe is refused in its metadata already
+        metadata = consumer.list_topics(topic, timeout=wait).topics[topic]
+        if metadata.error is not None:
+            return str(metadata.error.name())
+        consumer.assign(
+            [ConfluentPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions]
+        )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            message = consumer.poll(1)
+            if message is None:
+                continue
+            error = message.error()
+            return "read" if error is None else str(error.name())
+        return "nothing within the wait"
+    finally:
+        consumer.close()
+
+
 async def test_a_client_without_credentials_is_refused(registry_acls_applied: str) -> None:
     bootstrap = registry_acls_applied
+    alerts_before = await end_offsets(bootstrap, SIGNALS_ACUTE_ALERTS.name)
     with pytest.raises((KafkaError, OSError, TimeoutError)):
         await publish(bootstrap, SIGNALS_ACUTE_ALERTS.name, {})  # anonymous: the forged acute alert
     with pytest.raises((KafkaError, OSError, TimeoutError)):
@@ -87,6 +154,8 @@ async def test_a_client_without_credentials_is_refused(registry_acls_applied: st
         await publish(
             bootstrap, SIGNALS_ACUTE_ALERTS.name, as_principal("triage", "not-its-password")
         )
+    # nothing reached the coordinators' alert topic
+    assert await end_offsets(bootstrap, SIGNALS_ACUTE_ALERTS.name) == alerts_before
 
 
 async def test_intake_writes_only_what_it_produces(registry_acls_applied: str) -> None:
@@ -97,9 +166,16 @@ async def test_intake_writes_only_what_it_produces(registry_acls_applied: str) -
         await publish(bootstrap, SIGNALS_ACUTE_ALERTS.name, intake)  # triage's topic: refused
     triage = as_principal("triage")
     await publish(bootstrap, SIGNALS_ACUTE_ALERTS.name, triage)
+    # and reads only what it consumes: not the coordinators' alerts (notifications' to read)
+    assert await asyncio.to_thread(first_read, bootstrap, SIGNALS_ACUTE_ALERTS.name, "intake") == (
+        "TOPIC_AUTHORIZATION_FAILED"
+    )
+    assert await asyncio.to_thread(
+        first_read, bootstrap, SIGNALS_ACUTE_ALERTS.name, "notifications"
+    ) == ("read")
 
 
-async def test_a_partner_writes_only_its_partner_topic_and_reads_nothing(
+async def test_a_partner_writes_only_its_partner_topic_and_reads_only_its_rejections(
     registry_acls_applied: str,
 ) -> None:
     bootstrap = registry_acls_applied
@@ -107,23 +183,36 @@ async def test_a_partner_writes_only_its_partner_topic_and_reads_nothing(
     await publish(bootstrap, PARTNER_SIGNALS.name, partner)
     with pytest.raises(TopicAuthorizationFailedError):
         await publish(bootstrap, SIGNALS_RECEIVED.name, partner)  # posing as intake
-    with pytest.raises((KafkaError, TimeoutError)):
-        await read_some(bootstrap, SIGNALS_RECEIVED.name, partner)
-    with pytest.raises((KafkaError, TimeoutError)):
-        await read_some(bootstrap, PARTNER_SIGNALS.name, partner)  # not even its own topic
+    with pytest.raises(TopicAuthorizationFailedError):
+        await publish(bootstrap, OTHER_REJECTIONS, partner)  # another partner's topic
+    with pytest.raises(TopicAuthorizationFailedError):
+        await publish(bootstrap, OWN_REJECTIONS, partner)  # told by intake, never by itself
+    await publish(bootstrap, OWN_REJECTIONS, as_principal("intake"))
+    reads = {
+        topic: await asyncio.to_thread(first_read, bootstrap, topic, PARTNER)
+        for topic in (OWN_REJECTIONS, OTHER_REJECTIONS, SIGNALS_RECEIVED.name, PARTNER_SIGNALS.name)
+    }
+    assert reads == {
+        OWN_REJECTIONS: "read",  # its own refusals, and nothing else
+        OTHER_REJECTIONS: "TOPIC_AUTHORIZATION_FAILED",
+        SIGNALS_RECEIVED.name: "TOPIC_AUTHORIZATION_FAILED",
+        PARTNER_SIGNALS.name: "TOPIC_AUTHORIZATION_FAILED",  # not even the topic it writes
+    }
 
 
 def test_every_service_in_the_registry_gets_a_principal() -> None:
-    acls = registry_acls(REGISTRY, [PARTNER])
-    principals = {a.principal for a in acls}
+    principals = registry_principals(REGISTRY, [PARTNER_URN])
     for topic in REGISTRY:
-        assert set(topic.consumers) <= principals
-        assert set(topic.producers) - {"any", "partners"} <= principals
+        assert set(topic.consumers) <= set(principals)
+        assert set(topic.producers) - {"any", "partners"} <= set(principals)
         for group in topic.consumers:
-            writes = {a.name for a in acls if a.principal == group and a.operation == "write"}
+            writes = {a.name for a in principals[group] if a.operation == "Write"}
             assert topic.dead_letter_topic(group) in writes
-    partner = [a for a in acls if a.principal == PARTNER]
-    assert {(a.name, a.operation) for a in partner} == {
-        (PARTNER_SIGNALS.name, "write"),
-        (PARTNER_SIGNALS.name, "describe"),
+    assert set(service_principals(REGISTRY)) < set(principals)
+    assert {(a.resource_type, a.name, a.operation) for a in principals[PARTNER]} == {
+        ("topic", PARTNER_SIGNALS.name, "Write"),
+        ("topic", PARTNER_SIGNALS.name, "Describe"),
+        ("topic", OWN_REJECTIONS, "Read"),
+        ("topic", OWN_REJECTIONS, "Describe"),
+        ("group", PARTNER, "Read"),
     }

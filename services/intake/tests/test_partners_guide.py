@@ -17,6 +17,7 @@ import pytest
 from intake_harness import RunningIntake
 from signaalpunt_contracts import partner_rejections_topic
 from signaalpunt_contracts.partner import REJECTION_REASONS
+from signaalpunt_runtime.kafka_security import shared_security
 from test_partner_channel import signals_from
 
 GUIDE = Path(__file__).resolve().parents[3] / "docs" / "partners.md"
@@ -48,6 +49,11 @@ async def test_the_guide_commands_send_a_signal_that_is_taken(
             pytest.fail("kcat and jose are needed (apt-get install kcat jose)")
         pytest.skip("kcat and jose are not installed")
     guide = steps()
+    # the guide's partner-kcat.conf: here the test broker's credentials (the admin principal, as
+    # the topics are private to the test; tests/infra/test_kafka_acls.py tests partners' ACLs)
+    (tmp_path / "partner-kcat.conf").write_text(
+        "".join(f"{k}={v}\n" for k, v in shared_security().librdkafka().items())
+    )
     urn = f"urn:signaalpunt:partner:guide-{uuid.uuid4().hex[:6]}"
     env = {
         **os.environ,
@@ -55,7 +61,6 @@ async def test_the_guide_commands_send_a_signal_that_is_taken(
         "SIGNAALPUNT_DATABASE_URL": intake.database_url,
         "INTAKE_URL": str(intake.client.base_url).rstrip("/"),
         "KAFKA": intake.infra.kafka_bootstrap,
-        "KCAT_OPTS": "",
         "PARTNER_URN": urn,
         "PARTNER_KID": "guide-2026",
         "SIGNALS_TOPIC": intake.partner_signals.name,

@@ -144,6 +144,7 @@ def apply_acls(
         ResourceType,
         ScramCredentialInfo,
         ScramMechanism,
+        UserScramCredentialAlteration,
         UserScramCredentialUpsertion,
     )
 
@@ -169,7 +170,7 @@ def apply_acls(
     users = sorted(principals)
     if local_users:
         mechanism = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
-        upserts = [
+        upserts: list[UserScramCredentialAlteration] = [
             UserScramCredentialUpsertion(user, mechanism, development_password(user).encode())
             for user in users
         ]
@@ -183,10 +184,10 @@ def apply_acls(
             admin.describe_acls(
                 AclBindingFilter(
                     ResourceType.ANY,
-                    None,  # None matches any name (librdkafka)
+                    None,  # type: ignore[arg-type]  # None matches any name (librdkafka)
                     ResourcePatternType.ANY,
                     f"User:{user}",
-                    None,  # any host
+                    None,  # type: ignore[arg-type]  # any host
                     AclOperation.ANY,
                     AclPermissionType.ANY,
                 )
