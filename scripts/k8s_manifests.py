@@ -57,7 +57,7 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "intake": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
 }
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "192Mi"}, "limits": {"memory": "384Mi"}}
-# HTTP services reachable from the ingress controller (the others only serve /metrics, /health)
+# HTTP services reachable from the ingress controller (the others only serve their management port)
 EDGE_SERVICES = frozenset({"intake", "triage", "notifications", "referral", "matching"})
 # settings that are secrets although typed as plain values (none yet) and secrets shared by
 # several services (one Secret, one key rotation)
@@ -66,6 +66,9 @@ SHARED_SECRETS = {
     "key_store_database_url": "signaalpunt-db-subject-keys",
 }
 OPTIONAL_SECRETS_WIRED = frozenset({"key_store_database_url", "sms_access_key", "smtp_password"})
+# files the package ships for development that an installation gives its own of, as a Secret:
+# production mode refuses the packaged ones (notifications' partners carry webhook secrets)
+INSTALLATION_FILES = frozenset({"partners_file"})
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,10 @@ def _secret_files(service: Service) -> list[tuple[str, str, str]]:
             and info.default is not None
             and not PurePosixPath(str(info.default)).is_absolute()
         )
-        if not relative_file and not (
-            secret_typed and (info.is_required() or field in OPTIONAL_SECRETS_WIRED)
+        if (
+            not relative_file
+            and field not in INSTALLATION_FILES
+            and not (secret_typed and (info.is_required() or field in OPTIONAL_SECRETS_WIRED))
         ):
             continue
         kebab = field.removesuffix("_file").replace("_", "-")
@@ -136,7 +141,16 @@ def _config(service: Service) -> dict[str, str]:
     fields = service.settings.model_fields
     config = {
         "SIGNAALPUNT_KAFKA_BOOTSTRAP": f"{KAFKA_CLUSTER}-kafka-bootstrap:9093",
+        # the service's own principal (its KafkaUser below), over TLS (kafka_security.py)
+        "SIGNAALPUNT_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "SIGNAALPUNT_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "SIGNAALPUNT_KAFKA_USERNAME": service.name,
+        "SIGNAALPUNT_KAFKA_PASSWORD_FILE": str(SECRETS_DIR / "kafka-password"),
+        "SIGNAALPUNT_KAFKA_SSL_CAFILE": str(KAFKA_CA),
         "SIGNAALPUNT_DATABASE_URL_FILE": str(SECRETS_DIR / "database-url"),
+        # refuse to start with any development secret (production.py); the development
+        # overlay sets development
+        "SIGNAALPUNT_ENVIRONMENT": "production",
         service.env("http_host"): "0.0.0.0",  # noqa: S104 - inside the pod
         service.env("http_port"): str(service.port),
         service.env("management_port"): str(service.management_port),
@@ -165,6 +179,12 @@ def _deployment(service: Service) -> dict[str, Any]:
             "secret": {
                 "name": f"signaalpunt-db-{service.name}",
                 "items": [{"key": "url", "path": "database-url"}],
+            }
+        },
+        {  # made by Strimzi's user operator for the service's KafkaUser (same name)
+            "secret": {
+                "name": service.name,
+                "items": [{"key": "password", "path": "kafka-password"}],
             }
         },
         *(

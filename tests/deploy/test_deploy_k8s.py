@@ -170,6 +170,31 @@ def test_each_service_principal_may_use_exactly_its_topics() -> None:
         assert users[name]["spec"]["authentication"]["type"] == "scram-sha-512"
 
 
+@pytest.mark.parametrize("facts", APP_SERVICES, ids=lambda f: f.name)
+def test_each_service_authenticates_to_kafka_as_its_own_principal(facts: ServiceFacts) -> None:
+    """Before issue 15 the pods had KafkaUsers but no credentials: they could not have connected
+    to the SCRAM-over-TLS listener (or, had it been open, would all have been anonymous)."""
+    for overlay in OVERLAYS:
+        env = objects(overlay, "ConfigMap")[f"{facts.name}-config"]["data"]
+        assert env["SIGNAALPUNT_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["SIGNAALPUNT_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        principal = env["SIGNAALPUNT_KAFKA_USERNAME"]
+        assert principal == facts.name
+        assert principal in objects(overlay, "KafkaUser")
+        pod = objects(overlay, "Deployment")[facts.name]["spec"]["template"]["spec"]
+        files = {
+            (s["secret"]["name"], i["key"]): i["path"]
+            for v in pod["volumes"]
+            for s in v.get("projected", {}).get("sources", [])
+            for i in s["secret"]["items"]
+        }
+        password = PurePosixPath(env["SIGNAALPUNT_KAFKA_PASSWORD_FILE"])
+        assert files[(principal, "password")] == password.name  # Strimzi's Secret of the user
+        mounts = {PurePosixPath(m["mountPath"]) for m in _container(overlay, facts)["volumeMounts"]}
+        assert password.parent in mounts
+        assert PurePosixPath(env["SIGNAALPUNT_KAFKA_SSL_CAFILE"]).parent in mounts
+
+
 def test_each_partner_may_only_write_partner_signals_and_read_its_own_rejections() -> None:
     partners = yaml.safe_load((REPO / "deploy/local/partners.yaml").read_text())["partners"]
     users = {
@@ -270,6 +295,7 @@ def test_every_setting_a_service_needs_is_in_its_manifests(facts: ServiceFacts) 
 def test_every_secret_a_pod_reads_exists_in_development_and_is_listed_for_production() -> None:
     generated = set(objects("development", "Secret"))
     operator_made = {"signaalpunt-pg-ca", "signaalpunt-pg-app", "signaalpunt-cluster-ca-cert"}
+    operator_made |= set(objects("development", "KafkaUser"))  # Strimzi: a Secret per user
     deploy_doc = (REPO / "docs" / "deploy.md").read_text()
     for overlay_obj in (
         *objects("development", "Deployment").values(),

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from signaalpunt_testkit.containers import (
     KAFKA_CLIENT_PORT,
+    KAFKA_SASL,
     infra_mode,
     kafka_container,
     kafka_environment,
@@ -55,8 +56,9 @@ def test_kafka_is_the_compose_broker_advertising_its_host_port() -> None:
     env = kafka_environment(31_092)
     assert container.env == env
     assert "HOST://127.0.0.1:31092" in env["KAFKA_ADVERTISED_LISTENERS"]
-    for name in ("KAFKA_PROCESS_ROLES", "KAFKA_AUTO_CREATE_TOPICS_ENABLE", "KAFKA_HEAP_OPTS"):
-        assert env[name] == compose["environment"][name], name
+    same = ("KAFKA_PROCESS_ROLES", "KAFKA_AUTO_CREATE_TOPICS_ENABLE", "KAFKA_HEAP_OPTS")
+    for name in (*same, "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", *KAFKA_SASL):
+        assert env[name] == " ".join(compose["environment"][name].split()), name
 
 
 @pytest.mark.usefixtures("no_engine")

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ValidationError
 from signaalpunt_access import (
     AuthenticationError,
@@ -36,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from . import openapi_contract
 from .logs import get_logger
 from .tenancy import database_scope, scope_of
 
@@ -150,6 +152,9 @@ def parse_body(model: type[ModelT], body: bytes) -> ModelT:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    # the document states these answers, and every route's own (openapi_contract.py)
+    openapi_contract.install(app)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return problem(
@@ -188,12 +193,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # every method of the path: Starlette names only those of the first route it tried
+            allowed = openapi_contract.allowed_methods(app.openapi(), request.url.path)
+            headers["Allow"] = ", ".join(allowed) or headers.get("Allow", "")
         return problem(
             exc.status_code,
             str(exc.detail) if exc.status_code < 500 else "Server error",
             str(exc.detail),
             kind=f"http-{exc.status_code}",
-            headers=dict(exc.headers or {}),
+            headers=headers,
             instance=request.url.path,
         )
 
@@ -210,10 +220,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
 
+# the document's security scheme (openapi_contract.BEARER_SCHEME); the check itself reads the
+# header, so that a missing or bad token is a 401 problem with a short reason
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(openapi_contract.BEARER_SCHEME)]
+
+
 def bearer_principal(verifier: TokenVerifier) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency: the request's checked principal, or a 401 problem."""
 
-    async def principal(request: Request) -> Principal:
+    async def principal(request: Request, _: Bearer) -> Principal:
         return scoped(verifier.verify(request.headers.get("authorization")))
 
     return principal
@@ -237,7 +252,7 @@ def requires(
     if not kinds:
         raise ValueError("name the token kinds that may call this route")
 
-    async def principal(request: Request) -> Principal:
+    async def principal(request: Request, _: Bearer) -> Principal:
         checked = verifier.verify(request.headers.get("authorization"))
         checked.require_kind(*kinds)
         if roles:
@@ -313,6 +328,17 @@ def too_large(limit: int, path: str) -> JSONResponse:
 def not_found(path: str) -> JSONResponse:
     """For a path this port does not serve (the API port has no /metrics, health or docs)."""
     return problem(404, "Not Found", "Not Found", kind="http-404", instance=path)
+
+
+def method_not_allowed(path: str, allowed: Sequence[str]) -> JSONResponse:
+    return problem(
+        405,
+        "Method Not Allowed",
+        "Method Not Allowed",
+        kind="http-405",
+        headers={"Allow": ", ".join(allowed)},
+        instance=path,
+    )
 
 
 def headers_too_large(path: str, max_bytes: int, max_count: int) -> JSONResponse:

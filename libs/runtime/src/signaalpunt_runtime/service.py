@@ -28,7 +28,7 @@ import gc
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ from .http_api import (
     headers_within,
     limit_body,
     not_found,
+    method_not_allowed,
     too_large,
 )
 from .logs import configure_logging, get_logger
@@ -428,12 +429,15 @@ class Service:
         core = self._management_core(extra_routes)
         limits = (self.settings.max_header_bytes, self.settings.max_header_count)
         docs_paths = _docs_paths(http)
+        # the platform routes (/livez, /readyz, /startupz, /metrics, the AsyncAPI page) answer
+        # only GET and HEAD
+        read_only = {path for path, _ in core.routes}
         management = _management_face(core, http, docs_paths)
 
         def face(app: ASGIApp) -> ServiceApp:
             return ServiceApp(
                 api=_headers_limited(app, *limits),
-                management=_headers_limited(management, *limits),
+                management=_headers_limited(management, *limits, read_only=read_only),
                 lifespan=core,
                 management_ports={self.settings.management_port},
             )
@@ -570,13 +574,25 @@ def _management_face(core: AsgiFastStream, http: FastAPI | None, docs_paths: set
     return management
 
 
-def _headers_limited(app: ASGIApp, max_bytes: int, max_count: int) -> ASGIApp:
+def _headers_limited(
+    app: ASGIApp, max_bytes: int, max_count: int, *, read_only: Iterable[str] = ()
+) -> ASGIApp:
     """`app` behind the header limits, for every route (the service's own included): a request
-    with an 8 MiB header is answered with a short 431 problem, not handed on."""
+    with an 8 MiB header is answered with a short 431 problem, not handed on. The `read_only`
+    paths (/livez, /readyz, /metrics, the AsyncAPI page) answer any method but GET and HEAD with a 405
+    problem, as the OpenAPI document states (they answered a TRACE with the metrics)."""
+    read_only = frozenset(read_only)
 
     async def limited(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not headers_within(scope, max_bytes, max_count):
             await headers_too_large(scope["path"], max_bytes, max_count)(scope, receive, send)
+            return
+        if (
+            scope["type"] == "http"
+            and scope["path"] in read_only
+            and scope["method"] not in ("GET", "HEAD")
+        ):
+            await method_not_allowed(scope["path"], ("GET", "HEAD"))(scope, receive, send)
             return
         await app(scope, receive, send)
 

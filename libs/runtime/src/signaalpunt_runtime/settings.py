@@ -14,6 +14,7 @@ trailing newline, is the value; a variable set directly wins over its file.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
@@ -28,6 +29,7 @@ from pydantic_settings import (
 )
 
 from .kafka_security import KafkaSecurity
+from .production import DevelopmentValuesError, Environment, development_values
 
 
 def from_file_variable(name: str) -> str | None:
@@ -84,6 +86,12 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIGNAALPUNT_SERVICE_", extra="ignore")
 
     service_name: str = Field(description="the service's name: logs, metrics, client id, producer")
+    environment: Environment = Field(
+        default_factory=lambda: _shared("SIGNAALPUNT_ENVIRONMENT", "development"),
+        validate_default=True,
+        description="production: refuse to start with any development secret, password or key "
+        "(production.py); the shared SIGNAALPUNT_ENVIRONMENT sets it for every service",
+    )
     instance: str = Field(
         default_factory=lambda: os.environ.get("HOSTNAME", "local"),
         description="this replica (pod name in Kubernetes)",
@@ -240,6 +248,20 @@ class ServiceSettings(BaseSettings):
         if given:
             self.database_url = SecretStr(with_query(self.database_url.get_secret_value(), given))
         return self
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        # after validation, and not as a validator: pydantic's error would repeat every input,
+        # the secrets too; this one names only the settings
+        if self.environment == "production":
+            problems = development_values(self)
+            if problems:
+                raise DevelopmentValuesError(problems)
+
+    def development_values(self) -> Iterable[str]:
+        """A service's own development values beyond the common ones (production.py), each as
+        `<VARIABLE>: why`."""
+        return ()
 
     @classmethod
     def settings_customise_sources(

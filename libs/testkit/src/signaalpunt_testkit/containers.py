@@ -45,18 +45,47 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+_ADMIN_PLAIN = (
+    "org.apache.kafka.common.security.plain.PlainLoginModule required "
+    'username="signaalpunt-admin" password="signaalpunt-dev-admin" '
+    'user_signaalpunt-admin="signaalpunt-dev-admin";'
+)
+_SCRAM = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+KAFKA_SASL = {
+    # as compose.yaml: SASL everywhere and the StandardAuthorizer; the admin a static PLAIN
+    # user (the tests' principal: SIGNAALPUNT_KAFKA_SASL_MECHANISM=PLAIN), services SCRAM
+    "KAFKA_SASL_ENABLED_MECHANISMS": "PLAIN,SCRAM-SHA-512",
+    "KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL": "PLAIN",
+    "KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL": "PLAIN",
+    "KAFKA_LISTENER_NAME_CONTROLLER_SASL_ENABLED_MECHANISMS": "PLAIN",
+    "KAFKA_LISTENER_NAME_CONTROLLER_PLAIN_SASL_JAAS_CONFIG": (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'username="controller" password="signaalpunt-dev-controller" '
+        'user_controller="signaalpunt-dev-controller";'
+    ),
+    "KAFKA_LISTENER_NAME_INTERNAL_PLAIN_SASL_JAAS_CONFIG": _ADMIN_PLAIN,
+    "KAFKA_LISTENER_NAME_HOST_PLAIN_SASL_JAAS_CONFIG": _ADMIN_PLAIN,
+    "KAFKA_LISTENER_NAME_INTERNAL_SCRAM___SHA___512_SASL_JAAS_CONFIG": _SCRAM,
+    "KAFKA_LISTENER_NAME_HOST_SCRAM___SHA___512_SASL_JAAS_CONFIG": _SCRAM,
+    "KAFKA_AUTHORIZER_CLASS_NAME": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND": "false",
+    "KAFKA_SUPER_USERS": "User:signaalpunt-admin;User:controller",
+}
+
+
 def kafka_environment(host_port: int) -> dict[str, str]:
     """A single KRaft node like compose.yaml's, advertising `127.0.0.1:<host_port>` to tests."""
     return {
         "KAFKA_NODE_ID": "1",
         "KAFKA_PROCESS_ROLES": "broker,controller",
-        "KAFKA_LISTENERS": f"PLAINTEXT://:9092,HOST://:{KAFKA_CLIENT_PORT},CONTROLLER://:9093",
-        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://localhost:9092,HOST://127.0.0.1:{host_port}",
-        "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+        "KAFKA_LISTENERS": f"INTERNAL://:9092,HOST://:{KAFKA_CLIENT_PORT},CONTROLLER://:9093",
+        "KAFKA_ADVERTISED_LISTENERS": f"INTERNAL://localhost:9092,HOST://127.0.0.1:{host_port}",
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "INTERNAL",
         "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
         "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": (
-            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,HOST:PLAINTEXT"
+            "CONTROLLER:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT,HOST:SASL_PLAINTEXT"
         ),
+        **KAFKA_SASL,
         "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
         "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
         "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",

@@ -113,6 +113,8 @@ def _from_containers() -> Iterator[Infra]:
 
     from .containers import started_infra  # noqa: PLC0415 - needs a Docker engine
 
+    # the container broker's admin is a static PLAIN user (as compose's)
+    os.environ.setdefault("SIGNAALPUNT_KAFKA_SASL_MECHANISM", "PLAIN")
     with started_infra() as endpoints:
         infra = Infra(endpoints.kafka_bootstrap, endpoints.database_url)
         single_node = TopicSettings(replication_factor=1, min_insync_replicas=1)

@@ -18,6 +18,7 @@ from signaalpunt_runtime.http_api import (
     parse_body,
     problem,
 )
+from signaalpunt_runtime.openapi_contract import problems
 
 from . import repository
 from .domain import OutsideConsortiumError, SignalSubmission, authorise, settle_municipality
@@ -85,7 +86,17 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
     @api.post(
         "/v1/signals",
         status_code=202,
-        openapi_extra=json_body(api, SignalSubmission) | {"parameters": [idempotency_header]},
+        openapi_extra=json_body(api, SignalSubmission)
+        | {
+            "parameters": [idempotency_header],
+            # anonymous for the web form; a token for the desk's and partner portals' channels
+            "security": [{}, {"bearer": []}],
+        },
+        responses=problems(
+            s403="this token may not use this channel or municipality",
+            s409="the first request with this Idempotency-Key is still being handled",
+            s429="too many web-form signals from this client; see Retry-After",
+        ),
     )
     async def submit(request: Request) -> JSONResponse:
         """Take a signal in. Answers 202 only once the signal is durable (stored, and its event
@@ -192,7 +203,10 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
             return _rate_limited(outcome.retry_after, request)
         return JSONResponse(outcome.receipt, status_code=202)
 
-    @api.get("/v1/signals/{signal_id}/status")
+    @api.get(
+        "/v1/signals/{signal_id}/status",
+        responses=problems(s404="no signal with this id and receipt token"),
+    )
     async def status(
         signal_id: UUID, receipt_token: str = Header(max_length=100)
     ) -> dict[str, str]:

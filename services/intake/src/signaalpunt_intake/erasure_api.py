@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from signaalpunt_access import Principal
 from signaalpunt_contracts import ErasureReason, ErasureScope
 from signaalpunt_runtime.http_api import bearer_principal, problem
+from signaalpunt_runtime.openapi_contract import problems
 
 from .erasure import Candidate, ErasureRequest, OpenAcuteCasesError, SameCoordinatorError
 from .erasure_workflow import (
@@ -121,7 +122,7 @@ def erasure_api(intake: Intake) -> APIRouter:
             404, "Not found / Niet gevonden", what, kind="not-found", instance=request.url.path
         )
 
-    @router.post("/v1/erasures/search", response_model=Candidates)
+    @router.post("/v1/erasures/search", response_model=Candidates, responses=problems(404))
     async def search(body: SearchIn, principal: Coordinator) -> Candidates:
         """The signals the blind index links to the person: confirm which are really theirs."""
         found: dict[UUID, Candidate] = {}
@@ -144,7 +145,10 @@ def erasure_api(intake: Intake) -> APIRouter:
         "/v1/erasures",
         response_model=ErasureView,
         status_code=202,
-        responses={200: {"model": ErasureView, "description": "erased (no four eyes)"}},
+        responses={
+            200: {"model": ErasureView, "description": "erased (no four eyes)"},
+            **problems(404, s409="a signal has an open acute case (confirm_open_acute)"),
+        },
     )
     async def erase(
         body: ErasureIn, request: Request, principal: Coordinator
@@ -182,7 +186,11 @@ def erasure_api(intake: Intake) -> APIRouter:
             view.model_dump(mode="json"), status_code=200 if done.state == "done" else 202
         )
 
-    @router.post("/v1/erasures/{erasure_id}/approve", response_model=ErasureView)
+    @router.post(
+        "/v1/erasures/{erasure_id}/approve",
+        response_model=ErasureView,
+        responses=problems(404, s409="four eyes: the requesting coordinator cannot approve"),
+    )
     async def approve(
         erasure_id: UUID, request: Request, principal: Coordinator
     ) -> ErasureView | JSONResponse:
@@ -200,7 +208,7 @@ def erasure_api(intake: Intake) -> APIRouter:
                 instance=request.url.path,
             )
 
-    @router.get("/v1/erasures/{erasure_id}", response_model=ErasureView)
+    @router.get("/v1/erasures/{erasure_id}", response_model=ErasureView, responses=problems(404))
     async def status(
         erasure_id: UUID, request: Request, principal: Coordinator
     ) -> ErasureView | JSONResponse:

@@ -14,6 +14,7 @@ from signaalpunt_contracts import REGISTRY, Topic
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.serving import ServiceApp
 
+from .api import build_api
 from .collector import ReadModelCollector
 from .config import MetricsSettings, load_goals, load_inhabitants
 from .handlers import MetricsTopics, register
@@ -54,7 +55,7 @@ def build(
     service.metrics.register(collector)
     # after the offsets reader (started first), so the first figures include the lag
     service.also_start(collector.start, collector.stop)
-    app = service.asgi_app()
+    app = service.asgi_app(http=build_api())
     return service, app
 
 

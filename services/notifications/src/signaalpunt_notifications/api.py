@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.http_api import install_problem_handlers, requires
+from signaalpunt_runtime.openapi_contract import problems
 
 from . import repository
 
@@ -84,7 +85,11 @@ def build_api(service: Service, verifier: TokenVerifier, clock: Callable[[], dat
             municipality=municipality, deliveries=[DeliveryView(**row) for row in rows]
         )
 
-    @api.post("/v1/deliveries/{delivery_id}/retry", status_code=202)
+    @api.post(
+        "/v1/deliveries/{delivery_id}/retry",
+        status_code=202,
+        responses=problems(s404="no failed message with this id in this municipality"),
+    )
     async def retry(
         delivery_id: UUID,
         municipality: Municipality,

@@ -11,6 +11,7 @@ are not for the repository).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -92,6 +93,15 @@ class NotificationsSettings(ServiceSettings):
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
     staff_portal_url: str = "http://127.0.0.1:8102/staff"
+
+    def development_values(self) -> Iterable[str]:
+        # the packaged files are the development consortium: its partners' webhook secrets are
+        # in the package, so in production the installation's own files must be given
+        if self.partners_file == HERE / "partners.yaml":
+            yield (
+                "SIGNAALPUNT_NOTIFICATIONS_PARTNERS_FILE: the packaged development partners "
+                "(webhook secrets anyone can read)"
+            )
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.max_attempts, self.backoff_initial, self.backoff_max)

@@ -35,6 +35,7 @@ from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation,
 from signaalpunt_privacy.access_log_api import access_log_api
 from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
+from signaalpunt_runtime.openapi_contract import problems
 
 from . import repository
 from .handlers import (
@@ -289,7 +290,7 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             await log_access(conn, principal, cases, activity="triage.review_queue")
         return Queue(items=[CaseView.of(c, now) for c in cases], limit=f.limit, offset=f.offset)
 
-    @api.get("/v1/triage/signals/{signal_id}", response_model=CaseDetail)
+    @api.get("/v1/triage/signals/{signal_id}", response_model=CaseDetail, responses=problems(404))
     async def case_detail(
         signal_id: UUID, request: Request, principal: CaseWorker
     ) -> CaseDetail | JSONResponse:
@@ -311,7 +312,11 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             else None,
         )
 
-    @api.post("/v1/triage/signals/{signal_id}/lock", response_model=LockView)
+    @api.post(
+        "/v1/triage/signals/{signal_id}/lock",
+        response_model=LockView,
+        responses=problems(404, s409="another coordinator holds the lock"),
+    )
     async def take_lock(
         signal_id: UUID, request: Request, principal: Coordinator
     ) -> LockView | JSONResponse:
@@ -328,7 +333,11 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             return conflict(request, f"another coordinator is editing this signal until {expires}")
         return LockView(signal_id=signal_id, holder=holder, expires_at=expires)
 
-    @api.delete("/v1/triage/signals/{signal_id}/lock", status_code=204)
+    @api.delete(
+        "/v1/triage/signals/{signal_id}/lock",
+        status_code=204,
+        responses=problems(404, s409="another coordinator holds the lock; it stays"),
+    )
     async def release_lock(signal_id: UUID, request: Request, principal: Coordinator) -> Response:
         """Release your own edit lock (204, also when there is none); 409 for another's."""
         now = triage.clock()
@@ -343,7 +352,11 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             return conflict(request, f"another coordinator holds the lock until {lock[1]}")
         return Response(status_code=204)
 
-    @api.post("/v1/triage/signals/{signal_id}/decisions", response_model=CaseView)
+    @api.post(
+        "/v1/triage/signals/{signal_id}/decisions",
+        response_model=CaseView,
+        responses=problems(404, 409, s410="the person was erased: no reason can be kept"),
+    )
     async def decide(
         signal_id: UUID,
         body: DecisionIn,
@@ -393,7 +406,13 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             )
         return CaseView.of(case, triage.clock())
 
-    @api.post("/v1/triage/signals/{signal_id}/steps", response_model=CaseView)
+    @api.post(
+        "/v1/triage/signals/{signal_id}/steps",
+        response_model=CaseView,
+        responses=problems(
+            404, s409="the case's state does not allow this step", s410="the person was erased"
+        ),
+    )
     async def record_step(
         signal_id: UUID,
         body: StepIn,
