@@ -225,7 +225,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(openapi_contract.BEARER_SCHEME)]
 
 
-def bearer_principal(verifier: TokenVerifier) -> Callable[[Request], Awaitable[Principal]]:
+def bearer_principal(verifier: TokenVerifier) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: the request's checked principal, or a 401 problem."""
 
     async def principal(request: Request, _: Bearer) -> Principal:
@@ -245,7 +245,7 @@ def scoped(principal: Principal) -> Principal:
 
 def requires(
     verifier: TokenVerifier, kinds: Sequence[PrincipalKind], roles: Sequence[str] = ()
-) -> Callable[[Request], Awaitable[Principal]]:
+) -> Callable[..., Awaitable[Principal]]:
     """The one dependency a route states who may call it with: the token's kind (staff, partner,
     service) and, when given, one of the roles. 401 without a valid token, 403 otherwise; the
     municipality is checked by the route against what it reads or writes."""

@@ -83,7 +83,10 @@ class FileVariablesSource(PydanticBaseSettingsSource):
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SIGNAALPUNT_SERVICE_", extra="ignore")
+    # a refusal names the setting, never repeats the values (secrets among them)
+    model_config = SettingsConfigDict(
+        env_prefix="SIGNAALPUNT_SERVICE_", extra="ignore", hide_input_in_errors=True
+    )
 
     service_name: str = Field(description="the service's name: logs, metrics, client id, producer")
     environment: Environment = Field(
@@ -249,14 +252,13 @@ class ServiceSettings(BaseSettings):
             self.database_url = SecretStr(with_query(self.database_url.get_secret_value(), given))
         return self
 
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**values)
-        # after validation, and not as a validator: pydantic's error would repeat every input,
-        # the secrets too; this one names only the settings
+    @model_validator(mode="after")
+    def _production_refuses_development_values(self) -> Self:
         if self.environment == "production":
             problems = development_values(self)
             if problems:
                 raise DevelopmentValuesError(problems)
+        return self
 
     def development_values(self) -> Iterable[str]:
         """A service's own development values beyond the common ones (production.py), each as
