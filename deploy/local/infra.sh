@@ -112,7 +112,10 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_PLAINTEXT
 listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
 # every client authenticates (SCRAM); no anonymous principal exists on any listener
-sasl.enabled.mechanisms=SCRAM-SHA-512
+# PLAIN too, for the admin only (a static JAAS user): Debian's kcat (librdkafka 2.0.2) fails
+# SCRAM against Kafka 4 ("invalid credentials"), and the partner guide's test runs kcat
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$kafka_admin" password="$kafka_admin_password" user_$kafka_admin="$kafka_admin_password";
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$kafka_admin" password="$kafka_admin_password";
 sasl.mechanism.controller.protocol=PLAIN
