@@ -51,7 +51,6 @@ import httpx
 import psutil
 import yaml
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -63,7 +62,7 @@ from dev_secrets import PARTNER_JWKS, environment, partner_signing_key  # noqa: 
 from signaalpunt_contracts import PARTNER_SIGNALS, REGISTRY, TopicRegistry  # noqa: E402
 from signaalpunt_privacy.partner_encryption import sign_and_encrypt  # noqa: E402
 from signaalpunt_runtime import ServiceSettings  # noqa: E402
-from signaalpunt_runtime.broker_factory import make_producer, make_reader  # noqa: E402
+from signaalpunt_runtime.broker_factory import make_admin, make_producer, make_reader  # noqa: E402
 from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -310,7 +309,7 @@ async def db_now(pool: asyncpg.Pool | asyncpg.Connection) -> datetime:
 
 class Lag:
     def __init__(self) -> None:
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA, client_id="bench-e2e-lag")
+        self.admin = make_admin(KAFKA, client_id="bench-e2e-lag")
         self.since = datetime.now(UTC)  # the database's clock once started
         self.consumer_topics = {
             group: [t.name for t in REGISTRY.topics if group in t.consumers] for group in GROUPS

@@ -224,7 +224,7 @@ async def dead_letter_topics(bootstrap: str, topics: Iterable[Topic]) -> list[De
     wanted = [(dlq, group) for topic in topics for group, dlq in topic.dead_letter_topics.items()]
     if not wanted:
         return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="signaalpunt-tools")
+    admin = make_admin(bootstrap, client_id="signaalpunt-tools")
     await admin.start()
     try:
         described = await admin.describe_topics([dlq for dlq, _ in wanted])

@@ -110,6 +110,7 @@ def build(
         partner_signals.name,
         "intake",
         interval=settings.partner_topic_cleanup_interval,
+        security=settings.kafka_security,
     )
     service.also_start(cleaner.start, cleaner.stop)
     register_case_progress(service, case_steps)

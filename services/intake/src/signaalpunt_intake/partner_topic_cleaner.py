@@ -19,14 +19,25 @@ import contextlib
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError
+from signaalpunt_runtime.broker_factory import make_admin
+from signaalpunt_runtime.kafka_security import KafkaSecurity
 from signaalpunt_runtime.logs import get_logger
 
 log = get_logger(__name__)
 
 
 class TakenRecordsCleaner:
-    def __init__(self, bootstrap: str, topic: str, group: str, *, interval: float) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        *,
+        interval: float,
+        security: KafkaSecurity | None = None,
+    ) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._topic = topic
         self._group = group
         self._interval = interval
@@ -50,8 +61,8 @@ class TakenRecordsCleaner:
         if self._admin is None:
             # built on first use: aiokafka clients need the running event loop, and a broker
             # that is away at start-up must not keep intake from starting
-            admin = AIOKafkaAdminClient(
-                bootstrap_servers=self._bootstrap, client_id="intake-partner-topic-cleaner"
+            admin = make_admin(
+                self._bootstrap, client_id="intake-partner-topic-cleaner", security=self._security
             )
             await admin.start()
             self._admin = admin
