@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
 from signaalpunt_runtime import Service, UnitOfWork
+from signaalpunt_runtime.broker_factory import make_admin
 from signaalpunt_runtime.http_api import install_problem_handlers
 from signaalpunt_runtime.serving import Served, serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory, repo_root
@@ -184,7 +184,7 @@ async def test_a_stop_while_the_consumers_still_start_leaves_no_member_and_no_re
         assert not service.started  # the consumers are still being started: stop now
     assert service.relay is None or not service.relay.running
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    admin = make_admin(infra.kafka_bootstrap)
     await admin.start()
     try:
         [described] = (await admin.describe_consumer_groups([group]))[0].to_object()["groups"]

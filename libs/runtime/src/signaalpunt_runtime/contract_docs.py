@@ -19,6 +19,7 @@ from faststream.specification import AsyncAPI
 from signaalpunt_contracts import REGISTRY, Envelope, TopicRegistry
 
 from .broker_factory import make_broker
+from .kafka_security import KafkaSecurity
 
 GENERATED = Path(__file__).resolve().parents[4] / "contracts" / "generated"
 
@@ -30,7 +31,13 @@ def _json(data: Any) -> str:
 def documents(registry: TopicRegistry = REGISTRY) -> dict[str, str]:
     """File name (relative to contracts/generated) → content."""
     files: dict[str, str] = {}
-    broker = make_broker(bootstrap="kafka:9092", client_id="signaalpunt-contracts")
+    # the production brokers' security (SASL over TLS), whatever the local shell's settings are:
+    # the document must not depend on who generates it
+    broker = make_broker(
+        bootstrap="kafka:9092",
+        client_id="signaalpunt-contracts",
+        security=KafkaSecurity(protocol="SASL_SSL", mechanism="SCRAM-SHA-512"),
+    )
     topics: list[dict[str, Any]] = []
     for topic in registry:
         model = topic.value
