@@ -67,6 +67,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
+
 def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description or STATUS_MEANING.get(status, "refused"),

@@ -67,8 +67,8 @@ from .http_api import (
     headers_too_large,
     headers_within,
     limit_body,
-    not_found,
     method_not_allowed,
+    not_found,
     too_large,
 )
 from .logs import configure_logging, get_logger
@@ -429,15 +429,16 @@ class Service:
         core = self._management_core(extra_routes)
         limits = (self.settings.max_header_bytes, self.settings.max_header_count)
         docs_paths = _docs_paths(http)
-        # the platform routes (/livez, /readyz, /startupz, /metrics, the AsyncAPI page) answer
-        # only GET and HEAD
-        read_only = {path for path, _ in core.routes}
         management = _management_face(core, http, docs_paths)
 
         def face(app: ASGIApp) -> ServiceApp:
             return ServiceApp(
                 api=_headers_limited(app, *limits),
-                management=_headers_limited(management, *limits, read_only=read_only),
+                # the platform routes (/livez, /readyz, /startupz, /metrics, the AsyncAPI
+                # page) answer only GET and HEAD
+                management=_headers_limited(
+                    management, *limits, read_only=[path for path, _ in core.routes]
+                ),
                 lifespan=core,
                 management_ports={self.settings.management_port},
             )
@@ -579,8 +580,8 @@ def _headers_limited(
 ) -> ASGIApp:
     """`app` behind the header limits, for every route (the service's own included): a request
     with an 8 MiB header is answered with a short 431 problem, not handed on. The `read_only`
-    paths (/livez, /readyz, /metrics, the AsyncAPI page) answer any method but GET and HEAD with a 405
-    problem, as the OpenAPI document states (they answered a TRACE with the metrics)."""
+    paths (the management port's /livez, /readyz, /metrics, the AsyncAPI page) answer any method
+    but GET and HEAD with a 405 problem (they answered a TRACE with the metrics)."""
     read_only = frozenset(read_only)
 
     async def limited(scope: Scope, receive: Receive, send: Send) -> None:
