@@ -241,3 +241,59 @@ async def test_the_erasure_cli_goes_through_the_same_api(intake: RunningIntake) 
     erasure_id = asked.split()[1].rstrip(":")
     done = await asyncio.to_thread(run, "approve", erasure_id, who="regisseur-2")
     assert "done" in done
+
+
+async def test_only_staff_coordinators_reach_the_erasure_routes(intake: RunningIntake) -> None:
+    """Who may call is settled by the route before anything else (`requires`: token kind staff,
+    role coordinator): a partner's or a service's token carrying the coordinator role, or a desk
+    token, is refused on every erasure route, whatever it asks. Before, the check came after the
+    body and the lookup: such a token got a 422 for a bad body and a 404 for an unknown erasure
+    (a 403 only for an existing one), so it learned which erasures exist."""
+    signal_id = await _submit(intake, _person(f"Soort-{uuid4().hex[:8]}"))
+    await _events(intake, signal_id)
+    asked = await intake.client.post(
+        "/v1/erasures",
+        json={"municipality": "GM0715", "signal_ids": [signal_id], "reason": "entered_in_error"},
+        headers=_coordinator(intake),
+    )
+    assert asked.status_code == 202, asked.text
+    erasure_id = asked.json()["erasure_id"]
+
+    for kind, role, subject in (
+        ("partner", "coordinator", "urn:signaalpunt:partner:jumbo-terneuzen"),
+        ("service", "coordinator", "urn:signaalpunt:service:triage"),
+        ("staff", "desk", "urn:signaalpunt:staff:desk-1"),
+    ):
+        token = intake.token(kind=kind, roles=(role,), subject=subject)
+        answers = [
+            await intake.client.post(
+                "/v1/erasures/search",
+                json={"municipality": "GM0715", "signal_ids": [signal_id]},
+                headers=token,
+            ),
+            await intake.client.post(
+                "/v1/erasures",
+                json={
+                    "municipality": "GM0715",
+                    "signal_ids": [signal_id],
+                    "reason": "entered_in_error",
+                },
+                headers=token,
+            ),
+            await intake.client.post(f"/v1/erasures/{erasure_id}/approve", headers=token),
+            await intake.client.get(f"/v1/erasures/{erasure_id}", headers=token),
+            # nothing about the request is looked at for them: not its body, not the id
+            await intake.client.post(
+                "/v1/erasures/search", json={"municipality": "GM0715"}, headers=token
+            ),
+            await intake.client.get(f"/v1/erasures/{uuid4()}", headers=token),
+            await intake.client.post(f"/v1/erasures/{uuid4()}/approve", headers=token),
+        ]
+        for answer in answers:
+            assert answer.status_code == 403, (kind, answer.request.url.path, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert signal_id not in answer.text
+
+    status = await intake.client.get(f"/v1/erasures/{erasure_id}", headers=_coordinator(intake))
+    assert status.status_code == 200, status.text
+    assert status.json()["state"] == "awaiting_approval", "nobody but a coordinator approved it"

@@ -16,12 +16,18 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from signaalpunt_access import Principal
+from signaalpunt_access import Principal, PrincipalKind
 from signaalpunt_contracts import ErasureReason, ErasureScope
-from signaalpunt_runtime.http_api import bearer_principal, problem
+from signaalpunt_runtime.http_api import problem, requires
 from signaalpunt_runtime.openapi_contract import problems
 
-from .erasure import Candidate, ErasureRequest, OpenAcuteCasesError, SameCoordinatorError
+from .erasure import (
+    COORDINATOR,
+    Candidate,
+    ErasureRequest,
+    OpenAcuteCasesError,
+    SameCoordinatorError,
+)
 from .erasure_workflow import (
     NotAwaitingApprovalError,
     UnknownSignalsError,
@@ -115,7 +121,10 @@ class ErasureView(BaseModel):
 
 def erasure_api(intake: Intake) -> APIRouter:
     router = APIRouter(tags=["erasure"])
-    Coordinator = Annotated[Principal, Depends(bearer_principal(intake.verifier))]  # noqa: N806
+    # settled before the body or the id is looked at (the workflow checks the municipality)
+    Coordinator = Annotated[  # noqa: N806
+        Principal, Depends(requires(intake.verifier, [PrincipalKind.STAFF], [COORDINATOR]))
+    ]
 
     def not_found(request: Request, what: str) -> JSONResponse:
         return problem(
