@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 
 import pytest
 import pytest_asyncio
@@ -22,46 +24,77 @@ from signaalpunt_contracts import (
     REGISTRY,
     SIGNALS_ACUTE_ALERTS,
     SIGNALS_RECEIVED,
+    TopicRegistry,
     partner_rejections_topic,
 )
 from signaalpunt_contracts.topics import TopicSpec
 from signaalpunt_runtime.kafka_acls import (
+    Acl,
     apply_acls,
     partner_principal,
     registry_principals,
     service_principals,
 )
 from signaalpunt_runtime.kafka_security import KafkaSecurity, shared_security
-from signaalpunt_runtime.topic_admin import ensure_topics
+from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics
 from signaalpunt_testkit.plugin import Infra
 
 PARTNER_URN = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
-OTHER_URN = "urn:signaalpunt:partner:wmo-loket-hulst"
 PARTNER = partner_principal(PARTNER_URN)
 OWN_REJECTIONS = partner_rejections_topic(PARTNER_URN).name
-OTHER_REJECTIONS = partner_rejections_topic(OTHER_URN).name
 FORGED = b'{"event_type": "signaalpunt.signal.acute-alert.v1", "data": {"forged": true}}'
 
 
+@dataclass(frozen=True)
+class AclBroker:
+    """The broker with the registry's ACLs, and a private copy of the registry's topics (and of
+    two partners) whose ACLs the same generator made: what the tests write, forged events
+    included, lands on the private topics, never on the registry's own (a forged event left on
+    signals.received.v1 or signals.acute-alerts.v1 reached `make demo` and the services)."""
+
+    bootstrap: str
+    received: str
+    alerts: str
+    partner_signals: str
+    partner: str
+    own_rejections: str
+    other_rejections: str
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def registry_acls_applied(infra: Infra) -> AsyncIterator[str]:
-    """The registry's topics and ACLs on the broker, and the principals' local passwords."""
-    await ensure_topics(
-        infra.kafka_bootstrap,
-        [
-            *REGISTRY.broker_topics(),
-            *(TopicSpec(t, 1, {}) for t in (OWN_REJECTIONS, OTHER_REJECTIONS)),
-        ],
-    )
-    wanted = registry_principals(REGISTRY, [PARTNER_URN, OTHER_URN])
-    await asyncio.to_thread(
-        apply_acls, infra.kafka_bootstrap, shared_security(), wanted, local_users=True
+async def acl_broker(infra: Infra) -> AsyncIterator[AclBroker]:
+    bootstrap = infra.kafka_bootstrap
+    admin = shared_security()
+    run = uuid.uuid4().hex[:8]
+    private = TopicRegistry(tuple(replace(t, name=f"t-acl-{run}.{t.name}") for t in REGISTRY))
+    partners = [f"urn:signaalpunt:partner:acltest-{run}-{p}" for p in ("gp", "loket")]
+    rejections = [partner_rejections_topic(urn).name for urn in partners]
+    specs = [*private.broker_topics(), *(TopicSpec(t, 1, {}) for t in rejections)]
+    await ensure_topics(bootstrap, specs)
+    # the registry's own ACLs (what `make topics` applies), then the private copy's beside them
+    registry = registry_principals(REGISTRY)
+    await asyncio.to_thread(apply_acls, bootstrap, admin, registry, local_users=True)
+    copies = registry_principals(private, partners)
+    await asyncio.to_thread(apply_acls, bootstrap, admin, copies, local_users=True, prune=False)
+    broker = AclBroker(
+        bootstrap=bootstrap,
+        received=f"t-acl-{run}.{SIGNALS_RECEIVED.name}",
+        alerts=f"t-acl-{run}.{SIGNALS_ACUTE_ALERTS.name}",
+        partner_signals=f"t-acl-{run}.{PARTNER_SIGNALS.name}",
+        partner=partner_principal(partners[0]),
+        own_rejections=rejections[0],
+        other_rejections=rejections[1],
     )
     # something to read on every topic a refused reader tries (an empty topic would look the same
     # as a refusal to a reader that waits): written by the admin principal
-    for topic in (SIGNALS_RECEIVED.name, PARTNER_SIGNALS.name, OWN_REJECTIONS, OTHER_REJECTIONS):
-        await publish(infra.kafka_bootstrap, topic, shared_security().client_options())
-    yield infra.kafka_bootstrap
+    for topic in (broker.received, broker.partner_signals, *rejections):
+        await publish(bootstrap, topic, admin.client_options())
+    yield broker
+    # the registry's ACLs exactly again (the private topics' go), the private partners' none
+    await asyncio.to_thread(apply_acls, bootstrap, admin, registry)
+    gone = {partner_principal(urn): set[Acl]() for urn in partners}
+    await asyncio.to_thread(apply_acls, bootstrap, admin, gone)
+    await delete_topics(bootstrap, [s.name for s in specs])
 
 
 def as_principal(username: str, password: str | None = None) -> dict[str, object]:
@@ -143,60 +176,59 @@ def first_read(bootstrap: str, topic: str, principal: str, *, wait: float = 20) 
         consumer.close()
 
 
-async def test_a_client_without_credentials_is_refused(registry_acls_applied: str) -> None:
-    bootstrap = registry_acls_applied
-    alerts_before = await end_offsets(bootstrap, SIGNALS_ACUTE_ALERTS.name)
+async def test_a_client_without_credentials_is_refused(acl_broker: AclBroker) -> None:
+    bootstrap = acl_broker.bootstrap
+    alerts_before = await end_offsets(bootstrap, acl_broker.alerts)
     with pytest.raises((KafkaError, OSError, TimeoutError)):
-        await publish(bootstrap, SIGNALS_ACUTE_ALERTS.name, {})  # anonymous: the forged acute alert
+        await publish(bootstrap, acl_broker.alerts, {})  # anonymous: the forged acute alert
     with pytest.raises((KafkaError, OSError, TimeoutError)):
-        await read_some(bootstrap, SIGNALS_RECEIVED.name, {})
+        await read_some(bootstrap, acl_broker.received, {})
     with pytest.raises((KafkaError, OSError, TimeoutError)):
-        await publish(
-            bootstrap, SIGNALS_ACUTE_ALERTS.name, as_principal("triage", "not-its-password")
-        )
+        await publish(bootstrap, acl_broker.alerts, as_principal("triage", "not-its-password"))
     # nothing reached the coordinators' alert topic
-    assert await end_offsets(bootstrap, SIGNALS_ACUTE_ALERTS.name) == alerts_before
+    assert await end_offsets(bootstrap, acl_broker.alerts) == alerts_before
 
 
-async def test_intake_writes_only_what_it_produces(registry_acls_applied: str) -> None:
-    bootstrap = registry_acls_applied
+async def test_intake_writes_only_what_it_produces(acl_broker: AclBroker) -> None:
+    bootstrap = acl_broker.bootstrap
     intake = as_principal("intake")
-    await publish(bootstrap, SIGNALS_RECEIVED.name, intake)  # its own topic: allowed
+    await publish(bootstrap, acl_broker.received, intake)  # its own topic: allowed
     with pytest.raises(TopicAuthorizationFailedError):
-        await publish(bootstrap, SIGNALS_ACUTE_ALERTS.name, intake)  # triage's topic: refused
+        await publish(bootstrap, acl_broker.alerts, intake)  # triage's topic: refused
     triage = as_principal("triage")
-    await publish(bootstrap, SIGNALS_ACUTE_ALERTS.name, triage)
+    await publish(bootstrap, acl_broker.alerts, triage)
     # and reads only what it consumes: not the coordinators' alerts (notifications' to read)
-    assert await asyncio.to_thread(first_read, bootstrap, SIGNALS_ACUTE_ALERTS.name, "intake") == (
+    assert await asyncio.to_thread(first_read, bootstrap, acl_broker.alerts, "intake") == (
         "TOPIC_AUTHORIZATION_FAILED"
     )
-    assert await asyncio.to_thread(
-        first_read, bootstrap, SIGNALS_ACUTE_ALERTS.name, "notifications"
-    ) == ("read")
+    assert await asyncio.to_thread(first_read, bootstrap, acl_broker.alerts, "notifications") == (
+        "read"
+    )
 
 
 async def test_a_partner_writes_only_its_partner_topic_and_reads_only_its_rejections(
-    registry_acls_applied: str,
+    acl_broker: AclBroker,
 ) -> None:
-    bootstrap = registry_acls_applied
-    partner = as_principal(PARTNER)
-    await publish(bootstrap, PARTNER_SIGNALS.name, partner)
+    bootstrap = acl_broker.bootstrap
+    partner = as_principal(acl_broker.partner)
+    own, other = acl_broker.own_rejections, acl_broker.other_rejections
+    await publish(bootstrap, acl_broker.partner_signals, partner)
     with pytest.raises(TopicAuthorizationFailedError):
-        await publish(bootstrap, SIGNALS_RECEIVED.name, partner)  # posing as intake
+        await publish(bootstrap, acl_broker.received, partner)  # posing as intake
     with pytest.raises(TopicAuthorizationFailedError):
-        await publish(bootstrap, OTHER_REJECTIONS, partner)  # another partner's topic
+        await publish(bootstrap, other, partner)  # another partner's topic
     with pytest.raises(TopicAuthorizationFailedError):
-        await publish(bootstrap, OWN_REJECTIONS, partner)  # told by intake, never by itself
-    await publish(bootstrap, OWN_REJECTIONS, as_principal("intake"))
+        await publish(bootstrap, own, partner)  # told by intake, never by itself
+    await publish(bootstrap, own, as_principal("intake"))
     reads = {
-        topic: await asyncio.to_thread(first_read, bootstrap, topic, PARTNER)
-        for topic in (OWN_REJECTIONS, OTHER_REJECTIONS, SIGNALS_RECEIVED.name, PARTNER_SIGNALS.name)
+        topic: await asyncio.to_thread(first_read, bootstrap, topic, acl_broker.partner)
+        for topic in (own, other, acl_broker.received, acl_broker.partner_signals)
     }
     assert reads == {
-        OWN_REJECTIONS: "read",  # its own refusals, and nothing else
-        OTHER_REJECTIONS: "TOPIC_AUTHORIZATION_FAILED",
-        SIGNALS_RECEIVED.name: "TOPIC_AUTHORIZATION_FAILED",
-        PARTNER_SIGNALS.name: "TOPIC_AUTHORIZATION_FAILED",  # not even the topic it writes
+        own: "read",  # its own refusals, and nothing else
+        other: "TOPIC_AUTHORIZATION_FAILED",
+        acl_broker.received: "TOPIC_AUTHORIZATION_FAILED",
+        acl_broker.partner_signals: "TOPIC_AUTHORIZATION_FAILED",  # not even the one it writes
     }
 
 

@@ -128,11 +128,14 @@ def apply_acls(
     principals: Mapping[str, set[Acl]],
     *,
     local_users: bool = False,
+    prune: bool = True,
     timeout: float = 30,
 ) -> AclChanges:
     """Make the broker's ACLs of `principals` exactly theirs: add what is missing, remove what
     the registry no longer gives (librdkafka's admin client: aiokafka has no ACL or SCRAM
-    administration). With `local_users`, every principal gets its development password."""
+    administration). With `local_users`, every principal gets its development password. With
+    `prune=False` nothing is removed (a test adding ACLs on private topics beside the
+    registry's)."""
     # only this command needs librdkafka; its stubs do not re-export these names
     from confluent_kafka.admin import (  # type: ignore[attr-defined]  # noqa: PLC0415
         AclBinding,
@@ -194,7 +197,7 @@ def apply_acls(
             ).result(timeout)
         )
     missing = [b for b in wanted if b not in existing]
-    stale = [b for b in existing if b not in wanted]
+    stale = [b for b in existing if b not in wanted] if prune else []
     if missing:
         for future in admin.create_acls(missing).values():
             future.result(timeout)
