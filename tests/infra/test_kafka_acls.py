@@ -85,6 +85,9 @@ async def acl_broker(infra: Infra) -> AsyncIterator[AclBroker]:
         own_rejections=rejections[0],
         other_rejections=rejections[1],
     )
+    # the broker applies new ACLs from its metadata log a moment after they were created
+    for topic, principal in ((broker.received, "intake"), (broker.partner_signals, broker.partner)):
+        await allowed_soon(bootstrap, topic, principal)
     # something to read on every topic a refused reader tries (an empty topic would look the same
     # as a refusal to a reader that waits): written by the admin principal
     for topic in (broker.received, broker.partner_signals, *rejections):
@@ -95,6 +98,18 @@ async def acl_broker(infra: Infra) -> AsyncIterator[AclBroker]:
     gone = {partner_principal(urn): set[Acl]() for urn in partners}
     await asyncio.to_thread(apply_acls, bootstrap, admin, gone)
     await delete_topics(bootstrap, [s.name for s in specs])
+
+
+async def allowed_soon(bootstrap: str, topic: str, principal: str, wait: float = 30) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            await publish(bootstrap, topic, as_principal(principal))
+            return
+        except TopicAuthorizationFailedError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 def as_principal(username: str, password: str | None = None) -> dict[str, object]:
