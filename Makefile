@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.cache/uv/bin/uv)
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench eval-triage docs dashboards prometheus alertmanager clean-local deploy-check manifests bench-e2e
+.PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench eval-triage chaos docs dashboards prometheus alertmanager clean-local deploy-check manifests bench-e2e
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,6 +77,9 @@ bench-e2e: infra-up topics ## the whole pipeline measured from outside: drains, 
 
 eval-triage: ## triage on the evaluation corpus: recall, precision, false alarms, every miss (bench/results/triage-eval.md)
 	$(UV) run --frozen python -m signaalpunt_triage.evaluation --write bench/results
+
+chaos: infra-up topics ## 10,000 signals while services, Kafka and PostgreSQL fail; report in bench/results/chaos.md
+	$(UV) run --frozen python bench/chaos.py $(CHAOS_ARGS)
 
 docs: ## regenerate JSON Schemas and AsyncAPI from the contracts
 	$(UV) run --frozen python -m signaalpunt_runtime.contract_docs

@@ -1,0 +1,735 @@
+"""`make chaos`: signals through every channel while services, the broker and PostgreSQL fail.
+
+What it does, on the local infrastructure (`deploy/local/infra.sh`):
+1. a fresh database for this run (so every count below is this run's), every service as its own
+   process (as `make run`), local receivers for e-mail, SMS and webhooks;
+2. signals through every channel: the phone desk and the partner portal over HTTP (each with an
+   `Idempotency-Key`, retried with the same key after an error or a timeout, as a real client
+   does) and a GP's system over Kafka (encrypted CloudEvents, resent with the same id after an
+   error); a share of them acute;
+3. meanwhile: a random service SIGKILLed every few seconds (and started again), the broker killed
+   with -9 and started again, PostgreSQL stopped with `-m immediate` for each of the outages
+   (10 s, 60 s and 200 s at full size);
+4. then waits until the pipeline is quiet and counts: accepted, stored once, triaged once,
+   notified once per dedupe key, dead-lettered (must be 0: the input is well-formed), the time to
+   recover after the last fault, and how late the acute alerts went out; every stage must have
+   resumed by itself (no paused consumer at the end);
+5. writes `bench/results/chaos.md` and `chaos.png` (a timeline: faults, accepted and handled).
+
+    uv run python bench/chaos.py                       # full size: 10,000 signals, 3 outages
+    uv run python bench/chaos.py --signals 300 --outages 8 --service-kills 3 --name chaos-small
+
+Ports for the services: `SIGNAALPUNT_CHAOS_PORT_BASE` (default 18100; four consecutive ports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+from aiokafka import TopicPartition
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import run_all  # noqa: E402
+from demo_parts import notifications as notifications_part  # noqa: E402
+from dev_secrets import AUTH, PARTNER_JWKS, environment  # noqa: E402
+from signaalpunt_access.dev_tokens import mint  # noqa: E402
+from signaalpunt_contracts import PARTNER_SIGNALS, REGISTRY  # noqa: E402
+from signaalpunt_privacy.partner_encryption import encrypt_for_intake  # noqa: E402
+from signaalpunt_runtime.broker_factory import make_producer, make_reader  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+INFRA = REPO / "deploy" / "local" / "infra.sh"
+GP = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
+POSTCODES = ("4531 GH", "4532 AB", "4533 AB", "4535 CD")
+
+
+@dataclass
+class Plan:
+    signals: int = 10_000
+    outages: tuple[float, ...] = (10.0, 60.0, 200.0)
+    broker_kills: int = 1
+    service_kills: int = 20
+    kill_every: float = 6.0
+    rate: float = 40.0
+    """signals per second offered (they queue while intake is down)"""
+    acute_share: float = 0.05
+    partner_share: float = 0.3
+    quiet_timeout: float = 900.0
+    name: str = "chaos"
+    seed: int = 14
+
+
+@dataclass
+class Timeline:
+    started: float = field(default_factory=time.monotonic)
+    faults: list[tuple[float, float, str]] = field(default_factory=list)
+    samples: list[tuple[float, int, int, int]] = field(default_factory=list)
+    """(t, accepted, stored, triaged)"""
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+
+@dataclass
+class Load:
+    accepted_http: dict[str, str] = field(default_factory=dict)
+    """Idempotency-Key → signal id intake answered (the same for every retry of that key)"""
+    answers_per_key: Counter[str] = field(default_factory=Counter)
+    partner_sent: set[str] = field(default_factory=set)
+    acute: set[str] = field(default_factory=set)
+    """references (key or ce id) of acute signals"""
+    retries: int = 0
+    refused: list[str] = field(default_factory=list)
+    done: bool = False
+
+
+# -- the services --------------------------------------------------------------------------------
+
+
+class Services:
+    """Every service as its own process, as `make run` starts them, each restartable."""
+
+    def __init__(self, env: dict[str, str], port_base: int, log_dir: Path) -> None:
+        self.env = env
+        self.ports = {name: port_base + i for i, (name, _, _) in enumerate(run_all.SERVICES)}
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self, name: str) -> None:
+        module = next(m for n, m, _ in run_all.SERVICES if n == name)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        output = (self.log_dir / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(  # noqa: S603 - fixed argument list
+            [sys.executable, "-m", module],
+            cwd=REPO,
+            env={**self.env, f"SIGNAALPUNT_{name.upper()}_HTTP_PORT": str(self.ports[name])},
+            stdout=output,
+            stderr=output,
+        )
+
+    def kill(self, name: str) -> None:
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+
+    def stop_all(self) -> None:
+        run_all.stop(list(self.procs.values()))
+
+    async def healthy(self, seconds: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        checks: dict[str, Any] = {}
+        async with httpx.AsyncClient(timeout=3) as client:
+            for name in self.ports:
+                while True:
+                    try:
+                        answer = await client.get(f"{self.url(name)}/health")
+                        checks[name] = answer.json()["checks"]
+                        if answer.status_code == 200 and all(
+                            checks[name].get("consumers", {}).values()
+                        ):
+                            break
+                    except (httpx.HTTPError, ValueError, KeyError):
+                        pass
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{name} not healthy; logs in {self.log_dir}")
+                    await asyncio.sleep(0.5)
+        return checks
+
+
+async def infra(verb: str, component: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        str(INFRA),
+        verb,
+        component,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"infra.sh {verb} {component}: {err.decode()[-1000:]}")
+
+
+# -- the load ------------------------------------------------------------------------------------
+
+
+def _tokens() -> tuple[dict[str, str], dict[str, str]]:
+    desk = mint(
+        AUTH,
+        subject="urn:signaalpunt:staff:loket-terneuzen",
+        kind="staff",
+        municipalities=["GM0715", "GM0677"],
+        roles=["desk"],
+    )
+    jumbo = mint(
+        AUTH,
+        subject="urn:signaalpunt:partner:jumbo-terneuzen",
+        kind="partner",
+        municipalities=["GM0715"],
+        channels=["partner_portal"],
+        partner_type="supermarkt",
+    )
+    return {"Authorization": f"Bearer {desk}"}, {"Authorization": f"Bearer {jumbo}"}
+
+
+def _report(i: int, acute: bool, rng: random.Random) -> dict[str, Any]:
+    text = (
+        "Buurman ligt op de vloer en kan niet meer opstaan, acuut gevaar."
+        if acute
+        else "Mevrouw is erg eenzaam sinds haar man overleed."
+    )
+    return {
+        "reporter": {"kind": "professional", "organisation": "Welzijn Terneuzen"},
+        "subject": {
+            "name": f"Chaos Persoon {i}",
+            "birth_year": rng.randint(1930, 1990),
+            "postcode": rng.choice(POSTCODES),
+        },
+        "concern": {"text": text, "cues": ["lives_alone"]},
+    }
+
+
+async def _post_until_accepted(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str], load: Load
+) -> None:
+    key = str(uuid.uuid4())
+    while True:
+        try:
+            answer = await client.post(
+                f"{url}/v1/signals", json=body, headers={**headers, "Idempotency-Key": key}
+            )
+        except httpx.HTTPError:
+            answer = None
+        if answer is not None and answer.status_code == 202:
+            load.accepted_http[key] = answer.json()["signal_id"]
+            load.answers_per_key[key] += 1
+            if body["concern"]["text"].endswith("acuut gevaar."):
+                load.acute.add(key)
+            return
+        if (
+            answer is not None
+            and 400 <= answer.status_code < 500
+            and answer.status_code
+            not in (
+                409,
+                429,
+            )
+        ):
+            load.refused.append(f"{answer.status_code} {answer.text[:200]}")
+            return
+        load.retries += 1  # the same key again, as a client does after an error or a timeout
+        await asyncio.sleep(1.0)
+
+
+async def _send_partner_event(
+    producer: Any, jwks: dict[str, Any], body: dict[str, Any], load: Load, acute: bool
+) -> None:
+    event_id = f"chaos-{uuid.uuid4().hex}"
+    value = encrypt_for_intake(json.dumps(body).encode(), jwks)
+    headers = [
+        ("content-type", b"application/jose"),
+        ("ce_specversion", b"1.0"),
+        ("ce_id", event_id.encode()),
+        ("ce_source", GP.encode()),
+        ("ce_type", b"nl.signaalpunt.partner.signal.v1"),
+        ("ce_time", b"2026-12-01T09:00:00Z"),
+    ]
+    while True:
+        try:
+            await asyncio.wait_for(
+                producer.send_and_wait(
+                    PARTNER_SIGNALS.name, value=value, key=GP.encode(), headers=headers
+                ),
+                30,
+            )
+            break
+        except Exception:  # the broker is down: the partner's system sends the same id again
+            load.retries += 1
+            await asyncio.sleep(1.0)
+    load.partner_sent.add(event_id)
+    if acute:
+        load.acute.add(event_id)
+
+
+async def offer_load(plan: Plan, services: Services, bootstrap: str, load: Load) -> None:
+    rng = random.Random(plan.seed)
+    desk, jumbo = _tokens()
+    jwks = json.loads(PARTNER_JWKS.read_text())
+    producer = make_producer(bootstrap, client_id="chaos-partner")
+    await producer.start()
+    pending: set[asyncio.Task[None]] = set()
+    try:
+        async with httpx.AsyncClient(timeout=15) as client:
+            for i in range(plan.signals):
+                acute = rng.random() < plan.acute_share
+                report = _report(i, acute, rng)
+                if rng.random() < plan.partner_share:
+                    job = _send_partner_event(producer, jwks, report, load, acute)
+                elif i % 2:
+                    job = _post_until_accepted(
+                        client,
+                        services.url("intake"),
+                        {**report, "channel": "phone"},
+                        desk,
+                        load,
+                    )
+                else:
+                    report["reporter"] = {"kind": "business", "organisation": "Jumbo Terneuzen"}
+                    job = _post_until_accepted(
+                        client,
+                        services.url("intake"),
+                        {**report, "channel": "partner_portal"},
+                        jumbo,
+                        load,
+                    )
+                task = asyncio.create_task(job)
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                while len(pending) > 200:  # noqa: ASYNC110 - a bounded number of clients waiting
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(1 / plan.rate)
+            await asyncio.gather(*pending)
+    finally:
+        load.done = True
+        await producer.stop()
+
+
+# -- the faults ----------------------------------------------------------------------------------
+
+
+async def kill_services(
+    plan: Plan, services: Services, timeline: Timeline, stop: asyncio.Event
+) -> int:
+    rng = random.Random(plan.seed + 1)
+    kills = 0
+    while kills < plan.service_kills and not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), plan.kill_every)
+            break
+        name = rng.choice(list(services.ports))
+        started = timeline.now()
+        services.kill(name)
+        await asyncio.sleep(rng.uniform(0.5, 2.0))
+        services.start(name)
+        timeline.faults.append((started, timeline.now(), f"kill -9 {name}"))
+        kills += 1
+    return kills
+
+
+async def infra_faults(plan: Plan, timeline: Timeline) -> None:
+    """PostgreSQL outages and broker kills, one after another with some calm between."""
+    faults: list[tuple[str, float]] = [("postgres", d) for d in plan.outages]
+    for i in range(plan.broker_kills):
+        faults.insert(min(1 + 2 * i, len(faults)), ("kafka", 8.0))
+    for component, seconds in faults:
+        await asyncio.sleep(15)
+        started = timeline.now()
+        await infra("crash", component)
+        await asyncio.sleep(seconds)
+        await infra("up", component)
+        label = (
+            f"PostgreSQL stopped {seconds:.0f} s" if component == "postgres" else "Kafka kill -9"
+        )
+        timeline.faults.append((started, timeline.now(), label))
+
+
+# -- counting ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    accepted: int
+    stored: int
+    stored_twice: int
+    triaged: int
+    triaged_twice: int
+    notified: int
+    notification_duplicates: int
+    pending_notifications: int
+    acute_accepted: int
+    acute_alerts_sent: int
+    acute_alert_latest_seconds: float | None
+
+
+async def count(dsn: str, load: Load) -> Counts:
+    conn = await asyncpg.connect(dsn)
+    try:
+        http_ids = list(set(load.accepted_http.values()))
+        refs = [f"{GP}#{event_id}" for event_id in load.partner_sent]
+        rows = await conn.fetch(
+            "SELECT signal_id, signal->>'partner_reference' AS ref FROM intake.signals"
+            " WHERE signal_id = ANY($1::uuid[]) OR signal->>'partner_reference' = ANY($2::text[])",
+            http_ids,
+            refs,
+        )
+        ids = [row["signal_id"] for row in rows]
+        per_ref = Counter(row["ref"] for row in rows if row["ref"])
+        triage = await _fetch_or_empty(
+            conn,
+            "SELECT signal_id, count(*) AS n FROM triage.decisions WHERE decision = 1"
+            " AND signal_id = ANY($1::uuid[]) GROUP BY signal_id",
+            ids,
+        )
+        deliveries = await _fetch_or_empty(
+            conn,
+            "SELECT status, urgency, count(*) AS n FROM notifications.deliveries"
+            " WHERE signal_id = ANY($1::uuid[]) GROUP BY status, urgency",
+            ids,
+        )
+        acute_ids = [
+            row["signal_id"]
+            for row in rows
+            if (row["ref"] and row["ref"].split("#", 1)[1] in load.acute)
+            or str(row["signal_id"])
+            in {load.accepted_http[k] for k in load.acute if k in load.accepted_http}
+        ]
+        latest = await _fetch_or_empty(
+            conn,
+            "SELECT count(DISTINCT d.signal_id) AS alerted,"
+            " extract(epoch FROM max(d.sent_at - s.received_at)) AS latest"
+            " FROM notifications.deliveries d JOIN intake.signals s USING (signal_id)"
+            " WHERE d.urgency = 'acute' AND d.status = 'sent' AND d.signal_id = ANY($1::uuid[])",
+            acute_ids,
+        )
+    finally:
+        await conn.close()
+    sent = sum(r["n"] for r in deliveries if r["status"] == "sent")
+    pending = sum(r["n"] for r in deliveries if r["status"] == "pending")
+    return Counts(
+        accepted=len(load.accepted_http) + len(load.partner_sent),
+        stored=len(set(ids)),
+        stored_twice=sum(1 for n in per_ref.values() if n > 1)
+        + (len(http_ids) - len(set(http_ids))),
+        triaged=len(triage),
+        triaged_twice=sum(1 for r in triage if r["n"] > 1),
+        notified=sent,
+        notification_duplicates=0,
+        pending_notifications=pending,
+        acute_accepted=len(load.acute),
+        acute_alerts_sent=int(latest[0]["alerted"]) if latest else 0,
+        acute_alert_latest_seconds=(
+            float(latest[0]["latest"]) if latest and latest[0]["latest"] is not None else None
+        ),
+    )
+
+
+async def _fetch_or_empty(conn: asyncpg.Connection, query: str, *args: Any) -> list[Any]:
+    try:
+        return list(await conn.fetch(query, *args))
+    except asyncpg.UndefinedTableError:  # the service has not migrated yet
+        return []
+
+
+async def dead_letter_ends(bootstrap: str) -> dict[str, int]:
+    reader = make_reader(bootstrap)
+    await reader.start()
+    try:
+        parts = [
+            TopicPartition(dlq, 0)
+            for topic in REGISTRY
+            for dlq in topic.dead_letter_topics.values()
+        ]
+        ends = await reader.end_offsets(parts)
+        return {tp.topic: offset for tp, offset in ends.items()}
+    finally:
+        await reader.stop()
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    plan: Plan
+    counts: Counts
+    dead_letters: dict[str, int]
+    service_kills: int
+    recovered_seconds: float | None
+    paused_at_end: dict[str, Any]
+    duplicate_mails: int
+    retries: int
+    refused: list[str]
+    timeline: Timeline
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        c = self.counts
+        return (
+            c.stored == c.accepted
+            and c.stored_twice == 0
+            and c.triaged == c.stored
+            and c.triaged_twice == 0
+            and c.pending_notifications == 0
+            and self.duplicate_mails == 0
+            and not any(self.dead_letters.values())
+            and not self.paused_at_end
+            and not self.refused
+            and c.acute_alerts_sent == c.acute_accepted
+        )
+
+
+async def run(plan: Plan) -> Result:
+    base_env = dict(os.environ)
+    admin_dsn = base_env.get(
+        "SIGNAALPUNT_DATABASE_URL",
+        "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt",
+    )
+    bootstrap = base_env.get("SIGNAALPUNT_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    database = f"chaos_{int(time.time())}"
+    admin = await asyncpg.connect(admin_dsn.rsplit("/", 1)[0] + "/postgres")
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{database}"
+    sink_env, sinks = notifications_part.start_sinks()
+    env = {
+        **base_env,
+        **environment(),
+        **sink_env,
+        "SIGNAALPUNT_DATABASE_URL": dsn,
+        # quiet hours would hold SMS back and the per-recipient limit would queue messages:
+        # both on purpose, and neither what this run measures
+        "SIGNAALPUNT_NOTIFICATIONS_QUIET_HOURS_START": _amsterdam_in(hours=6),
+        "SIGNAALPUNT_NOTIFICATIONS_QUIET_HOURS_END": _amsterdam_in(hours=7),
+        "SIGNAALPUNT_NOTIFICATIONS_RATE_LIMIT": "1000000",
+        # one line per state change is the point; INFO would add a line per request
+        **{f"SIGNAALPUNT_{n.upper()}_LOG_LEVEL": "WARNING" for n, _, _ in run_all.SERVICES},
+    }
+    port_base = int(base_env.get("SIGNAALPUNT_CHAOS_PORT_BASE", "18100"))
+    services = Services(env, port_base, REPO / ".local" / f"{plan.name}-logs")
+    dlq_before = await dead_letter_ends(bootstrap)
+    for name in services.ports:
+        services.start(name)
+    load = Load()
+    timeline = Timeline()
+    try:
+        await services.healthy()
+        timeline = Timeline()
+        stop_kills = asyncio.Event()
+        sampler = asyncio.create_task(_sample(dsn, load, timeline))
+        loading = asyncio.create_task(offer_load(plan, services, bootstrap, load))
+        killing = asyncio.create_task(kill_services(plan, services, timeline, stop_kills))
+        await infra_faults(plan, timeline)
+        stop_kills.set()
+        kills = await killing
+        await loading
+        last_fault = max((end for _, end, _ in timeline.faults), default=timeline.now())
+        recovered = await _quiet(dsn, load, plan.quiet_timeout)
+        recovered_seconds = (timeline.now() - last_fault) if recovered else None
+        checks = await services.healthy(60)
+        sampler.cancel()
+        counts = await count(dsn, load)
+        await asyncio.to_thread(notifications_part.wait_quiet, sinks, 3.0, 60.0)
+        ids = [item[1] for item in notifications_part._received(sinks)]
+        duplicate_mails = sum(n - 1 for n in Counter(ids).values() if n > 1)
+    finally:
+        services.stop_all()
+        sinks.stop()
+    dlq_after = await dead_letter_ends(bootstrap)
+    paused = {
+        name: check["paused_consumers"]
+        for name, check in checks.items()
+        if check.get("paused_consumers")
+    }
+    return Result(
+        plan=plan,
+        counts=counts,
+        dead_letters={
+            t: dlq_after[t] - dlq_before.get(t, 0)
+            for t in dlq_after
+            if dlq_after[t] != dlq_before.get(t, 0)
+        },
+        service_kills=kills,
+        recovered_seconds=recovered_seconds,
+        paused_at_end=paused,
+        duplicate_mails=duplicate_mails,
+        retries=load.retries,
+        refused=load.refused,
+        timeline=timeline,
+        seconds=timeline.now(),
+    )
+
+
+def _amsterdam_in(*, hours: int) -> str:
+    return (datetime.now(ZoneInfo("Europe/Amsterdam")) + timedelta(hours=hours)).strftime("%H:%M")
+
+
+async def _sample(dsn: str, load: Load, timeline: Timeline) -> None:
+    while True:
+        await asyncio.sleep(2)
+        with contextlib.suppress(Exception):
+            c = await count(dsn, load)
+            timeline.samples.append((timeline.now(), c.accepted, c.stored, c.triaged))
+
+
+async def _quiet(dsn: str, load: Load, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            c = await count(dsn, load)
+            if (
+                c.stored >= c.accepted
+                and c.triaged >= c.stored
+                and c.pending_notifications == 0
+                and c.acute_alerts_sent >= c.acute_accepted
+            ):
+                return True
+        await asyncio.sleep(2)
+    return False
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def write_report(result: Result, folder: Path = RESULTS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    plot = folder / f"{result.plan.name}.png"
+    _plot(result.timeline, plot)
+    c = result.counts
+    p = result.plan
+    lines = [
+        f"# `make chaos`: {'passed' if result.ok else 'FAILED'}",
+        "",
+        f"{p.signals} signals offered ({p.partner_share:.0%} as partner events over Kafka, the rest"
+        f" over HTTP with an Idempotency-Key; {p.acute_share:.0%} acute); PostgreSQL stopped with"
+        f" `-m immediate` for {', '.join(f'{d:.0f} s' for d in p.outages) or 'no'} outage(s);"
+        f" Kafka killed with -9 {p.broker_kills} time(s); {result.service_kills} services"
+        f" SIGKILLed at random. Run took {result.seconds:.0f} s.",
+        "",
+        "| what | count |",
+        "|---|---|",
+        f"| accepted (HTTP 202 + partner events sent) | {c.accepted} |",
+        f"| stored | {c.stored} |",
+        f"| stored twice | {c.stored_twice} |",
+        f"| triaged | {c.triaged} |",
+        f"| triaged twice | {c.triaged_twice} |",
+        f"| notifications sent | {c.notified} |",
+        f"| notifications still pending | {c.pending_notifications} |",
+        f"| messages received twice (same delivery id) | {result.duplicate_mails} |",
+        f"| acute signals accepted / alerted | {c.acute_accepted} / {c.acute_alerts_sent} |",
+        "| latest acute alert after receipt | "
+        + (f"{c.acute_alert_latest_seconds:.0f} s" if c.acute_alert_latest_seconds else "-")
+        + " |",
+        f"| dead letters | {sum(result.dead_letters.values())} |",
+        f"| client retries (same key / same event id) | {result.retries} |",
+        f"| refused by intake | {len(result.refused)} |",
+        "| time to recover after the last fault | "
+        + (f"{result.recovered_seconds:.0f} s" if result.recovered_seconds is not None else "never")
+        + " |",
+        f"| consumers still paused at the end | {len(result.paused_at_end)} |",
+        "",
+        f"![timeline]({plot.name})",
+        "",
+        "## Faults",
+        "",
+        "| from (s) | to (s) | fault |",
+        "|---|---|---|",
+        *(f"| {a:.0f} | {b:.0f} | {what} |" for a, b, what in result.timeline.faults),
+    ]
+    if result.dead_letters:
+        lines += [
+            "",
+            "## Dead letters",
+            "",
+            *(f"- {t}: {n}" for t, n in result.dead_letters.items()),
+        ]
+    path = folder / f"{result.plan.name}.md"
+    path.write_text("\n".join(lines) + "\n")
+    (folder / f"{result.plan.name}.json").write_text(
+        json.dumps(
+            {
+                "ok": result.ok,
+                "counts": c.__dict__,
+                "dead_letters": result.dead_letters,
+                "service_kills": result.service_kills,
+                "recovered_seconds": result.recovered_seconds,
+                "faults": result.timeline.faults,
+                "seconds": result.seconds,
+            },
+            indent=2,
+        )
+    )
+    return path
+
+
+def _plot(timeline: Timeline, path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 - only for the report
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    figure, axes = plt.subplots(figsize=(11, 4.5))
+    if timeline.samples:
+        t, accepted, stored, triaged = zip(*timeline.samples, strict=True)
+        axes.plot(t, accepted, label="accepted", color="black")
+        axes.plot(t, stored, label="stored (intake)", color="tab:blue")
+        axes.plot(t, triaged, label="triaged", color="tab:green")
+    colours = {"P": "tab:red", "K": "tab:orange"}
+    for start, end, what in timeline.faults:
+        colour = colours.get(what[0], "tab:grey")
+        axes.axvspan(
+            start, max(end, start + 0.5), color=colour, alpha=0.25 if what[0] in colours else 0.12
+        )
+    axes.set_xlabel("seconds")
+    axes.set_ylabel("signals")
+    axes.set_title("red: PostgreSQL stopped; orange: Kafka killed; grey: a service SIGKILLed")
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--signals", type=int, default=Plan.signals)
+    parser.add_argument(
+        "--outages", default="10,60,200", help="PostgreSQL outages in seconds, comma separated"
+    )
+    parser.add_argument("--broker-kills", type=int, default=Plan.broker_kills)
+    parser.add_argument("--service-kills", type=int, default=Plan.service_kills)
+    parser.add_argument("--kill-every", type=float, default=Plan.kill_every)
+    parser.add_argument("--rate", type=float, default=Plan.rate)
+    parser.add_argument("--name", default=Plan.name)
+    args = parser.parse_args()
+    plan = Plan(
+        signals=args.signals,
+        outages=tuple(float(x) for x in args.outages.split(",") if x),
+        broker_kills=args.broker_kills,
+        service_kills=args.service_kills,
+        kill_every=args.kill_every,
+        rate=args.rate,
+        name=args.name,
+    )
+    result = asyncio.run(run(plan))
+    path = write_report(result)
+    print(path.read_text())
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""`make chaos` at a reduced size, inside `make test`: the whole system, every channel, while a
+PostgreSQL outage longer than the retry budget, a broker kill -9 and service kills happen.
+
+Nothing lost, nothing stored or triaged twice, no message sent twice, no dead letter for
+well-formed input, every acute alert sent, and no stage left paused (`bench/chaos.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from signaalpunt_testkit.plugin import Infra
+
+pytestmark = pytest.mark.slow
+
+CHAOS = Path(__file__).resolve().parents[2] / "bench" / "chaos.py"
+
+
+def _chaos() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("signaalpunt_chaos", CHAOS)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_nothing_is_lost_or_doubled_while_everything_fails(infra: Infra, tmp_path: Path) -> None:
+    chaos = _chaos()
+    os.environ.setdefault("SIGNAALPUNT_CHAOS_PORT_BASE", "18150")
+    plan = chaos.Plan(
+        signals=200,
+        outages=(8.0,),  # longer than the retry budget of an event (about 3 s)
+        broker_kills=1,
+        service_kills=3,
+        kill_every=5.0,
+        rate=20.0,
+        quiet_timeout=300.0,
+        name="chaos-small",
+    )
+    result = asyncio.run(chaos.run(plan))
+    report = chaos.write_report(result, tmp_path)
+    text = report.read_text()
+    counts = result.counts
+    assert counts.stored == counts.accepted == plan.signals, text
+    assert counts.stored_twice == 0, text
+    assert counts.triaged == counts.stored, text
+    assert counts.triaged_twice == 0, text
+    assert result.duplicate_mails == 0, text
+    assert result.dead_letters == {}, text
+    assert counts.acute_alerts_sent == counts.acute_accepted, text
+    assert result.paused_at_end == {}, text
+    assert result.recovered_seconds is not None, text
