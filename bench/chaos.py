@@ -139,7 +139,7 @@ class Services:
     def stop_all(self) -> None:
         run_all.stop(list(self.procs.values()))
 
-    async def healthy(self, seconds: float = 180) -> dict[str, Any]:
+    async def healthy(self, seconds: float = 600) -> dict[str, Any]:
         deadline = time.monotonic() + seconds
         checks: dict[str, Any] = {}
         async with httpx.AsyncClient(timeout=3) as client:
