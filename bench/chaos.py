@@ -19,7 +19,8 @@ What it does, on the local infrastructure (`deploy/local/infra.sh`):
     uv run python bench/chaos.py                       # full size: 10,000 signals, 3 outages
     uv run python bench/chaos.py --signals 300 --outages 8 --service-kills 3 --name chaos-small
 
-Ports for the services: `SIGNAALPUNT_CHAOS_PORT_BASE` (default 18100; four consecutive ports).
+Ports for the services: `SIGNAALPUNT_CHAOS_PORT_BASE` (default 18100; one consecutive port per
+service of `scripts/run_all.py`).
 """
 
 from __future__ import annotations
@@ -37,25 +38,31 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
-from aiokafka import TopicPartition
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
 import run_all  # noqa: E402
 from demo_parts import notifications as notifications_part  # noqa: E402
-from dev_secrets import AUTH, PARTNER_JWKS, environment  # noqa: E402
+from dev_secrets import (  # noqa: E402
+    AUTH,
+    PARTNER_JWKS,
+    environment,
+    partner_signing_key,
+    register_dev_partners,
+)
 from signaalpunt_access.dev_tokens import mint  # noqa: E402
 from signaalpunt_contracts import PARTNER_SIGNALS, REGISTRY  # noqa: E402
-from signaalpunt_privacy.partner_encryption import encrypt_for_intake  # noqa: E402
-from signaalpunt_runtime.broker_factory import make_producer, make_reader  # noqa: E402
+from signaalpunt_privacy.partner_encryption import sign_and_encrypt  # noqa: E402
+from signaalpunt_runtime.broker_factory import make_producer  # noqa: E402
+from signaalpunt_runtime.dead_letters import dead_letter_topics  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 INFRA = REPO / "deploy" / "local" / "infra.sh"
@@ -82,12 +89,21 @@ class Plan:
 @dataclass
 class Timeline:
     started: float = field(default_factory=time.monotonic)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     faults: list[tuple[float, float, str]] = field(default_factory=list)
     samples: list[tuple[float, int, int, int]] = field(default_factory=list)
     """(t, accepted, stored, triaged)"""
 
     def now(self) -> float:
         return time.monotonic() - self.started
+
+    def wall(self, seconds: float) -> datetime:
+        return self.started_at + timedelta(seconds=seconds)
+
+
+def progress(timeline: Timeline, what: str) -> None:
+    """One line per phase on stderr: on a loaded machine a run is long, and this shows where."""
+    print(f"[chaos {timeline.now():7.1f} s] {what}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -248,7 +264,8 @@ async def _send_partner_event(
     producer: Any, jwks: dict[str, Any], body: dict[str, Any], load: Load, acute: bool
 ) -> None:
     event_id = f"chaos-{uuid.uuid4().hex}"
-    value = encrypt_for_intake(json.dumps(body).encode(), jwks)
+    # the GP's system signs with its own registered key and encrypts to intake's published key
+    value = sign_and_encrypt(json.dumps(body).encode(), partner_signing_key(GP), jwks)
     headers = [
         ("content-type", b"application/jose"),
         ("ce_specversion", b"1.0"),
@@ -347,9 +364,11 @@ async def infra_faults(plan: Plan, timeline: Timeline) -> None:
     for component, seconds in faults:
         await asyncio.sleep(15)
         started = timeline.now()
+        progress(timeline, f"{component} down")
         await infra("crash", component)
         await asyncio.sleep(seconds)
         await infra("up", component)
+        progress(timeline, f"{component} up again")
         label = (
             f"PostgreSQL stopped {seconds:.0f} s" if component == "postgres" else "Kafka kill -9"
         )
@@ -367,11 +386,13 @@ class Counts:
     triaged: int
     triaged_twice: int
     notified: int
-    notification_duplicates: int
     pending_notifications: int
     acute_accepted: int
     acute_alerts_sent: int
     acute_alert_latest_seconds: float | None
+    """the longest time from a signal's receipt to its acute alert"""
+    last_acute_alert_at: datetime | None
+    """when the last acute alert went out (to compare with the end of the last fault)"""
 
 
 async def count(dsn: str, load: Load) -> Counts:
@@ -409,7 +430,8 @@ async def count(dsn: str, load: Load) -> Counts:
         latest = await _fetch_or_empty(
             conn,
             "SELECT count(DISTINCT d.signal_id) AS alerted,"
-            " extract(epoch FROM max(d.sent_at - s.received_at)) AS latest"
+            " extract(epoch FROM max(d.sent_at - s.received_at)) AS latest,"
+            " max(d.sent_at) AS last_sent"
             " FROM notifications.deliveries d JOIN intake.signals s USING (signal_id)"
             " WHERE d.urgency = 'acute' AND d.status = 'sent' AND d.signal_id = ANY($1::uuid[])",
             acute_ids,
@@ -426,14 +448,42 @@ async def count(dsn: str, load: Load) -> Counts:
         triaged=len(triage),
         triaged_twice=sum(1 for r in triage if r["n"] > 1),
         notified=sent,
-        notification_duplicates=0,
         pending_notifications=pending,
         acute_accepted=len(load.acute),
         acute_alerts_sent=int(latest[0]["alerted"]) if latest else 0,
         acute_alert_latest_seconds=(
             float(latest[0]["latest"]) if latest and latest[0]["latest"] is not None else None
         ),
+        last_acute_alert_at=latest[0]["last_sent"] if latest else None,
     )
+
+
+async def _receivers(dsn: str, sinks: Any) -> tuple[int, int, int]:
+    """What the receivers got against the delivery log: (received again under the same delivery
+    id, sent but never received, received but not sent in the log)."""
+    ids = [item[1] for item in notifications_part._received(sinks)]
+    sent_ids = await _sent_delivery_ids(dsn)
+    # a message sent again under its own delivery id (a crash or outage between the send and
+    # the commit that marks it sent) is at-least-once towards the receiver and recognisable:
+    # counted, not a failure; a delivery sent but never received, or received but not in the
+    # log, is one
+    resent_same_id = sum(n - 1 for n in Counter(ids).values() if n > 1)
+    never_received = len(sent_ids - set(ids))
+    not_in_log = len(set(ids) - sent_ids)
+    return resent_same_id, never_received, not_in_log
+
+
+async def _sent_delivery_ids(dsn: str) -> set[str]:
+    """Every delivery of this run's database the log holds as sent (one per dedupe key)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await _fetch_or_empty(
+            conn,
+            "SELECT delivery_id::text AS id FROM notifications.deliveries WHERE status = 'sent'",
+        )
+    finally:
+        await conn.close()
+    return {row["id"] for row in rows}
 
 
 async def _fetch_or_empty(conn: asyncpg.Connection, query: str, *args: Any) -> list[Any]:
@@ -444,18 +494,8 @@ async def _fetch_or_empty(conn: asyncpg.Connection, query: str, *args: Any) -> l
 
 
 async def dead_letter_ends(bootstrap: str) -> dict[str, int]:
-    reader = make_reader(bootstrap)
-    await reader.start()
-    try:
-        parts = [
-            TopicPartition(dlq, 0)
-            for topic in REGISTRY
-            for dlq in topic.dead_letter_topics.values()
-        ]
-        ends = await reader.end_offsets(parts)
-        return {tp.topic: offset for tp, offset in ends.items()}
-    finally:
-        await reader.stop()
+    """The end offset of every dead-letter topic of the registry (0 for one not made yet)."""
+    return {row.topic: row.end for row in await dead_letter_topics(bootstrap, REGISTRY)}
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -468,8 +508,15 @@ class Result:
     dead_letters: dict[str, int]
     service_kills: int
     recovered_seconds: float | None
+    acute_after_last_fault_seconds: float | None
+    """how long after the end of the last fault the last acute alert went out (0: before)"""
     paused_at_end: dict[str, Any]
-    duplicate_mails: int
+    resent_same_id: int
+    """messages the receivers got again under the same delivery id (recognisable repeats)"""
+    never_received: int
+    """deliveries the log says were sent that no receiver got"""
+    not_in_log: int
+    """messages the receivers got that the delivery log does not hold as sent"""
     retries: int
     refused: list[str]
     timeline: Timeline
@@ -484,7 +531,8 @@ class Result:
             and c.triaged == c.stored
             and c.triaged_twice == 0
             and c.pending_notifications == 0
-            and self.duplicate_mails == 0
+            and self.never_received == 0
+            and self.not_in_log == 0
             and not any(self.dead_letters.values())
             and not self.paused_at_end
             and not self.refused
@@ -521,13 +569,16 @@ async def run(plan: Plan) -> Result:
     port_base = int(base_env.get("SIGNAALPUNT_CHAOS_PORT_BASE", "18100"))
     services = Services(env, port_base, REPO / ".local" / f"{plan.name}-logs")
     dlq_before = await dead_letter_ends(bootstrap)
+    register_dev_partners(env)  # the partner registry is data in this run's fresh database
     for name in services.ports:
         services.start(name)
     load = Load()
     timeline = Timeline()
     try:
+        progress(timeline, "services starting")
         await services.healthy()
         timeline = Timeline()
+        progress(timeline, "services healthy; load and faults begin")
         stop_kills = asyncio.Event()
         sampler = asyncio.create_task(_sample(dsn, load, timeline))
         loading = asyncio.create_task(offer_load(plan, services, bootstrap, load))
@@ -537,14 +588,20 @@ async def run(plan: Plan) -> Result:
         kills = await killing
         await loading
         last_fault = max((end for _, end, _ in timeline.faults), default=timeline.now())
+        progress(timeline, f"faults over (last ended at {last_fault:.0f} s); waiting for quiet")
         recovered = await _quiet(dsn, load, plan.quiet_timeout)
         recovered_seconds = (timeline.now() - last_fault) if recovered else None
+        progress(timeline, f"quiet: {recovered}; checking health and counting")
         checks = await services.healthy(60)
         sampler.cancel()
         counts = await count(dsn, load)
+        acute_after = (
+            max(0.0, (counts.last_acute_alert_at - timeline.wall(last_fault)).total_seconds())
+            if counts.last_acute_alert_at is not None
+            else None
+        )
         await asyncio.to_thread(notifications_part.wait_quiet, sinks, 3.0, 60.0)
-        ids = [item[1] for item in notifications_part._received(sinks)]
-        duplicate_mails = sum(n - 1 for n in Counter(ids).values() if n > 1)
+        resent_same_id, never_received, not_in_log = await _receivers(dsn, sinks)
     finally:
         services.stop_all()
         sinks.stop()
@@ -564,8 +621,11 @@ async def run(plan: Plan) -> Result:
         },
         service_kills=kills,
         recovered_seconds=recovered_seconds,
+        acute_after_last_fault_seconds=acute_after,
         paused_at_end=paused,
-        duplicate_mails=duplicate_mails,
+        resent_same_id=resent_same_id,
+        never_received=never_received,
+        not_in_log=not_in_log,
         retries=load.retries,
         refused=load.refused,
         timeline=timeline,
@@ -628,10 +688,20 @@ def write_report(result: Result, folder: Path = RESULTS) -> Path:
         f"| triaged twice | {c.triaged_twice} |",
         f"| notifications sent | {c.notified} |",
         f"| notifications still pending | {c.pending_notifications} |",
-        f"| messages received twice (same delivery id) | {result.duplicate_mails} |",
+        f"| deliveries sent but never received | {result.never_received} |",
+        f"| messages received that the log does not hold as sent | {result.not_in_log} |",
+        "| messages received again under the same delivery id (recognisable repeat) | "
+        f"{result.resent_same_id} |",
         f"| acute signals accepted / alerted | {c.acute_accepted} / {c.acute_alerts_sent} |",
         "| latest acute alert after receipt | "
         + (f"{c.acute_alert_latest_seconds:.0f} s" if c.acute_alert_latest_seconds else "-")
+        + " |",
+        "| last acute alert after the end of the last fault | "
+        + (
+            f"{result.acute_after_last_fault_seconds:.0f} s"
+            if result.acute_after_last_fault_seconds is not None
+            else "-"
+        )
         + " |",
         f"| dead letters | {sum(result.dead_letters.values())} |",
         f"| client retries (same key / same event id) | {result.retries} |",
@@ -662,10 +732,16 @@ def write_report(result: Result, folder: Path = RESULTS) -> Path:
         json.dumps(
             {
                 "ok": result.ok,
-                "counts": c.__dict__,
+                "counts": {
+                    k: str(v) if isinstance(v, datetime) else v for k, v in c.__dict__.items()
+                },
                 "dead_letters": result.dead_letters,
                 "service_kills": result.service_kills,
+                "never_received": result.never_received,
+                "not_in_log": result.not_in_log,
+                "resent_same_id": result.resent_same_id,
                 "recovered_seconds": result.recovered_seconds,
+                "acute_after_last_fault_seconds": result.acute_after_last_fault_seconds,
                 "faults": result.timeline.faults,
                 "seconds": result.seconds,
             },
