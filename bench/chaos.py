@@ -134,6 +134,10 @@ class Services:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
+    def management_url(self, name: str) -> str:
+        """Readiness, /metrics and the docs: the management port, as `make run` gives it."""
+        return f"http://127.0.0.1:{run_all.management_port(self.ports[name])}"
+
     def start(self, name: str) -> None:
         module = next(m for n, m, _ in run_all.SERVICES if n == name)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +145,13 @@ class Services:
         self.procs[name] = subprocess.Popen(  # noqa: S603 - fixed argument list
             [sys.executable, "-m", module],
             cwd=REPO,
-            env={**self.env, f"SIGNAALPUNT_{name.upper()}_HTTP_PORT": str(self.ports[name])},
+            env={
+                **self.env,
+                f"SIGNAALPUNT_{name.upper()}_HTTP_PORT": str(self.ports[name]),
+                f"SIGNAALPUNT_{name.upper()}_MANAGEMENT_PORT": str(
+                    run_all.management_port(self.ports[name])
+                ),
+            },
             stdout=output,
             stderr=output,
         )
@@ -162,7 +172,7 @@ class Services:
             for name in self.ports:
                 while True:
                     try:
-                        answer = await client.get(f"{self.url(name)}/health")
+                        answer = await client.get(f"{self.management_url(name)}/readyz")
                         checks[name] = answer.json()["checks"]
                         if answer.status_code == 200 and all(
                             checks[name].get("consumers", {}).values()
