@@ -102,7 +102,8 @@ async def scenario(
             (
                 "the volunteer opens the signed link",
                 str(shown.status_code),
-                f"sees: {', '.join(sorted(seen))} (area {seen.get('area')})",
+                f"sees: {', '.join(sorted(seen))} (first name {seen.get('first_name')}, "
+                f"area {seen.get('area')})",
             )
         )
         accepted = await client.post(f"/v1/matching/answers/{token}", json={"answer": "accept"})

@@ -31,6 +31,11 @@ HELP_QUESTION = {
     "near_lat": 51.33,
     "near_lon": 3.83,
     "consent_to_refer": True,
+    # what the volunteer match uses: the first name (sealed; the only personal value the
+    # volunteer sees before accepting), interests and when she can meet
+    "first_name": "Truus",
+    "interests": ["gardening", "cooking"],
+    "availability": ["tue_afternoon", "thu_morning"],
 }
 
 

@@ -9,7 +9,16 @@ from .matches import (
     MatchUpdatedV1,
     VolunteerVogExpiringV1,
 )
-from .needs import VOLUNTEER_NEEDS, GeoPoint, HelpQuestion, Interest, Mobility, Need, WeekSlot
+from .needs import (
+    FIRST_NAME_FIELD,
+    VOLUNTEER_NEEDS,
+    GeoPoint,
+    HelpQuestion,
+    Interest,
+    Mobility,
+    Need,
+    WeekSlot,
+)
 from .notifications import DeliveryStatus, MessageChannel, NotificationV1, RecipientKind
 from .partner import (
     ConcernReport,
@@ -88,6 +97,7 @@ from .triage import (
 
 __all__ = [
     "CASE_STEPS",
+    "FIRST_NAME_FIELD",
     "MATCHES",
     "MATCHES_REQUESTED",
     "NOTIFICATIONS",

@@ -8,6 +8,7 @@ to being referred. The referral service ranks offers from this; nothing here nam
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
@@ -74,6 +75,11 @@ class GeoPoint(BaseModel):
         return round(value, 2)
 
 
+FIRST_NAME_FIELD = "help_question.first_name"
+"""The field a help question's first name is sealed under (bound into the seal): triage seals
+it, the matching service opens it for the volunteer's proposal."""
+
+
 class HelpQuestion(BaseModel):
     """The person's help question as the desk or team recorded it."""
 
@@ -90,4 +96,17 @@ class HelpQuestion(BaseModel):
     )
     derived_from_cues: bool = Field(
         default=False, description="proposed from the triage cues, confirmed by the desk"
+    )
+    # optional (minor change): what a volunteer match needs, passed on in the match request
+    first_name: Sealed | None = Field(
+        default=None,
+        description="the person's first name, sealed with the subject's key (field "
+        "help_question.first_name): the only personal value a volunteer sees before accepting",
+    )
+    interests: tuple[Interest, ...] = Field(default=(), max_length=20)
+    availability: tuple[WeekSlot, ...] = Field(
+        default=(), max_length=21, description="when the person can meet (day and part of day)"
+    )
+    start_on: date | None = Field(
+        default=None, description="from when; a volunteer's VOG must be valid then (default: now)"
     )

@@ -11,8 +11,14 @@ from uuid import UUID, uuid4
 
 import httpx
 from signaalpunt_access.dev_tokens import mint
-from signaalpunt_contracts import Envelope, MatchRequestedV1, MatchUpdatedV1, Mobility, Need
-from signaalpunt_matching.answers import FIRST_NAME_FIELD
+from signaalpunt_contracts import (
+    FIRST_NAME_FIELD,
+    Envelope,
+    MatchRequestedV1,
+    MatchUpdatedV1,
+    Mobility,
+    Need,
+)
 from signaalpunt_matching.config import MatchingSettings
 from signaalpunt_matching.handlers import Matching, Topics
 from signaalpunt_privacy import PersonalDataVault

@@ -19,6 +19,7 @@ from faststream.asgi.types import ASGIApp
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import (
     CASE_STEPS,
+    FIRST_NAME_FIELD,
     MATCHES,
     MATCHES_REQUESTED,
     REFERRAL_GAPS,
@@ -137,6 +138,10 @@ class RunningReferral:
             if text
             else None
         )
+        if first_name_plain := question.pop("first_name_plain", None):
+            question["first_name"] = await self.vault.seal(
+                subject_id, municipality, first_name_plain, field=FIRST_NAME_FIELD
+            )
         step = CaseStepRecordedV1(
             signal_id=signal_id,
             step=CaseStep.HELP_QUESTION_RECORDED,

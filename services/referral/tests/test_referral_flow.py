@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 from referral_harness import RunningReferral
 from signaalpunt_contracts import (
+    FIRST_NAME_FIELD,
     MatchRequestedV1,
     OfferGapV1,
     ReferralStatus,
@@ -144,6 +145,35 @@ async def test_a_help_question_gets_ranked_proposals_a_match_request_and_gaps(
     events = await referral.about(referral.topics.referrals, ReferralUpdatedV1, signal_id, count=2)
     assert {e.status for e in events} == {ReferralStatus.PROPOSED}
     assert "praten" not in json.dumps([e.model_dump(mode="json") for e in events])
+
+
+async def test_the_match_request_carries_what_the_volunteer_match_needs(
+    referral: RunningReferral,
+) -> None:
+    """The first name (sealed), interests, availability and start date recorded with the help
+    question reach the matching service: without them it cannot score interests or availability,
+    and the volunteer's proposal has no name."""
+    subject_first_name = "Truus"
+    sent = await referral.help_question(
+        needs=("buddy",),
+        first_name_plain=subject_first_name,
+        interests=("walking", "music"),
+        availability=("tue_afternoon", "thu_morning"),
+        start_on="2027-01-04",
+    )
+    (request,) = await referral.about(
+        referral.topics.matches, MatchRequestedV1, sent.data.signal_id
+    )
+    assert request.interests == ("walking", "music")
+    assert request.availability == ("tue_afternoon", "thu_morning")
+    assert request.start_on is not None
+    assert request.start_on.isoformat() == "2027-01-04"
+    assert request.first_name is not None
+    assert subject_first_name not in request.first_name
+    opened = await referral.vault.open(
+        request.subject_id, request.first_name, field=FIRST_NAME_FIELD
+    )
+    assert opened == subject_first_name
 
 
 async def test_the_closed_loop_with_capacity_decline_and_next(referral: RunningReferral) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from signaalpunt_contracts import (
+    FIRST_NAME_FIELD,
     AcuteSignalAlertV1,
     CaseStepRecordedV1,
     Envelope,
@@ -378,6 +379,11 @@ async def test_the_help_question_is_a_case_step_with_its_words_sealed(
         "near_lat": 51.3347,
         "near_lon": 3.8291,
         "consent_to_refer": True,
+        # what a volunteer match needs: the first name sealed, the rest as vocabulary
+        "first_name": "Truus",
+        "interests": ["walking", "music"],
+        "availability": ["tue_afternoon"],
+        "start_on": "2027-01-04",
     }
     early = await triage.client.post(
         path, headers=desk, json={"step": "help_question_recorded", "help_question": question}
@@ -394,6 +400,16 @@ async def test_the_help_question_is_a_case_step_with_its_words_sealed(
     )
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
+    control = await triage.client.post(
+        path,
+        headers=desk,
+        json={
+            "step": "help_question_recorded",
+            "help_question": {**question, "first_name": "Tr\u0000uus"},
+        },
+    )
+    assert control.status_code == 422, control.text
+    assert "first_name" in control.text
     recorded = await triage.client.post(
         path, headers=desk, json={"step": "help_question_recorded", "help_question": question}
     )
@@ -414,6 +430,15 @@ async def test_the_help_question_is_a_case_step_with_its_words_sealed(
         sent.data.subject_id, hq.help_question.text, field="help_question.text"
     )
     assert opened == "Wil graag praten met lotgenoten"
+    assert "Truus" not in hq.model_dump_json()
+    assert hq.help_question.first_name is not None
+    name = await triage.vault.open(
+        sent.data.subject_id, hq.help_question.first_name, field=FIRST_NAME_FIELD
+    )
+    assert name == "Truus"
+    assert hq.help_question.interests == ("walking", "music")
+    assert hq.help_question.availability == ("tue_afternoon",)
+    assert str(hq.help_question.start_on) == "2027-01-04"
     assert hq.risk_groups is not None
     assert hq.subject_id == sent.data.subject_id
 

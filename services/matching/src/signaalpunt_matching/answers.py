@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from signaalpunt_contracts import FIRST_NAME_FIELD
 from signaalpunt_privacy import SubjectErasedError, TamperedError, UnknownSubjectError
 from signaalpunt_runtime.http_api import problem
 
@@ -20,9 +21,6 @@ from .domain import TransitionRefusedError
 from .handlers import LinkUsedError, Matching, NotFoundError, answer_by_link, open_link
 from .links import ExpiredLinkError, ForgedLinkError
 from .postcodes import nearest_place
-
-FIRST_NAME_FIELD = "match_request.first_name"
-"""The field name the requester seals the person's first name under (with the subject's key)."""
 
 Token = Annotated[str, Path(max_length=2000, description="the signed link's token")]
 

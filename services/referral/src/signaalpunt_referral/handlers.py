@@ -229,6 +229,11 @@ async def on_case_step(
                     near=question.near,
                     risk_groups=step.risk_groups or (),
                     requested_at=ctx.clock(),
+                    # sealed with the subject's key by triage; passed on as it is
+                    first_name=question.first_name,
+                    interests=question.interests,
+                    availability=question.availability,
+                    start_on=question.start_on,
                 ),
                 municipality=event.municipality,
             ),

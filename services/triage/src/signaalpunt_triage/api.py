@@ -7,7 +7,7 @@ exist. Responses carry decisions, cue names and states, never the reporter's wor
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,13 +23,16 @@ from signaalpunt_contracts import (
     DecidedBy,
     FiredRule,
     HelpQuestion,
+    Interest,
     Mobility,
     MunicipalityCode,
     Need,
     Priority,
     RiskGroup,
     Route,
+    WeekSlot,
 )
+from signaalpunt_contracts.partner import TEXT_PATTERN
 from signaalpunt_privacy import SubjectErasedError, access_log
 from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.access_log_api import access_log_api
@@ -164,6 +167,20 @@ class HelpQuestionIn(BaseModel):
     near_lon: float | None = Field(default=None, ge=3.0, le=8.0)
     consent_to_refer: bool
     derived_from_cues: bool = False
+    # what a volunteer match uses (passed on in the match request); the first name is the only
+    # personal value a volunteer sees before accepting, so it is sealed like the words
+    first_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=60,
+        pattern=TEXT_PATTERN,
+        description="the person's first name, for a volunteer's proposal; stored sealed",
+    )
+    interests: list[Interest] = Field(default=[], max_length=20)
+    availability: list[WeekSlot] = Field(
+        default=[], max_length=21, description="when the person can meet, e.g. tue_afternoon"
+    )
+    start_on: date | None = Field(default=None, description="from when help is wanted")
 
     def contract(self) -> HelpQuestion:
         near = (
@@ -180,6 +197,9 @@ class HelpQuestionIn(BaseModel):
                 "near": near,
                 "consent_to_refer": self.consent_to_refer,
                 "derived_from_cues": self.derived_from_cues,
+                "interests": tuple(dict.fromkeys(self.interests)),
+                "availability": tuple(dict.fromkeys(self.availability)),
+                "start_on": self.start_on,
             }
         )
 
@@ -432,6 +452,9 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
                 note=body.note,
                 help_question=body.help_question.contract() if body.help_question else None,
                 help_question_text=body.help_question.text if body.help_question else None,
+                help_question_first_name=(
+                    body.help_question.first_name if body.help_question else None
+                ),
             )
         except NotFoundError:
             return not_found(request)

@@ -13,6 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from signaalpunt_contracts import (
+    FIRST_NAME_FIELD,
     AcuteSignalAlertV1,
     Advice,
     CaseState,
@@ -471,9 +472,11 @@ async def record_case_step(
     note: str | None,
     help_question: HelpQuestion | None = None,
     help_question_text: str | None = None,
+    help_question_first_name: str | None = None,
 ) -> tuple[repository.Case, Outcome]:
-    """`help_question` goes with step help_question_recorded only; its `text` is given in
-    plain as `help_question_text` and sealed here with the subject's data key."""
+    """`help_question` goes with step help_question_recorded only; its `text` and the person's
+    first name are given in plain as `help_question_text` and `help_question_first_name` and
+    sealed here with the subject's data key."""
     if (step is CaseStep.HELP_QUESTION_RECORDED) != (help_question is not None):
         raise ConflictError(
             "help_question goes with the step help_question_recorded, and only there"
@@ -526,6 +529,15 @@ async def record_case_step(
                 field="help_question.text",
             )
             help_question = help_question.model_copy(update={"text": sealed_question})
+        if (
+            help_question is not None
+            and help_question_first_name
+            and (name := help_question_first_name.strip())
+        ):
+            sealed_name = await triage.vault.seal(
+                case.subject_id, case.municipality, name, field=FIRST_NAME_FIELD
+            )
+            help_question = help_question.model_copy(update={"first_name": sealed_name})
         event = CaseStepRecordedV1(
             signal_id=signal_id,
             step=step,
