@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 from signaalpunt_contracts import (
     FIRST_NAME_FIELD,
     AcuteSignalAlertV1,
     CaseStepRecordedV1,
+    CloseReason,
     Envelope,
     ReferralUpdatedV1,
     SignalTriagedV1,
@@ -499,3 +502,105 @@ async def test_referral_progress_shows_on_the_case_timeline(triage: RunningTriag
         json={"step": "closed", "close_reason": "support_arranged"},
     )
     assert closed.status_code == 200
+
+
+async def _publish_referral_changes(
+    triage: RunningTriage, signal_id: UUID, changes: list[tuple[UUID, str, int]]
+) -> None:
+    assert triage.topics.referrals is not None
+    producer = make_producer(triage.infra.kafka_bootstrap, client_id="triage-tests")
+    await producer.start()
+    try:
+        for referral_id, status, version in changes:
+            update = ReferralUpdatedV1.model_validate(
+                {
+                    **ReferralUpdatedV1.examples[0],
+                    "referral_id": str(referral_id),
+                    "signal_id": str(signal_id),
+                    "status": status,
+                    "version": version,
+                }
+            )
+            await producer.send_and_wait(
+                triage.topics.referrals.name,
+                value=Envelope.new(update, municipality="GM0715", producer="referral")
+                .model_dump_json()
+                .encode(),
+                key=str(signal_id).encode(),
+            )
+    finally:
+        await producer.stop()
+
+
+async def _timeline(triage: RunningTriage, signal_id: UUID, count: int) -> dict[str, Any]:
+    for _ in range(200):
+        detail = await triage.case(signal_id)
+        if len(detail["steps"]) >= count:
+            break
+        await asyncio.sleep(0.1)
+    return detail
+
+
+async def test_a_referral_shows_once_per_change_and_the_team_closes_with_its_outcome(
+    triage: RunningTriage,
+) -> None:
+    """A volunteer match asks volunteers in turn: each attempt is a new `sent` version of the
+    same referral, and the timeline showed `referral_sent` once per volunteer asked. And a
+    completed referral lets the team close the case with that outcome."""
+    sent = await triage.send("Zoekt een maatje om mee te wandelen", birth_year=1950)
+    signal_id = sent.data.signal_id
+    await triage.case(signal_id)
+    team = triage.token(roles=("desk",), subject="staff:team-1")
+    steps_path = f"/v1/triage/signals/{signal_id}/steps"
+    too_early = await triage.client.post(
+        steps_path, headers=team, json={"step": "closed", "close_with_referral_outcome": True}
+    )
+    assert too_early.status_code == 409, too_early.text
+    assert "no referral" in too_early.json()["detail"]
+
+    match, offer = uuid4(), uuid4()
+    await _publish_referral_changes(
+        triage,
+        signal_id,
+        [
+            (match, "sent", 1),  # the first volunteer is asked
+            (match, "sent", 2),  # declined: the second is asked
+            (match, "sent", 3),  # expired: the third is asked
+            (offer, "sent", 1),
+            (match, "accepted", 4),
+            (match, "in_progress", 5),
+            (match, "completed", 6),
+        ],
+    )
+    detail = await _timeline(triage, signal_id, 6)
+    timeline = [(s["step"], s["referral_id"]) for s in detail["steps"]]
+    assert timeline == [
+        ("triaged", None),
+        ("referral_sent", str(match)),
+        ("referral_sent", str(offer)),
+        ("referral_accepted", str(match)),
+        ("referral_in_progress", str(match)),
+        ("referral_completed", str(match)),
+    ]
+    assert detail["referral_outcome"] == {
+        "referral_id": str(match),
+        "status": "completed",
+        "close_reason": "support_arranged",
+    }
+    both = await triage.client.post(
+        steps_path,
+        headers=team,
+        json={
+            "step": "closed",
+            "close_reason": "duplicate",
+            "close_with_referral_outcome": True,
+        },
+    )
+    assert both.status_code == 409
+    closed = await triage.client.post(
+        steps_path, headers=team, json={"step": "closed", "close_with_referral_outcome": True}
+    )
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["close_reason"] == "support_arranged"
+    steps = await triage.about(triage.topics.steps, CaseStepRecordedV1, signal_id, count=2)
+    assert steps[-1].close_reason is CloseReason.SUPPORT_ARRANGED

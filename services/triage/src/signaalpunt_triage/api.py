@@ -49,7 +49,7 @@ from .handlers import (
     coordinator_decision,
     record_case_step,
 )
-from .lifecycle import TransitionRefusedError
+from .lifecycle import REFERRAL_OUTCOMES, TransitionRefusedError
 
 COORDINATOR = "coordinator"
 DESK = "desk"
@@ -130,11 +130,23 @@ class LockView(BaseModel):
     expires_at: datetime
 
 
+class ReferralOutcome(BaseModel):
+    """The latest outcome of one of the signal's referrals, and the close reason it gives."""
+
+    referral_id: UUID
+    status: str = Field(description="completed, referred_elsewhere, no_longer_interested, ...")
+    close_reason: CloseReason
+
+
 class CaseDetail(BaseModel):
     case: CaseView
     decisions: list[dict[str, Any]]
     steps: list[dict[str, Any]]
     lock: LockView | None
+    referral_outcome: ReferralOutcome | None = Field(
+        default=None,
+        description="the case can be closed with it: step closed, close_with_referral_outcome",
+    )
 
 
 class DecisionIn(BaseModel):
@@ -212,6 +224,11 @@ class StepIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000, description="stored sealed")
     help_question: HelpQuestionIn | None = Field(
         default=None, description="with step help_question_recorded (and only then)"
+    )
+    close_with_referral_outcome: bool = Field(
+        default=False,
+        description="with step closed, instead of a close_reason: the reason the latest "
+        "referral outcome gives (completed → support_arranged, ...); 409 when none has one",
     )
 
 
@@ -321,6 +338,7 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
                 return not_found(request)
             decisions = await repository.decisions_of(conn, signal_id)
             steps = await repository.steps_of(conn, signal_id)
+            outcome = await repository.last_referral_step(conn, signal_id, tuple(REFERRAL_OUTCOMES))
             lock = await repository.lock_of(conn, signal_id, now)
             await log_access(conn, principal, [case], activity="triage.case_view")
         return CaseDetail(
@@ -329,6 +347,13 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             steps=steps,
             lock=LockView(signal_id=signal_id, holder=lock[0], expires_at=lock[1])
             if lock
+            else None,
+            referral_outcome=ReferralOutcome(
+                referral_id=outcome[0],
+                status=outcome[1].removeprefix("referral_"),
+                close_reason=REFERRAL_OUTCOMES[outcome[1]],
+            )
+            if outcome
             else None,
         )
 
@@ -455,6 +480,7 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
                 help_question_first_name=(
                     body.help_question.first_name if body.help_question else None
                 ),
+                close_with_referral_outcome=body.close_with_referral_outcome,
             )
         except NotFoundError:
             return not_found(request)

@@ -39,7 +39,7 @@ from signaalpunt_runtime.logs import get_logger
 
 from . import repository
 from .decisions import Decision, acute_matches, decide, possible_acute_matches
-from .lifecycle import Outcome, apply_step
+from .lifecycle import REFERRAL_OUTCOMES, Outcome, apply_step
 from .rules import Rulebook
 
 log = get_logger(__name__)
@@ -473,6 +473,7 @@ async def record_case_step(
     help_question: HelpQuestion | None = None,
     help_question_text: str | None = None,
     help_question_first_name: str | None = None,
+    close_with_referral_outcome: bool = False,
 ) -> tuple[repository.Case, Outcome]:
     """`help_question` goes with step help_question_recorded only; its `text` and the person's
     first name are given in plain as `help_question_text` and `help_question_first_name` and
@@ -490,6 +491,8 @@ async def record_case_step(
         lock = await repository.lock_of(conn, signal_id, now)
         if lock is not None and lock[0] != staff:
             raise ConflictError(f"another coordinator is editing this signal until {lock[1]:%H:%M}")
+        if close_with_referral_outcome:
+            close_reason = await _referral_close_reason(conn, signal_id, step, close_reason)
         rules = triage.rulebook.for_municipality(case.municipality)
         outcome = apply_step(
             state=case.state,
@@ -565,6 +568,20 @@ async def record_case_step(
         return updated, outcome
 
 
+async def _referral_close_reason(
+    conn: Any, signal_id: Any, step: CaseStep, given: CloseReason | None
+) -> CloseReason:
+    """The close reason the signal's latest referral outcome gives (`REFERRAL_OUTCOMES`)."""
+    if step is not CaseStep.CLOSED or given is not None:
+        raise ConflictError(
+            "close_with_referral_outcome goes with the step closed, instead of a close_reason"
+        )
+    last = await repository.last_referral_step(conn, signal_id, tuple(REFERRAL_OUTCOMES))
+    if last is None:
+        raise ConflictError("no referral has an outcome yet: give a close_reason")
+    return REFERRAL_OUTCOMES[last[1]]
+
+
 async def on_referral_updated(
     triage: Triage, event: Envelope[ReferralUpdatedV1], work: UnitOfWork
 ) -> None:
@@ -577,6 +594,7 @@ async def on_referral_updated(
     recorded = await repository.record_referral_progress(
         work.connection,
         signal_id=referral.signal_id,
+        referral_id=referral.referral_id,
         step=step,
         recorded_by=referral.changed_by,
         recorded_at=referral.changed_at,

@@ -26,6 +26,17 @@ _MOVES: dict[CaseStep, tuple[tuple[CaseState, ...], CaseState | None]] = {
 }
 
 
+REFERRAL_OUTCOMES: dict[str, CloseReason] = {
+    # a referral's last word (its step on the timeline) → the case's close reason
+    "referral_completed": CloseReason.SUPPORT_ARRANGED,
+    "referral_referred_elsewhere": CloseReason.SUPPORT_ARRANGED,  # the organisation found it
+    "referral_no_longer_interested": CloseReason.DECLINED_BY_PERSON,
+    "referral_could_not_contact": CloseReason.NOT_REACHABLE,
+}
+"""What closing "with the referral's outcome" means. A withdrawn referral is the team's own
+step, not an outcome; a declined one moves on to the next offer."""
+
+
 class TransitionRefusedError(Exception):
     """The step is not possible in the case's current state (HTTP 409)."""
 

@@ -220,7 +220,8 @@ async def decisions_of(conn: DbConnection, signal_id: UUID) -> list[dict[str, An
 async def steps_of(conn: DbConnection, signal_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """
-        SELECT seq, step, previous_state, state, close_reason, recorded_by, recorded_at
+        SELECT seq, step, previous_state, state, close_reason, referral_id, recorded_by,
+               recorded_at
         FROM steps WHERE signal_id = $1 ORDER BY seq
         """,
         signal_id,
@@ -229,10 +230,17 @@ async def steps_of(conn: DbConnection, signal_id: UUID) -> list[dict[str, Any]]:
 
 
 async def record_referral_progress(
-    conn: DbConnection, *, signal_id: UUID, step: str, recorded_by: str, recorded_at: datetime
+    conn: DbConnection,
+    *,
+    signal_id: UUID,
+    referral_id: UUID,
+    step: str,
+    recorded_by: str,
+    recorded_at: datetime,
 ) -> bool:
-    """A referral's progress on the case's timeline; the case's own state does not move.
-    False when triage has no such case."""
+    """A referral's progress on the case's timeline; the case's own state does not move. A
+    change that leaves the referral where its last step put it (a volunteer match asking the
+    next volunteer is a new `sent` version) adds nothing. False when triage has no such case."""
     state = await conn.fetchval(
         "SELECT state FROM cases WHERE signal_id = $1 FOR UPDATE", signal_id
     )
@@ -240,17 +248,39 @@ async def record_referral_progress(
         return False
     await conn.execute(
         """
-        INSERT INTO steps (signal_id, seq, step, previous_state, state, recorded_by, recorded_at)
-        SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $3, $4, $5
+        INSERT INTO steps (signal_id, seq, step, previous_state, state, referral_id,
+                           recorded_by, recorded_at)
+        SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $3, $4, $5, $6
         FROM steps WHERE signal_id = $1
+        HAVING $2 IS DISTINCT FROM (
+            SELECT step FROM steps
+            WHERE signal_id = $1 AND referral_id = $4 ORDER BY seq DESC LIMIT 1
+        )
         """,
         signal_id,
         step,
         state,
+        referral_id,
         recorded_by,
         recorded_at,
     )
     return True
+
+
+async def last_referral_step(
+    conn: DbConnection, signal_id: UUID, steps: Sequence[str]
+) -> tuple[UUID, str] | None:
+    """The latest of these referral steps on the case's timeline, with its referral."""
+    row = await conn.fetchrow(
+        """
+        SELECT referral_id, step FROM steps
+        WHERE signal_id = $1 AND referral_id IS NOT NULL AND step = ANY($2::text[])
+        ORDER BY seq DESC LIMIT 1
+        """,
+        signal_id,
+        list(steps),
+    )
+    return (row["referral_id"], row["step"]) if row else None
 
 
 async def record_step(
