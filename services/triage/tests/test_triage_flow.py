@@ -604,3 +604,60 @@ async def test_a_referral_shows_once_per_change_and_the_team_closes_with_its_out
     assert closed.json()["close_reason"] == "support_arranged"
     steps = await triage.about(triage.topics.steps, CaseStepRecordedV1, signal_id, count=2)
     assert steps[-1].close_reason is CloseReason.SUPPORT_ARRANGED
+
+
+async def test_the_desk_confirms_a_help_question_drafted_from_the_cues(
+    triage: RunningTriage,
+) -> None:
+    """What the reporter observed already points to needs: a recent loss to grief support,
+    money worries to debt help, poor mobility to practical help and transport. The desk sees a
+    draft, asks the person (and for consent, which the draft never assumes) and records it."""
+    sent = await triage.send(
+        "Sinds haar man overleed komt ze de deur niet meer uit",
+        cues=("recently_bereaved", "lives_alone", "financial_worries", "low_mobility"),
+        birth_year=1946,
+    )
+    signal_id = sent.data.signal_id
+    await triage.case(signal_id)
+    desk = triage.token(roles=("desk",), subject="staff:desk-1")
+    drafted = await triage.client.get(
+        f"/v1/triage/signals/{signal_id}/help-question-draft", headers=desk
+    )
+    assert drafted.status_code == 200, drafted.text
+    draft = drafted.json()
+    assert set(draft["needs"]) == {
+        "grief_support",
+        "social_contact",
+        "buddy",  # "komt de deur niet meer uit": the text cue no_visitors
+        "debt_money",
+        "practical_help",
+    }
+    assert "no_visitors" in draft["from_cues"]
+    assert draft["mobility"] == "needs_transport"
+    assert draft["derived_from_cues"] is True
+    assert "consent_to_refer" not in draft
+    assert "recently_bereaved" in draft["from_cues"]
+    elsewhere = await triage.client.get(
+        f"/v1/triage/signals/{signal_id}/help-question-draft",
+        headers=triage.token(roles=("desk",), municipality="GM0363"),
+    )
+    assert elsewhere.status_code == 404
+
+    path = f"/v1/triage/signals/{signal_id}/steps"
+    assert (
+        await triage.client.post(path, headers=desk, json={"step": "reporter_contacted"})
+    ).status_code == 200
+    question = {k: draft[k] for k in ("needs", "mobility", "derived_from_cues")}
+    recorded = await triage.client.post(
+        path,
+        headers=desk,
+        json={
+            "step": "help_question_recorded",
+            "help_question": {**question, "consent_to_refer": True},
+        },
+    )
+    assert recorded.status_code == 200, recorded.text
+    steps = await triage.about(triage.topics.steps, CaseStepRecordedV1, signal_id, count=3)
+    assert steps[-1].help_question is not None
+    assert steps[-1].help_question.derived_from_cues is True
+    assert set(steps[-1].help_question.needs) == set(draft["needs"])

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
@@ -49,6 +49,7 @@ from .handlers import (
     coordinator_decision,
     record_case_step,
 )
+from .help_question import draft_help_question
 from .lifecycle import REFERRAL_OUTCOMES, TransitionRefusedError
 
 COORDINATOR = "coordinator"
@@ -259,6 +260,54 @@ async def log_access(
     )
 
 
+class HelpQuestionDraft(BaseModel):
+    """A help question drafted from the triage cues: the desk asks the person, asks for their
+    consent (never assumed), and records it with `derived_from_cues: true`."""
+
+    needs: list[Need] = Field(description="empty when no cue points to a need")
+    mobility: Mobility
+    derived_from_cues: bool = True
+    from_cues: list[str] = Field(description="the cues (checkbox or text) the needs came from")
+
+
+def not_found_problem(request: Request) -> JSONResponse:
+    return problem(
+        404,
+        "Not found / Niet gevonden",
+        "No such signal in your municipalities / Geen melding in uw gemeenten.",
+        kind="not-found",
+        instance=request.url.path,
+    )
+
+
+def help_question_routes(triage: Triage, verifier: TokenVerifier) -> APIRouter:
+    router = APIRouter()
+    CaseWorker = Annotated[  # noqa: N806 - coordinator or desk
+        Principal, Depends(requires(verifier, [PrincipalKind.STAFF], [COORDINATOR, DESK]))
+    ]
+
+    @router.get(
+        "/v1/triage/signals/{signal_id}/help-question-draft",
+        response_model=HelpQuestionDraft,
+        responses=problems(404),
+    )
+    async def help_question_draft(
+        signal_id: UUID, request: Request, principal: CaseWorker
+    ) -> HelpQuestionDraft | JSONResponse:
+        """The needs and mobility the triage cues point to, for the desk to confirm."""
+        async with triage.service.pool.acquire() as conn:
+            case = await repository.get_case(conn, signal_id)
+            if case is None or case.municipality not in principal.municipalities:
+                return not_found_problem(request)
+            await log_access(conn, principal, [case], activity="triage.case_view")
+        draft = draft_help_question(case.explanation, case.risk_groups)
+        return HelpQuestionDraft(
+            needs=list(draft.needs), mobility=draft.mobility, from_cues=list(draft.from_cues)
+        )
+
+    return router
+
+
 def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0915 - one nested function per route
     api = FastAPI(
         title="Signaalpunt triage",
@@ -293,13 +342,7 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
         )
 
     def not_found(request: Request) -> JSONResponse:
-        return problem(
-            404,
-            "Not found / Niet gevonden",
-            "No such signal in your municipalities / Geen melding in uw gemeenten.",
-            kind="not-found",
-            instance=request.url.path,
-        )
+        return not_found_problem(request)
 
     @api.get("/v1/triage/queue", response_model=Queue)
     async def review_queue(
@@ -494,5 +537,6 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             )
         return CaseView.of(case, triage.clock())
 
+    api.include_router(help_question_routes(triage, verifier))
     api.include_router(access_log_api(lambda: triage.service.pool, verifier, service="triage"))
     return api
