@@ -10,8 +10,11 @@ from .matches import (
     VolunteerVogExpiringV1,
 )
 from .needs import (
+    CONTACT_FIELDS,
     FIRST_NAME_FIELD,
+    TEXT_FIELD,
     VOLUNTEER_NEEDS,
+    ContactDetails,
     GeoPoint,
     HelpQuestion,
     Interest,
@@ -97,6 +100,7 @@ from .triage import (
 
 __all__ = [
     "CASE_STEPS",
+    "CONTACT_FIELDS",
     "FIRST_NAME_FIELD",
     "MATCHES",
     "MATCHES_REQUESTED",
@@ -115,6 +119,7 @@ __all__ = [
     "SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED",
     "SIGNALS_RECEIVED",
     "SIGNALS_TRIAGED",
+    "TEXT_FIELD",
     "VOLUNTEERS_VOG_EXPIRING",
     "VOLUNTEER_NEEDS",
     "AcuteSignalAlertV1",
@@ -127,6 +132,7 @@ __all__ = [
     "CloseReason",
     "Concern",
     "ConcernReport",
+    "ContactDetails",
     "Cue",
     "DeadlineMissedV1",
     "DecidedBy",

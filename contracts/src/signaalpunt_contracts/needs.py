@@ -12,7 +12,14 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from .signals import Sealed
 
@@ -80,6 +87,28 @@ FIRST_NAME_FIELD = "help_question.first_name"
 it, the matching service opens it for the volunteer's proposal."""
 
 
+TEXT_FIELD = "help_question.text"
+"""The field the person's words are sealed under."""
+
+CONTACT_FIELDS = {
+    "name": "help_question.contact.name",
+    "phone": "help_question.contact.phone",
+    "email": "help_question.contact.email",
+}
+"""The fields the contact details are sealed under, per attribute of `ContactDetails`."""
+
+
+class ContactDetails(BaseModel):
+    """How the receiving organisation may reach the person, as the person agreed with the desk;
+    every value sealed with the subject's key (`CONTACT_FIELDS`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Sealed | None = None
+    phone: Sealed | None = None
+    email: Sealed | None = None
+
+
 class HelpQuestion(BaseModel):
     """The person's help question as the desk or team recorded it."""
 
@@ -110,3 +139,19 @@ class HelpQuestion(BaseModel):
     start_on: date | None = Field(
         default=None, description="from when; a volunteer's VOG must be valid then (default: now)"
     )
+    # optional (minor change): how the organisation the person is referred to may reach them
+    consent_to_share_contact: bool = Field(
+        default=False,
+        description="the person agreed that the receiving organisation gets the contact details",
+    )
+    contact: ContactDetails | None = Field(
+        default=None,
+        description="only with consent_to_share_contact; opened for an organisation only when "
+        "consent_to_refer holds too",
+    )
+
+    @model_validator(mode="after")
+    def _contact_only_with_consent(self) -> HelpQuestion:
+        if self.contact is not None and not self.consent_to_share_contact:
+            raise ValueError("contact details go with consent_to_share_contact only")
+        return self

@@ -19,6 +19,7 @@ from faststream.asgi.types import ASGIApp
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import (
     CASE_STEPS,
+    CONTACT_FIELDS,
     FIRST_NAME_FIELD,
     MATCHES,
     MATCHES_REQUESTED,
@@ -138,6 +139,14 @@ class RunningReferral:
             if text
             else None
         )
+        if contact_plain := question.pop("contact_plain", None):
+            question["contact"] = {
+                attribute: await self.vault.seal(
+                    subject_id, municipality, value, field=CONTACT_FIELDS[attribute]
+                )
+                for attribute, value in contact_plain.items()
+            }
+            question["consent_to_share_contact"] = True
         if first_name_plain := question.pop("first_name_plain", None):
             question["first_name"] = await self.vault.seal(
                 subject_id, municipality, first_name_plain, field=FIRST_NAME_FIELD

@@ -61,3 +61,51 @@ async def test_an_organisation_reading_its_inbox_is_logged(referral: RunningRefe
     assert elsewhere.json()["entries"] == []
     team = await referral.client.get("/v1/access-log", headers=referral.staff("team"))
     assert team.status_code == 403
+
+
+async def test_the_organisation_sees_how_to_reach_the_person_only_when_they_agreed(
+    referral: RunningReferral,
+) -> None:
+    """With consent to share them, the contact details the person gave the desk reach the
+    organisation it was referred to (and the access log says contact details were opened);
+    without it, the organisation gets the needs and the words, and no way to reach them."""
+    tag = uuid4().hex[:10]
+    await import_map(referral, one_service_map(f"Buurthuis {tag}", "social_contact", 3))
+    phone = "0115 " + str(uuid4().int)[:6]
+    agreed = await referral.help_question(
+        needs=("social_contact",),
+        text="Wil graag naar het buurthuis.",
+        contact_plain={"name": f"Truus {tag}", "phone": phone},
+    )
+    silent = await referral.help_question(needs=("social_contact",), text="Liever niet bellen.")
+    organisation = None
+    for sent in (agreed, silent):
+        body = await referral.proposals(sent.data.signal_id)
+        mine = next(r for r in body["referrals"] if r["service_name"] == f"Buurthuis {tag}")
+        confirmed = await referral.client.post(
+            f"/v1/referral/referrals/{mine['referral_id']}/send", headers=referral.staff()
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        organisation = referral.organisation(mine["organisation_id"])
+    assert organisation is not None
+    inbox = await referral.client.get("/v1/referral/inbox", headers=organisation)
+    assert inbox.status_code == 200, inbox.text
+    by_signal = {UUID(i["signal_id"]): i for i in inbox.json()}
+    assert by_signal[agreed.data.signal_id]["contact"] == {
+        "name": f"Truus {tag}",
+        "phone": phone,
+        "email": None,
+    }
+    assert by_signal[silent.data.signal_id]["contact"] is None
+    assert by_signal[silent.data.signal_id]["question"] == "Liever niet bellen."
+
+    async with referral.referrals.service.pool.acquire() as conn:
+        logged = await conn.fetchval(
+            "SELECT categories FROM access_log WHERE signal_id = $1", agreed.data.signal_id
+        )
+        dumped = json.dumps(
+            [dict(r) for r in await conn.fetch("SELECT * FROM access_log")], default=str
+        )
+    assert sorted(logged) == ["case", "concern", "contact", "identity"]
+    assert phone not in dumped
+    assert tag not in dumped

@@ -47,7 +47,7 @@ def webhook_map(name: str, need: str) -> list[dict[str, Any]]:
 
 
 async def referred_by_webhook(
-    referral: RunningReferral, base_url: str, need: str, text: str
+    referral: RunningReferral, base_url: str, need: str, text: str, **question: Any
 ) -> tuple[str, str, str]:
     """A map with one webhook organisation, its hook set, a help question for it and the
     team's send: (organisation id, its secret, the referral id)."""
@@ -60,7 +60,9 @@ async def referred_by_webhook(
         json={"url": f"{base_url}/hook"},
     )
     assert hook.status_code == 200, hook.text
-    sent = await referral.help_question(needs=(need,), text=text, languages=["nl"], age=81)
+    sent = await referral.help_question(
+        needs=(need,), text=text, languages=["nl"], age=81, **question
+    )
     body = await referral.proposals(sent.data.signal_id)
     mine = next(r for r in body["referrals"] if r["organisation_id"] == organisation_id)
     answer = await referral.client.post(
@@ -109,6 +111,7 @@ async def test_a_sent_referral_goes_out_signed_and_is_retried_after_a_refusal(
         assert data["referral_id"] == referral_id
         assert data["needs"] == ["grief_support"]
         assert data["question"] == "Mijn man is vorig jaar overleden."  # consented
+        assert data["contact"] is None  # she did not agree to share how to reach her
         assert data["age"] == 81
         assert data["answer_at"] == f"/v1/referral/callbacks/{organisation_id}"
     assert b"signal_id" not in b1  # the organisation gets the referral, not the case
@@ -123,7 +126,13 @@ async def test_a_slow_endpoint_holds_up_no_other_and_a_dead_one_is_given_up(
     try:
         async with serving(slow.app) as slow_url, serving(fine.app) as fine_url:
             _, _, slow_id = await referred_by_webhook(referral, slow_url, "carer_relief", "")
-            _, _, fine_id = await referred_by_webhook(referral, fine_url, "carer_relief", "")
+            _, fine_secret, fine_id = await referred_by_webhook(
+                referral,
+                fine_url,
+                "carer_relief",
+                "",
+                contact_plain={"email": "truus@example.org"},  # she agreed to share it
+            )
             assert await sender.deliver_due() >= 1
             [fine_state] = await deliveries(referral, fine_id)
             assert fine_state["delivered_at"] is not None
@@ -140,3 +149,6 @@ async def test_a_slow_endpoint_holds_up_no_other_and_a_dead_one_is_given_up(
     finally:
         await sender.stop()
     assert len(fine.got) == 1
+    (headers, raw) = fine.got[0]
+    told = Webhook(fine_secret).verify(raw, headers)["data"]
+    assert told["contact"] == {"email": "truus@example.org"}

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from signaalpunt_contracts import (
+    CONTACT_FIELDS,
     FIRST_NAME_FIELD,
     AcuteSignalAlertV1,
     CaseStepRecordedV1,
@@ -387,6 +388,8 @@ async def test_the_help_question_is_a_case_step_with_its_words_sealed(
         "interests": ["walking", "music"],
         "availability": ["tue_afternoon"],
         "start_on": "2027-01-04",
+        # how the organisation may reach her: given only because she agreed to that too
+        "contact": {"name": "Truus de Vries", "phone": "0115 123 456"},
     }
     early = await triage.client.post(
         path, headers=desk, json={"step": "help_question_recorded", "help_question": question}
@@ -413,6 +416,16 @@ async def test_the_help_question_is_a_case_step_with_its_words_sealed(
     )
     assert control.status_code == 422, control.text
     assert "first_name" in control.text
+    bad_phone = await triage.client.post(
+        path,
+        headers=desk,
+        json={
+            "step": "help_question_recorded",
+            "help_question": {**question, "contact": {"phone": "bel me maar"}},
+        },
+    )
+    assert bad_phone.status_code == 422, bad_phone.text
+    assert "contact.phone" in bad_phone.text
     recorded = await triage.client.post(
         path, headers=desk, json={"step": "help_question_recorded", "help_question": question}
     )
@@ -442,6 +455,16 @@ async def test_the_help_question_is_a_case_step_with_its_words_sealed(
     assert hq.help_question.interests == ("walking", "music")
     assert hq.help_question.availability == ("tue_afternoon",)
     assert str(hq.help_question.start_on) == "2027-01-04"
+    assert "0115 123 456" not in hq.model_dump_json()
+    assert hq.help_question.consent_to_share_contact is True
+    contact = hq.help_question.contact
+    assert contact is not None
+    assert contact.email is None
+    assert contact.phone is not None
+    phone = await triage.vault.open(
+        sent.data.subject_id, contact.phone, field=CONTACT_FIELDS["phone"]
+    )
+    assert phone == "0115 123 456"
     assert hq.risk_groups is not None
     assert hq.subject_id == sent.data.subject_id
 

@@ -6,7 +6,8 @@ organisation. Signed callback: the organisation POSTs its answer signed with the
 coordinator gave it (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature); a
 callback whose webhook-id was handled before has no second effect.
 The organisation sees the help question (needs, languages, mobility, age, and the person's own
-words) only because the person consented to the referral; never the name or address.
+words) only because the person consented to the referral, and how to reach them (name, phone,
+e-mail as the person gave them) only when they agreed to share that too; never an address.
 """
 
 from typing import Annotated
@@ -17,10 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import DeclineReason, ReferralStatus
-from signaalpunt_privacy import SubjectErasedError, UnknownSubjectError, access_log
+from signaalpunt_privacy import access_log
 from signaalpunt_privacy.access_log import (
     AccessEntry,
-    DataCategory,
     Operation,
     Outcome,
     Purpose,
@@ -29,6 +29,7 @@ from signaalpunt_runtime.http_api import problem, requires
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from . import repository as repo
+from .disclosure import disclose
 from .handlers import Answer, ConflictError, NotFoundError, Referrals, answer
 from .lifecycle import Actor, TransitionRefusedError
 
@@ -71,6 +72,16 @@ class InboxItem(BaseModel):
     mobility: str
     age: int | None
     question: str | None = Field(description="the person's words (they consented to this)")
+    contact: "Contact | None" = Field(
+        default=None,
+        description="how to reach the person, only when they agreed to share it",
+    )
+
+
+class Contact(BaseModel):
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
 
 
 class ReferralOut(BaseModel):
@@ -112,14 +123,7 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
                 stored = await repo.get_help_question(conn, r.signal_id)
                 assert stored is not None
                 q = stored.question
-                text = None
-                if q.text and q.consent_to_refer:
-                    try:
-                        text = await ctx.vault.open(
-                            stored.subject_id, q.text, field="help_question.text"
-                        )
-                    except (SubjectErasedError, UnknownSubjectError):
-                        text = None  # erased: the organisation gets the needs, not the words
+                shown = await disclose(ctx.vault, stored)
                 entries.append(
                     AccessEntry.of(
                         principal,
@@ -128,13 +132,9 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
                         municipality=r.municipality,
                         signal_id=r.signal_id,
                         subject_id=stored.subject_id,
-                        categories=(DataCategory.CASE, DataCategory.CONCERN)
-                        if text
-                        else (DataCategory.CASE,),
+                        categories=shown.categories,
                         purpose=Purpose.SIGNAL_HANDLING,
-                        outcome=Outcome.ERASED
-                        if q.text and q.consent_to_refer and text is None
-                        else Outcome.OK,
+                        outcome=Outcome.ERASED if shown.erased else Outcome.OK,
                     )
                 )
                 items.append(
@@ -150,7 +150,8 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
                         languages=list(q.languages),
                         mobility=q.mobility.value,
                         age=q.age,
-                        question=text,
+                        question=shown.words,
+                        contact=Contact(**shown.contact) if shown.contact else None,
                     )
                 )
             # what the organisation was shown, and whose words were opened for it

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from signaalpunt_privacy import SubjectErasedError, UnknownSubjectError
 from signaalpunt_runtime.logs import get_logger
 from standardwebhooks.webhooks import Webhook
 
 from . import repository as repo
+from .disclosure import disclose
 from .handlers import Referrals
 
 log = get_logger(__name__)
@@ -55,18 +55,14 @@ async def body_of(ctx: Referrals, d: repo.WebhookDelivery, at: datetime) -> dict
         if r is None or stored is None:
             return None
         q = stored.question
-        words = None
-        if q.text and q.consent_to_refer:
-            try:
-                words = await ctx.vault.open(stored.subject_id, q.text, field="help_question.text")
-            except (SubjectErasedError, UnknownSubjectError):
-                words = None  # erased: the needs, not the words
+        shown = await disclose(ctx.vault, stored)
         data |= {
             "needs": [n.value for n in r.needs] or [n.value for n in q.needs],
             "languages": list(q.languages),
             "mobility": q.mobility.value,
             "age": q.age,
-            "question": words,
+            "question": shown.words,
+            "contact": shown.contact or None,
             "respond_by": r.respond_by.isoformat() if r.respond_by else None,
         }
     return {"type": d.event, "timestamp": at.isoformat(), "data": data}

@@ -16,6 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import (
+    CONTACT_FIELDS,
+    FIRST_NAME_FIELD,
+    TEXT_FIELD,
     Advice,
     CaseState,
     CaseStep,
@@ -32,7 +35,7 @@ from signaalpunt_contracts import (
     Route,
     WeekSlot,
 )
-from signaalpunt_contracts.partner import TEXT_PATTERN
+from signaalpunt_contracts.partner import EMAIL_PATTERN, TEXT_PATTERN
 from signaalpunt_privacy import SubjectErasedError, access_log
 from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.access_log_api import access_log_api
@@ -54,6 +57,9 @@ from .lifecycle import REFERRAL_OUTCOMES, TransitionRefusedError
 
 COORDINATOR = "coordinator"
 DESK = "desk"
+
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()-]{4,38}[0-9]$"
+"""A phone number as people write it: digits, spaces, brackets and dashes, an optional +."""
 
 
 class CaseView(BaseModel):
@@ -164,6 +170,16 @@ class DecisionIn(BaseModel):
     )
 
 
+class ContactIn(BaseModel):
+    """How the person wants to be reached by the organisation they are referred to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=TEXT_PATTERN)
+    phone: str | None = Field(default=None, min_length=6, max_length=40, pattern=PHONE_PATTERN)
+    email: str | None = Field(default=None, max_length=200, pattern=EMAIL_PATTERN)
+
+
 class HelpQuestionIn(BaseModel):
     """The person's help question (hulpvraag); `text` is sealed before it leaves triage."""
 
@@ -194,6 +210,22 @@ class HelpQuestionIn(BaseModel):
         default=[], max_length=21, description="when the person can meet, e.g. tue_afternoon"
     )
     start_on: date | None = Field(default=None, description="from when help is wanted")
+    contact: ContactIn | None = Field(
+        default=None,
+        description="how the organisation the person is referred to may reach them: give it "
+        "only when the person agreed to that (it is their consent to share it); stored sealed",
+    )
+
+    def plain(self) -> dict[str, str]:
+        """The values triage seals before they leave, by the field they are sealed under."""
+        values = {
+            TEXT_FIELD: self.text,
+            FIRST_NAME_FIELD: self.first_name,
+            CONTACT_FIELDS["name"]: self.contact.name if self.contact else None,
+            CONTACT_FIELDS["phone"]: self.contact.phone if self.contact else None,
+            CONTACT_FIELDS["email"]: self.contact.email if self.contact else None,
+        }
+        return {field: v.strip() for field, v in values.items() if v and v.strip()}
 
     def contract(self) -> HelpQuestion:
         near = (
@@ -213,6 +245,7 @@ class HelpQuestionIn(BaseModel):
                 "interests": tuple(dict.fromkeys(self.interests)),
                 "availability": tuple(dict.fromkeys(self.availability)),
                 "start_on": self.start_on,
+                "consent_to_share_contact": self.contact is not None,
             }
         )
 
@@ -519,10 +552,7 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
                 close_reason=body.close_reason,
                 note=body.note,
                 help_question=body.help_question.contract() if body.help_question else None,
-                help_question_text=body.help_question.text if body.help_question else None,
-                help_question_first_name=(
-                    body.help_question.first_name if body.help_question else None
-                ),
+                help_question_plain=body.help_question.plain() if body.help_question else {},
                 close_with_referral_outcome=body.close_with_referral_outcome,
             )
         except NotFoundError:

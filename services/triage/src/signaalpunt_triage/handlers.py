@@ -6,20 +6,23 @@ decision is never stored without its event nor published without being stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from signaalpunt_contracts import (
+    CONTACT_FIELDS,
     FIRST_NAME_FIELD,
+    TEXT_FIELD,
     AcuteSignalAlertV1,
     Advice,
     CaseState,
     CaseStep,
     CaseStepRecordedV1,
     CloseReason,
+    ContactDetails,
     DecidedBy,
     Envelope,
     FiredRule,
@@ -471,13 +474,12 @@ async def record_case_step(
     close_reason: CloseReason | None,
     note: str | None,
     help_question: HelpQuestion | None = None,
-    help_question_text: str | None = None,
-    help_question_first_name: str | None = None,
+    help_question_plain: Mapping[str, str] | None = None,
     close_with_referral_outcome: bool = False,
 ) -> tuple[repository.Case, Outcome]:
-    """`help_question` goes with step help_question_recorded only; its `text` and the person's
-    first name are given in plain as `help_question_text` and `help_question_first_name` and
-    sealed here with the subject's data key."""
+    """`help_question` goes with step help_question_recorded only; its personal values (the
+    words, the first name, the contact details) are given in plain in `help_question_plain`, by
+    the field they are sealed under, and sealed here with the subject's data key."""
     if (step is CaseStep.HELP_QUESTION_RECORDED) != (help_question is not None):
         raise ConflictError(
             "help_question goes with the step help_question_recorded, and only there"
@@ -524,23 +526,8 @@ async def record_case_step(
             contact_attempts=outcome.contact_attempts,
             first_contact=outcome.first_contact,
         )
-        if help_question is not None and help_question_text and help_question_text.strip():
-            sealed_question = await triage.vault.seal(
-                case.subject_id,
-                case.municipality,
-                help_question_text.strip(),
-                field="help_question.text",
-            )
-            help_question = help_question.model_copy(update={"text": sealed_question})
-        if (
-            help_question is not None
-            and help_question_first_name
-            and (name := help_question_first_name.strip())
-        ):
-            sealed_name = await triage.vault.seal(
-                case.subject_id, case.municipality, name, field=FIRST_NAME_FIELD
-            )
-            help_question = help_question.model_copy(update={"first_name": sealed_name})
+        if help_question is not None and help_question_plain:
+            help_question = await _sealed_question(triage, case, help_question, help_question_plain)
         event = CaseStepRecordedV1(
             signal_id=signal_id,
             step=step,
@@ -566,6 +553,27 @@ async def record_case_step(
         updated = await repository.get_case(conn, signal_id)
         assert updated is not None
         return updated, outcome
+
+
+async def _sealed_question(
+    triage: Triage, case: repository.Case, question: HelpQuestion, plain: Mapping[str, str]
+) -> HelpQuestion:
+    """The help question with its personal values sealed with the subject's data key, each under
+    its own field (bound into the seal, so one cannot be passed off as another)."""
+    sealed = {
+        field: await triage.vault.seal(case.subject_id, case.municipality, value, field=field)
+        for field, value in plain.items()
+    }
+    contact = {
+        attribute: sealed[field] for attribute, field in CONTACT_FIELDS.items() if field in sealed
+    }
+    return question.model_copy(
+        update={
+            "text": sealed.get(TEXT_FIELD),
+            "first_name": sealed.get(FIRST_NAME_FIELD),
+            "contact": ContactDetails(**contact) if contact else None,
+        }
+    )
 
 
 async def _referral_close_reason(
