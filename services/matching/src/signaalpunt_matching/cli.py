@@ -19,8 +19,15 @@ from rich.progress import Progress
 
 from .csv_import import RejectedRow, read_csv, write_report
 
-app = typer.Typer(help="The volunteer registry of the matching service.")
+app = typer.Typer(help="The volunteer registry of the matching service.", no_args_is_help=True)
 console = Console(stderr=True)
+
+
+@app.callback()
+def main() -> None:
+    """The volunteer registry of the matching service."""
+    # a callback makes `import` a subcommand as documented; with one command and no callback,
+    # typer runs it directly and `signaalpunt-volunteers import file.csv` reads "import" as the file
 
 
 @app.command("import")
