@@ -32,7 +32,12 @@ DOMAIN_PREFIXES = (
     "signaalpunt_goal",
 )
 """Figures that come from the read models only (not Kafka offsets, not the clock)."""
-CLOCK_DEPENDENT = ("signaalpunt_acute_alert_oldest_wait_seconds", "signaalpunt_goal_")
+CLOCK_DEPENDENT = (
+    "signaalpunt_acute_alert_oldest_wait_seconds",
+    "signaalpunt_goal_",
+    "signaalpunt_signals_in_period",  # complete periods: they move on at midnight
+    "signaalpunt_signals_period_change",
+)
 
 
 def free_port() -> int:

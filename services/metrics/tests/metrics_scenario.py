@@ -50,7 +50,13 @@ def _env(data: EventPayload, municipality: str, producer: str) -> Envelope[Any]:
     return Envelope.new(data, municipality=municipality, producer=producer)
 
 
-def received(n: int, municipality: str, channel: str, partner_type: str | None = None) -> Step:
+def received(
+    n: int,
+    municipality: str,
+    channel: str,
+    partner_type: str | None = None,
+    at: datetime | None = None,
+) -> Step:
     reporter: dict[str, Any] = {"kind": "business" if partner_type else "self"}
     if partner_type:
         reporter["partner_type"] = partner_type
@@ -62,7 +68,7 @@ def received(n: int, municipality: str, channel: str, partner_type: str | None =
             "reporter": reporter,
             "subject": {"age_band": "75_plus"},
             "concern": {"cues": ["lives_alone"]},
-            "received_at": T0.isoformat(),
+            "received_at": (at or T0).isoformat(),
         }
     )
     return Step("received", str(_id(n)), _env(data, municipality, "intake"))

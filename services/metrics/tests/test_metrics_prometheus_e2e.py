@@ -11,9 +11,10 @@ import base64
 import json
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ import pytest_asyncio
 import yaml
 from metrics_harness import MetricsHarness, free_port, private_group, private_topics
 from metrics_scenario import (
+    MIDDELBURG,
     TERNEUZEN,
     Step,
     key,
@@ -42,9 +44,12 @@ from signaalpunt_runtime.serving import Served, ServiceApp, serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 REPO = Path(__file__).resolve().parents[3]
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 RULES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
 VARIABLES = {
     "$municipality": ".*",
+    "$area": "consortium",
+    "$period": "day",
     "$__range": "10m",
     "$__rate_interval": "30s",
     "$__interval": "5s",
@@ -76,6 +81,17 @@ FILLED = {
     "Notifications by outcome",
     "Events published from outboxes per second",
     "HTTP requests per second",  # intake answered the web form while Prometheus scraped
+    # the mission dashboard, from the complete days of mission_signals()
+    "Consortium: signals in the last complete $period",
+    "$area: signals in the last complete $period",
+    "$area: change against the $period before",
+    "$area: signals per channel per $period",
+    "$area: signals per channel per $period, with totals",
+    "Municipalities and the consortium: signals per channel in the last complete $period",
+    "Change against the $period before, per municipality",
+    "$area: signals from partners per partner type per $period",
+    "Signals per 1,000 inhabitants per $period",
+    "Signals per 1,000 inhabitants in the last complete $period",
 }
 FILLED_RULES = {
     "municipality_channel_partner_type:signaalpunt_signals_received:increase1d",
@@ -127,6 +143,28 @@ def extra_signals() -> list[Step]:
                 timedelta(hours=5),
             ),
         ]
+    return steps
+
+
+def mission_signals() -> list[Step]:
+    """Signals on the last two complete days (the mission dashboard shows complete periods):
+    yesterday 6 by phone in Terneuzen and in Middelburg and 5 from GPs through the partner
+    portal in Terneuzen, the day before 6 by phone in Terneuzen."""
+    today = datetime.now(AMSTERDAM).date()
+    yesterday = datetime.combine(today - timedelta(days=1), time(12), tzinfo=AMSTERDAM)
+    before = yesterday - timedelta(days=1)
+    batches = [
+        (TERNEUZEN, "phone", None, yesterday, 6),
+        (MIDDELBURG, "phone", None, yesterday, 6),
+        (TERNEUZEN, "partner_portal", "huisarts", yesterday, 5),
+        (TERNEUZEN, "phone", None, before, 6),
+    ]
+    steps: list[Step] = []
+    n = 800
+    for municipality, channel, partner_type, at, count in batches:
+        for _ in range(count):
+            n += 1
+            steps.append(received(n, municipality, channel, partner_type, at=at))
     return steps
 
 
@@ -335,7 +373,7 @@ async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
     assert answer.status_code == 202, answer.text
     # the events arrive while Prometheus watches, so increase() sees them
     s = scenario()
-    for batch in (s.first, s.second, extra_signals()):
+    for batch in (s.first, s.second, extra_signals(), mission_signals()):
         await metrics.publish(batch)
         await asyncio.sleep(1.5)
     await metrics.publish_raw(metrics.topics.received, b"not an envelope", key="broken")

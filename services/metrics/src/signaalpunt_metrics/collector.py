@@ -13,7 +13,9 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from prometheus_client.core import (
@@ -37,8 +39,18 @@ from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.logs import get_logger
 
 from . import repository as repo
-from .domain import NO_PARTNER, Goal, Municipality, goal_progress
+from .domain import NO_PARTNER, SMALL_COUNT, Goal, Municipality, goal_progress
 from .kafka_offsets import KafkaOffsets, OffsetReport
+from .mission import (
+    CONSORTIUM,
+    WINDOW,
+    Breakdown,
+    MissionFigures,
+    PeriodKind,
+    Received,
+    complete_periods,
+    mission_figures,
+)
 
 log = get_logger(__name__)
 
@@ -88,7 +100,9 @@ class ReadModelCollector(Collector):
         goals: Sequence[Goal],
         refresh_interval: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        time_zone: ZoneInfo | None = None,
     ) -> None:
+        self._time_zone = time_zone or ZoneInfo("Europe/Amsterdam")
         self._pool = pool
         self._offsets = offsets
         self._municipalities = municipalities
@@ -99,6 +113,7 @@ class ReadModelCollector(Collector):
         self._read_models: list[Metric] = []
         self._kafka: list[Metric] = []
         self._errors = 0
+        self._mission: tuple[tuple[date, list[Received]], MissionFigures] | None = None
 
     def collect(self) -> Iterator[Metric]:
         yield from self._read_models
@@ -265,6 +280,7 @@ class ReadModelCollector(Collector):
         known = {"municipality": m, "channel": [c.value for c in Channel], "route": routes}
         out += [await self._histogram(conn, d, known) for d in repo.DURATIONS]
         out += await self._per_inhabitants(conn, now)
+        out += _mission(await self._mission_figures(conn, now))
         out += await self._goals_progress(conn, now)
         return out
 
@@ -334,6 +350,38 @@ class ReadModelCollector(Collector):
             per_1000.add_metric([code], 1000 * counts.get(code, 0) / municipality.inhabitants)
         return [inhabitants, per_1000]
 
+    async def _mission_figures(self, conn: DbConnection, now: datetime) -> MissionFigures:
+        today = now.astimezone(self._time_zone).date()
+        rows = []
+        for kind in PeriodKind:
+            starts = complete_periods(kind, today, WINDOW[kind])
+            since = datetime.combine(starts[0], day_time.min, tzinfo=self._time_zone)
+            until = datetime.combine(today, day_time.min, tzinfo=self._time_zone)
+            rows += [
+                Received(
+                    kind=kind,
+                    start=r["start"],
+                    municipality=r["municipality"],
+                    channel=r["channel"],
+                    partner_type=r["partner_type"],
+                    count=int(r["n"]),
+                )
+                for r in await repo.received_per_period(
+                    conn, kind.value, str(self._time_zone), since, until
+                )
+            ]
+        # complete periods rarely change (a late event, an erasure): the suppression is redone
+        # only when the counts or the day do (it takes about 0.5 s over a year of busy days)
+        if self._mission is None or self._mission[0] != (today, rows):
+            figures = mission_figures(
+                rows,
+                municipalities=self._municipalities,
+                channels=[c.value for c in Channel],
+                today=today,
+            )
+            self._mission = ((today, rows), figures)
+        return self._mission[1]
+
     async def _goals_progress(self, conn: DbConnection, now: datetime) -> list[Metric]:
         names = {
             "baseline": (
@@ -395,6 +443,84 @@ class ReadModelCollector(Collector):
         for d in report.dead_letters:
             dead.add_metric([d.topic, d.group], d.total)
         return [lag, dead]
+
+
+def _mission(figures: MissionFigures) -> list[Metric]:
+    """The mission's period counts (docs/metrics.md): published counts, a marker (1) for each
+    hidden one, rates per 1,000 inhabitants, the change against the period before."""
+    kinds = ["period", "start", "area"]
+    families = {
+        Breakdown.CHANNEL: (
+            "signaalpunt_signals_in_period",
+            "Signals received in a complete period, per area and channel (hidden below "
+            f"{SMALL_COUNT})",
+            [*kinds, "channel"],
+        ),
+        Breakdown.PARTNER_TYPE: (
+            "signaalpunt_signals_in_period_by_partner_type",
+            "Signals received in a complete period, per area and partner type (none: no "
+            f"partner; hidden below {SMALL_COUNT})",
+            [*kinds, "partner_type"],
+        ),
+        Breakdown.ALL: (
+            "signaalpunt_signals_in_period_all_channels",
+            f"Signals received in a complete period, per area (hidden below {SMALL_COUNT})",
+            kinds,
+        ),
+    }
+    shown = {
+        b: GaugeMetricFamily(name, doc, labels=labels)
+        for b, (name, doc, labels) in families.items()
+    }
+    hidden = {
+        b: GaugeMetricFamily(
+            f"{name}_suppressed",
+            "1: this count is not published (small-count suppression, docs/metrics.md)",
+            labels=labels,
+        )
+        for b, (name, _, labels) in families.items()
+    }
+
+    def labels(cell: tuple[PeriodKind, date, str, Breakdown, str]) -> list[str]:
+        kind, start, area, breakdown, name = cell
+        base = [kind.value, start.isoformat(), area]
+        return base if breakdown is Breakdown.ALL else [*base, name]
+
+    for cell, n in sorted(figures.counts.items()):
+        shown[cell[3]].add_metric(labels(cell), n)
+    for cell in sorted(figures.hidden):
+        hidden[cell[3]].add_metric(labels(cell), 1)
+    per_1000 = GaugeMetricFamily(
+        "signaalpunt_signals_in_period_per_1000_inhabitants",
+        "Signals received in a complete period per 1,000 inhabitants (absent when the count "
+        "is not published)",
+        labels=kinds,
+    )
+    for (kind, start, area), value in sorted(figures.per_1000.items()):
+        per_1000.add_metric([kind.value, start.isoformat(), area], value)
+    change = GaugeMetricFamily(
+        "signaalpunt_signals_period_change_ratio",
+        "Signals in the last complete period against the one before (0.1 = +10 %; absent "
+        "when either count is not published or the one before is 0)",
+        labels=["period", "area"],
+    )
+    for (kind, area), value in sorted(figures.change.items()):
+        change.add_metric([kind.value, area], value)
+    ago = GaugeMetricFamily(
+        "signaalpunt_mission_period_ago",
+        "How many periods back each published period is (1: the last complete one)",
+        labels=["period", "start"],
+    )
+    for (kind, start), back in sorted(figures.ago.items()):
+        ago.add_metric([kind.value, start.isoformat()], back)
+    inhabitants = GaugeMetricFamily(
+        "signaalpunt_area_inhabitants",
+        f"Inhabitants per municipality and of the consortium ({CONSORTIUM}), configuration",
+        labels=["area"],
+    )
+    for area, value in sorted(figures.inhabitants.items()):
+        inhabitants.add_metric([area], value)
+    return [*shown.values(), *hidden.values(), per_1000, change, ago, inhabitants]
 
 
 def _bound(le: float) -> str:

@@ -29,6 +29,10 @@ class MetricsSettings(ServiceSettings):
         ge=0.05,
         description="seconds between two refreshes of the figures, apart from the scrapes",
     )
+    time_zone: str = Field(
+        default="Europe/Amsterdam",
+        description="the calendar of the mission's days, weeks and months (an IANA zone name)",
+    )
     consume_batch_size: int = Field(
         default=200, ge=1, description="events per transaction when catching up"
     )

@@ -20,23 +20,43 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
-from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, Row
+from grafana_foundation_sdk.builders import barchart, bargauge, stat, table, timeseries
+from grafana_foundation_sdk.builders.dashboard import (
+    CustomVariable,
+    Dashboard,
+    DashboardLink,
+    QueryVariable,
+    Row,
+)
 from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import (
+    FieldTextAlignment,
+    GraphGradientMode,
+    StackingMode,
+)
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
+    DashboardLinkType,
     DataSourceRef,
+    DataTransformerConfig,
+    ValueMap,
+    ValueMappingResult,
+    VariableOption,
     VariableRefresh,
     VariableSort,
 )
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from .domain import SMALL_COUNT
+from .mission import CONSORTIUM
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="signaalpunt-prometheus")
 """Fixed in deploy/grafana/provisioning/datasources/prometheus.yaml."""
 OUT = Path(__file__).resolve().parents[4] / "deploy" / "grafana" / "dashboards"
 M = 'municipality=~"$municipality"'
+RUNBOOKS = "https://signaalpunt.nl/docs/runbooks/"
+"""The same base as the alerts' runbook_url (deploy/prometheus/rules): docs/runbooks/<alert>.md."""
 
 # -- PromQL helpers -------------------------------------------------------------------------
 
@@ -79,6 +99,42 @@ def quantile(q: float, histogram: str, labels: str) -> str:
 def query(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False) -> Dataquery:
     q = Dataquery().expr(expr).ref_id(ref).legend_format(legend or "__auto")
     return q.instant() if instant else q.range()
+
+
+RUNBOOK_PANELS = {
+    "Acute alerts waiting": ("SignaalpuntAcuteSignalNotPickedUp",),
+    "Oldest acute alert waiting": ("SignaalpuntAcuteSignalNotPickedUp",),
+    "Overdue signals": ("SignaalpuntMissedDeadlinesRising", "SignaalpuntDeadlineWatcherStopped"),
+    "Missed first-contact deadlines (selected period)": ("SignaalpuntMissedDeadlinesRising",),
+    "Services up": ("SignaalpuntServiceDown", "SignaalpuntServiceNotScraped"),
+    "Events handled per second": ("SignaalpuntConsumerPaused",),
+    "Duplicates and dead letters per second": ("SignaalpuntDeadLettersGrowing",),
+    "Consumer lag": ("SignaalpuntConsumerLagHigh", "SignaalpuntConsumerPaused"),
+    "Dead letters parked": ("SignaalpuntDeadLettersGrowing",),
+    "HTTP requests per second": ("SignaalpuntIntakeErrors",),
+    "HTTP latency (95th percentile)": ("SignaalpuntIntakeSlow",),
+    "Errors per second": ("SignaalpuntOutboxRelayFailing",),
+    "Events published from outboxes per second": (
+        "SignaalpuntOutboxBacklogOld",
+        "SignaalpuntNoOutboxRelay",
+    ),
+    "Notifications by outcome": ("SignaalpuntAcuteMessageNotDelivered",),
+    "Metrics refresh errors": ("SignaalpuntMetricsStale",),
+}
+"""Panel title -> the alerts that fire on what it shows: the panel links to their runbooks."""
+
+
+def _link_runbooks(panel: Any) -> None:
+    alerts = RUNBOOK_PANELS.get(panel.title or "", ())
+    if alerts:
+        panel.links = [
+            DashboardLink(f"Runbook: {alert}")
+            .type(DashboardLinkType.LINK)
+            .url(f"{RUNBOOKS}{alert}.md")
+            .target_blank(True)
+            .build()
+            for alert in alerts
+        ]
 
 
 # -- panels ---------------------------------------------------------------------------------
@@ -147,18 +203,21 @@ def _municipality_variable() -> QueryVariable:
     )
 
 
-def _dashboard(uid: str, title: str, description: str) -> Dashboard:
-    return (
+def _dashboard(
+    uid: str, title: str, description: str, since: str = "now-30d", *, municipality: bool = True
+) -> Dashboard:
+    """`since`: the default time range, what the dashboard's reader looks back over."""
+    d = (
         Dashboard(title)
         .uid(uid)
         .description(description)
         .tags(["signaalpunt", "generated"])
         .editable()
-        .time("now-30d", "now")
+        .time(since, "now")
         .refresh("1m")
         .tooltip(DashboardCursorSync.CROSSHAIR)
-        .with_variable(_municipality_variable())
     )
+    return d.with_variable(_municipality_variable()) if municipality else d
 
 
 SUPPRESSED = f"Counts below {SMALL_COUNT} per municipality and period are not shown."
@@ -373,6 +432,7 @@ def follow_up() -> Dashboard:
         "Signaalpunt – Follow-up and deadlines",
         "What becomes of signals: time to first contact, overdue signals, acute alerts. "
         + SUPPRESSED,
+        "now-7d",
     )
     d = d.with_row(Row("Now"))
     d = d.with_panel(
@@ -628,6 +688,7 @@ def pipeline_health() -> Dashboard:
         "signaalpunt-pipeline-health",
         "Signaalpunt – Pipeline health",
         "Throughput, consumer lag, dead letters, errors and latency per service.",
+        "now-6h",
     )
     d = d.with_row(Row("Services"))
     d = d.with_panel(
@@ -776,7 +837,241 @@ def pipeline_health() -> Dashboard:
     return d
 
 
+# -- the mission: signals per channel and municipality per day, week and month ---------------
+
+AREA = 'area="$area"'
+PERIOD = 'period="$period"'
+LAST = f"and on (period, start) (signaalpunt_mission_period_ago{{{PERIOD}}} == 1)"
+HIDDEN = f"< {SMALL_COUNT}"
+MISSION_NOTE = (
+    "Counted by the metrics service per complete period (Europe/Amsterdam days, ISO weeks, "
+    f"calendar months) and published only when at least {SMALL_COUNT} (or 0); a hidden count "
+    f"shows as '{HIDDEN}' or no bar. A municipality's count can also be hidden when it would "
+    "otherwise give away a hidden one by subtraction from a total (docs/metrics.md)."
+)
+
+
+def _cells(by: str, where: str, breakdown: str = "", *, last: bool = False) -> str:
+    """Published counts per `by` plus the area's total as a column `total`; hidden counts as -1
+    (shown as HIDDEN by a value mapping). The breakdown and its total are distinct families,
+    so `or` never meets two series with the same labels."""
+    family = "signaalpunt_signals_in_period" + breakdown
+    where = f"{{{where}}}" + (f" {LAST}" if last else "")
+    column = by.rsplit(", ", maxsplit=1)[-1]
+    key = ", ".join(part for part in by.split(", ") if part != column)
+    total = "signaalpunt_signals_in_period_all_channels"
+    parts = [
+        f"max by ({by}) ({family}{where})",
+        f'label_replace(max by ({key}) ({total}{where}), "{column}", "total", "", "")',
+        f"-1 * max by ({by}) ({family}_suppressed{where})",
+        f'label_replace(-1 * max by ({key}) ({total}_suppressed{where}), "{column}", "total",'
+        ' "", "")',
+    ]
+    return " or ".join(parts)
+
+
+def _matrix(row: str, column: str) -> list[DataTransformerConfig]:
+    """One row per `row` label, one column per `column` label (Grafana's grouping to matrix)."""
+    return [
+        DataTransformerConfig(
+            id_val="groupingToMatrix",
+            options={"rowField": row, "columnField": column, "valueField": "Value"},
+        ),
+        DataTransformerConfig(id_val="sortBy", options={"sort": [{"field": f"{row}\\{column}"}]}),
+    ]
+
+
+def _table_query(expr: str) -> Dataquery:
+    return query(expr, instant=True).format(PromQueryFormat.TABLE)
+
+
+def _period_bars(title: str, description: str, expr: str, column: str, *, stacked: bool) -> Any:
+    return (
+        barchart.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .span(24)
+        .height(9)
+        .x_field(f"start\\{column}")
+        .stacking(StackingMode.NORMAL if stacked else StackingMode.NONE)
+        .min(0)
+        # Grafana's own defaults, written out: the SDK reads them back in, so the JSON it reads
+        # equals the JSON committed
+        .fill_opacity(80)
+        .gradient_mode(GraphGradientMode.NONE)
+        .line_width(1)
+        .with_target(_table_query(expr))
+        .transformations(_matrix("start", column))
+    )
+
+
+def _count_table(title: str, description: str, expr: str, row: str, column: str) -> Any:
+    return (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .span(24)
+        .height(9)
+        .mappings([ValueMap({"-1": ValueMappingResult(text=HIDDEN)})])
+        .align(FieldTextAlignment.AUTO)  # Grafana's defaults, as the SDK reads them back
+        .inspect(False)
+        .with_target(_table_query(expr))
+        .transformations(_matrix(row, column))
+    )
+
+
+def _area_variable() -> QueryVariable:
+    return (
+        QueryVariable("area")
+        .label("Gebied / area")
+        .description("A municipality (CBS code) or the whole consortium")
+        .datasource(DATASOURCE)
+        .query("label_values(signaalpunt_area_inhabitants, area)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .current(VariableOption(selected=True, text=CONSORTIUM, value=CONSORTIUM))
+    )
+
+
+def _period_variable() -> CustomVariable:
+    return (
+        CustomVariable("period")
+        .label("Periode / period")
+        .values("day,week,month")
+        .current(VariableOption(selected=True, text="week", value="week"))
+    )
+
+
+def mission() -> Dashboard:
+    d = _dashboard(
+        "signaalpunt-mission",
+        "Signaalpunt – Signals per channel and municipality",
+        "The mission's figure: signals per channel per municipality per day, week and month, "
+        "for the consortium, per partner type and per 1,000 inhabitants, and the change "
+        "against the period before. " + MISSION_NOTE,
+        "now-24h",  # every panel shows the complete periods as published at the range's end
+        municipality=False,
+    )
+    d = d.with_variable(_area_variable()).with_variable(_period_variable())
+    where = f"{AREA}, {PERIOD}"
+    d = d.with_row(Row("Signals per channel"))
+    d = d.with_panel(
+        _stat(
+            "Consortium: signals in the last complete $period",
+            "All municipalities together, all channels. " + MISSION_NOTE,
+            query(
+                "max (signaalpunt_signals_in_period_all_channels"
+                f'{{area="{CONSORTIUM}", {PERIOD}}} {LAST})',
+                instant=True,
+            ),
+            span=8,
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "$area: signals in the last complete $period",
+            "All channels. " + MISSION_NOTE,
+            query(
+                f"max (signaalpunt_signals_in_period_all_channels{{{where}}} {LAST})", instant=True
+            ),
+            span=8,
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "$area: change against the $period before",
+            "The last complete period against the one before (for SMART goals); absent when "
+            "either count is hidden or the one before had no signals.",
+            query(f"max (signaalpunt_signals_period_change_ratio{{{where}}})", instant=True),
+            unit="percentunit",
+            span=8,
+        )
+    )
+    d = d.with_panel(
+        _period_bars(
+            "$area: signals per channel per $period",
+            "Web form, phone desk, partner portal and partner systems, per complete period. "
+            + MISSION_NOTE,
+            f"max by (start, channel) (signaalpunt_signals_in_period{{{where}}})",
+            "channel",
+            stacked=True,
+        )
+    )
+    d = d.with_panel(
+        _count_table(
+            "$area: signals per channel per $period, with totals",
+            "One row per period, one column per channel and the total (which counts hidden "
+            "cells too). " + MISSION_NOTE,
+            _cells("start, channel", where),
+            "start",
+            "channel",
+        )
+    )
+    d = d.with_panel(
+        _count_table(
+            "Municipalities and the consortium: signals per channel in the last complete $period",
+            "One row per municipality and one for the consortium. The consortium's row is the "
+            "real total: the published municipalities plus the hidden ones, which are then at "
+            f"least two that together hold at least {SMALL_COUNT}. " + MISSION_NOTE,
+            _cells("area, channel", PERIOD, last=True),
+            "area",
+            "channel",
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Change against the $period before, per municipality",
+            "Last complete period against the one before, all channels.",
+            query(
+                f"max by (area) (signaalpunt_signals_period_change_ratio{{{PERIOD}}})",
+                "{{area}}",
+                instant=True,
+            ),
+            unit="percentunit",
+        )
+    )
+    d = d.with_row(Row("Per partner type"))
+    d = d.with_panel(
+        _period_bars(
+            "$area: signals from partners per partner type per $period",
+            "GP (huisarts), supermarket, Wmo desk, housing corporation, … " + MISSION_NOTE,
+            "max by (start, partner_type) (signaalpunt_signals_in_period_by_partner_type"
+            f'{{{where}, partner_type!="none"}})',
+            "partner_type",
+            stacked=True,
+        )
+    )
+    d = d.with_row(Row("Per 1,000 inhabitants"))
+    d = d.with_panel(
+        _period_bars(
+            "Signals per 1,000 inhabitants per $period",
+            "Per municipality and for the consortium; population from the metrics service's "
+            "inhabitants.yaml. Absent where the count is hidden.",
+            "max by (start, area) (signaalpunt_signals_in_period_per_1000_inhabitants"
+            f"{{{PERIOD}}})",
+            "area",
+            stacked=False,
+        )
+    )
+    d = d.with_panel(
+        _bars(
+            "Signals per 1,000 inhabitants in the last complete $period",
+            "Per municipality and for the consortium. Absent where the count is hidden.",
+            query(
+                "max by (area) (signaalpunt_signals_in_period_per_1000_inhabitants"
+                f"{{{PERIOD}}} {LAST})",
+                "{{area}}",
+                instant=True,
+            ),
+        )
+    )
+    return d
+
+
 DASHBOARDS = {
+    "mission.json": mission,
     "overview.json": overview,
     "follow-up-and-deadlines.json": follow_up,
     "pipeline-health.json": pipeline_health,
@@ -790,6 +1085,7 @@ def render() -> dict[str, str]:
         model = build().build()
         for number, panel in enumerate(model.panels or [], start=1):
             panel.id_val = number  # Grafana wants every panel's id to be unique on its dashboard
+            _link_runbooks(panel)
         rendered[name] = json.dumps(model, cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
     return rendered
 

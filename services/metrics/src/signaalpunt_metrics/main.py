@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from signaalpunt_contracts import REGISTRY, Topic
 from signaalpunt_runtime import Service
@@ -51,6 +52,7 @@ def build(
         municipalities=load_inhabitants(settings.inhabitants_file),
         goals=load_goals(settings.goals_file),
         refresh_interval=settings.refresh_interval,
+        time_zone=ZoneInfo(settings.time_zone),
     )
     service.metrics.register(collector)
     # after the offsets reader (started first), so the first figures include the lag

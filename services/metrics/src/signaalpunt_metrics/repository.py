@@ -300,6 +300,22 @@ async def received_since(conn: DbConnection, since: datetime) -> Rows:
     )
 
 
+async def received_per_period(
+    conn: DbConnection, kind: str, time_zone: str, since: datetime, until: datetime
+) -> Rows:
+    """Signals per period of `kind` (day, week: ISO from Monday, month) in the local calendar of
+    `time_zone`, received in [since, until)."""
+    return await conn.fetch(
+        "SELECT date_trunc($1, received_at AT TIME ZONE $2)::date AS start, municipality,"
+        " channel, partner_type, count(*) AS n FROM signals_received"
+        " WHERE received_at >= $3 AND received_at < $4 GROUP BY 1, 2, 3, 4",
+        kind,
+        time_zone,
+        since,
+        until,
+    )
+
+
 async def first_decisions(conn: DbConnection) -> Rows:
     """Signals by the rules' decision: a counter that never moves between label sets."""
     return await conn.fetch(
