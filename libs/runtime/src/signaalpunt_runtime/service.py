@@ -35,7 +35,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
-from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
@@ -61,6 +61,7 @@ from .consumer import (
     unit_of_work,
 )
 from .database import create_pool
+from .docs_pages import ASSETS, LocalAsyncAPIRoute, assets, redoc_page, swagger_page
 from .failures import Backoff, Failure, classify, error_name
 from .http_api import (
     DirectRoute,
@@ -403,8 +404,9 @@ class Service:
             specification=AsyncAPI(
                 self.broker, title=self.title, version=self.version, description=self.description
             ),
-            # no "try it out": nobody may publish onto a topic through the docs page
-            asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
+            # no "try it out": nobody may publish onto a topic through the docs page; the
+            # page's assets from the service itself (docs_pages), not from a CDN
+            asyncapi_path=LocalAsyncAPIRoute("/docs/asyncapi"),
             on_startup=[self.start_database],
             after_startup=[self.start_relay, self._mark_started],
             on_shutdown=[self.stop_relay],
@@ -562,11 +564,25 @@ def _docs_paths(http: FastAPI | None) -> set[str]:
 
 def _management_face(core: AsgiFastStream, http: FastAPI | None, docs_paths: set[str]) -> ASGIApp:
     own_paths = {path for path, _ in core.routes}
+    # the docs pages with their assets served here (FastAPI's own load them from CDNs)
+    pages: dict[str, ASGIApp] = {}
+    if http is not None and http.docs_url:
+        pages[http.docs_url] = swagger_page(http)
+    if http is not None and http.redoc_url:
+        pages[http.redoc_url] = redoc_page(http)
+    files = assets()
 
     async def management(scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path")
+        path = scope.get("path") or ""
         if path in own_paths:
             await core(scope, receive, send)
+        elif path in pages and scope["type"] == "http":
+            page = pages[path]
+            if scope["method"] not in ("GET", "HEAD"):
+                page = method_not_allowed(path, ("GET", "HEAD"))
+            await page(scope, receive, send)
+        elif path.startswith(f"{ASSETS}/") and scope["type"] == "http":
+            await files(scope, receive, send)
         elif http is not None and path in docs_paths:
             await http(scope, receive, send)
         elif scope["type"] == "http":
