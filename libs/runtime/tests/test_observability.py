@@ -6,6 +6,7 @@ import io
 import json
 import logging
 
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -139,3 +140,80 @@ def _one(spans: tuple[ReadableSpan, ...], kind: SpanKind, topic: str) -> Readabl
     matching = [s for s in spans if s.kind == kind and topic in s.name]
     assert len(matching) == 1, [(s.name, s.kind) for s in spans]
     return matching[0]
+
+
+async def test_a_batch_links_each_producer_span_and_each_event_keeps_its_own_trace(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str
+) -> None:
+    """Batch consumers (the metrics service) take many events in one delivery: the batch's span
+    links every message's producer span, and each event is handled in its own trace, so what
+    the handler writes continues that trace instead of starting a root per batch."""
+    topic = await kafka_topics.private(PLATFORM_PROBE, "batched.v1", consumers=("batcher",))
+    sender_telemetry, sender_spans = _telemetry()
+    receiver_telemetry, receiver_spans = _telemetry()
+    sender = Service(
+        settings_for(database_url, infra.kafka_bootstrap, "batch_sender"),
+        title="sender",
+        migrations=MIGRATIONS,
+        telemetry=sender_telemetry,
+    )
+    receiver = Service(
+        settings_for(database_url, infra.kafka_bootstrap, "batcher"),
+        title="batcher",
+        migrations=MIGRATIONS,
+        telemetry=receiver_telemetry,
+    )
+    handled_in: dict[int, int] = {}  # sequence -> the trace id the handler ran in
+
+    @receiver.consumer(topic, group="batcher", batch_size=20)
+    async def receive(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
+        handled_in[event.data.sequence] = trace.get_current_span().get_span_context().trace_id
+
+    requests: dict[int, int] = {}  # sequence -> the trace id of the request that wrote it
+    tracer = sender_telemetry.tracer_provider.get_tracer("test")
+    async with running(sender):
+        for sequence in range(1, 6):
+            with tracer.start_as_current_span("POST /v1/signals") as request_span:
+                async with sender.transaction() as work:
+                    event = work.new_event(
+                        ProbeV1(run_id="batch", sequence=sequence), municipality="GM0715"
+                    )
+                    await work.publish(topic, event, key=f"k{sequence}")
+            requests[sequence] = request_span.get_span_context().trace_id
+
+        async def relayed() -> bool:
+            published = [
+                s
+                for s in sender_spans.get_finished_spans()
+                if s.kind == SpanKind.PRODUCER and topic.name in s.name
+            ]
+            return len(published) >= 5
+
+        await eventually(relayed, what="the outbox relay to publish the five events")
+
+    async with running(receiver):
+
+        async def delivered() -> bool:
+            return len(handled_in) == 5
+
+        await eventually(delivered, what="the five events to be handled")
+
+    assert handled_in == requests, "each event is handled in the trace of the request"
+    producers = {
+        s.context.span_id
+        for s in sender_spans.get_finished_spans()
+        if s.kind == SpanKind.PRODUCER and topic.name in s.name and s.context
+    }
+    spans = receiver_spans.get_finished_spans()
+    batches = [s for s in spans if s.kind == SpanKind.CONSUMER and "process" in s.name]
+    assert batches, [s.name for s in spans]
+    linked = {link.context.span_id for s in batches for link in s.links}
+    assert producers <= linked, "every producer span is linked from the batch that took it"
+    batch_ids = {s.context.span_id for s in batches if s.context}
+    handles = [s for s in spans if s.name == f"{topic.name} handle"]
+    assert len(handles) == 5
+    for span in handles:
+        assert span.parent is not None
+        assert span.parent.span_id in producers
+        assert {link.context.span_id for link in span.links} <= batch_ids
+        assert span.links

@@ -28,12 +28,15 @@ from notifications_harness import (
     rejected,
     triaged,
 )
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from signaalpunt_contracts import Envelope, NotificationV1, ReferralUpdatedV1, SignalTriagedV1
 from signaalpunt_contracts.notifications import MessageChannel, RecipientKind
 from signaalpunt_notifications.domain import Message, RateLimit, Rule, RuleContext
 from signaalpunt_notifications.rules import TRIAGED
 from signaalpunt_notifications.sender import Sender
 from signaalpunt_notifications.sinks import ReceivedMail, ReceivedRequest
+from signaalpunt_runtime.broker_factory import make_producer
 from signaalpunt_testkit.access_matrix import assert_refused, operations
 from signaalpunt_testkit.logs import collected_logs
 from standardwebhooks import Webhook
@@ -702,3 +705,52 @@ async def test_every_operation_is_for_staff_only(notifications: Running) -> None
         params={"municipality": "GM0715"},
     )
     assert checked == len(operations(document)) == 2
+
+
+async def test_the_sms_sent_for_an_acute_alert_is_in_the_alerts_trace(
+    notifications: Running,
+) -> None:
+    """An acute alert and the SMS sent for it are one trace: the outcome events continue the
+    trace the alert came with (its traceparent), through the sender's own span."""
+    spans = InMemorySpanExporter()
+    provider = notifications.notifications.service.telemetry.tracer_provider
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    trace_id, parent = uuid4().hex, uuid4().hex[:16]
+    signal_id = uuid4()
+    alert = envelope(acute(signal_id, uuid4()))
+    producer = make_producer(notifications.infra.kafka_bootstrap, client_id="trace-test")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            notifications.topics.acute.name,
+            alert.model_dump_json().encode(),
+            key=str(signal_id).encode(),
+            headers=[("traceparent", f"00-{trace_id}-{parent}-01".encode())],
+        )
+    finally:
+        await producer.stop()
+    rows = await settled(notifications, 2, signal_id=signal_id)
+    assert {(r["channel"], r["status"]) for r in rows} == {("email", "sent"), ("sms", "sent")}
+
+    outcomes: dict[tuple[str, str], str] = {}
+
+    async def published() -> bool:
+        for _, value, headers in await read_all(
+            notifications.infra.kafka_bootstrap, notifications.topics.notifications.name
+        ):
+            event = Envelope[NotificationV1].model_validate_json(value)
+            if event.data.signal_id == signal_id:
+                key = (event.data.channel.value, event.data.status.value)
+                outcomes[key] = headers["traceparent"].decode()
+        return ("sms", "sent") in outcomes and ("email", "sent") in outcomes
+
+    await eventually(published, what="the outcome events on the notifications topic")
+    for outcome, traceparent in outcomes.items():
+        assert traceparent.split("-")[1] == trace_id, outcome
+    sends = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name.startswith("send ") and s.context and s.context.trace_id == int(trace_id, 16)
+    ]
+    channels = {(s.attributes or {}).get("signaalpunt.notification.channel") for s in sends}
+    assert channels == {"sms", "email"}

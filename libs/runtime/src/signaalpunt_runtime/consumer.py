@@ -34,7 +34,9 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind, Tracer
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from signaalpunt_contracts import Envelope, Topic
 from signaalpunt_contracts.envelope import PayloadT
@@ -52,7 +54,7 @@ from .failures import (
 )
 from .logs import get_logger
 from .offsets import CommitOnRevoke, OffsetCommitter
-from .outbox import OutboxRow, outbox_row, write_outbox_rows
+from .outbox import TRACE_CONTEXT, OutboxRow, outbox_row, write_outbox_rows
 from .pausing import PauseMetrics, Pausing
 from .settings import ServiceSettings
 
@@ -206,8 +208,10 @@ class ConsumerStage:
         broker: KafkaBroker,
         settings: ServiceSettings,
         metrics: StageMetrics,
+        tracer: Tracer | None = None,
     ) -> None:
         self.topic = topic
+        self._tracer = tracer or trace.get_tracer(__name__)
         self.group = group
         self.handler = handler
         if as_list and not batch_size:
@@ -403,6 +407,7 @@ class ConsumerStage:
         """
         records: tuple[ConsumerRecord[bytes, bytes], ...] = message.raw_message  # type: ignore[assignment]
         consumer = cast("AIOKafkaConsumer", message.consumer)
+        _link_producers(trace.get_current_span(), records)
         started = time.perf_counter()
         finished = 0
         try:
@@ -481,7 +486,8 @@ class ConsumerStage:
                 elif id(item) in together:
                     outcomes.append(together[id(item)])
                 else:
-                    outcomes.append(await self._process_event(item, record))
+                    with self._event_span(record, trace.get_current_span()):
+                        outcomes.append(await self._process_event(item, record))
             except Pause as pause:
                 raise _BatchPause(index, outcomes, pause) from pause
         return outcomes
@@ -511,6 +517,7 @@ class ConsumerStage:
         `id()` of the event)."""
         outcomes: dict[int, str] = {}
         outbox: list[OutboxRow] = []
+        batch = trace.get_current_span()
         async with self._pool().acquire() as conn, conn.transaction():
             if events:
                 new = await self._first_delivery(
@@ -519,7 +526,7 @@ class ConsumerStage:
             else:
                 new = set()
             fresh = []
-            for event, _ in events:
+            for event, record in events:
                 if event.event_id not in new:  # handled before, or twice in this batch
                     outcomes[id(event)] = "duplicate"
                     continue
@@ -527,7 +534,10 @@ class ConsumerStage:
                 if self.as_list:
                     fresh.append(event)
                 else:
-                    await self.handler(event, self._unit_of_work(conn, event, outbox))
+                    # the event's own trace goes on (what it writes continues it), linked to
+                    # the batch it came in
+                    with self._event_span(record, batch):
+                        await self.handler(event, self._unit_of_work(conn, event, outbox))
                 outcomes[id(event)] = "handled"
             if fresh:
                 await self.handler(fresh, self._unit_of_work(conn, None, outbox))
@@ -546,6 +556,16 @@ class ConsumerStage:
                         )
             await write_outbox_rows(conn, self._settings.schema_name, outbox)
         return outcomes
+
+    def _event_span(self, record: ConsumerRecord[bytes, bytes], batch: trace.Span) -> Any:
+        """A span for one event of a batch in the event's own trace (what the handler writes
+        continues it), linked to the batch's span."""
+        return self._tracer.start_as_current_span(
+            f"{self.topic.name} handle",
+            context=_producer_context(record),
+            kind=SpanKind.CONSUMER,
+            links=[Link(batch.get_span_context())],
+        )
 
     # -- shared --------------------------------------------------------------------------------
 
@@ -680,6 +700,34 @@ class ConsumerStage:
 
     async def close(self) -> None:
         await self.pausing.close()
+
+
+def _producer_context(record: ConsumerRecord[bytes, bytes]) -> Context:
+    """The trace context the producer sent with the record (empty: none)."""
+    carrier = {
+        key: value.decode("latin-1")
+        for key, value in record.headers or ()
+        if key in ("traceparent", "tracestate")
+    }
+    return TRACE_CONTEXT.extract(carrier)
+
+
+def _link_producers(span: trace.Span, records: tuple[ConsumerRecord[bytes, bytes], ...]) -> None:
+    """A batch's span links each message's producer span: a batch has no single parent, and
+    without links a trace would end where its event joined a batch. FastStream links only the
+    messages it published itself (by a correlation_id header the outbox relay does not send)."""
+    linked = {link.context.span_id for link in getattr(span, "links", ()) or ()}
+    for record in records:
+        producer = trace.get_current_span(_producer_context(record)).get_span_context()
+        if producer.is_valid and producer.span_id not in linked:
+            linked.add(producer.span_id)
+            span.add_link(
+                producer,
+                {
+                    "messaging.destination.partition.id": str(record.partition),
+                    "messaging.kafka.offset": record.offset,
+                },
+            )
 
 
 class _BatchPause(Exception):  # noqa: N818 - a signal, not an error

@@ -211,6 +211,7 @@ class Service:
                 broker=self.broker,
                 settings=self.settings,
                 metrics=self._stage_metrics,
+                tracer=self.telemetry.tracer_provider.get_tracer("signaalpunt.consumer"),
             )
             stage.register()
             self.stages.append(stage)

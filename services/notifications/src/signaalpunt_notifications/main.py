@@ -167,6 +167,7 @@ def compose(
         notifications=notifications,
         metrics=SenderMetrics(service.metrics),
         clock=clock,
+        tracer=service.telemetry.tracer_provider.get_tracer("signaalpunt.notifications"),
         workers=settings.sender_workers,
         poll_interval=settings.sender_poll_interval,
     )

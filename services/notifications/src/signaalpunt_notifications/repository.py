@@ -10,6 +10,7 @@ from uuid import UUID
 
 from signaalpunt_contracts import Envelope
 from signaalpunt_runtime.database import DbConnection
+from signaalpunt_runtime.outbox import TRACE_CONTEXT
 from uuid_utils.compat import uuid7
 
 from .domain import Message, SignalFacts
@@ -84,6 +85,9 @@ async def record_deliveries(
     Returns how many are new."""
     if not messages:
         return 0
+    # the trace of the event that planned the messages: their outcomes continue it
+    trace_context: dict[str, str] = {}
+    TRACE_CONTEXT.inject(trace_context)
     rows = [
         (
             uuid7(),
@@ -104,17 +108,19 @@ async def record_deliveries(
             m.urgency.value,
             m.quiet_hours,
             due,
+            json.dumps(trace_context),
         )
         for m in messages
     ]
     inserted = await conn.fetch(
         "INSERT INTO deliveries (delivery_id, dedupe_key, reason_event_id, reason_type,"
         " correlation_id, municipality, signal_id, rule, template, language, channel,"
-        " recipient_kind, recipient, address, context, urgency, quiet_hours, next_attempt_at)"
+        " recipient_kind, recipient, address, context, urgency, quiet_hours, next_attempt_at,"
+        " trace_context)"
         " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::uuid[],"
         " $6::text[], $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],"
         " $13::text[], $14::text[]::jsonb[], $15::text[]::jsonb[], $16::text[], $17::bool[],"
-        " $18::timestamptz[])"
+        " $18::timestamptz[], $19::text[]::jsonb[])"
         " ON CONFLICT (dedupe_key) DO NOTHING RETURNING delivery_id",
         *[list(col) for col in zip(*rows, strict=True)],
     )
@@ -145,12 +151,15 @@ class Delivery:
     queued_reason: str | None
     attempts: int
     created_at: datetime
+    trace_context: dict[str, str]
+    """W3C trace context of the event that planned the message (traceparent, tracestate)."""
 
 
 _DELIVERY_COLUMNS = (
     "delivery_id, reason_event_id, reason_type, correlation_id, municipality, signal_id, rule,"
     " template, language, channel, recipient_kind, recipient, address::text AS address,"
-    " context::text AS context, urgency, quiet_hours, queued_reason, attempts, created_at"
+    " context::text AS context, urgency, quiet_hours, queued_reason, attempts, created_at,"
+    " trace_context::text AS trace_context"
 )
 
 
@@ -167,6 +176,7 @@ async def claim_due(conn: DbConnection, now: datetime) -> Delivery | None:
     values = dict(row)
     values["address"] = json.loads(values["address"])
     values["context"] = json.loads(values["context"])
+    values["trace_context"] = json.loads(values["trace_context"])
     return Delivery(**values)
 
 

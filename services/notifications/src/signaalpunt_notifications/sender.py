@@ -21,6 +21,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Tracer
 from prometheus_client import CollectorRegistry, Counter
 from signaalpunt_contracts import Envelope, Topic
 from signaalpunt_contracts.notifications import (
@@ -45,7 +47,7 @@ from signaalpunt_runtime.dead_letters import (
     SERVICE,
 )
 from signaalpunt_runtime.logs import get_logger
-from signaalpunt_runtime.outbox import write_outbox, write_outbox_rows
+from signaalpunt_runtime.outbox import TRACE_CONTEXT, write_outbox, write_outbox_rows
 from uuid_utils.compat import uuid7
 
 from . import repository
@@ -205,7 +207,9 @@ class Sender:
         clock: Clock,
         workers: int = 4,
         poll_interval: float = 0.5,
+        tracer: Tracer | None = None,
     ) -> None:
+        self._tracer = tracer or trace.get_tracer(__name__)
         self._pool = pool
         self._schema = schema
         self._producer = producer
@@ -259,7 +263,18 @@ class Sender:
             delivery = await repository.claim_due(conn, now)
             if delivery is None:
                 return False
-            outcome = await self._deliver(conn, delivery, now)
+            # in the trace of the event that planned the message: its outcome event (written
+            # in this span) continues it, so "acute alert → SMS sent" is one trace
+            with self._tracer.start_as_current_span(
+                f"send {delivery.template}",
+                context=TRACE_CONTEXT.extract(delivery.trace_context),
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "signaalpunt.notification.channel": delivery.channel,
+                    "signaalpunt.notification.template": delivery.template,
+                },
+            ):
+                outcome = await self._deliver(conn, delivery, now)
         # counted and logged only once the outcome is committed
         channel = self.channels.get(MessageChannel(delivery.channel))
         provider = channel.provider if channel is not None else delivery.channel
