@@ -8,7 +8,8 @@
   is committed: a restart does not park it again;
 - the sender's rejection is written through the outbox in the dead letter's own transaction,
   so an outage delays it but never loses it;
-- while the database is down the stage logs its state changes, not every attempt.
+- while the database is down the stage logs its state changes, not every attempt;
+- a service started while the database or the broker is down waits and starts when it returns.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1, Topic
 from signaalpunt_runtime import Service, UnitOfWork
 from signaalpunt_runtime.dead_letters import list_dead_letters
 from signaalpunt_testkit.logs import collected_logs
-from signaalpunt_testkit.outages import postgres_down
+from signaalpunt_testkit.outages import kafka_down, postgres_down
 from signaalpunt_testkit.plugin import Infra, TopicFactory, committed_offsets
 
 from .apps.counter_app import build
@@ -298,3 +299,46 @@ async def test_a_service_started_while_the_database_is_down_starts_when_it_retur
         assert 1 <= len(waiting) <= 2, "one line when it starts waiting, not one per attempt"
     finally:
         await service.stop_database()
+
+
+async def test_a_service_started_while_kafka_is_down_starts_when_it_returns(
+    database_url: str, infra: Infra, kafka_topics: TopicFactory
+) -> None:
+    """Found for issue 14: a service (re)started while the broker was down failed its start
+    ("Unable to bootstrap") and, its HTTP server still up, stayed unready and never consumed,
+    until someone restarted it by hand. It must wait, quietly, and work when the broker does."""
+    schema = "kafka_start_wait"
+    topic = await kafka_topics.private(
+        PLATFORM_PROBE, "kafka-start-wait.v1", consumers=("counter",)
+    )
+    service = build(
+        settings=settings_for(database_url, infra.kafka_bootstrap, schema), input_topic=topic
+    )
+    with collected_logs(logging.WARNING) as lines:
+        async with kafka_down():
+            await service.start_database()
+            starting = asyncio.create_task(service.broker.start())
+            await asyncio.sleep(4)
+            assert not starting.done() or starting.exception() is None, (
+                f"the start gave up while the broker was down: {starting.exception()!r}"
+            )
+        await asyncio.wait_for(starting, 120)
+    await service.start_relay()
+    try:
+        async with producer(infra.kafka_bootstrap) as p:
+            for i in range(3):
+                await send(p, topic.name, probe(schema, i))
+        await eventually(
+            lambda: _at_least(database_url, f"SELECT count(*) FROM {schema}.effects", 3),
+            what="the service handles events once the broker is back",
+            timeout=120,
+        )
+        ok, checks = await service.health()
+        assert ok, checks
+        waiting = [line for line in lines if "waiting for the broker" in line]
+        assert 1 <= len(waiting) <= 2, "one line when it starts waiting, not one per attempt"
+    finally:
+        await service.stop_relay()
+        await service.broker.stop()
+        await service.stop_database()
+    assert await _sequences(database_url, schema) == [0, 1, 2]

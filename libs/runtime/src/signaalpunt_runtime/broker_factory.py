@@ -16,7 +16,9 @@ consumer of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -29,12 +31,19 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from .failures import Backoff, Failure, classify, error_name
 from .kafka_security import KafkaSecurity, shared_security
+from .logs import get_logger
+from .pausing import SUMMARY_INTERVAL
 
 PRODUCER_DEFAULTS: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
 # The consumer stage acknowledges itself: it commits the offsets of handled messages (offsets.py)
 # and rewinds on failure, so FastStream must neither commit first nor commit on its own.
 SUBSCRIBER_ACK_POLICY = AckPolicy.MANUAL
+# the longest wait between two attempts to reach a broker that is down at start
+CONNECT_MAX_DELAY = 10.0
+
+log = get_logger("signaalpunt.broker")
 
 
 class _Broker(KafkaBroker):
@@ -44,14 +53,53 @@ class _Broker(KafkaBroker):
     FastStream does), every consumer that joins makes the members already in the group rejoin,
     at their next heartbeat: a service with ten consumers in its group took 15 s to start (one
     rebalance each). Started together, they join in one rebalance.
+
+    A start while Kafka is down waits for it (as a start waits for PostgreSQL): FastStream's
+    start fails at once ("Unable to bootstrap"), and the service stayed up, not ready and never
+    consuming, until someone restarted it by hand.
     """
 
     async def start(self) -> None:
-        await self.connect()
+        await self._connect_when_kafka_answers()
         await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
         for publisher in self.publishers:
             await publisher.start()
         self.running = True
+
+    async def _connect_when_kafka_answers(self) -> None:
+        """Connect; while the broker is unreachable, wait and try again. Anything else (a
+        refused login, a wrong setting) still stops the start. One line when it starts waiting,
+        one a minute after, one when the broker answers."""
+        backoff = Backoff(0.5, CONNECT_MAX_DELAY)
+        waiting_since: float | None = None
+        next_summary = 0.0
+        while True:
+            try:
+                await self.connect()
+            except Exception as exc:
+                if classify(exc) is not Failure.DEPENDENCY:
+                    raise
+                # a half-made connection (a producer started, then the admin client failed)
+                # would be reused as it is: close what was opened and start clean
+                with contextlib.suppress(Exception):
+                    await self.config.disconnect()
+                now = time.monotonic()
+                if waiting_since is None or now >= next_summary:
+                    log.warning(
+                        "waiting for the broker to start",
+                        error=error_name(exc),
+                        waited_seconds=round(now - (waiting_since or now), 1),
+                    )
+                    waiting_since = waiting_since or now
+                    next_summary = now + SUMMARY_INTERVAL
+                await asyncio.sleep(backoff.next())
+                continue
+            if waiting_since is not None:
+                log.warning(
+                    "broker answered; starting",
+                    waited_seconds=round(time.monotonic() - waiting_since, 1),
+                )
+            return
 
 
 def make_broker(

@@ -40,3 +40,14 @@ async def postgres_down() -> AsyncIterator[None]:
         yield
     finally:
         await infra("up", "postgres")
+
+
+@asynccontextmanager
+async def kafka_down() -> AsyncIterator[None]:
+    """The broker is stopped while the block runs, and started again afterwards, whatever
+    happened inside (`infra.sh up` waits until it answers)."""
+    await infra("down", "kafka")
+    try:
+        yield
+    finally:
+        await infra("up", "kafka")
