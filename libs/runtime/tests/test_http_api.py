@@ -26,6 +26,7 @@ from signaalpunt_runtime.http_api import (
 )
 from signaalpunt_runtime.serving import Served, serving
 from signaalpunt_testkit.logs import collected_logs
+from signaalpunt_testkit.outages import postgres_down
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 from .apps.counter_app import build
@@ -249,3 +250,37 @@ async def test_oversized_or_too_many_headers_are_a_431_problem(served: tuple[Ser
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["type"].endswith("/headers-too-large")
     assert fine.status_code == 200
+
+
+async def test_a_request_while_the_database_is_down_is_a_503_to_try_again_not_a_500(
+    served: tuple[Served, Path],
+) -> None:
+    """Found by `make chaos` (issue 14): during a PostgreSQL outage every request answered 500
+    "something went wrong on our side" with a traceback in the log per request (68 in an 8 s
+    outage), so a client could not tell an outage (try again) from a bug. A dependency that is
+    down is a 503 problem with Retry-After, and one log line, not one per request."""
+    base, keys = served
+    note = {"municipality": "GM0715", "text": "buurman belt niet meer"}
+    async with httpx.AsyncClient(base_url=base.url) as client:
+        assert (await client.post("/v1/notes", json=note, headers=_token(keys))).status_code == 202
+        with collected_logs(logging.WARNING) as lines:
+            async with postgres_down():
+                answers = [
+                    await client.post("/v1/notes", json=note, headers=_token(keys))
+                    for _ in range(5)
+                ]
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert int(answer.headers["retry-after"]) > 0
+            assert answer.json()["type"].endswith("/unavailable")
+        tracebacks = [line for line in lines if "unhandled error" in line or "Exception in" in line]
+        assert not tracebacks, "\n".join(tracebacks)
+        refused = [line for line in lines if "a dependency is unavailable" in line]
+        assert len(refused) == 1, "one line for the outage, not one per request"
+
+        async def accepted_again() -> bool:
+            answer = await client.post("/v1/notes", json=note, headers=_token(keys))
+            return answer.status_code == 202
+
+        await eventually(accepted_again, timeout=60, what="accepted once the database is back")

@@ -50,14 +50,18 @@ def test_every_refusal_is_documented_as_problem_json(tmp_path: Path) -> None:
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     lock = document["paths"]["/v1/things/{thing_id}/lock"]["post"]
     assert lock["security"] == [{"bearer": []}]
-    assert set(lock["responses"]) >= {"200", "400", "401", "403", "404", "409", "413", "422", "431"}
+    assert set(lock["responses"]) >= {
+        *("200", "400", "401", "403", "404", "409", "413", "422", "431", "503")
+    }
+    # a dependency that is down: try again (http_api's 503, issue 14)
+    assert "Retry-After" in lock["responses"]["503"]["headers"]
     assert lock["responses"]["409"]["description"] == "held by another"
     for status, response in lock["responses"].items():
         if int(status) >= 400:
             assert list(response["content"]) == [PROBLEM_MEDIA], status
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert "security" not in document["paths"]["/v1/open"]["get"]
-    assert set(document["paths"]["/v1/open"]["get"]["responses"]) == {"200", "431"}
+    assert set(document["paths"]["/v1/open"]["get"]["responses"]) == {"200", "431", "503"}
     # the API port's document: the platform routes are on the management port
     assert not set(document["paths"]) & {"/health", "/livez", "/readyz", "/metrics"}
 

@@ -17,6 +17,7 @@ its trace id). Problem bodies never echo input values (they may be personal data
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -38,12 +39,16 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from . import openapi_contract
+from .failures import Failure, classify, error_name
 from .logs import get_logger
+from .pausing import SUMMARY_INTERVAL
 from .tenancy import database_scope, scope_of
 
 log = get_logger(__name__)
 
 PROBLEM = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+"""what a 503 (a dependency unavailable) tells the client to wait before it tries again"""
 TYPE_BASE = "https://signaalpunt.nl/problems/"
 
 # Dutch reasons for pydantic's error types; anything else falls back to the English message.
@@ -207,8 +212,25 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
 
+    unavailable = _UnavailableLog()
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if classify(exc) is Failure.DEPENDENCY:
+            # the database or the broker is down: the client should try again (with the same
+            # Idempotency-Key), which a 500 does not say; and an outage is one log line, not a
+            # traceback per request
+            unavailable.note(exc)
+            return problem(
+                503,
+                "Service unavailable / Tijdelijk niet beschikbaar",
+                "A system this service needs is unavailable; try again later (with the same "
+                "Idempotency-Key) / Een onderdeel is tijdelijk niet bereikbaar; probeer het later "
+                "opnieuw.",
+                kind="unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                instance=request.url.path,
+            )
         log.exception("unhandled error in HTTP request", path=request.url.path)
         return problem(
             500,
@@ -218,6 +240,27 @@ def install_problem_handlers(app: FastAPI) -> None:
             kind="server-error",
             instance=request.url.path,
         )
+
+
+class _UnavailableLog:
+    """Requests refused because a dependency is down: one line when it starts, then one per
+    `SUMMARY_INTERVAL` with how many were refused since."""
+
+    def __init__(self) -> None:
+        self._next_line = 0.0
+        self._refused = 0
+
+    def note(self, exc: Exception) -> None:
+        self._refused += 1
+        now = time.monotonic()
+        if now >= self._next_line:
+            log.warning(
+                "requests refused: a dependency is unavailable",
+                error=error_name(exc),
+                refused=self._refused,
+            )
+            self._refused = 0
+            self._next_line = now + SUMMARY_INTERVAL
 
 
 # the document's security scheme (openapi_contract.BEARER_SCHEME); the check itself reads the

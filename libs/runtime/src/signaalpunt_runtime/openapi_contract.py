@@ -77,7 +77,7 @@ def problem_response(status: int, description: str | None = None) -> dict[str, A
         response["headers"] = {
             "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}
         }
-    if status == 429:
+    if status in (429, 503):
         response["headers"] = {
             "Retry-After": {"schema": {"type": "string"}, "description": "seconds to wait"}
         }
@@ -132,6 +132,8 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                 # a body that is not JSON at all (Starlette cannot parse it)
                 responses.setdefault("400", problem_response(400))
             responses.setdefault("431", problem_response(431))
+            # the database or the broker is down (http_api: try again after Retry-After)
+            responses.setdefault("503", problem_response(503))
             for status, response in responses.items():
                 content = response.get("content", {})
                 if status.isdigit() and int(status) >= 400 and PROBLEM_MEDIA not in content:
