@@ -5,15 +5,20 @@ What it does, on the local infrastructure (`deploy/local/infra.sh`):
    process (as `make run`), local receivers for e-mail, SMS and webhooks;
 2. signals through every channel: the phone desk and the partner portal over HTTP (each with an
    `Idempotency-Key`, retried with the same key after an error or a timeout, as a real client
-   does) and a GP's system over Kafka (encrypted CloudEvents, resent with the same id after an
-   error); a share of them acute;
+   does, waiting as long as `Retry-After` says) and a GP's system over Kafka (encrypted
+   CloudEvents, resent with the same id after an error); a share of them acute; the signals are
+   spread over the whole fault window, so they come in during every outage and the broker kill;
+   for a share of the others the desk records a help question (buddy need, consent) once the
+   case is triaged, and every route refers automatically (referral and matching);
 3. meanwhile: a random service SIGKILLed every few seconds (and started again), the broker killed
    with -9 and started again, PostgreSQL stopped with `-m immediate` for each of the outages
    (10 s, 60 s and 200 s at full size);
 4. then waits until the pipeline is quiet and counts: accepted, stored once, triaged once,
-   notified once per dedupe key, dead-lettered (must be 0: the input is well-formed), the time to
-   recover after the last fault, and how late the acute alerts went out; every stage must have
-   resumed by itself (no paused consumer at the end);
+   notified once per dedupe key, referred once (one help question, ranked once, one offer sent,
+   one match request in referral and in matching), dead-lettered (must be 0: the input is
+   well-formed), the time to recover after the last fault, and how late the acute alerts went
+   out (within `--acute-bound` of the end of the last fault, 300 s by default); every stage must
+   have resumed by itself (no paused consumer at the end);
 5. writes `bench/results/chaos.md` and `chaos.png` (a timeline: faults, accepted and handled).
 
     uv run python bench/chaos.py                       # full size: 10,000 signals, 3 outages
@@ -29,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import random
 import signal
@@ -78,10 +84,20 @@ class Plan:
     service_kills: int = 20
     kill_every: float = 6.0
     rate: float = 40.0
-    """signals per second offered (they queue while intake is down)"""
+    """the most signals per second offered: they are spread over the whole fault window, so
+    signals come in during every outage and the broker kill (and the rest after it)"""
     acute_share: float = 0.05
     partner_share: float = 0.3
+    help_share: float = 0.05
+    """share of the (non-acute, HTTP) signals for which the desk records a help question, with
+    a buddy need and consent: referral ranks it (and, the routes being automatic, sends the best
+    offer) and asks matching for a volunteer"""
+    max_clients: int = 2000
+    """HTTP clients waiting at once (each retrying with its own key); more wait to be offered"""
     quiet_timeout: float = 900.0
+    acute_bound: float = 300.0
+    """the promise this run checks: every acute alert went out within this many seconds of the
+    end of the last fault (a run that takes longer fails)"""
     name: str = "chaos"
     seed: int = 14
 
@@ -93,12 +109,21 @@ class Timeline:
     faults: list[tuple[float, float, str]] = field(default_factory=list)
     samples: list[tuple[float, int, int, int]] = field(default_factory=list)
     """(t, accepted, stored, triaged)"""
+    offered: list[float] = field(default_factory=list)
+    """when each signal was first offered"""
+    expected_end: float = 0.0
+    """when the faults are expected to be over (updated as they happen): the load spreads its
+    signals until then"""
+    faults_over: bool = False
 
     def now(self) -> float:
         return time.monotonic() - self.started
 
     def wall(self, seconds: float) -> datetime:
         return self.started_at + timedelta(seconds=seconds)
+
+    def offered_during(self, start: float, end: float) -> int:
+        return sum(1 for t in self.offered if start <= t <= end)
 
 
 def progress(timeline: Timeline, what: str) -> None:
@@ -114,9 +139,19 @@ class Load:
     partner_sent: set[str] = field(default_factory=set)
     acute: set[str] = field(default_factory=set)
     """references (key or ce id) of acute signals"""
-    retries: int = 0
+    http_retries: int = 0
+    """HTTP requests sent again with the same Idempotency-Key (after an error or a timeout)"""
+    partner_resends: int = 0
+    """partner events sent again with the same id (the broker did not acknowledge)"""
+    help_questions: set[str] = field(default_factory=set)
+    """signal ids for which the desk recorded a help question"""
+    desk_retries: int = 0
     refused: list[str] = field(default_factory=list)
     done: bool = False
+
+    @property
+    def retries(self) -> int:
+        return self.http_retries + self.partner_resends + self.desk_retries
 
 
 # -- the services --------------------------------------------------------------------------------
@@ -238,10 +273,37 @@ def _report(i: int, acute: bool, rng: random.Random) -> dict[str, Any]:
     }
 
 
+HELP_QUESTION = {
+    "needs": ["buddy", "social_contact"],
+    "text": "Zou graag iemand hebben om wekelijks koffie mee te drinken",
+    "languages": ["nl"],
+    "mobility": "needs_transport",
+    "age": 78,
+    "near_lat": 51.33,
+    "near_lon": 3.83,
+    "consent_to_refer": True,
+}
+CLIENT_MAX_DELAY = 16.0
+"""the longest a client waits before it tries again (a real client backs off as well)"""
+
+
+def _client_backoff(attempt: int, rng: random.Random) -> float:
+    return float(min(CLIENT_MAX_DELAY, 0.5 * 2**attempt) * rng.uniform(0.8, 1.2))
+
+
 async def _post_until_accepted(
-    client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str], load: Load
-) -> None:
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    load: Load,
+    rng: random.Random,
+) -> str | None:
+    """The signal id intake answered, after as many tries with the same key as it takes (None:
+    refused as malformed, which this run's input never is)."""
     key = str(uuid.uuid4())
+    attempt = 0
     while True:
         try:
             answer = await client.post(
@@ -250,11 +312,12 @@ async def _post_until_accepted(
         except httpx.HTTPError:
             answer = None
         if answer is not None and answer.status_code == 202:
-            load.accepted_http[key] = answer.json()["signal_id"]
+            signal_id = str(answer.json()["signal_id"])
+            load.accepted_http[key] = signal_id
             load.answers_per_key[key] += 1
             if body["concern"]["text"].endswith("acuut gevaar."):
                 load.acute.add(key)
-            return
+            return signal_id
         if (
             answer is not None
             and 400 <= answer.status_code < 500
@@ -265,9 +328,13 @@ async def _post_until_accepted(
             )
         ):
             load.refused.append(f"{answer.status_code} {answer.text[:200]}")
-            return
-        load.retries += 1  # the same key again, as a client does after an error or a timeout
-        await asyncio.sleep(1.0)
+            return None
+        load.http_retries += 1  # the same key again, as a client does after an error or a timeout
+        wait = _client_backoff(attempt, rng)
+        if answer is not None and answer.headers.get("retry-after", "").isdigit():
+            wait = max(wait, float(answer.headers["retry-after"]))
+        await asyncio.sleep(wait)
+        attempt += 1
 
 
 async def _send_partner_event(
@@ -294,50 +361,148 @@ async def _send_partner_event(
             )
             break
         except Exception:  # the broker is down: the partner's system sends the same id again
-            load.retries += 1
+            load.partner_resends += 1
             await asyncio.sleep(1.0)
     load.partner_sent.add(event_id)
     if acute:
         load.acute.add(event_id)
 
 
-async def offer_load(plan: Plan, services: Services, bootstrap: str, load: Load) -> None:
+async def _record_help_question(
+    client: httpx.AsyncClient, url: str, signal_id: str, desk: dict[str, str], load: Load
+) -> None:
+    """The desk calls the person back and records their help question, as the demo does, through
+    whatever fails meanwhile. Like a desk worker after an error, it looks at the case again
+    before it tries again, so a help question that was stored (its answer lost) is not recorded
+    a second time."""
+    case_url = f"{url}/v1/triage/signals/{signal_id}"
+    while True:
+        try:
+            case = await client.get(case_url, headers=desk)
+            if case.status_code == 404:  # not triaged yet
+                await asyncio.sleep(2.0)
+                continue
+            if case.status_code == 200:
+                detail = case.json()
+                if any(s["step"] == "help_question_recorded" for s in detail["steps"]):
+                    load.help_questions.add(signal_id)
+                    return
+                state = detail["case"]["state"]
+                if state == "triaged":
+                    step: dict[str, Any] = {"step": "reporter_contacted"}
+                elif state in ("in_intake", "referred"):
+                    step = {"step": "help_question_recorded", "help_question": HELP_QUESTION}
+                else:
+                    load.refused.append(f"help question for a case in state {state}")
+                    return
+                answer = await client.post(f"{case_url}/steps", json=step, headers=desk)
+                if answer.status_code == 200:
+                    continue  # look again: the next step, or done
+                if 400 <= answer.status_code < 500 and answer.status_code != 409:
+                    load.refused.append(f"step {answer.status_code} {answer.text[:200]}")
+                    return
+        except httpx.HTTPError:
+            pass
+        load.desk_retries += 1
+        await asyncio.sleep(2.0)
+
+
+async def _automatic_referral(client: httpx.AsyncClient, url: str) -> None:
+    """Every route of the run's municipalities refers automatically: the best offer is sent to
+    its organisation without waiting for the team, so a help question ends in one referral
+    sent (and one mail to the organisation)."""
+    for municipality in ("GM0715", "GM0677"):
+        token = mint(
+            AUTH,
+            subject="urn:signaalpunt:staff:regisseur-chaos",
+            kind="staff",
+            municipalities=[municipality],
+            roles=["coordinator"],
+        )
+        for route in ("team_eenzaamheid", "team_welzijn", "mogelijk_acuut", "jeugdteam"):
+            answer = await client.put(
+                f"{url}/v1/referral/routes/{municipality}/{route}",
+                json={"auto_refer": True},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            answer.raise_for_status()
+
+
+def _http_signal(
+    i: int, report: dict[str, Any], desk: dict[str, str], jumbo: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Half by the phone desk, half through the partner portal by a supermarket."""
+    if i % 2:
+        return {**report, "channel": "phone"}, desk
+    report["reporter"] = {"kind": "business", "organisation": "Jumbo Terneuzen"}
+    return {**report, "channel": "partner_portal"}, jumbo
+
+
+def _pace(plan: Plan, timeline: Timeline, *, left: int) -> float:
+    """The wait before the next signal: the time the faults are expected to last yet, shared by
+    the signals left (never faster than `plan.rate`)."""
+    if timeline.faults_over or left == 0:
+        return 1 / plan.rate
+    # a fault that lasts longer than expected: keep offering, a little faster
+    time_left = max(timeline.expected_end - timeline.now(), FAULT_SLACK)
+    return max(1 / plan.rate, time_left / left)
+
+
+async def offer_load(
+    plan: Plan, services: Services, bootstrap: str, load: Load, timeline: Timeline
+) -> None:
+    """Offers the signals spread over the fault window (at most `plan.rate` a second): each
+    waits `time left / signals left`, with the time left as `infra_faults` expects it."""
     rng = random.Random(plan.seed)
+    jitter = random.Random(plan.seed + 2)  # apart, so retries leave the signals as they are
     desk, jumbo = _tokens()
     jwks = json.loads(PARTNER_JWKS.read_text())
     producer = make_producer(bootstrap, client_id="chaos-partner")
     await producer.start()
-    pending: set[asyncio.Task[None]] = set()
+    pending: set[asyncio.Task[Any]] = set()
+    http_waiting = 0
+    help_every = round(1 / plan.help_share) if plan.help_share > 0 else 0
+    non_acute_http = 0
+
+    def track(job: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(job)
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        return task
+
+    async def http(url: str, body: dict[str, Any], headers: dict[str, str], help_: bool) -> None:
+        nonlocal http_waiting
+        http_waiting += 1
+        try:
+            signal_id = await _post_until_accepted(
+                client, url, body, headers, load=load, rng=jitter
+            )
+        finally:
+            http_waiting -= 1
+        if help_ and signal_id is not None:
+            await _record_help_question(client, services.url("triage"), signal_id, desk, load)
+
     try:
-        async with httpx.AsyncClient(timeout=15) as client:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        async with httpx.AsyncClient(timeout=15, limits=limits) as client:
+            if help_every:
+                await _automatic_referral(client, services.url("referral"))
             for i in range(plan.signals):
                 acute = rng.random() < plan.acute_share
                 report = _report(i, acute, rng)
+                timeline.offered.append(timeline.now())
                 if rng.random() < plan.partner_share:
-                    job = _send_partner_event(producer, jwks, report, load, acute)
-                elif i % 2:
-                    job = _post_until_accepted(
-                        client,
-                        services.url("intake"),
-                        {**report, "channel": "phone"},
-                        desk,
-                        load,
-                    )
+                    track(_send_partner_event(producer, jwks, report, load, acute))
                 else:
-                    report["reporter"] = {"kind": "business", "organisation": "Jumbo Terneuzen"}
-                    job = _post_until_accepted(
-                        client,
-                        services.url("intake"),
-                        {**report, "channel": "partner_portal"},
-                        jumbo,
-                        load,
-                    )
-                task = asyncio.create_task(job)
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                while len(pending) > 200:  # noqa: ASYNC110 - a bounded number of clients waiting
+                    help_ = False
+                    if not acute:
+                        help_ = bool(help_every) and non_acute_http % help_every == 0
+                        non_acute_http += 1
+                    body, headers = _http_signal(i, report, desk, jumbo)
+                    track(http(services.url("intake"), body, headers, help_))
+                while http_waiting > plan.max_clients:  # noqa: ASYNC110 - bounded clients
                     await asyncio.sleep(0.05)
-                await asyncio.sleep(1 / plan.rate)
+                await asyncio.sleep(_pace(plan, timeline, left=plan.signals - i - 1))
             await asyncio.gather(*pending)
     finally:
         load.done = True
@@ -366,26 +531,78 @@ async def kill_services(
     return kills
 
 
+CALM = 15.0
+"""seconds between two infrastructure faults"""
+RESTART_ESTIMATE = 10.0
+"""what a restart of Kafka or PostgreSQL is expected to take (for spreading the load only)"""
+FAULT_SLACK = 5.0
+"""the time left the load assumes while a fault lasts longer than expected"""
+
+
 async def infra_faults(plan: Plan, timeline: Timeline) -> None:
     """PostgreSQL outages and broker kills, one after another with some calm between."""
     faults: list[tuple[str, float]] = [("postgres", d) for d in plan.outages]
     for i in range(plan.broker_kills):
         faults.insert(min(1 + 2 * i, len(faults)), ("kafka", 8.0))
-    for component, seconds in faults:
-        await asyncio.sleep(15)
-        started = timeline.now()
-        progress(timeline, f"{component} down")
-        await infra("crash", component)
-        await asyncio.sleep(seconds)
-        await infra("up", component)
-        progress(timeline, f"{component} up again")
-        label = (
-            f"PostgreSQL stopped {seconds:.0f} s" if component == "postgres" else "Kafka kill -9"
+
+    def expect(remaining: list[tuple[str, float]]) -> None:
+        timeline.expected_end = timeline.now() + sum(
+            CALM + seconds + RESTART_ESTIMATE for _, seconds in remaining
         )
-        timeline.faults.append((started, timeline.now(), label))
+
+    try:
+        for n, (component, seconds) in enumerate(faults):
+            expect(faults[n:])
+            await asyncio.sleep(CALM)
+            started = timeline.now()
+            progress(timeline, f"{component} down")
+            await infra("crash", component)
+            await asyncio.sleep(seconds)
+            await infra("up", component)
+            progress(timeline, f"{component} up again")
+            label = (
+                f"PostgreSQL stopped {seconds:.0f} s"
+                if component == "postgres"
+                else "Kafka kill -9"
+            )
+            timeline.faults.append((started, timeline.now(), label))
+    finally:
+        timeline.faults_over = True
 
 
 # -- counting ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Referred:
+    """What became of the help questions the desk recorded (one per signal, buddy need and
+    consent, automatic routes): once each in triage, ranked once by referral, one offer sent,
+    one match request in referral and one in matching."""
+
+    asked: int = 0
+    """help questions the desk recorded (its answer seen)"""
+    recorded_twice: int = 0
+    """signals with more than one help question step in triage"""
+    ranked: int = 0
+    """help questions referral holds"""
+    ranked_twice: int = 0
+    """signals whose offers were ranked more than once (or withdrawn: a second help question)"""
+    referred: int = 0
+    """signals with exactly one offer sent to its organisation"""
+    referred_twice: int = 0
+    match_requested: int = 0
+    """signals with exactly one match request in referral and one in matching"""
+    match_requested_twice: int = 0
+
+    @property
+    def all_once(self) -> bool:
+        return (
+            self.recorded_twice == 0
+            and self.ranked_twice == 0
+            and self.referred_twice == 0
+            and self.match_requested_twice == 0
+            and self.ranked == self.referred == self.match_requested == self.asked
+        )
 
 
 @dataclass
@@ -403,6 +620,7 @@ class Counts:
     """the longest time from a signal's receipt to its acute alert"""
     last_acute_alert_at: datetime | None
     """when the last acute alert went out (to compare with the end of the last fault)"""
+    referral: Referred = field(default_factory=Referred)
 
 
 async def count(dsn: str, load: Load) -> Counts:
@@ -446,6 +664,7 @@ async def count(dsn: str, load: Load) -> Counts:
             " WHERE d.urgency = 'acute' AND d.status = 'sent' AND d.signal_id = ANY($1::uuid[])",
             acute_ids,
         )
+        referral = await _referred(conn, sorted(load.help_questions))
     finally:
         await conn.close()
     sent = sum(r["n"] for r in deliveries if r["status"] == "sent")
@@ -465,6 +684,51 @@ async def count(dsn: str, load: Load) -> Counts:
             float(latest[0]["latest"]) if latest and latest[0]["latest"] is not None else None
         ),
         last_acute_alert_at=latest[0]["last_sent"] if latest else None,
+        referral=referral,
+    )
+
+
+async def _referred(conn: asyncpg.Connection, signal_ids: list[str]) -> Referred:
+    steps = await _fetch_or_empty(
+        conn,
+        "SELECT signal_id, count(*) AS n FROM triage.steps WHERE step = 'help_question_recorded'"
+        " AND signal_id = ANY($1::uuid[]) GROUP BY signal_id",
+        signal_ids,
+    )
+    ranked = await _fetch_or_empty(
+        conn,
+        "SELECT h.signal_id, count(DISTINCT r.created_at) AS rankings,"
+        " count(*) FILTER (WHERE r.status = 'withdrawn') AS withdrawn,"
+        " count(*) FILTER (WHERE r.status NOT IN ('proposed', 'withdrawn')) AS sent"
+        " FROM referral.help_questions h LEFT JOIN referral.referrals r USING (signal_id)"
+        " WHERE h.signal_id = ANY($1::uuid[]) GROUP BY h.signal_id",
+        signal_ids,
+    )
+    in_referral = await _fetch_or_empty(
+        conn,
+        "SELECT signal_id, count(*) AS n FROM referral.match_requests"
+        " WHERE signal_id = ANY($1::uuid[]) GROUP BY signal_id",
+        signal_ids,
+    )
+    in_matching = await _fetch_or_empty(
+        conn,
+        "SELECT signal_id, count(*) AS n FROM matching.match_requests"
+        " WHERE signal_id = ANY($1::uuid[]) GROUP BY signal_id",
+        signal_ids,
+    )
+    matching_n = {r["signal_id"]: r["n"] for r in in_matching}
+    return Referred(
+        asked=len(signal_ids),
+        recorded_twice=sum(1 for r in steps if r["n"] > 1),
+        ranked=len(ranked),
+        ranked_twice=sum(1 for r in ranked if r["rankings"] > 1 or r["withdrawn"]),
+        referred=sum(1 for r in ranked if r["sent"] == 1),
+        referred_twice=sum(1 for r in ranked if r["sent"] > 1),
+        match_requested=sum(
+            1 for r in in_referral if r["n"] == 1 and matching_n.get(r["signal_id"]) == 1
+        ),
+        match_requested_twice=sum(1 for r in in_referral if r["n"] > 1)
+        + sum(1 for n in matching_n.values() if n > 1),
     )
 
 
@@ -527,7 +791,10 @@ class Result:
     """deliveries the log says were sent that no receiver got"""
     not_in_log: int
     """messages the receivers got that the delivery log does not hold as sent"""
-    retries: int
+    http_retries: int
+    """HTTP requests sent again with the same Idempotency-Key"""
+    partner_resends: int
+    desk_retries: int
     refused: list[str]
     timeline: Timeline
     seconds: float
@@ -547,6 +814,9 @@ class Result:
             and not self.paused_at_end
             and not self.refused
             and c.acute_alerts_sent == c.acute_accepted
+            and c.referral.all_once
+            and self.acute_after_last_fault_seconds is not None
+            and self.acute_after_last_fault_seconds <= self.plan.acute_bound
         )
 
 
@@ -591,7 +861,7 @@ async def run(plan: Plan) -> Result:
         progress(timeline, "services healthy; load and faults begin")
         stop_kills = asyncio.Event()
         sampler = asyncio.create_task(_sample(dsn, load, timeline))
-        loading = asyncio.create_task(offer_load(plan, services, bootstrap, load))
+        loading = asyncio.create_task(offer_load(plan, services, bootstrap, load, timeline))
         killing = asyncio.create_task(kill_services(plan, services, timeline, stop_kills))
         await infra_faults(plan, timeline)
         stop_kills.set()
@@ -636,7 +906,9 @@ async def run(plan: Plan) -> Result:
         resent_same_id=resent_same_id,
         never_received=never_received,
         not_in_log=not_in_log,
-        retries=load.retries,
+        http_retries=load.http_retries,
+        partner_resends=load.partner_resends,
+        desk_retries=load.desk_retries,
         refused=load.refused,
         timeline=timeline,
         seconds=timeline.now(),
@@ -665,6 +937,9 @@ async def _quiet(dsn: str, load: Load, seconds: float) -> bool:
                 and c.triaged >= c.stored
                 and c.pending_notifications == 0
                 and c.acute_alerts_sent >= c.acute_accepted
+                and c.referral.ranked >= c.referral.asked
+                and c.referral.referred >= c.referral.asked
+                and c.referral.match_requested >= c.referral.asked
             ):
                 return True
         await asyncio.sleep(2)
@@ -679,6 +954,7 @@ def write_report(result: Result, folder: Path = RESULTS) -> Path:
     plot = folder / f"{result.plan.name}.png"
     _plot(result.timeline, plot)
     c = result.counts
+    r = c.referral
     p = result.plan
     lines = [
         f"# `make chaos`: {'passed' if result.ok else 'FAILED'}",
@@ -706,7 +982,7 @@ def write_report(result: Result, folder: Path = RESULTS) -> Path:
         "| latest acute alert after receipt | "
         + (f"{c.acute_alert_latest_seconds:.0f} s" if c.acute_alert_latest_seconds else "-")
         + " |",
-        "| last acute alert after the end of the last fault | "
+        f"| last acute alert after the end of the last fault (bound {p.acute_bound:.0f} s) | "
         + (
             f"{result.acute_after_last_fault_seconds:.0f} s"
             if result.acute_after_last_fault_seconds is not None
@@ -714,7 +990,15 @@ def write_report(result: Result, folder: Path = RESULTS) -> Path:
         )
         + " |",
         f"| dead letters | {sum(result.dead_letters.values())} |",
-        f"| client retries (same key / same event id) | {result.retries} |",
+        "| client retries: HTTP with the same Idempotency-Key / partner events with the same id"
+        f" / desk steps | {result.http_retries} / {result.partner_resends} /"
+        f" {result.desk_retries} |",
+        f"| help questions recorded by the desk | {r.asked} |",
+        f"| help questions recorded twice in triage | {r.recorded_twice} |",
+        f"| ranked once by referral / ranked again | {r.ranked} / {r.ranked_twice} |",
+        f"| referred once (one offer sent) / more than once | {r.referred} / {r.referred_twice} |",
+        "| one match request in referral and in matching / more than one | "
+        f"{r.match_requested} / {r.match_requested_twice} |",
         f"| refused by intake | {len(result.refused)} |",
         "| time to recover after the last fault | "
         + (f"{result.recovered_seconds:.0f} s" if result.recovered_seconds is not None else "never")
@@ -725,9 +1009,12 @@ def write_report(result: Result, folder: Path = RESULTS) -> Path:
         "",
         "## Faults",
         "",
-        "| from (s) | to (s) | fault |",
-        "|---|---|---|",
-        *(f"| {a:.0f} | {b:.0f} | {what} |" for a, b, what in result.timeline.faults),
+        "| from (s) | to (s) | fault | signals offered during it |",
+        "|---|---|---|---|",
+        *(
+            f"| {a:.0f} | {b:.0f} | {what} | {result.timeline.offered_during(a, b)} |"
+            for a, b, what in result.timeline.faults
+        ),
     ]
     if result.dead_letters:
         lines += [
@@ -743,9 +1030,20 @@ def write_report(result: Result, folder: Path = RESULTS) -> Path:
             {
                 "ok": result.ok,
                 "counts": {
-                    k: str(v) if isinstance(v, datetime) else v for k, v in c.__dict__.items()
+                    k: str(v) if isinstance(v, datetime) else v
+                    for k, v in c.__dict__.items()
+                    if k != "referral"
                 },
+                "referral": c.referral.__dict__,
+                "http_retries": result.http_retries,
+                "partner_resends": result.partner_resends,
+                "desk_retries": result.desk_retries,
+                "offered_during_faults": [
+                    [what, result.timeline.offered_during(a, b)]
+                    for a, b, what in result.timeline.faults
+                ],
                 "dead_letters": result.dead_letters,
+                "acute_bound": result.plan.acute_bound,
                 "service_kills": result.service_kills,
                 "never_received": result.never_received,
                 "not_in_log": result.not_in_log,
@@ -800,6 +1098,9 @@ def main() -> int:
     parser.add_argument("--service-kills", type=int, default=Plan.service_kills)
     parser.add_argument("--kill-every", type=float, default=Plan.kill_every)
     parser.add_argument("--rate", type=float, default=Plan.rate)
+    parser.add_argument("--help-share", type=float, default=Plan.help_share)
+    parser.add_argument("--acute-bound", type=float, default=Plan.acute_bound)
+    parser.add_argument("--quiet-timeout", type=float, default=Plan.quiet_timeout)
     parser.add_argument("--name", default=Plan.name)
     args = parser.parse_args()
     plan = Plan(
@@ -809,8 +1110,14 @@ def main() -> int:
         service_kills=args.service_kills,
         kill_every=args.kill_every,
         rate=args.rate,
+        help_share=args.help_share,
+        acute_bound=args.acute_bound,
+        quiet_timeout=args.quiet_timeout,
         name=args.name,
     )
+    # the GP's system resends after a broker error (counted in the report); aiokafka's own
+    # line per attempt would bury the progress lines
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     result = asyncio.run(run(plan))
     path = write_report(result)
     print(path.read_text())
