@@ -366,7 +366,7 @@ SIGNALS_ERASED = Topic(
         "service deletes or anonymises what it derived from the signal."
     ),
     producers=("intake",),
-    consumers=("triage", "notifications", "metrics", "referral"),
+    consumers=("triage", "notifications", "metrics", "referral", "matching"),
     partitions=6,
     # a service that was down for a long weekend must still see it
     retention=timedelta(days=28),

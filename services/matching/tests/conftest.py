@@ -10,7 +10,12 @@ import pytest
 import pytest_asyncio
 from matching_harness import RunningMatching
 from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import MATCHES, MATCHES_REQUESTED, VOLUNTEERS_VOG_EXPIRING
+from signaalpunt_contracts import (
+    MATCHES,
+    MATCHES_REQUESTED,
+    SIGNALS_ERASED,
+    VOLUNTEERS_VOG_EXPIRING,
+)
 from signaalpunt_matching.config import MatchingSettings
 from signaalpunt_matching.handlers import Topics
 from signaalpunt_matching.main import build
@@ -34,6 +39,7 @@ async def matching(
         requests=await kafka_topics.private(MATCHES_REQUESTED, "matches.requested.v1"),
         matches=await kafka_topics.private(MATCHES, "matches.v1"),
         vog=await kafka_topics.private(VOLUNTEERS_VOG_EXPIRING, "volunteers.vog-expiring.v1"),
+        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
     )
     settings = MatchingSettings(
         database_url=database_url,  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
-from signaalpunt_contracts import MatchEndReason, MatchStatus, WeekSlot
+from signaalpunt_contracts import ErasureReason, MatchEndReason, MatchStatus, WeekSlot
 from signaalpunt_privacy import access_log
 from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.access_log_api import access_log_api
@@ -25,6 +25,7 @@ from signaalpunt_runtime.http_api import install_problem_handlers, problem, requ
 from . import repository as repo
 from .answers import add_answer_routes
 from .domain import TransitionRefusedError, VolunteerStatus
+from .erasure import erase_volunteer
 from .handlers import Matching, NotFoundError, staff_change
 from .registry import VolunteerIn, register
 
@@ -99,6 +100,19 @@ class VolunteerChange(BaseModel):
     vog_expires_on: date | None = None
     social_worker: str | None = Field(default=None, max_length=200)
     availability: list[WeekSlot] | None = Field(default=None, max_length=21)
+
+
+class VolunteerErasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ErasureReason = Field(
+        description="a category, never free text (data_subject_request, consent_withdrawn, ...)"
+    )
+
+
+class VolunteerErased(BaseModel):
+    volunteer_id: UUID
+    matches_ended: int = Field(description="open proposals declined and matches ended for it")
 
 
 class MatchView(BaseModel):
@@ -311,6 +325,21 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
             changed = await repo.get_volunteer(work.connection, volunteer_id)
         assert changed is not None
         return VolunteerView.of(changed)
+
+    @api.post("/v1/matching/volunteers/{volunteer_id}/erasure", response_model=VolunteerErased)
+    async def erase(
+        volunteer_id: UUID, body: VolunteerErasureIn, request: Request, principal: Registrar
+    ) -> VolunteerErased | JSONResponse:
+        """Erase a volunteer's personal data on their request (AVG art. 17): their key is
+        shredded, open proposals go to the next volunteer, open matches end
+        (`volunteer_stopped`), the row keeps ids only; logged. Repeating it is harmless."""
+        try:
+            ended = await erase_volunteer(
+                ctx, volunteer_id, principal=principal, reason=body.reason
+            )
+        except NotFoundError:
+            return not_found(request)
+        return VolunteerErased(volunteer_id=volunteer_id, matches_ended=ended)
 
     add_match_routes(api, ctx, requires(verifier, staff, MATCH_ROLES))
     add_answer_routes(api, ctx)

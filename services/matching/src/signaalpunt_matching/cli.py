@@ -1,6 +1,7 @@
 """`signaalpunt-volunteers`: the volunteer registry from a CSV file, through the matching API.
 
     signaalpunt-volunteers import vrijwilligers.csv --report geweigerd.csv   (SIGNAALPUNT_TOKEN)
+    signaalpunt-volunteers erase <volunteer id> --reason data_subject_request
 
 Rows go in batches with a progress bar; every refused row (by the parser here or by the service:
 an unknown postcode area, another municipality) is listed with its line and reason and written
@@ -11,11 +12,13 @@ service, as for every other caller.
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import typer
 from rich.console import Console
 from rich.progress import Progress
+from signaalpunt_contracts import ErasureReason
 
 from .csv_import import RejectedRow, read_csv, write_report
 
@@ -72,6 +75,31 @@ def import_volunteers(
     if report is not None:
         report.write_text(write_report(rejected), encoding="utf-8")
     raise typer.Exit(2 if rejected else 0)
+
+
+@app.command("erase")
+def erase(
+    volunteer_id: UUID = typer.Argument(..., help="the volunteer's id (from the registry)"),
+    reason: ErasureReason = typer.Option(ErasureReason.DATA_SUBJECT_REQUEST),
+    url: str = typer.Option("http://127.0.0.1:8106", envvar="SIGNAALPUNT_MATCHING_URL"),
+    token: str = typer.Option(..., envvar="SIGNAALPUNT_TOKEN", help="a coordinator's token"),
+) -> None:
+    """Erase a volunteer's personal data (their request; AVG art. 17): key shredded, open
+    proposals to the next volunteer, open matches ended. Remove them from your CSV too, or a
+    re-import registers them again."""
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120
+    ) as client:
+        answer = client.post(
+            f"/v1/matching/volunteers/{volunteer_id}/erasure", json={"reason": reason.value}
+        )
+    if answer.status_code != 200:
+        console.print(f"[red]the service refused the erasure ({answer.status_code})")
+        console.print(answer.text)
+        raise typer.Exit(1)
+    console.print(
+        f"volunteer {volunteer_id} erased; {answer.json()['matches_ended']} open matches ended"
+    )
 
 
 if __name__ == "__main__":

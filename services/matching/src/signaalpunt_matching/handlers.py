@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter
 from signaalpunt_contracts import (
+    SIGNALS_ERASED,
     Envelope,
     MatchConstraint,
     MatchEndReason,
@@ -52,6 +53,7 @@ class Topics:
     requests: Topic
     matches: Topic
     vog: Topic
+    erased: Topic = SIGNALS_ERASED
 
 
 class MatchingMetrics:
@@ -174,6 +176,9 @@ async def on_match_request(
         ruled_out={},
         requested_at=q.requested_at,
     )
+    if await repo.was_erased(work.connection, q.signal_id):
+        log.info("match request of an erased signal", match_request_id=str(q.match_request_id))
+        return  # the person was erased before the request got here: nothing of theirs is kept
     if not await repo.save_request(work.connection, stored):
         log.info("match request already handled", match_request_id=str(q.match_request_id))
         return
@@ -300,7 +305,7 @@ async def _unmatched(
 # -- changes of a match ----------------------------------------------------------------------------
 
 
-async def _move(  # noqa: PLR0917
+async def move_match(  # noqa: PLR0917
     ctx: Matching,
     work: UnitOfWork,
     m: repo.Match,
@@ -337,7 +342,7 @@ async def answer_by_link(ctx: Matching, token: str, *, accept: bool) -> repo.Mat
             raise NotFoundError
         if m.status is not S.PROPOSED or m.link_nonce != claims.nonce:
             raise LinkUsedError
-        return await _move(
+        return await move_match(
             ctx, work, m, S.ACCEPTED if accept else S.DECLINED, Actor.VOLUNTEER, "volunteer"
         )
 
@@ -372,7 +377,7 @@ async def staff_change(
             raise NotFoundError
         if m.status is target:
             return m
-        return await _move(ctx, work, m, target, Actor.STAFF, by, end_reason=end_reason)
+        return await move_match(ctx, work, m, target, Actor.STAFF, by, end_reason=end_reason)
 
 
 # -- the watchers (any replica) --------------------------------------------------------------------
@@ -383,7 +388,7 @@ async def expire_due(ctx: Matching, *, batch: int = 50) -> int:
     async with ctx.service.transaction() as work:
         due = await repo.due_proposals(work.connection, ctx.clock(), batch)
         for m in due:
-            await _move(ctx, work, m, S.EXPIRED, Actor.SYSTEM, "deadline")
+            await move_match(ctx, work, m, S.EXPIRED, Actor.SYSTEM, "deadline")
     if due:
         log.info("proposals expired", count=len(due))
     return len(due)

@@ -19,6 +19,7 @@ from . import repository as repo
 from .api import build_api
 from .config import MatchingSettings
 from .csv_import import read_csv
+from .erasure import register_erasure
 from .handlers import (
     Clock,
     Matching,
@@ -122,6 +123,7 @@ def build(
         vog_warning_days=settings.vog_warning_days,
     )
     register_consumer(ctx)
+    register_erasure(ctx)
     if settings.demo_volunteers is not None:
         demo = settings.demo_volunteers
 

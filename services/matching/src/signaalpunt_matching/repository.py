@@ -671,3 +671,83 @@ async def unmatched_report(
         list(municipalities),
     )
     return [dict(r) for r in rows]
+
+
+# -- erasure ---------------------------------------------------------------------------------------
+
+
+async def requests_of_signal(conn: DbConnection, signal_id: UUID) -> list[StoredRequest]:
+    rows = await conn.fetch(
+        "SELECT * FROM match_requests WHERE signal_id = $1 ORDER BY requested_at FOR UPDATE",
+        signal_id,
+    )
+    return [_request(r) for r in rows]
+
+
+async def erase_signal(conn: DbConnection, signal_id: UUID) -> int:
+    """A person was erased: their match requests (first name, neighbourhood, languages,
+    interests, availability) and matches go, with the published copies of their events. An
+    unmatched request stays for the unmatched report, under random ids and without anything
+    of the person (its needs and what ruled volunteers out are about the registry). A tombstone
+    keeps a late request out. Returns how many matches went."""
+    deleted = await conn.execute(
+        "DELETE FROM matches WHERE match_request_id IN"
+        " (SELECT match_request_id FROM match_requests WHERE signal_id = $1)",
+        signal_id,
+    )
+    await conn.execute(
+        "DELETE FROM match_requests WHERE signal_id = $1 AND status <> 'unmatched'", signal_id
+    )
+    await conn.execute(
+        """
+        UPDATE match_requests SET signal_id = gen_random_uuid(), subject_id = gen_random_uuid(),
+            first_name = NULL, lat = NULL, lon = NULL, languages = '{}', interests = '{}',
+            availability = '{}'
+        WHERE signal_id = $1
+        """,
+        signal_id,
+    )
+    await conn.execute(
+        "DELETE FROM outbox WHERE key = $1 AND published_at IS NOT NULL", str(signal_id)
+    )
+    await conn.execute(
+        "INSERT INTO erased_signals (signal_id) VALUES ($1) ON CONFLICT DO NOTHING", signal_id
+    )
+    return int(deleted.rsplit(" ", 1)[-1])
+
+
+async def was_erased(conn: DbConnection, signal_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval("SELECT true FROM erased_signals WHERE signal_id = $1", signal_id)
+    )
+
+
+async def open_matches_of_volunteer(conn: DbConnection, volunteer_id: UUID) -> list[Match]:
+    rows = await conn.fetch(
+        "SELECT * FROM matches WHERE volunteer_id = $1 "
+        "AND status IN ('proposed', 'accepted', 'active') ORDER BY created_at FOR UPDATE",
+        volunteer_id,
+    )
+    return [_match(r) for r in rows]
+
+
+async def erase_volunteer(conn: DbConnection, volunteer_id: UUID) -> None:
+    """A volunteer erased on their own request: their name, contact, full postcode, the
+    coordinator's own id for them, what they like and when they can are cleared, and they have
+    left. The row stays (ids, PC4 area, the count of matches given) because ended matches and
+    the fair spread refer to it; nothing in it names them. Published copies of their VOG
+    warnings go."""
+    await conn.execute(
+        """
+        UPDATE volunteers SET status = 'left', external_id = NULL, first_name = NULL,
+            last_name = NULL, email = NULL, phone = NULL, postcode = NULL, interests = '{}',
+            availability = '{}', languages = '{}', skills = '{}', trained_on = NULL,
+            vog_issued_on = NULL, vog_expires_on = NULL, vog_warned_for = NULL,
+            max_matches = 0, load = 0, erased_at = COALESCE(erased_at, now()), updated_at = now()
+        WHERE volunteer_id = $1
+        """,
+        volunteer_id,
+    )
+    await conn.execute(
+        "DELETE FROM outbox WHERE key = $1 AND published_at IS NOT NULL", str(volunteer_id)
+    )
