@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from signaalpunt_contracts import Envelope, Topic
 from signaalpunt_runtime.broker_factory import make_admin, make_reader
 from signaalpunt_runtime.migrations import upgrade_async
+from signaalpunt_runtime.tenancy import EVERYTHING, SCOPE_SETTING
 
 from .config import MetricsSettings
 from .handlers import Apply, MetricsTopics
@@ -70,7 +71,11 @@ async def rebuild(
     await upgrade_async(MIGRATIONS, dsn, fresh)
 
     report = RebuildReport()
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": fresh})
+    # the read models are held to row-level security, the migrating owner too: the rebuild
+    # writes every municipality's rows, as the service does
+    conn = await asyncpg.connect(
+        dsn, server_settings={"search_path": fresh, SCOPE_SETTING: EVERYTHING}
+    )
     try:
         replayer = _Replayer(conn, group, report, progress, batch)
         for topic, apply in topics.consumed():
