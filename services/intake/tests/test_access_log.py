@@ -113,9 +113,10 @@ async def test_the_export_holds_what_was_stored_and_who_looked(intake: RunningIn
     assert held["reporter"]["phone"] == planted["reporter_phone"]
     assert held["reporter"]["email"] == planted["reporter_email"]
     assert "pd1." not in json.dumps(export), "a sealed value was left unopened"
-    # who looked before: the search, by the coordinator who searched
+    # who processed it before, newest first: the search, and the web form that took it in
     assert [(a["operation"], a["actor"]) for a in export["accessed"]] == [
-        ("search", "urn:signaalpunt:staff:regisseur-zoekt")
+        ("search", "urn:signaalpunt:staff:regisseur-zoekt"),
+        ("write", "anonymous"),
     ]
 
     second = await intake.client.post(
@@ -124,15 +125,16 @@ async def test_the_export_holds_what_was_stored_and_who_looked(intake: RunningIn
     assert [(a["operation"], a["actor"]) for a in second.json()["accessed"]] == [
         ("export", "urn:signaalpunt:staff:regisseur-1"),
         ("search", "urn:signaalpunt:staff:regisseur-zoekt"),
+        ("write", "anonymous"),
     ]
 
     # the log itself holds ids and vocabulary only: none of the planted values, in any column
     rows = await _rows(intake, signal_id)
-    assert [r["operation"] for r in rows] == ["search", "export", "export"]
-    assert rows[1]["purpose"] == "data_subject_access"
-    assert rows[1]["municipality"] == "GM0715"
-    assert rows[1]["roles"] == ["coordinator"]
-    assert rows[1]["trace_id"] is not None
+    assert [r["operation"] for r in rows] == ["write", "search", "export", "export"]
+    assert rows[2]["purpose"] == "data_subject_access"
+    assert rows[2]["municipality"] == "GM0715"
+    assert rows[2]["roles"] == ["coordinator"]
+    assert rows[2]["trace_id"] is not None
     dumped = json.dumps(rows, default=str).lower()
     for value in planted.values():
         assert value.lower() not in dumped
@@ -165,8 +167,8 @@ async def test_the_export_is_refused_to_others(intake: RunningIntake) -> None:
     assert elsewhere.status_code == 404
     no_token = await intake.client.post("/v1/subject-access/export", json=ask)
     assert no_token.status_code == 401
-    # nothing was exported, so nothing was logged
-    assert await _rows(intake, signal_id) == []
+    # nothing was exported, so nothing was logged (but its taking in)
+    assert [r["activity"] for r in await _rows(intake, signal_id)] == ["intake.signal_received"]
 
 
 async def test_a_coordinator_reads_their_municipalitys_log(intake: RunningIntake) -> None:
@@ -183,12 +185,14 @@ async def test_a_coordinator_reads_their_municipalitys_log(intake: RunningIntake
     )
     assert mine.status_code == 200, mine.text
     assert [(e["operation"], e["signal_id"]) for e in mine.json()["entries"]] == [
-        ("export", signal_id)
+        ("export", signal_id),
+        ("write", signal_id),
     ]
     by_person = await intake.client.get(
         "/v1/access-log", params={"subject_id": subject_id}, headers=_coordinator(intake)
     )
-    assert [e["signal_id"] for e in by_person.json()["entries"]] == [signal_id]
+    # the export and the taking in (the read just before was about the signal, not the person)
+    assert [e["signal_id"] for e in by_person.json()["entries"]] == [signal_id, signal_id]
     later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     after = await intake.client.get(
         "/v1/access-log",
@@ -269,7 +273,8 @@ async def test_the_log_is_append_only_for_the_service(intake: RunningIntake) -> 
         await conn.close()
     rows = await _rows(intake, signal_id)
     assert [(r["operation"], r["actor"]) for r in rows] == [
-        ("export", "urn:signaalpunt:staff:regisseur-1")
+        ("write", "anonymous"),
+        ("export", "urn:signaalpunt:staff:regisseur-1"),
     ]
 
 
@@ -409,7 +414,8 @@ async def test_an_erasure_is_logged_with_its_coordinator(intake: RunningIntake) 
     assert approved.status_code == 200, approved.text
     rows = await _rows(intake, signal_id)
     assert [(r["operation"], r["actor"], r["purpose"]) for r in rows] == [
-        ("erase", "urn:signaalpunt:staff:regisseur-2", "erasure")
+        ("write", "anonymous", "signal_handling"),
+        ("erase", "urn:signaalpunt:staff:regisseur-2", "erasure"),
     ]
     # and it is gone for an export afterwards
     gone = await intake.client.post(
@@ -437,28 +443,26 @@ async def test_the_cli_exports_and_reads_the_log_through_the_api(intake: Running
     listed = await asyncio.to_thread(run, "access-log", "GM0715", "--signal", signal_id)
     assert "urn:signaalpunt:staff:regisseur-cli" in listed
     assert "intake.subject_access_export" in listed
-    assert "1 entry" in listed
+    assert "2 entries" in listed  # the export and the taking in
     assert planted["subject_name"] not in listed
     assert "intact" in await asyncio.to_thread(run, "chain", "GM0715")
 
 
 LOGGED = {
+    "POST /v1/signals": "intake.signal_received",  # the person's data taken in (a write)
+    "GET /v1/access-log": "intake.access_log_read",  # who processed the person's data
     "POST /v1/erasures/search": "intake.erasure_search",
-    "POST /v1/erasures/{erasure_id}/approve": "intake.erasure",
     "POST /v1/subject-access/export": "intake.subject_access_export",
+    "POST /v1/erasures/{erasure_id}/approve": "intake.erasure",
 }
-"""Every operation that shows or erases a person's data, and the activity it logs."""
+"""Every operation that takes in, shows or erases a person's data, and the activity it logs."""
 IDS_ONLY = {
     "GET /v1/signals/{signal_id}/status",  # received / being handled / handled
     "POST /v1/erasures",  # a request (ids); carried out at once without four eyes: logged
     "GET /v1/erasures/{erasure_id}",
-    "GET /v1/access-log",  # the log itself: ids and vocabulary
-    "GET /v1/access-log/chain",
+    "GET /v1/access-log/chain",  # counts and hashes
     "GET /.well-known/jwks.json",  # intake's public key for partners
 }
-NOT_YET = {"POST /v1/signals"}
-"""Records a person's data; the stored signal is its record (who submitted it, when); an
-access-log entry per submission is still to come (docs/privacy.md)."""
 
 
 async def test_every_operation_with_personal_data_writes_an_entry(intake: RunningIntake) -> None:
@@ -466,12 +470,20 @@ async def test_every_operation_with_personal_data_writes_an_entry(intake: Runnin
     a person's data, log it), or this fails."""
     document = (await intake.management.get("/openapi.json")).json()
     found = {f"{m.upper()} {path}" for path, item in document["paths"].items() for m in item}
-    assert found == LOGGED.keys() | IDS_ONLY | NOT_YET
+    assert found == LOGGED.keys() | IDS_ONLY
     planted = _planted()
     signal_id = await _submit(intake, _form(planted))
 
     async def count(activity: str) -> int:
         return [r["activity"] for r in await _rows(intake, signal_id)].count(activity)
+
+    # the submission itself (the first call): one entry for the signal it took in
+    assert await count(LOGGED["POST /v1/signals"]) == 1
+
+    async def read_log() -> httpx.Response:
+        return await intake.client.get(
+            "/v1/access-log", params={"signal_id": signal_id}, headers=_coordinator(intake)
+        )
 
     async def search() -> httpx.Response:
         return await intake.client.post(
@@ -504,13 +516,59 @@ async def test_every_operation_with_personal_data_writes_an_entry(intake: Runnin
         )
 
     calls = {
+        "GET /v1/access-log": read_log,
         "POST /v1/erasures/search": search,
         "POST /v1/subject-access/export": export,
         "POST /v1/erasures/{erasure_id}/approve": approve,  # last: the signal is gone after
     }
-    assert calls.keys() == LOGGED.keys()
+    assert calls.keys() | {"POST /v1/signals"} == LOGGED.keys()
     for operation, call in calls.items():
         before = await count(LOGGED[operation])
         answer = await call()
         assert answer.status_code == 200, (operation, answer.text)
         assert await count(LOGGED[operation]) == before + 1, operation
+
+
+async def test_a_signal_taken_in_and_a_read_of_the_log_are_logged(intake: RunningIntake) -> None:
+    """The web form writes an entry by `anonymous` (kind `public`: no address of the reporter),
+    the desk one by its staff id; reading the log writes one more, for the signal asked about."""
+    planted = _planted()
+    by_form = await _submit(intake, _form(planted))
+    desk = await intake.client.post(
+        "/v1/signals",
+        json={**_form(_planted()), "channel": "phone"},
+        headers=intake.token(roles=("desk",), subject="urn:signaalpunt:staff:balie-3"),
+    )
+    assert desk.status_code == 202, desk.text
+    [form_entry] = await _rows(intake, by_form)
+    [desk_entry] = await _rows(intake, desk.json()["signal_id"])
+    assert (form_entry["activity"], form_entry["operation"]) == ("intake.signal_received", "write")
+    assert (form_entry["actor"], form_entry["actor_kind"]) == ("anonymous", "public")
+    assert form_entry["categories"] == ["identity", "contact", "concern", "reporter"]
+    assert form_entry["purpose"] == "signal_handling"
+    assert form_entry["trace_id"] is not None
+    assert (desk_entry["actor"], desk_entry["actor_kind"]) == (
+        "urn:signaalpunt:staff:balie-3",
+        "staff",
+    )
+    dumped = json.dumps([form_entry, desk_entry], default=str)
+    assert not [v for v in planted.values() if v in dumped]
+    assert "127.0.0.1" not in dumped
+
+    read = await intake.client.get(
+        "/v1/access-log",
+        params={"signal_id": by_form},
+        headers=_coordinator(intake, "fg-1"),
+    )
+    assert [e["activity"] for e in read.json()["entries"]] == ["intake.signal_received"]
+    after = await _rows(intake, by_form)
+    assert [(r["activity"], r["actor"], r["categories"], r["purpose"]) for r in after][-1] == (
+        "intake.access_log_read",
+        "urn:signaalpunt:staff:fg-1",
+        ["processing"],
+        "accountability",
+    )
+    again = await intake.client.get(
+        "/v1/access-log", params={"signal_id": by_form}, headers=_coordinator(intake, "fg-2")
+    )
+    assert again.json()["entries"][0]["actor"] == "urn:signaalpunt:staff:fg-1"

@@ -57,3 +57,56 @@ async def test_opening_a_volunteers_data_is_logged(
     assert other.json()["entries"] == []
     registrar = await matching.client.get("/v1/access-log", headers=matching.staff())
     assert registrar.status_code == 403
+
+
+async def test_a_proposal_and_its_answer_link_are_logged(
+    matching: RunningMatching, database_url: str
+) -> None:
+    """Matching gives the person's needs and neighbourhood to a volunteer (a write by the
+    system), and the volunteer opening the link sees the first name (a read, by the volunteer);
+    reading the log is logged too."""
+    [vid] = await matching.volunteers(volunteer(first_name="Linkkijker", languages=["ku"]))
+    sent = await matching.request(languages=["ku"], first_name="Geheimnaam")
+    [proposed] = await matching.about(sent.data.signal_id)
+    assert proposed.answer_url is not None
+    token = proposed.answer_url.rsplit("/", 1)[-1]
+    shown = await matching.client.get(f"/v1/matching/answers/{token}")
+    assert shown.json()["first_name"] == "Geheimnaam"
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT * FROM matching.access_log WHERE signal_id = $1 ORDER BY entry_id",
+                sent.data.signal_id,
+            )
+        ]
+    finally:
+        await conn.close()
+    assert [(r["activity"], r["operation"], r["actor"], r["actor_kind"]) for r in rows] == [
+        ("matching.proposal", "write", "system:matching", "system"),
+        ("matching.answer_link_view", "read", f"volunteer:{vid}", "volunteer"),
+    ]
+    assert {r["subject_id"] for r in rows} == {sent.data.subject_id}
+    assert "Geheimnaam" not in json.dumps(rows, default=str)
+
+    read = await matching.client.get(
+        "/v1/access-log",
+        params={"signal_id": str(sent.data.signal_id)},
+        headers=matching.staff("coordinator", subject="staff:fg-matching"),
+    )
+    assert [e["activity"] for e in read.json()["entries"]] == [
+        "matching.answer_link_view",
+        "matching.proposal",
+    ]
+    again = await matching.client.get(
+        "/v1/access-log",
+        params={"signal_id": str(sent.data.signal_id)},
+        headers=matching.staff("coordinator"),
+    )
+    newest = again.json()["entries"][0]
+    assert (newest["activity"], newest["actor"], newest["purpose"]) == (
+        "matching.access_log_read",
+        "staff:fg-matching",
+        "accountability",
+    )

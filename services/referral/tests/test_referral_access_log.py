@@ -31,7 +31,11 @@ async def test_an_organisation_reading_its_inbox_is_logged(referral: RunningRefe
     async with referral.referrals.service.pool.acquire() as conn:
         rows = [
             dict(r)
-            for r in await conn.fetch("SELECT * FROM access_log WHERE signal_id = $1", signal_id)
+            for r in await conn.fetch(
+                "SELECT * FROM access_log WHERE signal_id = $1"
+                " AND activity = 'referral.organisation_inbox'",
+                signal_id,
+            )
         ]
     assert [(r["activity"], r["operation"], r["actor"], r["actor_kind"]) for r in rows] == [
         (
@@ -52,7 +56,8 @@ async def test_an_organisation_reading_its_inbox_is_logged(referral: RunningRefe
         "/v1/access-log", params={"signal_id": str(signal_id)}, headers=coordinator
     )
     assert log.status_code == 200, log.text
-    assert [UUID(e["signal_id"]) for e in log.json()["entries"]] == [signal_id]
+    assert {UUID(e["signal_id"]) for e in log.json()["entries"]} == {signal_id}
+    assert "referral.organisation_inbox" in {e["activity"] for e in log.json()["entries"]}
     elsewhere = await referral.client.get(
         "/v1/access-log",
         params={"signal_id": str(signal_id)},
@@ -101,7 +106,9 @@ async def test_the_organisation_sees_how_to_reach_the_person_only_when_they_agre
 
     async with referral.referrals.service.pool.acquire() as conn:
         logged = await conn.fetchval(
-            "SELECT categories FROM access_log WHERE signal_id = $1", agreed.data.signal_id
+            "SELECT categories FROM access_log WHERE signal_id = $1"
+            " AND activity = 'referral.organisation_inbox'",
+            agreed.data.signal_id,
         )
         dumped = json.dumps(
             [dict(r) for r in await conn.fetch("SELECT * FROM access_log")], default=str
@@ -109,3 +116,35 @@ async def test_the_organisation_sees_how_to_reach_the_person_only_when_they_agre
     assert sorted(logged) == ["case", "concern", "contact", "identity"]
     assert phone not in dumped
     assert tag not in dumped
+
+
+async def test_the_teams_view_of_a_signal_is_logged(referral: RunningReferral) -> None:
+    """The team's page of a signal (needs, languages, mobility, referrals): one entry per view,
+    by the staff member who looked."""
+    await import_map(referral, one_service_map("Koffieclub", "social_contact", 3))
+    sent = await referral.help_question(needs=("social_contact",), text="Meneer Teamkijk")
+    signal_id = sent.data.signal_id
+    await referral.proposals(signal_id)
+
+    async def views() -> list[tuple[str, str, str]]:
+        async with referral.referrals.service.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT actor, operation, purpose FROM access_log"
+                " WHERE signal_id = $1 AND activity = 'referral.team_view'"
+                " AND actor = 'staff:team-kijkt'",
+                signal_id,
+            )
+        return [(r["actor"], r["operation"], r["purpose"]) for r in rows]
+
+    assert await views() == []
+    page = await referral.client.get(
+        f"/v1/referral/signals/{signal_id}", headers=referral.staff(subject="staff:team-kijkt")
+    )
+    assert page.status_code == 200, page.text
+    assert await views() == [("staff:team-kijkt", "read", "signal_handling")]
+    elsewhere = await referral.client.get(
+        f"/v1/referral/signals/{signal_id}",
+        headers=referral.staff(municipality="GM0687", subject="staff:team-kijkt"),
+    )
+    assert elsewhere.status_code == 404
+    assert len(await views()) == 1  # a refused view processed nothing

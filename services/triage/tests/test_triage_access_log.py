@@ -100,13 +100,13 @@ LOGGED = {
     "GET /v1/triage/signals/{signal_id}": "triage.case_view",
     "POST /v1/triage/signals/{signal_id}/decisions": "triage.decision",
     "POST /v1/triage/signals/{signal_id}/steps": "triage.case_step",
+    "GET /v1/access-log": "triage.access_log_read",  # who processed the person's data
 }
 """Every operation that returns or records a person's data, and the activity it logs."""
 IDS_ONLY = {
     "POST /v1/triage/signals/{signal_id}/lock",  # the lock: signal id, holder, expiry
     "DELETE /v1/triage/signals/{signal_id}/lock",
-    "GET /v1/access-log",  # the log itself: ids and vocabulary
-    "GET /v1/access-log/chain",
+    "GET /v1/access-log/chain",  # counts and hashes
 }
 
 
@@ -119,7 +119,7 @@ async def test_every_operation_with_personal_data_writes_an_entry(triage: Runnin
     sent = await triage.send(cues=("lives_alone",))
     signal_id = sent.data.signal_id
     await triage.case(signal_id, subject="staff:sweep")
-    calls = {
+    calls: dict[str, tuple[str, str, dict[str, str | int], dict[str, str] | None]] = {
         "GET /v1/triage/queue": ("GET", "/v1/triage/queue", {"limit": 200}, None),
         "GET /v1/triage/signals/{signal_id}": ("GET", f"/v1/triage/signals/{signal_id}", {}, None),
         "POST /v1/triage/signals/{signal_id}/decisions": (
@@ -134,6 +134,7 @@ async def test_every_operation_with_personal_data_writes_an_entry(triage: Runnin
             {},
             {"step": "reporter_contacted"},
         ),
+        "GET /v1/access-log": ("GET", "/v1/access-log", {"signal_id": str(signal_id)}, None),
     }
     for operation, activity in LOGGED.items():
         method, path, params, body = calls[operation]

@@ -66,6 +66,7 @@ class DataCategory(StrEnum):
     CONCERN = "concern"  # the reporter's words and cues
     REPORTER = "reporter"  # the reporter's own details
     CASE = "case"  # triage's route, risk groups, priority, decisions, steps
+    PROCESSING = "processing"  # who processed a person's data: the access log itself
 
 
 class Purpose(StrEnum):
@@ -77,6 +78,16 @@ class Purpose(StrEnum):
     DATA_SUBJECT_ACCESS = "data_subject_access"  # AVG art. 15
     ERASURE = "erasure"  # AVG art. 17, and retention (art. 5.1.e)
     VOLUNTEER_REGISTRY = "volunteer_registry"  # the volunteers' own registration (consent)
+    ACCOUNTABILITY = "accountability"  # AVG art. 5.2 / BIO 12.4: the log read back
+
+
+class ActorKind(StrEnum):
+    STAFF = "staff"
+    PARTNER = "partner"
+    SERVICE = "service"
+    SYSTEM = "system"  # one of the system's own jobs (retention, a consumer)
+    PUBLIC = "public"  # an anonymous citizen (the web form): no id, so the actor is `anonymous`
+    VOLUNTEER = "volunteer"  # a volunteer through their signed answer link (actor: their id)
 
 
 class Outcome(StrEnum):
@@ -98,7 +109,7 @@ class AccessEntry(BaseModel):
     )
     operation: Operation
     actor: str = Field(pattern=_ACTOR, description="the principal's id (token subject)")
-    actor_kind: str = Field(pattern=r"^(staff|partner|service|system)$")
+    actor_kind: ActorKind
     roles: tuple[str, ...] = Field(default=(), max_length=20)
     municipality: str = Field(pattern=r"^GM[0-9]{4}$")
     signal_id: UUID | None = None
@@ -114,7 +125,7 @@ class AccessEntry(BaseModel):
         """An entry by this principal, in the current trace."""
         return cls(
             actor=actor_id(principal.subject),
-            actor_kind=principal.kind.value,
+            actor_kind=ActorKind(principal.kind.value),
             roles=tuple(sorted(principal.roles)),
             **_trace(),
             **fields,
@@ -123,7 +134,13 @@ class AccessEntry(BaseModel):
     @classmethod
     def by_system(cls, actor: str, **fields: Any) -> AccessEntry:
         """An entry by one of the system's own jobs (e.g. `system:retention`)."""
-        return cls(actor=actor, actor_kind="system", **_trace(), **fields)
+        return cls(actor=actor, actor_kind=ActorKind.SYSTEM, **_trace(), **fields)
+
+    @classmethod
+    def by(cls, actor: str, kind: ActorKind, **fields: Any) -> AccessEntry:
+        """An entry by someone without a staff or partner token: an anonymous citizen
+        (`anonymous`, `public`) or a volunteer through their link (their id, `volunteer`)."""
+        return cls(actor=actor_id(actor), actor_kind=kind, **_trace(), **fields)
 
 
 def actor_id(subject: str) -> str:
@@ -190,7 +207,7 @@ def access_log_sql() -> str:
                 CHECK (operation IN ({_quoted(Operation)})),
             actor         text        NOT NULL CHECK (actor ~ '{_ACTOR}'),
             actor_kind    text        NOT NULL
-                CHECK (actor_kind IN ('staff', 'partner', 'service', 'system')),
+                CHECK (actor_kind IN ({_quoted(ActorKind)})),
             roles         text[]      NOT NULL DEFAULT '{{}}',
             municipality  text        NOT NULL CHECK (municipality ~ '^GM[0-9]{{4}}$'),
             signal_id     uuid,
@@ -263,6 +280,25 @@ def access_log_sql() -> str:
         """ + municipality_policy("access_log")  # noqa: S608 - constants, no input
 
 
+def access_log_vocabulary_sql() -> str:
+    """SQL for a service's migration: the table's vocabularies (actor kinds, data categories,
+    purposes, operations, outcomes) as the enums above have them now. A service whose log was
+    made with fewer values (before `public`, `volunteer`, `processing`, `accountability`) gets
+    a migration with this; running it again is harmless."""
+    checks = {
+        "actor_kind": f"actor_kind IN ({_quoted(ActorKind)})",
+        "categories": f"categories <@ ARRAY[{_quoted(DataCategory)}]::text[]",
+        "purpose": f"purpose IN ({_quoted(Purpose)})",
+        "operation": f"operation IN ({_quoted(Operation)})",
+        "outcome": f"outcome IN ({_quoted(Outcome)})",
+    }
+    return "".join(
+        f"ALTER TABLE access_log DROP CONSTRAINT IF EXISTS access_log_{column}_check,"
+        f" ADD CONSTRAINT access_log_{column}_check CHECK ({check});\n"
+        for column, check in checks.items()
+    )
+
+
 def drop_access_log_sql() -> str:
     return (
         "DROP FUNCTION access_log_digest(bytea, access_log); DROP TABLE access_log;"
@@ -296,7 +332,7 @@ async def record(conn: DbConnection, entries: Sequence[AccessEntry]) -> None:
         [e.activity for e in entries],
         [e.operation.value for e in entries],
         [e.actor for e in entries],
-        [e.actor_kind for e in entries],
+        [e.actor_kind.value for e in entries],
         [",".join(e.roles) for e in entries],
         [e.municipality for e in entries],
         [e.signal_id for e in entries],

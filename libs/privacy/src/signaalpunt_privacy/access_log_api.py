@@ -6,6 +6,11 @@ person's data?"). The same route in every service that keeps an access log:
 Staff tokens with the role `coordinator` only. The route reads the municipalities in the token and
 nothing else (a named municipality outside them is a 403), and row-level security on the table
 holds the database to the same scope.
+
+Reading the log is itself logged (`<service>.access_log_read`, category `processing`, purpose
+`accountability`), in the same transaction as the read: one entry per signal or person asked
+about, or one per municipality read without such a filter. So "who looked at who looked at this
+person" has an answer too. Checking the chain shows no entry's content and is not logged.
 """
 
 from collections.abc import Callable
@@ -19,7 +24,14 @@ from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_runtime.http_api import requires
 
 from . import access_log
-from .access_log import AccessRecord, ChainCheck
+from .access_log import (
+    AccessEntry,
+    AccessRecord,
+    ChainCheck,
+    DataCategory,
+    Operation,
+    Purpose,
+)
 
 COORDINATOR = "coordinator"
 
@@ -85,7 +97,7 @@ def access_log_api(
         if f.municipality is not None:
             principal.require_municipality(f.municipality)
         scope = [f.municipality] if f.municipality else sorted(principal.municipalities)
-        async with pool().acquire() as conn:
+        async with pool().acquire() as conn, conn.transaction():
             found = await access_log.entries(
                 conn,
                 municipalities=scope,
@@ -96,6 +108,7 @@ def access_log_api(
                 limit=f.limit,
                 offset=f.offset,
             )
+            await access_log.record(conn, _reads(principal, service, scope, f))
         return AccessLogPage(service=service, entries=found, limit=f.limit, offset=f.offset)
 
     @router.get("/v1/access-log/chain", response_model=ChainCheck, responses=PROBLEMS)
@@ -110,3 +123,26 @@ def access_log_api(
             return await access_log.verify_chain(conn, municipality)
 
     return router
+
+
+def _reads(
+    principal: Principal, service: str, scope: list[str], f: AccessLogFilter
+) -> list[AccessEntry]:
+    """The entries for one read of the log: per signal and per person asked about (in each
+    municipality read, since the filter does not say whose they are), else per municipality."""
+    targets: list[dict[str, UUID]] = [{"signal_id": s} for s in f.signal_id] + [
+        {"subject_id": s} for s in f.subject_id
+    ]
+    return [
+        AccessEntry.of(
+            principal,
+            activity=f"{service}.access_log_read",
+            operation=Operation.READ,
+            municipality=municipality,
+            categories=(DataCategory.PROCESSING,),
+            purpose=Purpose.ACCOUNTABILITY,
+            **target,
+        )
+        for municipality in scope
+        for target in (targets or [{}])
+    ]

@@ -30,7 +30,8 @@ from signaalpunt_contracts import (
     Subject,
     Topic,
 )
-from signaalpunt_privacy import BlindIndex, NewDataKey, PersonalDataVault
+from signaalpunt_privacy import BlindIndex, NewDataKey, PersonalDataVault, access_log
+from signaalpunt_privacy.access_log import AccessEntry, ActorKind, DataCategory, Operation, Purpose
 from signaalpunt_privacy.vault import Sealer
 from signaalpunt_runtime import Service, UnitOfWork
 from signaalpunt_runtime.logs import get_logger
@@ -93,6 +94,7 @@ class PreparedSignal:
     # the trace of the request or event it came from: a group commit stores it in another task
     trace_context: Context | None = None
     key_stored: KeyStored = field(default_factory=KeyStored)
+    submitter_kind: ActorKind = ActorKind.PUBLIC  # for the access log: who handed it in
 
     def receipt(self, *, stored: bool = False) -> dict[str, Any]:
         """The answer the reporter gets (and gets again for a retry with the same key). The
@@ -221,6 +223,13 @@ def prepare_signal(
         idempotency=idempotency,
         web_form_client=web_form_client,
         trace_context=otel_context.get_current(),
+        submitter_kind=(
+            ActorKind.PUBLIC
+            if origin.submitted_by is None
+            else ActorKind.PARTNER
+            if origin.partner
+            else ActorKind.STAFF
+        ),
     )
 
 
@@ -274,6 +283,9 @@ async def store_signals(
             trace_context=p.trace_context,
         )
     await repository.insert_signals(work.connection, rows)
+    await access_log.record(
+        work.connection, [_taken_in(p, s) for p, s in zip(prepared, stored, strict=True)]
+    )
     await repository.complete_idempotency_keys(
         work.connection,
         [(*p.idempotency, p.receipt(stored=True)) for p in prepared if p.idempotency],
@@ -293,6 +305,33 @@ async def store_signals(
             if token is not None:
                 otel_context.detach(token)
     return stored
+
+
+def _taken_in(p: PreparedSignal, signal: SignalReceivedV1) -> AccessEntry:
+    """The access-log entry of a signal taken in (a write of the person's data), in the trace of
+    the request or event it came with. An anonymous web-form reporter is `anonymous`: the log
+    keeps no address of theirs."""
+    token = otel_context.attach(p.trace_context) if p.trace_context else None
+    try:
+        return AccessEntry.by(
+            p.submitted_by or "anonymous",
+            p.submitter_kind,
+            activity="intake.signal_received",
+            operation=Operation.WRITE,
+            municipality=p.municipality,
+            signal_id=signal.signal_id,
+            subject_id=signal.subject_id,
+            categories=(
+                DataCategory.IDENTITY,
+                DataCategory.CONTACT,
+                DataCategory.CONCERN,
+                *((DataCategory.REPORTER,) if len(p.new_keys) > 1 else ()),
+            ),
+            purpose=Purpose.SIGNAL_HANDLING,
+        )
+    finally:
+        if token is not None:
+            otel_context.detach(token)
 
 
 async def claim_keys(

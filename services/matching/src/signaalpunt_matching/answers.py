@@ -14,7 +14,15 @@ from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from signaalpunt_contracts import FIRST_NAME_FIELD
-from signaalpunt_privacy import SubjectErasedError, TamperedError, UnknownSubjectError
+from signaalpunt_privacy import SubjectErasedError, TamperedError, UnknownSubjectError, access_log
+from signaalpunt_privacy.access_log import (
+    AccessEntry,
+    ActorKind,
+    DataCategory,
+    Operation,
+    Outcome,
+    Purpose,
+)
 from signaalpunt_runtime.http_api import problem
 
 from .domain import TransitionRefusedError
@@ -73,6 +81,7 @@ def add_answer_routes(api: FastAPI, ctx: Matching) -> None:
         except (ForgedLinkError, NotFoundError, ExpiredLinkError, LinkUsedError) as exc:
             return refused(request, exc)
         first_name = None
+        outcome = Outcome.OK
         if stored.first_name:
             try:
                 first_name = await ctx.vault.open(
@@ -80,6 +89,27 @@ def add_answer_routes(api: FastAPI, ctx: Matching) -> None:
                 )
             except (SubjectErasedError, UnknownSubjectError, TamperedError):
                 first_name = None  # erased or unreadable: the volunteer decides without it
+                outcome = Outcome.ERASED
+        # the person's first name, area and needs shown to a volunteer: logged, with the
+        # volunteer (the link's holder) as the actor
+        async with ctx.service.pool.acquire() as conn:
+            await access_log.record(
+                conn,
+                [
+                    AccessEntry.by(
+                        f"volunteer:{m.volunteer_id}",
+                        ActorKind.VOLUNTEER,
+                        activity="matching.answer_link_view",
+                        operation=Operation.READ,
+                        municipality=m.municipality,
+                        signal_id=stored.signal_id,
+                        subject_id=stored.subject_id,
+                        categories=(DataCategory.IDENTITY,),
+                        purpose=Purpose.SIGNAL_HANDLING,
+                        outcome=outcome,
+                    )
+                ],
+            )
         return Proposal(
             first_name=first_name,
             area=nearest_place(*stored.near) if stored.near else None,

@@ -29,7 +29,8 @@ from signaalpunt_contracts import (
     VolunteerVogExpiringV1,
     new_event_id,
 )
-from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_privacy import PersonalDataVault, access_log
+from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_runtime import Service, UnitOfWork
 from signaalpunt_runtime.logs import get_logger
 
@@ -233,6 +234,23 @@ async def propose_next(
             updated_at=now,
         )
         await repo.insert_match(conn, m)
+        # the person's needs and neighbourhood given to a volunteer (with the link to their
+        # first name): a processing of their data, logged in the same transaction
+        await access_log.record(
+            conn,
+            [
+                AccessEntry.by_system(
+                    "system:matching",
+                    activity="matching.proposal",
+                    operation=Operation.WRITE,
+                    municipality=stored.municipality,
+                    signal_id=stored.signal_id,
+                    subject_id=stored.subject_id,
+                    categories=(DataCategory.IDENTITY,),
+                    purpose=Purpose.SIGNAL_HANDLING,
+                )
+            ],
+        )
         await repo.close_request(conn, stored.match_request_id, status="open", attempts=m.attempt)
         await _publish(ctx, work, m, stored, None, "matching", answer_url=ctx.links.url(token))
         log.info(

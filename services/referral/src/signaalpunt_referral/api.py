@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import DeclineReason, ReferralStatus
+from signaalpunt_privacy import access_log
+from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.access_log_api import access_log_api
 from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
 
@@ -154,13 +156,29 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
     ) -> SignalReferrals | JSONResponse:
         """The help question's needs, the proposals with their reasons, every referral, and what
         became of its match requests (volunteers)."""
-        async with ctx.service.pool.acquire() as conn:
+        async with ctx.service.pool.acquire() as conn, conn.transaction():
             stored = await repo.get_help_question(conn, signal_id)
             if stored is None or stored.municipality not in principal.municipalities:
                 return refused(request, NotFoundError())
             referrals = await repo.referrals_of(conn, signal_id)
             requests = await repo.match_requests_of(conn, signal_id)
             ruled_out = await repo.ruled_out_of(conn, signal_id)
+            # the person's needs, languages, mobility and referrals shown to the team: logged
+            await access_log.record(
+                conn,
+                [
+                    AccessEntry.of(
+                        principal,
+                        activity="referral.team_view",
+                        operation=Operation.READ,
+                        municipality=stored.municipality,
+                        signal_id=signal_id,
+                        subject_id=stored.subject_id,
+                        categories=(DataCategory.CASE,),
+                        purpose=Purpose.SIGNAL_HANDLING,
+                    )
+                ],
+            )
         q = stored.question
         return SignalReferrals(
             signal_id=signal_id,
