@@ -12,6 +12,8 @@ coordinator, municipality, four eyes, open acute cases):
     signaalpunt-erasure approve <erasure id>   # another coordinator (four eyes)
     signaalpunt-erasure status <erasure id>
     signaalpunt-erasure export GM0715 01a2… 01a3… [--out person.json]   # AVG art. 15, logged
+        [--service triage=http://127.0.0.1:8102 --service referral=http://127.0.0.1:8105
+         --service matching=http://127.0.0.1:8106]      # one answer across the services
     signaalpunt-erasure access-log GM0715 [--signal 01a2…] [--subject …] [--since …]
                                           [--url http://127.0.0.1:8102]  # triage's log
     signaalpunt-erasure chain GM0715          # is the municipality's access log intact?
@@ -136,18 +138,79 @@ def export(
     signal_ids: list[str],
     *,
     out: Path | None = typer.Option(None, help="write the JSON here (default: standard output)"),
+    service: list[str] = typer.Option(
+        [],
+        help="also ask this service, as NAME=URL (triage, referral, matching; repeatable)",
+    ),
     url: str = Url,
     token: str = Token,
 ) -> None:
-    """Everything intake holds on the person's confirmed signals, decrypted (AVG art. 15)."""
+    """Everything held on the person's confirmed signals, decrypted (AVG art. 15): intake's
+    export, and with --service each named service's part and its access log."""
     body = {"municipality": municipality, "signal_ids": signal_ids}
-    text = json.dumps(_call(url, token, "POST", "/v1/subject-access/export", body), indent=2)
+    answer: dict[str, Any] = _call(url, token, "POST", "/v1/subject-access/export", body)
+    if service:
+        answer = {"intake": answer} | {
+            name: _held_by(name, base, token, municipality, answer)
+            for name, base in _services(service)
+        }
+    text = json.dumps(answer, indent=2)
     if out is None:
         typer.echo(text)
     else:
         out.write_text(text + "\n", encoding="utf-8")
         out.chmod(0o600)  # personal data: for the coordinator's eyes only
         console.print(f"wrote {out}")
+
+
+SIGNAL_PAGES = {
+    "triage": "/v1/triage/signals/{signal_id}",
+    "referral": "/v1/referral/signals/{signal_id}",
+    "matching": "/v1/matching/signals/{signal_id}",
+}
+"""Each service's page of one signal with the person's data, for a coordinator (logged there)."""
+
+
+def _services(given: list[str]) -> list[tuple[str, str]]:
+    pairs = [tuple(s.split("=", 1)) for s in given]
+    unknown = [p[0] for p in pairs if len(p) != 2 or p[0] not in SIGNAL_PAGES]
+    if unknown:
+        console.print(
+            f"[red]unknown service(s): {', '.join(unknown)}; known: {sorted(SIGNAL_PAGES)}"
+        )
+        raise typer.Exit(2)
+    return [(name, base.rstrip("/")) for name, base in pairs]
+
+
+def _held_by(
+    name: str, base: str, token: str, municipality: str, intake_part: dict[str, Any]
+) -> dict[str, Any]:
+    """One service's part of the answer: its page of each signal (null: it holds nothing) and
+    its access-log entries about the signals and the person. The coordinator's own token, so
+    each service checks and logs the read itself; a service that cannot be asked stops the
+    export (an answer that leaves a service out silently would be wrong)."""
+    signals = [s["signal_id"] for s in intake_part["signals"]]
+    subjects = [s["subject_id"] for s in intake_part["signals"]]
+    held: dict[str, Any] = {}
+    headers = {"Authorization": f"Bearer {token}"}
+    for signal_id in signals:
+        try:
+            page = httpx.get(
+                base + SIGNAL_PAGES[name].format(signal_id=signal_id), headers=headers, timeout=30
+            )
+        except httpx.HTTPError as exc:
+            console.print(f"[red]{name} at {base} cannot be asked: {exc}")
+            raise typer.Exit(1) from exc
+        if page.status_code == 404:
+            held[signal_id] = None
+            continue
+        if page.is_error:
+            console.print(f"[red]{name}: {page.status_code}[/red] {page.text}")
+            raise typer.Exit(1)
+        held[signal_id] = page.json()
+    params = {"municipality": municipality, "signal_id": signals, "subject_id": subjects}
+    log = _call(base, token, "GET", "/v1/access-log", params=params | {"limit": 1000})
+    return {"signals": held, "accessed": log["entries"]}
 
 
 @app.command("access-log")

@@ -8,7 +8,7 @@ volunteer's page, and that read is logged (who, which volunteer, why).
 """
 
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -28,6 +28,8 @@ from .domain import TransitionRefusedError, VolunteerStatus
 from .erasure import erase_volunteer
 from .handlers import Matching, NotFoundError, staff_change
 from .registry import VolunteerIn, register
+from .subject_access import add_subject_access_routes
+from .views import MatchView
 
 COORDINATOR = "coordinator"
 VOLUNTEER_COORDINATOR = "volunteer_coordinator"
@@ -113,38 +115,6 @@ class VolunteerErasureIn(BaseModel):
 class VolunteerErased(BaseModel):
     volunteer_id: UUID
     matches_ended: int = Field(description="open proposals declined and matches ended for it")
-
-
-class MatchView(BaseModel):
-    match_id: UUID
-    match_request_id: UUID
-    volunteer_id: UUID
-    status: MatchStatus
-    version: int
-    attempt: int
-    score: float
-    reasons: list[str]
-    respond_by: datetime | None
-    active_since: datetime | None
-    end_reason: str | None
-    real_match: bool | None
-
-    @classmethod
-    def of(cls, m: repo.Match) -> "MatchView":
-        return cls(
-            match_id=m.match_id,
-            match_request_id=m.match_request_id,
-            volunteer_id=m.volunteer_id,
-            status=m.status,
-            version=m.version,
-            attempt=m.attempt,
-            score=m.score,
-            reasons=list(m.reasons),
-            respond_by=m.respond_by,
-            active_since=m.active_since,
-            end_reason=m.end_reason.value if m.end_reason else None,
-            real_match=m.real_match,
-        )
 
 
 class RequestView(BaseModel):
@@ -341,6 +311,7 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
             return not_found(request)
         return VolunteerErased(volunteer_id=volunteer_id, matches_ended=ended)
 
+    add_subject_access_routes(api, ctx, requires(verifier, staff, [COORDINATOR]))
     add_match_routes(api, ctx, requires(verifier, staff, MATCH_ROLES))
     add_answer_routes(api, ctx)
     api.include_router(access_log_api(lambda: ctx.service.pool, verifier, service="matching"))

@@ -52,7 +52,7 @@ async def on_erased(ctx: Matching, event: Envelope[SignalErasedV1], work: UnitOf
     conn = work.connection
     signal_id = event.data.signal_id
     withdrawn = 0
-    for request in await repo.requests_of_signal(conn, signal_id):
+    for request in await repo.requests_of_signal(conn, signal_id, for_update=True):
         for m in await repo.matches_of_request(conn, request.match_request_id):
             if m.status not in OPEN:
                 continue

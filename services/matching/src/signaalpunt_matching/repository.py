@@ -676,9 +676,12 @@ async def unmatched_report(
 # -- erasure ---------------------------------------------------------------------------------------
 
 
-async def requests_of_signal(conn: DbConnection, signal_id: UUID) -> list[StoredRequest]:
+async def requests_of_signal(
+    conn: DbConnection, signal_id: UUID, *, for_update: bool = False
+) -> list[StoredRequest]:
+    lock = " FOR UPDATE" if for_update else ""
     rows = await conn.fetch(
-        "SELECT * FROM match_requests WHERE signal_id = $1 ORDER BY requested_at FOR UPDATE",
+        f"SELECT * FROM match_requests WHERE signal_id = $1 ORDER BY requested_at{lock}",  # noqa: S608
         signal_id,
     )
     return [_request(r) for r in rows]
