@@ -108,6 +108,7 @@ async def test_retention_anonymises_then_deletes_on_its_days(intake: RunningInta
 
     # a day early: nothing is due
     assert (await run(364)).as_dict()["due"] == []
+    assert (await run(364)).as_dict()["erasure_records"] == []
     # the dry run names what is due and changes nothing
     dry = await run(366, dry_run=True)
     assert dry.as_dict()["due"] == [
@@ -144,8 +145,19 @@ async def test_retention_anonymises_then_deletes_on_its_days(intake: RunningInta
 
     # five years on the handled ones go, unless the municipality keeps them longer
     longer = RetentionPolicy(handled_days=10 * 365)
-    assert (await run(5 * 365 + 2, dry_run=True, GM0715=longer)).as_dict()["due"] == []
+    kept_longer = await run(5 * 365 + 2, dry_run=True, GM0715=longer)
+    assert kept_longer.as_dict()["due"] == []
+    assert kept_longer.as_dict()["erasure_records"] == [{"municipality": "GM0715", "records": 3}]
+    assert len(await _tombstones(intake)) == 3  # a dry run removes no record either
     gone = await run(5 * 365 + 2)
     assert gone.as_dict()["due"] == [{"municipality": "GM0715", "action": "delete", "signals": 2}]
     assert await _state(intake, handled) is None
     assert await _state(intake, also_handled) is None
+
+    # the erasure records themselves: kept ERASURE_RECORD_DAYS (730) after they were carried
+    # out; the three of day 366 were removed by that run (first, so this run's own stay)
+    assert gone.as_dict()["erasure_records"] == [{"municipality": "GM0715", "records": 3}]
+    assert sorted((t["scope"], t["state"]) for t in await _tombstones(intake)) == [
+        ("person", "done"),
+        ("person", "done"),
+    ]

@@ -86,6 +86,12 @@ class IntakeSettings(ServiceSettings):
         default=False, description="the scheduled run only reports what is due (logs, metric)"
     )
     access_log_retention_days: int = retention_days_field()
+    erasure_record_days: int = Field(
+        default=730,
+        ge=180,
+        description="days an erasure's record (ids, scope, reason, who, when) is kept after it "
+        "was carried out; the access log's `intake.erasure` entry keeps as long as the log",
+    )
     idempotency_in_flight_timeout: timedelta = Field(default=timedelta(seconds=60))
     partner_batch_size: int = Field(
         default=50,

@@ -206,3 +206,25 @@ async def signals_held(
         list(signal_ids),
     )
     return [dict(r) for r in rows]
+
+
+async def erasure_records_before(conn: DbConnection, before: datetime) -> dict[str, int]:
+    """Per municipality: erasure records carried out before `before` (what retention would
+    remove)."""
+    rows = await conn.fetch(
+        "SELECT municipality, count(*) AS n FROM erasures"
+        " WHERE state = 'done' AND done_at < $1 GROUP BY municipality",
+        before,
+    )
+    return {r["municipality"]: int(r["n"]) for r in rows}
+
+
+async def delete_erasure_records(conn: DbConnection, before: datetime) -> dict[str, int]:
+    """Remove erasure records carried out before `before`; per municipality, how many."""
+    rows = await conn.fetch(
+        "WITH gone AS (DELETE FROM erasures WHERE state = 'done' AND done_at < $1"
+        " RETURNING municipality) SELECT municipality, count(*) AS n FROM gone"
+        " GROUP BY municipality",
+        before,
+    )
+    return {r["municipality"]: int(r["n"]) for r in rows}

@@ -30,6 +30,8 @@ from .retention import Due, RetentionAction, due
 log = get_logger(__name__)
 
 RETENTION_ACTOR = "system:retention"
+ERASURE_RECORD = "erasure_record"
+"""The metrics' action for erasure records removed after their own retention."""
 
 
 @dataclass
@@ -37,6 +39,8 @@ class RetentionReport:
     dry_run: bool
     counts: Tally[tuple[str, str]] = field(default_factory=Tally)
     """(municipality, action) → signals."""
+    erasure_records: dict[str, int] = field(default_factory=dict)
+    """municipality → erasure records past their own retention."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -44,6 +48,9 @@ class RetentionReport:
             "due": [
                 {"municipality": m, "action": a, "signals": n}
                 for (m, a), n in sorted(self.counts.items())
+            ],
+            "erasure_records": [
+                {"municipality": m, "records": n} for m, n in sorted(self.erasure_records.items())
             ],
         }
 
@@ -54,9 +61,11 @@ class Retention:
     def __init__(self, intake: Intake, settings: IntakeSettings, *, batch: int = 500) -> None:
         self.intake, self.batch = intake, batch
         self.policies, self.default = settings.retention, settings.retention_default
+        self.erasure_record_days = settings.erasure_record_days
         self.removed = Counter(
             "signaalpunt_retention_removed",
-            "Signals whose data retention removed, by action (anonymise_reporter, delete)",
+            "Signals whose data retention removed, by action (anonymise_reporter, delete), and "
+            "erasure records removed (erasure_record)",
             ["municipality", "action"],
             registry=intake.service.metrics,
         )
@@ -73,21 +82,35 @@ class Retention:
             min(p.reporter_days, p.cancelled_days, p.handled_days)
             for p in [self.default, *self.policies.values()]
         )
+        # erasure records first: this run's own erasures are never among them
+        records_before = now - timedelta(days=self.erasure_record_days)
         async with self.intake.service.pool.acquire() as conn:
+            records = await (
+                repo.erasure_records_before if dry_run else repo.delete_erasure_records
+            )(conn, records_before)
             closed = await repo.closed_before(conn, now - timedelta(days=shortest), self.batch)
         todo = due(closed, self.policies, now, self.default)
-        report = RetentionReport(dry_run=dry_run)
+        report = RetentionReport(dry_run=dry_run, erasure_records=records)
         for item in todo:
             report.counts[(item.signal.municipality, item.action.value)] += 1
         self.due_now.clear()
         for (municipality, action), n in report.counts.items():
             self.due_now.labels(municipality, action).set(n)
+        for municipality, n in records.items():
+            self.due_now.labels(municipality, ERASURE_RECORD).set(n)
+            if not dry_run:
+                self.removed.labels(municipality, ERASURE_RECORD).inc(n)
         if not dry_run:
             for item in todo:
                 await _apply(self.intake, item, now)
                 self.removed.labels(item.signal.municipality, item.action.value).inc()
-        if todo:
-            log.info("retention run", dry_run=dry_run, due=len(todo))
+        if todo or records:
+            log.info(
+                "retention run",
+                dry_run=dry_run,
+                due=len(todo),
+                erasure_records=sum(records.values()),
+            )
         return report
 
 
