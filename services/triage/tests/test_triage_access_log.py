@@ -101,6 +101,8 @@ LOGGED = {
     "POST /v1/triage/signals/{signal_id}/decisions": "triage.decision",
     "POST /v1/triage/signals/{signal_id}/steps": "triage.case_step",
     "GET /v1/access-log": "triage.access_log_read",  # who processed the person's data
+    # the needs and mobility the person's cues point to: a view of the case
+    "GET /v1/triage/signals/{signal_id}/help-question-draft": "triage.case_view",
 }
 """Every operation that returns or records a person's data, and the activity it logs."""
 IDS_ONLY = {
@@ -135,6 +137,12 @@ async def test_every_operation_with_personal_data_writes_an_entry(triage: Runnin
             {"step": "reporter_contacted"},
         ),
         "GET /v1/access-log": ("GET", "/v1/access-log", {"signal_id": str(signal_id)}, None),
+        "GET /v1/triage/signals/{signal_id}/help-question-draft": (
+            "GET",
+            f"/v1/triage/signals/{signal_id}/help-question-draft",
+            {},
+            None,
+        ),
     }
     for operation, activity in LOGGED.items():
         method, path, params, body = calls[operation]
