@@ -115,6 +115,23 @@ async def test_a_sent_referral_goes_out_signed_and_is_retried_after_a_refusal(
         assert data["age"] == 81
         assert data["answer_at"] == f"/v1/referral/callbacks/{organisation_id}"
     assert b"signal_id" not in b1  # the organisation gets the referral, not the case
+    # each body that left with her words is in the access log, as read by the organisation
+    async with referral.referrals.service.pool.acquire() as conn:
+        logged = await conn.fetch(
+            "SELECT l.actor, l.actor_kind, l.operation, l.categories, l.outcome"
+            " FROM access_log l JOIN referrals r USING (signal_id)"
+            " WHERE r.referral_id = $1 AND l.activity = 'referral.webhook' ORDER BY l.entry_id",
+            UUID(referral_id),
+        )
+    assert [tuple(r.values()) for r in logged] == [
+        (
+            f"urn:signaalpunt:organisation:{organisation_id}",
+            "partner",
+            "read",
+            ["case", "concern"],
+            "ok",
+        )
+    ] * 2
 
 
 async def test_a_slow_endpoint_holds_up_no_other_and_a_dead_one_is_given_up(

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from signaalpunt_privacy import access_log
+from signaalpunt_privacy.access_log import AccessEntry, ActorKind, Operation, Outcome, Purpose
 from signaalpunt_runtime.logs import get_logger
 from standardwebhooks.webhooks import Webhook
 
@@ -36,10 +38,18 @@ LEASE = timedelta(minutes=2)
 """How long a claimed delivery is this sender's; longer than one attempt's timeout."""
 
 
-async def body_of(ctx: Referrals, d: repo.WebhookDelivery, at: datetime) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Outgoing:
+    body: dict[str, Any]
+    disclosed: AccessEntry | None = None
+    """The access-log entry of the person's data in the body (None: ids only)."""
+
+
+async def body_of(ctx: Referrals, d: repo.WebhookDelivery, at: datetime) -> Outgoing | None:
     """What the organisation is told: only what it needs to help (the person consented to the
     referral); a withdrawal carries ids only (it may be the person's erasure: the referral is
     gone by then). None when a referral to send is gone (erased before it went out)."""
+    disclosed = None
     data: dict[str, Any] = {
         "referral_id": str(d.referral_id),
         "version": d.version,
@@ -65,7 +75,20 @@ async def body_of(ctx: Referrals, d: repo.WebhookDelivery, at: datetime) -> dict
             "contact": shown.contact or None,
             "respond_by": r.respond_by.isoformat() if r.respond_by else None,
         }
-    return {"type": d.event, "timestamp": at.isoformat(), "data": data}
+        # sent to the organisation's own system: logged as a disclosure to it
+        disclosed = AccessEntry.by(
+            f"urn:signaalpunt:organisation:{d.organisation_id}",
+            ActorKind.PARTNER,  # as its inbox token is: the organisation received it
+            activity="referral.webhook",
+            operation=Operation.READ,
+            municipality=stored.municipality,
+            signal_id=r.signal_id,
+            subject_id=stored.subject_id,
+            categories=shown.categories,
+            purpose=Purpose.SIGNAL_HANDLING,
+            outcome=Outcome.ERASED if shown.erased else Outcome.OK,
+        )
+    return Outgoing({"type": d.event, "timestamp": at.isoformat(), "data": data}, disclosed)
 
 
 @dataclass
@@ -122,8 +145,10 @@ class WebhookSender:
 
     async def _deliver(self, d: repo.WebhookDelivery) -> None:
         now = self.ctx.clock()
-        error = await self._attempt(d, now)
+        error, disclosed = await self._attempt(d, now)
         async with self.ctx.service.transaction() as work:
+            if disclosed is not None:  # sent (answered or not): the data left for its system
+                await access_log.record(work.connection, [disclosed])
             if error is None:
                 await repo.webhook_delivered(work.connection, d, now)
                 self.ctx.metrics.webhooks.labels("delivered").inc()
@@ -147,14 +172,17 @@ class WebhookSender:
             given_up=last,
         )
 
-    async def _attempt(self, d: repo.WebhookDelivery, now: datetime) -> str | None:
-        """None when delivered, else why not (a status code or an error class, never a body)."""
+    async def _attempt(
+        self, d: repo.WebhookDelivery, now: datetime
+    ) -> tuple[str | None, AccessEntry | None]:
+        """None when delivered, else why not (a status code or an error class, never a body);
+        and the access-log entry of the person's data it sent, if any."""
         if not d.url or not d.secret:
-            return "the organisation has no webhook address or secret"
-        body = await body_of(self.ctx, d, now)
-        if body is None:
-            return GONE
-        payload = json.dumps(body, separators=(",", ":"))
+            return "the organisation has no webhook address or secret", None
+        outgoing = await body_of(self.ctx, d, now)
+        if outgoing is None:
+            return GONE, None
+        payload = json.dumps(outgoing.body, separators=(",", ":"))
         message_id = f"msg_{d.referral_id}_{d.version}"  # the same on every retry
         headers = {
             "content-type": "application/json",
@@ -165,8 +193,10 @@ class WebhookSender:
         assert self._client is not None, "start() first"
         try:
             answer = await self._client.post(d.url, content=payload, headers=headers)
+        except httpx.ConnectError as exc:  # never connected: nothing left
+            return type(exc).__name__, None
         except httpx.HTTPError as exc:
-            return type(exc).__name__
+            return type(exc).__name__, outgoing.disclosed
         if answer.is_success:
-            return None
-        return f"HTTP {answer.status_code}"
+            return None, outgoing.disclosed
+        return f"HTTP {answer.status_code}", outgoing.disclosed
