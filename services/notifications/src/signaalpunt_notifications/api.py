@@ -13,6 +13,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
+from signaalpunt_privacy.access_log_api import access_log_api
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.http_api import install_problem_handlers, requires
 from signaalpunt_runtime.openapi_contract import problems
@@ -63,6 +64,7 @@ def build_api(service: Service, verifier: TokenVerifier, clock: Callable[[], dat
         description="The delivery log for operators and coordinators (no addresses).",
     )
     install_problem_handlers(api)
+    api.include_router(access_log_api(lambda: service.pool, verifier, service="notifications"))
     # the delivery log is for staff of the signal point: a partner's or a service's token
     # carrying an `operator` role reads nothing
     reader = Depends(requires(verifier, [PrincipalKind.STAFF], READ_ROLES))

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+from signaalpunt_privacy.access_log import retention_days_field
 from signaalpunt_runtime import ServiceSettings
 
 from .domain import (
@@ -93,6 +94,7 @@ class NotificationsSettings(ServiceSettings):
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
     staff_portal_url: str = "http://127.0.0.1:8102/staff"
+    access_log_retention_days: int = retention_days_field()
 
     def development_values(self) -> Iterable[str]:
         # the packaged files are the development consortium: its partners' webhook secrets are

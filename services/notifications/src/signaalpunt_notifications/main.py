@@ -28,6 +28,7 @@ from signaalpunt_contracts import (
 )
 from signaalpunt_contracts.notifications import MessageChannel
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
+from signaalpunt_privacy.access_log import AccessLogPruner
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.serving import ServiceApp
 
@@ -189,6 +190,10 @@ def compose(
         issuer=settings.token_issuer,
         audience=settings.token_audience,
     )
+    pruner = AccessLogPruner(
+        lambda: service.pool, retention_days=settings.access_log_retention_days
+    )
+    service.also_start(pruner.start, pruner.stop)
     app = service.asgi_app(http=build_api(service, verifier, clock))
     return Notifications(service, app, sender, addresses, extensions.rules)
 

@@ -31,7 +31,8 @@ from signaalpunt_contracts.notifications import (
     NotificationV1,
     RecipientKind,
 )
-from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_privacy import PersonalDataVault, access_log
+from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.keys import SubjectErasedError, UnknownSubjectError
 from signaalpunt_privacy.vault import TamperedError
 from signaalpunt_runtime.database import DbConnection
@@ -322,6 +323,8 @@ class Sender:
             return "retry"
         attempts = await repository.mark_sent(conn, d.delivery_id, now)
         await self._publish(conn, d, DeliveryStatus.SENT, attempts, now)
+        if d.signal_id is not None:  # a message about a person went out: logged with it
+            await access_log.record(conn, [_message_sent(d)])
         return "sent"
 
     async def _prepare(self, d: Delivery, channel: MessageChannel, now: datetime) -> Outgoing:
@@ -439,3 +442,21 @@ class Sender:
             self._schema,
             [(uuid7(), f"{topic}.dlq.{self._group}", key, value, json.dumps(headers))],
         )
+
+
+def _message_sent(d: Delivery) -> AccessEntry:
+    """A message about a person's signal sent to its recipient. The recipient is in the
+    delivery log (by kind and id), not here; an address opened from a seal (the reporter's or
+    a volunteer's contact) is category `contact`; the message's content is always about the
+    case. The subject is the one whose sealed address was opened, when one was."""
+    owner = d.address.get("subject_id") if d.address.get("kind") == "sealed" else None
+    return AccessEntry.by_system(
+        "system:notifications",
+        activity="notifications.message_sent",
+        operation=Operation.READ,
+        municipality=d.municipality,
+        signal_id=d.signal_id,
+        subject_id=UUID(owner) if owner else None,
+        categories=(DataCategory.CASE, *((DataCategory.CONTACT,) if owner else ())),
+        purpose=Purpose.SIGNAL_HANDLING,
+    )
