@@ -165,6 +165,6 @@ async def test_one_export_holds_every_services_part(
     assert "triage" in broken.output
     assert tag not in broken.output
     unknown = await asyncio.to_thread(
-        run, "export", "GM0715", signal_id, "--service", "notifications=http://x"
+        run, "export", "GM0715", signal_id, "--service", "metrics=http://x"
     )
     assert unknown.exit_code == 2

@@ -163,10 +163,11 @@ def export(
         console.print(f"wrote {out}")
 
 
-SIGNAL_PAGES = {
+SIGNAL_PAGES: dict[str, str | None] = {
     "triage": "/v1/triage/signals/{signal_id}",
     "referral": "/v1/referral/signals/{signal_id}",
     "matching": "/v1/matching/signals/{signal_id}",
+    "notifications": None,  # its access log only: every message sent about the signal
 }
 """Each service's page of one signal with the person's data, for a coordinator (logged there)."""
 
@@ -193,10 +194,12 @@ def _held_by(
     subjects = [s["subject_id"] for s in intake_part["signals"]]
     held: dict[str, Any] = {}
     headers = {"Authorization": f"Bearer {token}"}
-    for signal_id in signals:
+    page_path = SIGNAL_PAGES[name]
+    for signal_id in signals if page_path else ():
         try:
+            assert page_path is not None
             page = httpx.get(
-                base + SIGNAL_PAGES[name].format(signal_id=signal_id), headers=headers, timeout=30
+                base + page_path.format(signal_id=signal_id), headers=headers, timeout=30
             )
         except httpx.HTTPError as exc:
             console.print(f"[red]{name} at {base} cannot be asked: {exc}")
