@@ -188,7 +188,11 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
     async def add_volunteer(body: VolunteerIn, principal: Registrar) -> ImportAnswer | JSONResponse:
         """Register (or, by external_id, update) one volunteer; 422 with the reason if refused."""
         result = await register(
-            ctx, [body], municipalities=principal.municipalities, by=principal.subject
+            ctx,
+            [body],
+            municipalities=principal.municipalities,
+            by=principal.subject,
+            principal=principal,
         )
         if result.rejected:
             return problem(
@@ -206,7 +210,11 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
         """A batch (at most 500; the CLI sends a CSV in batches): refused items are listed by
         their index with the reason and never stop the rest."""
         result = await register(
-            ctx, body, municipalities=principal.municipalities, by=principal.subject
+            ctx,
+            body,
+            municipalities=principal.municipalities,
+            by=principal.subject,
+            principal=principal,
         )
         return ImportAnswer(
             created=result.created,

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from signaalpunt_access import Principal
 from signaalpunt_contracts import Interest, LanguageCode, MunicipalityCode, WeekSlot, new_event_id
-from signaalpunt_privacy import NewDataKey
+from signaalpunt_privacy import NewDataKey, access_log
+from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.vault import Sealer
 from signaalpunt_runtime.logs import get_logger
 
@@ -102,10 +104,17 @@ def _sealed(sealer: Sealer, v: VolunteerIn) -> dict[str, str | None]:
 
 
 async def register(
-    ctx: Matching, items: Sequence[VolunteerIn], *, municipalities: frozenset[str], by: str
+    ctx: Matching,
+    items: Sequence[VolunteerIn],
+    *,
+    municipalities: frozenset[str],
+    by: str,
+    principal: Principal | None = None,
 ) -> ImportResult:
     """Store a batch: each item is checked on its own (municipality, postcode area); a refused
-    one never stops the rest. Known external ids are updated, the others created."""
+    one never stops the rest. Known external ids are updated, the others created. Each
+    volunteer's personal data recorded is an access-log entry (by `principal`, or by
+    `system:<by>` for the service's own demo load), in the same transaction."""
     rejected: list[Rejected] = []
     accepted: list[tuple[int, VolunteerIn]] = []
     for index, item in enumerate(items):
@@ -150,6 +159,7 @@ async def register(
         # the keys are stored before anything sealed with them is committed
         await ctx.vault.keep(new_keys)
         await repo.upsert_volunteers(work.connection, rows)
+        await access_log.record(work.connection, [_registered(r, principal, by) for r in rows])
     log.info(
         "volunteers registered",
         by=by,
@@ -158,6 +168,20 @@ async def register(
         rejected=len(rejected),
     )
     return ImportResult(created, updated, rejected)
+
+
+def _registered(row: repo.VolunteerRow, principal: Principal | None, by: str) -> AccessEntry:
+    fields: dict[str, Any] = {
+        "activity": "matching.volunteer_registration",
+        "operation": Operation.WRITE,
+        "municipality": row.municipality,
+        "subject_id": row.volunteer.volunteer_id,
+        "categories": (DataCategory.IDENTITY, DataCategory.CONTACT),
+        "purpose": Purpose.VOLUNTEER_REGISTRY,
+    }
+    if principal is not None:
+        return AccessEntry.of(principal, **fields)
+    return AccessEntry.by_system(f"system:{by}", **fields)
 
 
 def _row(volunteer_id: UUID, item: VolunteerIn, sealer: Sealer) -> repo.VolunteerRow:
