@@ -148,3 +148,82 @@ async def test_the_teams_view_of_a_signal_is_logged(referral: RunningReferral) -
     )
     assert elsewhere.status_code == 404
     assert len(await views()) == 1  # a refused view processed nothing
+
+
+LOGGED = {
+    "GET /v1/referral/signals/{signal_id}": "referral.team_view",
+    "GET /v1/referral/inbox": "referral.organisation_inbox",
+    "GET /v1/access-log": "referral.access_log_read",
+}
+"""Every operation that shows a person's data, and the activity it logs (the webhook's
+disclosure is logged by the sender, `referral.webhook`, not by a route)."""
+NOT_PERSONAL = {
+    "POST /v1/referral/map/import",  # the social map: organisations and their offers
+    "GET /v1/referral/map/export",
+    "GET /v1/referral/map/services",
+    "PATCH /v1/referral/map/services/{service_id}",
+    "PUT /v1/referral/map/organisations/{organisation_id}/webhook",
+    "PUT /v1/referral/routes/{municipality}/{route}",
+    "POST /v1/referral/referrals/{referral_id}/send",  # ids; what leaves is logged when it does
+    "GET /v1/referral/gaps",  # counts
+    "GET /v1/referral/evaluation",  # counts
+    "GET /v1/access-log/chain",  # counts and hashes
+}
+NOT_YET = {
+    "POST /v1/referral/referrals/{referral_id}/status",  # a note (sealed) recorded by the team
+    "POST /v1/referral/inbox/{referral_id}",  # an organisation's answer, a note (sealed)
+    "POST /v1/referral/callbacks/{organisation_id}",  # the same by signed callback
+}
+"""Record a sealed note about the referral: a write not logged yet (docs/privacy.md)."""
+
+
+async def test_every_operation_with_personal_data_writes_an_entry(
+    referral: RunningReferral,
+) -> None:
+    """The OpenAPI document's operations, each placed: a new route must be (and, when it shows
+    a person's data, log it), or this fails."""
+    document = (await referral.management.get("/openapi.json")).json()
+    found = {f"{m.upper()} {path}" for path, item in document["paths"].items() for m in item}
+    assert found == LOGGED.keys() | NOT_PERSONAL | NOT_YET
+
+    tag = uuid4().hex[:8]
+    await import_map(referral, one_service_map(f"Sweepclub {tag}", "social_contact", 3))
+    sent = await referral.help_question(needs=("social_contact",), text="Mevrouw Sweep")
+    signal_id = sent.data.signal_id
+    body = await referral.proposals(signal_id)
+    mine = next(r for r in body["referrals"] if r["service_name"] == f"Sweepclub {tag}")
+    shipped = await referral.client.post(
+        f"/v1/referral/referrals/{mine['referral_id']}/send", headers=referral.staff()
+    )
+    assert shipped.status_code == 200, shipped.text
+
+    async def count(activity: str) -> int:
+        async with referral.referrals.service.pool.acquire() as conn:
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM access_log WHERE signal_id = $1 AND activity = $2",
+                    signal_id,
+                    activity,
+                )
+            )
+
+    calls = {
+        "GET /v1/referral/signals/{signal_id}": (
+            f"/v1/referral/signals/{signal_id}",
+            referral.staff(),
+        ),
+        "GET /v1/referral/inbox": (
+            "/v1/referral/inbox",
+            referral.organisation(mine["organisation_id"]),
+        ),
+        "GET /v1/access-log": (
+            f"/v1/access-log?signal_id={signal_id}",
+            referral.staff("coordinator"),
+        ),
+    }
+    assert calls.keys() == LOGGED.keys()
+    for operation, (path, headers) in calls.items():
+        before = await count(LOGGED[operation])
+        answer = await referral.client.get(path, headers=headers)
+        assert answer.status_code == 200, (operation, answer.text)
+        assert await count(LOGGED[operation]) == before + 1, operation
