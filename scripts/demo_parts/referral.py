@@ -36,6 +36,8 @@ HELP_QUESTION = {
     "first_name": "Truus",
     "interests": ["gardening", "cooking"],
     "availability": ["tue_afternoon", "thu_morning"],
+    # she agreed that the organisation may call her (her consent to share it)
+    "contact": {"name": "Truus", "phone": "0115 700 123"},
 }
 
 
@@ -124,7 +126,8 @@ async def scenario(triage_url: str, referral_url: str, signal_id: str) -> dict[s
                 (
                     "the organisation opens its inbox (scoped token)",
                     inbox.status_code,
-                    f"{len(inbox.json())} open; it sees the needs and the person's words",
+                    f"{len(inbox.json())} open; it sees the needs, the person's words and "
+                    "how to reach her (she agreed to share it)",
                 )
             )
             accepted = await client.post(

@@ -4,7 +4,10 @@ real SMTP server (aiosmtpd) and a local HTTP receiver for the SMS gateway and we
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,36 +36,38 @@ def sinks() -> Iterator[Sinks]:
     running.stop()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def notifications(
+@asynccontextmanager
+async def running_notifications(
     infra: Infra,
     kafka_topics: TopicFactory,
     database_url: str,
     sinks: Sinks,
-    tmp_path_factory: pytest.TempPathFactory,
+    folder: Path,
+    **overrides: Any,
 ) -> AsyncIterator[Running]:
-    folder = tmp_path_factory.mktemp("notifications")
+    """The service on private topics, pointed at the sinks; `overrides` change its settings."""
     generate_key_pair(folder)
     topics = await private_topics(kafka_topics)
     kek = KeyEncryptionKeys.generate_spec("test")
-    settings = NotificationsSettings(
-        database_url=database_url,  # type: ignore[arg-type]
-        kafka_bootstrap=infra.kafka_bootstrap,
-        key_encryption_keys=kek,  # type: ignore[arg-type]
-        jwks_file=folder / "jwks.json",
-        partners_file=write_partners(folder, sinks),
-        smtp_host="127.0.0.1",
-        smtp_port=sinks.smtp_port,
-        sms_gateway_url=sinks.sms_url,
-        outbox_poll_interval=0.2,
-        sender_poll_interval=0.1,
-        backoff_initial=timedelta(seconds=0.2),
-        backoff_max=timedelta(seconds=1),
-        max_attempts=4,
-        rate_limit=1000,
-        retry_initial_delay=0.05,
-        retry_max_delay=0.2,
-    )
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap": infra.kafka_bootstrap,
+        "key_encryption_keys": kek,
+        "jwks_file": folder / "jwks.json",
+        "partners_file": write_partners(folder, sinks),
+        "smtp_host": "127.0.0.1",
+        "smtp_port": sinks.smtp_port,
+        "sms_gateway_url": sinks.sms_url,
+        "outbox_poll_interval": 0.2,
+        "sender_poll_interval": 0.1,
+        "backoff_initial": timedelta(seconds=0.2),
+        "backoff_max": timedelta(seconds=1),
+        "max_attempts": 4,
+        "rate_limit": 1000,
+        "retry_initial_delay": 0.05,
+        "retry_max_delay": 0.2,
+    }
+    settings = NotificationsSettings(**(values | overrides))
     clock = FakeClock()
     composed = compose(
         settings,
@@ -78,21 +83,36 @@ async def notifications(
         database_url, KeyEncryptionKeys.from_spec(kek)
     )
     await key_store.open()
-    async with (
-        serving(composed.app) as served,
-        httpx.AsyncClient(base_url=served.url, timeout=30) as client,
-        httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
-    ):
-        yield Running(
-            notifications=composed,
-            client=client,
-            topics=topics,
-            sinks=sinks,
-            vault=PersonalDataVault(key_store),
-            clock=clock,
-            infra=infra,
-            database_url=database_url,
-            keys=folder,
-            management=management,
-        )
-    await key_store.close()
+    try:
+        async with (
+            serving(composed.app) as served,
+            httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+            httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
+        ):
+            yield Running(
+                notifications=composed,
+                client=client,
+                topics=topics,
+                sinks=sinks,
+                vault=PersonalDataVault(key_store),
+                clock=clock,
+                infra=infra,
+                database_url=database_url,
+                keys=folder,
+                management=management,
+            )
+    finally:
+        await key_store.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def notifications(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    sinks: Sinks,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Running]:
+    folder = tmp_path_factory.mktemp("notifications")
+    async with running_notifications(infra, kafka_topics, database_url, sinks, folder) as running:
+        yield running

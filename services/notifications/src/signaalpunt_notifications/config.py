@@ -85,6 +85,11 @@ class NotificationsSettings(ServiceSettings):
     # sending
     send_timeout: float = Field(default=15, gt=0, description="seconds per attempt")
     sender_workers: int = Field(default=4, ge=1, description="concurrent senders per replica")
+    acute_sender_workers: int = Field(
+        default=1,
+        ge=1,
+        description="senders per replica that take acute messages only (the acute lane)",
+    )
     sender_poll_interval: float = Field(default=0.5, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     backoff_initial: timedelta = Field(default=timedelta(seconds=5))

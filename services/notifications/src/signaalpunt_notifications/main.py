@@ -170,6 +170,7 @@ def compose(
         clock=clock,
         tracer=service.telemetry.tracer_provider.get_tracer("signaalpunt.notifications"),
         workers=settings.sender_workers,
+        acute_workers=settings.acute_sender_workers,
         poll_interval=settings.sender_poll_interval,
     )
 

@@ -163,14 +163,24 @@ _DELIVERY_COLUMNS = (
 )
 
 
-async def claim_due(conn: DbConnection, now: datetime) -> Delivery | None:
-    """One due delivery, locked until this transaction ends; other replicas skip it."""
+async def claim_due(
+    conn: DbConnection, now: datetime, *, acute_only: bool = False
+) -> Delivery | None:
+    """One due delivery, locked until this transaction ends; other replicas skip it. An acute
+    one first (its own index: never a scan past the ordinary backlog), then the oldest due."""
     row = await conn.fetchrow(
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 - fixed column list
-        " WHERE status = 'pending' AND next_attempt_at <= $1"
+        " WHERE status = 'pending' AND urgency = 'acute' AND next_attempt_at <= $1"
         " ORDER BY next_attempt_at, delivery_id LIMIT 1 FOR UPDATE SKIP LOCKED",
         now,
     )
+    if row is None and not acute_only:
+        row = await conn.fetchrow(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 - fixed column list
+            " WHERE status = 'pending' AND next_attempt_at <= $1"
+            " ORDER BY next_attempt_at, delivery_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            now,
+        )
     if row is None:
         return None
     values = dict(row)

@@ -207,6 +207,7 @@ class Sender:
         metrics: SenderMetrics,
         clock: Clock,
         workers: int = 4,
+        acute_workers: int = 1,
         poll_interval: float = 0.5,
         tracer: Tracer | None = None,
     ) -> None:
@@ -223,6 +224,7 @@ class Sender:
         self.metrics = metrics
         self.clock = clock
         self._workers = workers
+        self._acute_workers = acute_workers
         self._poll_interval = poll_interval
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -234,6 +236,11 @@ class Sender:
         self._tasks = [
             asyncio.create_task(self._work(), name=f"notifications-sender-{i}")
             for i in range(self._workers)
+        ] + [
+            # the acute lane: takes acute messages only, so an alert is sent even while every
+            # other sender waits on a slow receiver (ordinary senders also take acute first)
+            asyncio.create_task(self._work(acute_only=True), name=f"notifications-acute-{i}")
+            for i in range(self._acute_workers)
         ]
 
     async def stop(self) -> None:
@@ -242,10 +249,10 @@ class Sender:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def _work(self) -> None:
+    async def _work(self, *, acute_only: bool = False) -> None:
         while not self._stopping.is_set():
             try:
-                busy = await self.send_one()
+                busy = await self.send_one(acute_only=acute_only)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -257,11 +264,12 @@ class Sender:
 
     # -- one message -------------------------------------------------------------------------
 
-    async def send_one(self) -> bool:
-        """Send (or queue, or fail) one due message; False when nothing is due."""
+    async def send_one(self, *, acute_only: bool = False) -> bool:
+        """Send (or queue, or fail) one due message, an acute one first; False when nothing
+        (acute, with `acute_only`) is due."""
         now = self.clock()
         async with self._pool().acquire() as conn, conn.transaction():
-            delivery = await repository.claim_due(conn, now)
+            delivery = await repository.claim_due(conn, now, acute_only=acute_only)
             if delivery is None:
                 return False
             # in the trace of the event that planned the message: its outcome event (written
