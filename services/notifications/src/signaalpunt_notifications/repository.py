@@ -167,7 +167,11 @@ async def claim_due(
     conn: DbConnection, now: datetime, *, acute_only: bool = False
 ) -> Delivery | None:
     """One due delivery, locked until this transaction ends; other replicas skip it. An acute
-    one first (its own index: never a scan past the ordinary backlog), then the oldest due."""
+    one first (its own index: never a scan past the ordinary backlog), then the oldest due whose
+    recipient nobody is sending to: the recipient's lock (`lock_recipient`) is tried, not waited
+    for, so a receiver that hangs holds one worker, not every worker that reaches its messages.
+    (A try that succeeds on a row another replica then holds keeps that recipient locked until
+    this transaction ends: at worst one more recipient waits for one send.)"""
     row = await conn.fetchrow(
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 - fixed column list
         " WHERE status = 'pending' AND urgency = 'acute' AND next_attempt_at <= $1"
@@ -178,6 +182,7 @@ async def claim_due(
         row = await conn.fetchrow(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 - fixed column list
             " WHERE status = 'pending' AND next_attempt_at <= $1"
+            " AND (urgency = 'acute' OR pg_try_advisory_xact_lock(hashtextextended(recipient, 0)))"
             " ORDER BY next_attempt_at, delivery_id LIMIT 1 FOR UPDATE SKIP LOCKED",
             now,
         )

@@ -1,14 +1,14 @@
 """The acute lane: acute messages due are found without reading past the ordinary backlog
 (issue 22: an acute alert never queues behind ordinary work).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from signaalpunt_runtime.migrations import run_sql
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
