@@ -6,15 +6,11 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-import yaml
-from intake_harness import RunningIntake
+from intake_harness import RunningIntake, register_partners
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_contracts import (
     CASE_STEPS,
@@ -23,41 +19,12 @@ from signaalpunt_contracts import (
     SIGNALS_ERASED,
     SIGNALS_RECEIVED,
 )
-from signaalpunt_intake import partner_repository
 from signaalpunt_intake.config import IntakeSettings
-from signaalpunt_intake.domain import Partner
-from signaalpunt_intake.main import MIGRATIONS, build
+from signaalpunt_intake.main import build
 from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
-from signaalpunt_privacy.partner_encryption import new_signing_key, public_key
-from signaalpunt_runtime.migrations import upgrade_async
 from signaalpunt_runtime.serving import serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory
-
-SEED = Path(__file__).resolve().parents[3] / "deploy" / "local" / "partners.yaml"
-
-
-async def register_partners(database_url: str) -> dict[str, dict[str, Any]]:
-    """The development partners (deploy/local/partners.yaml) in the registry, each with a new
-    signing key; returns their private keys by URN (what each partner's system holds)."""
-    await upgrade_async(MIGRATIONS, database_url, "intake")
-    private: dict[str, dict[str, Any]] = {}
-    conn = await asyncpg.connect(database_url, server_settings={"search_path": "intake"})
-    try:
-        for entry in yaml.safe_load(SEED.read_text())["partners"]:
-            key = new_signing_key(f"{entry['urn'].rsplit(':', 1)[-1]}-{os.urandom(3).hex()}")
-            private[entry["urn"]] = key
-            partner = Partner(
-                urn=entry["urn"],
-                name=entry["name"],
-                partner_type=entry["partner_type"],
-                municipalities=tuple(entry["municipalities"]),
-                signing_keys=(public_key(key),),
-            )
-            await partner_repository.save(conn, partner, actor="test-setup", action="add")
-    finally:
-        await conn.close()
-    return private
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

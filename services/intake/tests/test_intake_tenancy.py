@@ -17,10 +17,9 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import register_partners
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from intake_harness import RunningIntake
+from intake_harness import RunningIntake, register_partners
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_contracts import (
     CASE_STEPS,

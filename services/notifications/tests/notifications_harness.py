@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
@@ -16,7 +17,7 @@ import asyncpg
 import httpx
 import yaml
 from aiokafka import TopicPartition
-from signaalpunt_access.dev_tokens import mint
+from signaalpunt_access.dev_tokens import generate_key_pair, mint
 from signaalpunt_contracts import (
     CASE_STEPS,
     MATCHES,
@@ -50,11 +51,13 @@ from signaalpunt_contracts import (
     VolunteerVogExpiringV1,
 )
 from signaalpunt_contracts.envelope import new_event_id
+from signaalpunt_notifications.config import NotificationsSettings
 from signaalpunt_notifications.domain import AMSTERDAM
-from signaalpunt_notifications.main import Notifications
+from signaalpunt_notifications.main import Extensions, Notifications, compose
 from signaalpunt_notifications.sinks import Sinks
-from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
+from signaalpunt_runtime.serving import serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 TESTS = Path(__file__).resolve().parent
@@ -432,3 +435,72 @@ def rejected(partner: str = PARTNER_URN, event_id: str | None = None) -> Partner
             "rejected_at": datetime.now(UTC).isoformat(),
         }
     )
+
+
+@asynccontextmanager
+async def running_notifications(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    sinks: Sinks,
+    folder: Path,
+    **overrides: Any,
+) -> AsyncIterator[Running]:
+    """The service on private topics, pointed at the sinks; `overrides` change its settings."""
+    generate_key_pair(folder)
+    topics = await private_topics(kafka_topics)
+    kek = KeyEncryptionKeys.generate_spec("test")
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap": infra.kafka_bootstrap,
+        "key_encryption_keys": kek,
+        "jwks_file": folder / "jwks.json",
+        "partners_file": write_partners(folder, sinks),
+        "smtp_host": "127.0.0.1",
+        "smtp_port": sinks.smtp_port,
+        "sms_gateway_url": sinks.sms_url,
+        "outbox_poll_interval": 0.2,
+        "sender_poll_interval": 0.1,
+        "backoff_initial": timedelta(seconds=0.2),
+        "backoff_max": timedelta(seconds=1),
+        "max_attempts": 4,
+        "rate_limit": 1000,
+        "retry_initial_delay": 0.05,
+        "retry_max_delay": 0.2,
+    }
+    settings = NotificationsSettings(**(values | overrides))
+    clock = FakeClock()
+    composed = compose(
+        settings,
+        notifications=topics.notifications,
+        extensions=Extensions(
+            topics=topics.consumed(),
+            template_folders=[EXTENSION_TEMPLATES],
+            partners_listed=topics.listed,
+        ),
+        clock=clock,
+    )
+    key_store = PostgresSubjectKeyStore.with_own_pool(
+        database_url, KeyEncryptionKeys.from_spec(kek)
+    )
+    await key_store.open()
+    try:
+        async with (
+            serving(composed.app) as served,
+            httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+            httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
+        ):
+            yield Running(
+                notifications=composed,
+                client=client,
+                topics=topics,
+                sinks=sinks,
+                vault=PersonalDataVault(key_store),
+                clock=clock,
+                infra=infra,
+                database_url=database_url,
+                keys=folder,
+                management=management,
+            )
+    finally:
+        await key_store.close()

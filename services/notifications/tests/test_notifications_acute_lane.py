@@ -11,7 +11,6 @@ from uuid import UUID, uuid4
 
 import pytest
 import pytest_asyncio
-from conftest import running_notifications
 from notifications_harness import (
     UNREACHABLE_PARTNER,
     Running,
@@ -20,6 +19,7 @@ from notifications_harness import (
     envelope,
     eventually,
     rejected,
+    running_notifications,
 )
 from signaalpunt_notifications.sinks import WEBHOOK_PREFIX, Sinks
 from signaalpunt_testkit.plugin import Infra, TopicFactory
