@@ -238,7 +238,11 @@ def test_traces_go_to_the_collector_and_on_to_a_trace_backend() -> None:
 
 @pytest.mark.parametrize(
     ("service", "tool"),
-    [("prometheus", "prometheus"), ("alertmanager", "prometheus-alertmanager")],
+    [
+        ("prometheus", "prometheus"),
+        ("alertmanager", "prometheus-alertmanager"),
+        ("postgres-exporter", "prometheus-postgres-exporter"),
+    ],
 )
 def test_compose_runs_the_prometheus_and_alertmanager_the_tests_run(
     service: str, tool: str
@@ -253,7 +257,7 @@ def test_compose_runs_the_prometheus_and_alertmanager_the_tests_run(
 
     path = shutil.which(tool)
     if path is None:
-        message = f"{tool} missing: apt-get install prometheus prometheus-alertmanager"
+        message = f"{tool} missing: apt-get install {tool}"
         if in_ci():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
@@ -262,3 +266,21 @@ def test_compose_runs_the_prometheus_and_alertmanager_the_tests_run(
     assert found, out
     image = compose()["services"][service]["image"]
     assert image.endswith(f":v{found.group(1)}"), (image, found.group(1))
+
+
+def test_kafka_and_postgresql_exporters_are_scraped() -> None:
+    """The pipeline-health dashboard's Kafka and PostgreSQL panels: compose runs an exporter for
+    each, next to the broker and the database it watches, and Prometheus scrapes both."""
+    services = compose()["services"]
+    kafka_exporter, postgres_exporter = services["kafka-exporter"], services["postgres-exporter"]
+    assert "--kafka.server=kafka:9092" in kafka_exporter["command"]
+    assert kafka_exporter["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert postgres_exporter["environment"]["DATA_SOURCE_URI"].startswith("postgres:5432/")
+    assert postgres_exporter["depends_on"]["postgres"]["condition"] == "service_healthy"
+    config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {
+        job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
+        for job in config["scrape_configs"]
+    }
+    assert jobs["kafka"] == ["kafka-exporter:9308"]
+    assert jobs["postgres"] == ["postgres-exporter:9187"]

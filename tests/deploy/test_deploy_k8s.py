@@ -366,3 +366,31 @@ def test_signaalpunt_pods_are_denied_by_default() -> None:
             "labels"
         ]
         assert selected.items() <= labels.items(), facts.name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kafka_and_postgresql_health_is_scraped(overlay: str) -> None:
+    """Strimzi's Kafka Exporter is on, and a ServiceMonitor scrapes it and each CloudNativePG
+    instance's metrics port, through Services that select the operators' own pods."""
+    (kafka,) = objects(overlay, "Kafka").values()
+    assert kafka["spec"]["kafkaExporter"]["groupRegex"] == ".*"
+    services = objects(overlay, "Service")
+    monitors = objects(overlay, "ServiceMonitor")
+    for monitor, service, selector, port in (
+        (
+            "signaalpunt-kafka",
+            "signaalpunt-kafka-exporter-metrics",
+            {"strimzi.io/name": f"{kafka['metadata']['name']}-kafka-exporter"},
+            9404,
+        ),
+        (
+            "signaalpunt-postgres",
+            "signaalpunt-pg-metrics",
+            {"cnpg.io/cluster": "signaalpunt-pg"},
+            9187,
+        ),
+    ):
+        assert services[service]["spec"]["selector"] == selector
+        assert services[service]["spec"]["ports"][0]["port"] == port
+        wanted = monitors[monitor]["spec"]["selector"]["matchLabels"]
+        assert wanted.items() <= services[service]["metadata"]["labels"].items()

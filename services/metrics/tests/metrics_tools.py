@@ -14,6 +14,7 @@ def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         message = f"{name} is missing: apt-get install -y prometheus prometheus-alertmanager"
+        message += " prometheus-postgres-exporter"
         if in_ci():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

@@ -92,6 +92,11 @@ FILLED = {
     "$area: signals from partners per partner type per $period",
     "Signals per 1,000 inhabitants per $period",
     "Signals per 1,000 inhabitants in the last complete $period",
+    # PostgreSQL's health from Debian's prometheus-postgres-exporter on the test's database (the
+    # Kafka panels need kafka_exporter, which no registry here ships: they are only evaluated)
+    "PostgreSQL up",
+    "PostgreSQL connections",
+    "PostgreSQL transactions per second",
 }
 FILLED_RULES = {
     "municipality_channel_partner_type:signaalpunt_signals_received:increase1d",
@@ -286,12 +291,21 @@ async def stack(
     await metrics.producer.start()
     await metrics.start()
     intake_app = await _intake(infra, database_url, folder, topics, kafka_topics)
+    exporter_port = free_port()
+    exporter = await asyncio.create_subprocess_exec(
+        tool("prometheus-postgres-exporter"),
+        f"--web.listen-address=127.0.0.1:{exporter_port}",
+        env={**os.environ, "DATA_SOURCE_NAME": f"{database_url}?sslmode=disable"},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=(folder / "postgres-exporter.log").open("wb"),
+    )
     async with serving(intake_app) as intake:
         prometheus = Prometheus(
             folder,
             {
                 "metrics": f"127.0.0.1:{metrics.port}",
                 "intake": f"127.0.0.1:{intake.management_port}",
+                "postgres": f"127.0.0.1:{exporter_port}",
             },
         )
         await prometheus.start()
@@ -300,6 +314,8 @@ async def stack(
         finally:
             await prometheus.stop()
             await metrics.stop()
+            exporter.terminate()
+            await asyncio.wait_for(exporter.wait(), 30)
         await metrics.producer.stop()
 
 
@@ -368,6 +384,7 @@ async def test_prometheus_evaluates_every_dashboard_expression_and_rule(
     metrics, prometheus, intake = stack
     await prometheus.wait_for('up{job="metrics"} == 1')
     await prometheus.wait_for('up{job="intake"} == 1')
+    await prometheus.wait_for("pg_up == 1")
     async with httpx.AsyncClient(base_url=intake.url, timeout=30) as client:
         answer = await client.post("/v1/signals", json=WEB_FORM)
     assert answer.status_code == 202, answer.text

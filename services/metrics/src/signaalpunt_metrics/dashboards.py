@@ -834,6 +834,81 @@ def pipeline_health() -> Dashboard:
             ),
         )
     )
+    d = d.with_row(Row("Kafka and PostgreSQL"))
+    d = d.with_panel(
+        _stat(
+            "Kafka brokers",
+            "Brokers in the cluster as the Kafka exporter sees them (compose: kafka-exporter; "
+            "k8s: Strimzi's Kafka Exporter).",
+            query("max (kafka_brokers)", instant=True),
+            span=6,
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "Under-replicated partitions",
+            "Partitions with fewer in-sync replicas than replicas: a broker down or behind.",
+            query(
+                "sum (max by (topic, partition) "
+                "(kafka_topic_partition_under_replicated_partition))",
+                instant=True,
+            ),
+            span=6,
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "PostgreSQL up",
+            "1 = the exporter reaches PostgreSQL (compose: postgres-exporter; k8s: each "
+            "CloudNativePG instance).",
+            query("min (pg_up) or min (cnpg_collector_up)", instant=True),
+            span=6,
+        )
+    )
+    d = d.with_panel(
+        _stat(
+            "PostgreSQL connections",
+            "Server connections now (the services' pools, the migrations, the exporter).",
+            query("sum (pg_stat_database_numbackends) or sum (cnpg_backends_total)", instant=True),
+            span=6,
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "Kafka consumer group lag (the broker's view)",
+            "Per consumer group, all partitions: the same figure as 'Consumer lag' above, from "
+            "the broker (it also shows groups whose metrics service is down).",
+            query(
+                "sum by (consumergroup) (max by (consumergroup, topic, partition) "
+                "(kafka_consumergroup_lag))",
+                "{{consumergroup}}",
+            ),
+        )
+    )
+    d = d.with_panel(
+        _series(
+            "PostgreSQL transactions per second",
+            "Commits and rollbacks over every database of the server; deadlocks.",
+            query(
+                "sum (rate(pg_stat_database_xact_commit[$__rate_interval])) "
+                "or sum (rate(cnpg_pg_stat_database_xact_commit[$__rate_interval]))",
+                "commits",
+            ),
+            query(
+                "sum (rate(pg_stat_database_xact_rollback[$__rate_interval])) "
+                "or sum (rate(cnpg_pg_stat_database_xact_rollback[$__rate_interval]))",
+                "rollbacks",
+                "B",
+            ),
+            query(
+                "sum (rate(pg_stat_database_deadlocks[$__rate_interval])) "
+                "or sum (rate(cnpg_pg_stat_database_deadlocks[$__rate_interval]))",
+                "deadlocks",
+                "C",
+            ),
+            unit="ops",
+        )
+    )
     return d
 
 
