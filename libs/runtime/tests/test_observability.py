@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
 from signaalpunt_runtime import Service, UnitOfWork
+from signaalpunt_runtime.broker_factory import make_producer
 from signaalpunt_runtime.logs import configure_logging, get_logger
 from signaalpunt_runtime.telemetry import Telemetry
 from signaalpunt_testkit.plugin import Infra, TopicFactory
@@ -190,14 +191,25 @@ async def test_a_batch_links_each_producer_span_and_each_event_keeps_its_own_tra
             return len(published) >= 5
 
         await eventually(relayed, what="the outbox relay to publish the five events")
+    # and one sent without any trace context (a tool, a replay by hand)
+    untraced = Envelope.new(
+        ProbeV1(run_id="batch", sequence=6), municipality="GM0715", producer="a-tool"
+    )
+    producer = make_producer(infra.kafka_bootstrap, client_id="untraced")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic.name, untraced.model_dump_json().encode(), key=b"k6")
+    finally:
+        await producer.stop()
 
     async with running(receiver):
 
         async def delivered() -> bool:
-            return len(handled_in) == 5
+            return len(handled_in) == 6
 
-        await eventually(delivered, what="the five events to be handled")
+        await eventually(delivered, what="the six events to be handled")
 
+    without_trace = handled_in.pop(6)
     assert handled_in == requests, "each event is handled in the trace of the request"
     producers = {
         s.context.span_id
@@ -211,7 +223,12 @@ async def test_a_batch_links_each_producer_span_and_each_event_keeps_its_own_tra
     assert producers <= linked, "every producer span is linked from the batch that took it"
     batch_ids = {s.context.span_id for s in batches if s.context}
     handles = [s for s in spans if s.name == f"{topic.name} handle"]
-    assert len(handles) == 5
+    assert len(handles) == 6
+    # the untraced event: handled as a child of its batch, not as a root of its own
+    (orphan,) = [s for s in handles if s.context and s.context.trace_id == without_trace]
+    assert orphan.parent is not None
+    assert orphan.parent.span_id in batch_ids
+    handles.remove(orphan)
     for span in handles:
         assert span.parent is not None
         assert span.parent.span_id in producers

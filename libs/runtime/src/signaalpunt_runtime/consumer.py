@@ -559,10 +559,16 @@ class ConsumerStage:
 
     def _event_span(self, record: ConsumerRecord[bytes, bytes], batch: trace.Span) -> Any:
         """A span for one event of a batch in the event's own trace (what the handler writes
-        continues it), linked to the batch's span."""
+        continues it), linked to the batch's span; an event sent without a trace context is
+        handled as a child of the batch's span instead of as a root of its own."""
+        producer = _producer_context(record)
+        if not trace.get_current_span(producer).get_span_context().is_valid:
+            return self._tracer.start_as_current_span(
+                f"{self.topic.name} handle", kind=SpanKind.CONSUMER
+            )
         return self._tracer.start_as_current_span(
             f"{self.topic.name} handle",
-            context=_producer_context(record),
+            context=producer,
             kind=SpanKind.CONSUMER,
             links=[Link(batch.get_span_context())],
         )
