@@ -120,6 +120,8 @@ RUNBOOK_PANELS = {
     ),
     "Notifications by outcome": ("SignaalpuntAcuteMessageNotDelivered",),
     "Metrics refresh errors": ("SignaalpuntMetricsStale",),
+    "PostgreSQL up": ("SignaalpuntPostgresDown",),
+    "Under-replicated partitions": ("SignaalpuntKafkaUnderReplicated",),
 }
 """Panel title -> the alerts that fire on what it shows: the panel links to their runbooks."""
 
