@@ -5,7 +5,7 @@ the consortium's total is the real one."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest_asyncio
@@ -15,7 +15,7 @@ from metrics_tools import run, tool
 from signaalpunt_metrics.domain import SMALL_COUNT
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 
-SLUIS = "GM1714"
+SLUIS, VLISSINGEN = "GM1714", "GM0718"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 COUNTS = (
     "signaalpunt_signals_in_period",
@@ -99,3 +99,22 @@ async def test_a_municipality_with_three_signals_in_a_day_publishes_no_count_for
     assert not small, small
     code, out = await run(tool("promtool"), "check", "metrics", stdin=await metrics.scrape())
     assert code == 0, out
+
+
+async def test_days_are_the_municipalities_calendar_days_not_utc_days(
+    metrics: MetricsHarness,
+) -> None:
+    """Five Vlissingen signals just after local midnight (the evening before in UTC) count on
+    the local day."""
+    day = datetime.now(AMSTERDAM).date() - timedelta(days=2)
+    after_midnight = datetime.combine(day, time(0, 30), tzinfo=AMSTERDAM)
+    assert after_midnight.astimezone(UTC).date() < day  # UTC still has the day before
+    await metrics.publish(
+        [received(900 + n, VLISSINGEN, "phone", at=after_midnight) for n in range(5)]
+    )
+    local = {"period": "day", "area": VLISSINGEN}
+    samples = await metrics.wait_for(
+        {key("signaalpunt_signals_in_period_all_channels", start=day.isoformat(), **local): 5}
+    )
+    before = (day - timedelta(days=1)).isoformat()
+    assert samples[key("signaalpunt_signals_in_period_all_channels", start=before, **local)] == 0
