@@ -1032,6 +1032,11 @@ def mission() -> Dashboard:
         municipality=False,
     )
     d = d.with_variable(_area_variable()).with_variable(_period_variable())
+    return _mission_rates(_mission_channels(d))
+
+
+def _mission_channels(d: Dashboard) -> Dashboard:
+    """Totals, change, and the channels per period: bars, and tables with totals."""
     where = f"{AREA}, {PERIOD}"
     d = d.with_row(Row("Signals per channel"))
     d = d.with_panel(
@@ -1109,6 +1114,12 @@ def mission() -> Dashboard:
             unit="percentunit",
         )
     )
+    return d
+
+
+def _mission_rates(d: Dashboard) -> Dashboard:
+    """Partner types and signals per 1,000 inhabitants."""
+    where = f"{AREA}, {PERIOD}"
     d = d.with_row(Row("Per partner type"))
     d = d.with_panel(
         _period_bars(
