@@ -92,9 +92,12 @@ FILLED = {
     "$area: signals from partners per partner type per $period",
     "Signals per 1,000 inhabitants per $period",
     "Signals per 1,000 inhabitants in the last complete $period",
-    # PostgreSQL's health from Debian's prometheus-postgres-exporter on the test's database (the
-    # Kafka panels need kafka_exporter, which no registry here ships: they are only evaluated)
+    # PostgreSQL's health from Debian's prometheus-postgres-exporter on the test's database;
+    # Kafka's from the metrics service's own reading of the cluster's metadata (no registry here
+    # ships kafka_exporter: its group-lag panel is only evaluated)
     "PostgreSQL up",
+    "Kafka brokers",
+    "Under-replicated partitions",
     "PostgreSQL connections",
     "PostgreSQL transactions per second",
 }

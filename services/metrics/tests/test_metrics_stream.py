@@ -88,6 +88,14 @@ async def test_figures_after_a_stream_with_redelivery_and_a_restart(
     assert (
         final[key("signaalpunt_dead_letters_total", topic=received_topic, group=metrics.group)] == 1
     )
+    # the cluster's health from its metadata: the local broker, every partition in sync
+    assert final[key("signaalpunt_kafka_brokers")] == 1
+    assert (
+        final[
+            key("signaalpunt_kafka_under_replicated_partitions", topic=metrics.topics.received.name)
+        ]
+        == 0
+    )
     # triage never ran on the private topic: its lag is every message on it
     # (3 + 1 again + 1 broken before the restart, then 2 and the 3 replayed)
     assert _lag(final, "triage") == 10

@@ -442,7 +442,19 @@ class ReadModelCollector(Collector):
         )
         for d in report.dead_letters:
             dead.add_metric([d.topic, d.group], d.total)
-        return [lag, dead]
+        # Kafka's own health as its metadata tells it, also where no Kafka exporter runs
+        brokers = GaugeMetricFamily(
+            "signaalpunt_kafka_brokers", "Brokers in the Kafka cluster's metadata"
+        )
+        brokers.add_metric([], report.brokers)
+        behind = GaugeMetricFamily(
+            "signaalpunt_kafka_under_replicated_partitions",
+            "Partitions of a topic with fewer in-sync replicas than replicas",
+            labels=["topic"],
+        )
+        for topic, count in report.under_replicated.items():
+            behind.add_metric([topic], count)
+        return [lag, dead, brokers, behind]
 
 
 def _mission(figures: MissionFigures) -> list[Metric]:

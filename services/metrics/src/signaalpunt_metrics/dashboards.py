@@ -841,18 +841,22 @@ def pipeline_health() -> Dashboard:
         _stat(
             "Kafka brokers",
             "Brokers in the cluster as the Kafka exporter sees them (compose: kafka-exporter; "
-            "k8s: Strimzi's Kafka Exporter).",
-            query("max (kafka_brokers)", instant=True),
+            "k8s: Strimzi's Kafka Exporter), else as the metrics service reads them from the "
+            "cluster's metadata.",
+            query("max (kafka_brokers) or max (signaalpunt_kafka_brokers)", instant=True),
             span=6,
         )
     )
     d = d.with_panel(
         _stat(
             "Under-replicated partitions",
-            "Partitions with fewer in-sync replicas than replicas: a broker down or behind.",
+            "Partitions with fewer in-sync replicas than replicas: a broker down or behind "
+            "(the Kafka exporter's figure, else the metrics service's, for the registry's "
+            "topics).",
             query(
                 "sum (max by (topic, partition) "
-                "(kafka_topic_partition_under_replicated_partition))",
+                "(kafka_topic_partition_under_replicated_partition)) "
+                "or sum (max by (topic) (signaalpunt_kafka_under_replicated_partitions))",
                 instant=True,
             ),
             span=6,

@@ -1,4 +1,5 @@
-"""Consumer lag and dead letters, read from Kafka's own offsets (admin API and end offsets).
+"""Consumer lag and dead letters, read from Kafka's own offsets (admin API and end offsets), and
+the cluster's health as its metadata tells it (brokers, under-replicated partitions).
 
 Lag of a group on a partition = end offset − the group's committed offset (the whole retained
 partition while the group has committed nothing). Dead letters of a group on a topic = the end
@@ -9,7 +10,7 @@ replay (which reads, never deletes) does not lower it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -37,6 +38,10 @@ class DeadLetterCount:
 class OffsetReport:
     lag: list[PartitionLag]
     dead_letters: list[DeadLetterCount]
+    brokers: int = 0
+    """Brokers in the cluster's metadata."""
+    under_replicated: dict[str, int] = field(default_factory=dict)
+    """Per watched topic: partitions with fewer in-sync replicas than replicas."""
 
 
 class KafkaOffsets:
@@ -67,11 +72,17 @@ class KafkaOffsets:
             await self._admin.close()
             self._admin = None
 
-    async def _partitions(self, names: list[str]) -> dict[str, int]:
-        """Partition count of each topic that exists (a missing dead-letter topic is skipped)."""
+    async def _partitions(self, names: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """Partition count of each topic that exists (a missing dead-letter topic is skipped),
+        and how many of its partitions have fewer in-sync replicas than replicas."""
         assert self._admin is not None, "start() first"
-        described = await self._admin.describe_topics(names)
-        return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+        described = [t for t in await self._admin.describe_topics(names) if t["error_code"] == 0]
+        counts = {t["topic"]: len(t["partitions"]) for t in described}
+        behind = {
+            t["topic"]: sum(len(p["isr"]) < len(p["replicas"]) for p in t["partitions"])
+            for t in described
+        }
+        return counts, behind
 
     async def read(self) -> OffsetReport:
         assert self._admin is not None, "start() first"
@@ -81,7 +92,9 @@ class KafkaOffsets:
             for topic in self._topics
             for group, dlq in topic.dead_letter_topics.items()
         }
-        partitions = await self._partitions([t.name for t in self._topics] + list(dlq_names))
+        partitions, behind = await self._partitions(
+            [t.name for t in self._topics] + list(dlq_names)
+        )
         tps = [TopicPartition(name, p) for name, n in partitions.items() for p in range(n)]
         ends: dict[TopicPartition, int] = await self._reader.end_offsets(tps) if tps else {}
         starts: dict[TopicPartition, int] = await self._reader.beginning_offsets(tps) if tps else {}
@@ -108,4 +121,11 @@ class KafkaOffsets:
             for dlq, (topic, group) in sorted(dlq_names.items())
             if dlq in partitions
         ]
-        return OffsetReport(lag=lag, dead_letters=dead)
+        cluster = await self._admin.describe_cluster()
+        watched = {t.name for t in self._topics}
+        return OffsetReport(
+            lag=lag,
+            dead_letters=dead,
+            brokers=len(cluster.get("brokers") or ()),
+            under_replicated={t: n for t, n in sorted(behind.items()) if t in watched},
+        )
