@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from grafana_foundation_sdk.builders import barchart, bargauge, stat, table, timeseries
+from grafana_foundation_sdk.builders.common import VizLegendOptions, VizTooltipOptions
 from grafana_foundation_sdk.builders.dashboard import (
     CustomVariable,
     Dashboard,
@@ -33,7 +34,11 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import (
     FieldTextAlignment,
     GraphGradientMode,
+    LegendDisplayMode,
+    LegendPlacement,
+    SortOrder,
     StackingMode,
+    TooltipDisplayMode,
 )
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
@@ -982,6 +987,15 @@ def _period_bars(title: str, description: str, expr: str, column: str, *, stacke
         .fill_opacity(80)
         .gradient_mode(GraphGradientMode.NONE)
         .line_width(1)
+        # one colour per channel (or partner type, or area): the reader needs the legend, and
+        # the tooltip lists every part of a stacked bar
+        .legend(
+            VizLegendOptions()
+            .show_legend(True)
+            .display_mode(LegendDisplayMode.LIST)
+            .placement(LegendPlacement.BOTTOM)
+        )
+        .tooltip(VizTooltipOptions().mode(TooltipDisplayMode.MULTI).sort(SortOrder.NONE))
         .with_target(_table_query(expr))
         .transformations(_matrix("start", column))
     )
