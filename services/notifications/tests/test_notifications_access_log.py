@@ -55,3 +55,44 @@ async def test_a_message_sent_about_a_person_is_logged(notifications: Running) -
     assert elsewhere.json()["entries"] == []
     operator = await notifications.client.get("/v1/access-log", headers=notifications.token())
     assert operator.status_code == 403
+
+
+LOGGED = {"GET /v1/access-log": "notifications.access_log_read"}
+"""Every operation that shows a person's data, and the activity it logs (a message sent is
+logged by the sender, `notifications.message_sent`, not by a route)."""
+IDS_ONLY = {
+    "GET /v1/deliveries",  # rule, template, channel, kind of recipient, status: never an address
+    "POST /v1/deliveries/{delivery_id}/retry",  # a delivery id
+    "GET /v1/access-log/chain",  # counts and hashes
+}
+
+
+async def test_every_operation_with_personal_data_writes_an_entry(notifications: Running) -> None:
+    """The OpenAPI document's operations, each placed: a new route must be (and, when it shows
+    a person's data, log it), or this fails."""
+    document = (await notifications.management.get("/openapi.json")).json()
+    found = {f"{m.upper()} {path}" for path, item in document["paths"].items() for m in item}
+    assert found == LOGGED.keys() | IDS_ONLY
+    signal_id = uuid4()
+
+    async def count() -> int:
+        conn = await asyncpg.connect(notifications.database_url)
+        try:
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM notifications.access_log"
+                    " WHERE signal_id = $1 AND activity = 'notifications.access_log_read'",
+                    signal_id,
+                )
+            )
+        finally:
+            await conn.close()
+
+    before = await count()
+    read = await notifications.client.get(
+        "/v1/access-log",
+        params={"signal_id": str(signal_id)},
+        headers=notifications.token(roles=("coordinator",)),
+    )
+    assert read.status_code == 200, read.text
+    assert await count() == before + 1
