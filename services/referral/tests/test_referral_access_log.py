@@ -169,12 +169,13 @@ NOT_PERSONAL = {
     "GET /v1/referral/evaluation",  # counts
     "GET /v1/access-log/chain",  # counts and hashes
 }
-NOT_YET = {
-    "POST /v1/referral/referrals/{referral_id}/status",  # a note (sealed) recorded by the team
-    "POST /v1/referral/inbox/{referral_id}",  # an organisation's answer, a note (sealed)
+NOTE_WRITES = {
+    "POST /v1/referral/referrals/{referral_id}/status",  # the team's, by phone
+    "POST /v1/referral/inbox/{referral_id}",  # an organisation's answer
     "POST /v1/referral/callbacks/{organisation_id}",  # the same by signed callback
 }
-"""Record a sealed note about the referral: a write not logged yet (docs/privacy.md)."""
+"""Answers that may carry a note about the person (sealed): logged as `referral.note` when
+they do (`test_a_note_about_the_person_is_logged`)."""
 
 
 async def test_every_operation_with_personal_data_writes_an_entry(
@@ -184,7 +185,7 @@ async def test_every_operation_with_personal_data_writes_an_entry(
     a person's data, log it), or this fails."""
     document = (await referral.management.get("/openapi.json")).json()
     found = {f"{m.upper()} {path}" for path, item in document["paths"].items() for m in item}
-    assert found == LOGGED.keys() | NOT_PERSONAL | NOT_YET
+    assert found == LOGGED.keys() | NOT_PERSONAL | NOTE_WRITES
 
     tag = uuid4().hex[:8]
     await import_map(referral, one_service_map(f"Sweepclub {tag}", "social_contact", 3))
@@ -227,3 +228,52 @@ async def test_every_operation_with_personal_data_writes_an_entry(
         answer = await referral.client.get(path, headers=headers)
         assert answer.status_code == 200, (operation, answer.text)
         assert await count(LOGGED[operation]) == before + 1, operation
+
+
+async def test_a_note_about_the_person_is_logged(referral: RunningReferral) -> None:
+    """An organisation's answer with a note and the team's status with a note each write a
+    `referral.note` entry (ids only; the note is sealed); an answer without one writes none."""
+    tag = uuid4().hex[:8]
+    await import_map(referral, one_service_map(f"Notitieclub {tag}", "social_contact", 3))
+    sent = await referral.help_question(needs=("social_contact",), text="Meneer Notitie")
+    signal_id = sent.data.signal_id
+    body = await referral.proposals(signal_id)
+    mine = next(r for r in body["referrals"] if r["service_name"] == f"Notitieclub {tag}")
+    rid = mine["referral_id"]
+    shipped = await referral.client.post(
+        f"/v1/referral/referrals/{rid}/send", headers=referral.staff()
+    )
+    assert shipped.status_code == 200, shipped.text
+    organisation = referral.organisation(mine["organisation_id"])
+
+    async def notes() -> list[tuple[str, str, str]]:
+        async with referral.referrals.service.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT actor, actor_kind, operation FROM access_log"
+                " WHERE signal_id = $1 AND activity = 'referral.note' ORDER BY entry_id",
+                signal_id,
+            )
+            dumped = json.dumps([dict(r) for r in rows], default=str)
+        assert f"Belde {tag}" not in dumped
+        return [(r["actor"], r["actor_kind"], r["operation"]) for r in rows]
+
+    accepted = await referral.client.post(
+        f"/v1/referral/inbox/{rid}", headers=organisation, json={"status": "accepted"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert await notes() == []  # no note: nothing about the person recorded
+    progress = await referral.client.post(
+        f"/v1/referral/inbox/{rid}",
+        headers=organisation,
+        json={"status": "in_progress", "note": f"Belde {tag}, komt dinsdag"},
+    )
+    assert progress.status_code == 200, progress.text
+    org = f"urn:signaalpunt:organisation:{mine['organisation_id']}"
+    assert await notes() == [(org, "partner", "write")]
+    by_phone = await referral.client.post(
+        f"/v1/referral/referrals/{rid}/status",
+        headers=referral.staff(subject="staff:team-noteert"),
+        json={"status": "completed", "note": f"Belde {tag}: loopt goed"},
+    )
+    assert by_phone.status_code == 200, by_phone.text
+    assert await notes() == [(org, "partner", "write"), ("staff:team-noteert", "staff", "write")]

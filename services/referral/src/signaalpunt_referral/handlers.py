@@ -29,7 +29,8 @@ from signaalpunt_contracts import (
     Topic,
     new_event_id,
 )
-from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_privacy import PersonalDataVault, access_log
+from signaalpunt_privacy.access_log import AccessEntry, ActorKind, DataCategory, Operation, Purpose
 from signaalpunt_runtime import Service, UnitOfWork
 from signaalpunt_runtime.logs import get_logger
 
@@ -495,7 +496,24 @@ async def answer(
             decline_reason=reply.decline_reason,
             note=reply.note,
         )
+        if reply.note and reply.note.strip():  # a note about the person recorded (sealed)
+            await access_log.record(work.connection, [_note_recorded(changed, actor, by)])
         return changed, True
+
+
+def _note_recorded(r: repo.Referral, actor: Actor, by: str) -> AccessEntry:
+    return AccessEntry.by(
+        # an organisation answers as its URN, as its inbox reads are logged
+        f"urn:signaalpunt:organisation:{r.organisation_id}" if actor is Actor.ORGANISATION else by,
+        ActorKind.PARTNER if actor is Actor.ORGANISATION else ActorKind.STAFF,
+        activity="referral.note",
+        operation=Operation.WRITE,
+        municipality=r.municipality,
+        signal_id=r.signal_id,
+        subject_id=r.subject_id,
+        categories=(DataCategory.CASE,),
+        purpose=Purpose.SIGNAL_HANDLING,
+    )
 
 
 async def escalate_due(ctx: Referrals, *, batch: int = 100) -> int:
