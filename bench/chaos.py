@@ -283,6 +283,8 @@ HELP_QUESTION = {
     "near_lon": 3.83,
     "consent_to_refer": True,
 }
+HTTP_CONNECTIONS = 100
+"""requests on the wire at once (the HTTP clients beyond wait their turn in the harness)"""
 CLIENT_MAX_DELAY = 16.0
 """the longest a client waits before it tries again (a real client backs off as well)"""
 
@@ -299,16 +301,21 @@ async def _post_until_accepted(
     *,
     load: Load,
     rng: random.Random,
+    in_flight: asyncio.Semaphore,
 ) -> str | None:
     """The signal id intake answered, after as many tries with the same key as it takes (None:
-    refused as malformed, which this run's input never is)."""
+    refused as malformed, which this run's input never is). `in_flight` bounds the requests
+    on the wire: httpx's pool scans its whole queue for every request, and 2,000 clients
+    queued there during the 200 s outage took the harness's event loop for minutes (the
+    outage's end came 6 minutes late)."""
     key = str(uuid.uuid4())
     attempt = 0
     while True:
         try:
-            answer = await client.post(
-                f"{url}/v1/signals", json=body, headers={**headers, "Idempotency-Key": key}
-            )
+            async with in_flight:
+                answer = await client.post(
+                    f"{url}/v1/signals", json=body, headers={**headers, "Idempotency-Key": key}
+                )
         except httpx.HTTPError:
             answer = None
         if answer is not None and answer.status_code == 202:
@@ -463,6 +470,7 @@ async def offer_load(
     http_waiting = 0
     help_every = round(1 / plan.help_share) if plan.help_share > 0 else 0
     non_acute_http = 0
+    in_flight = asyncio.Semaphore(HTTP_CONNECTIONS)
 
     def track(job: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(job)
@@ -475,7 +483,7 @@ async def offer_load(
         http_waiting += 1
         try:
             signal_id = await _post_until_accepted(
-                client, url, body, headers, load=load, rng=jitter
+                client, url, body, headers, load=load, rng=jitter, in_flight=in_flight
             )
         finally:
             http_waiting -= 1
@@ -483,8 +491,12 @@ async def offer_load(
             await _record_help_question(client, services.url("triage"), signal_id, desk, load)
 
     try:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        async with httpx.AsyncClient(timeout=15, limits=limits) as client:
+        async with httpx.AsyncClient(
+            timeout=15,
+            limits=httpx.Limits(
+                max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS
+            ),
+        ) as client:
             if help_every:
                 await _automatic_referral(client, services.url("referral"))
             for i in range(plan.signals):
