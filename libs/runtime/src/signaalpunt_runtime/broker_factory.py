@@ -35,6 +35,7 @@ from .failures import Backoff, Failure, classify, error_name
 from .kafka_security import KafkaSecurity, shared_security
 from .logs import get_logger
 from .pausing import SUMMARY_INTERVAL
+from .serving import wait_unless_stopping
 
 PRODUCER_DEFAULTS: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
 # The consumer stage acknowledges itself: it commits the offsets of handled messages (offsets.py)
@@ -68,8 +69,9 @@ class _Broker(KafkaBroker):
 
     async def _connect_when_kafka_answers(self) -> None:
         """Connect; while the broker is unreachable, wait and try again. Anything else (a
-        refused login, a wrong setting) still stops the start. One line when it starts waiting,
-        one a minute after, one when the broker answers."""
+        refused login, a wrong setting) still stops the start, and so does a stop (SIGTERM) asked
+        for meanwhile. One line when it starts waiting, one a minute after, one when the broker
+        answers."""
         backoff = Backoff(0.5, CONNECT_MAX_DELAY)
         waiting_since: float | None = None
         next_summary = 0.0
@@ -92,7 +94,7 @@ class _Broker(KafkaBroker):
                     )
                     waiting_since = waiting_since or now
                     next_summary = now + SUMMARY_INTERVAL
-                await asyncio.sleep(backoff.next())
+                await wait_unless_stopping(backoff.next())
                 continue
             if waiting_since is not None:
                 log.warning(

@@ -76,7 +76,7 @@ from .logs import configure_logging, get_logger
 from .migrations import upgrade_async
 from .outbox import TRACE_CONTEXT, OutboxMetrics, OutboxRelay
 from .pausing import SUMMARY_INTERVAL
-from .serving import ServiceApp
+from .serving import ServiceApp, wait_unless_stopping
 from .serving import run as serve
 from .settings import ServiceSettings
 from .telemetry import Telemetry, setup_telemetry
@@ -244,7 +244,8 @@ class Service:
         A service (re)started during a database outage must come up when the database does, not
         exit: under `make run` nobody would start it again, and under Kubernetes a crash loop
         only adds delay. Anything that is not a dependency failure (a bad migration, a wrong
-        password) still stops the start. One line when it starts waiting, one a minute after."""
+        password) still stops the start, and so does a stop (SIGTERM) asked for meanwhile. One
+        line when it starts waiting, one a minute after."""
         backoff = Backoff(0.5, self.settings.pause_max_delay)
         waiting_since: float | None = None
         next_summary = 0.0
@@ -263,7 +264,8 @@ class Service:
                     )
                     waiting_since = waiting_since or now
                     next_summary = now + SUMMARY_INTERVAL
-                await asyncio.sleep(backoff.next())
+                # a SIGTERM while waiting ends the start (uvicorn acts on it only after one)
+                await wait_unless_stopping(backoff.next())
                 continue
             if waiting_since is not None:
                 log.warning(

@@ -15,8 +15,10 @@ the API face.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +27,32 @@ from typing import Any
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 
 STARTUP_FAILURE = 3  # uvicorn's own exit status when the app did not start
+
+_servers: list[Any] = []
+"""the uvicorn servers of this process (one under `run`; tests may serve more)"""
+
+
+class StartAbandonedError(RuntimeError):
+    """A stop was asked for (SIGTERM, SIGINT) while the start waited for a dependency."""
+
+
+def stop_requested() -> bool:
+    """Whether this process's server was asked to stop. uvicorn notes a SIGTERM, but acts on it
+    only once the app has started: a start that waits for a dependency must look itself."""
+    return any(server.should_exit for server in _servers)
+
+
+async def wait_unless_stopping(seconds: float) -> None:
+    """Sleep `seconds` (between two attempts to reach a dependency at start); end the start
+    with `StartAbandonedError` as soon as a stop is asked for."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if stop_requested():
+            raise StartAbandonedError("stopped while waiting for a dependency to start")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.25))
 
 
 @dataclass
@@ -102,11 +130,10 @@ async def serving(
     **options: Any,
 ) -> AsyncIterator[Served]:
     """Serve `app` in the running event loop (its lifespan included) until the block ends."""
-    import asyncio  # noqa: PLC0415
-
     sockets = _sockets(app, host, port, management_port)
     served = Served(host, int(sockets[0].getsockname()[1]), int(sockets[1].getsockname()[1]))
     server = _server(app, host, served.port, options)
+    _servers.append(server)
     task = asyncio.create_task(server.serve(sockets=sockets))
     try:
         while not server.started:
@@ -117,15 +144,19 @@ async def serving(
         yield served
     finally:
         server.should_exit = True
-        await task
-        for sock in sockets:
-            sock.close()
+        try:
+            await task
+        finally:
+            _servers.remove(server)  # its stop must not end another server's start
+            for sock in sockets:
+                sock.close()
 
 
 def run(app: ServiceApp, *, host: str, port: int, management_port: int, **options: Any) -> None:
     """Serve `app` on its two ports until SIGTERM/SIGINT (graceful shutdown)."""
     sockets = _sockets(app, host, port, management_port)
     server = _server(app, host, port, options)
+    _servers.append(server)
     server.run(sockets=sockets)
     if not server.started:
         sys.exit(STARTUP_FAILURE)
