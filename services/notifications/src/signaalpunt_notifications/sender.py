@@ -47,6 +47,7 @@ from signaalpunt_runtime.dead_letters import (
     ORIGINAL_TOPIC,
     SERVICE,
 )
+from signaalpunt_runtime.failure_log import FailureLog
 from signaalpunt_runtime.logs import get_logger
 from signaalpunt_runtime.outbox import TRACE_CONTEXT, write_outbox, write_outbox_rows
 from uuid_utils.compat import uuid7
@@ -228,6 +229,7 @@ class Sender:
         self._poll_interval = poll_interval
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._failure_log = FailureLog("notifications sender")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -255,9 +257,12 @@ class Sender:
                 busy = await self.send_one(acute_only=acute_only)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("sender failed; trying again shortly")
+            except Exception as exc:
+                # while the database is down every round fails: one line, not one per round
+                self._failure_log.failed(exc)
                 busy = False
+            else:
+                self._failure_log.worked()
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._poll_interval)

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from signaalpunt_privacy import access_log
 from signaalpunt_privacy.access_log import AccessEntry, ActorKind, Operation, Outcome, Purpose
+from signaalpunt_runtime.failure_log import FailureLog
 from signaalpunt_runtime.logs import get_logger
 from standardwebhooks.webhooks import Webhook
 
@@ -129,11 +130,14 @@ class WebhookSender:
             await self._client.aclose()
 
     async def _run(self) -> None:
+        failures = FailureLog("referral webhook rounds")
         while True:
             try:
                 await self.deliver_due()
-            except Exception:  # a database that is down: try again next round
-                log.exception("referral webhook round failed")
+            except Exception as exc:  # a database that is down: try again next round
+                failures.failed(exc)  # one line while it lasts, not one per round
+            else:
+                failures.worked()
             await asyncio.sleep(self.interval)
 
     async def deliver_due(self) -> int:
