@@ -3,8 +3,8 @@
 Found by `make chaos` (issue 14): a service started during a PostgreSQL outage waits for the
 database, as it should, but ignored SIGTERM while it waited (uvicorn only stops a server that
 has started), so `make run`'s Ctrl-C, the chaos harness and a Kubernetes rollout had to SIGKILL
-it. Nothing here needs the shared infrastructure: the database and the broker the service is
-given are ports where nothing listens.
+it. The dependency that is "down" is a port where nothing listens, so the shared infrastructure
+is never stopped (waiting for the broker, the service gets the test's real PostgreSQL).
 """
 
 from __future__ import annotations
@@ -28,14 +28,19 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])  # free once closed: nothing listens there
 
 
-@pytest.mark.parametrize("waiting_for", ["database"])
+@pytest.mark.parametrize("waiting_for", ["database", "broker"])
 async def test_a_service_waiting_at_start_stops_on_sigterm(
-    waiting_for: str, tmp_path: Path
+    waiting_for: str, tmp_path: Path, database_url: str
 ) -> None:
+    database = (
+        f"postgresql://nobody:secret@127.0.0.1:{_closed_port()}/x"
+        if waiting_for == "database"
+        else database_url
+    )
     app = KillableProcess(
         APP,
         {
-            "SIGNAALPUNT_DATABASE_URL": f"postgresql://nobody:secret@127.0.0.1:{_closed_port()}/x",
+            "SIGNAALPUNT_DATABASE_URL": database,
             "SIGNAALPUNT_KAFKA_BOOTSTRAP": f"127.0.0.1:{_closed_port()}",
             "COUNTER_SCHEMA": "stop_while_starting",
             "COUNTER_SERVICE": "stop-while-starting",
