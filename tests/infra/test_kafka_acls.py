@@ -33,6 +33,8 @@ from signaalpunt_runtime.kafka_acls import (
     apply_acls,
     partner_principal,
     registry_principals,
+    remove_users,
+    scram_users,
     service_principals,
 )
 from signaalpunt_runtime.kafka_security import KafkaSecurity, shared_security
@@ -97,6 +99,8 @@ async def acl_broker(infra: Infra) -> AsyncIterator[AclBroker]:
     await asyncio.to_thread(apply_acls, bootstrap, admin, registry)
     gone = {partner_principal(urn): set[Acl]() for urn in partners}
     await asyncio.to_thread(apply_acls, bootstrap, admin, gone)
+    # and their credentials: each run left two private SCRAM users behind
+    await asyncio.to_thread(remove_users, bootstrap, admin, gone)
     await delete_topics(bootstrap, [s.name for s in specs])
 
 
@@ -263,3 +267,19 @@ def test_every_service_in_the_registry_gets_a_principal() -> None:
         ("topic", OWN_REJECTIONS, "Describe"),
         ("group", PARTNER, "Read"),
     }
+
+
+async def test_a_private_principal_is_removed_with_its_credentials(infra: Infra) -> None:
+    # what the fixture above does at teardown: before, every run left its two partners' SCRAM
+    # credentials on the broker (principals that could still authenticate)
+    admin = shared_security()
+    user = partner_principal(f"urn:signaalpunt:partner:acltest-{uuid.uuid4().hex[:8]}")
+    await asyncio.to_thread(
+        apply_acls, infra.kafka_bootstrap, admin, {user: set()}, local_users=True
+    )
+    assert user in await asyncio.to_thread(scram_users, infra.kafka_bootstrap, admin)
+    await asyncio.to_thread(remove_users, infra.kafka_bootstrap, admin, [user])
+    assert user not in await asyncio.to_thread(scram_users, infra.kafka_bootstrap, admin)
+    with pytest.raises((KafkaError, OSError, TimeoutError)) as refused:
+        await publish(infra.kafka_bootstrap, "signals.received.v1", as_principal(user))
+    assert not isinstance(refused.value, TopicAuthorizationFailedError)  # not even let in

@@ -217,3 +217,42 @@ def apply_acls(
         for future in admin.delete_acls(filters).values():
             future.result(timeout)
     return AclChanges(len(missing), len(stale), users if local_users else [])
+
+
+def _admin(bootstrap: str, security: KafkaSecurity) -> Any:
+    from confluent_kafka.admin import AdminClient  # noqa: PLC0415
+
+    return AdminClient({"bootstrap.servers": bootstrap, **security.librdkafka()})
+
+
+def scram_users(
+    bootstrap: str, security: KafkaSecurity, *, timeout: float = 30
+) -> dict[str, list[Any]]:
+    """The principals that have a SCRAM credential on the broker, with their mechanisms."""
+    admin = _admin(bootstrap, security)  # kept until the answer came: its futures die with it
+    described = admin.describe_user_scram_credentials().result(timeout)
+    return {
+        user: [info.mechanism for info in description.scram_credential_infos]
+        for user, description in described.items()
+    }
+
+
+def remove_users(
+    bootstrap: str, security: KafkaSecurity, users: Iterable[str], *, timeout: float = 30
+) -> None:
+    """Delete the SCRAM credentials of `users` (each mechanism they have): they can no longer
+    authenticate. Their ACLs are not touched (`apply_acls` with an empty set removes those)."""
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]  # noqa: PLC0415
+        UserScramCredentialDeletion,
+    )
+
+    present = scram_users(bootstrap, security, timeout=timeout)
+    deletions = [
+        UserScramCredentialDeletion(user, mechanism)
+        for user in sorted(set(users) & set(present))
+        for mechanism in present[user]
+    ]
+    if deletions:
+        admin = _admin(bootstrap, security)
+        for future in admin.alter_user_scram_credentials(deletions).values():
+            future.result(timeout)
