@@ -30,9 +30,16 @@ kafka_version="${SIGNAALPUNT_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)<
 kafka_host=127.0.0.1
 kafka_port="${SIGNAALPUNT_KAFKA_PORT:-19092}"
 kafka_controller_port="${SIGNAALPUNT_KAFKA_CONTROLLER_PORT:-19093}"
+# a second client listener with TLS (SASL_SSL, as in production), its certificate from a local
+# CA made at the first `up` (deploy/local/kafka_tls.py): clients choose it with
+# SIGNAALPUNT_KAFKA_SECURITY_PROTOCOL=SASL_SSL and SIGNAALPUNT_KAFKA_SSL_CAFILE=<tls dir>/ca.pem.
+# Plain SASL stays the default locally: loopback only, and the tests' many short-lived clients
+# would pay a TLS handshake each.
+kafka_tls_port="${SIGNAALPUNT_KAFKA_TLS_PORT:-$((kafka_port + 2))}"
 kafka_dir="${SIGNAALPUNT_KAFKA_DIR:-$state_dir/kafka}"
 kafka_heap="${SIGNAALPUNT_KAFKA_HEAP:-512m}"
 kafka_jars="$cache_dir/kafka-$kafka_version"
+kafka_tls_dir="$kafka_dir/tls"
 # Kafka is a trust boundary locally too: SASL/SCRAM on the client listener, PLAIN (a static
 # JAAS user) on the controller listener (KRaft keeps SCRAM credentials in its metadata, which the
 # controller listener cannot wait for), and the StandardAuthorizer: nothing without an ACL.
@@ -106,11 +113,16 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$kafka_host:$kafka_controller_port
-listeners=SASL_PLAINTEXT://$kafka_host:$kafka_port,CONTROLLER://$kafka_host:$kafka_controller_port
-advertised.listeners=SASL_PLAINTEXT://$kafka_host:$kafka_port
+listeners=SASL_PLAINTEXT://$kafka_host:$kafka_port,SASL_SSL://$kafka_host:$kafka_tls_port,CONTROLLER://$kafka_host:$kafka_controller_port
+advertised.listeners=SASL_PLAINTEXT://$kafka_host:$kafka_port,SASL_SSL://$kafka_host:$kafka_tls_port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+# TLS on the SASL_SSL listener: a PEM keystore (key and chain) signed by the local CA
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$kafka_tls_dir/broker.pem
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$kafka_admin" password="$kafka_admin_password" user_$kafka_admin="$kafka_admin_password";
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$kafka_admin" password="$kafka_admin_password";
 # every client authenticates (SCRAM); no anonymous principal exists on any listener
 # PLAIN too, for the admin only (a static JAAS user): Debian's kcat (librdkafka 2.0.2) fails
 # SCRAM against Kafka 4 ("invalid credentials"), and the partner guide's test runs kcat
@@ -149,9 +161,16 @@ kafka_up() {
     log "the running Kafka has no SASL yet: restarting it with SASL and ACLs"
     kafka_down
   fi
+  if kafka_pid >/dev/null && ! grep -q '^listeners=.*SASL_SSL' "$kafka_dir/server.properties"; then
+    # started by an infra.sh from before the TLS listener
+    log "the running Kafka has no TLS listener yet: restarting it"
+    kafka_down
+  fi
   if pid="$(kafka_pid)"; then
     log "Kafka already running (pid $pid) on $kafka_host:$kafka_port"
   else
+    # the local CA and the broker's certificate, made once (never committed: .local/)
+    "$python" "$here/kafka_tls.py" "$kafka_tls_dir" || die "making the broker's TLS certificate failed"
     kafka_write_config
     if [ -f "$kafka_dir/data/meta.properties" ] && [ ! -f "$kafka_dir/sasl" ]; then
       # formatted before Kafka had SASL here: its admin principal can only be created by a new
@@ -412,6 +431,8 @@ print_env() {
   cat <<EOF
 SIGNAALPUNT_KAFKA_BOOTSTRAP=$kafka_host:$kafka_port
 SIGNAALPUNT_KAFKA_CONTROLLER_PORT=$kafka_controller_port
+SIGNAALPUNT_KAFKA_TLS_BOOTSTRAP=$kafka_host:$kafka_tls_port
+SIGNAALPUNT_KAFKA_TLS_CAFILE=$kafka_tls_dir/ca.pem
 SIGNAALPUNT_DATABASE_URL=postgresql://$pg_user:$pg_password@127.0.0.1:$pg_port/$pg_database
 SIGNAALPUNT_KAFKA_VERSION=$kafka_version
 SIGNAALPUNT_KAFKA_DIR=$kafka_dir
