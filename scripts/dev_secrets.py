@@ -1,7 +1,9 @@
 """Development secrets for running Signaalpunt locally (never used in production).
 
-Makes, once, `.local/dev-secrets.env` (the key-encryption key and the blind-index key) and the
-development token key pair in `.local/dev-auth/`; `environment()` returns them as variables.
+Makes, once, `.local/dev-secrets.env` (the key-encryption key and the blind-index key), the
+development token key pair in `.local/dev-auth/` and notifications' partners file with generated
+webhook secrets (`.local/dev-secrets/notifications-partners.yaml`: the packaged one has none);
+`environment()` returns them as variables.
 Production takes these from its secret store / KMS and identity provider.
 """
 
@@ -18,6 +20,8 @@ from typing import Any
 import yaml
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_matching.config import DEMO_VOLUNTEERS
+from signaalpunt_notifications.config import HERE as NOTIFICATIONS_PACKAGE
+from signaalpunt_notifications.config import development_webhook_secret
 from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_privacy.partner_encryption import new_signing_key
@@ -74,6 +78,26 @@ def register_dev_partners(env: dict[str, str]) -> None:
     )
 
 
+def notifications_partners() -> Path:
+    """notifications' development partners file: the packaged one (which carries no secrets)
+    with a webhook secret per partner, generated once and kept (a partner's sink may check it)."""
+    path = SECRET_FILES / "notifications-partners.yaml"
+    kept: dict[str, str] = {}
+    if path.exists():
+        for entry in yaml.safe_load(path.read_text())["partners"]:
+            kept[entry["urn"]] = (entry.get("webhook") or {}).get("secret", "")
+    partners = yaml.safe_load((NOTIFICATIONS_PACKAGE / "partners.yaml").read_text())
+    for entry in partners["partners"]:
+        if entry.get("webhook"):
+            entry["webhook"]["secret"] = kept.get(entry["urn"]) or development_webhook_secret()
+    text = yaml.safe_dump(partners, sort_keys=False)
+    if not path.exists() or path.read_text() != text:
+        SECRET_FILES.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o644)  # compose mounts it as it is (development only)
+    return path
+
+
 def environment() -> dict[str, str]:
     LOCAL.mkdir(exist_ok=True)
     if not SECRETS.exists():
@@ -112,6 +136,7 @@ def environment() -> dict[str, str]:
     # the demo's volunteers in Terneuzen and Hulst, loaded once
     env.setdefault("SIGNAALPUNT_MATCHING_DEMO_VOLUNTEERS", str(DEMO_VOLUNTEERS))
     env["SIGNAALPUNT_INTAKE_PARTNER_DECRYPTION_KEY_FILE"] = str(PARTNER_KEY)
+    env["SIGNAALPUNT_NOTIFICATIONS_PARTNERS_FILE"] = str(notifications_partners())
     return env
 
 

@@ -27,6 +27,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 from signaalpunt_notifications.config import HERE as PACKAGE
+from signaalpunt_notifications.config import development_webhook_secret
 from signaalpunt_notifications.sinks import Sinks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +42,8 @@ def start_sinks() -> tuple[dict[str, str], Sinks]:
         if partner.get("webhook"):
             slug = partner["urn"].rsplit(":", 1)[-1]
             partner["webhook"]["url"] = sinks.webhook_url(slug)
+            # the packaged file has no secrets: the demo's partners get development ones
+            partner["webhook"]["secret"] = development_webhook_secret()
     folder = REPO / ".local" / "demo-notifications"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "partners.yaml"

@@ -113,6 +113,7 @@ def preview(
         HERE / "municipalities.yaml",
         HERE / "partners.yaml",
         staff_portal_url="https://signaalpunt.example/staff",
+        signing=False,  # a preview signs nothing: the packaged file has no secrets
     )
     values = directory.municipality(municipality).template_values(language)
     names = [template] if template else templates.names()

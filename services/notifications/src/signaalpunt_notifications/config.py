@@ -11,6 +11,8 @@ are not for the repository).
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Iterable
 from datetime import time, timedelta
 from pathlib import Path
@@ -102,13 +104,22 @@ class NotificationsSettings(ServiceSettings):
     access_log_retention_days: int = retention_days_field()
 
     def development_values(self) -> Iterable[str]:
-        # the packaged files are the development consortium: its partners' webhook secrets are
-        # in the package, so in production the installation's own files must be given
+        # the packaged files are the development consortium: in production the installation's
+        # own partners file must be given, with secrets of its own
         if self.partners_file == HERE / "partners.yaml":
             yield (
                 "SIGNAALPUNT_NOTIFICATIONS_PARTNERS_FILE: the packaged development partners "
-                "(webhook secrets anyone can read)"
+                "(the development consortium, without webhook secrets)"
             )
+            return
+        partners = yaml.safe_load(self.partners_file.read_text()).get("partners") or []
+        for entry in partners:
+            secret = str((entry.get("webhook") or {}).get("secret") or "")
+            if is_development_webhook_secret(secret):
+                yield (
+                    "SIGNAALPUNT_NOTIFICATIONS_PARTNERS_FILE: a development webhook secret "
+                    f"(scripts/dev_secrets.py, or one a package shipped) for {entry.get('urn')}"
+                )
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.max_attempts, self.backoff_initial, self.backoff_max)
@@ -118,6 +129,24 @@ class NotificationsSettings(ServiceSettings):
 
     def quiet_hours(self) -> QuietHours:
         return QuietHours(self.quiet_hours_start, self.quiet_hours_end)
+
+
+DEVELOPMENT_SECRET_MARK = b"dev-"
+"""The bytes every development webhook secret starts with: those scripts/dev_secrets.py makes,
+and those the package once shipped (base64 of `dev-<partner>-secret`). Production refuses them."""
+
+
+def development_webhook_secret() -> str:
+    """A new webhook secret for development (Standard Webhooks: `whsec_` + base64)."""
+    return "whsec_" + base64.b64encode(DEVELOPMENT_SECRET_MARK + os.urandom(24)).decode()
+
+
+def is_development_webhook_secret(secret: str) -> bool:
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        return False
+    return key.startswith(DEVELOPMENT_SECRET_MARK)
 
 
 def _contact(data: dict[str, Any] | None) -> Contact:
@@ -141,8 +170,14 @@ def _slot(data: dict[str, Any]) -> RosterSlot:
 
 
 def load_directory(
-    municipalities_file: Path, partners_file: Path, *, staff_portal_url: str
+    municipalities_file: Path,
+    partners_file: Path,
+    *,
+    staff_portal_url: str,
+    signing: bool = True,
 ) -> Directory:
+    """The consortium's municipalities and partners. With `signing` (the service: it signs
+    webhooks) every partner's webhook needs its secret; without (previews) none is read."""
     m = yaml.safe_load(municipalities_file.read_text())
     p = yaml.safe_load(partners_file.read_text())
     municipalities = {}
@@ -162,7 +197,15 @@ def load_directory(
     partners = {}
     for entry in p["partners"]:
         hook = entry.get("webhook")
-        if hook is not None and not str(hook["secret"]).startswith("whsec_"):
+        if hook is not None and signing and not hook.get("secret"):
+            # the packaged file has none (anyone can read it): an installation's own file, or
+            # the development copy scripts/dev_secrets.py writes with generated secrets
+            raise ValueError(
+                f"no webhook secret for {entry['urn']} in {partners_file}: give a partners file "
+                "with secrets (SIGNAALPUNT_NOTIFICATIONS_PARTNERS_FILE; for development "
+                "scripts/dev_secrets.py writes one into .local/)"
+            )
+        if hook is not None and signing and not str(hook["secret"]).startswith("whsec_"):
             raise ValueError(f"webhook secret of {entry['urn']} must start with whsec_")
         partners[entry["urn"]] = Partner(
             urn=entry["urn"],
@@ -170,7 +213,9 @@ def load_directory(
             language=choose_language(entry.get("language")),
             # the URL comes from the partner registry (partners.listed.v1); one here is used
             # only for a partner the registry does not list
-            webhook=Webhook(url=hook.get("url", ""), secret=hook["secret"]) if hook else None,
+            webhook=Webhook(url=hook.get("url", ""), secret=hook.get("secret", ""))
+            if hook
+            else None,
         )
     return Directory(
         consortium=m["consortium"],
