@@ -23,7 +23,9 @@ from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1
 from signaalpunt_runtime import Service, UnitOfWork
 from signaalpunt_runtime.broker_factory import make_admin
 from signaalpunt_runtime.http_api import install_problem_handlers
+from signaalpunt_runtime.management_openapi import MANAGEMENT_DOCUMENT_PATH
 from signaalpunt_runtime.serving import Served, serving
+from signaalpunt_testkit.contract import contract_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory, repo_root
 
 from .apps.counter_app import MIGRATIONS
@@ -201,3 +203,37 @@ async def test_a_stop_while_the_consumers_still_start_leaves_no_member_and_no_re
         await eventually(started, timeout=120, what="the restarted service's start")
         assert service.relay is not None
         assert service.relay.running
+
+
+async def test_the_management_port_is_described_by_its_own_document_and_holds_to_it(
+    infra: Infra, database_url: str
+) -> None:
+    # the platform routes were in no document: the API's describes the API port only
+    service = _service(database_url, infra.kafka_bootstrap, "health_document")
+    async with (
+        serving(service.asgi_app(http=_api())) as served,
+        httpx.AsyncClient(base_url=served.management_url, timeout=10) as management,
+    ):
+        document = (await management.get(MANAGEMENT_DOCUMENT_PATH)).json()
+        assert set(document["paths"]) == {
+            "/livez",
+            "/readyz",
+            "/startupz",
+            "/metrics",
+            "/docs/asyncapi",
+            MANAGEMENT_DOCUMENT_PATH,
+            "/openapi.json",
+            "/docs",
+            "/docs/oauth2-redirect",
+            "/redoc",
+        }
+        api_document = (await management.get("/openapi.json")).json()
+        assert not set(api_document["paths"]) & set(document["paths"])
+        run = await contract_of(
+            management, management, document=MANAGEMENT_DOCUMENT_PATH, max_examples=5
+        )
+    assert run.clean, run.report()
+    # every route but the document itself, which schemathesis does not send requests to
+    assert run.operations == {f"GET {path}" for path in document["paths"]} - {
+        f"GET {MANAGEMENT_DOCUMENT_PATH}"
+    }

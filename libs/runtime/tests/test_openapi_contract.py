@@ -7,6 +7,7 @@ refusal, the bearer scheme on the routes that need a token, and a 405 whose
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -73,3 +74,28 @@ async def test_a_405_names_every_method_of_the_path(tmp_path: Path) -> None:
     assert answer.status_code == 405
     assert answer.headers["content-type"] == PROBLEM_MEDIA
     assert answer.headers["allow"] == "DELETE, POST"
+
+
+async def test_a_405_names_the_methods_served_not_those_of_a_template_that_looks_alike(
+    tmp_path: Path,
+) -> None:
+    # intake's GET /v1/erasures/search answered 422 (it was taken for GET /v1/erasures/{id}
+    # with the id "search"), and its Allow was read from the document's templates
+    api = build(tmp_path)
+
+    @api.post("/v1/erasures/search")
+    async def search() -> dict[str, str]:
+        return {}
+
+    @api.get("/v1/erasures/{erasure_id:uuid}", responses=problems(404))
+    async def erasure(erasure_id: UUID) -> dict[str, str]:
+        return {}
+
+    transport = httpx.ASGITransport(app=api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        answer = await client.get("/v1/erasures/search")
+        found = await client.get(f"/v1/erasures/{uuid4()}")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert found.status_code == 200
+    assert "/v1/erasures/{erasure_id}" in api.openapi()["paths"]  # the convertor is not shown

@@ -36,6 +36,7 @@ from signaalpunt_access import (
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
 from . import openapi_contract
@@ -201,7 +202,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             # every method of the path: Starlette names only those of the first route it tried
-            allowed = openapi_contract.allowed_methods(app.openapi(), request.url.path)
+            allowed = served_methods(app, request.url.path)
             headers["Allow"] = ", ".join(allowed) or headers.get("Allow", "")
         return problem(
             exc.status_code,
@@ -261,6 +262,19 @@ class _UnavailableLog:
             )
             self._refused = 0
             self._next_line = now + SUMMARY_INTERVAL
+
+
+def served_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the app serves on `path` (a concrete path): the `Allow` of a 405. Asked of
+    the routes themselves, with their path convertors: `/v1/erasures/search` is not a
+    `GET /v1/erasures/{erasure_id:uuid}`, though the document's template would match it."""
+    methods: set[str] = set()
+    probe: dict[str, Any] = {"type": "http", "path": path, "root_path": "", "method": ""}
+    for route in app.router.routes:
+        match, _ = route.matches(probe)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 # the document's security scheme (openapi_contract.BEARER_SCHEME); the check itself reads the

@@ -1,24 +1,23 @@
 """Every service's OpenAPI document says what its routes really answer: each status a route can
 give, `application/problem+json` (RFC 9457) for every refusal with the one `Problem` schema, the
-bearer-token security scheme on the routes that need a token. The document is the API port's: the
-platform routes (/livez, /readyz, /startupz, /metrics) are on the management port, which serves
-the document but is not described by it.
+bearer-token security scheme on the routes that need a token, and links from an answer to what a
+client does next. The document is the API port's: the platform routes (/livez, /readyz, /startupz,
+/metrics) are on the management port, described by a document of their own
+(`management_openapi`).
 
 Installed for every FastAPI app by `http_api.install_problem_handlers`; a route names what else it
-may answer with `responses=problems(404, 409)`. Checked by schemathesis with all its checks
-(`signaalpunt_testkit.processes.schemathesis`): a status, media type or shape a route gives that the
-document does not state is a failure.
+may answer with `responses=problems(404, 409)`. Checked by schemathesis with all its checks in every
+phase (`signaalpunt_testkit.contract`): a status, media type or shape a route gives that the
+document does not state is a failure, and so is a request valid by the document that is refused.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.security import HTTPBearer
 
-HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 PROBLEM_MEDIA = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 BEARER = "bearer"
@@ -94,6 +93,28 @@ def problems(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]
     return out
 
 
+def link(method: str, path: str, description: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """An OpenAPI link from a response to the operation `method path` of the same document, its
+    parameters (`path.signal_id`, `header.receipt-token`) taken from the response or the request
+    (`$response.body#/signal_id`, `$request.path.signal_id`).
+    Links say how a client goes on from an answer, and schemathesis's stateful phase follows
+    them: a case made by one call is read, locked or decided by the next."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method.lower()}",
+        "description": description,
+        "parameters": parameters,
+    }
+
+
+def linked(
+    status: int, description: str, /, **links: dict[str, Any]
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entry for an answer with `links` (see `link`), e.g.
+    `linked(200, "the case", lock=link(...)) | problems(404)`."""
+    return {status: {"description": description, "links": links}}
+
+
 BEARER_SCHEME = HTTPBearer(
     auto_error=False,  # the token check answers a missing or bad token itself (a 401 problem)
     scheme_name=BEARER,
@@ -125,6 +146,10 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             if operation.get("security"):
                 responses.setdefault("401", problem_response(401))
                 responses.setdefault("403", problem_response(403))
+            if any(p.get("in") == "path" for p in operation.get("parameters", ())):
+                # a path parameter names something (a signal, a referral, a token) that may not
+                # exist, or not for this caller (the same answer: existence is not revealed)
+                responses.setdefault("404", problem_response(404))
             if operation.get("parameters") or operation.get("requestBody"):
                 responses["422"] = problem_response(422)
             if operation.get("requestBody"):
@@ -152,15 +177,3 @@ def install(api: FastAPI) -> None:
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
-
-
-def allowed_methods(document: dict[str, Any], path: str) -> list[str]:
-    """The methods the document states for `path` (a concrete path): the `Allow` of a 405."""
-    methods: set[str] = set()
-    for template, item in document.get("paths", {}).items():
-        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
-        if re.match(pattern, path):
-            methods |= {m.upper() for m in item if m in HTTP_METHODS}
-    if "GET" in methods:
-        methods.add("HEAD")  # Starlette answers HEAD for every GET route
-    return sorted(methods)

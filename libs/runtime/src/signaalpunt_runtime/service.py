@@ -73,6 +73,7 @@ from .http_api import (
     too_large,
 )
 from .logs import configure_logging, get_logger
+from .management_openapi import MANAGEMENT_DOCUMENT_PATH, management_document
 from .migrations import upgrade_async
 from .outbox import TRACE_CONTEXT, OutboxMetrics, OutboxRelay
 from .pausing import SUMMARY_INTERVAL
@@ -416,6 +417,24 @@ class Service:
             after_shutdown=[self.stop_database],
         )
 
+    def _management_document(self, http: FastAPI | None) -> ASGIApp:
+        """The management port's own OpenAPI document (`management_openapi`) as a route."""
+        openapi_url = http.openapi_url if http is not None else None
+        document = json.dumps(
+            management_document(
+                title=self.title,
+                version=self.version,
+                api_documents=[openapi_url] if openapi_url else [],
+                api_pages=sorted(_docs_paths(http) - {openapi_url}),
+            )
+        ).encode()
+
+        @get(include_in_schema=False)
+        async def management_openapi(scope: Scope) -> AsgiResponse:
+            return AsgiResponse(document, 200, headers={"content-type": "application/json"})
+
+        return management_openapi
+
     # -- the ASGI app ------------------------------------------------------------------------
 
     def asgi_app(
@@ -431,9 +450,11 @@ class Service:
         document and docs pages, and `extra_routes`. The lifespan stays the service's.
         The (method, path) routes in `direct` are `http`'s own, served as a `DirectRoute`."""
 
-        core = self._management_core(extra_routes)
-        limits = (self.settings.max_header_bytes, self.settings.max_header_count)
         docs_paths = _docs_paths(http)
+        core = self._management_core(
+            [(MANAGEMENT_DOCUMENT_PATH, self._management_document(http)), *extra_routes]
+        )
+        limits = (self.settings.max_header_bytes, self.settings.max_header_count)
         management = _management_face(core, http, docs_paths)
 
         def face(app: ASGIApp) -> ServiceApp:
