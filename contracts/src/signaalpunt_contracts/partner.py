@@ -70,7 +70,27 @@ def text_field(max_characters: int, what: str, *, pattern: str = TEXT_PATTERN, *
     )
 
 
+# The cross-field rules of the validators below, stated in the JSON Schema as well, so a client
+# (and schemathesis) knows before sending what will be refused: a schema-valid report is taken.
+_GIVEN: dict[str, Any] = {"type": "string", "minLength": 1}
+
+
 class ReporterReport(_Part):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "may_contact": {"const": False},
+                        "wants_feedback": {"const": False},
+                    }
+                },
+                {"required": ["phone"], "properties": {"phone": _GIVEN}},
+                {"required": ["email"], "properties": {"email": _GIVEN}},
+            ]
+        }
+    )
+
     kind: ReporterKind
     name: str | None = text_field(200, "the reporter's name")
     phone: str | None = text_field(40, "the reporter's phone number")
@@ -99,6 +119,19 @@ class SubjectReport(_Part):
 
 
 class ConcernReport(_Part):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                # Python's str.strip() whitespace is what the regex's \s means
+                {
+                    "required": ["text"],
+                    "properties": {"text": {"type": "string", "pattern": r"\S"}},
+                },
+                {"required": ["cues"], "properties": {"cues": {"minItems": 1}}},
+            ]
+        }
+    )
+
     text: str | None = text_field(5000, "what the reporter saw, in their own words")
     cues: tuple[Cue, ...] = Field(default=(), max_length=len(Cue))
 
@@ -111,6 +144,23 @@ class ConcernReport(_Part):
 
 class SignalReport(_Part):
     """A signal as a reporter gives it: where, who reports, about whom, and what was seen."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["municipality"], "properties": {"municipality": {"type": "string"}}},
+                {
+                    "required": ["subject"],
+                    "properties": {
+                        "subject": {
+                            "required": ["postcode"],
+                            "properties": {"postcode": {"type": "string"}},
+                        }
+                    },
+                },
+            ]
+        }
+    )
 
     municipality: str | None = Field(default=None, pattern=r"^GM\d{4}$")
     reporter: ReporterReport

@@ -1,27 +1,28 @@
-"""schemathesis against triage's own OpenAPI document: whatever it sends, no 5xx.
+"""triage's OpenAPI document is its contract: schemathesis with every check, every phase.
 
-Runs as a separate process against the running service with a coordinator token, so the
-authenticated paths are reached (random signal ids mostly answer 404; the queue and validation
-paths are exercised for real).
+With a coordinator's token (the authenticated paths are reached: random signal ids mostly
+answer 404; the queue and the validation paths are exercised for real, and the stateful phase
+follows the links from the queue to a case, its lock and its decision) and without one (every
+operation a documented 401).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from signaalpunt_testkit.access_matrix import operations
-from signaalpunt_testkit.processes import schemathesis
+from signaalpunt_testkit.contract import contract_of, documented_operations
 from triage_harness import RunningTriage
 
 
-async def test_no_server_errors_whatever_is_sent(triage: RunningTriage, tmp_path: Path) -> None:
+async def test_the_contract_holds_with_a_token(triage: RunningTriage) -> None:
     sent = await triage.send("Woont alleen")  # at least one real case in the queue
     await triage.case(sent.data.signal_id)
-    base = str(triage.client.base_url).rstrip("/")
-    token = triage.token(roles=("coordinator", "desk"))["Authorization"]
-    document = f"{str(triage.management.base_url).rstrip('/')}/openapi.json"
-    code, text = await schemathesis(document, url=base, authorization=token, max_examples=30)
-    (tmp_path / "schemathesis.txt").write_text(text)
-    assert code == 0, text[-3000:]
-    count = len(operations((await triage.management.get("/openapi.json")).json()))
-    assert f"{count} selected / {count} total" in text, "every operation must have been exercised"
+    token = triage.token(roles=("coordinator", "desk"))
+    run = await contract_of(triage.client, triage.management, headers=token, max_examples=15)
+    assert run.clean, run.report()
+    assert run.operations == await documented_operations(triage.management)
+    assert set(run.phases) >= {"examples", "coverage", "fuzzing", "stateful"}, run.skipped
+
+
+async def test_the_contract_holds_without_a_token(triage: RunningTriage) -> None:
+    run = await contract_of(triage.client, triage.management, max_examples=5)
+    assert run.clean, run.report()
+    assert run.operations == await documented_operations(triage.management)

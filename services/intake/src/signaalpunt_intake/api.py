@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI, Header, HTTPException, Request
@@ -18,10 +19,16 @@ from signaalpunt_runtime.http_api import (
     parse_body,
     problem,
 )
-from signaalpunt_runtime.openapi_contract import problems
+from signaalpunt_runtime.openapi_contract import link, linked, problems
 
 from . import repository
-from .domain import OutsideConsortiumError, SignalSubmission, authorise, settle_municipality
+from .domain import (
+    MunicipalityTable,
+    OutsideConsortiumError,
+    SignalSubmission,
+    authorise,
+    settle_municipality,
+)
 from .recording import (
     Accepted,
     Intake,
@@ -92,7 +99,20 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
             # anonymous for the web form; a token for the desk's and partner portals' channels
             "security": [{}, {"bearer": []}],
         },
-        responses=problems(
+        responses=linked(
+            202,
+            "taken in and durable; the receipt token shows its status",
+            status=link(
+                "GET",
+                "/v1/signals/{signal_id}/status",
+                "what the reporter may know of it, with the receipt token",
+                {
+                    "path.signal_id": "$response.body#/signal_id",
+                    "header.receipt-token": "$response.body#/receipt_token",
+                },
+            ),
+        )
+        | problems(
             s403="this token may not use this channel or municipality",
             s409="the first request with this Idempotency-Key is still being handled",
             s429="too many web-form signals from this client; see Retry-After",
@@ -220,4 +240,18 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
             raise HTTPException(404, "no signal with this id and receipt token")
         return {"signal_id": str(signal_id), "status": stored[1]}
 
+    _state_where_signals_belong(api, intake.municipalities)
     return api
+
+
+def _state_where_signals_belong(api: FastAPI, table: MunicipalityTable) -> None:
+    """Where a signal belongs is configuration (the consortium's municipalities and postcode
+    areas): the document states it, so a report valid by the document is taken."""
+    document = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        schemas = document()["components"]["schemas"]
+        schemas["SignalSubmission"]["allOf"] = [table.json_schema()]
+        return document()
+
+    api.openapi = openapi  # type: ignore[method-assign]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from signaalpunt_access import AuthenticationError, AuthorizationError, Principal, PrincipalKind
 from signaalpunt_contracts import AgeBand, Channel, SignalReport
 
@@ -45,6 +46,46 @@ class MunicipalityTable:
     municipalities: tuple[Municipality, ...]
     outside_advice: str
 
+    def json_schema(self) -> dict[str, Any]:
+        """The rule of `settle_municipality` as JSON Schema, for a report's document: the
+        municipality one of the consortium's, a postcode in one of its areas, and the two in
+        agreement when both are given. A schema-valid report is then never refused for where."""
+
+        def postcode_in(areas: Iterable[tuple[int, int]]) -> dict[str, Any]:
+            numbers = "|".join(str(n) for low, high in areas for n in range(low, high + 1))
+            return {"type": "string", "pattern": rf"^\s*({numbers})\s*([A-Za-z]{{2}})?\s*$"}
+
+        every_area = [area for m in self.municipalities for area in m.postcode_areas]
+        return {
+            "anyOf": [
+                *(
+                    {
+                        "required": ["municipality"],
+                        "properties": {
+                            "municipality": {"const": m.code},
+                            "subject": {
+                                "properties": {
+                                    "postcode": {
+                                        "anyOf": [postcode_in(m.postcode_areas), {"type": "null"}]
+                                    }
+                                }
+                            },
+                        },
+                    }
+                    for m in self.municipalities
+                ),
+                {
+                    "properties": {
+                        "municipality": {"type": "null"},
+                        "subject": {
+                            "required": ["postcode"],
+                            "properties": {"postcode": postcode_in(every_area)},
+                        },
+                    }
+                },
+            ]
+        }
+
     def by_code(self, code: str) -> Municipality | None:
         return next((m for m in self.municipalities if m.code == code), None)
 
@@ -62,7 +103,7 @@ class MunicipalityTable:
 class SignalSubmission(SignalReport):
     """What `POST /v1/signals` accepts (over TLS; sealed before anything is stored or sent)."""
 
-    channel: Channel
+    channel: Channel = Field(json_schema_extra={"not": {"const": Channel.PARTNER_EVENT.value}})
 
     @model_validator(mode="after")
     def _not_through_http(self) -> SignalSubmission:

@@ -50,6 +50,16 @@ class SearchIn(_In):
     """Either the person's name (with birth year and postcode, as the blind index has them) or
     signals the coordinator already has: the answer lists every signal linked to them."""
 
+    # the rule of `_something`, in the schema too: a client knows before sending
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}}},
+                {"required": ["signal_ids"], "properties": {"signal_ids": {"minItems": 1}}},
+            ]
+        }
+    )
+
     municipality: str = MUNICIPALITY
     name: str | None = Field(default=None, max_length=200)
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
@@ -196,7 +206,7 @@ def erasure_api(intake: Intake) -> APIRouter:
         )
 
     @router.post(
-        "/v1/erasures/{erasure_id}/approve",
+        "/v1/erasures/{erasure_id:uuid}/approve",
         response_model=ErasureView,
         responses=problems(404, s409="four eyes: the requesting coordinator cannot approve"),
     )
@@ -217,7 +227,9 @@ def erasure_api(intake: Intake) -> APIRouter:
                 instance=request.url.path,
             )
 
-    @router.get("/v1/erasures/{erasure_id}", response_model=ErasureView, responses=problems(404))
+    @router.get(
+        "/v1/erasures/{erasure_id:uuid}", response_model=ErasureView, responses=problems(404)
+    )
     async def status(
         erasure_id: UUID, request: Request, principal: Coordinator
     ) -> ErasureView | JSONResponse:

@@ -24,6 +24,7 @@ from signaalpunt_privacy.access_log import (
     Purpose,
 )
 from signaalpunt_runtime.http_api import problem
+from signaalpunt_runtime.openapi_contract import problems
 
 from .domain import TransitionRefusedError
 from .handlers import LinkUsedError, Matching, NotFoundError, answer_by_link, open_link
@@ -73,7 +74,11 @@ def add_answer_routes(api: FastAPI, ctx: Matching) -> None:
             kind="link-gone",
         )
 
-    @api.get("/v1/matching/answers/{token}", response_model=Proposal)
+    @api.get(
+        "/v1/matching/answers/{token}",
+        response_model=Proposal,
+        responses=problems(s410="the proposal was answered or has expired"),
+    )
     async def show(token: Token, request: Request) -> Proposal | JSONResponse:
         """What the volunteer needs to decide (no token: the signed link is the credential)."""
         try:
@@ -118,7 +123,11 @@ def add_answer_routes(api: FastAPI, ctx: Matching) -> None:
             respond_by=m.respond_by,
         )
 
-    @api.post("/v1/matching/answers/{token}", response_model=Answered)
+    @api.post(
+        "/v1/matching/answers/{token}",
+        response_model=Answered,
+        responses=problems(s410="the proposal was answered or has expired"),
+    )
     async def answer(token: Token, body: AnswerIn, request: Request) -> Answered | JSONResponse:
         """Accept or decline; works once and before the deadline."""
         try:

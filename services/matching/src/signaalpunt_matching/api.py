@@ -14,20 +14,21 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
+from pydantic import MISSING, BaseModel, ConfigDict, Field
+from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import ErasureReason, MatchEndReason, MatchStatus, WeekSlot
 from signaalpunt_privacy import access_log
 from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.access_log_api import access_log_api
 from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
+from signaalpunt_runtime.openapi_contract import problems
 
 from . import repository as repo
 from .answers import add_answer_routes
 from .domain import TransitionRefusedError, VolunteerStatus
 from .erasure import erase_volunteer
 from .handlers import Matching, NotFoundError, staff_change
-from .registry import VolunteerIn, register
+from .registry import IsoDate, VolunteerIn, register
 from .subject_access import add_subject_access_routes
 from .views import MatchView
 
@@ -93,15 +94,19 @@ class ImportAnswer(BaseModel):
 
 
 class VolunteerChange(BaseModel):
+    """What changes; a field left out stays (MISSING). The ones every volunteer has cannot be
+    null (they could: an explicit null failed the update with a 500); the VOG dates and the
+    social worker are cleared with null."""
+
     model_config = ConfigDict(extra="forbid")
 
-    status: VolunteerStatus | None = None
-    max_matches: int | None = Field(default=None, ge=0, le=20)
-    max_travel_km: float | None = Field(default=None, ge=0, le=100)
-    vog_issued_on: date | None = None
-    vog_expires_on: date | None = None
-    social_worker: str | None = Field(default=None, max_length=200)
-    availability: list[WeekSlot] | None = Field(default=None, max_length=21)
+    status: VolunteerStatus | MISSING = MISSING
+    max_matches: int | MISSING = Field(default=MISSING, ge=0, le=20)
+    max_travel_km: float | MISSING = Field(default=MISSING, ge=0, le=100)
+    vog_issued_on: IsoDate | MISSING | None = MISSING
+    vog_expires_on: IsoDate | MISSING | None = MISSING
+    social_worker: str | MISSING | None = Field(default=MISSING, max_length=200)
+    availability: list[WeekSlot] | MISSING = Field(default=MISSING, max_length=21)
 
 
 class VolunteerErasureIn(BaseModel):
@@ -130,7 +135,19 @@ class RequestView(BaseModel):
 
 
 class StatusIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # an ended match needs its end_reason: stated in the schema too (a client knows before)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"status": {"not": {"const": MatchStatus.ENDED.value}}}},
+                {
+                    "required": ["end_reason"],
+                    "properties": {"end_reason": {"not": {"type": "null"}}},
+                },
+            ]
+        },
+    )
 
     status: MatchStatus = Field(description="active, ended (with end_reason) or declined")
     end_reason: MatchEndReason | None = None
@@ -187,6 +204,9 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
     @api.post("/v1/matching/volunteers", status_code=201, response_model=ImportAnswer)
     async def add_volunteer(body: VolunteerIn, principal: Registrar) -> ImportAnswer | JSONResponse:
         """Register (or, by external_id, update) one volunteer; 422 with the reason if refused."""
+        if body.municipality not in principal.municipalities:
+            # someone else's municipality: not a fault in the volunteer's data
+            raise AuthorizationError(f"not authorised for municipality {body.municipality}")
         result = await register(
             ctx,
             [body],
@@ -227,7 +247,8 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
         principal: Registrar,
         status: VolunteerStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        # bounded as triage's and referral's are: a larger one overflowed PostgreSQL's bigint (500)
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> list[VolunteerView]:
         """The registry of your municipalities, without personal data."""
         async with ctx.service.pool.acquire() as conn:
@@ -250,7 +271,7 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
                 conn, sorted(principal.municipalities), ctx.today() + timedelta(days=days)
             )
 
-    @api.get("/v1/matching/volunteers/{volunteer_id}", response_model=VolunteerView)
+    @api.get("/v1/matching/volunteers/{volunteer_id:uuid}", response_model=VolunteerView)
     async def volunteer(
         volunteer_id: UUID, request: Request, principal: Registrar
     ) -> VolunteerView | JSONResponse:
@@ -284,20 +305,27 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
             )
         return VolunteerView.of(row, personal)
 
-    @api.patch("/v1/matching/volunteers/{volunteer_id}", response_model=VolunteerView)
+    @api.patch(
+        "/v1/matching/volunteers/{volunteer_id:uuid}",
+        response_model=VolunteerView,
+        responses=problems(s409="the volunteer still has open matches"),
+    )
     async def change_volunteer(
         volunteer_id: UUID, body: VolunteerChange, request: Request, principal: Registrar
     ) -> VolunteerView | JSONResponse:
         """Pause, leave, a new VOG, another social worker, capacity, availability."""
         changes = body.model_dump(exclude_unset=True)
-        if "status" in changes and changes["status"] is not None:
+        if "status" in changes:
             changes["status"] = changes["status"].value
         async with ctx.service.transaction() as work:
             row = await repo.get_volunteer(work.connection, volunteer_id, for_update=True)
             if row is None or row.municipality not in principal.municipalities:
                 return not_found(request)
-            limit = changes.get("max_matches")
-            if limit is not None and limit < row.volunteer.load:
+            limit = changes.get("max_matches", row.volunteer.max_matches)
+            active = changes.get("status", row.volunteer.status) == VolunteerStatus.ACTIVE
+            if limit < row.volunteer.load and (active or "max_matches" in changes):
+                # an active volunteer never has more open matches than places (the table's
+                # CHECK): refused here, not by the database as a 500
                 return conflict(request, f"the volunteer has {row.volunteer.load} open matches")
             await repo.update_volunteer(work.connection, volunteer_id, changes)
             changed = await repo.get_volunteer(work.connection, volunteer_id)
@@ -373,7 +401,11 @@ def add_match_routes(
             matches=[MatchView.of(m) for m in found],
         )
 
-    @api.post("/v1/matching/matches/{match_id}/status", response_model=MatchView)
+    @api.post(
+        "/v1/matching/matches/{match_id}/status",
+        response_model=MatchView,
+        responses=problems(s409="the match's status does not allow this change"),
+    )
     async def change_status(
         match_id: UUID, body: StatusIn, request: Request, principal: Staff
     ) -> MatchView | JSONResponse:
@@ -396,7 +428,11 @@ def add_match_routes(
             return conflict(request, str(exc))
         return MatchView.of(m)
 
-    @api.post("/v1/matching/matches/{match_id}/follow-up", response_model=MatchView)
+    @api.post(
+        "/v1/matching/matches/{match_id}/follow-up",
+        response_model=MatchView,
+        responses=problems(s409="only an active or ended match has a follow-up"),
+    )
     async def follow_up(
         match_id: UUID, body: FollowUpIn, request: Request, principal: Staff
     ) -> MatchView | JSONResponse:

@@ -15,7 +15,14 @@ from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from signaalpunt_access import Principal
 from signaalpunt_contracts import Interest, LanguageCode, MunicipalityCode, WeekSlot, new_event_id
 from signaalpunt_privacy import NewDataKey, access_log
@@ -26,17 +33,66 @@ from signaalpunt_runtime.logs import get_logger
 from . import repository as repo
 from .domain import Skill, Volunteer, VolunteerStatus
 from .handlers import Matching
-from .postcodes import UnknownPostcodeError, area_of
+from .postcodes import UnknownPostcodeError, area_of, areas
 
 log = get_logger(__name__)
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+def _not_a_number(value: object) -> object:
+    if isinstance(value, int | float):
+        raise ValueError("a date (YYYY-MM-DD), not a number")
+    return value
+
+
+# a date as the document states it (an ISO 8601 string): pydantic's lax mode also took a number
+# (0 was 1970-01-01), which the document does not allow
+IsoDate = Annotated[date, BeforeValidator(_not_a_number)]
+
+# a name is more than white space (it is stripped): the pattern says so in the schema as well
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"\S")
+]
+
+
+def _rules_in_the_schema(schema: dict[str, Any]) -> None:
+    """The checks of `register` and `_consistent` that JSON Schema can state, so a client (and
+    schemathesis) knows before sending: the postcode a known area of the volunteer's municipality
+    (the shipped postcode table), a training date only with the skill it is for. Not stateable:
+    a VOG that expires before it was issued (two dates compared)."""
+    by_municipality: dict[str, list[str]] = {}
+    for area in areas().values():
+        by_municipality.setdefault(area.municipality, []).append(area.postcode4)
+    schema["allOf"] = [
+        {
+            "anyOf": [
+                {
+                    "properties": {
+                        "municipality": {"const": municipality},
+                        "postcode": {
+                            "pattern": rf"^\s*({'|'.join(sorted(codes))})\s*([A-Za-z]{{2}})?\s*$"
+                        },
+                    }
+                }
+                for municipality, codes in sorted(by_municipality.items())
+            ]
+        },
+        {
+            "anyOf": [
+                {"properties": {"trained_on": {"type": "null"}}},
+                {
+                    "properties": {
+                        "skills": {"contains": {"const": Skill.EXISTENTIAL_CONVERSATION.value}}
+                    }
+                },
+            ]
+        },
+    ]
 
 
 class VolunteerIn(BaseModel):
     """One volunteer as the coordinator records them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_rules_in_the_schema)
 
     municipality: MunicipalityCode
     external_id: str | None = Field(
@@ -49,15 +105,15 @@ class VolunteerIn(BaseModel):
     postcode: str = Field(max_length=10, description="1234 AB; the area (PC4) must be known")
     max_travel_km: float = Field(default=5.0, ge=0, le=100)
     skills: tuple[Skill, ...] = Field(min_length=1)
-    trained_on: date | None = Field(
+    trained_on: IsoDate | None = Field(
         default=None, description="training for existential conversations (needed for them)"
     )
     languages: tuple[LanguageCode, ...] = Field(default=("nl",), min_length=1, max_length=10)
     interests: tuple[Interest, ...] = Field(default=(), max_length=20)
     availability: tuple[WeekSlot, ...] = Field(default=(), max_length=21)
     max_matches: int = Field(default=1, ge=0, le=20)
-    vog_issued_on: date | None = None
-    vog_expires_on: date | None = Field(
+    vog_issued_on: IsoDate | None = None
+    vog_expires_on: IsoDate | None = Field(
         default=None, description="no VOG: never proposed (the constraint 'vog')"
     )
     social_worker: str | None = Field(default=None, max_length=200)

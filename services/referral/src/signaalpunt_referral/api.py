@@ -19,6 +19,7 @@ from signaalpunt_privacy import access_log
 from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.access_log_api import access_log_api
 from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
+from signaalpunt_runtime.openapi_contract import problems
 
 from . import repository as repo
 from .handlers import Answer, ConflictError, NotFoundError, Referrals, answer, send
@@ -191,7 +192,11 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
             match_requests=[MatchRequestView.of(r) for r in requests],
         )
 
-    @api.post("/v1/referral/referrals/{referral_id}/send", response_model=ReferralView)
+    @api.post(
+        "/v1/referral/referrals/{referral_id}/send",
+        response_model=ReferralView,
+        responses=problems(s409="no consent, or the referral's status does not allow sending"),
+    )
     async def confirm(
         referral_id: UUID, request: Request, principal: Team
     ) -> ReferralView | JSONResponse:
@@ -204,7 +209,11 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
             return refused(request, exc)
         return ReferralView.of(r)
 
-    @api.post("/v1/referral/referrals/{referral_id}/status", response_model=ReferralView)
+    @api.post(
+        "/v1/referral/referrals/{referral_id}/status",
+        response_model=ReferralView,
+        responses=problems(s409="the referral's status does not allow this one"),
+    )
     async def record_status(
         referral_id: UUID, body: StatusIn, request: Request, principal: Team
     ) -> ReferralView | JSONResponse:

@@ -25,7 +25,8 @@ from signaalpunt_privacy.access_log import (
     Outcome,
     Purpose,
 )
-from signaalpunt_runtime.http_api import problem, requires
+from signaalpunt_runtime.http_api import json_body, problem, requires
+from signaalpunt_runtime.openapi_contract import problems
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from . import repository as repo
@@ -158,7 +159,11 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
             await access_log.record(conn, entries)
         return items
 
-    @api.post("/v1/referral/inbox/{referral_id}", response_model=ReferralOut)
+    @api.post(
+        "/v1/referral/inbox/{referral_id}",
+        response_model=ReferralOut,
+        responses=problems(s409="the referral's status does not allow this answer"),
+    )
     async def answer_referral(
         referral_id: UUID, body: AnswerIn, request: Request, principal: Organisation
     ) -> ReferralOut | JSONResponse:
@@ -179,7 +184,27 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
             referral_id=r.referral_id, status=r.status, version=r.version, changed=changed
         )
 
-    @api.post("/v1/referral/callbacks/{organisation_id}", response_model=ReferralOut)
+    # the body is read (and its signature checked) by the route itself: declared here
+    signed = {"in": "header", "required": True, "schema": {"type": "string", "maxLength": 500}}
+    callback_body = json_body(api, CallbackIn)
+
+    @api.post(
+        "/v1/referral/callbacks/{organisation_id}",
+        response_model=ReferralOut,
+        openapi_extra=callback_body
+        | {
+            "parameters": [
+                {"name": name, **signed, "description": "Standard Webhooks"}
+                for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+            ]
+        },
+        responses=problems(
+            400,
+            413,
+            s401="the signature does not verify with the organisation's webhook secret",
+            s409="the referral's status does not allow this answer",
+        ),
+    )
     async def signed_callback(
         organisation_id: UUID, request: Request
     ) -> ReferralOut | JSONResponse:

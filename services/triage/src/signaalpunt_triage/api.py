@@ -41,7 +41,7 @@ from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation,
 from signaalpunt_privacy.access_log_api import access_log_api
 from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.http_api import install_problem_handlers, problem, requires
-from signaalpunt_runtime.openapi_contract import problems
+from signaalpunt_runtime.openapi_contract import link, linked, problems
 
 from . import repository
 from .handlers import (
@@ -377,7 +377,20 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
     def not_found(request: Request) -> JSONResponse:
         return not_found_problem(request)
 
-    @api.get("/v1/triage/queue", response_model=Queue)
+    case = "/v1/triage/signals/{signal_id}"
+    first = {"path.signal_id": "$response.body#/items/0/signal_id"}
+    same = {"path.signal_id": "$request.path.signal_id"}
+
+    @api.get(
+        "/v1/triage/queue",
+        response_model=Queue,
+        responses=linked(
+            200,
+            "open cases, most urgent first",
+            case=link("GET", case, "the first case in detail", first),
+            lock=link("POST", f"{case}/lock", "edit the first case", first),
+        ),
+    )
     async def review_queue(
         principal: CaseWorker, filters: Annotated[QueueFilter, Query()]
     ) -> Queue:
@@ -403,7 +416,17 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             await log_access(conn, principal, cases, activity="triage.review_queue")
         return Queue(items=[CaseView.of(c, now) for c in cases], limit=f.limit, offset=f.offset)
 
-    @api.get("/v1/triage/signals/{signal_id}", response_model=CaseDetail, responses=problems(404))
+    @api.get(
+        "/v1/triage/signals/{signal_id}",
+        response_model=CaseDetail,
+        responses=linked(
+            200,
+            "the case, its decisions, steps and lock",
+            lock=link("POST", f"{case}/lock", "take the edit lock", same),
+            step=link("POST", f"{case}/steps", "record an intake outcome", same),
+        )
+        | problems(404),
+    )
     async def case_detail(
         signal_id: UUID, request: Request, principal: CaseWorker
     ) -> CaseDetail | JSONResponse:
@@ -436,7 +459,13 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
     @api.post(
         "/v1/triage/signals/{signal_id}/lock",
         response_model=LockView,
-        responses=problems(404, s409="another coordinator holds the lock"),
+        responses=linked(
+            200,
+            "the lock is yours",
+            decide=link("POST", f"{case}/decisions", "decide, holding the lock", same),
+            release=link("DELETE", f"{case}/lock", "release the lock", same),
+        )
+        | problems(404, s409="another coordinator holds the lock"),
     )
     async def take_lock(
         signal_id: UUID, request: Request, principal: Coordinator
