@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import MISSING, BaseModel, ConfigDict, Field
 from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import ErasureReason, MatchEndReason, MatchStatus, WeekSlot
+from signaalpunt_contracts.partner import TEXT_PATTERN
 from signaalpunt_privacy import access_log
 from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.access_log_api import access_log_api
@@ -28,7 +29,7 @@ from .answers import add_answer_routes
 from .domain import TransitionRefusedError, VolunteerStatus
 from .erasure import erase_volunteer
 from .handlers import Matching, NotFoundError, staff_change
-from .registry import IsoDate, VolunteerIn, register
+from .registry import IsoDate, VolunteerIn, Whole, register
 from .subject_access import add_subject_access_routes
 from .views import MatchView
 
@@ -101,11 +102,13 @@ class VolunteerChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: VolunteerStatus | MISSING = MISSING
-    max_matches: int | MISSING = Field(default=MISSING, ge=0, le=20)
+    max_matches: Whole | MISSING = Field(default=MISSING, ge=0, le=20)
     max_travel_km: float | MISSING = Field(default=MISSING, ge=0, le=100)
     vog_issued_on: IsoDate | MISSING | None = MISSING
     vog_expires_on: IsoDate | MISSING | None = MISSING
-    social_worker: str | MISSING | None = Field(default=MISSING, max_length=200)
+    social_worker: str | MISSING | None = Field(
+        default=MISSING, max_length=200, pattern=TEXT_PATTERN
+    )
     availability: list[WeekSlot] | MISSING = Field(default=MISSING, max_length=21)
 
 

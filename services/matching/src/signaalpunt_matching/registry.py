@@ -25,6 +25,7 @@ from pydantic import (
 )
 from signaalpunt_access import Principal
 from signaalpunt_contracts import Interest, LanguageCode, MunicipalityCode, WeekSlot, new_event_id
+from signaalpunt_contracts.partner import TEXT_PATTERN
 from signaalpunt_privacy import NewDataKey, access_log
 from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.vault import Sealer
@@ -48,9 +49,27 @@ def _not_a_number(value: object) -> object:
 # (0 was 1970-01-01), which the document does not allow
 IsoDate = Annotated[date, BeforeValidator(_not_a_number)]
 
-# a name is more than white space (it is stripped): the pattern says so in the schema as well
+
+def _not_a_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("a number, not true or false")  # lax mode took true as 1
+    return value
+
+
+# a count as the document states it: an integer (JSON true is not one)
+Whole = Annotated[int, BeforeValidator(_not_a_bool)]
+
+# a name is more than white space (it is stripped) and, like every text here, holds no control
+# character (TEXT_PATTERN: a NUL in a plain column failed the whole import with a 500)
+_TEXT = r"[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*"
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"\S")
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=100,
+        pattern=rf"^{_TEXT}[^\s\x00-\x1F\x7F]{_TEXT}$",
+    ),
 ]
 
 
@@ -96,12 +115,15 @@ class VolunteerIn(BaseModel):
 
     municipality: MunicipalityCode
     external_id: str | None = Field(
-        default=None, max_length=100, description="the coordinator's own id: a re-import updates"
+        default=None,
+        max_length=100,
+        pattern=TEXT_PATTERN,
+        description="the coordinator's own id: a re-import updates",
     )
     first_name: Name
     last_name: Name | None = None
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    phone: str | None = Field(default=None, max_length=40)
+    phone: str | None = Field(default=None, max_length=40, pattern=TEXT_PATTERN)
     postcode: str = Field(max_length=10, description="1234 AB; the area (PC4) must be known")
     max_travel_km: float = Field(default=5.0, ge=0, le=100)
     skills: tuple[Skill, ...] = Field(min_length=1)
@@ -111,12 +133,12 @@ class VolunteerIn(BaseModel):
     languages: tuple[LanguageCode, ...] = Field(default=("nl",), min_length=1, max_length=10)
     interests: tuple[Interest, ...] = Field(default=(), max_length=20)
     availability: tuple[WeekSlot, ...] = Field(default=(), max_length=21)
-    max_matches: int = Field(default=1, ge=0, le=20)
+    max_matches: Whole = Field(default=1, ge=0, le=20)
     vog_issued_on: IsoDate | None = None
     vog_expires_on: IsoDate | None = Field(
         default=None, description="no VOG: never proposed (the constraint 'vog')"
     )
-    social_worker: str | None = Field(default=None, max_length=200)
+    social_worker: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN)
     status: VolunteerStatus = VolunteerStatus.ACTIVE
 
     @model_validator(mode="after")
