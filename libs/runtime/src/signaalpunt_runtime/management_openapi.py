@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .docs_pages import ASSETS
 from .openapi_contract import PROBLEM_MEDIA, PROBLEM_REF, PROBLEM_SCHEMA, problem_response
 
 MANAGEMENT_DOCUMENT_PATH = "/openapi/management.json"
@@ -110,6 +111,34 @@ def management_document(
             "get": _get("This document", {"200": _json("OpenAPI 3.1", {"type": "object"})}, "docs")
         },
     }
+    if api_pages:
+        # the pages' scripts, styles and icon, served by the service itself (docs_pages)
+        assets = (
+            "text/javascript",
+            "text/css",
+            "image/png",
+            "text/plain",
+            "text/markdown",
+            "application/octet-stream",
+        )
+        paths[f"{ASSETS}/{{asset}}"] = {
+            "get": _get(
+                "A script, style sheet or icon of the docs pages",
+                {
+                    "200": {
+                        "description": "the file",
+                        "content": {m: {"schema": {"type": "string"}} for m in assets},
+                    },
+                    "404": problem_response(404),
+                },
+                "docs",
+            )
+            | {
+                "parameters": [
+                    {"name": "asset", "in": "path", "required": True, "schema": {"type": "string"}}
+                ]
+            }
+        }
     for path in api_documents:
         paths[path] = {
             "get": _get("The API port's OpenAPI document", {"200": _json("", {})}, "docs")
