@@ -26,10 +26,10 @@ from signaalpunt_runtime.openapi_contract import problems
 
 from . import repository as repo
 from .answers import add_answer_routes
-from .domain import TransitionRefusedError, VolunteerStatus
+from .domain import TransitionRefusedError, Volunteer, VolunteerStatus
 from .erasure import erase_volunteer
 from .handlers import Matching, NotFoundError, staff_change
-from .registry import IsoDate, VolunteerIn, Whole, register
+from .registry import IsoDate, Kilometres, Places, VolunteerIn, register
 from .subject_access import add_subject_access_routes
 from .views import MatchView
 
@@ -102,8 +102,8 @@ class VolunteerChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: VolunteerStatus | MISSING = MISSING
-    max_matches: Whole | MISSING = Field(default=MISSING, ge=0, le=20)
-    max_travel_km: float | MISSING = Field(default=MISSING, ge=0, le=100)
+    max_matches: Places | MISSING = MISSING
+    max_travel_km: Kilometres | MISSING = MISSING
     vog_issued_on: IsoDate | MISSING | None = MISSING
     vog_expires_on: IsoDate | MISSING | None = MISSING
     social_worker: str | MISSING | None = Field(
@@ -174,6 +174,14 @@ def not_found(request: Request) -> JSONResponse:
 
 def conflict(request: Request, reason: str) -> JSONResponse:
     return problem(409, "Conflict / Conflict", reason, kind="conflict", instance=request.url.path)
+
+
+def _overbooked(volunteer: Volunteer, changes: dict[str, Any]) -> bool:
+    """Whether `changes` would leave fewer places than open matches: refused as a 409 (for an
+    active volunteer the table's CHECK would refuse it, as a 500)."""
+    limit = changes.get("max_matches", volunteer.max_matches)
+    active = changes.get("status", volunteer.status) == VolunteerStatus.ACTIVE
+    return bool(limit < volunteer.load and (active or "max_matches" in changes))
 
 
 def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
@@ -324,11 +332,7 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
             row = await repo.get_volunteer(work.connection, volunteer_id, for_update=True)
             if row is None or row.municipality not in principal.municipalities:
                 return not_found(request)
-            limit = changes.get("max_matches", row.volunteer.max_matches)
-            active = changes.get("status", row.volunteer.status) == VolunteerStatus.ACTIVE
-            if limit < row.volunteer.load and (active or "max_matches" in changes):
-                # an active volunteer never has more open matches than places (the table's
-                # CHECK): refused here, not by the database as a 500
+            if _overbooked(row.volunteer, changes):
                 return conflict(request, f"the volunteer has {row.volunteer.load} open matches")
             await repo.update_volunteer(work.connection, volunteer_id, changes)
             changed = await repo.get_volunteer(work.connection, volunteer_id)

@@ -56,8 +56,10 @@ def _not_a_bool(value: object) -> object:
     return value
 
 
-# a count as the document states it: an integer (JSON true is not one)
-Whole = Annotated[int, BeforeValidator(_not_a_bool)]
+# numbers as the document states them: JSON true is not one (the bounds come first, so the
+# document keeps them)
+Places = Annotated[int, Field(ge=0, le=20), BeforeValidator(_not_a_bool)]
+Kilometres = Annotated[float, Field(ge=0, le=100), BeforeValidator(_not_a_bool)]
 
 # a name is more than white space (it is stripped) and, like every text here, holds no control
 # character (TEXT_PATTERN: a NUL in a plain column failed the whole import with a 500)
@@ -125,7 +127,7 @@ class VolunteerIn(BaseModel):
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=40, pattern=TEXT_PATTERN)
     postcode: str = Field(max_length=10, description="1234 AB; the area (PC4) must be known")
-    max_travel_km: float = Field(default=5.0, ge=0, le=100)
+    max_travel_km: Kilometres = 5.0
     skills: tuple[Skill, ...] = Field(min_length=1)
     trained_on: IsoDate | None = Field(
         default=None, description="training for existential conversations (needed for them)"
@@ -133,7 +135,7 @@ class VolunteerIn(BaseModel):
     languages: tuple[LanguageCode, ...] = Field(default=("nl",), min_length=1, max_length=10)
     interests: tuple[Interest, ...] = Field(default=(), max_length=20)
     availability: tuple[WeekSlot, ...] = Field(default=(), max_length=21)
-    max_matches: Whole = Field(default=1, ge=0, le=20)
+    max_matches: Places = 1
     vog_issued_on: IsoDate | None = None
     vog_expires_on: IsoDate | None = Field(
         default=None, description="no VOG: never proposed (the constraint 'vog')"
