@@ -25,13 +25,21 @@ from pydantic import (
 from .envelope import EventPayload
 from .signals import AgeBand, Cue, ReportedUrgency, ReporterKind
 
-POSTCODE_PATTERN = r"^\s*[1-9][0-9]{3}\s*([A-Za-z]{2})?\s*$"
+# Patterns are read by three regex dialects (JSON Schema's ECMA-262 in clients and schemathesis,
+# pydantic-core's Rust regex here, Python's re), which disagree on what \s means (U+0085 is white
+# space to Rust and Python, not to ECMA; U+FEFF the other way round): no \s or \S in a pattern,
+# the characters are named. BLANK is what Python's str.strip() removes.
+ASCII_SPACE = r"[\t\n\x0b\x0c\r ]"
+BLANK = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = rf"[^{BLANK}]"
+POSTCODE_PATTERN = rf"^{ASCII_SPACE}*[1-9][0-9]{{3}}{ASCII_SPACE}*([A-Za-z]{{2}})?{ASCII_SPACE}*$"
 # Text as PostgreSQL, the sealer and every reader take it: no control characters (a NUL cannot be
 # stored at all) except tab, line feed and carriage return. Declared as a pattern, so the
 # refusal is documented in the schemas and a 422 naming the field, never a failed transaction.
 TEXT_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
 _NO_CONTROL = r"\x00-\x1F\x7F"
-EMAIL_PATTERN = rf"^[^@\s{_NO_CONTROL}]+@[^@\s{_NO_CONTROL}]+\.[^@\s{_NO_CONTROL}]+$"
+_EMAIL_PART = rf"[^@{BLANK}{_NO_CONTROL}\x7f-\x9f\ufeff]+"
+EMAIL_PATTERN = rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$"
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
 Language = Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN, max_length=35)]
 
@@ -122,10 +130,10 @@ class ConcernReport(_Part):
     model_config = ConfigDict(
         json_schema_extra={
             "anyOf": [
-                # Python's str.strip() whitespace is what the regex's \s means
+                # more than what str.strip() removes
                 {
                     "required": ["text"],
-                    "properties": {"text": {"type": "string", "pattern": r"\S"}},
+                    "properties": {"text": {"type": "string", "pattern": NOT_BLANK}},
                 },
                 {"required": ["cues"], "properties": {"cues": {"minItems": 1}}},
             ]

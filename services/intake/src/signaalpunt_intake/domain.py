@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field, model_validator
 from signaalpunt_access import AuthenticationError, AuthorizationError, Principal, PrincipalKind
 from signaalpunt_contracts import AgeBand, Channel, SignalReport
+from signaalpunt_contracts.partner import ASCII_SPACE
 
 POSTCODE = re.compile(r"^\s*([1-9][0-9]{3})\s*([A-Za-z]{2})?\s*$")
 
@@ -53,7 +54,11 @@ class MunicipalityTable:
 
         def postcode_in(areas: Iterable[tuple[int, int]]) -> dict[str, Any]:
             numbers = "|".join(str(n) for low, high in areas for n in range(low, high + 1))
-            return {"type": "string", "pattern": rf"^\s*({numbers})\s*([A-Za-z]{{2}})?\s*$"}
+            space = ASCII_SPACE  # as POSTCODE_PATTERN: no \s (regex dialects differ on it)
+            return {
+                "type": "string",
+                "pattern": rf"^{space}*({numbers}){space}*([A-Za-z]{{2}})?{space}*$",
+            }
 
         every_area = [area for m in self.municipalities for area in m.postcode_areas]
         return {

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from signaalpunt_access import Principal
 from signaalpunt_contracts import Interest, LanguageCode, MunicipalityCode, WeekSlot, new_event_id
-from signaalpunt_contracts.partner import TEXT_PATTERN
+from signaalpunt_contracts.partner import ASCII_SPACE, BLANK, EMAIL_PATTERN, TEXT_PATTERN
 from signaalpunt_privacy import NewDataKey, access_log
 from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.vault import Sealer
@@ -70,7 +70,7 @@ Name = Annotated[
         strip_whitespace=True,
         min_length=1,
         max_length=100,
-        pattern=rf"^{_TEXT}[^\s\x00-\x1F\x7F]{_TEXT}$",
+        pattern=rf"^{_TEXT}[^{BLANK}\x00-\x1F\x7F]{_TEXT}$",
     ),
 ]
 
@@ -90,7 +90,8 @@ def _rules_in_the_schema(schema: dict[str, Any]) -> None:
                     "properties": {
                         "municipality": {"const": municipality},
                         "postcode": {
-                            "pattern": rf"^\s*({'|'.join(sorted(codes))})\s*([A-Za-z]{{2}})?\s*$"
+                            "pattern": rf"^{ASCII_SPACE}*({'|'.join(sorted(codes))})"
+                            rf"{ASCII_SPACE}*([A-Za-z]{{2}})?{ASCII_SPACE}*$"
                         },
                     }
                 }
@@ -124,7 +125,7 @@ class VolunteerIn(BaseModel):
     )
     first_name: Name
     last_name: Name | None = None
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(default=None, max_length=320, pattern=EMAIL_PATTERN)
     phone: str | None = Field(default=None, max_length=40, pattern=TEXT_PATTERN)
     postcode: str = Field(max_length=10, description="1234 AB; the area (PC4) must be known")
     max_travel_km: Kilometres = 5.0
