@@ -155,7 +155,13 @@ def _record(run: ContractRun, event: events.ScenarioFinished) -> None:
         run.operations.add(node.value.operation.label)  # the documented one, whatever method sent
         if phase == "stateful":
             run.stateful_steps += 1
-    for nodes in event.recorder.checks.values():
+    for case_id, nodes in event.recorder.checks.items():
+        response = event.recorder.find_response(case_id=case_id)
+        answered = (
+            f"answered {response.status_code} {response.content[:300]!r}: "
+            if response is not None
+            else ""
+        )
         for check in nodes:
             if check.failure_info is None:
                 continue
@@ -166,7 +172,7 @@ def _record(run: ContractRun, event: events.ScenarioFinished) -> None:
                     operation=failure.operation or event.label or "?",
                     check=check.name,
                     title=failure.title,
-                    message=" ".join(failure.message.split())[:400],
+                    message=answered + " ".join(failure.message.split())[:400],
                     reproduce=check.failure_info.code_sample,
                 )
             )
