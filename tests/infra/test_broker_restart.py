@@ -37,6 +37,7 @@ class PrivateBroker:
             **os.environ,
             "SIGNAALPUNT_KAFKA_PORT": str(self.port),
             "SIGNAALPUNT_KAFKA_CONTROLLER_PORT": str(_free_port()),
+            "SIGNAALPUNT_KAFKA_TLS_PORT": str(_free_port()),  # its TLS listener too
             "SIGNAALPUNT_KAFKA_DIR": str(data_dir),
         }
         self.data_dir = data_dir

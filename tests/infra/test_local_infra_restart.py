@@ -39,6 +39,7 @@ def test_default_ports_lie_outside_the_ephemeral_range(monkeypatch: pytest.Monke
     ports = {
         "kafka": int(settings["SIGNAALPUNT_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1]),
         "kafka controller": int(settings["SIGNAALPUNT_KAFKA_CONTROLLER_PORT"]),
+        "kafka tls": int(settings["SIGNAALPUNT_KAFKA_TLS_BOOTSTRAP"].rsplit(":", 1)[1]),
         "postgres": urlsplit(settings["SIGNAALPUNT_DATABASE_URL"]).port,
     }
     linux_low, linux_high = 32768, 60999  # Linux's default, whatever this machine says

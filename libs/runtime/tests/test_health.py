@@ -113,6 +113,7 @@ async def test_a_kafka_outage_fails_readiness_of_who_needs_kafka_never_liveness(
         **os.environ,
         "SIGNAALPUNT_KAFKA_PORT": str(port),
         "SIGNAALPUNT_KAFKA_CONTROLLER_PORT": str(_free_port()),
+        "SIGNAALPUNT_KAFKA_TLS_PORT": str(_free_port()),  # its TLS listener too
         "SIGNAALPUNT_KAFKA_DIR": str(tmp_path / "kafka"),
         "SIGNAALPUNT_READY_TIMEOUT": "300",  # a loaded machine starts Kafka slowly
     }
@@ -238,7 +239,6 @@ async def test_the_management_port_is_described_by_its_own_document_and_holds_to
             allowances=PROBES_MAY_SAY_NOT_READY,
         )
     assert run.clean, run.report()
-    # every route but the document itself, which schemathesis does not send requests to
-    assert run.operations == {f"GET {path}" for path in document["paths"]} - {
-        f"GET {MANAGEMENT_DOCUMENT_PATH}"
-    }
+    # every route; the document itself schemathesis may leave out (it read it already)
+    documented = {f"GET {path}" for path in document["paths"]}
+    assert documented - {f"GET {MANAGEMENT_DOCUMENT_PATH}"} <= run.operations <= documented

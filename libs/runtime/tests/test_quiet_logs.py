@@ -41,6 +41,7 @@ async def test_a_broker_outage_is_a_few_lines_not_one_per_attempt(
         **os.environ,
         "SIGNAALPUNT_KAFKA_PORT": str(port),
         "SIGNAALPUNT_KAFKA_CONTROLLER_PORT": str(_free_port()),
+        "SIGNAALPUNT_KAFKA_TLS_PORT": str(_free_port()),  # its TLS listener too
         "SIGNAALPUNT_KAFKA_DIR": str(tmp_path / "kafka"),
     }
     script = str(repo_root() / "deploy" / "local" / "infra.sh")

@@ -53,3 +53,17 @@ async def test_a_volunteer_of_another_municipality_is_a_403_not_a_fault_in_the_d
     )
     assert answer.status_code == 403, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_one_external_id_twice_in_a_batch_refuses_the_second_row_only(
+    matching: RunningMatching,
+) -> None:
+    # schemathesis found it: the second row with the same id failed the whole import (500)
+    twice = [volunteer(first_name="Een", external_id="DUP-1"), volunteer(external_id="DUP-1")]
+    answer = await matching.client.post(
+        "/v1/matching/volunteers/import", json=twice, headers=matching.staff()
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert len(body["created"]) == 1
+    assert [r["index"] for r in body["rejected"]] == [1]

@@ -53,7 +53,7 @@ async def test_the_management_contract_holds(management: httpx.AsyncClient) -> N
         allowances=PROBES_MAY_SAY_NOT_READY,
     )
     assert run.clean, run.report()
-    # every route but the document itself, which schemathesis does not send requests to
+    # every route; the document itself schemathesis may leave out (it read it already)
     documented = await documented_operations(management, MANAGEMENT_DOCUMENT_PATH)
-    assert run.operations == documented - {f"GET {MANAGEMENT_DOCUMENT_PATH}"}
+    assert documented - {f"GET {MANAGEMENT_DOCUMENT_PATH}"} <= run.operations <= documented
     assert "GET /metrics" in run.operations

@@ -198,7 +198,13 @@ async def register(
     `system:<by>` for the service's own demo load), in the same transaction."""
     rejected: list[Rejected] = []
     accepted: list[tuple[int, VolunteerIn]] = []
+    seen: set[tuple[str, str]] = set()
     for index, item in enumerate(items):
+        if item.external_id and (item.municipality, item.external_id) in seen:
+            # one person once per batch: a second row with the same id failed the whole batch
+            # (500: its data key was not stored yet, the upsert met its row twice)
+            rejected.append(Rejected(index, f"external_id {item.external_id} twice in this batch"))
+            continue
         if item.municipality not in municipalities:
             rejected.append(Rejected(index, f"not authorised for municipality {item.municipality}"))
             continue
@@ -213,6 +219,8 @@ async def register(
             )
             continue
         accepted.append((index, item))
+        if item.external_id:
+            seen.add((item.municipality, item.external_id))
     created: list[UUID] = []
     updated: list[UUID] = []
     async with ctx.service.transaction() as work:
