@@ -15,7 +15,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import MISSING, BaseModel, ConfigDict, Field
-from signaalpunt_access import AuthorizationError, Principal, PrincipalKind, TokenVerifier
+from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_contracts import ErasureReason, MatchEndReason, MatchStatus, WeekSlot
 from signaalpunt_contracts.partner import TEXT_PATTERN
 from signaalpunt_privacy import access_log
@@ -215,9 +215,8 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
     @api.post("/v1/matching/volunteers", status_code=201, response_model=ImportAnswer)
     async def add_volunteer(body: VolunteerIn, principal: Registrar) -> ImportAnswer | JSONResponse:
         """Register (or, by external_id, update) one volunteer; 422 with the reason if refused."""
-        if body.municipality not in principal.municipalities:
-            # someone else's municipality: not a fault in the volunteer's data
-            raise AuthorizationError(f"not authorised for municipality {body.municipality}")
+        # someone else's municipality is a 403, not a fault in the volunteer's data (a 422)
+        principal.require_municipality(body.municipality)
         result = await register(
             ctx,
             [body],
