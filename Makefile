@@ -1,8 +1,9 @@
 # Signaalpunt: the two commands are `make demo` and `make test`; `make help` lists the rest.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-# uv from PATH, or the copy `make setup` installs into .cache/uv when there is none (a bare machine)
-UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.cache/uv/bin/uv)
+# uv from PATH, or the copy `make setup` installs into the cache folder when there is none (a bare
+# machine): SIGNAALPUNT_CACHE_DIR when set, as install-uv.sh and infra.sh use it, else .cache
+UV ?= $(shell command -v uv 2>/dev/null || echo $${SIGNAALPUNT_CACHE_DIR:-$(CURDIR)/.cache}/uv/bin/uv)
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
 
