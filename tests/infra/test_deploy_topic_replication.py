@@ -15,6 +15,7 @@ from signaalpunt_runtime.broker_factory import client_options
 from signaalpunt_runtime.topic_admin import ensure_topics
 from signaalpunt_runtime.topics_settings import TopicSettings
 from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.processes import uv
 
 pytestmark = pytest.mark.infra
 
@@ -25,7 +26,7 @@ def test_a_replication_factor_the_cluster_cannot_give_fails_loudly(infra: Infra)
     """The local broker is one node: asking for 3 replicas must fail, not create (or keep)
     topics with one replica as if all were well."""
     result = subprocess.run(
-        ["uv", "run", "--frozen", "signaalpunt-topics", "ensure"],
+        [uv(), "run", "--frozen", "signaalpunt-topics", "ensure"],
         cwd=REPO,
         env={
             **os.environ,

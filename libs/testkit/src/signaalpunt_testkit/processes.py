@@ -38,3 +38,13 @@ class KillableProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=60)
+
+
+def uv() -> str:
+    """The uv that runs the tests: `uv run` names itself in `UV`, and on a bare machine `make
+    setup` installs it into the cache folder, which is not on PATH."""
+    import shutil  # noqa: PLC0415 - only these tests need it
+
+    found = os.environ.get("UV") or shutil.which("uv")
+    assert found, "uv is missing: run the tests with `make test` (or `uv run pytest`)"
+    return found
