@@ -13,7 +13,13 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from faststream.asgi.types import ASGIApp
-from notifications_harness import EXTENSION_TEMPLATES, FakeClock, eventually, private_topics
+from notifications_harness import (
+    EXTENSION_TEMPLATES,
+    FakeClock,
+    eventually,
+    private_topics,
+    write_partners,
+)
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_contracts import PARTNER_SIGNALS
 from signaalpunt_intake.config import IntakeSettings
@@ -72,6 +78,8 @@ async def intake_and_notifications(
             kafka_bootstrap=infra.kafka_bootstrap,
             key_encryption_keys=kek,  # type: ignore[arg-type]
             jwks_file=folder / "jwks.json",
+            # the packaged partners file carries no webhook secrets: the test's own has them
+            partners_file=write_partners(folder, sinks),
             smtp_port=sinks.smtp_port,
             sms_gateway_url=sinks.sms_url,
             sender_poll_interval=0.1,
