@@ -10,7 +10,7 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import httpx
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 from signaalpunt_access import Principal, PrincipalKind, TokenVerifier
 from signaalpunt_access.dev_tokens import AUDIENCE, DEV_ISSUER, generate_key_pair
@@ -99,3 +99,29 @@ async def test_a_405_names_the_methods_served_not_those_of_a_template_that_looks
     assert answer.headers["allow"] == "POST"
     assert found.status_code == 200
     assert "/v1/erasures/{erasure_id}" in api.openapi()["paths"]  # the convertor is not shown
+
+
+async def test_a_405_names_the_methods_of_routes_in_included_routers(tmp_path: Path) -> None:
+    # FastAPI keeps an included router as one entry of the app's routes: the 405 of a path whose
+    # methods sit in a router answered `Allow: POST` for a lock that also takes DELETE
+    api = FastAPI()
+    install_problem_handlers(api)
+    locks, nested = APIRouter(prefix="/v1"), APIRouter()
+
+    @locks.post("/things/{thing_id}/lock")
+    async def lock(thing_id: int) -> dict[str, str]:
+        return {}
+
+    @nested.delete("/things/{thing_id}/lock", status_code=204)
+    async def unlock(thing_id: int) -> None:
+        return None
+
+    locks.include_router(nested)
+    api.include_router(locks)
+    transport = httpx.ASGITransport(app=api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        answer = await client.request("PATCH", "/v1/things/1/lock")
+        elsewhere = await client.request("PATCH", "/things/1/lock")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "DELETE, POST"
+    assert elsewhere.status_code == 404  # the prefix counts

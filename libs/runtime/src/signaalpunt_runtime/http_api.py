@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
@@ -270,11 +270,22 @@ def served_methods(app: FastAPI, path: str) -> list[str]:
     `GET /v1/erasures/{erasure_id:uuid}`, though the document's template would match it."""
     methods: set[str] = set()
     probe: dict[str, Any] = {"type": "http", "path": path, "root_path": "", "method": ""}
-    for route in app.router.routes:
-        match, _ = route.matches(probe)
+    for route in _routes_of(app.router.routes):
+        match, _ = route.matches(dict(probe))
         if match is not Match.NONE:
             methods |= getattr(route, "methods", None) or set()
     return sorted(methods)
+
+
+def _routes_of(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every route, those of included routers too: FastAPI keeps an included router as one
+    entry whose own routes it names through `effective_route_contexts` (with their prefix)."""
+    for route in routes:
+        included = getattr(route, "effective_route_contexts", None)
+        if included is not None:
+            yield from included()
+        else:
+            yield route
 
 
 # the document's security scheme (openapi_contract.BEARER_SCHEME); the check itself reads the

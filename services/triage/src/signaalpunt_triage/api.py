@@ -315,9 +315,7 @@ def not_found_problem(request: Request) -> JSONResponse:
 
 def help_question_routes(triage: Triage, verifier: TokenVerifier) -> APIRouter:
     router = APIRouter()
-    CaseWorker = Annotated[  # noqa: N806 - coordinator or desk
-        Principal, Depends(requires(verifier, [PrincipalKind.STAFF], [COORDINATOR, DESK]))
-    ]
+    CaseWorker = Annotated[Principal, _case_worker(verifier)]  # noqa: N806
 
     @router.get(
         "/v1/triage/signals/{signal_id}/help-question-draft",
@@ -341,54 +339,68 @@ def help_question_routes(triage: Triage, verifier: TokenVerifier) -> APIRouter:
     return router
 
 
-def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0915 - one nested function per route
-    api = FastAPI(
-        title="Signaalpunt triage",
-        version="0.1.0",
-        description="Review queue, coordinator decisions, edit locks and the case lifecycle.",
+def _conflict(request: Request, reason: str) -> JSONResponse:
+    return problem(409, "Conflict / Conflict", reason, kind="conflict", instance=request.url.path)
+
+
+def _erased(request: Request) -> JSONResponse:
+    # the person's data key is shredded: a reason or note could no longer be sealed (nor ever
+    # read); what needs no personal data (a confirmation, a step) still works
+    return problem(
+        410,
+        "Erased / Gewist",
+        "The person's data was erased; record this without a reason or note / De gegevens"
+        " van deze persoon zijn gewist; leg dit vast zonder reden of notitie.",
+        kind="erased",
+        instance=request.url.path,
     )
-    install_problem_handlers(api)
-    # only staff of the signal point use the triage API; which roles, per route
-    staff = [PrincipalKind.STAFF]
-    Coordinator = Annotated[  # noqa: N806
-        Principal, Depends(requires(verifier, staff, [COORDINATOR]))
-    ]
-    CaseWorker = Annotated[  # noqa: N806 - coordinator or desk
-        Principal, Depends(requires(verifier, staff, [COORDINATOR, DESK]))
-    ]
 
-    def conflict(request: Request, reason: str) -> JSONResponse:
-        return problem(
-            409, "Conflict / Conflict", reason, kind="conflict", instance=request.url.path
-        )
 
-    def erased(request: Request) -> JSONResponse:
-        # the person's data key is shredded: a reason or note could no longer be sealed (nor
-        # ever read); what needs no personal data (a confirmation, a step) still works
-        return problem(
-            410,
-            "Erased / Gewist",
-            "The person's data was erased; record this without a reason or note / De gegevens"
-            " van deze persoon zijn gewist; leg dit vast zonder reden of notitie.",
-            kind="erased",
-            instance=request.url.path,
-        )
+def _missing_reason(request: Request, exc: ValueError) -> JSONResponse:
+    return problem(
+        422,
+        "Invalid request / Ongeldig verzoek",
+        str(exc),
+        kind="validation",
+        errors=[
+            {
+                "field": "reason",
+                "type": "missing",
+                "reason_nl": "Geef een reden voor de wijziging.",
+                "reason_en": str(exc),
+            }
+        ],
+        instance=request.url.path,
+    )
 
-    def not_found(request: Request) -> JSONResponse:
-        return not_found_problem(request)
 
-    case = "/v1/triage/signals/{signal_id}"
-    first = {"path.signal_id": "$response.body#/items/0/signal_id"}
-    same = {"path.signal_id": "$request.path.signal_id"}
+CASE = "/v1/triage/signals/{signal_id}"
+FIRST_CASE = {"path.signal_id": "$response.body#/items/0/signal_id"}
+SAME_CASE = {"path.signal_id": "$request.path.signal_id"}
 
-    @api.get(
+
+def _case_worker(verifier: TokenVerifier) -> Any:
+    """Coordinators and the desk: only staff of the signal point use the triage API."""
+    return Depends(requires(verifier, [PrincipalKind.STAFF], [COORDINATOR, DESK]))
+
+
+def _coordinator(verifier: TokenVerifier) -> Any:
+    return Depends(requires(verifier, [PrincipalKind.STAFF], [COORDINATOR]))
+
+
+def reading_routes(triage: Triage, verifier: TokenVerifier) -> APIRouter:
+    """The review queue and a case in detail (coordinators and the desk)."""
+    router = APIRouter()
+    CaseWorker = Annotated[Principal, _case_worker(verifier)]  # noqa: N806
+
+    @router.get(
         "/v1/triage/queue",
         response_model=Queue,
         responses=linked(
             200,
             "open cases, most urgent first",
-            case=link("GET", case, "the first case in detail", first),
-            lock=link("POST", f"{case}/lock", "edit the first case", first),
+            case=link("GET", CASE, "the first case in detail", FIRST_CASE),
+            lock=link("POST", f"{CASE}/lock", "edit the first case", FIRST_CASE),
         ),
     )
     async def review_queue(
@@ -416,14 +428,14 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             await log_access(conn, principal, cases, activity="triage.review_queue")
         return Queue(items=[CaseView.of(c, now) for c in cases], limit=f.limit, offset=f.offset)
 
-    @api.get(
-        "/v1/triage/signals/{signal_id}",
+    @router.get(
+        CASE,
         response_model=CaseDetail,
         responses=linked(
             200,
             "the case, its decisions, steps and lock",
-            lock=link("POST", f"{case}/lock", "take the edit lock", same),
-            step=link("POST", f"{case}/steps", "record an intake outcome", same),
+            lock=link("POST", f"{CASE}/lock", "take the edit lock", SAME_CASE),
+            step=link("POST", f"{CASE}/steps", "record an intake outcome", SAME_CASE),
         )
         | problems(404),
     )
@@ -434,7 +446,7 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
         async with triage.service.pool.acquire() as conn:
             case = await repository.get_case(conn, signal_id)
             if case is None or case.municipality not in principal.municipalities:
-                return not_found(request)
+                return not_found_problem(request)
             decisions = await repository.decisions_of(conn, signal_id)
             steps = await repository.steps_of(conn, signal_id)
             outcome = await repository.last_referral_step(conn, signal_id, tuple(REFERRAL_OUTCOMES))
@@ -456,14 +468,22 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
             else None,
         )
 
-    @api.post(
-        "/v1/triage/signals/{signal_id}/lock",
+    return router
+
+
+def lock_routes(triage: Triage, verifier: TokenVerifier) -> APIRouter:
+    """The edit lock: one coordinator at a time changes a case's decision."""
+    router = APIRouter()
+    Coordinator = Annotated[Principal, _coordinator(verifier)]  # noqa: N806
+
+    @router.post(
+        f"{CASE}/lock",
         response_model=LockView,
         responses=linked(
             200,
             "the lock is yours",
-            decide=link("POST", f"{case}/decisions", "decide, holding the lock", same),
-            release=link("DELETE", f"{case}/lock", "release the lock", same),
+            decide=link("POST", f"{CASE}/decisions", "decide, holding the lock", SAME_CASE),
+            release=link("DELETE", f"{CASE}/lock", "release the lock", SAME_CASE),
         )
         | problems(404, s409="another coordinator holds the lock"),
     )
@@ -475,16 +495,16 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
         async with triage.service.transaction() as work:
             case = await repository.get_case(work.connection, signal_id)
             if case is None or case.municipality not in principal.municipalities:
-                return not_found(request)
+                return not_found_problem(request)
             holder, expires = await repository.take_lock(
                 work.connection, signal_id, principal.subject, now, triage.lock_duration
             )
         if holder != principal.subject:
-            return conflict(request, f"another coordinator is editing this signal until {expires}")
+            return _conflict(request, f"another coordinator is editing this signal until {expires}")
         return LockView(signal_id=signal_id, holder=holder, expires_at=expires)
 
-    @api.delete(
-        "/v1/triage/signals/{signal_id}/lock",
+    @router.delete(
+        f"{CASE}/lock",
         status_code=204,
         responses=problems(404, s409="another coordinator holds the lock; it stays"),
     )
@@ -494,16 +514,25 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
         async with triage.service.transaction() as work:
             case = await repository.get_case(work.connection, signal_id)
             if case is None or case.municipality not in principal.municipalities:
-                return not_found(request)
+                return not_found_problem(request)
             released = await repository.release_lock(work.connection, signal_id, principal.subject)
             lock = None if released else await repository.lock_of(work.connection, signal_id, now)
         if lock is not None:
             # someone else's lock stays: only its holder releases it (or it expires)
-            return conflict(request, f"another coordinator holds the lock until {lock[1]}")
+            return _conflict(request, f"another coordinator holds the lock until {lock[1]}")
         return Response(status_code=204)
 
-    @api.post(
-        "/v1/triage/signals/{signal_id}/decisions",
+    return router
+
+
+def change_routes(triage: Triage, verifier: TokenVerifier) -> APIRouter:
+    """Changing a case: a coordinator's decision, and the steps the desk and teams record."""
+    router = APIRouter()
+    Coordinator = Annotated[Principal, _coordinator(verifier)]  # noqa: N806
+    CaseWorker = Annotated[Principal, _case_worker(verifier)]  # noqa: N806
+
+    @router.post(
+        f"{CASE}/decisions",
         response_model=CaseView,
         responses=problems(404, 409, s410="the person was erased: no reason can be kept"),
     )
@@ -529,35 +558,21 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
                 ),
             )
         except NotFoundError:
-            return not_found(request)
+            return not_found_problem(request)
         except SubjectErasedError:
-            return erased(request)
+            return _erased(request)
         except ConflictError as exc:
-            return conflict(request, str(exc))
+            return _conflict(request, str(exc))
         except ValueError as exc:
-            return problem(
-                422,
-                "Invalid request / Ongeldig verzoek",
-                str(exc),
-                kind="validation",
-                errors=[
-                    {
-                        "field": "reason",
-                        "type": "missing",
-                        "reason_nl": "Geef een reden voor de wijziging.",
-                        "reason_en": str(exc),
-                    }
-                ],
-                instance=request.url.path,
-            )
+            return _missing_reason(request, exc)
         async with triage.service.pool.acquire() as conn:
             await log_access(
                 conn, principal, [case], activity="triage.decision", operation=Operation.WRITE
             )
         return CaseView.of(case, triage.clock())
 
-    @api.post(
-        "/v1/triage/signals/{signal_id}/steps",
+    @router.post(
+        f"{CASE}/steps",
         response_model=CaseView,
         responses=problems(
             404, s409="the case's state does not allow this step", s410="the person was erased"
@@ -585,17 +600,30 @@ def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:  # noqa: PLR0
                 close_with_referral_outcome=body.close_with_referral_outcome,
             )
         except NotFoundError:
-            return not_found(request)
+            return not_found_problem(request)
         except SubjectErasedError:
-            return erased(request)
+            return _erased(request)
         except (ConflictError, TransitionRefusedError) as exc:
-            return conflict(request, str(exc))
+            return _conflict(request, str(exc))
         async with triage.service.pool.acquire() as conn:
             await log_access(
                 conn, principal, [case], activity="triage.case_step", operation=Operation.WRITE
             )
         return CaseView.of(case, triage.clock())
 
+    return router
+
+
+def build_api(triage: Triage, verifier: TokenVerifier) -> FastAPI:
+    api = FastAPI(
+        title="Signaalpunt triage",
+        version="0.1.0",
+        description="Review queue, coordinator decisions, edit locks and the case lifecycle.",
+    )
+    install_problem_handlers(api)
+    api.include_router(reading_routes(triage, verifier))
+    api.include_router(lock_routes(triage, verifier))
+    api.include_router(change_routes(triage, verifier))
     api.include_router(help_question_routes(triage, verifier))
     api.include_router(access_log_api(lambda: triage.service.pool, verifier, service="triage"))
     return api
