@@ -124,45 +124,15 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
         submission = parse_body(SignalSubmission, await request.body())
         idempotency_key = request.headers.get("idempotency-key")
         if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
-            return problem(
-                422,
-                "Invalid request / Ongeldig verzoek",
-                f"Idempotency-Key: 1 to {IDEMPOTENCY_KEY_MAX} characters / 1 tot "
-                f"{IDEMPOTENCY_KEY_MAX} tekens",
-                kind="validation",
-                errors=[
-                    {
-                        "field": "idempotency-key",
-                        "type": "string_too_long" if idempotency_key else "string_too_short",
-                        "reason_nl": "Deze sleutel heeft niet de juiste lengte.",
-                        "reason_en": f"1 to {IDEMPOTENCY_KEY_MAX} characters",
-                    }
-                ],
-                instance=request.url.path,
-            )
+            return _idempotency_key_refused(idempotency_key, request)
         if idempotency_key:
             # kept only as a keyed hash: a client's key may carry anything (even a name)
             idempotency_key = keyed_idempotency_key(intake, idempotency_key)
         authorization = request.headers.get("authorization")
         principal = intake.verifier.verify(authorization) if authorization else None
-        try:
-            municipality = settle_municipality(submission, intake.municipalities)
-        except OutsideConsortiumError as exc:
-            return problem(
-                422,
-                "Outside this signal point / Buiten dit signaalpunt",
-                exc.advice,
-                kind="outside-consortium",
-                instance=request.url.path,
-            )
-        except ValueError as exc:
-            return problem(
-                422,
-                "Invalid request / Ongeldig verzoek",
-                str(exc),
-                kind="municipality",
-                instance=request.url.path,
-            )
+        municipality = _municipality_of(submission, intake.municipalities, request)
+        if isinstance(municipality, JSONResponse):
+            return municipality
         authorise(principal, submission.channel, municipality)
 
         address = None if principal else client_address(request, intake.settings.trusted_proxies)
@@ -171,26 +141,8 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
             # claimed in a statement of its own (committed before the signal is stored, so a
             # concurrent retry sees it), together with the other requests' claims
             claim = await claims.submit((scope, idempotency_key, submission.body_hash()))
-            if claim.outcome is repository.ClaimOutcome.REPLAY:
-                assert claim.response is not None
-                token = receipt_token_for(intake, scope, idempotency_key)
-                return JSONResponse(claim.response | {"receipt_token": token}, status_code=202)
-            if claim.outcome is repository.ClaimOutcome.MISMATCH:
-                return problem(
-                    422,
-                    "Idempotency key reused / Sleutel hergebruikt",
-                    "this Idempotency-Key was used for a different request",
-                    kind="idempotency-mismatch",
-                    instance=request.url.path,
-                )
-            if claim.outcome is repository.ClaimOutcome.IN_FLIGHT:
-                return problem(
-                    409,
-                    "Still being processed / Nog in behandeling",
-                    "the first request with this Idempotency-Key is still running",
-                    kind="idempotency-in-flight",
-                    instance=request.url.path,
-                )
+            if claim.outcome is not repository.ClaimOutcome.NEW:
+                return _answer_to_a_claimed_key(intake, claim, scope, idempotency_key, request)
         is_partner = principal is not None and principal.partner_type is not None
         origin = Origin(
             channel=submission.channel,
@@ -242,6 +194,74 @@ def build_api(intake: Intake, submissions: Submissions, claims: Claims) -> FastA
 
     _state_where_signals_belong(api, intake.municipalities)
     return api
+
+
+def _idempotency_key_refused(idempotency_key: str, request: Request) -> JSONResponse:
+    return problem(
+        422,
+        "Invalid request / Ongeldig verzoek",
+        f"Idempotency-Key: 1 to {IDEMPOTENCY_KEY_MAX} characters / 1 tot "
+        f"{IDEMPOTENCY_KEY_MAX} tekens",
+        kind="validation",
+        errors=[
+            {
+                "field": "idempotency-key",
+                "type": "string_too_long" if idempotency_key else "string_too_short",
+                "reason_nl": "Deze sleutel heeft niet de juiste lengte.",
+                "reason_en": f"1 to {IDEMPOTENCY_KEY_MAX} characters",
+            }
+        ],
+        instance=request.url.path,
+    )
+
+
+def _municipality_of(
+    submission: SignalSubmission, table: MunicipalityTable, request: Request
+) -> str | JSONResponse:
+    """The municipality the signal belongs to, or the problem that says why there is none."""
+    try:
+        return settle_municipality(submission, table)
+    except OutsideConsortiumError as exc:
+        return problem(
+            422,
+            "Outside this signal point / Buiten dit signaalpunt",
+            exc.advice,
+            kind="outside-consortium",
+            instance=request.url.path,
+        )
+    except ValueError as exc:
+        return problem(
+            422,
+            "Invalid request / Ongeldig verzoek",
+            str(exc),
+            kind="municipality",
+            instance=request.url.path,
+        )
+
+
+def _answer_to_a_claimed_key(
+    intake: Intake, claim: repository.Claim, scope: str, idempotency_key: str, request: Request
+) -> JSONResponse:
+    """A key seen before: the first answer again, or why this request cannot have one."""
+    if claim.outcome is repository.ClaimOutcome.REPLAY:
+        assert claim.response is not None
+        token = receipt_token_for(intake, scope, idempotency_key)
+        return JSONResponse(claim.response | {"receipt_token": token}, status_code=202)
+    if claim.outcome is repository.ClaimOutcome.MISMATCH:
+        return problem(
+            422,
+            "Idempotency key reused / Sleutel hergebruikt",
+            "this Idempotency-Key was used for a different request",
+            kind="idempotency-mismatch",
+            instance=request.url.path,
+        )
+    return problem(
+        409,
+        "Still being processed / Nog in behandeling",
+        "the first request with this Idempotency-Key is still running",
+        kind="idempotency-in-flight",
+        instance=request.url.path,
+    )
 
 
 def _state_where_signals_belong(api: FastAPI, table: MunicipalityTable) -> None:

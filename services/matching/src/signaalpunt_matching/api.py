@@ -196,24 +196,25 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
     )
     install_problem_handlers(api)
     staff = [PrincipalKind.STAFF]
-    Registrar = Annotated[Principal, Depends(requires(verifier, staff, REGISTRY_ROLES))]  # noqa: N806
 
-    def not_found(request: Request) -> JSONResponse:
-        return problem(
-            404,
-            "Not found / Niet gevonden",
-            "Not in your municipalities / Niet in uw gemeenten.",
-            kind="not-found",
-            instance=request.url.path,
-        )
+    add_registration_routes(api, ctx, requires(verifier, staff, REGISTRY_ROLES))
+    add_volunteer_routes(api, ctx, requires(verifier, staff, REGISTRY_ROLES))
+    add_subject_access_routes(api, ctx, requires(verifier, staff, [COORDINATOR]))
+    add_match_routes(api, ctx, requires(verifier, staff, MATCH_ROLES))
+    add_answer_routes(api, ctx)
+    api.include_router(access_log_api(lambda: ctx.service.pool, verifier, service="matching"))
+    return api
 
-    def conflict(request: Request, reason: str) -> JSONResponse:
-        return problem(
-            409, "Conflict / Conflict", reason, kind="conflict", instance=request.url.path
-        )
+
+def add_registration_routes(
+    api: FastAPI, ctx: Matching, caller: Callable[[Request], Awaitable[Principal]]
+) -> None:
+    """Registering volunteers, one at a time or a batch (the CSV import)."""
 
     @api.post("/v1/matching/volunteers", status_code=201, response_model=ImportAnswer)
-    async def add_volunteer(body: VolunteerIn, principal: Registrar) -> ImportAnswer | JSONResponse:
+    async def add_volunteer(
+        body: VolunteerIn, principal: Annotated[Principal, Depends(caller)]
+    ) -> ImportAnswer | JSONResponse:
         """Register (or, by external_id, update) one volunteer; 422 with the reason if refused."""
         # someone else's municipality is a 403, not a fault in the volunteer's data (a 422)
         principal.require_municipality(body.municipality)
@@ -235,7 +236,8 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
 
     @api.post("/v1/matching/volunteers/import", response_model=ImportAnswer)
     async def import_volunteers(
-        body: Annotated[list[VolunteerIn], Field(max_length=MAX_BATCH)], principal: Registrar
+        body: Annotated[list[VolunteerIn], Field(max_length=MAX_BATCH)],
+        principal: Annotated[Principal, Depends(caller)],
     ) -> ImportAnswer:
         """A batch (at most 500; the CLI sends a CSV in batches): refused items are listed by
         their index with the reason and never stop the rest."""
@@ -254,7 +256,7 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
 
     @api.get("/v1/matching/volunteers", response_model=list[VolunteerView])
     async def volunteers(
-        principal: Registrar,
+        principal: Annotated[Principal, Depends(caller)],
         status: VolunteerStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         # bounded as triage's and referral's are: a larger one overflowed PostgreSQL's bigint (500)
@@ -273,7 +275,8 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
 
     @api.get("/v1/matching/volunteers/vog-expiring")
     async def vog_list(
-        principal: Registrar, days: Annotated[int, Query(ge=1, le=365)] = 30
+        principal: Annotated[Principal, Depends(caller)],
+        days: Annotated[int, Query(ge=1, le=365)] = 30,
     ) -> list[dict[str, Any]]:
         """Active volunteers whose certificate of conduct expires within `days` (or has)."""
         async with ctx.service.pool.acquire() as conn:
@@ -281,9 +284,15 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
                 conn, sorted(principal.municipalities), ctx.today() + timedelta(days=days)
             )
 
+
+def add_volunteer_routes(
+    api: FastAPI, ctx: Matching, caller: Callable[[Request], Awaitable[Principal]]
+) -> None:
+    """The registry: lists, one volunteer, changes and erasure."""
+
     @api.get("/v1/matching/volunteers/{volunteer_id:uuid}", response_model=VolunteerView)
     async def volunteer(
-        volunteer_id: UUID, request: Request, principal: Registrar
+        volunteer_id: UUID, request: Request, principal: Annotated[Principal, Depends(caller)]
     ) -> VolunteerView | JSONResponse:
         """One volunteer with their personal data opened (the read is logged)."""
         async with ctx.service.pool.acquire() as conn:
@@ -321,7 +330,10 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
         responses=problems(s409="the volunteer still has open matches"),
     )
     async def change_volunteer(
-        volunteer_id: UUID, body: VolunteerChange, request: Request, principal: Registrar
+        volunteer_id: UUID,
+        body: VolunteerChange,
+        request: Request,
+        principal: Annotated[Principal, Depends(caller)],
     ) -> VolunteerView | JSONResponse:
         """Pause, leave, a new VOG, another social worker, capacity, availability."""
         changes = body.model_dump(exclude_unset=True)
@@ -340,7 +352,10 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
 
     @api.post("/v1/matching/volunteers/{volunteer_id}/erasure", response_model=VolunteerErased)
     async def erase(
-        volunteer_id: UUID, body: VolunteerErasureIn, request: Request, principal: Registrar
+        volunteer_id: UUID,
+        body: VolunteerErasureIn,
+        request: Request,
+        principal: Annotated[Principal, Depends(caller)],
     ) -> VolunteerErased | JSONResponse:
         """Erase a volunteer's personal data on their request (AVG art. 17): their key is
         shredded, open proposals go to the next volunteer, open matches end
@@ -352,12 +367,6 @@ def build_api(ctx: Matching, verifier: TokenVerifier) -> FastAPI:
         except NotFoundError:
             return not_found(request)
         return VolunteerErased(volunteer_id=volunteer_id, matches_ended=ended)
-
-    add_subject_access_routes(api, ctx, requires(verifier, staff, [COORDINATOR]))
-    add_match_routes(api, ctx, requires(verifier, staff, MATCH_ROLES))
-    add_answer_routes(api, ctx)
-    api.include_router(access_log_api(lambda: ctx.service.pool, verifier, service="matching"))
-    return api
 
 
 def add_match_routes(
