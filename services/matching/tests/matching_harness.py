@@ -3,6 +3,8 @@ referral service publishes them, the first name sealed with the subject's key) a
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,9 +12,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
-from signaalpunt_access.dev_tokens import mint
+from signaalpunt_access.dev_tokens import generate_key_pair, mint
 from signaalpunt_contracts import (
     FIRST_NAME_FIELD,
+    MATCHES,
+    MATCHES_REQUESTED,
+    SIGNALS_ERASED,
+    VOLUNTEERS_VOG_EXPIRING,
     Envelope,
     MatchRequestedV1,
     MatchUpdatedV1,
@@ -21,9 +27,16 @@ from signaalpunt_contracts import (
 )
 from signaalpunt_matching.config import MatchingSettings
 from signaalpunt_matching.handlers import Matching, Topics
-from signaalpunt_privacy import PersonalDataVault
-from signaalpunt_testkit.plugin import Infra
-from signaalpunt_testkit.serving import SettableClock, publish, read_events
+from signaalpunt_matching.main import build
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.serving import (
+    SettableClock,
+    database_settings,
+    publish,
+    read_events,
+    served_with_vault,
+)
 
 
 @dataclass
@@ -133,3 +146,45 @@ def volunteer(**overrides: Any) -> dict[str, Any]:
         "social_worker": "staff:sw-1",
         **overrides,
     }
+
+
+@asynccontextmanager
+async def running_matching(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    keys: Path,
+    *,
+    service_database_url: str | None = None,
+) -> AsyncIterator[RunningMatching]:
+    """Matching served over HTTP on private topics, with fresh token and encryption keys; with
+    `service_database_url` as its own database role."""
+    generate_key_pair(keys)
+    kek = KeyEncryptionKeys.generate_spec("test")
+    topics = Topics(
+        requests=await kafka_topics.private(MATCHES_REQUESTED, "matches.requested.v1"),
+        matches=await kafka_topics.private(MATCHES, "matches.v1"),
+        vog=await kafka_topics.private(VOLUNTEERS_VOG_EXPIRING, "volunteers.vog-expiring.v1"),
+        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
+    )
+    settings = MatchingSettings(
+        **database_settings(database_url, service_database_url),
+        kafka_bootstrap=infra.kafka_bootstrap,
+        key_encryption_keys=kek,  # type: ignore[arg-type]
+        jwks_file=keys / "jwks.json",
+        outbox_poll_interval=0.2,
+    )
+    clock = SettableClock()
+    running, app = build(settings, topics=topics, clock=clock, watch=False)
+    async with served_with_vault(app, database_url, kek, http_timeout=60) as served:
+        yield RunningMatching(
+            client=served.client,
+            ctx=running,
+            settings=settings,
+            topics=topics,
+            keys=keys,
+            vault=served.vault,
+            infra=infra,
+            clock=clock,
+            management=served.management,
+        )

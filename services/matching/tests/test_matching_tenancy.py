@@ -11,36 +11,23 @@ from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from matching_harness import RunningMatching, volunteer
-from signaalpunt_access.dev_tokens import generate_key_pair
+from matching_harness import RunningMatching, running_matching, volunteer
 from signaalpunt_contracts import (
-    MATCHES,
-    MATCHES_REQUESTED,
-    SIGNALS_ERASED,
-    VOLUNTEERS_VOG_EXPIRING,
     MatchStatus,
 )
 from signaalpunt_matching import repository as repo
-from signaalpunt_matching.config import MatchingSettings
-from signaalpunt_matching.handlers import Topics
-from signaalpunt_matching.main import MIGRATIONS, build
+from signaalpunt_matching.main import MIGRATIONS
 from signaalpunt_privacy import (
     KEY_STORE_MIGRATIONS,
-    KeyEncryptionKeys,
-    PersonalDataVault,
-    PostgresSubjectKeyStore,
 )
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_runtime.serving import serving as serving_service
 from signaalpunt_runtime.tenancy import database_scope, scope_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory
-from signaalpunt_testkit.serving import SettableClock
 from signaalpunt_testkit.tenancy import service_role_dsn
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
@@ -180,49 +167,12 @@ async def matching_as_role(
     """The whole service running as its own role (migrated beforehand by the owner, as the
     migration job does in a deployment)."""
     await owner.execute("TRUNCATE volunteers, match_requests, matches CASCADE")
+    role = await service_role_dsn(database_url, "matching")
     keys = tmp_path_factory.mktemp("matching-role-keys")
-    generate_key_pair(keys)
-    kek = KeyEncryptionKeys.generate_spec("test")
-    topics = Topics(
-        requests=await kafka_topics.private(MATCHES_REQUESTED, "matches.requested.v1"),
-        matches=await kafka_topics.private(MATCHES, "matches.v1"),
-        vog=await kafka_topics.private(VOLUNTEERS_VOG_EXPIRING, "volunteers.vog-expiring.v1"),
-        erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
-    )
-    settings = MatchingSettings(
-        database_url=await service_role_dsn(database_url, "matching"),  # type: ignore[arg-type]
-        key_store_database_url=database_url,  # type: ignore[arg-type]
-        migrate_on_start=False,
-        kafka_bootstrap=infra.kafka_bootstrap,
-        key_encryption_keys=kek,  # type: ignore[arg-type]
-        jwks_file=keys / "jwks.json",
-        outbox_poll_interval=0.2,
-    )
-    clock = SettableClock()
-    running, app = build(settings, topics=topics, clock=clock, watch=False)
-    async with serving_service(app) as served:
-        key_store = PostgresSubjectKeyStore.with_own_pool(
-            database_url, KeyEncryptionKeys.from_spec(kek)
-        )
-        await key_store.open()
-        try:
-            async with (
-                httpx.AsyncClient(base_url=served.url, timeout=60) as client,
-                httpx.AsyncClient(base_url=served.management_url, timeout=60) as management,
-            ):
-                yield RunningMatching(
-                    client=client,
-                    ctx=running,
-                    settings=settings,
-                    topics=topics,
-                    keys=keys,
-                    vault=PersonalDataVault(key_store),
-                    infra=infra,
-                    clock=clock,
-                    management=management,
-                )
-        finally:
-            await key_store.close()
+    async with running_matching(
+        infra, kafka_topics, database_url, keys, service_database_url=role
+    ) as running:
+        yield running
 
 
 async def test_every_endpoint_as_the_service_role_keeps_to_the_callers_municipality(

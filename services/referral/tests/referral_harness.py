@@ -4,7 +4,6 @@ settable clock, a vault to seal help questions as triage does, and readers for i
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,9 +13,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import httpx
-import uvicorn
-from faststream.asgi.types import ASGIApp
-from signaalpunt_access.dev_tokens import mint
+from signaalpunt_access.dev_tokens import generate_key_pair, mint
 from signaalpunt_contracts import (
     CASE_STEPS,
     CONTACT_FIELDS,
@@ -36,42 +33,19 @@ from signaalpunt_contracts import (
     Route,
     Topic,
 )
-from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault
+from signaalpunt_referral.config import ReferralSettings
 from signaalpunt_referral.handlers import Referrals, Topics
+from signaalpunt_referral.main import build
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.serving import (
+    SettableClock,
+    database_settings,
+    served_with_vault,
+)
 
 P = TypeVar("P", bound=EventPayload)
-
-
-@dataclass
-class SettableClock:
-    frozen: datetime | None = None
-
-    def __call__(self) -> datetime:
-        return self.frozen or datetime.now(UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @dataclass
@@ -237,3 +211,42 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
         outcomes=await kafka_topics.private(MATCHES, "matches.v1"),
     )
+
+
+@asynccontextmanager
+async def running_referral(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    keys: Path,
+    *,
+    service_database_url: str | None = None,
+    send_webhooks: bool = False,
+) -> AsyncIterator[RunningReferral]:
+    """Referral served over HTTP on private topics, with fresh token and encryption keys; with
+    `service_database_url` as its own database role."""
+    generate_key_pair(keys)
+    kek = KeyEncryptionKeys.generate_spec("test")
+    topics = await private_topics(kafka_topics)
+    settings = ReferralSettings(
+        **database_settings(database_url, service_database_url),
+        kafka_bootstrap=infra.kafka_bootstrap,
+        key_encryption_keys=kek,  # type: ignore[arg-type]
+        jwks_file=keys / "jwks.json",
+        outbox_poll_interval=0.2,
+    )
+    clock = SettableClock()
+    running, app = build(
+        settings, topics=topics, clock=clock, watch_deadlines=False, send_webhooks=send_webhooks
+    )
+    async with served_with_vault(app, database_url, kek) as served:
+        yield RunningReferral(
+            client=served.client,
+            referrals=running,
+            topics=topics,
+            keys=keys,
+            vault=served.vault,
+            infra=infra,
+            clock=clock,
+            management=served.management,
+        )

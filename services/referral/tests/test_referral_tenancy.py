@@ -9,25 +9,18 @@ from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from referral_harness import RunningReferral, SettableClock, private_topics
-from signaalpunt_access.dev_tokens import generate_key_pair
+from referral_harness import RunningReferral, running_referral
 from signaalpunt_privacy import (
     KEY_STORE_MIGRATIONS,
-    KeyEncryptionKeys,
-    PersonalDataVault,
-    PostgresSubjectKeyStore,
 )
 from signaalpunt_referral import repository as repo
-from signaalpunt_referral.config import ReferralSettings
-from signaalpunt_referral.main import MIGRATIONS, build
+from signaalpunt_referral.main import MIGRATIONS
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_runtime.serving import serving as serving_service
 from signaalpunt_runtime.tenancy import database_scope, scope_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_testkit.tenancy import service_role_dsn
@@ -180,42 +173,12 @@ async def referral_as_role(
 ) -> AsyncIterator[RunningReferral]:
     """The whole service running as its own role (migrated beforehand by the owner, as the
     migration job does in a deployment)."""
+    role = await service_role_dsn(database_url, "referral")
     keys = tmp_path_factory.mktemp("referral-role-keys")
-    generate_key_pair(keys)
-    kek = KeyEncryptionKeys.generate_spec("test")
-    topics = await private_topics(kafka_topics)
-    settings = ReferralSettings(
-        database_url=await service_role_dsn(database_url, "referral"),  # type: ignore[arg-type]
-        key_store_database_url=database_url,  # type: ignore[arg-type]
-        migrate_on_start=False,
-        kafka_bootstrap=infra.kafka_bootstrap,
-        key_encryption_keys=kek,  # type: ignore[arg-type]
-        jwks_file=keys / "jwks.json",
-        outbox_poll_interval=0.2,
-    )
-    running, app = build(settings, topics=topics, clock=SettableClock(), watch_deadlines=False)
-    async with serving_service(app) as served:
-        key_store = PostgresSubjectKeyStore.with_own_pool(
-            database_url, KeyEncryptionKeys.from_spec(kek)
-        )
-        await key_store.open()
-        try:
-            async with (
-                httpx.AsyncClient(base_url=served.url, timeout=30) as client,
-                httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
-            ):
-                yield RunningReferral(
-                    client=client,
-                    referrals=running,
-                    topics=topics,
-                    keys=keys,
-                    vault=PersonalDataVault(key_store),
-                    infra=infra,
-                    clock=SettableClock(),
-                    management=management,
-                )
-        finally:
-            await key_store.close()
+    async with running_referral(
+        infra, kafka_topics, database_url, keys, service_database_url=role, send_webhooks=True
+    ) as running:
+        yield running
 
 
 async def test_every_endpoint_as_the_service_role_keeps_to_the_callers_municipality(

@@ -11,9 +11,10 @@ import copy
 from typing import Any
 from uuid import UUID, uuid4
 
-from referral_harness import RunningReferral, serving
+from referral_harness import RunningReferral
 from signaalpunt_referral import repository as repo
 from signaalpunt_referral.webhooks import WebhookSender
+from signaalpunt_testkit.serving import serving
 from standardwebhooks.webhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 from signaalpunt_contracts import DeadlineMissedV1, SignalTriagedV1
 from signaalpunt_runtime.serving import serving
+from signaalpunt_testkit.serving import SettableClock
 from signaalpunt_triage.main import build
 from signaalpunt_triage.watcher import DeadlineWatcher, report_missed_deadlines
-from triage_harness import RunningTriage, SettableClock
+from triage_harness import RunningTriage
 
 
 async def test_missed_only_after_the_deadline_and_only_without_contact(

@@ -9,28 +9,21 @@ from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_privacy import (
     KEY_STORE_MIGRATIONS,
-    KeyEncryptionKeys,
-    PersonalDataVault,
-    PostgresSubjectKeyStore,
 )
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_runtime.serving import serving
 from signaalpunt_runtime.tenancy import database_scope, scope_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_testkit.tenancy import service_role_dsn
 from signaalpunt_triage import repository
-from signaalpunt_triage.config import TriageSettings
-from signaalpunt_triage.main import MIGRATIONS, build
-from triage_harness import RunningTriage, SettableClock, private_topics
+from signaalpunt_triage.main import MIGRATIONS
+from triage_harness import RunningTriage, running_triage
 
 CODES = ("GM0715", "GM0716", "GM0677", "GM0654")
 PER_CASE = ("decisions", "steps", "edit_locks")
@@ -145,44 +138,12 @@ async def triage_as_role(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RunningTriage]:
     """Triage running as its own role (migrated beforehand by the owner)."""
+    role = await service_role_dsn(database_url, "triage")
     keys = tmp_path_factory.mktemp("triage-role-keys")
-    generate_key_pair(keys)
-    kek = KeyEncryptionKeys.generate_spec("test")
-    topics = await private_topics(kafka_topics)
-    settings = TriageSettings(
-        database_url=await service_role_dsn(database_url, "triage"),  # type: ignore[arg-type]
-        key_store_database_url=database_url,  # type: ignore[arg-type]
-        migrate_on_start=False,
-        kafka_bootstrap=infra.kafka_bootstrap,
-        key_encryption_keys=kek,  # type: ignore[arg-type]
-        jwks_file=keys / "jwks.json",
-        outbox_poll_interval=0.2,
-    )
-    clock = SettableClock()
-    running, app = build(settings, topics=topics, clock=clock, watch_deadlines=False)
-    async with serving(app) as served:
-        key_store = PostgresSubjectKeyStore.with_own_pool(
-            database_url, KeyEncryptionKeys.from_spec(kek)
-        )
-        await key_store.open()
-        try:
-            async with (
-                httpx.AsyncClient(base_url=served.url, timeout=30) as client,
-                httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
-            ):
-                yield RunningTriage(
-                    client=client,
-                    triage=running,
-                    topics=topics,
-                    keys=keys,
-                    vault=PersonalDataVault(key_store),
-                    infra=infra,
-                    clock=clock,
-                    database_url=database_url,
-                    management=management,
-                )
-        finally:
-            await key_store.close()
+    async with running_triage(
+        infra, kafka_topics, database_url, keys, service_database_url=role
+    ) as running:
+        yield running
 
 
 async def test_every_endpoint_as_the_service_role_keeps_to_the_callers_municipality(

@@ -4,7 +4,8 @@ clock the test can set, a vault to seal concern texts as intake does, and reader
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import httpx
-from signaalpunt_access.dev_tokens import mint
+from signaalpunt_access.dev_tokens import generate_key_pair, mint
 from signaalpunt_contracts import (
     CASE_STEPS,
     REFERRALS,
@@ -35,22 +36,15 @@ from signaalpunt_contracts import (
     Subject,
     Topic,
 )
-from signaalpunt_privacy import PersonalDataVault
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.serving import SettableClock, database_settings, served_with_vault
+from signaalpunt_triage.config import TriageSettings
 from signaalpunt_triage.handlers import Topics, Triage
+from signaalpunt_triage.main import build
 
 P = TypeVar("P", bound=EventPayload)
-
-
-@dataclass
-class SettableClock:
-    """The service's clock; None means the real time."""
-
-    frozen: datetime | None = None
-
-    def __call__(self) -> datetime:
-        return self.frozen or datetime.now(UTC)
 
 
 @dataclass
@@ -194,3 +188,41 @@ async def private_topics(kafka_topics: TopicFactory) -> Topics:
         referrals=await kafka_topics.private(REFERRALS, "referrals.v1"),
         erased=await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1"),
     )
+
+
+@asynccontextmanager
+async def running_triage(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    keys: Path,
+    *,
+    service_database_url: str | None = None,
+) -> AsyncIterator[RunningTriage]:
+    """Triage served over HTTP on private topics, with fresh token and encryption keys. With
+    `service_database_url` it runs as its own database role (migrated beforehand by the owner,
+    as the migration job does in a deployment); the key store stays the owner's."""
+    generate_key_pair(keys)
+    kek = KeyEncryptionKeys.generate_spec("test")
+    topics = await private_topics(kafka_topics)
+    settings = TriageSettings(
+        **database_settings(database_url, service_database_url),
+        kafka_bootstrap=infra.kafka_bootstrap,
+        key_encryption_keys=kek,  # type: ignore[arg-type]
+        jwks_file=keys / "jwks.json",
+        outbox_poll_interval=0.2,
+    )
+    clock = SettableClock()
+    running, app = build(settings, topics=topics, clock=clock, watch_deadlines=False)
+    async with served_with_vault(app, database_url, kek) as served:
+        yield RunningTriage(
+            client=served.client,
+            triage=running,
+            topics=topics,
+            keys=keys,
+            vault=served.vault,
+            infra=infra,
+            clock=clock,
+            database_url=database_url,
+            management=served.management,
+        )

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import httpx
 import uvicorn
 from signaalpunt_contracts import Envelope, EventPayload, Topic
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
+from signaalpunt_runtime.serving import serving as serving_service
 
 from .containers import free_port
 
@@ -44,6 +47,51 @@ async def serving(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def database_settings(database_url: str, service_database_url: str | None) -> dict[str, Any]:
+    """A service's database settings under test: the owner's database, or with
+    `service_database_url` its own role's (migrated beforehand by the owner, as the migration
+    job does in a deployment), the key store staying the owner's."""
+    if service_database_url is None:
+        return {"database_url": database_url}
+    return {
+        "database_url": service_database_url,
+        "key_store_database_url": database_url,
+        "migrate_on_start": False,
+    }
+
+
+@dataclass(frozen=True)
+class Served:
+    """A service served over HTTP as its users reach it, and a vault on its key store."""
+
+    client: httpx.AsyncClient  # the API port
+    management: httpx.AsyncClient  # health, metrics, the documents
+    vault: PersonalDataVault  # seals and opens as the service does
+
+
+@asynccontextmanager
+async def served_with_vault(
+    app: Any, database_url: str, key_encryption_keys: str, *, http_timeout: float = 30
+) -> AsyncIterator[Served]:
+    """Serve a service's app (its `build(...)` result) on free ports, with HTTP clients for both
+    ports and a vault on the same key store (the owner's database, the same key-encryption keys)."""
+    async with serving_service(app) as served:
+        key_store = PostgresSubjectKeyStore.with_own_pool(
+            database_url, KeyEncryptionKeys.from_spec(key_encryption_keys)
+        )
+        await key_store.open()
+        try:
+            async with (
+                httpx.AsyncClient(base_url=served.url, timeout=http_timeout) as client,
+                httpx.AsyncClient(
+                    base_url=served.management_url, timeout=http_timeout
+                ) as management,
+            ):
+                yield Served(client, management, PersonalDataVault(key_store))
+        finally:
+            await key_store.close()
 
 
 async def publish(bootstrap: str, topic: Topic, envelope: Envelope[Any], key: str) -> None:
