@@ -17,8 +17,6 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from intake_harness import RunningIntake, register_partners
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_contracts import (
@@ -36,14 +34,17 @@ from signaalpunt_privacy.partner_encryption import generate_key_pair as generate
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
 from signaalpunt_runtime.serving import serving
-from signaalpunt_runtime.tenancy import database_scope, scope_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory
-from signaalpunt_testkit.tenancy import service_role_dsn
+from signaalpunt_testkit.tenancy import (
+    for_any_tenants,
+    mine_and_theirs,
+    others,
+    scoped_connection,
+    service_role_dsn,
+)
 from test_http_channels import web_form
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
-
-CODES = ("GM0715", "GM0716", "GM0677", "GM0654")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -89,15 +90,7 @@ async def _plant(owner: asyncpg.Connection, municipalities: list[str]) -> dict[U
     return planted
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(
-    municipalities=st.lists(st.sampled_from(CODES), max_size=8),
-    scope=st.sets(st.sampled_from(CODES)),
-)
+@for_any_tenants
 async def test_a_scoped_connection_never_touches_another_municipalitys_rows(
     owner: asyncpg.Connection,
     service_pool: asyncpg.Pool,
@@ -105,37 +98,32 @@ async def test_a_scoped_connection_never_touches_another_municipalitys_rows(
     scope: set[str],
 ) -> None:
     planted = await _plant(owner, municipalities)
-    mine = {k for k, m in planted.items() if m in scope}
-    theirs = set(planted) - mine
-    token = database_scope.set(scope_of(scope))
-    try:
-        async with service_pool.acquire() as conn:
-            # a query that forgets its municipality: the database still filters
-            rows = await conn.fetch("SELECT signal_id FROM signals")
-            assert {r["signal_id"] for r in rows} == mine
-            rows = await conn.fetch("SELECT erasure_id FROM erasures")
-            assert {r["erasure_id"] for r in rows} == mine
-            # the blind index, asked without a municipality, links to nobody elsewhere
-            rows = await conn.fetch("SELECT signal_id FROM signals WHERE person_index = 'idx'")
-            assert {r["signal_id"] for r in rows} == mine
-            for key in theirs:  # the repository's own read by id
-                assert await erasure_repository.get_request(conn, key) is None
-            # changes and deletes do not reach them; writes for them are refused
-            changed = await conn.execute("UPDATE signals SET handling = 'handled'")
-            assert changed == f"UPDATE {len(mine)}"
-            assert await conn.execute("DELETE FROM erasures") == f"DELETE {len(mine)}"
-            outside = [c for c in CODES if c not in scope]
-            if outside:
-                with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                    await conn.execute(
-                        "INSERT INTO signals (signal_id, subject_id, municipality, channel,"
-                        " receipt_hash, signal, received_at)"
-                        " VALUES ($1, $1, $2, 'web_form', '\\x00', '{}', now())",
-                        uuid4(),
-                        outside[0],
-                    )
-    finally:
-        database_scope.reset(token)
+    mine, theirs = mine_and_theirs(planted, scope)
+    async with scoped_connection(service_pool, scope) as conn:
+        # a query that forgets its municipality: the database still filters
+        rows = await conn.fetch("SELECT signal_id FROM signals")
+        assert {r["signal_id"] for r in rows} == mine
+        rows = await conn.fetch("SELECT erasure_id FROM erasures")
+        assert {r["erasure_id"] for r in rows} == mine
+        # the blind index, asked without a municipality, links to nobody elsewhere
+        rows = await conn.fetch("SELECT signal_id FROM signals WHERE person_index = 'idx'")
+        assert {r["signal_id"] for r in rows} == mine
+        for key in theirs:  # the repository's own read by id
+            assert await erasure_repository.get_request(conn, key) is None
+        # changes and deletes do not reach them; writes for them are refused
+        changed = await conn.execute("UPDATE signals SET handling = 'handled'")
+        assert changed == f"UPDATE {len(mine)}"
+        assert await conn.execute("DELETE FROM erasures") == f"DELETE {len(mine)}"
+        outside = others(scope)
+        if outside:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(
+                    "INSERT INTO signals (signal_id, subject_id, municipality, channel,"
+                    " receipt_hash, signal, received_at)"
+                    " VALUES ($1, $1, $2, 'web_form', '\\x00', '{}', now())",
+                    uuid4(),
+                    outside[0],
+                )
     # nothing of another municipality changed (seen from the owner's side)
     untouched = await owner.fetch(
         "SELECT signal_id FROM signals WHERE handling = 'received'"

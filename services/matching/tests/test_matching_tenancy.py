@@ -13,8 +13,6 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from matching_harness import RunningMatching, running_matching, volunteer
 from signaalpunt_contracts import (
     MatchStatus,
@@ -26,13 +24,16 @@ from signaalpunt_privacy import (
 )
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_runtime.tenancy import database_scope, scope_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory
-from signaalpunt_testkit.tenancy import service_role_dsn
+from signaalpunt_testkit.tenancy import (
+    for_any_tenants,
+    mine_and_theirs,
+    others,
+    scoped_connection,
+    service_role_dsn,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
-
-CODES = ("GM0715", "GM0716", "GM0677", "GM0654")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -85,15 +86,7 @@ async def _plant(owner: asyncpg.Connection, municipalities: list[str]) -> dict[U
     return planted
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(
-    municipalities=st.lists(st.sampled_from(CODES), max_size=8),
-    scope=st.sets(st.sampled_from(CODES)),
-)
+@for_any_tenants
 async def test_a_scoped_connection_never_touches_another_municipalitys_rows(
     owner: asyncpg.Connection,
     service_pool: asyncpg.Pool,
@@ -101,39 +94,34 @@ async def test_a_scoped_connection_never_touches_another_municipalitys_rows(
     scope: set[str],
 ) -> None:
     planted = await _plant(owner, municipalities)
-    mine = {k for k, m in planted.items() if m in scope}
-    theirs = set(planted) - mine
-    token = database_scope.set(scope_of(scope))
-    try:
-        async with service_pool.acquire() as conn:
-            # a query that forgets its municipality: the database still filters
-            for table, column in (
-                ("volunteers", "volunteer_id"),
-                ("match_requests", "match_request_id"),
-                ("matches", "match_id"),
-            ):
-                rows = await conn.fetch(f"SELECT {column} FROM {table}")
-                assert {r[column] for r in rows} == mine, table
-            for key in theirs:  # the repository's own reads by id
-                assert await repo.get_volunteer(conn, key) is None
-                assert await repo.get_request(conn, key) is None
-                assert await repo.get_match(conn, key) is None
-            # changes and deletes do not reach them; writes for them are refused
-            changed = await conn.execute("UPDATE volunteers SET status = 'paused'")
-            assert changed == f"UPDATE {len(mine)}"
-            assert await conn.execute("DELETE FROM matches") == f"DELETE {len(mine)}"
-            outside = [c for c in CODES if c not in scope]
-            if outside:
-                with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                    await conn.execute(
-                        "INSERT INTO match_requests (match_request_id, signal_id, subject_id,"
-                        " municipality, needs, languages, start_on, requested_at)"
-                        " VALUES ($1, $1, $1, $2, '{buddy}', '{nl}', current_date, now())",
-                        uuid4(),
-                        outside[0],
-                    )
-    finally:
-        database_scope.reset(token)
+    mine, theirs = mine_and_theirs(planted, scope)
+    async with scoped_connection(service_pool, scope) as conn:
+        # a query that forgets its municipality: the database still filters
+        for table, column in (
+            ("volunteers", "volunteer_id"),
+            ("match_requests", "match_request_id"),
+            ("matches", "match_id"),
+        ):
+            rows = await conn.fetch(f"SELECT {column} FROM {table}")
+            assert {r[column] for r in rows} == mine, table
+        for key in theirs:  # the repository's own reads by id
+            assert await repo.get_volunteer(conn, key) is None
+            assert await repo.get_request(conn, key) is None
+            assert await repo.get_match(conn, key) is None
+        # changes and deletes do not reach them; writes for them are refused
+        changed = await conn.execute("UPDATE volunteers SET status = 'paused'")
+        assert changed == f"UPDATE {len(mine)}"
+        assert await conn.execute("DELETE FROM matches") == f"DELETE {len(mine)}"
+        outside = others(scope)
+        if outside:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(
+                    "INSERT INTO match_requests (match_request_id, signal_id, subject_id,"
+                    " municipality, needs, languages, start_on, requested_at)"
+                    " VALUES ($1, $1, $1, $2, '{buddy}', '{nl}', current_date, now())",
+                    uuid4(),
+                    outside[0],
+                )
     # nothing of another municipality changed (seen from the owner's side)
     untouched = await owner.fetch(
         "SELECT volunteer_id FROM volunteers WHERE status = 'active'"

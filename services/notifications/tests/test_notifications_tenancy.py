@@ -10,15 +10,16 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from signaalpunt_notifications.main import MIGRATIONS
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_runtime.tenancy import database_scope, scope_of
-from signaalpunt_testkit.tenancy import service_role_dsn
-
-CODES = ("GM0715", "GM0716", "GM0677", "GM0654")
+from signaalpunt_testkit.tenancy import (
+    for_any_tenants,
+    mine_and_theirs,
+    others,
+    scoped_connection,
+    service_role_dsn,
+)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -60,15 +61,7 @@ async def _plant(owner: asyncpg.Connection, municipalities: list[str]) -> dict[U
     return planted
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(
-    municipalities=st.lists(st.sampled_from(CODES), max_size=8),
-    scope=st.sets(st.sampled_from(CODES)),
-)
+@for_any_tenants
 async def test_a_scoped_connection_never_touches_another_municipalitys_messages(
     owner: asyncpg.Connection,
     service_pool: asyncpg.Pool,
@@ -76,28 +69,22 @@ async def test_a_scoped_connection_never_touches_another_municipalitys_messages(
     scope: set[str],
 ) -> None:
     planted = await _plant(owner, municipalities)
-    mine = {s for s, m in planted.items() if m in scope}
-    theirs = set(planted) - mine
-    token = database_scope.set(scope_of(scope))
-    try:
-        async with service_pool.acquire() as conn:
-            for table in ("signals", "deliveries"):
-                rows = await conn.fetch(f"SELECT signal_id FROM {table}")
-                assert {r["signal_id"] for r in rows} == mine, table
-            changed = await conn.execute("UPDATE deliveries SET status = 'failed'")
-            assert changed == f"UPDATE {len(mine)}"
-            assert await conn.execute("DELETE FROM signals") == f"DELETE {len(mine)}"
-            outside = [c for c in CODES if c not in scope]
-            if outside:
-                with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                    await conn.execute(
-                        "INSERT INTO signals (signal_id, municipality, facts)"
-                        " VALUES ($1, $2, '{}')",
-                        uuid4(),
-                        outside[0],
-                    )
-    finally:
-        database_scope.reset(token)
+    mine, theirs = mine_and_theirs(planted, scope)
+    async with scoped_connection(service_pool, scope) as conn:
+        for table in ("signals", "deliveries"):
+            rows = await conn.fetch(f"SELECT signal_id FROM {table}")
+            assert {r["signal_id"] for r in rows} == mine, table
+        changed = await conn.execute("UPDATE deliveries SET status = 'failed'")
+        assert changed == f"UPDATE {len(mine)}"
+        assert await conn.execute("DELETE FROM signals") == f"DELETE {len(mine)}"
+        outside = others(scope)
+        if outside:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(
+                    "INSERT INTO signals (signal_id, municipality, facts) VALUES ($1, $2, '{}')",
+                    uuid4(),
+                    outside[0],
+                )
     untouched = await owner.fetch(
         "SELECT signal_id FROM deliveries WHERE status = 'pending'"
         " INTERSECT SELECT signal_id FROM signals"

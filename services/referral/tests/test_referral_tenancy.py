@@ -11,8 +11,6 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from referral_harness import RunningReferral, running_referral
 from signaalpunt_privacy import (
     KEY_STORE_MIGRATIONS,
@@ -21,12 +19,15 @@ from signaalpunt_referral import repository as repo
 from signaalpunt_referral.main import MIGRATIONS
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_runtime.tenancy import database_scope, scope_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory
-from signaalpunt_testkit.tenancy import service_role_dsn
+from signaalpunt_testkit.tenancy import (
+    for_any_tenants,
+    mine_and_theirs,
+    others,
+    scoped_connection,
+    service_role_dsn,
+)
 from test_referral_flow import import_map, one_service_map
-
-CODES = ("GM0715", "GM0716", "GM0677", "GM0654")
 
 SERVICE_ID, ORGANISATION_ID = uuid4(), uuid4()
 
@@ -96,15 +97,7 @@ async def _plant(owner: asyncpg.Connection, municipalities: list[str]) -> dict[U
     return planted
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(
-    municipalities=st.lists(st.sampled_from(CODES), max_size=8),
-    scope=st.sets(st.sampled_from(CODES)),
-)
+@for_any_tenants
 async def test_a_scoped_connection_never_touches_another_municipalitys_rows(
     owner: asyncpg.Connection,
     service_pool: asyncpg.Pool,
@@ -112,35 +105,30 @@ async def test_a_scoped_connection_never_touches_another_municipalitys_rows(
     scope: set[str],
 ) -> None:
     planted = await _plant(owner, municipalities)
-    mine = {s for s, m in planted.items() if m in scope}
-    theirs = set(planted) - mine
-    token = database_scope.set(scope_of(scope))
-    try:
-        async with service_pool.acquire() as conn:
-            # a query that forgets its municipality: the database still filters
-            for table in ("help_questions", "referrals", "gaps"):
-                rows = await conn.fetch(f"SELECT signal_id, municipality FROM {table}")
-                assert {r["signal_id"] for r in rows} == mine, table
-            history = await conn.fetch("SELECT referral_id FROM referral_history")
-            assert {r["referral_id"] for r in history} == mine
-            for signal_id in theirs:  # the repository's own reads by id
-                assert await repo.get_help_question(conn, signal_id) is None
-                assert await repo.referrals_of(conn, signal_id) == []
-            # changes and deletes do not reach them; writes for them are refused
-            changed = await conn.execute("UPDATE referrals SET status = 'withdrawn'")
-            assert changed == f"UPDATE {len(mine)}"
-            assert await conn.execute("DELETE FROM gaps") == f"DELETE {len(mine)}"
-            outside = [c for c in CODES if c not in scope]
-            if outside:
-                with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                    await conn.execute(
-                        "INSERT INTO gaps (signal_id, need, municipality, reason, detected_at)"
-                        " VALUES ($1, 'buddy', $2, 'no_offer', now())",
-                        uuid4(),
-                        outside[0],
-                    )
-    finally:
-        database_scope.reset(token)
+    mine, theirs = mine_and_theirs(planted, scope)
+    async with scoped_connection(service_pool, scope) as conn:
+        # a query that forgets its municipality: the database still filters
+        for table in ("help_questions", "referrals", "gaps"):
+            rows = await conn.fetch(f"SELECT signal_id, municipality FROM {table}")
+            assert {r["signal_id"] for r in rows} == mine, table
+        history = await conn.fetch("SELECT referral_id FROM referral_history")
+        assert {r["referral_id"] for r in history} == mine
+        for signal_id in theirs:  # the repository's own reads by id
+            assert await repo.get_help_question(conn, signal_id) is None
+            assert await repo.referrals_of(conn, signal_id) == []
+        # changes and deletes do not reach them; writes for them are refused
+        changed = await conn.execute("UPDATE referrals SET status = 'withdrawn'")
+        assert changed == f"UPDATE {len(mine)}"
+        assert await conn.execute("DELETE FROM gaps") == f"DELETE {len(mine)}"
+        outside = others(scope)
+        if outside:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(
+                    "INSERT INTO gaps (signal_id, need, municipality, reason, detected_at)"
+                    " VALUES ($1, 'buddy', $2, 'no_offer', now())",
+                    uuid4(),
+                    outside[0],
+                )
     # nothing of another municipality changed (seen from the owner's side)
     untouched = await owner.fetch(
         "SELECT signal_id FROM referrals WHERE status = 'proposed'"

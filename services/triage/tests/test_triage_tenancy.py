@@ -11,21 +11,22 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from signaalpunt_privacy import (
     KEY_STORE_MIGRATIONS,
 )
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_runtime.tenancy import database_scope, scope_of
 from signaalpunt_testkit.plugin import Infra, TopicFactory
-from signaalpunt_testkit.tenancy import service_role_dsn
+from signaalpunt_testkit.tenancy import (
+    for_any_tenants,
+    mine_and_theirs,
+    scoped_connection,
+    service_role_dsn,
+)
 from signaalpunt_triage import repository
 from signaalpunt_triage.main import MIGRATIONS
 from triage_harness import RunningTriage, running_triage
 
-CODES = ("GM0715", "GM0716", "GM0677", "GM0654")
 PER_CASE = ("decisions", "steps", "edit_locks")
 
 
@@ -79,15 +80,7 @@ async def _plant(owner: asyncpg.Connection, municipalities: list[str]) -> dict[U
     return planted
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(
-    municipalities=st.lists(st.sampled_from(CODES), max_size=8),
-    scope=st.sets(st.sampled_from(CODES)),
-)
+@for_any_tenants
 async def test_a_scoped_connection_never_touches_another_municipalitys_cases(
     owner: asyncpg.Connection,
     service_pool: asyncpg.Pool,
@@ -95,34 +88,26 @@ async def test_a_scoped_connection_never_touches_another_municipalitys_cases(
     scope: set[str],
 ) -> None:
     planted = await _plant(owner, municipalities)
-    mine = {s for s, m in planted.items() if m in scope}
-    theirs = set(planted) - mine
-    token = database_scope.set(scope_of(scope))
-    try:
-        async with service_pool.acquire() as conn:
-            for table in ("cases", *PER_CASE):
-                rows = await conn.fetch(f"SELECT signal_id FROM {table}")
-                assert {r["signal_id"] for r in rows} == mine, table
-            for signal_id in theirs:
-                assert await repository.was_erased(conn, signal_id) is False
-                assert (
-                    await conn.fetchrow("SELECT * FROM cases WHERE signal_id = $1", signal_id)
-                    is None
-                )
-            assert await conn.execute("UPDATE cases SET state = 'closed'") == (
-                f"UPDATE {len(mine)}"
+    mine, theirs = mine_and_theirs(planted, scope)
+    async with scoped_connection(service_pool, scope) as conn:
+        for table in ("cases", *PER_CASE):
+            rows = await conn.fetch(f"SELECT signal_id FROM {table}")
+            assert {r["signal_id"] for r in rows} == mine, table
+        for signal_id in theirs:
+            assert await repository.was_erased(conn, signal_id) is False
+            assert (
+                await conn.fetchrow("SELECT * FROM cases WHERE signal_id = $1", signal_id) is None
             )
-            assert await conn.execute("DELETE FROM edit_locks") == f"DELETE {len(mine)}"
-            for signal_id in list(theirs)[:1]:  # a step on another's case is refused
-                with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                    await conn.execute(
-                        "INSERT INTO steps (signal_id, seq, step, previous_state, state,"
-                        " recorded_by, recorded_at) VALUES ($1, 2, 'note', 'new', 'new', 'x',"
-                        " now())",
-                        signal_id,
-                    )
-    finally:
-        database_scope.reset(token)
+        assert await conn.execute("UPDATE cases SET state = 'closed'") == (f"UPDATE {len(mine)}")
+        assert await conn.execute("DELETE FROM edit_locks") == f"DELETE {len(mine)}"
+        for signal_id in list(theirs)[:1]:  # a step on another's case is refused
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(
+                    "INSERT INTO steps (signal_id, seq, step, previous_state, state,"
+                    " recorded_by, recorded_at) VALUES ($1, 2, 'note', 'new', 'new', 'x',"
+                    " now())",
+                    signal_id,
+                )
     untouched = await owner.fetch(
         "SELECT signal_id FROM cases WHERE state = 'new' INTERSECT SELECT signal_id FROM edit_locks"
     )
