@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,15 +13,27 @@ from typing import Any
 import asyncpg
 import httpx
 import yaml
-from signaalpunt_access.dev_tokens import mint
-from signaalpunt_contracts import Topic
+from signaalpunt_access.dev_tokens import generate_key_pair, mint
+from signaalpunt_contracts import (
+    CASE_STEPS,
+    PARTNER_REJECTIONS,
+    PARTNER_SIGNALS,
+    SIGNALS_ERASED,
+    SIGNALS_RECEIVED,
+    Topic,
+)
 from signaalpunt_intake import partner_repository
+from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.domain import Partner
-from signaalpunt_intake.main import MIGRATIONS
+from signaalpunt_intake.main import MIGRATIONS, build
+from signaalpunt_privacy import KeyEncryptionKeys
+from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_privacy.partner_encryption import new_signing_key, public_key
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_testkit.plugin import Infra
+from signaalpunt_runtime.serving import serving
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.serving import database_settings
 
 
 @dataclass
@@ -83,3 +98,67 @@ async def register_partners(database_url: str) -> dict[str, dict[str, Any]]:
     finally:
         await conn.close()
     return private
+
+
+@asynccontextmanager
+async def running_intake(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    keys: Path,
+    *,
+    service_database_url: str | None = None,
+) -> AsyncIterator[RunningIntake]:
+    """Intake served over HTTP on private topics, with fresh token, partner and encryption
+    keys and the test partners registered; with `service_database_url` as its own database role
+    (then without partners: registering them needs the owner's migrations first)."""
+    generate_key_pair(keys)
+    generate_partner_keys(keys / "partner-key.json", keys / "partner-jwks.json", kid="test")
+    received = await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1")
+    partner_signals = await kafka_topics.private(PARTNER_SIGNALS, "partner.signals.v1")
+    rejections = await kafka_topics.private(PARTNER_REJECTIONS, "partner.signals.rejections.v1")
+    case_steps = await kafka_topics.private(CASE_STEPS, "cases.steps.v1", consumers=("intake",))
+    erased = await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1")
+    partner_keys = {} if service_database_url else await register_partners(database_url)
+    partner_topic_prefix = f"t-{os.urandom(4).hex()}.partner."  # this module's partner topics
+    settings = IntakeSettings(
+        **database_settings(database_url, service_database_url),
+        kafka_bootstrap=infra.kafka_bootstrap,
+        key_encryption_keys=KeyEncryptionKeys.generate_spec("test"),  # type: ignore[arg-type]
+        blind_index_key=base64.b64encode(os.urandom(32)).decode(),  # type: ignore[arg-type]
+        jwks_file=keys / "jwks.json",
+        partner_decryption_key_file=keys / "partner-key.json",
+        outbox_poll_interval=0.2,
+        web_form_limit=10_000,  # tests send many forms from one address; one test lowers it
+        partner_registry_refresh=0.5,
+        partner_topic_cleanup_interval=0.5,
+        partner_topic_prefix=partner_topic_prefix,
+    )
+    service, app = build(
+        settings,
+        received=received,
+        partner_signals=partner_signals,
+        rejections=rejections,
+        case_steps=case_steps,
+        erased=erased,
+    )
+    async with (
+        serving(app) as served,
+        httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+        httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
+    ):
+        yield RunningIntake(
+            client,
+            service,
+            received,
+            keys,
+            database_url,
+            infra,
+            partner_signals,
+            rejections,
+            case_steps,
+            partner_keys,
+            partner_topic_prefix,
+            erased,
+            management,
+        )

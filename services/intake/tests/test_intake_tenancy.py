@@ -6,34 +6,19 @@ coordinator of another municipality finds nothing of it through any route."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
-from intake_harness import RunningIntake, register_partners
-from signaalpunt_access.dev_tokens import generate_key_pair
-from signaalpunt_contracts import (
-    CASE_STEPS,
-    PARTNER_REJECTIONS,
-    PARTNER_SIGNALS,
-    SIGNALS_ERASED,
-    SIGNALS_RECEIVED,
-)
+from intake_harness import RunningIntake, register_partners, running_intake
 from signaalpunt_intake import erasure_repository
-from signaalpunt_intake.config import IntakeSettings
-from signaalpunt_intake.main import build
-from signaalpunt_privacy import KEY_STORE_MIGRATIONS, KeyEncryptionKeys
-from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
+from signaalpunt_privacy import KEY_STORE_MIGRATIONS
 from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.migrations import upgrade_async
-from signaalpunt_runtime.serving import serving
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_testkit.tenancy import (
     for_any_tenants,
@@ -157,58 +142,12 @@ async def intake_as_role(
     """The whole service running as its own role (migrated beforehand by the owner, as the
     migration job does in a deployment)."""
     await owner.execute("TRUNCATE signals, erasures")
+    role = await service_role_dsn(database_url, "intake")
     keys = tmp_path_factory.mktemp("intake-role-keys")
-    generate_key_pair(keys)
-    generate_partner_keys(keys / "partner-key.json", keys / "partner-jwks.json", kid="test")
-    received = await kafka_topics.private(SIGNALS_RECEIVED, "signals.received.v1")
-    partner_signals = await kafka_topics.private(PARTNER_SIGNALS, "partner.signals.v1")
-    rejections = await kafka_topics.private(PARTNER_REJECTIONS, "partner.signals.rejections.v1")
-    case_steps = await kafka_topics.private(CASE_STEPS, "cases.steps.v1", consumers=("intake",))
-    erased = await kafka_topics.private(SIGNALS_ERASED, "signals.erased.v1")
-    prefix = f"t-{os.urandom(4).hex()}.partner."
-    settings = IntakeSettings(
-        database_url=await service_role_dsn(database_url, "intake"),  # type: ignore[arg-type]
-        key_store_database_url=database_url,  # type: ignore[arg-type]
-        migrate_on_start=False,
-        kafka_bootstrap=infra.kafka_bootstrap,
-        key_encryption_keys=KeyEncryptionKeys.generate_spec("test"),  # type: ignore[arg-type]
-        blind_index_key=base64.b64encode(os.urandom(32)).decode(),  # type: ignore[arg-type]
-        jwks_file=keys / "jwks.json",
-        partner_decryption_key_file=keys / "partner-key.json",
-        outbox_poll_interval=0.2,
-        web_form_limit=10_000,
-        partner_registry_refresh=0.5,
-        partner_topic_cleanup_interval=0.5,
-        partner_topic_prefix=prefix,
-    )
-    service, app = build(
-        settings,
-        received=received,
-        partner_signals=partner_signals,
-        rejections=rejections,
-        case_steps=case_steps,
-        erased=erased,
-    )
-    async with (
-        serving(app) as served,
-        httpx.AsyncClient(base_url=served.url, timeout=30) as client,
-        httpx.AsyncClient(base_url=served.management_url, timeout=30) as management,
-    ):
-        yield RunningIntake(
-            client,
-            service,
-            received,
-            keys,
-            database_url,
-            infra,
-            partner_signals,
-            rejections,
-            case_steps,
-            {},
-            prefix,
-            erased,
-            management,
-        )
+    async with running_intake(
+        infra, kafka_topics, database_url, keys, service_database_url=role
+    ) as running:
+        yield running
 
 
 def _coordinator(intake: RunningIntake, who: str, municipality: str = "GM0715") -> dict[str, str]:
