@@ -26,7 +26,7 @@ from .handlers import Answer, ConflictError, NotFoundError, Referrals, answer, s
 from .lifecycle import Actor, TransitionRefusedError
 from .map_api import add_map_routes
 from .match_outcome import RequestStatus
-from .organisation_api import add_organisation_routes
+from .organisation_api import add_callback_routes, add_organisation_routes
 
 TEAM_ROLES = ("coordinator", "desk", "team")
 
@@ -247,5 +247,6 @@ def build_api(ctx: Referrals, verifier: TokenVerifier) -> FastAPI:
 
     add_map_routes(api, ctx, verifier)
     add_organisation_routes(api, ctx, verifier)
+    add_callback_routes(api, ctx)
     api.include_router(access_log_api(lambda: ctx.service.pool, verifier, service="referral"))
     return api

@@ -92,72 +92,76 @@ class ReferralOut(BaseModel):
     changed: bool = Field(description="false: the same answer was already recorded")
 
 
+def _refused(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, NotFoundError):
+        return problem(
+            404,
+            "Not found / Niet gevonden",
+            "No such referral for your organisation / Geen verwijzing voor uw organisatie.",
+            kind="not-found",
+            instance=request.url.path,
+        )
+    return problem(409, "Conflict / Conflict", str(exc), kind="conflict", instance=request.url.path)
+
+
+async def _inbox_of(ctx: Referrals, principal: Principal) -> list[InboxItem]:
+    """The open referrals, with what the person agreed to share opened; every read logged."""
+    organisation_id = organisation_of(principal)
+    async with ctx.service.pool.acquire() as conn:
+        referrals = await repo.referrals_to(
+            conn, organisation_id, ["sent", "accepted", "in_progress"], 200
+        )
+        items, entries = [], []
+        for r in referrals:
+            stored = await repo.get_help_question(conn, r.signal_id)
+            assert stored is not None
+            q = stored.question
+            shown = await disclose(ctx.vault, stored)
+            entries.append(
+                AccessEntry.of(
+                    principal,
+                    activity="referral.organisation_inbox",
+                    operation=Operation.READ,
+                    municipality=r.municipality,
+                    signal_id=r.signal_id,
+                    subject_id=stored.subject_id,
+                    categories=shown.categories,
+                    purpose=Purpose.SIGNAL_HANDLING,
+                    outcome=Outcome.ERASED if shown.erased else Outcome.OK,
+                )
+            )
+            items.append(
+                InboxItem(
+                    referral_id=r.referral_id,
+                    signal_id=r.signal_id,
+                    service_id=r.service_id,
+                    service_name=r.service_name,
+                    status=r.status,
+                    version=r.version,
+                    respond_by=r.respond_by.isoformat() if r.respond_by else None,
+                    needs=[n.value for n in q.needs],
+                    languages=list(q.languages),
+                    mobility=q.mobility.value,
+                    age=q.age,
+                    question=shown.words,
+                    contact=Contact(**shown.contact) if shown.contact else None,
+                )
+            )
+        # what the organisation was shown, and whose words were opened for it
+        await access_log.record(conn, entries)
+    return items
+
+
 def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifier) -> None:
     Organisation = Annotated[  # noqa: N806
         Principal,
         Depends(requires(verifier, [PrincipalKind.PARTNER], [ORGANISATION_ROLE])),
     ]
 
-    def refused(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, NotFoundError):
-            return problem(
-                404,
-                "Not found / Niet gevonden",
-                "No such referral for your organisation / Geen verwijzing voor uw organisatie.",
-                kind="not-found",
-                instance=request.url.path,
-            )
-        return problem(
-            409, "Conflict / Conflict", str(exc), kind="conflict", instance=request.url.path
-        )
-
     @api.get("/v1/referral/inbox", response_model=list[InboxItem])
     async def inbox(principal: Organisation) -> list[InboxItem]:
         """Referrals sent to your organisation that are open (sent, accepted, in progress)."""
-        organisation_id = organisation_of(principal)
-        async with ctx.service.pool.acquire() as conn:
-            referrals = await repo.referrals_to(
-                conn, organisation_id, ["sent", "accepted", "in_progress"], 200
-            )
-            items, entries = [], []
-            for r in referrals:
-                stored = await repo.get_help_question(conn, r.signal_id)
-                assert stored is not None
-                q = stored.question
-                shown = await disclose(ctx.vault, stored)
-                entries.append(
-                    AccessEntry.of(
-                        principal,
-                        activity="referral.organisation_inbox",
-                        operation=Operation.READ,
-                        municipality=r.municipality,
-                        signal_id=r.signal_id,
-                        subject_id=stored.subject_id,
-                        categories=shown.categories,
-                        purpose=Purpose.SIGNAL_HANDLING,
-                        outcome=Outcome.ERASED if shown.erased else Outcome.OK,
-                    )
-                )
-                items.append(
-                    InboxItem(
-                        referral_id=r.referral_id,
-                        signal_id=r.signal_id,
-                        service_id=r.service_id,
-                        service_name=r.service_name,
-                        status=r.status,
-                        version=r.version,
-                        respond_by=r.respond_by.isoformat() if r.respond_by else None,
-                        needs=[n.value for n in q.needs],
-                        languages=list(q.languages),
-                        mobility=q.mobility.value,
-                        age=q.age,
-                        question=shown.words,
-                        contact=Contact(**shown.contact) if shown.contact else None,
-                    )
-                )
-            # what the organisation was shown, and whose words were opened for it
-            await access_log.record(conn, entries)
-        return items
+        return await _inbox_of(ctx, principal)
 
     @api.post(
         "/v1/referral/inbox/{referral_id}",
@@ -179,11 +183,14 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
                 organisation_id=organisation_id,
             )
         except (NotFoundError, ConflictError, TransitionRefusedError) as exc:
-            return refused(request, exc)
+            return _refused(request, exc)
         return ReferralOut(
             referral_id=r.referral_id, status=r.status, version=r.version, changed=changed
         )
 
+
+def add_callback_routes(api: FastAPI, ctx: Referrals) -> None:
+    """The organisation's answer as a signed webhook: no token, the signature is the proof."""
     # the body is read (and its signature checked) by the route itself: declared here
     signed = {"in": "header", "required": True, "schema": {"type": "string", "maxLength": 500}}
     callback_body = json_body(api, CallbackIn)
@@ -250,7 +257,7 @@ def add_organisation_routes(api: FastAPI, ctx: Referrals, verifier: TokenVerifie
                 callback_id=webhook_id,
             )
         except (NotFoundError, ConflictError, TransitionRefusedError) as exc:
-            return refused(request, exc)
+            return _refused(request, exc)
         return ReferralOut(
             referral_id=r.referral_id, status=r.status, version=r.version, changed=changed
         )
