@@ -1,7 +1,9 @@
 """`make run`: start every service of Signaalpunt on the local infrastructure, in the foreground.
 
 Each service is its own process (as in production) with development secrets from
-`scripts/dev_secrets.py`; Ctrl-C stops them all gracefully (SIGTERM).
+`scripts/dev_secrets.py`; Ctrl-C stops them all gracefully (SIGTERM). As in a deployment, the
+schemas are migrated first (by the owner) and each service then connects under its own role
+(`?role=<schema>`, granted only its schema's rows), so row-level security holds locally too.
 """
 
 from __future__ import annotations
@@ -10,9 +12,14 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from dev_secrets import AUTH, environment, register_dev_partners
+from signaalpunt_runtime.migrations import KEY_STORE
+from signaalpunt_runtime.settings import with_query
+
+LOCAL_DATABASE = "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaalpunt"
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +40,42 @@ def management_port(port: int) -> int:
     return port + 1000
 
 
+def as_service_roles(env: Mapping[str, str]) -> dict[str, str]:
+    """Migrate every schema as the owner, make each service's role (and the key store's) and
+    grant it its schema, as the deployment's migration job does; then the settings that run each
+    service under its role, without migrating at start. A service's own DSN, when set, is kept."""
+    owner = env.get("SIGNAALPUNT_DATABASE_URL") or LOCAL_DATABASE
+    # the operator's command, in a process of its own (the demo calls this from its event loop)
+    migrated = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signaalpunt_runtime.migrations",
+            "all",
+            "--grant",
+            "--create-roles",
+        ],
+        env={**env, "SIGNAALPUNT_DATABASE_URL": owner},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if migrated.returncode != 0:
+        raise RuntimeError(f"migrating the schemas failed:\n{migrated.stderr[-3000:]}")
+    schemas = {
+        line.split()[1] for line in migrated.stdout.splitlines() if line.startswith("migrating ")
+    }
+    settings: dict[str, str] = {}
+    for name, _, _ in SERVICES:
+        prefix = f"SIGNAALPUNT_{name.upper()}_"
+        if name not in schemas or f"{prefix}DATABASE_URL" in env:
+            continue
+        settings[f"{prefix}DATABASE_URL"] = with_query(owner, {"role": name})
+        settings[f"{prefix}KEY_STORE_DATABASE_URL"] = with_query(owner, {"role": KEY_STORE})
+        settings[f"{prefix}MIGRATE_ON_START"] = "false"
+    return settings
+
+
 def start(
     extra_env: dict[str, str] | None = None,
     ports: dict[str, int] | None = None,
@@ -44,7 +87,8 @@ def start(
     default ports per service; with `log_dir`, each service's output goes to
     `<log_dir>/<name>.log` instead of the terminal."""
     env = {**os.environ, **environment(), **(extra_env or {})}
-    register_dev_partners(env)
+    register_dev_partners(env)  # an operator's step, as the owner (it migrates intake first)
+    env |= as_service_roles(env)
     procs: list[subprocess.Popen[bytes]] = []
     for name, module, default_port in SERVICES:
         port = (ports or {}).get(name, default_port)

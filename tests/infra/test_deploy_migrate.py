@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -98,3 +99,33 @@ async def test_each_service_role_reads_its_own_schema_and_no_other(database_url:
         for role in roles:
             await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE IF EXISTS "{role}"')
         await admin.close()
+
+
+async def test_local_runs_put_each_service_under_its_own_role(database_url: str) -> None:
+    """`make run`, `make demo` and `make chaos` ran every service as the cluster's superuser, so
+    row-level security and the schema grants held in tests and deployments but not locally. Now
+    the schemas are migrated first and each service connects as its role: its own schema only."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import run_all
+
+    settings = run_all.as_service_roles({**os.environ, "SIGNAALPUNT_DATABASE_URL": database_url})
+    assert await _migrated_schemas(database_url) == {*SERVICES, KEY_STORE}
+    for service in SERVICES:
+        prefix = f"SIGNAALPUNT_{service.upper()}_"
+        assert settings[f"{prefix}MIGRATE_ON_START"] == "false"
+        conn = await asyncpg.connect(settings[f"{prefix}DATABASE_URL"])
+        try:
+            assert await conn.fetchval("SELECT current_user") == service
+            assert await conn.fetchval(f'SELECT count(*) FROM "{service}".alembic_version') == 1
+            other = next(s for s in SERVICES if s != service)
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetchval(f'SELECT count(*) FROM "{other}".alembic_version')
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(f'CREATE TABLE "{service}".anything (x int)')
+        finally:
+            await conn.close()
+        keys = await asyncpg.connect(settings[f"{prefix}KEY_STORE_DATABASE_URL"])
+        try:
+            assert await keys.fetchval("SELECT current_user") == KEY_STORE
+        finally:
+            await keys.close()

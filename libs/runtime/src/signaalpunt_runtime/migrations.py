@@ -11,6 +11,7 @@ run the services with `SIGNAALPUNT_<SERVICE>_MIGRATE_ON_START=false`):
 
     signaalpunt-migrate all                 # the key store and every installed service
     signaalpunt-migrate all --grant         # … and grant each service's role its own schema
+    signaalpunt-migrate all --grant --create-roles   # locally: the roles made first (NOLOGIN)
     signaalpunt-migrate upgrade services/<name>/src/signaalpunt_<name>/migrations --schema <name>
 
 `all` finds what to migrate through the `signaalpunt.migrations` entry points that each service
@@ -29,6 +30,7 @@ import asyncio
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -206,6 +208,27 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" GRANT USAGE, SELECT, UPDATE ON SEQ
 """
 
 
+_CREATE_ROLE = """
+DO $$ BEGIN
+    CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;  -- made meanwhile by another
+END $$;
+"""
+
+
+async def ensure_role(dsn: str, role: str) -> None:
+    """A role a service runs as where no platform makes one (a local cluster, tests): no login,
+    no superuser, no `BYPASSRLS`; the connecting user takes it with `SET ROLE` (`?role=` in the
+    service's DSN). A deployment creates its login roles itself (compose, the operator)."""
+    if not _ROLE.match(role):
+        raise ValueError(f"not a plain SQL name: {role!r}")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(_CREATE_ROLE.format(role=role))
+    finally:
+        await conn.close()
+
+
 async def grant_schema(dsn: str, schema: str, role: str) -> bool:
     """Give `role` the rows of `schema` (and nothing else): the role a service runs as, while the
     migrating role keeps ownership (DDL). False when the role does not exist (nothing granted)."""
@@ -227,21 +250,42 @@ def all_cli(
         False, help="grant each schema's rows to the role of the same name (when it exists)"
     ),
     role_prefix: str = typer.Option("", help="role name = prefix + schema"),
+    create_roles: bool = typer.Option(
+        False, help="with --grant: create each service's role first (local clusters; NOLOGIN)"
+    ),
 ) -> None:
     """Migrate the shared key store and every installed service to their newest revision."""
-    sets = discover()
-    if not sets:
+    if not discover():
         typer.echo("no migrations installed (no `signaalpunt.migrations` entry points)", err=True)
         raise typer.Exit(code=1)
-    dsn = _dsn()
+    migrate_all(
+        _dsn(), grant=grant, role_prefix=role_prefix, create_roles=create_roles, say=typer.echo
+    )
+
+
+def migrate_all(
+    dsn: str,
+    *,
+    grant: bool = False,
+    role_prefix: str = "",
+    create_roles: bool = False,
+    say: Callable[[str], object] = print,
+) -> list[str]:
+    """Every installed migration set to its newest revision; with `grant`, each schema granted
+    to the role of its name (`role_prefix` + schema: each service's, and the key store's
+    `subject_keys`), with `create_roles` made first. Returns the schemas."""
+    sets = discover()
     for migration in sets:
-        typer.echo(f"migrating {migration.schema} ({migration.name})")
+        say(f"migrating {migration.schema} ({migration.name})")
         upgrade(migration.path, dsn, migration.schema)
         if grant:
             role = role_prefix + migration.schema
+            if create_roles:
+                asyncio.run(ensure_role(dsn, role))
             granted = asyncio.run(grant_schema(dsn, migration.schema, role))
-            typer.echo(f"  {'granted to' if granted else 'no role'} {role}")
-    typer.echo(f"migrated {len(sets)} schemas: {', '.join(m.schema for m in sets)}")
+            say(f"  {'granted to' if granted else 'no role'} {role}")
+    say(f"migrated {len(sets)} schemas: {', '.join(m.schema for m in sets)}")
+    return [m.schema for m in sets]
 
 
 @app.command("list")

@@ -12,27 +12,16 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from signaalpunt_runtime.database import DbConnection
-from signaalpunt_runtime.migrations import grant_schema
+from signaalpunt_runtime.migrations import ensure_role, grant_schema
 from signaalpunt_runtime.settings import with_query
 from signaalpunt_runtime.tenancy import database_scope, scope_of
-
-_CREATE = """
-DO $$ BEGIN
-    CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;  -- another module made it
-END $$;
-"""
 
 
 async def service_role_dsn(database_url: str, schema: str) -> str:
     """The DSN of `database_url` as the service's role (named after its schema, as in a
     deployment); the schema must be migrated already. Roles belong to the cluster, grants to the
     database: every test database grants again."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(_CREATE.format(role=schema))
-    finally:
-        await conn.close()
+    await ensure_role(database_url, schema)
     if not await grant_schema(database_url, schema, schema):
         raise AssertionError(f"role {schema} was not created")
     return with_query(database_url, {"role": schema})
