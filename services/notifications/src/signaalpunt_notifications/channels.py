@@ -10,10 +10,12 @@ receiver's reply text (an SMTP reply may quote the address).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -72,6 +74,8 @@ class EmailChannel:
         username: str | None = None,
         password: str | None = None,
         timeout: float = 15,
+        keep_sessions: int = 8,
+        session_idle: float = 30,
     ) -> None:
         self.host, self.port = host, port
         self.provider = host
@@ -81,6 +85,18 @@ class EmailChannel:
         self.tls = tls
         self.username, self.password = username, password
         self.timeout = timeout
+        self.sessions = SmtpSessions(self._connect, keep=keep_sessions, idle_for=session_idle)
+
+    def _connect(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            start_tls=self.start_tls,
+            use_tls=self.tls,
+            username=self.username,
+            password=self.password,
+            timeout=self.timeout,
+        )
 
     def build(self, message: Outgoing) -> EmailMessage:
         email = EmailMessage()
@@ -98,16 +114,7 @@ class EmailChannel:
 
     async def send(self, message: Outgoing) -> None:
         try:
-            await aiosmtplib.send(
-                self.build(message),
-                hostname=self.host,
-                port=self.port,
-                start_tls=self.start_tls,
-                use_tls=self.tls,
-                username=self.username,
-                password=self.password,
-                timeout=self.timeout,
-            )
+            await self.sessions.send(self.build(message))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             raise _smtp_failure(min(codes) if codes else 450) from None
@@ -115,6 +122,78 @@ class EmailChannel:
             raise _smtp_failure(exc.code) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TransientSendError(f"SMTP server not reachable ({type(exc).__name__})") from None
+
+
+class SmtpSessions:
+    """Open SMTP sessions to one relay, reused from message to message: a session per message
+    paid a TCP (and TLS) handshake, EHLO and AUTH each time (issue 22). A session that fails in
+    any way is closed, never reused; one the relay closed while it was idle (its own timeout) is
+    replaced once at once, as nothing was accepted on it; sessions idle longer than `idle_for`
+    are closed rather than tried. At most `keep` idle sessions are kept (one per sender worker
+    is enough)."""
+
+    def __init__(
+        self, connect: Callable[[], aiosmtplib.SMTP], *, keep: int, idle_for: float
+    ) -> None:
+        self._connect = connect
+        self._keep = keep
+        self._idle_for = idle_for
+        self._idle: list[tuple[float, aiosmtplib.SMTP]] = []
+        self.opened = 0  # sessions opened so far (tests and the benchmark read it)
+
+    async def send(self, email: EmailMessage) -> None:
+        session, reused = self._take()
+        if session is None:
+            session = await self._open()
+        try:
+            await session.send_message(email)
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+            session.close()
+            if not reused:
+                raise
+            session = await self._open()  # the relay dropped the idle session: a fresh one
+            try:
+                await session.send_message(email)
+            except BaseException:
+                session.close()
+                raise
+        except BaseException:
+            session.close()
+            raise
+        self._give_back(session)
+
+    async def close(self) -> None:
+        """QUIT every idle session (at the service's stop)."""
+        idle, self._idle = self._idle, []
+        for _, session in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await session.quit()
+            session.close()
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        session = self._connect()
+        try:
+            await session.connect()
+        except BaseException:  # refused, timed out, or the send's own timeout cancelled it
+            session.close()
+            raise
+        self.opened += 1
+        return session
+
+    def _take(self) -> tuple[aiosmtplib.SMTP | None, bool]:
+        now = time.monotonic()
+        while self._idle:
+            since, session = self._idle.pop()  # the most recently used: least likely timed out
+            if now - since <= self._idle_for and session.is_connected:
+                return session, True
+            session.close()
+        return None, False
+
+    def _give_back(self, session: aiosmtplib.SMTP) -> None:
+        if len(self._idle) < self._keep and session.is_connected:
+            self._idle.append((time.monotonic(), session))
+        else:
+            session.close()
 
 
 def _smtp_failure(code: int) -> PermanentSendError | TransientSendError:

@@ -182,6 +182,9 @@ def compose(
         # still need it and the HTTP client
         await sender.stop()
         await http.aclose()
+        email = channels.get(MessageChannel.EMAIL)
+        if isinstance(email, EmailChannel):
+            await email.sessions.close()
 
     service.also_start(start, stop)
     register_consumers(service, extensions.topics, extensions.rules, directory, clock)

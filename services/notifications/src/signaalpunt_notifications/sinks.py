@@ -118,8 +118,10 @@ class Sinks:
         http_port: int | None = None,
         responder: Responder | None = None,
         host: str = "127.0.0.1",
+        smtp_idle_timeout: float = 300,
     ) -> None:
         self.host = host
+        self.smtp_idle_timeout = smtp_idle_timeout  # a relay closes a silent session after it
         self.smtp_port = smtp_port or free_port()
         self.http_port = http_port or free_port()
         self.received = Received()
@@ -151,7 +153,12 @@ class Sinks:
         # the sink plays an outside mail server: its own chatter (with addresses) is not ours
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         handler = _SmtpHandler(self.received, self.refuse_mail, lambda: self.smtp_reply())  # noqa: PLW0108
-        self._smtp = Controller(handler, hostname=self.host, port=self.smtp_port)
+        self._smtp = Controller(
+            handler,
+            hostname=self.host,
+            port=self.smtp_port,
+            timeout=self.smtp_idle_timeout,  # forwarded to aiosmtpd's SMTP
+        )
         self._smtp.start()
         self._http = ThreadingHTTPServer((self.host, self.http_port), self._http_handler())
         self._http.daemon_threads = True
