@@ -78,6 +78,10 @@ async def keep_reason(conn: DbConnection, event: Envelope[Any], topic: str, key:
     )
 
 
+DELIVERIES_PLANNED = "notifications_deliveries_planned"
+"""The NOTIFY channel on which a committed plan wakes the senders of every replica."""
+
+
 async def record_deliveries(
     conn: DbConnection, event: Envelope[Any], messages: list[Message], *, due: datetime
 ) -> int:
@@ -124,6 +128,9 @@ async def record_deliveries(
         " ON CONFLICT (dedupe_key) DO NOTHING RETURNING delivery_id",
         *[list(col) for col in zip(*rows, strict=True)],
     )
+    if inserted:
+        # delivered when the transaction commits: the senders wake without waiting for a poll
+        await conn.execute("SELECT pg_notify($1, '')", DELIVERIES_PLANNED)
     return len(inserted)
 
 

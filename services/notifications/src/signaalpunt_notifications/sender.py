@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -228,6 +228,7 @@ class Sender:
         self._acute_workers = acute_workers
         self._poll_interval = poll_interval
         self._stopping = asyncio.Event()
+        self._planned = asyncio.Event()  # set by a NOTIFY: messages were planned (and by stop)
         self._tasks: list[asyncio.Task[None]] = []
         self._failure_log = FailureLog("notifications sender")
 
@@ -235,21 +236,60 @@ class Sender:
 
     async def start(self) -> None:
         self._stopping.clear()
-        self._tasks = [
-            asyncio.create_task(self._work(), name=f"notifications-sender-{i}")
-            for i in range(self._workers)
-        ] + [
-            # the acute lane: takes acute messages only, so an alert is sent even while every
-            # other sender waits on a slow receiver (ordinary senders also take acute first)
-            asyncio.create_task(self._work(acute_only=True), name=f"notifications-acute-{i}")
-            for i in range(self._acute_workers)
-        ]
+        self._tasks = (
+            [
+                asyncio.create_task(self._work(), name=f"notifications-sender-{i}")
+                for i in range(self._workers)
+            ]
+            + [
+                # the acute lane: takes acute messages only, so an alert is sent even while every
+                # other sender waits on a slow receiver (ordinary senders also take acute first)
+                asyncio.create_task(self._work(acute_only=True), name=f"notifications-acute-{i}")
+                for i in range(self._acute_workers)
+            ]
+            + [asyncio.create_task(self._listen(), name="notifications-sender-wake")]
+        )
 
     async def stop(self) -> None:
         """Let the messages in flight finish (each is bounded by the send timeout)."""
         self._stopping.set()
+        self._planned.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+
+    async def _listen(self) -> None:
+        """Wake the senders when messages are planned (the planning transaction's NOTIFY, from
+        any replica), so a message goes out at once rather than at the next poll. The poll stays:
+        for retries and queued messages that fall due, and while this connection is down (then
+        this waits and listens again; nothing depends on it but the speed)."""
+        while not self._stopping.is_set():
+            lost = asyncio.Event()
+
+            def closed(_: object, lost: asyncio.Event = lost) -> None:
+                lost.set()
+
+            try:
+                async with self._pool().acquire() as conn:
+                    conn.add_termination_listener(closed)
+                    await conn.add_listener(repository.DELIVERIES_PLANNED, self._wake_senders)
+                    try:
+                        await _first_of(self._stopping.wait(), lost.wait())
+                    finally:
+                        if not conn.is_closed():  # the pool keeps listeners: take ours away
+                            conn.remove_termination_listener(closed)
+                            await conn.remove_listener(
+                                repository.DELIVERIES_PLANNED, self._wake_senders
+                            )
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is down: the workers' own log says so
+                log.debug("sender wake-up not listening; polling meanwhile")
+            if not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._poll_interval * 10)
+
+    def _wake_senders(self, *_: object) -> None:
+        self._planned.set()
 
     async def _work(self, *, acute_only: bool = False) -> None:
         while not self._stopping.is_set():
@@ -265,7 +305,8 @@ class Sender:
                 self._failure_log.worked()
             if not busy:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._poll_interval)
+                    await asyncio.wait_for(self._planned.wait(), self._poll_interval)
+                self._planned.clear()
 
     # -- one message -------------------------------------------------------------------------
 
@@ -455,6 +496,16 @@ class Sender:
             self._schema,
             [(uuid7(), f"{topic}.dlq.{self._group}", key, value, json.dumps(headers))],
         )
+
+
+async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Return when the first of `waits` does; the others are cancelled."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _message_sent(d: Delivery) -> AccessEntry:
