@@ -27,7 +27,7 @@ from signaalpunt_contracts import (
     TopicRegistry,
     partner_rejections_topic,
 )
-from signaalpunt_contracts.topics import TopicSpec
+from signaalpunt_contracts.topics import LANE_GROUPS, TopicSpec, group_service
 from signaalpunt_runtime.kafka_acls import (
     Acl,
     apply_acls,
@@ -254,11 +254,15 @@ async def test_a_partner_writes_only_its_partner_topic_and_reads_only_its_reject
 def test_every_service_in_the_registry_gets_a_principal() -> None:
     principals = registry_principals(REGISTRY, [PARTNER_URN])
     for topic in REGISTRY:
-        assert set(topic.consumers) <= set(principals)
+        assert {group_service(g) for g in topic.consumers} <= set(principals)
         assert set(topic.producers) - {"any", "partners"} <= set(principals)
         for group in topic.consumers:
-            writes = {a.name for a in principals[group] if a.operation == "Write"}
+            # a lane's group (triage-acute) is its service's: no principal of its own
+            assert group not in LANE_GROUPS or group not in principals
+            owner = principals[group_service(group)]
+            writes = {a.name for a in owner if a.operation == "Write"}
             assert topic.dead_letter_topic(group) in writes
+            assert Acl("group", group, "Read") in owner
     assert set(service_principals(REGISTRY)) < set(principals)
     assert {(a.resource_type, a.name, a.operation) for a in principals[PARTNER]} == {
         ("topic", PARTNER_SIGNALS.name, "Write"),

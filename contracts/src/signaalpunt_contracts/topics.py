@@ -40,6 +40,17 @@ _GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 DEAD_LETTER_RETENTION = timedelta(days=28)
 """Long enough for operators to notice, fix and replay after a holiday weekend."""
 
+LANE_GROUPS: dict[str, str] = {"triage-acute": "triage"}
+"""Consumer groups a service reads with besides its own (a second lane on the same topic), by
+the service whose principal reads with them: triage's acute lane reads `signals.received.v1`
+beside triage itself, so an acute signal is not decided behind a backlog (docs/performance.md)."""
+
+
+def group_service(group: str) -> str:
+    """The service that reads with consumer group `group` (groups are named after their service,
+    lanes aside)."""
+    return LANE_GROUPS.get(group, group)
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -139,7 +150,7 @@ SIGNALS_RECEIVED = Topic(
     key="signal_id",
     description="A signal (melding) was received through any channel and is durable.",
     producers=("intake",),
-    consumers=("triage", "notifications", "metrics"),
+    consumers=("triage", "triage-acute", "notifications", "metrics"),
     partitions=6,
     retention=timedelta(days=14),
 )

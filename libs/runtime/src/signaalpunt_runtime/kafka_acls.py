@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from signaalpunt_contracts import TopicRegistry, partner_rejections_topic
-from signaalpunt_contracts.topics import PARTNER_TOPIC_PREFIX
+from signaalpunt_contracts.topics import PARTNER_TOPIC_PREFIX, group_service
 
 from .kafka_security import KafkaSecurity, development_password
 
@@ -42,8 +42,11 @@ class Acl:
 
 
 def service_principals(registry: TopicRegistry) -> list[str]:
-    """Every service named as producer or consumer (groups are named after their service)."""
-    names = {p for t in registry for p in t.producers} | {c for t in registry for c in t.consumers}
+    """Every service named as producer or consumer (groups are named after their service, or are
+    one of its lanes: `LANE_GROUPS`)."""
+    names = {p for t in registry for p in t.producers} | {
+        group_service(c) for t in registry for c in t.consumers
+    }
     return sorted(names - NOT_A_PRINCIPAL)
 
 
@@ -52,20 +55,21 @@ def service_acls(registry: TopicRegistry, service: str) -> set[Acl]:
     for topic in registry:
         if service in topic.producers:
             acls |= {Acl("topic", topic.name, "Write"), Acl("topic", topic.name, "Describe")}
-        if service in topic.consumers:
+        groups = [group for group in topic.consumers if group_service(group) == service]
+        for group in groups:
             acls |= {
                 Acl("topic", topic.name, "Read"),
                 Acl("topic", topic.name, "Describe"),
-                Acl("group", service, "Read"),
+                Acl("group", group, "Read"),
                 # its own dead letters: parked by the consumer, read back by replay
-                Acl("topic", topic.dead_letter_topic(service), "Write"),
-                Acl("topic", topic.dead_letter_topic(service), "Read"),
-                Acl("topic", topic.dead_letter_topic(service), "Describe"),
+                Acl("topic", topic.dead_letter_topic(group), "Write"),
+                Acl("topic", topic.dead_letter_topic(group), "Read"),
+                Acl("topic", topic.dead_letter_topic(group), "Describe"),
             }
-            if PARTNERS in topic.producers:
-                # what it has taken from the partners' topic it deletes (DeleteRecords): nothing
-                # a partner sent stays readable there once handled
-                acls.add(Acl("topic", topic.name, "Delete"))
+        if groups and PARTNERS in topic.producers:
+            # what it has taken from the partners' topic it deletes (DeleteRecords): nothing
+            # a partner sent stays readable there once handled
+            acls.add(Acl("topic", topic.name, "Delete"))
     if service in PARTNER_TOPIC_WRITERS:
         acls |= {
             Acl("topic", PARTNER_TOPIC_PREFIX, operation, "prefix")

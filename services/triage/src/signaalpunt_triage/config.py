@@ -40,4 +40,12 @@ class TriageSettings(ServiceSettings):
         default=30.0, gt=0, description="seconds between the watcher's looks at due deadlines"
     )
     access_log_retention_days: int = retention_days_field()
+    acute_lane: bool = Field(
+        default=True,
+        description="decide acute and possible-acute signals in a lane of their own, ahead of "
+        "any backlog (off only to measure without it)",
+    )
+    acute_lane_batch: int = Field(
+        default=200, ge=1, le=5000, description="events per transaction in the acute lane"
+    )
     deadline_batch: int = Field(default=200, ge=1, le=5000)

@@ -80,7 +80,9 @@ def build(
         clock=clock,
         lock_duration=settings.edit_lock_duration,
     )
-    register_consumer(triage)
+    register_consumer(
+        triage, acute_lane_batch=settings.acute_lane_batch if settings.acute_lane else None
+    )
     register_erasure(triage)
     if watch_deadlines:
         watcher = DeadlineWatcher(
