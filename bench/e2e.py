@@ -84,7 +84,7 @@ POSTCODES = ("4531 AB", "4532 EF", "4533 AB", "4535 CD", "4561 AA", "4501 AA")
 GP_POSTCODES = POSTCODES[:4]  # the GP practice reports for Terneuzen (GM0715) only
 PARTNER_SHARE = 0.3  # of the steady mix; the rest are web forms
 # consumer groups whose lag says whether the pipeline keeps up
-GROUPS = ("intake", "triage", "notifications", "metrics", "referral")
+GROUPS = ("intake", "triage", "triage-acute", "notifications", "metrics", "referral")
 
 
 # -- what is offered --------------------------------------------------------------------------
