@@ -40,6 +40,12 @@ class TriageSettings(ServiceSettings):
         default=30.0, gt=0, description="seconds between the watcher's looks at due deadlines"
     )
     access_log_retention_days: int = retention_days_field()
+    consume_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="signals per transaction in triage in turn (1: one at a time)",
+    )
     acute_lane: bool = Field(
         default=True,
         description="decide acute and possible-acute signals in a lane of their own, ahead of "

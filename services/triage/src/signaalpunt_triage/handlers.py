@@ -6,10 +6,12 @@ decision is never stored without its event nor published without being stored.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from signaalpunt_contracts import (
@@ -36,8 +38,13 @@ from signaalpunt_contracts import (
     SignalTriagedV1,
     Topic,
 )
-from signaalpunt_privacy import PersonalDataVault, SubjectErasedError, UnknownSubjectError
-from signaalpunt_runtime import Service, UnitOfWork
+from signaalpunt_privacy import (
+    PersonalDataVault,
+    SubjectErasedError,
+    TamperedError,
+    UnknownSubjectError,
+)
+from signaalpunt_runtime import PermanentError, Service, UnitOfWork
 from signaalpunt_runtime.logs import get_logger
 
 from . import repository
@@ -123,6 +130,25 @@ class TriageMetrics:
         )
 
 
+class DecidedAhead:
+    """The acute lane's decisions of the signals it passed on, for triage in turn to take instead
+    of reading the same text again (the reading is most of the work). Bounded: when triage in
+    turn is further behind than this, or reads a partition another replica's lane read, it
+    decides itself. Only decisions are kept (cue names and the rules' words), never text."""
+
+    def __init__(self, size: int = 5000) -> None:
+        self._size = size
+        self._decisions: OrderedDict[UUID, Decision] = OrderedDict()
+
+    def put(self, event_id: UUID, decision: Decision) -> None:
+        self._decisions[event_id] = decision
+        if len(self._decisions) > self._size:
+            self._decisions.popitem(last=False)
+
+    def take(self, event_id: UUID) -> Decision | None:
+        return self._decisions.pop(event_id, None)
+
+
 @dataclass
 class Triage:
     service: Service
@@ -132,6 +158,7 @@ class Triage:
     clock: Clock = system_clock
     lock_duration: timedelta = timedelta(minutes=10)
     metrics: TriageMetrics = field(init=False)
+    decided_ahead: DecidedAhead = field(default_factory=DecidedAhead)
 
     def __post_init__(self) -> None:
         self.metrics = TriageMetrics(self.service.metrics)
@@ -152,6 +179,10 @@ async def concern_text(triage: Triage, signal: SignalReceivedV1) -> str | None:
             "concern text not readable; triaged on cues only", signal_id=str(signal.signal_id)
         )
         return None
+    except TamperedError as exc:
+        # sealed for another subject or field, or altered: the message's own fault, parked with
+        # the reason (an acute text must not be decided as if it said nothing)
+        raise PermanentError(str(exc)) from exc
 
 
 URGENT_ROUTES = frozenset({Route.ACUUT, Route.MOGELIJK_ACUUT})
@@ -167,9 +198,8 @@ async def on_signal_received(
     triage: Triage, event: Envelope[SignalReceivedV1], work: UnitOfWork
 ) -> None:
     """Triage in turn: every signal, in the order received."""
-    if await repository.was_erased(work.connection, event.data.signal_id):
-        return  # erased before it got here (topics are not ordered among each other)
-    await _record_rules_decision(triage, event, work, await rules_decision(triage, event))
+    decision = triage.decided_ahead.take(event.event_id) or await rules_decision(triage, event)
+    await _record_rules_decision(triage, event, work, decision)
 
 
 async def on_signal_received_acute_lane(
@@ -179,11 +209,11 @@ async def on_signal_received_acute_lane(
     signal, but only an acute or possible-acute one is recorded, with its alert, at once; the
     rest is left to triage in turn, which finds the urgent ones decided already (the case's
     signal id is unique, so whichever lane comes first decides, once). It writes nothing for an
-    ordinary signal, so it gets through a backlog several times faster than triage in turn."""
+    ordinary signal, and triage in turn takes its decision rather than reading the text again
+    (`DecidedAhead`), so the lane's reading is the only reading and it runs ahead."""
     decision = await rules_decision(triage, event)
+    triage.decided_ahead.put(event.event_id, decision)
     if decision.route not in URGENT_ROUTES:
-        return
-    if await repository.was_erased(work.connection, event.data.signal_id):
         return
     await _record_rules_decision(triage, event, work, decision)
 
@@ -204,23 +234,10 @@ async def _record_rules_decision(
         decided_at=now,
     )
     if not created:
-        # decided already: by the acute lane, or the same signal again under another event id
-        # (a replay)
-        log.debug("signal already triaged", signal_id=str(signal.signal_id))
+        # decided already (by the acute lane, or the same signal again under another event id:
+        # a replay), or erased before it got here (topics are not ordered among each other)
+        log.debug("signal already triaged or erased", signal_id=str(signal.signal_id))
         return
-    await repository.record_step(
-        work.connection,
-        signal_id=signal.signal_id,
-        step=CaseStep.TRIAGED.value,
-        previous_state=CaseState.RECEIVED,
-        state=CaseState.TRIAGED,
-        close_reason=None,
-        note=None,
-        recorded_by="triage",
-        recorded_at=now,
-        contact_attempts=0,
-        first_contact=False,
-    )
     await _publish_decision(
         triage,
         work,
@@ -645,11 +662,17 @@ async def on_referral_updated(
 ACUTE_LANE_GROUP = "triage-acute"
 
 
-def register_consumer(triage: Triage, *, acute_lane_batch: int | None = 200) -> None:
-    """Triage in turn, and the acute lane beside it (`acute_lane_batch` events per transaction;
-    None: no acute lane)."""
+def register_consumer(
+    triage: Triage, *, batch_size: int | None = 200, acute_lane_batch: int | None = 200
+) -> None:
+    """Triage in turn (`batch_size` events per transaction; None: one at a time), and the acute
+    lane beside it (`acute_lane_batch` events per transaction; None: no acute lane)."""
 
-    @triage.service.consumer(triage.topics.received, group="triage")
+    # in batches: one transaction, one commit and one outbox statement per batch; the spine
+    # still gives each event its own inbox row, and when a batch fails, handles its events one
+    # by one with the usual failure classes (one bad event is parked alone, a database outage
+    # waits)
+    @triage.service.consumer(triage.topics.received, group="triage", batch_size=batch_size)
     async def handle(event: Envelope[SignalReceivedV1], work: UnitOfWork) -> None:
         await on_signal_received(triage, event, work)
 

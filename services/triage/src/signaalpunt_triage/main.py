@@ -81,7 +81,9 @@ def build(
         lock_duration=settings.edit_lock_duration,
     )
     register_consumer(
-        triage, acute_lane_batch=settings.acute_lane_batch if settings.acute_lane else None
+        triage,
+        batch_size=settings.consume_batch_size if settings.consume_batch_size > 1 else None,
+        acute_lane_batch=settings.acute_lane_batch if settings.acute_lane else None,
     )
     register_erasure(triage)
     if watch_deadlines:

@@ -99,14 +99,20 @@ async def insert_case(
     decision: Decision,
     decided_at: datetime,
 ) -> bool:
-    """A new case with the rules' decision; False when the signal already has a case."""
+    """A new case, triaged, with the rules' decision and its first step; False when the signal
+    already has a case or was erased (then nothing is written).
+
+    Two statements, not five (a decided signal used to cost an erasure check, the case, the
+    decision, the step and the case's state apiece: round trips that held triage back, issue 22).
+    The decision and the step go in a second statement because their row-level security checks
+    that their case is visible, which a case inserted in the same statement is not yet."""
     inserted = await conn.fetchval(
         """
         INSERT INTO cases (signal_id, subject_id, municipality, channel, received_at, state, route,
                            priority, risk_groups, advice, needs_review, explanation, decision,
                            decided_by, rules_version, first_contact_due, review_due)
-        VALUES ($1, $2, $3, $4, $5, 'triaged', $6, $7, $8, $9, $10, $11, 1, 'rules', $12, $13,
-                $14)
+        SELECT $1, $2, $3, $4, $5, 'triaged', $6, $7, $8, $9, $10, $11, 1, 'rules', $12, $13, $14
+        WHERE NOT EXISTS (SELECT 1 FROM erased_signals WHERE signal_id = $1)
         ON CONFLICT (signal_id) DO NOTHING
         RETURNING true
         """,
@@ -127,15 +133,23 @@ async def insert_case(
     )
     if not inserted:
         return False
-    await insert_decision(
-        conn,
-        signal_id=signal_id,
-        number=1,
-        decision=decision,
-        decided_by=DecidedBy.RULES,
-        staff=None,
-        reason=None,
-        decided_at=decided_at,
+    await conn.execute(
+        """
+        WITH decision AS (
+            INSERT INTO decisions (signal_id, decision, route, priority, risk_groups,
+                                   needs_review, decided_by, rules_version, decided_at)
+            VALUES ($1, 1, $2, $3, $4, $5, 'rules', $6, $7)
+        )
+        INSERT INTO steps (signal_id, seq, step, previous_state, state, recorded_by, recorded_at)
+        VALUES ($1, 1, 'triaged', 'received', 'triaged', 'triage', $7)
+        """,
+        signal_id,
+        decision.route.value,
+        decision.priority.value,
+        [g.value for g in decision.risk_groups],
+        decision.needs_review,
+        decision.rules_version,
+        decided_at,
     )
     return True
 
