@@ -21,8 +21,11 @@ HANDLING: dict[CaseState, str] = {
 }
 
 
-def register_case_progress(service: Service, steps: Topic) -> None:
-    @service.consumer(steps, group="intake")
+def register_case_progress(service: Service, steps: Topic, *, batch_size: int | None) -> None:
+    # in batches (issue 22: 2.0 ms per step one at a time, more than taking a signal in): one
+    # transaction and commit per batch; a batch's steps of one signal are applied in their
+    # order (one partition), and each step keeps its inbox row and its own failure class
+    @service.consumer(steps, group="intake", batch_size=batch_size)
     async def on_case_step(event: Envelope[CaseStepRecordedV1], work: UnitOfWork) -> None:
         await repository.set_handling(
             work.connection, event.data.signal_id, HANDLING[event.data.state]

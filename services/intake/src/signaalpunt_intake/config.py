@@ -99,6 +99,12 @@ class IntakeSettings(ServiceSettings):
         le=1000,
         description="partner events stored per transaction (one by one when one is refused)",
     )
+    case_steps_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="case steps (cases.steps.v1) applied per transaction (1: one at a time)",
+    )
 
     group_commit_max: int = Field(
         default=256, ge=1, le=5000, description="HTTP submissions stored per transaction, at most"

@@ -113,7 +113,11 @@ def build(
         security=settings.kafka_security,
     )
     service.also_start(cleaner.start, cleaner.stop)
-    register_case_progress(service, case_steps)
+    register_case_progress(
+        service,
+        case_steps,
+        batch_size=settings.case_steps_batch_size if settings.case_steps_batch_size > 1 else None,
+    )
     retention = Retention(intake, settings)
     watcher = RetentionWatcher(
         partial(retention.run, dry_run=settings.retention_dry_run), settings.retention_interval
