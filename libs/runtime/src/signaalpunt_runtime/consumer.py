@@ -105,6 +105,17 @@ class UnitOfWork:
         """
         self.outbox.append(outbox_row(topic, event, key=key, context=trace_context))
 
+    def for_event(self, event: Envelope[Any]) -> UnitOfWork:
+        """The same transaction and outbox, for the work one event of a list causes (a list
+        handler's unit of work has no event that caused it)."""
+        return UnitOfWork(
+            self.connection,
+            schema=self._schema,
+            producer=self._producer,
+            caused_by=event,
+            outbox=self.outbox,
+        )
+
     async def flush(self) -> None:
         rows, self.outbox[:] = list(self.outbox), []
         await write_outbox_rows(self.connection, self._schema, rows)

@@ -6,6 +6,7 @@ decision is never stored without its event nor published without being stored.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -202,20 +203,24 @@ async def on_signal_received(
     await _record_rules_decision(triage, event, work, decision)
 
 
-async def on_signal_received_acute_lane(
-    triage: Triage, event: Envelope[SignalReceivedV1], work: UnitOfWork
+async def on_signals_received_acute_lane(
+    triage: Triage, events: list[Envelope[SignalReceivedV1]], work: UnitOfWork
 ) -> None:
     """The acute lane (its own consumer group on the same topic): the same decision for every
     signal, but only an acute or possible-acute one is recorded, with its alert, at once; the
     rest is left to triage in turn, which finds the urgent ones decided already (the case's
     signal id is unique, so whichever lane comes first decides, once). It writes nothing for an
     ordinary signal, and triage in turn takes its decision rather than reading the text again
-    (`DecidedAhead`), so the lane's reading is the only reading and it runs ahead."""
-    decision = await rules_decision(triage, event)
-    triage.decided_ahead.put(event.event_id, decision)
-    if decision.route not in URGENT_ROUTES:
-        return
-    await _record_rules_decision(triage, event, work, decision)
+    (`DecidedAhead`), so the lane's reading is the only reading and it runs ahead.
+
+    A batch's texts are opened together (their data keys fetched concurrently on the key
+    store's pool) rather than one round trip after the other; should one fail, the spine
+    handles the batch again one signal at a time, with the usual failure classes."""
+    decisions = await asyncio.gather(*(rules_decision(triage, event) for event in events))
+    for event, decision in zip(events, decisions, strict=True):
+        triage.decided_ahead.put(event.event_id, decision)
+        if decision.route in URGENT_ROUTES:
+            await _record_rules_decision(triage, event, work.for_event(event), decision)
 
 
 async def _record_rules_decision(
@@ -680,10 +685,13 @@ def register_consumer(
         # in batches: for the ordinary signals it passes, one inbox statement and one commit
         # per batch is all it writes
         @triage.service.consumer(
-            triage.topics.received, group=ACUTE_LANE_GROUP, batch_size=acute_lane_batch
+            triage.topics.received,
+            group=ACUTE_LANE_GROUP,
+            batch_size=acute_lane_batch,
+            as_list=True,
         )
-        async def handle_urgent(event: Envelope[SignalReceivedV1], work: UnitOfWork) -> None:
-            await on_signal_received_acute_lane(triage, event, work)
+        async def handle_urgent(events: list[Envelope[SignalReceivedV1]], work: UnitOfWork) -> None:
+            await on_signals_received_acute_lane(triage, events, work)
 
     if triage.topics.referrals is not None:
 
