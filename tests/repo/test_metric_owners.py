@@ -32,3 +32,22 @@ def test_the_scan_finds_the_services_metrics() -> None:
 def test_every_metric_name_has_one_owner() -> None:
     shared = {name: sorted(services) for name, services in _owners().items() if len(services) > 1}
     assert not shared, f"exported by more than one service: {shared}"
+
+
+DECLARATION = re.compile(
+    r"(?:Counter|Gauge|Histogram|Summary|MetricFamily|_Family|Duration)"
+    r"\((?P<args>(?:[^()]|\([^()]*\))*)\)"  # the arguments, with one level of parentheses
+)
+
+
+def test_no_metric_has_a_municipality_label() -> None:
+    """A running figure per municipality tells each signal of a small one by its step between
+    two scrapes (docs/metrics.md): the services' own metrics and the metrics service's running
+    figures are the consortium's; per municipality only the mission's suppressed periods exist
+    (their label is `area`)."""
+    found = []
+    for source in REPO.glob("services/*/src/**/*.py"):
+        for declared in DECLARATION.finditer(source.read_text()):
+            if re.search(r"[\"']municipality[\"']", declared["args"]):
+                found.append(f"{source.relative_to(REPO)}: {declared[0][:80]}")
+    assert found == []

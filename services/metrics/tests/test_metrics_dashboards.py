@@ -49,11 +49,15 @@ def test_every_query_uses_the_provisioned_datasource() -> None:
                 assert panel["datasource"]["uid"] == source["uid"], panel["title"]
 
 
-def test_every_dashboard_filters_by_municipality_and_has_unique_panel_ids() -> None:
+def test_no_dashboard_reads_a_running_figure_per_municipality_and_panel_ids_are_unique() -> None:
+    """Per municipality only the mission's suppressed figures (label `area`) exist; the
+    `municipality` label is gone from /metrics, and no query or variable may count on it."""
     for content in dashboards.render().values():
         dashboard = json.loads(content)
-        names = [v["name"] for v in dashboard["templating"]["list"]]
-        assert "municipality" in names or "area" in names  # area: a municipality or all
+        assert "municipality" not in json.dumps(
+            [[t.get("expr", "") for t in p.get("targets", [])] for p in panels(dashboard)]
+        )
+        assert "municipality" not in [v["name"] for v in dashboard["templating"].get("list", [])]
         ids = [p["id"] for p in panels(dashboard)]
         assert len(ids) == len(set(ids))
 

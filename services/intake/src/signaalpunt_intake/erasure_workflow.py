@@ -192,7 +192,7 @@ async def carry_out(
             )
         await repo.mark_done(work.connection, erasure_id, approved_by, now)
         await log_book.record(work.connection, _erased(request, found, by))
-    intake.erasures_done.labels(request.municipality, request.scope.value).inc(len(found))
+    intake.erasures_done.labels(request.scope.value).inc(len(found))
     log.info(
         "erasure carried out",
         erasure_id=str(erasure_id),

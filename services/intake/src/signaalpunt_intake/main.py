@@ -75,7 +75,7 @@ def make_intake(
         erasures_done=Counter(
             "signaalpunt_erasures",
             "Signals whose personal data was erased, by scope (person or reporter only)",
-            ["municipality", "scope"],
+            ["scope"],
             registry=service.metrics,
         ),
     )

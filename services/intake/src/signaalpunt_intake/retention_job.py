@@ -66,13 +66,13 @@ class Retention:
             "signaalpunt_retention_removed",
             "Signals whose data retention removed, by action (anonymise_reporter, delete), and "
             "erasure records removed (erasure_record)",
-            ["municipality", "action"],
+            ["action"],
             registry=intake.service.metrics,
         )
         self.due_now = Gauge(
             "signaalpunt_retention_due",
             "Signals due for retention at the last run (a dry run counts here only)",
-            ["municipality", "action"],
+            ["action"],
             registry=intake.service.metrics,
         )
 
@@ -93,17 +93,21 @@ class Retention:
         report = RetentionReport(dry_run=dry_run, erasure_records=records)
         for item in todo:
             report.counts[(item.signal.municipality, item.action.value)] += 1
+        # the consortium's figures: a running figure per municipality would tell each erasure
+        # and each closed case of a small one (docs/metrics.md)
         self.due_now.clear()
-        for (municipality, action), n in report.counts.items():
-            self.due_now.labels(municipality, action).set(n)
-        for municipality, n in records.items():
-            self.due_now.labels(municipality, ERASURE_RECORD).set(n)
-            if not dry_run:
-                self.removed.labels(municipality, ERASURE_RECORD).inc(n)
+        per_action: Tally[str] = Tally()
+        for (_, action), n in report.counts.items():
+            per_action[action] += n
+        per_action[ERASURE_RECORD] += sum(records.values())
+        for action, n in per_action.items():
+            self.due_now.labels(action).set(n)
+        if not dry_run and records:
+            self.removed.labels(ERASURE_RECORD).inc(sum(records.values()))
         if not dry_run:
             for item in todo:
                 await _apply(self.intake, item, now)
-                self.removed.labels(item.signal.municipality, item.action.value).inc()
+                self.removed.labels(item.action.value).inc()
         if todo or records:
             log.info(
                 "retention run",

@@ -107,7 +107,7 @@ async def _publish_withdrawn(
         work.new_event(event, municipality=m.municipality),
         key=str(request.signal_id),
     )
-    ctx.metrics.changes.labels(m.municipality, S.ENDED.value).inc()
+    ctx.metrics.changes.labels(S.ENDED.value).inc()
 
 
 def register_erasure(ctx: Matching) -> None:

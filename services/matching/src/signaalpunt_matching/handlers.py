@@ -64,19 +64,19 @@ class MatchingMetrics:
         self.changes = Counter(
             "signaalpunt_matching_changes",
             "Match status changes, by status",
-            ["municipality", "status"],
+            ["status"],
             registry=registry,
         )
         self.unmatched = Counter(
             "signaalpunt_matching_unmatched",
             "Match requests that found no volunteer, by the constraint that ruled out most",
-            ["municipality", "constraint"],
+            ["constraint"],
             registry=registry,
         )
         self.vog_warnings = Counter(
             "signaalpunt_matching_vog_warnings",
             "Certificates of conduct (VOG) about to expire, warned once each",
-            ["municipality"],
+            [],
             registry=registry,
         )
 
@@ -149,7 +149,7 @@ async def _publish(  # noqa: PLR0917 - the match, its request and what the event
         work.new_event(event, municipality=m.municipality),
         key=str(request.signal_id),
     )
-    ctx.metrics.changes.labels(m.municipality, m.status.value).inc()
+    ctx.metrics.changes.labels(m.status.value).inc()
 
 
 # -- a request comes in ----------------------------------------------------------------------------
@@ -312,7 +312,7 @@ async def _unmatched(
         ),
         key=str(stored.signal_id),
     )
-    ctx.metrics.unmatched.labels(stored.municipality, failed.value).inc()
+    ctx.metrics.unmatched.labels(failed.value).inc()
     log.info(
         "match request unmatched",
         match_request_id=str(stored.match_request_id),
@@ -449,7 +449,7 @@ async def warn_vog_expiring(ctx: Matching, *, batch: int = 100) -> int:
                 key=str(v.volunteer.volunteer_id),
             )
             await repo.mark_vog_warned(work.connection, v.volunteer.volunteer_id)
-            ctx.metrics.vog_warnings.labels(v.municipality).inc()
+            ctx.metrics.vog_warnings.inc()
     return len(due)
 
 

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from datetime import time as day_time
 from zoneinfo import ZoneInfo
 
@@ -62,7 +62,11 @@ MATCH_STATUSES = [s.value for s in MatchStatus if s is not MatchStatus.UNMATCHED
 
 class _Family:
     """Values per label set, with zero series for the label sets we know of in advance: a
-    series that appears only at its first event would hide that event from `increase()`."""
+    series that appears only at its first event would hide that event from `increase()`.
+
+    The rows come per municipality; a family without the `municipality` label adds them up
+    (the consortium's figure). No running figure is published per municipality: its steps
+    between two scrapes would tell each signal of a small municipality (docs/metrics.md)."""
 
     def __init__(self, labels: Sequence[str], zeros: Iterable[Key] = ()) -> None:
         self.labels = list(labels)
@@ -70,7 +74,8 @@ class _Family:
 
     def add_rows(self, rows: Iterable[asyncpg.Record], value: str = "n") -> _Family:
         for row in rows:
-            self.values[tuple(repo.label_values(row, self.labels))] = repo.as_float(row[value])
+            key = tuple(repo.label_values(row, self.labels))
+            self.values[key] = self.values.get(key, 0.0) + repo.as_float(row[value])
         return self
 
     def counter(self, name: str, documentation: str) -> CounterMetricFamily:
@@ -163,96 +168,96 @@ class ReadModelCollector(Collector):
                 log.warning("reading Kafka offsets failed", error=type(exc).__name__)
 
     async def _from_read_models(self, conn: DbConnection, now: datetime) -> list[Metric]:
-        m = sorted(self._municipalities)
         routes = [r.value for r in Route]
         priorities = [p.value for p in Priority]
         out: list[Metric] = [
             _Family(
-                ["municipality", "channel", "partner_type"],
-                _product(m, [c.value for c in Channel], [NO_PARTNER]),
+                ["channel", "partner_type"],
+                _product([c.value for c in Channel], [NO_PARTNER]),
             )
             .add_rows(await repo.received(conn))
             .counter(
                 "signaalpunt_signals_received",
-                "Signals received, by municipality, channel and partner type",
+                "Signals received by the consortium, by channel and partner type (per "
+                "municipality: signaalpunt_signals_in_period*)",
             ),
-            _Family(["municipality", "route", "priority"], _product(m, routes, priorities))
+            _Family(["route", "priority"], _product(routes, priorities))
             .add_rows(await repo.first_decisions(conn))
             .counter("signaalpunt_signals_triaged", "Signals by the rules' triage decision"),
-            _Family(["municipality", "risk_group"], _product(m, [g.value for g in RiskGroup]))
+            _Family(["risk_group"], _product([g.value for g in RiskGroup]))
             .add_rows(await repo.first_risk_groups(conn))
             .counter(
                 "signaalpunt_signals_risk_group",
                 "Signals per risk group of the rules' decision (a signal can be in several)",
             ),
-            _Family(["municipality", "route"])
+            _Family(["route"])
             .add_rows(await repo.current_routes(conn))
             .gauge(
                 "signaalpunt_signals_current_route",
                 "Signals by their latest route, after coordinators' changes",
             ),
-            _Family(["municipality", "decided_by"], _product(m, [d.value for d in DecidedBy]))
+            _Family(["decided_by"], _product([d.value for d in DecidedBy]))
             .add_rows(await repo.decisions(conn))
             .counter(
                 "signaalpunt_triage_decisions",
                 "Triage decisions by who decided: the rules, or a coordinator changing them",
             ),
-            _Family(["municipality", "route"], _product(m, routes))
+            _Family(["route"], _product(routes))
             .add_rows(await repo.overrides(conn))
             .counter(
                 "signaalpunt_triage_overrides",
                 "Coordinators' changes of a triage decision, by the new route",
             ),
-            _Family(["municipality", "state"], _product(m, OPEN_STATES))
+            _Family(["state"], _product(OPEN_STATES))
             .add_rows(await repo.open_by_state(conn))
             .gauge("signaalpunt_signals_open", "Signals not closed, by case state"),
-            _Family(["municipality", "route", "priority"])
+            _Family(["route", "priority"])
             .add_rows(await repo.overdue(conn, now))
             .gauge(
                 "signaalpunt_signals_overdue",
                 "Open signals past their first-contact deadline without first contact",
             ),
-            _Family(["municipality", "route", "priority"], _product(m, routes, priorities))
+            _Family(["route", "priority"], _product(routes, priorities))
             .add_rows(await repo.deadlines_missed(conn))
             .counter(
                 "signaalpunt_deadlines_missed",
                 "First-contact deadlines that passed without contact",
             ),
-            _Family(["municipality", "template", "channel", "status"])
+            _Family(["template", "channel", "status"])
             .add_rows(await repo.notifications(conn))
             .counter(
                 "signaalpunt_notifications",
                 "Messages by the status they reached (a queued message that was sent counts "
                 "under both)",
             ),
-            _Family(["municipality", "reason"])
+            _Family(["reason"])
             .add_rows(await repo.rejections(conn))
             .counter("signaalpunt_partner_rejections", "Partner signals refused, by reason"),
-            _Family(["municipality", "status"], _product(m, REFERRAL_STATUSES))
+            _Family(["status"], _product(REFERRAL_STATUSES))
             .add_rows(await repo.referrals(conn))
             .counter(
                 "signaalpunt_referrals",
                 "Referrals by each status they reached (proposed, sent, accepted, … completed)",
             ),
-            _Family(["municipality"], [(code,) for code in m])
+            _Family([], [()])
             .add_rows(await repo.referral_escalations(conn))
             .counter(
                 "signaalpunt_referral_escalations",
                 "Referrals an organisation did not answer in time (the coordinator was told)",
             ),
-            _Family(["municipality", "status"], _product(m, MATCH_STATUSES))
+            _Family(["status"], _product(MATCH_STATUSES))
             .add_rows(await repo.volunteer_matches(conn))
             .counter(
                 "signaalpunt_volunteer_matches",
                 "Volunteer matches (one per volunteer asked) by each status they reached",
             ),
-            _Family(["municipality", "constraint"])
+            _Family(["constraint"])
             .add_rows(await repo.unmatched_requests(conn))
             .counter(
                 "signaalpunt_unmatched_requests",
                 "Match requests that found no volunteer, by the constraint that ruled out most",
             ),
-            _Family(["municipality", "need", "reason"])
+            _Family(["need", "reason"])
             .add_rows(await repo.offer_gaps(conn))
             .counter(
                 "signaalpunt_offer_gaps",
@@ -260,52 +265,50 @@ class ReadModelCollector(Collector):
                 "full ones did (all_full), by need",
             ),
         ]
-        out += self._acute(await repo.acute_alerts(conn, now), m)
+        out += self._acute(await repo.acute_alerts(conn, now))
         possible = await repo.possible_acute(conn)
-        zeros = [(code,) for code in m]
         out += [
-            _Family(["municipality"], zeros)
+            _Family([], [()])
             .add_rows(possible, "alerts")
             .counter(
                 "signaalpunt_possible_acute_alerts",
                 "Possible-acute signals put before a coordinator for review within hours",
             ),
-            _Family(["municipality"], zeros)
+            _Family([], [()])
             .add_rows(possible, "missed")
             .counter(
                 "signaalpunt_possible_acute_reviews_missed",
                 "Possible-acute signals not reviewed by a coordinator in time",
             ),
         ]
-        known = {"municipality": m, "channel": [c.value for c in Channel], "route": routes}
+        known = {"channel": [c.value for c in Channel], "route": routes}
         out += [await self._histogram(conn, d, known) for d in repo.DURATIONS]
-        out += await self._per_inhabitants(conn, now)
         out += _mission(await self._mission_figures(conn, now))
         out += await self._goals_progress(conn, now)
         return out
 
-    def _acute(self, rows: list[asyncpg.Record], municipalities: list[str]) -> list[Metric]:
-        zeros = [(code,) for code in municipalities]
-        families = {
-            "total": _Family(["municipality"], zeros).add_rows(rows, "total"),
-            "picked_up": _Family(["municipality"], zeros).add_rows(rows, "picked_up"),
-            "waiting": _Family(["municipality"], zeros).add_rows(rows, "waiting"),
-            "oldest_wait": _Family(["municipality"], zeros).add_rows(rows, "oldest_wait"),
-        }
+    def _acute(self, rows: list[asyncpg.Record]) -> list[Metric]:
+        """The consortium's acute figures. The oldest wait is the longest of any municipality:
+        the alert fires on it, and the coordinators see in the triage desk which one it is."""
+        total = _Family([], [()]).add_rows(rows, "total")
+        picked_up = _Family([], [()]).add_rows(rows, "picked_up")
+        waiting = _Family([], [()]).add_rows(rows, "waiting")
+        oldest = GaugeMetricFamily(
+            "signaalpunt_acute_alert_oldest_wait_seconds",
+            "How long the oldest acute alert without first contact has waited (0: none)",
+        )
+        oldest.add_metric([], max((repo.as_float(r["oldest_wait"]) for r in rows), default=0.0))
         return [
-            families["total"].counter("signaalpunt_acute_alerts", "Acute-risk alerts raised"),
-            families["picked_up"].counter(
+            total.counter("signaalpunt_acute_alerts", "Acute-risk alerts raised"),
+            picked_up.counter(
                 "signaalpunt_acute_alerts_picked_up_within_hour",
                 "Acute alerts followed by first contact within an hour",
             ),
-            families["waiting"].gauge(
+            waiting.gauge(
                 "signaalpunt_acute_alerts_waiting",
                 "Acute alerts without first contact yet (case not closed)",
             ),
-            families["oldest_wait"].gauge(
-                "signaalpunt_acute_alert_oldest_wait_seconds",
-                "How long the oldest acute alert without first contact has waited (0: none)",
-            ),
+            oldest,
         ]
 
     async def _histogram(
@@ -329,26 +332,6 @@ class ReadModelCollector(Collector):
         for key, (buckets, total) in sorted(series.items()):
             family.add_metric(list(key), buckets, total)
         return family
-
-    async def _per_inhabitants(self, conn: DbConnection, now: datetime) -> list[Metric]:
-        inhabitants = GaugeMetricFamily(
-            "signaalpunt_municipality_inhabitants",
-            "Inhabitants per municipality (configuration), for rates per 1,000",
-            labels=["municipality"],
-        )
-        per_1000 = GaugeMetricFamily(
-            "signaalpunt_signals_received_365d_per_1000_inhabitants",
-            "Signals received in the last 365 days per 1,000 inhabitants",
-            labels=["municipality"],
-        )
-        counts = {
-            r["municipality"]: int(r["n"])
-            for r in await repo.received_since(conn, now - timedelta(days=365))
-        }
-        for code, municipality in sorted(self._municipalities.items()):
-            inhabitants.add_metric([code], municipality.inhabitants)
-            per_1000.add_metric([code], 1000 * counts.get(code, 0) / municipality.inhabitants)
-        return [inhabitants, per_1000]
 
     async def _mission_figures(self, conn: DbConnection, now: datetime) -> MissionFigures:
         today = now.astimezone(self._time_zone).date()

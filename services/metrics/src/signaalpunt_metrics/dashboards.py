@@ -6,11 +6,13 @@
 Rules every expression follows:
 - read-model figures are the same on every replica of the metrics service, so an expression first
   takes `max by (<all the metric's labels>)` (drops `instance` without adding replicas up);
-- small counts are suppressed: a count (or a figure derived from one, such as a rate per 1,000 or
-  a share) is shown only when the count behind it is at least SMALL_COUNT in the period, per
-  municipality and breakdown (`>= 5`; docs/metrics.md). Operational alarm figures a coordinator
-  must act on (acute alerts waiting, overdue signals) are not suppressed: they name no one and
-  hiding a single waiting case would be dangerous.
+- nothing running is shown per municipality: the metrics service publishes its running figures
+  (counters, gauges, histograms) for the consortium only, and per municipality only the mission's
+  complete periods with small counts hidden (mission.py; docs/metrics.md). The overview and
+  follow-up dashboards show the consortium, the mission dashboard each municipality;
+- the consortium's counts (and figures derived from one, such as a share or a quantile) are shown
+  only from SMALL_COUNT on (`>= 5`). Alarm figures (acute alerts waiting, overdue signals) are
+  not: hiding a single waiting case would be dangerous.
 """
 
 from __future__ import annotations
@@ -59,17 +61,16 @@ from .mission import CONSORTIUM
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="signaalpunt-prometheus")
 """Fixed in deploy/grafana/provisioning/datasources/prometheus.yaml."""
 OUT = Path(__file__).resolve().parents[4] / "deploy" / "grafana" / "dashboards"
-M = 'municipality=~"$municipality"'
 RUNBOOKS = "https://signaalpunt.nl/docs/runbooks/"
 """The same base as the alerts' runbook_url (deploy/prometheus/rules): docs/runbooks/<alert>.md."""
 
 # -- PromQL helpers -------------------------------------------------------------------------
 
 
-def received(window: str, by: str) -> str:
+def received(window: str, by: str, where: str = "") -> str:
     return (
-        f"sum by ({by}) (max by (municipality, channel, partner_type) "
-        f"(increase(signaalpunt_signals_received_total{{{M}}}[{window}])))"
+        f"sum by ({by}) (max by (channel, partner_type) "
+        f"(increase(signaalpunt_signals_received_total{where}[{window}])))"
     )
 
 
@@ -79,19 +80,20 @@ def shown(count: str) -> str:
 
 
 def per_1000(window: str) -> str:
-    count = received(window, "municipality")
+    """The consortium's signals per 1,000 inhabitants (per municipality: the mission's)."""
+    count = received(window, "")
     return (
-        f"1000 * {count} / on (municipality) "
-        f"max by (municipality) (signaalpunt_municipality_inhabitants{{{M}}}) "
-        f"and on (municipality) ({shown(count)})"
+        f'1000 * {count} / on () max (signaalpunt_area_inhabitants{{area="{CONSORTIUM}"}}) '
+        f"and on () ({shown(count)})"
     )
 
 
-def counted(metric: str, labels: str, by: str, window: str = "$__range", where: str = M) -> str:
+def counted(metric: str, labels: str, by: str, window: str = "$__range") -> str:
+    grouped = f"max by ({labels})" if labels else "max"
     return (
-        f"sum by ({by}) (max by ({labels}) (increase({metric}{{{where}}}[{window}])))"
+        f"sum by ({by}) ({grouped} (increase({metric}[{window}])))"
         if by
-        else f"sum (max by ({labels}) (increase({metric}{{{where}}}[{window}])))"
+        else f"sum ({grouped} (increase({metric}[{window}])))"
     )
 
 
@@ -196,23 +198,7 @@ def _bars(
     )
 
 
-def _municipality_variable() -> QueryVariable:
-    return (
-        QueryVariable("municipality")
-        .label("Gemeente / municipality")
-        .datasource(DATASOURCE)
-        .query("label_values(signaalpunt_municipality_inhabitants, municipality)")
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".*")
-    )
-
-
-def _dashboard(
-    uid: str, title: str, description: str, since: str = "now-30d", *, municipality: bool = True
-) -> Dashboard:
+def _dashboard(uid: str, title: str, description: str, since: str = "now-30d") -> Dashboard:
     """`since`: the default time range, what the dashboard's reader looks back over."""
     d = (
         Dashboard(title)
@@ -224,10 +210,13 @@ def _dashboard(
         .refresh("1m")
         .tooltip(DashboardCursorSync.CROSSHAIR)
     )
-    return d.with_variable(_municipality_variable()) if municipality else d
+    return d
 
 
-SUPPRESSED = f"Counts below {SMALL_COUNT} per municipality and period are not shown."
+SUPPRESSED = (
+    f"The consortium's figures; counts below {SMALL_COUNT} are not shown. Per municipality: the "
+    "mission dashboard (complete periods, small counts hidden by the metrics service)."
+)
 
 
 def overview() -> Dashboard:
@@ -249,13 +238,7 @@ def overview() -> Dashboard:
         _stat(
             "Through partners",
             "Signals from partner organisations (portal and partner systems). " + SUPPRESSED,
-            query(
-                shown(
-                    "sum (max by (municipality, channel, partner_type) (increase("
-                    f'signaalpunt_signals_received_total{{{M}, partner_type!="none"}}[$__range])))'
-                ),
-                instant=True,
-            ),
+            query(shown(received("$__range", "", '{partner_type!="none"}')), instant=True),
         )
     )
     d = d.with_panel(
@@ -265,10 +248,9 @@ def overview() -> Dashboard:
             query(
                 shown(
                     counted(
-                        "signaalpunt_signals_triaged_total",
-                        "municipality, route, priority",
+                        'signaalpunt_signals_triaged_total{route="acuut"}',
+                        "route, priority",
                         "",
-                        where=f'{M}, route="acuut"',
                     )
                 ),
                 instant=True,
@@ -280,7 +262,7 @@ def overview() -> Dashboard:
             "Partner signals refused",
             "Partner events intake refused (invalid, unknown partner, outside the consortium).",
             query(
-                counted("signaalpunt_partner_rejections_total", "municipality, reason", ""),
+                counted("signaalpunt_partner_rejections_total", "reason", ""),
                 instant=True,
             ),
         )
@@ -294,9 +276,15 @@ def overview() -> Dashboard:
     )
     d = d.with_panel(
         _series(
-            "Signals per municipality (rolling 24 h)",
-            SUPPRESSED,
-            query(shown(received("1d", "municipality")), "{{municipality}}"),
+            "Signals per municipality in the last complete day",
+            "From the mission's figures: a municipality's count shows only when the metrics "
+            f"service published it (0 or at least {SMALL_COUNT}, and no hidden count to be "
+            "worked out from it).",
+            query(
+                'max by (area) (signaalpunt_signals_in_period_all_channels{period="day"} '
+                'and on (period, start) (signaalpunt_mission_period_ago{period="day"} == 1))',
+                "{{area}}",
+            ),
         )
     )
     d = d.with_panel(
@@ -304,20 +292,16 @@ def overview() -> Dashboard:
             "Signals per partner type (rolling 7 days)",
             "GP (huisarts), supermarket, Wmo desk, housing corporation, … " + SUPPRESSED,
             query(
-                shown(
-                    "sum by (partner_type) (max by (municipality, channel, partner_type) "
-                    "(increase(signaalpunt_signals_received_total"
-                    f'{{{M}, partner_type!="none"}}[7d])))'
-                ),
-                "{{partner_type}}",
+                shown(received("7d", "partner_type", '{partner_type!="none"}')), "{{partner_type}}"
             ),
         )
     )
     d = d.with_panel(
         _bars(
             "Signals per 1,000 inhabitants (selected period)",
-            "Population from the metrics service's configuration (inhabitants.yaml). " + SUPPRESSED,
-            query(per_1000("$__range"), "{{municipality}}", instant=True),
+            "The consortium's; population from the metrics service's configuration "
+            "(inhabitants.yaml). " + SUPPRESSED,
+            query(per_1000("$__range"), "consortium", instant=True),
         )
     )
     d = d.with_row(Row("Routes and risk groups"))
@@ -329,7 +313,7 @@ def overview() -> Dashboard:
                 shown(
                     counted(
                         "signaalpunt_signals_triaged_total",
-                        "municipality, route, priority",
+                        "route, priority",
                         "route",
                     )
                 ),
@@ -347,7 +331,7 @@ def overview() -> Dashboard:
                 shown(
                     counted(
                         "signaalpunt_signals_risk_group_total",
-                        "municipality, risk_group",
+                        "risk_group",
                         "risk_group",
                     )
                 ),
@@ -366,7 +350,7 @@ def overview() -> Dashboard:
                 shown(
                     counted(
                         "signaalpunt_triage_decisions_total",
-                        "municipality, decided_by",
+                        "decided_by",
                         "decided_by",
                     )
                 ),
@@ -376,7 +360,7 @@ def overview() -> Dashboard:
             span=8,
         ).with_target(
             query(
-                shown(counted("signaalpunt_triage_overrides_total", "municipality, route", "")),
+                shown(counted("signaalpunt_triage_overrides_total", "route", "")),
                 "overrides",
                 "B",
                 instant=True,
@@ -448,7 +432,7 @@ def follow_up() -> Dashboard:
             "Acute-risk signals without first contact yet. Not suppressed: each one needs "
             "action now.",
             query(
-                f"sum (max by (municipality) (signaalpunt_acute_alerts_waiting{{{M}}}))",
+                "max (signaalpunt_acute_alerts_waiting)",
                 instant=True,
             ),
         )
@@ -457,7 +441,7 @@ def follow_up() -> Dashboard:
         _stat(
             "Oldest acute alert waiting",
             "The alert rule fires after an hour.",
-            query(f"max (signaalpunt_acute_alert_oldest_wait_seconds{{{M}}})", instant=True),
+            query("max (signaalpunt_acute_alert_oldest_wait_seconds)", instant=True),
             unit="s",
         )
     )
@@ -467,8 +451,7 @@ def follow_up() -> Dashboard:
             "Open signals past their first-contact deadline without contact (not suppressed: "
             "coordinators act on them).",
             query(
-                "sum (max by (municipality, route, priority) "
-                f"(signaalpunt_signals_overdue{{{M}}}))",
+                "sum (max by (route, priority) (signaalpunt_signals_overdue))",
                 instant=True,
             ),
         )
@@ -479,11 +462,11 @@ def follow_up() -> Dashboard:
             "Share of acute alerts in the period followed by first contact within an hour. "
             + SUPPRESSED,
             query(
-                counted("signaalpunt_acute_alerts_picked_up_within_hour_total", "municipality", "")
+                counted("signaalpunt_acute_alerts_picked_up_within_hour_total", "", "")
                 + " / "
-                + counted("signaalpunt_acute_alerts_total", "municipality", "")
+                + counted("signaalpunt_acute_alerts_total", "", "")
                 + " and on () ("
-                + shown(counted("signaalpunt_acute_alerts_total", "municipality", ""))
+                + shown(counted("signaalpunt_acute_alerts_total", "", ""))
                 + ")",
                 instant=True,
             ),
@@ -495,10 +478,7 @@ def follow_up() -> Dashboard:
             "Open signals by state",
             "Signals not closed: received, triaged, in intake, referred. " + SUPPRESSED,
             query(
-                shown(
-                    "sum by (state) (max by (municipality, state) "
-                    f"(signaalpunt_signals_open{{{M}}}))"
-                ),
+                shown("sum by (state) (max by (state) (signaalpunt_signals_open))"),
                 "{{state}}",
             ),
         )
@@ -508,8 +488,7 @@ def follow_up() -> Dashboard:
             "Overdue signals by route",
             "Open signals past their first-contact deadline without first contact.",
             query(
-                "sum by (route) (max by (municipality, route, priority) "
-                f"(signaalpunt_signals_overdue{{{M}}}))",
+                "sum by (route) (max by (route, priority) (signaalpunt_signals_overdue))",
                 "{{route}}",
             ),
         )
@@ -520,15 +499,15 @@ def follow_up() -> Dashboard:
             "Time to first contact (median and 90th percentile, rolling 7 days)",
             "From receiving a signal to the reporter contacted or the intake held. " + SUPPRESSED,
             query(
-                quantile(
-                    0.5, "signaalpunt_signal_time_to_first_contact_seconds", "municipality, route"
-                ).replace("$__range", "7d"),
+                quantile(0.5, "signaalpunt_signal_time_to_first_contact_seconds", "route").replace(
+                    "$__range", "7d"
+                ),
                 "median",
             ),
             query(
-                quantile(
-                    0.9, "signaalpunt_signal_time_to_first_contact_seconds", "municipality, route"
-                ).replace("$__range", "7d"),
+                quantile(0.9, "signaalpunt_signal_time_to_first_contact_seconds", "route").replace(
+                    "$__range", "7d"
+                ),
                 "90th percentile",
                 "B",
             ),
@@ -540,15 +519,15 @@ def follow_up() -> Dashboard:
             "Time to triage (median and 90th percentile, rolling 7 days)",
             "From receiving a signal to the rules' decision. " + SUPPRESSED,
             query(
-                quantile(
-                    0.5, "signaalpunt_signal_time_to_triage_seconds", "municipality, channel"
-                ).replace("$__range", "7d"),
+                quantile(0.5, "signaalpunt_signal_time_to_triage_seconds", "channel").replace(
+                    "$__range", "7d"
+                ),
                 "median",
             ),
             query(
-                quantile(
-                    0.9, "signaalpunt_signal_time_to_triage_seconds", "municipality, channel"
-                ).replace("$__range", "7d"),
+                quantile(0.9, "signaalpunt_signal_time_to_triage_seconds", "channel").replace(
+                    "$__range", "7d"
+                ),
                 "90th percentile",
                 "B",
             ),
@@ -562,22 +541,21 @@ def follow_up() -> Dashboard:
             + SUPPRESSED,
             query(
                 counted(
-                    "signaalpunt_signal_time_to_first_contact_seconds_bucket",
-                    "municipality, route, le",
+                    'signaalpunt_signal_time_to_first_contact_seconds_bucket{le="259200.0"}',
+                    "route, le",
                     "route",
-                    where=f'{M}, le="259200.0"',
                 )
                 + " / "
                 + counted(
                     "signaalpunt_signal_time_to_first_contact_seconds_count",
-                    "municipality, route",
+                    "route",
                     "route",
                 )
                 + " and on (route) ("
                 + shown(
                     counted(
                         "signaalpunt_signal_time_to_first_contact_seconds_count",
-                        "municipality, route",
+                        "route",
                         "route",
                     )
                 )
@@ -596,7 +574,7 @@ def follow_up() -> Dashboard:
                 shown(
                     counted(
                         "signaalpunt_deadlines_missed_total",
-                        "municipality, route, priority",
+                        "route, priority",
                         "route",
                     )
                 ),
@@ -616,7 +594,7 @@ def follow_up() -> Dashboard:
                 shown(
                     counted(
                         "signaalpunt_offer_gaps_total",
-                        "municipality, need, reason",
+                        "need, reason",
                         "need, reason",
                     )
                 ),
@@ -632,7 +610,7 @@ def follow_up() -> Dashboard:
             "no_capacity, in_progress, completed, … (a referral counts under each status it "
             "passed). From referrals.v1. " + SUPPRESSED,
             query(
-                shown(counted("signaalpunt_referrals_total", "municipality, status", "status")),
+                shown(counted("signaalpunt_referrals_total", "status", "status")),
                 "{{status}}",
                 instant=True,
             ),
@@ -645,7 +623,7 @@ def follow_up() -> Dashboard:
             "Sent referrals the organisation did not answer within its working days; the "
             "coordinator on duty was told. " + SUPPRESSED,
             query(
-                shown(counted("signaalpunt_referral_escalations_total", "municipality", "")),
+                shown(counted("signaalpunt_referral_escalations_total", "", "")),
                 instant=True,
             ),
             span=4,
@@ -664,7 +642,7 @@ def follow_up() -> Dashboard:
                 shown(
                     counted(
                         "signaalpunt_unmatched_requests_total",
-                        "municipality, constraint",
+                        "constraint",
                         "constraint",
                     )
                 ),
@@ -679,9 +657,7 @@ def follow_up() -> Dashboard:
             "One match per volunteer asked: proposed, declined, expired (the next volunteer is "
             "asked), accepted, active, ended. From matches.v1. " + SUPPRESSED,
             query(
-                shown(
-                    counted("signaalpunt_volunteer_matches_total", "municipality, status", "status")
-                ),
+                shown(counted("signaalpunt_volunteer_matches_total", "status", "status")),
                 "{{status}}",
                 instant=True,
             ),
@@ -825,8 +801,8 @@ def pipeline_health() -> Dashboard:
             "Notifications by outcome",
             "Messages sent, queued (quiet hours) or failed, per template.",
             query(
-                "sum by (template, status) (max by (municipality, template, channel, status) "
-                f"(increase(signaalpunt_notifications_total{{{M}}}[1h])))",
+                "sum by (template, status) (max by (template, channel, status) "
+                "(increase(signaalpunt_notifications_total[1h])))",
                 "{{template}} {{status}}",
             ),
         )
@@ -1047,7 +1023,6 @@ def mission() -> Dashboard:
         "for the consortium, per partner type and per 1,000 inhabitants, and the change "
         "against the period before. " + MISSION_NOTE,
         "now-24h",  # every panel shows the complete periods as published at the range's end
-        municipality=False,
     )
     d = d.with_variable(_area_variable()).with_variable(_period_variable())
     return _mission_rates(_mission_channels(d))

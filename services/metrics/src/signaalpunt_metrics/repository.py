@@ -250,8 +250,8 @@ DURATIONS: tuple[Duration, ...] = (
     Duration(
         name="signaalpunt_signal_time_to_triage_seconds",
         documentation="From receiving a signal to the rules' triage decision",
-        labels=("municipality", "channel"),
-        source="SELECT municipality, channel,"
+        labels=("channel",),
+        source="SELECT channel,"
         " GREATEST(0, EXTRACT(EPOCH FROM decided_at - received_at))::float8 AS seconds"
         " FROM triage_decisions WHERE decision = 1",
         buckets=(10, MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 4 * HOUR, DAY, 3 * DAY, 7 * DAY),
@@ -259,8 +259,8 @@ DURATIONS: tuple[Duration, ...] = (
     Duration(
         name="signaalpunt_signal_time_to_first_contact_seconds",
         documentation="From receiving a signal to first contact (reporter contacted or intake)",
-        labels=("municipality", "route"),
-        source="SELECT municipality, first_contact_route AS route,"
+        labels=("route",),
+        source="SELECT first_contact_route AS route,"
         " GREATEST(0, EXTRACT(EPOCH FROM first_contact_at - received_at))::float8 AS seconds"
         " FROM cases WHERE first_contact_at IS NOT NULL",
         buckets=(HOUR, 4 * HOUR, 8 * HOUR, DAY, 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY),
@@ -289,14 +289,6 @@ async def received(conn: DbConnection) -> Rows:
     return await conn.fetch(
         "SELECT municipality, channel, partner_type, count(*) AS n FROM signals_received"
         " GROUP BY 1, 2, 3"
-    )
-
-
-async def received_since(conn: DbConnection, since: datetime) -> Rows:
-    return await conn.fetch(
-        "SELECT municipality, count(*) AS n FROM signals_received WHERE received_at >= $1"
-        " GROUP BY 1",
-        since,
     )
 
 

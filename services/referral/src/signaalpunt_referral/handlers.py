@@ -70,13 +70,13 @@ class ReferralMetrics:
         self.changes = Counter(
             "signaalpunt_referral_changes",
             "Referral status changes, by status",
-            ["municipality", "status"],
+            ["status"],
             registry=registry,
         )
         self.gaps = Counter(
             "signaalpunt_referral_gaps",
             "Needs the social map could not meet, by need and reason",
-            ["municipality", "need", "reason"],
+            ["need", "reason"],
             registry=registry,
         )
         self.webhooks = Counter(
@@ -153,7 +153,7 @@ async def _publish(
         told = _webhook_event(r.status, previous)
         if told:
             await repo.queue_webhook(work.connection, r, told, r.updated_at)
-    ctx.metrics.changes.labels(r.municipality, r.status.value).inc()
+    ctx.metrics.changes.labels(r.status.value).inc()
 
 
 publish_referral = _publish
@@ -338,7 +338,7 @@ async def propose(
                 ),
                 key=stored.municipality,
             )
-            ctx.metrics.gaps.labels(stored.municipality, gap.need.value, gap.reason.value).inc()
+            ctx.metrics.gaps.labels(gap.need.value, gap.reason.value).inc()
     log.info(
         "help question ranked",
         signal_id=str(signal_id),

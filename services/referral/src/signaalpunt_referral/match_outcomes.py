@@ -130,7 +130,7 @@ async def publish_match_request(
         work.new_event(event, municipality=r.municipality),
         key=str(r.signal_id),
     )
-    ctx.metrics.changes.labels(r.municipality, now.value).inc()
+    ctx.metrics.changes.labels(now.value).inc()
 
 
 def register_match_outcomes(ctx: Referrals) -> None:

@@ -84,37 +84,37 @@ class TriageMetrics:
             # not `signaalpunt_triage_decisions`: that is the metrics service's durable figure
             "signaalpunt_triage_decisions_published",
             "Triage decisions published by this process, by route, priority and who decided",
-            ["municipality", "route", "priority", "decided_by"],
+            ["route", "priority", "decided_by"],
             registry=registry,
         )
         self.acute_alerts = Counter(
             "signaalpunt_triage_acute_alerts",
             "Acute alerts raised for the coordinator on duty",
-            ["municipality"],
+            [],
             registry=registry,
         )
         self.possible_acute_alerts = Counter(
             "signaalpunt_triage_possible_acute_alerts",
             "Possible-acute signals put before a coordinator for review within hours",
-            ["municipality"],
+            [],
             registry=registry,
         )
         self.reviews_missed = Counter(
             "signaalpunt_triage_possible_acute_reviews_missed",
             "Possible-acute signals not reviewed by their review deadline (by this replica)",
-            ["municipality"],
+            [],
             registry=registry,
         )
         self.deadlines_missed = Counter(
             "signaalpunt_triage_deadlines_missed",
             "First-contact deadlines reported missed (by this replica)",
-            ["municipality", "priority"],
+            ["priority"],
             registry=registry,
         )
         self.steps = Counter(
             "signaalpunt_triage_case_steps",
             "Case steps recorded, by step",
-            ["municipality", "step"],
+            ["step"],
             registry=registry,
         )
         # a watcher that stopped looking misses every deadline silently: the alert
@@ -333,7 +333,7 @@ async def _publish_decision(
     # counted before the commit: a rolled-back transaction over-counts by one, which the
     # metrics service (counting from the topics) does not; these are for operators' eyes
     triage.metrics.decisions.labels(
-        municipality, decision.route.value, decision.priority.value, decided_by.value
+        decision.route.value, decision.priority.value, decided_by.value
     ).inc()
     # the coordinator on duty hears of an acute signal at once: on the rules' decision, or
     # when a coordinator turns a signal acute (not again when an acute one is only confirmed)
@@ -349,7 +349,7 @@ async def _publish_decision(
         await work.publish(
             triage.topics.alerts, work.new_event(acute, municipality=municipality), key=key
         )
-        triage.metrics.acute_alerts.labels(municipality).inc()
+        triage.metrics.acute_alerts.inc()
 
 
 async def _publish_possible_acute_alert(
@@ -375,7 +375,7 @@ async def _publish_possible_acute_alert(
         work.new_event(alert, municipality=municipality),
         key=str(signal.signal_id),
     )
-    triage.metrics.possible_acute_alerts.labels(municipality).inc()
+    triage.metrics.possible_acute_alerts.inc()
 
 
 # -- a coordinator's decision ----------------------------------------------------------------
@@ -602,7 +602,7 @@ async def record_case_step(
             work.new_event(event, municipality=case.municipality),
             key=str(signal_id),
         )
-        triage.metrics.steps.labels(case.municipality, step.value).inc()
+        triage.metrics.steps.labels(step.value).inc()
         updated = await repository.get_case(conn, signal_id)
         assert updated is not None
         return updated, outcome

@@ -44,7 +44,7 @@ async def report_missed_deadlines(triage: Triage, *, batch: int = 200) -> int:
                     work.new_event(missed, municipality=case.municipality),
                     key=str(case.signal_id),
                 )
-                triage.metrics.deadlines_missed.labels(case.municipality, case.priority.value).inc()
+                triage.metrics.deadlines_missed.labels(case.priority.value).inc()
         reported += len(cases)
         if len(cases) < batch:
             if reported:
@@ -74,7 +74,7 @@ async def report_missed_reviews(triage: Triage, *, batch: int = 200) -> int:
                     work.new_event(missed, municipality=case.municipality),
                     key=str(case.signal_id),
                 )
-                triage.metrics.reviews_missed.labels(case.municipality).inc()
+                triage.metrics.reviews_missed.inc()
         reported += len(cases)
         if len(cases) < batch:
             if reported:
