@@ -28,6 +28,7 @@ from signaalpunt_contracts import (
 )
 from signaalpunt_privacy import SubjectErasedError
 from signaalpunt_testkit.serving import publish
+from signaalpunt_testkit.tombstones import expire_as_intake_does
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(240)]
 
@@ -275,3 +276,9 @@ async def test_a_volunteer_is_erased_on_request(
     third = await matching.request(languages=["ty"], first_name=None)
     [p3] = await matching.about(third.data.signal_id)
     assert p3.volunteer_id == next_one
+
+
+async def test_tombstones_of_erased_signals_go_after_730_days(
+    matching: RunningMatching, database_url: str
+) -> None:
+    await expire_as_intake_does(database_url, "matching")

@@ -234,6 +234,7 @@ async def running_referral(
         key_encryption_keys=kek,  # type: ignore[arg-type]
         jwks_file=keys / "jwks.json",
         outbox_poll_interval=0.2,
+        tombstone_check_interval=0.2,  # the tombstones' retention runs while tests look
     )
     clock = SettableClock()
     running, app = build(

@@ -17,6 +17,7 @@ from signaalpunt_contracts import (
     ReferralUpdatedV1,
     SignalErasedV1,
 )
+from signaalpunt_testkit.tombstones import expire_as_intake_does
 from test_referral_flow import import_map, one_service_map
 
 
@@ -133,3 +134,8 @@ async def test_a_help_question_after_its_erasure_is_not_kept(referral: RunningRe
     await referral.proposals(probe.data.signal_id)  # the consumer got past the late one
     await asyncio.sleep(1.0)
     assert await _rows(referral, signal_id) == 0
+
+
+async def test_tombstones_of_erased_signals_go_after_730_days(referral: RunningReferral) -> None:
+    settings = referral.referrals.service.settings
+    await expire_as_intake_does(settings.database_url.get_secret_value(), "referral")

@@ -15,6 +15,7 @@ from signaalpunt_contracts import (
     SignalReceivedV1,
 )
 from signaalpunt_runtime.broker_factory import make_producer
+from signaalpunt_testkit.tombstones import expire_as_intake_does
 from triage_harness import RunningTriage
 
 
@@ -129,3 +130,7 @@ async def test_an_erased_persons_case_goes_with_its_reasons_and_notes(
     probe = await triage.send("Een ander")
     await triage.case(probe.data.signal_id)  # the consumer got past the late one
     assert await _rows(triage, late.signal_id) == 0
+
+
+async def test_tombstones_of_erased_signals_go_after_730_days(triage: RunningTriage) -> None:
+    await expire_as_intake_does(triage.database_url, "triage")

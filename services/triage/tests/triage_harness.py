@@ -211,6 +211,7 @@ async def running_triage(
         key_encryption_keys=kek,  # type: ignore[arg-type]
         jwks_file=keys / "jwks.json",
         outbox_poll_interval=0.2,
+        tombstone_check_interval=0.2,  # the tombstones' retention runs while tests look
     )
     clock = SettableClock()
     running, app = build(settings, topics=topics, clock=clock, watch_deadlines=False)

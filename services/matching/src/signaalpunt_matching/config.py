@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from signaalpunt_privacy.access_log import retention_days_field
+from signaalpunt_privacy.tombstones import erasure_record_days_field
 from signaalpunt_runtime import ServiceSettings
 
 HERE = Path(__file__).resolve().parent
@@ -52,6 +53,10 @@ class MatchingSettings(ServiceSettings):
         default=30, ge=1, le=365, description="warn this long before a VOG expires"
     )
     access_log_retention_days: int = retention_days_field()
+    erasure_record_days: int = erasure_record_days_field()
+    tombstone_check_interval: float = Field(
+        default=3600, gt=0, description="seconds between two runs of the tombstones' retention"
+    )
     check_interval: float = Field(
         default=30.0,
         gt=0,

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from signaalpunt_privacy.access_log import retention_days_field
+from signaalpunt_privacy.tombstones import erasure_record_days_field
 from signaalpunt_runtime import ServiceSettings
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +37,10 @@ class ReferralSettings(ServiceSettings):
     )
     proposals_per_question: int = Field(default=5, ge=1, le=20)
     access_log_retention_days: int = retention_days_field()
+    erasure_record_days: int = erasure_record_days_field()
+    tombstone_check_interval: float = Field(
+        default=3600, gt=0, description="seconds between two runs of the tombstones' retention"
+    )
     deadline_check_interval: float = Field(
         default=60.0, gt=0, description="seconds between looks at unanswered referrals"
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from signaalpunt_privacy.access_log import retention_days_field
+from signaalpunt_privacy.tombstones import erasure_record_days_field
 from signaalpunt_runtime import ServiceSettings
 
 HERE = Path(__file__).resolve().parent
@@ -53,5 +54,9 @@ class TriageSettings(ServiceSettings):
     )
     acute_lane_batch: int = Field(
         default=200, ge=1, le=5000, description="events per transaction in the acute lane"
+    )
+    erasure_record_days: int = erasure_record_days_field()
+    tombstone_check_interval: float = Field(
+        default=3600, gt=0, description="seconds between two runs of the tombstones' retention"
     )
     deadline_batch: int = Field(default=200, ge=1, le=5000)

@@ -19,6 +19,7 @@ from signaalpunt_contracts import (
 )
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
 from signaalpunt_privacy.access_log import AccessLogPruner
+from signaalpunt_privacy.tombstones import TombstonePruner
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.serving import ServiceApp
 
@@ -95,6 +96,13 @@ def build(
         lambda: service.pool, retention_days=settings.access_log_retention_days
     )
     service.also_start(pruner.start, pruner.stop)
+    # erased signals' tombstones (erased_signals) are kept as long as intake's erasure records
+    tombstones = TombstonePruner(
+        lambda: service.pool,
+        retention_days=settings.erasure_record_days,
+        interval=settings.tombstone_check_interval,
+    )
+    service.also_start(tombstones.start, tombstones.stop)
     verifier = TokenVerifier.configured(
         jwks_url=settings.jwks_url,
         jwks_file=settings.jwks_file,

@@ -1,0 +1,91 @@
+"""Retention of erasure tombstones: the ids of erased signals a service keeps so that an event
+about the signal arriving after its erasure (the topics are not ordered among each other) is not
+stored again. A tombstone holds an id and a time, nothing about the person, but it still says
+"this signal was erased": it is kept as long as intake keeps its erasure records (730 days by
+default, `erasure_record_days`), far beyond any topic's retention, and then deleted.
+
+    pruner = TombstonePruner(lambda: service.pool, retention_days=settings.erasure_record_days)
+    service.also_start(pruner.start, pruner.stop)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from pydantic import Field
+from signaalpunt_runtime.database import DbConnection
+from signaalpunt_runtime.logs import get_logger
+
+log = get_logger(__name__)
+
+DEFAULT_DAYS = 730
+"""As intake's erasure records (`IntakeSettings.erasure_record_days`)."""
+MIN_DAYS = 180
+"""Longer than any topic keeps an event (the longest, the dead-letter topics, keep 28 days)."""
+
+
+def erasure_record_days_field() -> Any:
+    """The `erasure_record_days` setting of a service that keeps tombstones of erased signals."""
+    return Field(
+        default=DEFAULT_DAYS,
+        ge=MIN_DAYS,
+        description="days a tombstone of an erased signal (its id and when) is kept, as long as "
+        "intake keeps the erasure's record",
+    )
+
+
+async def prune(conn: DbConnection, before: datetime, table: str = "erased_signals") -> int:
+    """Delete the tombstones written before `before`; how many."""
+    status = await conn.execute(
+        f"DELETE FROM {table} WHERE erased_at < $1",  # noqa: S608 - a constant of the caller
+        before,
+    )
+    return int(status.split()[-1])
+
+
+class TombstonePruner:
+    """Applies the tombstones' retention every `interval` seconds (the first run at start)."""
+
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        *,
+        retention_days: int = DEFAULT_DAYS,
+        interval: float = 3600,
+        table: str = "erased_signals",
+    ) -> None:
+        if retention_days < MIN_DAYS:
+            raise ValueError(f"tombstones are kept at least {MIN_DAYS} days")
+        self._pool, self.retention, self.interval = pool, timedelta(days=retention_days), interval
+        self.table = table
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self, now: datetime | None = None) -> int:
+        at = now or datetime.now(UTC)
+        async with self._pool().acquire() as conn:
+            removed = await prune(conn, at - self.retention, self.table)
+        if removed:
+            log.info("tombstone retention", removed=removed)
+        return removed
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run()
+            except Exception:  # a database that is down: try again next round
+                log.exception("tombstone retention failed")
+            await asyncio.sleep(self.interval)
