@@ -460,6 +460,7 @@ async def running_notifications(
         "smtp_port": sinks.smtp_port,
         "sms_gateway_url": sinks.sms_url,
         "outbox_poll_interval": 0.2,
+        "tombstone_check_interval": 0.2,  # the tombstones' retention runs while tests look
         "sender_poll_interval": 0.1,
         "backoff_initial": timedelta(seconds=0.2),
         "backoff_max": timedelta(seconds=1),

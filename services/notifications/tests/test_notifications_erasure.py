@@ -103,3 +103,29 @@ async def test_an_erased_reporter_leaves_the_facts_without_their_contact(
     assert facts is not None
     assert email not in facts
     assert json.loads(facts)["erased"] is False
+
+
+async def test_an_erased_signals_empty_facts_go_after_730_days(notifications: Running) -> None:
+    """As intake's erasure records: a tombstone 731 days old goes, one 729 days old stays."""
+    old, young = uuid4(), uuid4()
+    conn = await asyncpg.connect(notifications.database_url)
+    try:
+        for signal_id, days in ((old, 731), (young, 729)):
+            await conn.execute(
+                "INSERT INTO notifications.signals (signal_id, municipality, facts, updated_at)"
+                " VALUES ($1, 'GM0715', $2::text::jsonb, now() - make_interval(days => $3))",
+                signal_id,
+                json.dumps({"signal_id": str(signal_id), "municipality": "GM0715", "erased": True}),
+                days,
+            )
+
+        async def pruned() -> bool:
+            left = await conn.fetch(
+                "SELECT signal_id FROM notifications.signals WHERE signal_id = ANY($1)",
+                [old, young],
+            )
+            return {r["signal_id"] for r in left} == {young}
+
+        await eventually(pruned, what="the erased facts past their retention to go")
+    finally:
+        await conn.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,10 +40,23 @@ def erasure_record_days_field() -> Any:
     )
 
 
-async def prune(conn: DbConnection, before: datetime, table: str = "erased_signals") -> int:
+@dataclass(frozen=True)
+class Tombstones:
+    """Where a service keeps its tombstones: the table, the column with when, and which rows
+    are tombstones (notifications keeps them as an erased signal's empty facts)."""
+
+    table: str = "erased_signals"
+    at: str = "erased_at"
+    which: str = "true"
+
+
+ERASED_SIGNALS = Tombstones()
+
+
+async def prune(conn: DbConnection, before: datetime, where: Tombstones = ERASED_SIGNALS) -> int:
     """Delete the tombstones written before `before`; how many."""
     status = await conn.execute(
-        f"DELETE FROM {table} WHERE erased_at < $1",  # noqa: S608 - a constant of the caller
+        f"DELETE FROM {where.table} WHERE {where.at} < $1 AND ({where.which})",  # noqa: S608 - constants of the caller
         before,
     )
     return int(status.split()[-1])
@@ -57,18 +71,18 @@ class TombstonePruner:
         *,
         retention_days: int = DEFAULT_DAYS,
         interval: float = 3600,
-        table: str = "erased_signals",
+        where: Tombstones = ERASED_SIGNALS,
     ) -> None:
         if retention_days < MIN_DAYS:
             raise ValueError(f"tombstones are kept at least {MIN_DAYS} days")
         self._pool, self.retention, self.interval = pool, timedelta(days=retention_days), interval
-        self.table = table
+        self.where = where
         self._task: asyncio.Task[None] | None = None
 
     async def run(self, now: datetime | None = None) -> int:
         at = now or datetime.now(UTC)
         async with self._pool().acquire() as conn:
-            removed = await prune(conn, at - self.retention, self.table)
+            removed = await prune(conn, at - self.retention, self.where)
         if removed:
             log.info("tombstone retention", removed=removed)
         return removed

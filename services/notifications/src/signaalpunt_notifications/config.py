@@ -22,6 +22,7 @@ import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from signaalpunt_privacy.access_log import retention_days_field
+from signaalpunt_privacy.tombstones import erasure_record_days_field
 from signaalpunt_runtime import ServiceSettings
 
 from .domain import (
@@ -102,6 +103,10 @@ class NotificationsSettings(ServiceSettings):
     quiet_hours_end: time = time(8, 0)
     staff_portal_url: str = "http://127.0.0.1:8102/staff"
     access_log_retention_days: int = retention_days_field()
+    erasure_record_days: int = erasure_record_days_field()
+    tombstone_check_interval: float = Field(
+        default=3600, gt=0, description="seconds between two runs of the tombstones' retention"
+    )
 
     def development_values(self) -> Iterable[str]:
         # the packaged files are the development consortium: in production the installation's

@@ -29,6 +29,7 @@ from signaalpunt_contracts import (
 from signaalpunt_contracts.notifications import MessageChannel
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
 from signaalpunt_privacy.access_log import AccessLogPruner
+from signaalpunt_privacy.tombstones import TombstonePruner, Tombstones
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.serving import ServiceApp
 
@@ -198,6 +199,15 @@ def compose(
         lambda: service.pool, retention_days=settings.access_log_retention_days
     )
     service.also_start(pruner.start, pruner.stop)
+    # an erased signal's facts are an empty tombstone (erase_signal): kept as long as intake
+    # keeps its erasure records
+    tombstones = TombstonePruner(
+        lambda: service.pool,
+        retention_days=settings.erasure_record_days,
+        interval=settings.tombstone_check_interval,
+        where=Tombstones(table="signals", at="updated_at", which="(facts->>'erased')::boolean"),
+    )
+    service.also_start(tombstones.start, tombstones.stop)
     app = service.asgi_app(http=build_api(service, verifier, clock))
     return Notifications(service, app, sender, addresses, extensions.rules)
 
