@@ -10,9 +10,10 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest_asyncio
 from metrics_harness import MetricsHarness, private_group, private_topics
-from metrics_scenario import TERNEUZEN, Step, received, triaged
+from metrics_scenario import TERNEUZEN, Step, match, received, triaged
 from signaalpunt_contracts import Envelope, ErasureReason, ErasureScope, SignalErasedV1
 from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_testkit.tombstones import expire_as_intake_does
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -27,6 +28,7 @@ async def metrics(
         topics=topics,
         watched=watched,
         group=group,
+        settings={"tombstone_check_interval": 0.2},  # the tombstones' retention runs while we look
     )
     await harness.producer.start()
     await harness.start()
@@ -80,3 +82,76 @@ async def test_an_erased_signal_still_counts_but_links_to_nobody(metrics: Metric
     scraped = await metrics.scrape()
     assert "signaalpunt_signals_received_total" in scraped
     assert "signaalpunt_consumer_lag" in scraped
+
+
+async def _naming(harness: MetricsHarness, signal_id: UUID) -> dict[str, int]:
+    """Per read model, the rows that name this signal."""
+    conn = await asyncpg.connect(harness.database_url)
+    try:
+        tables = await conn.fetch(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'metrics'"
+            " AND column_name = 'signal_id' AND table_name <> 'erased_signals'"
+        )
+        found = {}
+        for row in tables:
+            n = await conn.fetchval(
+                f"SELECT count(*) FROM metrics.{row['table_name']} WHERE signal_id = $1",
+                signal_id,
+            )
+            if n:
+                found[row["table_name"]] = int(n)
+        return found
+    finally:
+        await conn.close()
+
+
+async def test_an_event_after_the_erasure_counts_but_does_not_link_again(
+    metrics: MetricsHarness,
+) -> None:
+    """Matching ends a match *because of* the erasure (and referral withdraws a referral): that
+    event comes after signals.erased.v1 on another topic. Found by the planted-value scan: the
+    ended match kept the erased signal's id in match_changes."""
+    first = received(902, TERNEUZEN, "web_form")
+    proposed = match(902, 1, 1, "proposed")
+    await metrics.publish([first, proposed])
+    signal_id = first.event.data.signal_id
+    for _ in range(200):
+        if len(await _naming(metrics, signal_id)) == 2:
+            break
+        await asyncio.sleep(0.1)
+    erased = SignalErasedV1(
+        erasure_id=uuid4(),
+        signal_id=signal_id,
+        scope=ErasureScope.PERSON,
+        subject_id=first.event.data.subject_id,
+        reason=ErasureReason.DATA_SUBJECT_REQUEST,
+        erased_at=datetime.now(UTC),
+    )
+    envelope = Envelope.new(erased, municipality=TERNEUZEN, producer="intake")
+    await metrics.publish([Step("erased", str(signal_id), envelope)])
+    for _ in range(200):
+        if not await _naming(metrics, signal_id):
+            break
+        await asyncio.sleep(0.1)
+    assert await _naming(metrics, signal_id) == {}
+    ended = match(902, 1, 2, "ended", end_reason="withdrawn", changed_by="erasure")
+    await metrics.publish([ended])
+    conn = await asyncpg.connect(metrics.database_url)
+    try:
+        for _ in range(200):  # the ended match is counted ...
+            if await conn.fetchval(
+                "SELECT count(*) FROM metrics.match_changes WHERE match_request_id = $1"
+                " AND status = 'ended'",
+                ended.event.data.match_request_id,
+            ):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the ended match was not counted")
+    finally:
+        await conn.close()
+    assert await _naming(metrics, signal_id) == {}  # ... under an id that links to nobody
+
+
+async def test_tombstones_of_erased_signals_go_after_730_days(metrics: MetricsHarness) -> None:
+    await expire_as_intake_does(metrics.database_url, "metrics")

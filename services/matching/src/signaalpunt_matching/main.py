@@ -11,10 +11,10 @@ from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import MATCHES, MATCHES_REQUESTED, VOLUNTEERS_VOG_EXPIRING
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, KeyEncryptionKeys, service_vault
 from signaalpunt_privacy.access_log import AccessLogPruner
-from signaalpunt_privacy.tombstones import TombstonePruner
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.logs import get_logger
 from signaalpunt_runtime.serving import ServiceApp
+from signaalpunt_runtime.tombstones import TombstonePruner
 
 from . import repository as repo
 from .api import build_api

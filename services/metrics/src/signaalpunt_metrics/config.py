@@ -11,6 +11,7 @@ import yaml
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from signaalpunt_runtime import ServiceSettings
+from signaalpunt_runtime.tombstones import erasure_record_days_field
 
 from .domain import Goal, Municipality, Period
 
@@ -32,6 +33,10 @@ class MetricsSettings(ServiceSettings):
     time_zone: str = Field(
         default="Europe/Amsterdam",
         description="the calendar of the mission's days, weeks and months (an IANA zone name)",
+    )
+    erasure_record_days: int = erasure_record_days_field()
+    tombstone_check_interval: float = Field(
+        default=3600, gt=0, description="seconds between two runs of the tombstones' retention"
     )
     consume_batch_size: int = Field(
         default=200, ge=1, description="events per transaction when catching up"

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from signaalpunt_contracts import REGISTRY, Topic
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.serving import ServiceApp
+from signaalpunt_runtime.tombstones import TombstonePruner
 
 from .api import build_api
 from .collector import ReadModelCollector
@@ -57,6 +58,13 @@ def build(
     service.metrics.register(collector)
     # after the offsets reader (started first), so the first figures include the lag
     service.also_start(collector.start, collector.stop)
+    # the ids of erased signals (late events count under a random id) go with intake's records
+    tombstones = TombstonePruner(
+        lambda: service.pool,
+        retention_days=settings.erasure_record_days,
+        interval=settings.tombstone_check_interval,
+    )
+    service.also_start(tombstones.start, tombstones.stop)
     app = service.asgi_app(http=build_api())
     return service, app
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 from signaalpunt_contracts import (
@@ -42,12 +42,19 @@ Rows = list[asyncpg.Record]
 # -- writes (one per topic) -------------------------------------------------------------------
 
 
+async def _linkable(conn: DbConnection, signal_id: UUID) -> UUID:
+    """The id to record an event under: the signal's own, or a random one when the signal was
+    erased before the event arrived (it still counts, but links to nobody)."""
+    erased = await conn.fetchval("SELECT true FROM erased_signals WHERE signal_id = $1", signal_id)
+    return uuid4() if erased else signal_id
+
+
 async def record_received(conn: DbConnection, event: Envelope[SignalReceivedV1]) -> None:
     s = event.data
     await conn.execute(
         "INSERT INTO signals_received (signal_id, municipality, channel, partner_type,"
         " received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        s.signal_id,
+        await _linkable(conn, s.signal_id),
         event.municipality,
         s.channel.value,
         partner_type(s),
@@ -61,7 +68,7 @@ async def record_triaged(conn: DbConnection, event: Envelope[SignalTriagedV1]) -
         "INSERT INTO triage_decisions (signal_id, decision, municipality, channel, route,"
         " priority, risk_groups, decided_by, first_contact_due, received_at, decided_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-        d.signal_id,
+        await _linkable(conn, d.signal_id),
         d.decision,
         event.municipality,
         d.channel.value,
@@ -96,7 +103,7 @@ async def record_step(conn: DbConnection, event: Envelope[CaseStepRecordedV1]) -
                 THEN EXCLUDED.first_contact_route ELSE c.first_contact_route END,
             first_contact_at = LEAST(c.first_contact_at, EXCLUDED.first_contact_at)
         """,
-        s.signal_id,
+        await _linkable(conn, s.signal_id),
         event.municipality,
         s.state.value,
         s.recorded_at,
@@ -111,7 +118,7 @@ async def record_deadline_missed(conn: DbConnection, event: Envelope[DeadlineMis
     await conn.execute(
         "INSERT INTO deadlines_missed (signal_id, first_contact_due, municipality, route,"
         " priority, detected_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        m.signal_id,
+        await _linkable(conn, m.signal_id),
         m.first_contact_due,
         event.municipality,
         m.route.value,
@@ -124,7 +131,7 @@ async def record_acute_alert(conn: DbConnection, event: Envelope[AcuteSignalAler
     await conn.execute(
         "INSERT INTO acute_alerts (signal_id, municipality, raised_at) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING",
-        event.data.signal_id,
+        await _linkable(conn, event.data.signal_id),
         event.municipality,
         event.data.raised_at,
     )
@@ -136,7 +143,7 @@ async def record_possible_acute_alert(
     await conn.execute(
         "INSERT INTO possible_acute_alerts (signal_id, municipality, raised_at)"
         " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        event.data.signal_id,
+        await _linkable(conn, event.data.signal_id),
         event.municipality,
         event.data.raised_at,
     )
@@ -148,7 +155,7 @@ async def record_review_missed(
     await conn.execute(
         "INSERT INTO possible_acute_reviews_missed (signal_id, municipality, detected_at)"
         " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        event.data.signal_id,
+        await _linkable(conn, event.data.signal_id),
         event.municipality,
         event.data.detected_at,
     )
@@ -188,7 +195,7 @@ async def record_referral(conn: DbConnection, event: Envelope[ReferralUpdatedV1]
         " escalated, at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         r.referral_id,
         r.version,
-        r.signal_id,
+        await _linkable(conn, r.signal_id),
         event.municipality,
         r.status.value,
         r.escalated,
@@ -206,7 +213,7 @@ async def record_match(conn: DbConnection, event: Envelope[MatchUpdatedV1]) -> N
         m.attempt,
         m.version,
         m.status.value,
-        m.signal_id,
+        await _linkable(conn, m.signal_id),
         event.municipality,
         m.failed_constraint.value if m.failed_constraint else None,
         m.changed_at,
@@ -218,7 +225,7 @@ async def record_gap(conn: DbConnection, event: Envelope[OfferGapV1]) -> None:
     await conn.execute(
         "INSERT INTO referral_gaps (signal_id, need, municipality, reason, detected_at)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        g.signal_id,
+        await _linkable(conn, g.signal_id),
         g.need.value,
         event.municipality,
         g.reason.value,
@@ -527,6 +534,11 @@ async def record_erasure(conn: DbConnection, event: Envelope[SignalErasedV1]) ->
     nothing here: no read model holds anything of the reporter."""
     if event.data.scope is not ErasureScope.PERSON:
         return
+    # a later event about the signal (a withdrawal because of this erasure) must not link again
+    await conn.execute(
+        "INSERT INTO erased_signals (signal_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        event.data.signal_id,
+    )
     anonymous = uuid4()
     for table in _SIGNAL_TABLES:
         await conn.execute(

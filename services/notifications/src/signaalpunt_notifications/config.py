@@ -22,8 +22,8 @@ import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from signaalpunt_privacy.access_log import retention_days_field
-from signaalpunt_privacy.tombstones import erasure_record_days_field
 from signaalpunt_runtime import ServiceSettings
+from signaalpunt_runtime.tombstones import erasure_record_days_field
 
 from .domain import (
     Contact,

@@ -19,9 +19,9 @@ from signaalpunt_contracts import (
 )
 from signaalpunt_privacy import KEY_STORE_MIGRATIONS, service_vault
 from signaalpunt_privacy.access_log import AccessLogPruner
-from signaalpunt_privacy.tombstones import TombstonePruner
 from signaalpunt_runtime import Service
 from signaalpunt_runtime.serving import ServiceApp
+from signaalpunt_runtime.tombstones import TombstonePruner
 
 from .api import build_api
 from .config import TriageSettings

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 from pydantic import Field
+
 from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.logs import get_logger
 
