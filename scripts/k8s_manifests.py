@@ -58,6 +58,9 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
 }
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "192Mi"}, "limits": {"memory": "384Mi"}}
 # HTTP services reachable from the ingress controller (the others only serve their management port)
+# under services/ without Kafka or a database: the staff console (a web front end over the
+# services' APIs) has no manifests yet (docs/console.md)
+FRONT_ENDS = frozenset({"console"})
 EDGE_SERVICES = frozenset({"intake", "triage", "notifications", "referral", "matching"})
 # settings that are secrets although typed as plain values (none yet) and secrets shared by
 # several services (one Secret, one key rotation)
@@ -97,13 +100,16 @@ def discover_services() -> list[Service]:
         name = project.parent.name
         package = "signaalpunt_" + name.replace("-", "_")
         config = importlib.import_module(f"{package}.config")
-        [settings] = [
+        found_settings = [
             c
             for _, c in inspect.getmembers(config, inspect.isclass)
             if issubclass(c, ServiceSettings)
             and c is not ServiceSettings
             and c.__module__ == config.__name__
         ]
+        if not found_settings and name in FRONT_ENDS:
+            continue
+        [settings] = found_settings
         found.append(Service(name, package, settings, str(settings.model_config["env_prefix"])))
     return found
 

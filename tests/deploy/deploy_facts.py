@@ -69,6 +69,11 @@ def settings_of(cls: type[ServiceSettings], prefix: str) -> list[Setting]:
     return found
 
 
+FRONT_ENDS = frozenset({"console"})
+"""Under services/ without Kafka or a database (no `ServiceSettings`): the staff console, a web
+front end over the services' APIs. compose and k8s do not run it yet (docs/console.md)."""
+
+
 @cache
 def services() -> tuple[ServiceFacts, ...]:
     """Every service under services/ (a new one is covered as soon as its folder exists)."""
@@ -84,6 +89,8 @@ def services() -> tuple[ServiceFacts, ...]:
             and c is not ServiceSettings
             and c.__module__ == config.__name__
         ]
+        if not classes and name in FRONT_ENDS:
+            continue
         assert len(classes) == 1, f"{package}.config should define one settings class: {classes}"
         prefix = str(classes[0].model_config.get("env_prefix", ""))
         found.append(ServiceFacts(name, package, classes[0], prefix))

@@ -1,0 +1,118 @@
+"""The console's words, Dutch first with English (the users' words; codes never shown alone)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGUAGES = ("nl", "en")
+
+WORDS: dict[str, tuple[str, str]] = {
+    # pages and navigation
+    "title": ("Signaalpunt eenzaamheid", "Signal point for loneliness"),
+    "queue": ("Werkvoorraad", "Queue"),
+    "social_map": ("Sociale kaart", "Social map"),
+    "volunteers": ("Vrijwilligers", "Volunteers"),
+    "reports": ("Rapportages", "Reports"),
+    "sign_in": ("Inloggen", "Sign in"),
+    "sign_out": ("Uitloggen", "Sign out"),
+    "signed_in_as": ("Ingelogd als", "Signed in as"),
+    "skip": ("Naar de inhoud", "Skip to content"),
+    "language": ("English", "Nederlands"),
+    # queue
+    "acute": ("Acuut", "Acute"),
+    "possible_acute": ("Mogelijk acuut: beoordelen", "Possibly acute: to review"),
+    "by_deadline": ("Op termijn", "By deadline"),
+    "advice_113": (
+        "Acuut: schakel direct 113 Zelfmoordpreventie (113 of 0800-0113) of de huisarts in.",
+        "Acute: involve 113 Suicide Prevention (113 or 0800-0113) or the GP at once.",
+    ),
+    "cases": ("meldingen", "cases"),
+    "overdue": ("te laat", "overdue"),
+    "filter": ("Filteren", "Filter"),
+    "any": ("alle", "any"),
+    "no_cases": ("Geen meldingen.", "No cases."),
+    "municipality": ("Gemeente", "Municipality"),
+    "route": ("Route", "Route"),
+    "priority": ("Prioriteit", "Priority"),
+    "state": ("Status", "State"),
+    "risk_groups": ("Risicogroepen", "Risk groups"),
+    "received": ("Ontvangen", "Received"),
+    "due": ("Eerste contact uiterlijk", "First contact due"),
+    "review_due": ("Beoordelen uiterlijk", "Review due"),
+    "channel": ("Kanaal", "Channel"),
+    "open": ("Openen", "Open"),
+    # case
+    "case": ("Melding", "Case"),
+    "decision": ("Triagebesluit", "Triage decision"),
+    "decided_by": ("Besloten door", "Decided by"),
+    "rules_version": ("Regelset", "Rules version"),
+    "why": ("Waarom", "Why"),
+    "matched": ("Herkend", "Matched"),
+    "matched_words": ("Woorden van de regels", "Words of the rules"),
+    "lock": ("Bewerkslot", "Edit lock"),
+    "take_lock": ("Slot nemen", "Take the lock"),
+    "release_lock": ("Slot vrijgeven", "Release the lock"),
+    "locked_by": ("Bewerkt door", "Being edited by"),
+    "until": ("tot", "until"),
+    "no_lock": ("Niemand bewerkt deze melding.", "Nobody is editing this case."),
+    "confirm": ("Besluit bevestigen", "Confirm the decision"),
+    "change": ("Besluit wijzigen", "Change the decision"),
+    "reason": ("Reden (verplicht bij wijzigen)", "Reason (required for a change)"),
+    "keep": ("ongewijzigd", "unchanged"),
+    "steps": ("Stappen", "Steps"),
+    "record_step": ("Stap vastleggen", "Record a step"),
+    "step": ("Stap", "Step"),
+    "close_reason": ("Reden van afsluiten", "Close reason"),
+    "note": ("Notitie", "Note"),
+    "help_question": ("Hulpvraag", "Help question"),
+    "record_help_question": ("Hulpvraag vastleggen", "Record the help question"),
+    "needs": ("Behoeften", "Needs"),
+    "mobility": ("Mobiliteit", "Mobility"),
+    "text": ("Toelichting", "Explanation"),
+    "consent": (
+        "De persoon stemt in met doorverwijzen",
+        "The person agrees to be referred",
+    ),
+    "from_cues": ("Voorgesteld uit de triage", "Suggested by the triage"),
+    "referrals": ("Doorverwijzingen", "Referrals"),
+    "no_referrals": ("Nog geen doorverwijzingen.", "No referrals yet."),
+    "timeline": ("Tijdlijn", "Timeline"),
+    "contact_attempts": ("Contactpogingen", "Contact attempts"),
+    "save": ("Opslaan", "Save"),
+    "back": ("Terug", "Back"),
+    # outcomes
+    "saved": ("Opgeslagen.", "Saved."),
+    "refused": ("Niet gelukt", "Not done"),
+    "unavailable": (
+        "Deze dienst is nu niet bereikbaar. Probeer het zo opnieuw.",
+        "This service cannot be reached right now. Please try again shortly.",
+    ),
+    "not_found": ("Niet gevonden", "Not found"),
+    "csrf": (
+        "Het formulier is verlopen. Laad de pagina opnieuw en probeer het nog eens.",
+        "The form has expired. Reload the page and try again.",
+    ),
+    "signed_out": ("U bent uitgelogd.", "You are signed out."),
+    "sign_in_failed": ("Inloggen is niet gelukt", "Signing in did not succeed"),
+    "staff_only": (
+        "De console is alleen voor medewerkers van het signaalpunt.",
+        "The console is for the signal point's staff only.",
+    ),
+    "capacity": ("Capaciteit", "Capacity"),
+    "organisation": ("Organisatie", "Organisation"),
+    "service": ("Aanbod", "Offer"),
+    "search": ("Zoeken", "Search"),
+    "gaps": ("Witte vlekken", "Gap report"),
+    "dashboards": ("Dashboards in Grafana", "Dashboards in Grafana"),
+    "status": ("Status", "Status"),
+}
+
+
+def translator(language: str) -> Callable[[str], str]:
+    index = 1 if language == "en" else 0
+
+    def t(key: str) -> str:
+        pair = WORDS.get(key)
+        return pair[index] if pair else key.replace("_", " ")
+
+    return t

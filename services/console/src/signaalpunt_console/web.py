@@ -1,0 +1,515 @@
+"""The console's pages: server-rendered HTML (Jinja2), forms that work without JavaScript.
+
+Every page and action calls a service's API with the signed-in person's token (`backend.Api`);
+what the service refuses is shown with its own reason, a service that is down is a clear 503
+page, and bad input (a malformed id, an unknown filter) is a message, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+from uuid import UUID
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from signaalpunt_access import AuthenticationError, PrincipalKind, TokenVerifier
+from signaalpunt_contracts import (
+    CaseState,
+    CaseStep,
+    CloseReason,
+    Mobility,
+    Need,
+    Priority,
+    RiskGroup,
+    Route,
+)
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from . import queues
+from .backend import Api, Refused, SignInNeeded, Unavailable
+from .config import ConsoleSettings
+from .labels import LANGUAGES, translator
+from .oidc import Attempt, OidcClient, SignInError
+from .sessions import CSRF_FIELD, User, csrf_token, csrf_valid, sign_in, user_of
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "signaalpunt_console"
+
+# the steps the console offers; `triaged` is the rules' own, `help_question_recorded` has a form
+STEPS = [s for s in CaseStep if s not in (CaseStep.TRIAGED, CaseStep.HELP_QUESTION_RECORDED)]
+
+
+class CsrfRefused(Exception):  # noqa: N818
+    pass
+
+
+@dataclass
+class Console:
+    settings: ConsoleSettings
+    http: httpx.AsyncClient
+    oidc: OidcClient
+    verifier: TokenVerifier
+    templates: Jinja2Templates
+
+    def api(self, user: User, service: str) -> Api:
+        base = {
+            "triage": self.settings.triage_url,
+            "referral": self.settings.referral_url,
+            "matching": self.settings.matching_url,
+        }[service]
+        return Api(self.http, base, user.access_token)
+
+
+def language(request: Request) -> str:
+    chosen = request.query_params.get("lang")
+    if chosen in LANGUAGES:
+        request.session["lang"] = chosen
+    stored = request.session.get("lang")
+    return stored if stored in LANGUAGES else "nl"
+
+
+def local_path(target: str | None) -> str:
+    """Where to go after signing in: a path on this site only (no open redirect)."""
+    if not target:
+        return "/queue"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/queue"
+    return target
+
+
+def signal_id_of(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise Refused(404, "Geen geldige meldingscode / Not a valid case id") from None
+
+
+def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = None) -> FastAPI:  # noqa: PLR0915 - one nested function per page
+    client = http or httpx.AsyncClient(timeout=settings.api_timeout_seconds)
+    console = Console(
+        settings=settings,
+        http=client,
+        oidc=OidcClient(
+            discovery_url=settings.oidc_discovery_url,
+            client_id=settings.oidc_client_id,
+            client_secret=(
+                settings.oidc_client_secret.get_secret_value()
+                if settings.oidc_client_secret
+                else None
+            ),
+            redirect_uri=settings.redirect_uri,
+            scopes=settings.oidc_scopes,
+            http=client,
+        ),
+        verifier=TokenVerifier.configured(
+            jwks_url=settings.jwks_url,
+            jwks_file=settings.jwks_file,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+        ),
+        templates=Jinja2Templates(directory=HERE / "templates"),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if http is None:  # the console's own client; a test's is the test's to close
+            await client.aclose()
+
+    app = FastAPI(
+        title="Signaalpunt console",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret.get_secret_value(),
+        session_cookie=COOKIE,
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.state.console = console
+
+    def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        lang = language(request)
+        response = console.templates.TemplateResponse(
+            request,
+            template,
+            {
+                "t": translator(lang),
+                "lang": lang,
+                "other_lang": "en" if lang == "nl" else "nl",
+                "user": user_of(request.session),
+                "csrf_field": CSRF_FIELD,
+                "csrf": csrf_token(request.session),
+                "flash": request.session.pop("flash", None),
+                "grafana_url": settings.grafana_url,
+                **context,
+            },
+            status_code=status,
+        )
+        # pages show personal data: never kept by a browser or proxy cache
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def message(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
+        return render(request, "message.html", status, title=title, detail=detail)
+
+    def signed_in(request: Request) -> User:
+        user = user_of(request.session)
+        if user is None:
+            raise SignInNeeded
+        return user
+
+    async def checked_form(request: Request) -> FormData:
+        form = await request.form()
+        if not csrf_valid(request.session, form.get(CSRF_FIELD)):
+            raise CsrfRefused
+        return form
+
+    def back_to(
+        path: str, flash: dict[str, Any] | None = None, request: Request | None = None
+    ) -> RedirectResponse:
+        if flash is not None and request is not None:
+            request.session["flash"] = flash
+        return RedirectResponse(path, status_code=303)
+
+    # ---- outcomes as pages ------------------------------------------------------------------
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
+        request.session.pop("user", None)
+        request.session.pop("access_token", None)
+        target = request.url.path if request.method == "GET" else "/queue"
+        if request.url.query and request.method == "GET":
+            target += f"?{request.url.query}"
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, exc: CsrfRefused) -> Response:
+        t = translator(language(request))
+        return message(request, 403, t("refused"), t("csrf"))
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        t = translator(language(request))
+        title = t("not_found") if exc.status == 404 else t("refused")
+        status = exc.status if exc.status in (403, 404, 409, 410) else 400
+        return message(request, status, title, exc.detail)
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> Response:
+        t = translator(language(request))
+        response = message(request, 503, t("refused"), t("unavailable"))
+        response.headers["Retry-After"] = "10"
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        t = translator(language(request))
+        return message(request, 400, t("refused"), "Ongeldige invoer / Invalid input")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        t = translator(language(request))
+        if exc.status_code == 404:
+            return message(request, 404, t("not_found"), "Deze pagina bestaat niet / No such page")
+        return message(request, exc.status_code, t("refused"), str(exc.detail))
+
+    # ---- sign-in and sign-out ---------------------------------------------------------------
+
+    @app.get("/login")
+    async def login(request: Request) -> Response:
+        attempt = Attempt.new()
+        try:
+            url = await console.oidc.authorization_url(attempt)
+        except SignInError as exc:
+            raise Unavailable(str(exc)) from exc
+        request.session["signin"] = {
+            "state": attempt.state,
+            "nonce": attempt.nonce,
+            "verifier": attempt.code_verifier,
+            "next": local_path(request.query_params.get("next")),
+        }
+        return RedirectResponse(url, status_code=303)
+
+    @app.get("/auth/callback")
+    async def callback(request: Request) -> Response:
+        t = translator(language(request))
+        pending = request.session.pop("signin", None)
+        state = request.query_params.get("state")
+        code = request.query_params.get("code")
+        if (
+            not isinstance(pending, dict)
+            or not state
+            or not code
+            or not csrf_valid({"csrf": pending.get("state")}, state)
+        ):
+            return message(request, 400, t("sign_in_failed"), "Begin opnieuw / Please start again")
+        attempt = Attempt(state=state, nonce=pending["nonce"], code_verifier=pending["verifier"])
+        try:
+            tokens = await console.oidc.exchange(attempt, code)
+            principal = console.verifier.verify(f"Bearer {tokens.access_token}")
+        except SignInError as exc:
+            return message(request, 400, t("sign_in_failed"), str(exc))
+        except AuthenticationError as exc:
+            return message(request, 400, t("sign_in_failed"), exc.reason)
+        if principal.kind is not PrincipalKind.STAFF:
+            return message(request, 403, t("sign_in_failed"), t("staff_only"))
+        sign_in(request.session, principal, tokens.access_token, tokens.id_token, tokens.expires_in)
+        return RedirectResponse(local_path(pending.get("next")), status_code=303)
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        await checked_form(request)
+        id_token = request.session.get("id_token")
+        lang = request.session.get("lang")
+        request.session.clear()
+        if lang:
+            request.session["lang"] = lang
+        after = f"{settings.public_url.rstrip('/')}/signed-out"
+        url = await console.oidc.logout_url(id_token, after)
+        return RedirectResponse(url or "/signed-out", status_code=303)
+
+    @app.get("/signed-out")
+    async def signed_out(request: Request) -> Response:
+        t = translator(language(request))
+        return message(request, 200, t("sign_out"), t("signed_out"))
+
+    @app.get("/")
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/queue", status_code=303)
+
+    # ---- queue ------------------------------------------------------------------------------
+
+    @app.get("/queue")
+    async def queue(request: Request) -> Response:
+        user = signed_in(request)
+        q = request.query_params
+        filters = {k: q.get(k) for k in ("municipality", "route", "priority", "state", "overdue")}
+        try:
+            answer = await console.api(user, "triage").get("/v1/triage/queue", limit=200, **filters)
+            items, problem = answer["items"], None
+        except Refused as exc:
+            if exc.status not in (400, 403, 422):
+                raise
+            items, problem = [], exc
+        return render(
+            request,
+            "queue.html",
+            400 if problem else 200,
+            sections=queues.sections(items),
+            total=len(items),
+            filters=filters,
+            problem=problem,
+            routes=[r.value for r in Route],
+            priorities=[p.value for p in Priority],
+            states=[s.value for s in CaseState],
+        )
+
+    # ---- a case -----------------------------------------------------------------------------
+
+    async def referrals_of(user: User, signal_id: UUID) -> tuple[dict[str, Any] | None, bool]:
+        """The referral service's view of the case: (None, True) when it has no help question
+        yet, (None, False) when it cannot be reached (the case page still shows)."""
+        try:
+            return await console.api(user, "referral").get(
+                f"/v1/referral/signals/{signal_id}"
+            ), True
+        except Refused:
+            return None, True
+        except Unavailable:
+            return None, False
+
+    @app.get("/cases/{signal_id}")
+    async def case(request: Request, signal_id: str) -> Response:
+        user = signed_in(request)
+        sid = signal_id_of(signal_id)
+        detail = await console.api(user, "triage").get(f"/v1/triage/signals/{sid}")
+        referrals, referral_reachable = await referrals_of(user, sid)
+        return render(
+            request,
+            "case.html",
+            detail=detail,
+            c=detail["case"],
+            referrals=referrals,
+            referral_reachable=referral_reachable,
+            routes=[r.value for r in Route],
+            priorities=[p.value for p in Priority],
+            risk_groups=[g.value for g in RiskGroup],
+            steps=[s.value for s in STEPS],
+            close_reasons=[r.value for r in CloseReason],
+            timeline=timeline(detail),
+        )
+
+    async def act(
+        request: Request,
+        signal_id: str,
+        action: Callable[[User, UUID, FormData], Awaitable[Any]],
+    ) -> Response:
+        """A POST on a case: CSRF checked, the API called, back to the case with the outcome."""
+        user = signed_in(request)
+        form = await checked_form(request)
+        sid = signal_id_of(signal_id)
+        t = translator(language(request))
+        try:
+            await action(user, sid, form)
+        except Refused as exc:
+            return back_to(
+                f"/cases/{sid}",
+                {
+                    "kind": "error",
+                    "title": t("refused"),
+                    "detail": exc.detail,
+                    "errors": exc.errors,
+                },
+                request,
+            )
+        return back_to(f"/cases/{sid}", {"kind": "ok", "title": t("saved")}, request)
+
+    @app.post("/cases/{signal_id}/lock")
+    async def lock(request: Request, signal_id: str) -> Response:
+        async def do(user: User, sid: UUID, form: FormData) -> Any:
+            path = f"/v1/triage/signals/{sid}/lock"
+            if form.get("action") == "release":
+                return await console.api(user, "triage").delete(path)
+            return await console.api(user, "triage").post(path, None)
+
+        return await act(request, signal_id, do)
+
+    @app.post("/cases/{signal_id}/decision")
+    async def decision(request: Request, signal_id: str) -> Response:
+        async def do(user: User, sid: UUID, form: FormData) -> Any:
+            body: dict[str, Any] = {}
+            based_on = str(form.get("based_on_decision") or "")
+            if based_on.isdigit():
+                body["based_on_decision"] = int(based_on)
+            if form.get("action") == "change":
+                for field in ("route", "priority"):
+                    if value := form.get(field):
+                        body[field] = value
+                body["risk_groups"] = form.getlist("risk_groups")
+                reason = str(form.get("reason") or "").strip()
+                body["reason"] = reason or None
+            return await console.api(user, "triage").post(
+                f"/v1/triage/signals/{sid}/decisions", body
+            )
+
+        return await act(request, signal_id, do)
+
+    @app.post("/cases/{signal_id}/steps")
+    async def step(request: Request, signal_id: str) -> Response:
+        async def do(user: User, sid: UUID, form: FormData) -> Any:
+            body: dict[str, Any] = {"step": form.get("step")}
+            if reason := form.get("close_reason"):
+                body["close_reason"] = reason
+            if note := str(form.get("note") or "").strip():
+                body["note"] = note
+            return await console.api(user, "triage").post(f"/v1/triage/signals/{sid}/steps", body)
+
+        return await act(request, signal_id, do)
+
+    @app.get("/cases/{signal_id}/help-question")
+    async def help_question_form(request: Request, signal_id: str) -> Response:
+        user = signed_in(request)
+        sid = signal_id_of(signal_id)
+        draft = await console.api(user, "triage").get(
+            f"/v1/triage/signals/{sid}/help-question-draft"
+        )
+        return render(
+            request,
+            "help_question.html",
+            signal_id=sid,
+            draft=draft,
+            needs=[n.value for n in Need],
+            mobilities=[m.value for m in Mobility],
+        )
+
+    @app.post("/cases/{signal_id}/help-question")
+    async def help_question(request: Request, signal_id: str) -> Response:
+        async def do(user: User, sid: UUID, form: FormData) -> Any:
+            question: dict[str, Any] = {
+                "needs": form.getlist("needs"),
+                "mobility": form.get("mobility") or Mobility.TRAVELS_INDEPENDENTLY.value,
+                "consent_to_refer": form.get("consent_to_refer") == "yes",
+                "derived_from_cues": form.get("derived_from_cues") == "yes",
+            }
+            if text := str(form.get("text") or "").strip():
+                question["text"] = text
+            return await console.api(user, "triage").post(
+                f"/v1/triage/signals/{sid}/steps",
+                {"step": CaseStep.HELP_QUESTION_RECORDED.value, "help_question": question},
+            )
+
+        return await act(request, signal_id, do)
+
+    # ---- social map, volunteers, reports ------------------------------------------------------
+
+    @app.get("/social-map")
+    async def social_map(request: Request) -> Response:
+        user = signed_in(request)
+        need = request.query_params.get("need") or None
+        services = await console.api(user, "referral").get(
+            "/v1/referral/map/services", need=need, limit=200
+        )
+        return render(
+            request,
+            "social_map.html",
+            services=services,
+            need=need,
+            needs=[n.value for n in Need],
+        )
+
+    @app.get("/volunteers")
+    async def volunteers(request: Request) -> Response:
+        user = signed_in(request)
+        rows = await console.api(user, "matching").get("/v1/matching/volunteers", limit=200)
+        return render(request, "volunteers.html", volunteers=rows)
+
+    @app.get("/reports")
+    async def reports(request: Request) -> Response:
+        user = signed_in(request)
+        gaps = await console.api(user, "referral").get("/v1/referral/gaps")
+        return render(request, "reports.html", gaps=gaps)
+
+    @app.get("/livez")
+    async def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def timeline(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """Decisions and steps in the order they happened (pure)."""
+    entries = [
+        {
+            "at": d.get("decided_at"),
+            "what": f"decision {d.get('decision')}: {d.get('route')} / {d.get('priority')}",
+            "by": d.get("staff") or d.get("decided_by"),
+        }
+        for d in detail.get("decisions", [])
+    ] + [
+        {
+            "at": s.get("recorded_at"),
+            "what": f"{s.get('step')}: {s.get('previous_state')} → {s.get('state')}"
+            + (f" ({s['close_reason']})" if s.get("close_reason") else ""),
+            "by": s.get("recorded_by"),
+        }
+        for s in detail.get("steps", [])
+    ]
+    return sorted(entries, key=lambda e: str(e["at"] or ""))

@@ -1,0 +1,139 @@
+"""One set of running services for the console's tests (module scope): triage and referral on
+the real Kafka and PostgreSQL with private topics, the development identity provider, and the
+console, each served over HTTP on a free port."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from console_harness import RunningConsole
+from signaalpunt_access.dev_tokens import generate_key_pair
+from signaalpunt_console.config import ConsoleSettings
+from signaalpunt_console.main import build as build_console
+from signaalpunt_contracts import (
+    CASE_STEPS,
+    MATCHES,
+    MATCHES_REQUESTED,
+    REFERRAL_GAPS,
+    REFERRALS,
+    SIGNALS_ACUTE_ALERTS,
+    SIGNALS_DEADLINE_MISSED,
+    SIGNALS_ERASED,
+    SIGNALS_POSSIBLE_ACUTE_ALERTS,
+    SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
+    SIGNALS_RECEIVED,
+    SIGNALS_TRIAGED,
+)
+from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
+from signaalpunt_referral import handlers as referral_handlers
+from signaalpunt_referral.config import DEMO_MAP, ReferralSettings
+from signaalpunt_referral.main import build as build_referral
+from signaalpunt_runtime.serving import ServiceApp, serving
+from signaalpunt_testkit.dev_idp import DevIdentityProvider
+from signaalpunt_testkit.dev_idp import build_app as build_idp
+from signaalpunt_testkit.plugin import Infra, TopicFactory
+from signaalpunt_triage import handlers as triage_handlers
+from signaalpunt_triage.config import TriageSettings
+from signaalpunt_triage.main import build as build_triage
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def console(
+    infra: Infra,
+    kafka_topics: TopicFactory,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[RunningConsole]:
+    keys = tmp_path_factory.mktemp("console-keys")
+    generate_key_pair(keys)
+    kek = KeyEncryptionKeys.generate_spec("test")
+    private = kafka_topics.private
+    steps = await private(CASE_STEPS, "cases.steps.v1")
+    referrals = await private(REFERRALS, "referrals.v1")
+    erased = await private(SIGNALS_ERASED, "signals.erased.v1")
+    triage_topics = triage_handlers.Topics(
+        received=await private(SIGNALS_RECEIVED, "signals.received.v1"),
+        triaged=await private(SIGNALS_TRIAGED, "signals.triaged.v1"),
+        alerts=await private(SIGNALS_ACUTE_ALERTS, "signals.acute-alerts.v1"),
+        missed=await private(SIGNALS_DEADLINE_MISSED, "signals.deadline-missed.v1"),
+        steps=steps,
+        possible_alerts=await private(
+            SIGNALS_POSSIBLE_ACUTE_ALERTS, "signals.possible-acute-alerts.v1"
+        ),
+        review_missed=await private(
+            SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED, "signals.possible-acute-review-missed.v1"
+        ),
+        referrals=referrals,
+        erased=erased,
+    )
+    referral_topics = referral_handlers.Topics(
+        steps=steps,
+        referrals=referrals,
+        matches=await private(MATCHES_REQUESTED, "matches.requested.v1"),
+        gaps=await private(REFERRAL_GAPS, "referrals.gaps.v1"),
+        erased=erased,
+        outcomes=await private(MATCHES, "matches.v1"),
+    )
+    common: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap": infra.kafka_bootstrap,
+        "key_encryption_keys": kek,
+        "jwks_file": keys / "jwks.json",
+        "outbox_poll_interval": 0.2,
+    }
+    _, triage_app = build_triage(
+        TriageSettings(**common), topics=triage_topics, watch_deadlines=False
+    )
+    _, referral_app = build_referral(
+        ReferralSettings(**common, demo_map=DEMO_MAP),
+        topics=referral_topics,
+        watch_deadlines=False,
+        send_webhooks=False,
+    )
+    idp = build_idp(DevIdentityProvider(keys=keys))
+    idp_app = ServiceApp(api=idp, management=idp, lifespan=idp)
+    console_port = free_port()
+    async with (
+        serving(triage_app) as triage,
+        serving(referral_app) as referral,
+        serving(idp_app) as served_idp,
+    ):
+        settings = ConsoleSettings(
+            public_url=f"http://127.0.0.1:{console_port}",
+            oidc_discovery_url=f"{served_idp.url}/.well-known/openid-configuration",
+            jwks_file=keys / "jwks.json",
+            triage_url=triage.url,
+            referral_url=referral.url,
+            matching_url="http://127.0.0.1:9",  # not running: pages that need it say so
+        )
+        key_store = PostgresSubjectKeyStore.with_own_pool(
+            database_url, KeyEncryptionKeys.from_spec(kek)
+        )
+        await key_store.open()
+        try:
+            async with (
+                serving(build_console(settings), port=console_port) as served,
+                httpx.AsyncClient(base_url=triage.url, timeout=30) as triage_client,
+            ):
+                yield RunningConsole(
+                    url=served.url,
+                    idp_url=served_idp.url,
+                    vault=PersonalDataVault(key_store),
+                    kafka_bootstrap=infra.kafka_bootstrap,
+                    received_topic=triage_topics.received.name,
+                    triage=triage_client,
+                    keys=keys,
+                )
+        finally:
+            await key_store.close()

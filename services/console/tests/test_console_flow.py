@@ -1,0 +1,183 @@
+"""The console end to end: signed in through the (development) identity provider, working real
+cases in triage and referral on the real broker and PostgreSQL, read with an HTML parser."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from console_harness import CSRF, RunningConsole
+
+pytestmark = [pytest.mark.infra, pytest.mark.asyncio(loop_scope="session")]
+
+ACUTE_TEXT = "Mijn buurman zegt dat hij er een eind aan wil maken"
+CALM_TEXT = "Mijn buurvrouw komt de deur niet meer uit en voelt zich alleen"
+
+
+async def test_signing_in_shows_the_queue_acute_first_with_the_113_advice(
+    console: RunningConsole,
+) -> None:
+    calm = await console.signal(CALM_TEXT)
+    acute = await console.signal(ACUTE_TEXT)
+
+    browser, queue = await console.signed_in("regisseur-terneuzen")
+
+    assert queue.status == 200
+    assert queue.url.endswith("/queue")
+    assert "Regisseur Terneuzen" in queue.text()
+    assert str(acute) in queue.signals_in("acute")
+    later = queue.signals_in("possible_acute") + queue.signals_in("by_deadline")
+    assert str(calm) in later, queue.text()
+    assert "113" in queue.section("acute").get_text()
+    cookie = next(c for c in browser.client.cookies.jar if c.name == "signaalpunt_console")
+    assert cookie.has_nonstandard_attr("httponly")
+    assert str(cookie.get_nonstandard_attr("samesite")).lower() == "lax"
+    # filters narrow the queue; a filter the API refuses is a message, not a 500
+    only_acute = await browser.get("/queue?route=acuut")
+    assert str(calm) not in only_acute.text()
+    assert str(acute)[:8] in only_acute.text()
+    wrong = await browser.get("/queue?route=nonsense")
+    assert wrong.status == 400
+    assert "Niet gelukt" in wrong.text()
+    # signing out ends the session: the queue asks for a sign-in again
+    signed_out = await browser.submit(queue, "/logout")
+    assert signed_out.url.endswith("/signed-out")
+    again = await browser.client.get("/queue", follow_redirects=False)
+    assert again.status_code == 303
+    assert again.headers["location"].startswith("/login")
+
+
+async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> None:
+    acute = await console.signal(ACUTE_TEXT)
+    browser, _ = await console.signed_in("regisseur-terneuzen")
+    path = f"/cases/{acute}"
+
+    case = await browser.get(path)
+    assert case.field("route") == "acuut"
+    assert "113" in case.text()
+    assert any(word in case.text() for word in ("suicide", "eind"))  # the cue that fired
+
+    locked = await browser.submit(case, f"{path}/lock", action="take")
+    assert "staff:regisseur-terneuzen" in locked.text()
+    confirmed = await browser.submit(locked, f"{path}/decision", action="confirm")
+    assert confirmed.flash()[0] == "ok"
+    assert confirmed.field("decided_by") == "coordinator"
+
+    # a change without a reason is refused with the service's words; with one it is kept
+    change = {
+        "action": "change",
+        "route": "acuut",
+        "priority": "acute",
+        "risk_groups": ["senior_75_plus", "grief_and_loss"],
+    }
+    without = await browser.submit(confirmed, f"{path}/decision", **change, reason="")
+    kind, words = without.flash()
+    assert kind == "error", words
+    assert "reden" in words.lower(), words
+    assert "grief_and_loss" not in without.field("risk_groups")
+    changed = await browser.submit(
+        without, f"{path}/decision", **change, reason="Weduwnaar sinds kort"
+    )
+    assert changed.flash()[0] == "ok"
+    assert changed.field("risk_groups") == "senior_75_plus, grief_and_loss"
+
+    contacted = await browser.submit(changed, f"{path}/steps", step="reporter_contacted")
+    assert contacted.field("state") == "in_intake"
+    draft = await browser.get(f"{path}/help-question")
+    recorded = await browser.submit(
+        draft,
+        f"{path}/help-question",
+        needs=["grief_support", "social_contact"],
+        mobility="travels_independently",
+        consent_to_refer="yes",
+    )
+    assert recorded.flash()[0] == "ok"
+    assert "help_question_recorded" in recorded.soup.select_one("ol.timeline").get_text()  # type: ignore[union-attr]
+    # the help question reaches referral over Kafka; the case page shows what referral made of it
+    for _ in range(150):
+        case = await browser.get(path)
+        if case.soup.select_one('[data-field="needs"]') is not None:
+            break
+        await asyncio.sleep(0.2)
+    assert case.field("needs") == "grief_support, social_contact"
+
+    closed = await browser.submit(
+        case, f"{path}/steps", step="closed", close_reason="support_arranged"
+    )
+    assert closed.flash()[0] == "ok"
+    assert closed.field("state") == "closed"
+
+
+async def test_the_desk_cannot_close_an_acute_case(console: RunningConsole) -> None:
+    acute = await console.signal(ACUTE_TEXT)
+    desk, _ = await console.signed_in("loket-terneuzen")
+    path = f"/cases/{acute}"
+    case = await desk.get(path)
+    assert case.soup.select_one(f'form[action="{path}/decision"]') is None  # coordinators only
+    assert case.soup.select_one(f'form[action="{path}/lock"]') is None
+
+    refused = await desk.submit(case, f"{path}/steps", step="closed", close_reason="duplicate")
+
+    kind, words = refused.flash()
+    assert kind == "error", words
+    assert "coordinator" in words, words
+    assert refused.field("state") != "closed"
+    # and a hand-made decision post is refused by triage, not by the page alone
+    forged = await desk.post(f"{path}/decision", {CSRF: case.csrf(), "action": "confirm"})
+    assert forged.flash()[0] == "error"
+    assert forged.field("decided_by") == "rules"
+
+
+async def test_a_user_of_one_municipality_never_sees_anothers_cases(
+    console: RunningConsole,
+) -> None:
+    hulst = await console.signal(ACUTE_TEXT, municipality="GM0677")
+    terneuzen, queue = await console.signed_in("regisseur-terneuzen")
+
+    assert str(hulst)[:8] not in queue.text()
+    for page in (f"/cases/{hulst}", f"/cases/{hulst}/help-question"):
+        seen = await terneuzen.get(page)
+        assert seen.status == 404, page
+        assert "Niet gevonden" in seen.text(), page
+    other = await terneuzen.get("/queue?municipality=GM0677")
+    assert str(hulst)[:8] not in other.text()
+    assert other.status == 400
+    acted = await terneuzen.post(f"/cases/{hulst}/lock", {CSRF: queue.csrf(), "action": "take"})
+    assert "Niet gelukt" in acted.text()
+    assert str(hulst)[:8] not in acted.text()
+
+    _, own = await console.signed_in("regisseur-hulst")
+    assert str(hulst) in own.signals_in("acute")
+
+
+async def test_a_post_without_the_sessions_csrf_token_is_refused(
+    console: RunningConsole,
+) -> None:
+    acute = await console.signal(ACUTE_TEXT)
+    browser, _ = await console.signed_in("regisseur-terneuzen")
+    _, other_queue = await console.signed_in("regisseur-terneuzen")
+    path = f"/cases/{acute}/lock"
+
+    for data in ({"action": "take"}, {"action": "take", CSRF: other_queue.csrf()}):
+        refused = await browser.post(path, data)
+        assert refused.status == 403
+        assert "verlopen" in refused.text()
+    case = await browser.get(f"/cases/{acute}")
+    assert case.soup.select_one("[data-lock]") is None  # nothing was locked
+
+    assert (await browser.submit(case, path, action="take")).status == 200
+
+
+async def test_bad_input_is_a_message_never_a_500(console: RunningConsole) -> None:
+    browser, _ = await console.signed_in("loket-terneuzen")
+    for path in ("/cases/not-a-case", "/cases/../../etc", "/nowhere"):
+        page = await browser.get(path)
+        assert page.status in (400, 404), path
+        assert page.soup.select_one("h1") is not None, path
+    # the volunteers' service is not running here: the page says so with a 503
+    down = await browser.get("/volunteers")
+    assert down.status == 503
+    assert "niet bereikbaar" in down.text()
+    # a sign-in callback that this browser did not start is refused
+    forged = await browser.get("/auth/callback?code=x&state=y")
+    assert forged.status == 400

@@ -1,0 +1,57 @@
+"""The console's pure parts: the queue's sections, PKCE, redirects that stay on the site."""
+
+from __future__ import annotations
+
+from signaalpunt_console.oidc import Attempt
+from signaalpunt_console.queues import sections
+from signaalpunt_console.sessions import csrf_valid
+from signaalpunt_console.web import local_path
+
+
+def case(signal: str, route: str, due: str, **extra: object) -> dict[str, object]:
+    return {
+        "signal_id": signal,
+        "route": route,
+        "priority": "normal",
+        "first_contact_due": due,
+        **extra,
+    }
+
+
+def test_acute_first_then_possible_acute_then_by_deadline() -> None:
+    got = sections(
+        [
+            case("late", "team_welzijn", "2026-12-10T09:00:00+00:00"),
+            case("soon", "team_eenzaamheid", "2026-12-03T09:00:00+00:00", overdue=True),
+            case("review", "mogelijk_acuut", "2026-12-04T09:00:00+00:00", needs_review=True),
+            case("acute", "acuut", "2026-12-02T10:00:00+00:00", priority="acute"),
+        ]
+    )
+    assert [(s.key, [c["signal_id"] for c in s.cases]) for s in got] == [
+        ("acute", ["acute"]),
+        ("possible_acute", ["review"]),
+        ("by_deadline", ["soon", "late"]),
+    ]
+    assert [s.overdue for s in got] == [0, 0, 1]
+
+
+def test_pkce_challenge_is_rfc_7636s_s256() -> None:
+    # RFC 7636, appendix B
+    attempt = Attempt("s", "n", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+    assert attempt.code_challenge == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    fresh = Attempt.new()
+    assert 43 <= len(fresh.code_verifier) <= 128
+    assert fresh.state != Attempt.new().state
+
+
+def test_after_sign_in_only_paths_on_this_site() -> None:
+    assert local_path("/cases/1?x=2") == "/cases/1?x=2"
+    for outside in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)", None):
+        assert local_path(outside) == "/queue"
+
+
+def test_csrf_token_must_match_the_sessions() -> None:
+    assert csrf_valid({"csrf": "abc"}, "abc")
+    assert not csrf_valid({"csrf": "abc"}, "abd")
+    assert not csrf_valid({}, "abc")
+    assert not csrf_valid({"csrf": "abc"}, None)
