@@ -12,13 +12,14 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: ## install everything: Python env (uv), Kafka jars (Maven), PostgreSQL, Prometheus and its PostgreSQL exporter (apt when missing)
+setup: ## install everything: Python env (uv), Kafka jars (Maven), PostgreSQL, Prometheus and its PostgreSQL exporter, Chromium and axe-core for the console's browser test (when missing)
 	@command -v $(UV) >/dev/null || deploy/local/install-uv.sh
 	$(UV) sync --all-packages --frozen
 	$(INFRA) fetch
 	@ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || deploy/local/install-postgres.sh
 	@command -v amtool >/dev/null 2>&1 && command -v prometheus-postgres-exporter >/dev/null 2>&1 \
 	  || deploy/local/install-prometheus.sh
+	@deploy/local/install-browser.sh
 
 infra-up: setup ## start Kafka and PostgreSQL on 127.0.0.1 (idempotent), wait until ready
 	$(INFRA) up

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import run_all
+from demo_parts import console as console_part
 from demo_parts import matching as matching_part
 from demo_parts import metrics as metrics_part
 from demo_parts import notifications as notifications_part
@@ -716,6 +717,14 @@ async def system_scenario() -> dict[str, Any]:
         management_ports=management_ports,
         log_dir=REPO / ".local" / "demo-logs",
     )
+    console_port, idp_port = _free_port(), _free_port()
+    procs += run_all.start_console(
+        urls,
+        port=console_port,
+        console_management_port=_free_port(),
+        idp_port=idp_port,
+        log_dir=REPO / ".local" / "demo-logs",
+    )
     bootstrap = ServiceSettings(service_name="demo").kafka_bootstrap
     try:
         await wait_for_health(management)
@@ -750,6 +759,11 @@ async def system_scenario() -> dict[str, Any]:
             matching_part.report(matching, console)
         await print_status_pages(urls["intake"], intake, triage)
         console.print()
+        staff_console = await console_part.scenario(
+            f"http://127.0.0.1:{console_port}", f"http://127.0.0.1:{idp_port}"
+        )
+        console_part.report(staff_console, console, f"http://127.0.0.1:{run_all.CONSOLE_PORT}")
+        console.print()
         await asyncio.to_thread(notifications_part.wait_quiet, sinks)
         messages = notifications_part.report(sinks, console)
         console.print()
@@ -761,6 +775,7 @@ async def system_scenario() -> dict[str, Any]:
             "matching": matching,
             "notifications": messages,
             "metrics": figures,
+            "console": staff_console,
         }
     finally:
         run_all.stop(procs)

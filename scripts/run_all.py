@@ -35,6 +35,12 @@ SERVICES: list[tuple[str, str, int]] = [
 ]
 
 
+# the staff console and, in development, the identity provider it signs people in with (the
+# consortium's own in production); started after the services, whose APIs the console calls
+CONSOLE_PORT = 8107
+DEV_IDP_PORT = 8110
+
+
 def management_port(port: int) -> int:
     """A service's management port beside its API port (8101 → 9101)."""
     return port + 1000
@@ -118,6 +124,49 @@ def start(
     return procs
 
 
+def start_console(
+    service_urls: dict[str, str],
+    *,
+    port: int = CONSOLE_PORT,
+    console_management_port: int | None = None,
+    idp_port: int = DEV_IDP_PORT,
+    log_dir: Path | None = None,
+) -> list[subprocess.Popen[bytes]]:
+    """The development identity provider and the console (`docs/console.md`), pointed at the
+    services' APIs in `service_urls` (name → base URL)."""
+    public = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "SIGNAALPUNT_DEV_IDP_HTTP_PORT": str(idp_port),
+        "SIGNAALPUNT_CONSOLE_HTTP_PORT": str(port),
+        "SIGNAALPUNT_CONSOLE_MANAGEMENT_PORT": str(
+            console_management_port or management_port(port)
+        ),
+        "SIGNAALPUNT_CONSOLE_PUBLIC_URL": public,
+        "SIGNAALPUNT_CONSOLE_OIDC_DISCOVERY_URL": (
+            f"http://127.0.0.1:{idp_port}/.well-known/openid-configuration"
+        ),
+        "SIGNAALPUNT_CONSOLE_TRIAGE_URL": service_urls["triage"],
+        "SIGNAALPUNT_CONSOLE_REFERRAL_URL": service_urls["referral"],
+        "SIGNAALPUNT_CONSOLE_MATCHING_URL": service_urls["matching"],
+    }
+    procs = []
+    for name, module in (
+        ("dev-idp", "signaalpunt_testkit.dev_idp"),
+        ("console", "signaalpunt_console.main"),
+    ):
+        output = None
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            output = (log_dir / f"{name}.log").open("wb")
+        procs.append(
+            subprocess.Popen(  # noqa: S603 - fixed argument list
+                [sys.executable, "-m", module], cwd=REPO, env=env, stdout=output, stderr=output
+            )
+        )
+    return procs
+
+
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
     """SIGTERM (graceful: consumers commit, the relay flushes), then wait."""
     for proc in procs:
@@ -132,7 +181,12 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 def main() -> int:
     procs = start()
+    procs += start_console({name: f"http://127.0.0.1:{port}" for name, _, port in SERVICES})
     print(f"development tokens: uv run signaalpunt-tokens mint --directory {AUTH} --help")
+    print(
+        f"staff console: http://127.0.0.1:{CONSOLE_PORT} (sign in at the development identity "
+        f"provider on :{DEV_IDP_PORT} as 'Regisseur Terneuzen', the demo coordinator)"
+    )
     try:
         for proc in procs:
             proc.wait()

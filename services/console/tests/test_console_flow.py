@@ -4,9 +4,13 @@ cases in triage and referral on the real broker and PostgreSQL, read with an HTM
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from uuid import UUID
 
+import console_browser
 import pytest
 from console_harness import CSRF, RunningConsole
+from signaalpunt_testkit.plugin import in_ci
 
 pytestmark = [pytest.mark.infra, pytest.mark.asyncio(loop_scope="session")]
 
@@ -26,7 +30,7 @@ async def test_signing_in_shows_the_queue_acute_first_with_the_113_advice(
     assert queue.url.endswith("/queue")
     assert "Regisseur Terneuzen" in queue.text()
     assert str(acute) in queue.signals_in("acute")
-    later = queue.signals_in("possible_acute") + queue.signals_in("by_deadline")
+    later = queue.signals_in("to_review") + queue.signals_in("by_deadline")
     assert str(calm) in later, queue.text()
     assert "113" in queue.section("acute").get_text()
     cookie = next(c for c in browser.client.cookies.jar if c.name == "signaalpunt_console")
@@ -181,3 +185,64 @@ async def test_bad_input_is_a_message_never_a_500(console: RunningConsole) -> No
     # a sign-in callback that this browser did not start is refused
     forged = await browser.get("/auth/callback?code=x&state=y")
     assert forged.status == 400
+
+
+async def test_in_a_real_browser_every_page_works_and_has_no_serious_axe_violations(
+    console: RunningConsole, tmp_path: Path
+) -> None:
+    """Debian's Chromium, headless: sign in by clicking, work an acute case with the keyboard
+    and mouse as a coordinator would, and scan every page with axe-core (WCAG 2.1 AA)."""
+    if absent := console_browser.missing():
+        message = f"the browser test needs {absent}: deploy/local/install-browser.sh"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    acute = await console.signal(ACUTE_TEXT)
+    await asyncio.to_thread(browse, console, acute, tmp_path)
+
+
+def browse(console: RunningConsole, acute: UUID, tmp: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    found: dict[str, list[dict[str, object]]] = {}
+    with console_browser.chromium(tmp) as driver:
+        wait = WebDriverWait(driver, 20)
+
+        def scan(name: str) -> None:
+            console_browser.screenshot(driver, name)
+            found[name] = console_browser.serious_violations(driver)
+
+        driver.get(f"{console.url}/login")
+        wait.until(shown.presence_of_element_located((By.NAME, "username")))
+        driver.find_element(By.XPATH, "//button[@value='regisseur-terneuzen']").click()
+        wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "[data-section=acute]")))
+        assert driver.current_url.endswith("/queue")
+        scan("queue")
+
+        driver.find_element(By.CSS_SELECTOR, f"tr[data-signal='{acute}'] a").click()
+        wait.until(shown.presence_of_element_located((By.ID, "h-decision")))
+        scan("case")
+        driver.find_element(By.XPATH, "//button[@value='take']").click()
+        wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "[data-lock]")))
+        driver.find_element(By.CSS_SELECTOR, "input[value='grief_and_loss']").click()
+        driver.find_element(By.ID, "d-reason").send_keys("Weduwnaar sinds kort")
+        driver.find_element(By.XPATH, "//button[@value='change']").click()
+        wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "[data-flash=ok]")))
+        risk_groups = driver.find_element(By.CSS_SELECTOR, "[data-field=risk_groups]").text
+        assert "grief_and_loss" in risk_groups
+        scan("case-after-change")
+
+        driver.get(f"{console.url}/cases/{acute}/help-question")
+        scan("help-question")
+        for page in ("social-map", "reports", "volunteers", "signed-out"):
+            driver.get(f"{console.url}/{page}")
+            scan(page)
+        # the scan itself sees what it should: a field without a label is a violation
+        driver.execute_script(
+            "document.querySelector('main').append(document.createElement('input'))"
+        )
+        planted = console_browser.serious_violations(driver)
+    assert [v["id"] for v in planted] == ["label"], planted
+    assert found == {name: [] for name in found}, found

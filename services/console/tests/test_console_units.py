@@ -18,7 +18,7 @@ def case(signal: str, route: str, due: str, **extra: object) -> dict[str, object
     }
 
 
-def test_acute_first_then_possible_acute_then_by_deadline() -> None:
+def test_acute_first_then_to_review_then_by_deadline() -> None:
     got = sections(
         [
             case("late", "team_welzijn", "2026-12-10T09:00:00+00:00"),
@@ -29,7 +29,7 @@ def test_acute_first_then_possible_acute_then_by_deadline() -> None:
     )
     assert [(s.key, [c["signal_id"] for c in s.cases]) for s in got] == [
         ("acute", ["acute"]),
-        ("possible_acute", ["review"]),
+        ("to_review", ["review"]),
         ("by_deadline", ["soon", "late"]),
     ]
     assert [s.overdue for s in got] == [0, 0, 1]

@@ -20,7 +20,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "language": ("English", "Nederlands"),
     # queue
     "acute": ("Acuut", "Acute"),
-    "possible_acute": ("Mogelijk acuut: beoordelen", "Possibly acute: to review"),
+    "to_review": (
+        "Te beoordelen: mogelijk acuut, of de dood genoemd",
+        "To review: possibly acute, or naming death",
+    ),
     "by_deadline": ("Op termijn", "By deadline"),
     "advice_113": (
         "Acuut: schakel direct 113 Zelfmoordpreventie (113 of 0800-0113) of de huisarts in.",

@@ -1,7 +1,8 @@
 """What a coordinator or the desk sees first: the queue in sections (pure; no I/O).
 
-Acute first (with the advice to involve 113 or the GP), then possible-acute signals waiting for a
-coordinator's review, then every other open case by its first-contact deadline. Triage's queue
+Acute first (with the advice to involve 113 or the GP), then what a coordinator must review
+(possibly acute, or naming death or grief: triage's `needs_review`), then every other open case
+by its first-contact deadline. Triage's queue
 is already "most urgent first"; the sections make the order visible and the counts honest."""
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 ACUTE = "acute"
-POSSIBLE_ACUTE = "possible_acute"
+TO_REVIEW = "to_review"
 BY_DEADLINE = "by_deadline"
-SECTIONS = (ACUTE, POSSIBLE_ACUTE, BY_DEADLINE)
+SECTIONS = (ACUTE, TO_REVIEW, BY_DEADLINE)
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def section_of(case: Mapping[str, Any]) -> str:
     if case.get("route") == "acuut" or case.get("priority") == "acute":
         return ACUTE
     if case.get("route") == "mogelijk_acuut" or case.get("needs_review"):
-        return POSSIBLE_ACUTE
+        return TO_REVIEW
     return BY_DEADLINE
 
 
