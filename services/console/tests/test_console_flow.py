@@ -100,10 +100,18 @@ async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> Non
     # the help question reaches referral over Kafka; the case page shows what referral made of it
     for _ in range(150):
         case = await browser.get(path)
-        if case.soup.select_one('[data-field="needs"]') is not None:
+        if case.soup.select_one("tr[data-referral]") is not None:
             break
         await asyncio.sleep(0.2)
     assert case.field("needs") == "grief_support, social_contact"
+    # the team confirms the best proposal: referral sends it to the organisation
+    best = case.soup.select_one("tr[data-referral]")
+    assert best is not None
+    sent = await browser.submit(case, f"{path}/referrals/{best['data-referral']}/send")
+    assert sent.flash()[0] == "ok", sent.flash()
+    row = sent.soup.select_one(f'tr[data-referral="{best["data-referral"]}"]')
+    assert row is not None
+    assert row.select_one('[data-field="referral-status"]').get_text(strip=True) == "sent"  # type: ignore[union-attr]
 
     closed = await browser.submit(
         case, f"{path}/steps", step="closed", close_reason="support_arranged"

@@ -79,6 +79,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "from_cues": ("Voorgesteld uit de triage", "Suggested by the triage"),
     "referrals": ("Doorverwijzingen", "Referrals"),
     "no_referrals": ("Nog geen doorverwijzingen.", "No referrals yet."),
+    "send_referral": ("Doorverwijzing versturen", "Send the referral"),
+    "action": ("Actie", "Action"),
     "timeline": ("Tijdlijn", "Timeline"),
     "contact_attempts": ("Contactpogingen", "Contact attempts"),
     "save": ("Opslaan", "Save"),

@@ -424,6 +424,19 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
 
         return await act(request, signal_id, do)
 
+    @app.post("/cases/{signal_id}/referrals/{referral_id}/send")
+    async def send_referral(request: Request, signal_id: str, referral_id: str) -> Response:
+        """The team confirms a proposal: referral sends it to the organisation (409 without
+        the person's consent, or when its status no longer allows it)."""
+
+        async def do(user: User, sid: UUID, form: FormData) -> Any:
+            rid = signal_id_of(referral_id)
+            return await console.api(user, "referral").post(
+                f"/v1/referral/referrals/{rid}/send", None
+            )
+
+        return await act(request, signal_id, do)
+
     @app.get("/cases/{signal_id}/help-question")
     async def help_question_form(request: Request, signal_id: str) -> Response:
         user = signed_in(request)
