@@ -43,6 +43,10 @@ async def test_signing_in_shows_the_queue_acute_first_with_the_113_advice(
     wrong = await browser.get("/queue?route=nonsense")
     assert wrong.status == 400
     assert "Niet gelukt" in wrong.text()
+    # Dutch first; English on request, kept for the session
+    english = await browser.get("/queue?lang=en")
+    assert english.soup.select_one("h1").get_text(" ").startswith("Queue")  # type: ignore[union-attr]
+    assert (await browser.get("/queue")).soup.select_one("html")["lang"] == "en"  # type: ignore[index]
     # signing out ends the session: the queue asks for a sign-in again
     signed_out = await browser.submit(queue, "/logout")
     assert signed_out.url.endswith("/signed-out")

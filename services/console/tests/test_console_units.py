@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr, ValidationError
+from signaalpunt_access.dev_tokens import generate_key_pair
+from signaalpunt_console.config import ConsoleSettings
 from signaalpunt_console.oidc import Attempt
 from signaalpunt_console.queues import sections
 from signaalpunt_console.sessions import csrf_valid
-from signaalpunt_console.web import local_path
+from signaalpunt_console.web import build_app, local_path
 
 
 def case(signal: str, route: str, due: str, **extra: object) -> dict[str, object]:
@@ -55,3 +62,30 @@ def test_csrf_token_must_match_the_sessions() -> None:
     assert not csrf_valid({"csrf": "abc"}, "abd")
     assert not csrf_valid({}, "abc")
     assert not csrf_valid({"csrf": "abc"}, None)
+
+
+def test_production_refuses_the_development_session_secret_and_plain_http() -> None:
+    with pytest.raises(ValidationError, match="session_secret"):
+        ConsoleSettings(environment="production", public_url="https://console.example")
+    with pytest.raises(ValidationError, match="Secure"):
+        ConsoleSettings(
+            environment="production",
+            public_url="http://console.example",
+            session_secret=SecretStr("x" * 40),
+        )
+
+
+async def test_the_session_cookie_is_httponly_lax_and_secure_behind_https(tmp_path: Path) -> None:
+    generate_key_pair(tmp_path)
+    settings = ConsoleSettings(
+        public_url="https://console.example", jwks_file=tmp_path / "jwks.json"
+    )
+    transport = httpx.ASGITransport(app=build_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="https://console.example") as c:
+        answer = await c.get("/signed-out?lang=en")
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert "secure" in cookie
+    assert answer.headers["cache-control"] == "no-store"
+    assert "You are signed out" in answer.text

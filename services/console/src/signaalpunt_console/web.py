@@ -500,10 +500,6 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         gaps = await console.api(user, "referral").get("/v1/referral/gaps")
         return render(request, "reports.html", gaps=gaps)
 
-    @app.get("/livez")
-    async def livez() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
 
 
