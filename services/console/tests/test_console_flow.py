@@ -120,6 +120,11 @@ async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> Non
     closed = await browser.submit(
         case, f"{path}/steps", step="closed", close_reason="support_arranged"
     )
+    # the report counts the referral the team just sent
+    report = await browser.get("/reports")
+    rows = report.soup.select("#evaluation tbody tr")
+    assert rows, report.text()
+    assert sum(int(r.select("td")[1].get_text()) for r in rows) >= 1
     assert closed.flash()[0] == "ok"
     assert closed.field("state") == "closed"
 

@@ -108,6 +108,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "service": ("Aanbod", "Offer"),
     "search": ("Zoeken", "Search"),
     "gaps": ("Witte vlekken", "Gap report"),
+    "evaluation": ("Evaluatie van het aanbod", "Offer evaluation"),
+    "received_referrals": ("Ontvangen", "Received"),
+    "accepted": ("Geaccepteerd", "Accepted"),
+    "completed": ("Afgerond", "Completed"),
+    "declined": ("Afgewezen", "Declined"),
+    "decline_reasons": ("Redenen van afwijzen", "Decline reasons"),
     "dashboards": ("Dashboards in Grafana", "Dashboards in Grafana"),
     "status": ("Status", "Status"),
 }

@@ -497,8 +497,10 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
     @app.get("/reports")
     async def reports(request: Request) -> Response:
         user = signed_in(request)
-        gaps = await console.api(user, "referral").get("/v1/referral/gaps")
-        return render(request, "reports.html", gaps=gaps)
+        referral = console.api(user, "referral")
+        gaps = await referral.get("/v1/referral/gaps")
+        evaluation = await referral.get("/v1/referral/evaluation")
+        return render(request, "reports.html", gaps=gaps, evaluation=evaluation)
 
     return app
 
