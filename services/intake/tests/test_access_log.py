@@ -453,6 +453,7 @@ LOGGED = {
     "GET /v1/access-log": "intake.access_log_read",  # who processed the person's data
     "POST /v1/erasures/search": "intake.erasure_search",
     "POST /v1/subject-access/export": "intake.subject_access_export",
+    "GET /v1/signals/{signal_id}/handling": "intake.signal_view",  # the desk's and coordinators'
     "POST /v1/erasures/{erasure_id}/approve": "intake.erasure",
 }
 """Every operation that takes in, shows or erases a person's data, and the activity it logs."""
@@ -499,6 +500,11 @@ async def test_every_operation_with_personal_data_writes_an_entry(intake: Runnin
             headers=_coordinator(intake),
         )
 
+    async def handling() -> httpx.Response:
+        return await intake.client.get(
+            f"/v1/signals/{signal_id}/handling", headers=intake.token(roles=("desk",))
+        )
+
     async def approve() -> httpx.Response:
         asked = await intake.client.post(
             "/v1/erasures",
@@ -519,6 +525,7 @@ async def test_every_operation_with_personal_data_writes_an_entry(intake: Runnin
         "GET /v1/access-log": read_log,
         "POST /v1/erasures/search": search,
         "POST /v1/subject-access/export": export,
+        "GET /v1/signals/{signal_id}/handling": handling,
         "POST /v1/erasures/{erasure_id}/approve": approve,  # last: the signal is gone after
     }
     assert calls.keys() | {"POST /v1/signals"} == LOGGED.keys()
@@ -572,3 +579,51 @@ async def test_a_signal_taken_in_and_a_read_of_the_log_are_logged(intake: Runnin
         "/v1/access-log", params={"signal_id": by_form}, headers=_coordinator(intake, "fg-2")
     )
     assert again.json()["entries"][0]["actor"] == "urn:signaalpunt:staff:fg-1"
+
+
+# the signal for the desk and coordinators (`GET /v1/signals/{id}/handling`): the reporter's
+# words and contact details decrypted for staff of its municipality only, every view logged
+
+HANDLING_WORDS = "Mijn buurvrouw komt de deur niet meer uit sinds haar man overleed."
+
+
+async def test_the_desk_reads_the_words_and_the_view_is_logged(intake: RunningIntake) -> None:
+    form = {
+        "channel": "web_form",
+        "reporter": {"kind": "relative_or_neighbour", "phone": "06-12345678", "may_contact": True},
+        "subject": {"name": "Mevrouw Jansen", "postcode": "4531 PX", "birth_year": 1940},
+        "concern": {"text": HANDLING_WORDS},
+    }
+    answer = await intake.client.post("/v1/signals", json=form)
+    assert answer.status_code == 202, answer.text
+    signal_id = answer.json()["signal_id"]
+    path = f"/v1/signals/{signal_id}/handling"
+
+    seen = await intake.client.get(path, headers=intake.token(roles=("desk",)))
+
+    assert seen.status_code == 200, seen.text
+    body = seen.json()
+    assert body["concern"]["text"] == HANDLING_WORDS
+    assert body["reporter"]["phone"] == "06-12345678"
+    assert body["subject"]["name"] == "Mevrouw Jansen"
+    coordinator = intake.token(roles=("coordinator",))
+    log = await intake.client.get(
+        "/v1/access-log", params={"signal_id": signal_id}, headers=coordinator
+    )
+    assert ("intake.signal_view", "read", "signal_handling") in [
+        (e["activity"], e["operation"], e["purpose"]) for e in log.json()["entries"]
+    ]
+
+    # another municipality's staff, a team without the role, a partner: not for them
+    other = await intake.client.get(path, headers=intake.token(municipality="GM0677"))
+    assert other.status_code == 404
+    team = await intake.client.get(path, headers=intake.token(roles=("team",)))
+    assert team.status_code == 403
+    partner = await intake.client.get(
+        path, headers=intake.token(kind="partner", roles=("desk", "coordinator"))
+    )
+    assert partner.status_code == 403
+    unknown = await intake.client.get(
+        f"/v1/signals/{uuid4()}/handling", headers=intake.token(roles=("desk",))
+    )
+    assert unknown.status_code == 404

@@ -37,6 +37,7 @@ from .partner_registry import PartnerRegistry
 from .partner_topic_cleaner import TakenRecordsCleaner
 from .recording import Intake, claim_keys, write_submissions
 from .retention_job import Retention, RetentionWatcher
+from .signal_view_api import signal_view_api
 from .subject_access_api import subject_access_api
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -150,6 +151,7 @@ def build(
     add_partner_routes(api, keyring)
     api.include_router(erasure_api(intake))  # the coordinators' erasure workflow
     api.include_router(subject_access_api(intake))  # AVG art. 15
+    api.include_router(signal_view_api(intake))  # the desk's and coordinators' view (console)
     api.include_router(access_log_api(lambda: service.pool, intake.verifier, service="intake"))
     return service, service.asgi_app(http=api, direct=[("POST", "/v1/signals")])
 
