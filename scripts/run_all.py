@@ -146,6 +146,7 @@ def start_console(
         "SIGNAALPUNT_CONSOLE_OIDC_DISCOVERY_URL": (
             f"http://127.0.0.1:{idp_port}/.well-known/openid-configuration"
         ),
+        "SIGNAALPUNT_CONSOLE_INTAKE_URL": service_urls["intake"],
         "SIGNAALPUNT_CONSOLE_TRIAGE_URL": service_urls["triage"],
         "SIGNAALPUNT_CONSOLE_REFERRAL_URL": service_urls["referral"],
         "SIGNAALPUNT_CONSOLE_MATCHING_URL": service_urls["matching"],

@@ -1,9 +1,11 @@
-"""One set of running services for the console's tests (module scope): triage and referral on
-the real Kafka and PostgreSQL with private topics, the development identity provider, and the
-console, each served over HTTP on a free port."""
+"""One set of running services for the console's tests (module scope): intake, triage and
+referral on the real Kafka and PostgreSQL with private topics, the development identity
+provider, and the console, each served over HTTP on a free port."""
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from console_harness import RunningConsole
+from pydantic import SecretStr
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_console.config import ConsoleSettings
 from signaalpunt_console.main import build as build_console
@@ -19,6 +22,8 @@ from signaalpunt_contracts import (
     CASE_STEPS,
     MATCHES,
     MATCHES_REQUESTED,
+    PARTNER_REJECTIONS,
+    PARTNER_SIGNALS,
     REFERRAL_GAPS,
     REFERRALS,
     SIGNALS_ACUTE_ALERTS,
@@ -29,7 +34,10 @@ from signaalpunt_contracts import (
     SIGNALS_RECEIVED,
     SIGNALS_TRIAGED,
 )
-from signaalpunt_privacy import KeyEncryptionKeys, PersonalDataVault, PostgresSubjectKeyStore
+from signaalpunt_intake.config import IntakeSettings
+from signaalpunt_intake.main import build as build_intake
+from signaalpunt_privacy import KeyEncryptionKeys
+from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_referral import handlers as referral_handlers
 from signaalpunt_referral.config import DEMO_MAP, ReferralSettings
 from signaalpunt_referral.main import build as build_referral
@@ -92,6 +100,21 @@ async def console(
         "jwks_file": keys / "jwks.json",
         "outbox_poll_interval": 0.2,
     }
+    generate_partner_keys(keys / "partner-key.json", keys / "partner-jwks.json", kid="test")
+    _, intake_app = build_intake(
+        IntakeSettings(
+            **common,
+            blind_index_key=SecretStr(base64.b64encode(os.urandom(32)).decode()),
+            partner_decryption_key_file=keys / "partner-key.json",
+            web_form_limit=10_000,  # every test's forms come from one address
+            partner_topic_prefix=f"t-{os.urandom(4).hex()}.partner.",
+        ),
+        received=triage_topics.received,
+        partner_signals=await private(PARTNER_SIGNALS, "partner.signals.v1"),
+        rejections=await private(PARTNER_REJECTIONS, "partner.signals.rejections.v1"),
+        case_steps=steps,
+        erased=erased,
+    )
     _, triage_app = build_triage(
         TriageSettings(**common), topics=triage_topics, watch_deadlines=False
     )
@@ -105,6 +128,7 @@ async def console(
     idp_app = ServiceApp(api=idp, management=idp, lifespan=idp)
     console_port = free_port()
     async with (
+        serving(intake_app) as intake,
         serving(triage_app) as triage,
         serving(referral_app) as referral,
         serving(idp_app) as served_idp,
@@ -113,27 +137,20 @@ async def console(
             public_url=f"http://127.0.0.1:{console_port}",
             oidc_discovery_url=f"{served_idp.url}/.well-known/openid-configuration",
             jwks_file=keys / "jwks.json",
+            intake_url=intake.url,
             triage_url=triage.url,
             referral_url=referral.url,
             matching_url="http://127.0.0.1:9",  # not running: pages that need it say so
         )
-        key_store = PostgresSubjectKeyStore.with_own_pool(
-            database_url, KeyEncryptionKeys.from_spec(kek)
-        )
-        await key_store.open()
-        try:
-            async with (
-                serving(build_console(settings), port=console_port) as served,
-                httpx.AsyncClient(base_url=triage.url, timeout=30) as triage_client,
-            ):
-                yield RunningConsole(
-                    url=served.url,
-                    idp_url=served_idp.url,
-                    vault=PersonalDataVault(key_store),
-                    kafka_bootstrap=infra.kafka_bootstrap,
-                    received_topic=triage_topics.received.name,
-                    triage=triage_client,
-                    keys=keys,
-                )
-        finally:
-            await key_store.close()
+        async with (
+            serving(build_console(settings), port=console_port) as served,
+            httpx.AsyncClient(base_url=intake.url, timeout=30) as intake_client,
+            httpx.AsyncClient(base_url=triage.url, timeout=30) as triage_client,
+        ):
+            yield RunningConsole(
+                url=served.url,
+                idp_url=served_idp.url,
+                intake=intake_client,
+                triage=triage_client,
+                keys=keys,
+            )

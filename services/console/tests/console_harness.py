@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import httpx
 from bs4 import BeautifulSoup, Tag
-from signaalpunt_contracts import (
-    Channel,
-    Concern,
-    Envelope,
-    ReportedUrgency,
-    Reporter,
-    ReporterKind,
-    SignalReceivedV1,
-    Subject,
-)
-from signaalpunt_privacy import PersonalDataVault
-from signaalpunt_runtime.broker_factory import make_producer
 
 CSRF = "csrf_token"
 
@@ -95,13 +82,15 @@ class Browser:
         return await self.post(target, data | values)
 
 
+PERSON = "Mevrouw Jansen"
+REPORTER_PHONE = "06-12345678"
+
+
 @dataclass
 class RunningConsole:
     url: str
     idp_url: str
-    vault: PersonalDataVault
-    kafka_bootstrap: str
-    received_topic: str
+    intake: httpx.AsyncClient
     triage: httpx.AsyncClient
     keys: Path
 
@@ -122,32 +111,25 @@ class RunningConsole:
         return browser, page_of(answer)
 
     async def signal(self, text: str, *, municipality: str = "GM0715") -> UUID:
-        """A signal as intake publishes it (the words sealed); returns once triage has it."""
-        subject_id = uuid4()
-        sealed = await self.vault.seal(subject_id, municipality, text, field="concern.text")
-        signal = SignalReceivedV1(
-            signal_id=uuid4(),
-            subject_id=subject_id,
-            channel=Channel.WEB_FORM,
-            reporter=Reporter(kind=ReporterKind.RELATIVE_OR_NEIGHBOUR, may_contact=True),
-            subject=Subject(birth_year=1940),
-            concern=Concern(text=sealed),
-            reported_urgency=ReportedUrgency.NORMAL,
-            received_at=datetime.now(UTC),
+        """A citizen's web form through intake; returns once triage has decided it."""
+        answer = await self.intake.post(
+            "/v1/signals",
+            json={
+                "channel": "web_form",
+                "municipality": municipality,
+                "reporter": {
+                    "kind": "relative_or_neighbour",
+                    "phone": REPORTER_PHONE,
+                    "may_contact": True,
+                },
+                "subject": {"name": PERSON, "birth_year": 1940},
+                "concern": {"text": text},
+            },
         )
-        envelope = Envelope.new(signal, municipality=municipality, producer="intake")
-        producer = make_producer(self.kafka_bootstrap, client_id="console-tests")
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                self.received_topic,
-                value=envelope.model_dump_json().encode(),
-                key=str(signal.signal_id).encode(),
-            )
-        finally:
-            await producer.stop()
-        await self.triaged(signal.signal_id, municipality)
-        return signal.signal_id
+        assert answer.status_code == 202, answer.text
+        signal_id = UUID(answer.json()["signal_id"])
+        await self.triaged(signal_id, municipality)
+        return signal_id
 
     async def triaged(self, signal_id: UUID, municipality: str) -> None:
         from signaalpunt_access.dev_tokens import mint

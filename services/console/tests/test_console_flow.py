@@ -9,7 +9,7 @@ from uuid import UUID
 
 import console_browser
 import pytest
-from console_harness import CSRF, RunningConsole
+from console_harness import CSRF, PERSON, REPORTER_PHONE, RunningConsole
 from signaalpunt_testkit.plugin import in_ci
 
 pytestmark = [pytest.mark.infra, pytest.mark.asyncio(loop_scope="session")]
@@ -39,7 +39,7 @@ async def test_signing_in_shows_the_queue_acute_first_with_the_113_advice(
     # filters narrow the queue; a filter the API refuses is a message, not a 500
     only_acute = await browser.get("/queue?route=acuut")
     assert str(calm) not in only_acute.text()
-    assert str(acute)[:8] in only_acute.text()
+    assert str(acute)[-8:] in only_acute.text()
     wrong = await browser.get("/queue?route=nonsense")
     assert wrong.status == 400
     assert "Niet gelukt" in wrong.text()
@@ -61,6 +61,10 @@ async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> Non
     path = f"/cases/{acute}"
 
     case = await browser.get(path)
+    # the reporter's words and how to reach the reporter, from intake (which logs the view)
+    assert case.field("words") == ACUTE_TEXT
+    assert PERSON in case.field("person")
+    assert REPORTER_PHONE in case.field("reporter")
     assert case.field("route") == "acuut"
     assert "113" in case.text()
     assert any(word in case.text() for word in ("suicide", "eind"))  # the cue that fired
@@ -155,17 +159,20 @@ async def test_a_user_of_one_municipality_never_sees_anothers_cases(
     hulst = await console.signal(ACUTE_TEXT, municipality="GM0677")
     terneuzen, queue = await console.signed_in("regisseur-terneuzen")
 
-    assert str(hulst)[:8] not in queue.text()
+    assert str(hulst)[-8:] not in queue.text()
+    assert str(hulst) not in str(queue.soup)
     for page in (f"/cases/{hulst}", f"/cases/{hulst}/help-question"):
         seen = await terneuzen.get(page)
         assert seen.status == 404, page
         assert "Niet gevonden" in seen.text(), page
     other = await terneuzen.get("/queue?municipality=GM0677")
-    assert str(hulst)[:8] not in other.text()
+    assert str(hulst)[-8:] not in other.text()
+    assert str(hulst) not in str(other.soup)
     assert other.status == 400
     acted = await terneuzen.post(f"/cases/{hulst}/lock", {CSRF: queue.csrf(), "action": "take"})
     assert "Niet gelukt" in acted.text()
-    assert str(hulst)[:8] not in acted.text()
+    assert str(hulst)[-8:] not in acted.text()
+    assert str(hulst) not in str(acted.soup)
 
     _, own = await console.signed_in("regisseur-hulst")
     assert str(hulst) in own.signals_in("acute")

@@ -57,6 +57,7 @@ class ConsoleSettings(BaseSettings):
     token_audience: str = "signaalpunt"  # noqa: S105
 
     # the services whose APIs the console calls
+    intake_url: str = "http://127.0.0.1:8101"
     triage_url: str = "http://127.0.0.1:8102"
     referral_url: str = "http://127.0.0.1:8105"
     matching_url: str = "http://127.0.0.1:8106"

@@ -47,6 +47,18 @@ WORDS: dict[str, tuple[str, str]] = {
     # case
     "case": ("Melding", "Case"),
     "decision": ("Triagebesluit", "Triage decision"),
+    "the_signal": ("De melding", "The signal"),
+    "words": ("Woorden van de melder", "The reporter's words"),
+    "cues": ("Aangevinkt", "Ticked"),
+    "reporter": ("Melder", "Reporter"),
+    "person": ("Persoon", "Person"),
+    "may_contact": ("Mag benaderd worden", "May be contacted"),
+    "yes": ("ja", "yes"),
+    "no": ("nee", "no"),
+    "signal_unavailable": (
+        "De melding zelf is nu niet te tonen",
+        "The signal itself cannot be shown right now",
+    ),
     "decided_by": ("Besloten door", "Decided by"),
     "rules_version": ("Regelset", "Rules version"),
     "why": ("Waarom", "Why"),

@@ -63,6 +63,7 @@ class Console:
 
     def api(self, user: User, service: str) -> Api:
         base = {
+            "intake": self.settings.intake_url,
             "triage": self.settings.triage_url,
             "referral": self.settings.referral_url,
             "matching": self.settings.matching_url,
@@ -336,17 +337,30 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         except Unavailable:
             return None, False
 
+    async def signal_of(user: User, signal_id: UUID) -> tuple[dict[str, Any] | None, str]:
+        """The reporter's words and contact details from intake (its access log records the
+        view): (the signal, "") or (None, why not)."""
+        try:
+            return await console.api(user, "intake").get(f"/v1/signals/{signal_id}/handling"), ""
+        except Refused as exc:
+            return None, exc.detail
+        except Unavailable:
+            return None, "unavailable"
+
     @app.get("/cases/{signal_id}")
     async def case(request: Request, signal_id: str) -> Response:
         user = signed_in(request)
         sid = signal_id_of(signal_id)
         detail = await console.api(user, "triage").get(f"/v1/triage/signals/{sid}")
+        signal, signal_missing = await signal_of(user, sid)
         referrals, referral_reachable = await referrals_of(user, sid)
         return render(
             request,
             "case.html",
             detail=detail,
             c=detail["case"],
+            signal=signal,
+            signal_missing=signal_missing,
             referrals=referrals,
             referral_reachable=referral_reachable,
             routes=[r.value for r in Route],
