@@ -124,6 +124,14 @@ async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> Non
     closed = await browser.submit(
         case, f"{path}/steps", step="closed", close_reason="support_arranged"
     )
+    # the right-of-access export: intake's data on the signal, decrypted, and who processed it
+    exported = await browser.submit(case, f"{path}/export")
+    assert exported.status == 200, exported.text()
+    assert exported.soup.select_one(f'[data-exported="{acute}"]') is not None
+    assert ACUTE_TEXT in exported.text()
+    assert "intake.signal_view" in [
+        str(tr["data-access"]) for tr in exported.soup.select("tr[data-access]")
+    ]
     # the report counts the referral the team just sent
     report = await browser.get("/reports")
     rows = report.soup.select("#evaluation tbody tr")
@@ -140,6 +148,10 @@ async def test_the_desk_cannot_close_an_acute_case(console: RunningConsole) -> N
     case = await desk.get(path)
     assert case.soup.select_one(f'form[action="{path}/decision"]') is None  # coordinators only
     assert case.soup.select_one(f'form[action="{path}/lock"]') is None
+    assert case.soup.select_one(f'form[action="{path}/export"]') is None
+    # a hand-made export post is refused by intake (coordinators only), not by the page alone
+    no_export = await desk.post(f"{path}/export", {CSRF: case.csrf()})
+    assert no_export.status == 403
 
     refused = await desk.submit(case, f"{path}/steps", step="closed", close_reason="duplicate")
 
@@ -258,6 +270,9 @@ def browse(console: RunningConsole, acute: UUID, tmp: Path) -> None:
         assert "grief_and_loss" in risk_groups
         scan("case-after-change")
 
+        driver.find_element(By.CSS_SELECTOR, f"form[action='/cases/{acute}/export'] button").click()
+        wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "[data-exported]")))
+        scan("export")
         driver.get(f"{console.url}/cases/{acute}/help-question")
         scan("help-question")
         for page in ("social-map", "reports", "volunteers", "signed-out"):

@@ -48,6 +48,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "case": ("Melding", "Case"),
     "decision": ("Triagebesluit", "Triage decision"),
     "the_signal": ("De melding", "The signal"),
+    "export": ("Inzage-export (AVG art. 15)", "Right-of-access export (GDPR art. 15)"),
+    "export_explained": (
+        "Alles wat intake over deze melding bewaart, ontsleuteld, en wie het verwerkte. De export"
+        " wordt zelf in het toegangslogboek vastgelegd.",
+        "Everything intake holds on this signal, decrypted, and who processed it. The export is"
+        " itself written to the access log.",
+    ),
+    "processed_by": ("Verwerkt door", "Processed by"),
     "words": ("Woorden van de melder", "The reporter's words"),
     "cues": ("Aangevinkt", "Ticked"),
     "reporter": ("Melder", "Reporter"),

@@ -451,6 +451,21 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
 
         return await act(request, signal_id, do)
 
+    @app.post("/cases/{signal_id}/export")
+    async def export(request: Request, signal_id: str) -> Response:
+        """A coordinator's right-of-access export (AVG art. 15) of this signal: everything
+        intake holds on it, decrypted, and who processed it. Intake logs the export itself;
+        the answer is a page, never stored by the browser (no-store)."""
+        user = signed_in(request)
+        await checked_form(request)
+        sid = signal_id_of(signal_id)
+        detail = await console.api(user, "triage").get(f"/v1/triage/signals/{sid}")
+        municipality = detail["case"]["municipality"]
+        done = await console.api(user, "intake").post(
+            "/v1/subject-access/export", {"municipality": municipality, "signal_ids": [str(sid)]}
+        )
+        return render(request, "export.html", signal_id=sid, export=done)
+
     @app.get("/cases/{signal_id}/help-question")
     async def help_question_form(request: Request, signal_id: str) -> Response:
         user = signed_in(request)
