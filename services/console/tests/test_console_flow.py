@@ -190,6 +190,42 @@ async def test_a_user_of_one_municipality_never_sees_anothers_cases(
     assert str(hulst) in own.signals_in("acute")
 
 
+async def test_an_erasure_needs_a_second_coordinator_and_then_the_case_is_gone(
+    console: RunningConsole,
+) -> None:
+    signal = await console.signal(CALM_TEXT)
+    first, _ = await console.signed_in("regisseur-terneuzen")
+    form = await first.get(f"/cases/{signal}/erasure")
+    assert form.status == 200, form.text()
+    requested = await first.submit(
+        form,
+        f"/cases/{signal}/erasure",
+        signal_ids=[str(signal)],
+        scope="person",
+        reason="data_subject_request",
+    )
+    assert requested.flash()[0] == "ok", requested.flash()
+    assert requested.field("erasure-state") == "awaiting_approval"
+    approve = requested.url.removeprefix(console.url) + "/approve"
+    assert requested.soup.select_one(f'form[action="{approve}"]') is None  # not for the requester
+    own = await first.post(approve, {CSRF: requested.csrf()})
+    assert own.flash()[0] == "error"
+    assert own.field("erasure-state") == "awaiting_approval"
+
+    second, _ = await console.signed_in("regisseur-terneuzen-2")
+    pending = await second.get(requested.url.removeprefix(console.url))
+    approved = await second.submit(pending, approve)
+    assert approved.flash()[0] == "ok", approved.flash()
+    assert approved.field("erasure-state") == "done"
+    # intake's signals.erased.v1 reaches triage: the case is gone for everyone
+    for _ in range(150):
+        gone = await first.get(f"/cases/{signal}")
+        if gone.status == 404:
+            break
+        await asyncio.sleep(0.2)
+    assert gone.status == 404
+
+
 async def test_a_post_without_the_sessions_csrf_token_is_refused(
     console: RunningConsole,
 ) -> None:
@@ -275,6 +311,8 @@ def browse(console: RunningConsole, acute: UUID, tmp: Path) -> None:
         scan("export")
         driver.get(f"{console.url}/cases/{acute}/help-question")
         scan("help-question")
+        driver.get(f"{console.url}/cases/{acute}/erasure")
+        scan("erasure")
         for page in ("social-map", "reports", "volunteers", "signed-out"):
             driver.get(f"{console.url}/{page}")
             scan(page)

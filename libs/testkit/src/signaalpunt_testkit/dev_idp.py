@@ -45,6 +45,8 @@ class DevUser:
 
 DEV_USERS = (
     DevUser("regisseur-terneuzen", "Regisseur Terneuzen", ("coordinator",), ("GM0715",)),
+    # a second coordinator: erasures wait for another's approval (four eyes)
+    DevUser("regisseur-terneuzen-2", "Tweede regisseur Terneuzen", ("coordinator",), ("GM0715",)),
     DevUser("loket-terneuzen", "Loket Terneuzen", ("desk",), ("GM0715",)),
     DevUser("team-terneuzen", "Team welzijn Terneuzen", ("team",), ("GM0715",)),
     DevUser("regisseur-hulst", "Regisseur Hulst", ("coordinator",), ("GM0677",)),

@@ -56,6 +56,23 @@ WORDS: dict[str, tuple[str, str]] = {
         " itself written to the access log.",
     ),
     "processed_by": ("Verwerkt door", "Processed by"),
+    "erasure": ("Wissen (AVG art. 17)", "Erasure (GDPR art. 17)"),
+    "erasure_explained": (
+        "Kies de meldingen die echt over deze persoon gaan. Een tweede regisseur keurt het wissen"
+        " goed (vier ogen); daarna zijn de gegevens in alle diensten onleesbaar.",
+        "Choose the signals that really are about this person. A second coordinator approves the"
+        " erasure (four eyes); then the data is unreadable in every service.",
+    ),
+    "scope": ("Wat wissen", "What to erase"),
+    "erasure_reason": ("Grondslag", "Reason"),
+    "confirm_open_acute": (
+        "Er loopt een acute casus; ik wis toch",
+        "An acute case is open; erase anyway",
+    ),
+    "request_erasure": ("Wissen aanvragen", "Request the erasure"),
+    "approve": ("Goedkeuren en wissen", "Approve and erase"),
+    "requested_by": ("Aangevraagd door", "Requested by"),
+    "approved_by": ("Goedgekeurd door", "Approved by"),
     "words": ("Woorden van de melder", "The reporter's words"),
     "cues": ("Aangevinkt", "Ticked"),
     "reporter": ("Melder", "Reporter"),

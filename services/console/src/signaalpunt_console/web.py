@@ -25,6 +25,8 @@ from signaalpunt_contracts import (
     CaseState,
     CaseStep,
     CloseReason,
+    ErasureReason,
+    ErasureScope,
     Mobility,
     Need,
     Priority,
@@ -465,6 +467,80 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
             "/v1/subject-access/export", {"municipality": municipality, "signal_ids": [str(sid)]}
         )
         return render(request, "export.html", signal_id=sid, export=done)
+
+    # ---- erasure (AVG art. 17): intake's workflow, four eyes --------------------------------
+
+    @app.get("/cases/{signal_id}/erasure")
+    async def erasure_form(request: Request, signal_id: str) -> Response:
+        """The signals intake links to this one's person (its blind index): the coordinator
+        confirms which are really theirs, the scope and the reason."""
+        user = signed_in(request)
+        sid = signal_id_of(signal_id)
+        detail = await console.api(user, "triage").get(f"/v1/triage/signals/{sid}")
+        municipality = detail["case"]["municipality"]
+        found = await console.api(user, "intake").post(
+            "/v1/erasures/search", {"municipality": municipality, "signal_ids": [str(sid)]}
+        )
+        return render(
+            request,
+            "erasure.html",
+            signal_id=sid,
+            municipality=municipality,
+            candidates=found["candidates"],
+            scopes=[s.value for s in ErasureScope],
+            reasons=[r.value for r in ErasureReason if r is not ErasureReason.RETENTION_EXPIRED],
+        )
+
+    @app.post("/cases/{signal_id}/erasure")
+    async def erase(request: Request, signal_id: str) -> Response:
+        user = signed_in(request)
+        form = await checked_form(request)
+        sid = signal_id_of(signal_id)
+        t = translator(language(request))
+        body = {
+            "municipality": form.get("municipality"),
+            "signal_ids": form.getlist("signal_ids"),
+            "scope": form.get("scope"),
+            "reason": form.get("reason"),
+            "confirm_open_acute": form.get("confirm_open_acute") == "yes",
+        }
+        try:
+            done = await console.api(user, "intake").post("/v1/erasures", body)
+        except Refused as exc:
+            flash = {
+                "kind": "error",
+                "title": t("refused"),
+                "detail": exc.detail,
+                "errors": exc.errors,
+            }
+            return back_to(f"/cases/{sid}/erasure", flash, request)
+        return back_to(
+            f"/erasures/{done['erasure_id']}", {"kind": "ok", "title": t("saved")}, request
+        )
+
+    @app.get("/erasures/{erasure_id}")
+    async def erasure(request: Request, erasure_id: str) -> Response:
+        user = signed_in(request)
+        eid = signal_id_of(erasure_id)
+        found = await console.api(user, "intake").get(f"/v1/erasures/{eid}")
+        return render(request, "erasure_status.html", erasure=found)
+
+    @app.post("/erasures/{erasure_id}/approve")
+    async def approve_erasure(request: Request, erasure_id: str) -> Response:
+        """Four eyes: a second coordinator carries the erasure out."""
+        user = signed_in(request)
+        await checked_form(request)
+        eid = signal_id_of(erasure_id)
+        t = translator(language(request))
+        try:
+            await console.api(user, "intake").post(f"/v1/erasures/{eid}/approve", None)
+        except Refused as exc:
+            return back_to(
+                f"/erasures/{eid}",
+                {"kind": "error", "title": t("refused"), "detail": exc.detail},
+                request,
+            )
+        return back_to(f"/erasures/{eid}", {"kind": "ok", "title": t("saved")}, request)
 
     @app.get("/cases/{signal_id}/help-question")
     async def help_question_form(request: Request, signal_id: str) -> Response:
