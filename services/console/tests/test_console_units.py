@@ -53,7 +53,13 @@ def test_pkce_challenge_is_rfc_7636s_s256() -> None:
 
 def test_after_sign_in_only_paths_on_this_site() -> None:
     assert local_path("/cases/1?x=2") == "/cases/1?x=2"
-    for outside in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)", None):
+    for outside in (
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example/x",
+        "javascript:alert(1)",
+        None,
+    ):
         assert local_path(outside) == "/queue"
 
 
@@ -88,4 +94,6 @@ async def test_the_session_cookie_is_httponly_lax_and_secure_behind_https(tmp_pa
     assert "samesite=lax" in cookie
     assert "secure" in cookie
     assert answer.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["referrer-policy"] == "no-referrer"
     assert "You are signed out" in answer.text

@@ -86,7 +86,8 @@ def local_path(target: str | None) -> str:
     if not target:
         return "/queue"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # browsers read "/\\host" as "//host": another site
+    if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return "/queue"
     return target
 
@@ -168,6 +169,20 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         )
         # pages show personal data: never kept by a browser or proxy cache
         response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        # only the console's own style sheet, no scripts, never framed (clickjacking); ids in
+        # URLs stay out of other sites' logs
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
     def message(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
