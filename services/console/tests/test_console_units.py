@@ -12,7 +12,7 @@ from signaalpunt_console.config import ConsoleSettings
 from signaalpunt_console.oidc import Attempt
 from signaalpunt_console.queues import sections
 from signaalpunt_console.sessions import csrf_valid
-from signaalpunt_console.web import build_app, local_path
+from signaalpunt_console.web import build_app, local_path, local_time
 
 
 def case(signal: str, route: str, due: str, **extra: object) -> dict[str, object]:
@@ -97,3 +97,10 @@ async def test_the_session_cookie_is_httponly_lax_and_secure_behind_https(tmp_pa
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert "You are signed out" in answer.text
+
+
+def test_times_are_shown_in_amsterdam_time() -> None:
+    # the APIs answer in UTC; a coordinator reads Dutch time (winter +1, summer +2)
+    assert local_time("2026-12-02T14:00:00+00:00") == "02-12-2026 15:00"
+    assert local_time("2026-07-01T10:00:00Z", "%H:%M") == "12:00"
+    assert local_time(None) == ""

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI, Request
@@ -92,6 +94,22 @@ def local_path(target: str | None) -> str:
     return target
 
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def local_time(value: object, pattern: str = "%d-%m-%Y %H:%M") -> str:
+    """An API's ISO time as the Dutch read it: Amsterdam time (the APIs answer in UTC)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(AMSTERDAM).strftime(pattern)
+
+
 def signal_id_of(value: str) -> UUID:
     try:
         return UUID(value)
@@ -124,6 +142,7 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         ),
         templates=Jinja2Templates(directory=HERE / "templates"),
     )
+    console.templates.env.filters["local"] = local_time
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
