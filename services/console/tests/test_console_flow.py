@@ -86,6 +86,8 @@ async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> Non
     kind, words = without.flash()
     assert kind == "error", words
     assert "reden" in words.lower(), words
+    # the session (tokens, CSRF token, this refusal) fits a browser's 4 KB cookie
+    assert len(browser.client.cookies["signaalpunt_console"]) < 4000
     assert "grief_and_loss" not in without.field("risk_groups")
     changed = await browser.submit(
         without, f"{path}/decision", **change, reason="Weduwnaar sinds kort"

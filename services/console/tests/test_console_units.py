@@ -8,11 +8,12 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 from signaalpunt_access.dev_tokens import generate_key_pair
+from signaalpunt_console.backend import Refused
 from signaalpunt_console.config import ConsoleSettings
 from signaalpunt_console.oidc import Attempt
 from signaalpunt_console.queues import sections
 from signaalpunt_console.sessions import csrf_valid
-from signaalpunt_console.web import build_app, local_path, local_time
+from signaalpunt_console.web import build_app, local_path, local_time, refusal
 
 
 def case(signal: str, route: str, due: str, **extra: object) -> dict[str, object]:
@@ -104,3 +105,11 @@ def test_times_are_shown_in_amsterdam_time() -> None:
     assert local_time("2026-12-02T14:00:00+00:00") == "02-12-2026 15:00"
     assert local_time("2026-07-01T10:00:00Z", "%H:%M") == "12:00"
     assert local_time(None) == ""
+
+
+def test_a_refusal_kept_for_the_next_page_stays_small() -> None:
+    # it rides in the session cookie, which browsers drop past 4 KB
+    many = [{"field": f"f{i}", "reason_nl": "x" * 1000, "reason_en": "y" * 1000} for i in range(50)]
+    flash = refusal("Niet gelukt", Refused(422, "z" * 5000, many))
+    assert len(str(flash)) < 1100
+    assert flash["errors"][0]["field"] == "f0"

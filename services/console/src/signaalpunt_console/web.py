@@ -110,6 +110,20 @@ def local_time(value: object, pattern: str = "%d-%m-%Y %H:%M") -> str:
     return moment.astimezone(AMSTERDAM).strftime(pattern)
 
 
+def refusal(title: str, exc: Refused) -> dict[str, Any]:
+    """A refusal as a flash message for the next page. It travels in the session cookie, which
+    a browser drops past 4 KB (signing the person out): the service's words, kept short."""
+    return {
+        "kind": "error",
+        "title": title,
+        "detail": exc.detail[:200],
+        "errors": [
+            {k: str(e.get(k, ""))[:100] for k in ("field", "reason_nl", "reason_en")}
+            for e in exc.errors[:3]
+        ],
+    }
+
+
 def signal_id_of(value: str) -> UUID:
     try:
         return UUID(value)
@@ -422,12 +436,7 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         except Refused as exc:
             return back_to(
                 f"/cases/{sid}",
-                {
-                    "kind": "error",
-                    "title": t("refused"),
-                    "detail": exc.detail,
-                    "errors": exc.errors,
-                },
+                refusal(t("refused"), exc),
                 request,
             )
         return back_to(f"/cases/{sid}", {"kind": "ok", "title": t("saved")}, request)
@@ -541,13 +550,7 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         try:
             done = await console.api(user, "intake").post("/v1/erasures", body)
         except Refused as exc:
-            flash = {
-                "kind": "error",
-                "title": t("refused"),
-                "detail": exc.detail,
-                "errors": exc.errors,
-            }
-            return back_to(f"/cases/{sid}/erasure", flash, request)
+            return back_to(f"/cases/{sid}/erasure", refusal(t("refused"), exc), request)
         return back_to(
             f"/erasures/{done['erasure_id']}", {"kind": "ok", "title": t("saved")}, request
         )
