@@ -34,6 +34,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "filter": ("Filteren", "Filter"),
     "any": ("alle", "any"),
     "no_cases": ("Geen meldingen.", "No cases."),
+    "more_than_shown": (
+        "Alleen de 200 urgentste meldingen staan hier; filter om de rest te zien.",
+        "Only the 200 most urgent cases are shown; filter to see the rest.",
+    ),
     "municipality": ("Gemeente", "Municipality"),
     "route": ("Route", "Route"),
     "priority": ("Prioriteit", "Priority"),

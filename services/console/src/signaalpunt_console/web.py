@@ -48,6 +48,7 @@ from .sessions import CSRF_FIELD, User, csrf_token, csrf_valid, sign_in, user_of
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "signaalpunt_console"
+QUEUE_PAGE = 200  # triage's largest page: the most urgent first, so nothing acute is cut off
 
 # the steps the console offers; `triaged` is the rules' own, `help_question_recorded` has a form
 STEPS = [s for s in CaseStep if s not in (CaseStep.TRIAGED, CaseStep.HELP_QUESTION_RECORDED)]
@@ -354,7 +355,9 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         q = request.query_params
         filters = {k: q.get(k) for k in ("municipality", "route", "priority", "state", "overdue")}
         try:
-            answer = await console.api(user, "triage").get("/v1/triage/queue", limit=200, **filters)
+            answer = await console.api(user, "triage").get(
+                "/v1/triage/queue", limit=QUEUE_PAGE, **filters
+            )
             items, problem = answer["items"], None
         except Refused as exc:
             if exc.status not in (400, 403, 422):
@@ -366,6 +369,7 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
             400 if problem else 200,
             sections=queues.sections(items),
             total=len(items),
+            page_size=QUEUE_PAGE,
             filters=filters,
             problem=problem,
             routes=[r.value for r in Route],
