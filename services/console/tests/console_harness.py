@@ -51,8 +51,11 @@ class Page:
         return str(found["data-flash"]), " ".join(found.get_text(" ").split())
 
     def field(self, name: str) -> str:
+        """A field's value: the code behind the words where the page shows words."""
         found = self.soup.select_one(f'[data-field="{name}"]')
         assert found is not None, f"no field {name} on {self.url}"
+        if found.has_attr("data-value"):
+            return str(found["data-value"])
         return found.get_text(strip=True)
 
 

@@ -66,6 +66,7 @@ async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> Non
     assert PERSON in case.field("person")
     assert REPORTER_PHONE in case.field("reporter")
     assert case.field("route") == "acuut"
+    assert case.soup.select_one('[data-field="route"]').get_text(strip=True) == "Acuut"  # type: ignore[union-attr]
     assert "113" in case.text()
     assert any(word in case.text() for word in ("suicide", "eind"))  # the cue that fired
 
@@ -305,7 +306,7 @@ def browse(console: RunningConsole, acute: UUID, tmp: Path) -> None:
         driver.find_element(By.XPATH, "//button[@value='change']").click()
         wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "[data-flash=ok]")))
         risk_groups = driver.find_element(By.CSS_SELECTOR, "[data-field=risk_groups]").text
-        assert "grief_and_loss" in risk_groups
+        assert "rouw en verlies" in risk_groups
         scan("case-after-change")
 
         driver.find_element(By.CSS_SELECTOR, f"form[action='/cases/{acute}/export'] button").click()

@@ -168,3 +168,77 @@ def translator(language: str) -> Callable[[str], str]:
         return pair[index] if pair else key.replace("_", " ")
 
     return t
+
+
+CODES: dict[str, tuple[str, str]] = {
+    # routes
+    "acuut": ("Acuut", "Acute"),
+    "mogelijk_acuut": ("Mogelijk acuut", "Possibly acute"),
+    "jeugdteam": ("Jeugdteam", "Youth team"),
+    "team_eenzaamheid": ("Team eenzaamheid", "Loneliness team"),
+    "team_welzijn": ("Team welzijn", "Welfare team"),
+    "buiten_bereik": ("Buiten bereik", "Out of scope"),
+    # priorities
+    "acute": ("acuut", "acute"),
+    "high": ("hoog", "high"),
+    "normal": ("normaal", "normal"),
+    "low": ("laag", "low"),
+    # states
+    "received": ("ontvangen", "received"),
+    "triaged": ("getrieerd", "triaged"),
+    "in_intake": ("in intake", "in intake"),
+    "referred": ("doorverwezen", "referred"),
+    "closed": ("afgesloten", "closed"),
+    # risk groups
+    "senior_75_plus": ("75-plusser", "aged 75 or over"),
+    "youth_15_24": ("jongere (15-24)", "young person (15-24)"),
+    "minor_under_15": ("kind (onder 15)", "child (under 15)"),
+    "grief_and_loss": ("rouw en verlies", "grief and loss"),
+    "disability_or_psychiatric": (
+        "beperking of psychische aandoening",
+        "disability or mental illness",
+    ),
+    "informal_carer": ("mantelzorger", "informal carer"),
+    "homeless": ("dakloos", "homeless"),
+    # steps
+    "reporter_contacted": ("contact gelegd", "contact made"),
+    "contact_attempt_failed": ("contactpoging mislukt", "contact attempt failed"),
+    "not_reachable": ("niet bereikbaar", "not reachable"),
+    "intake_done": ("intake gedaan", "intake done"),
+    "reopened": ("heropend", "reopened"),
+    "help_question_recorded": ("hulpvraag vastgelegd", "help question recorded"),
+    # close reasons
+    "support_arranged": ("ondersteuning geregeld", "support arranged"),
+    "declined_by_person": ("persoon wil niet", "declined by the person"),
+    "already_supported": ("al ondersteund", "already supported"),
+    "out_of_scope": ("niet voor ons", "out of scope"),
+    "duplicate": ("dubbele melding", "duplicate"),
+    "deceased_or_moved": ("overleden of verhuisd", "deceased or moved"),
+    # needs
+    "social_contact": ("sociaal contact", "social contact"),
+    "buddy": ("maatje", "buddy"),
+    "daytime_activity": ("dagbesteding", "daytime activity"),
+    "grief_support": ("rouwbegeleiding", "grief support"),
+    "existential_conversation": ("zingevingsgesprek", "existential conversation"),
+    "practical_help": ("praktische hulp", "practical help"),
+    "digital_skills": ("digitale vaardigheden", "digital skills"),
+    "language": ("taal", "language"),
+    "debt_money": ("geldzaken en schulden", "money and debts"),
+    "carer_relief": ("respijtzorg", "carer relief"),
+    "youth_care": ("jeugdhulp", "youth care"),
+    # mobility
+    "travels_independently": ("reist zelfstandig", "travels independently"),
+    "needs_transport": ("heeft vervoer nodig", "needs transport"),
+    "housebound": ("aan huis gebonden", "housebound"),
+}
+"""The APIs' codes in the users' words; an unknown code is shown as it is."""
+
+
+def wording(language: str) -> Callable[[object], str]:
+    index = 1 if language == "en" else 0
+
+    def word(code: object) -> str:
+        pair = CODES.get(str(code))
+        return pair[index] if pair else str(code)
+
+    return word

@@ -42,7 +42,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from . import queues
 from .backend import Api, Refused, SignInNeeded, Unavailable
 from .config import ConsoleSettings
-from .labels import LANGUAGES, translator
+from .labels import LANGUAGES, translator, wording
 from .oidc import Attempt, OidcClient, SignInError
 from .sessions import CSRF_FIELD, User, csrf_token, csrf_valid, sign_in, user_of
 
@@ -190,6 +190,8 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
             template,
             {
                 "t": translator(lang),
+                "word": wording(lang),
+                "words": lambda codes: ", ".join(wording(lang)(c) for c in codes or ()),
                 "lang": lang,
                 "other_lang": "en" if lang == "nl" else "nl",
                 "user": user_of(request.session),
