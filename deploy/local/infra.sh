@@ -222,7 +222,7 @@ kafka_start() { # start the broker; a port still taken (bind failure) is retried
     # a broker that cannot bind exits within seconds; one that runs is left to kafka_wait_ready
     local settle=$((SECONDS + 10))
     while [ $SECONDS -lt $settle ] && kafka_pid >/dev/null; do
-      probe kafka --bootstrap "$kafka_host:$kafka_port" --username "$kafka_admin" --quiet && return 0
+      probe kafka --bootstrap "$kafka_host:$kafka_port" --username "$kafka_admin" --mechanism PLAIN --quiet && return 0
       sleep 1
     done
     kafka_pid >/dev/null && return 0
@@ -240,12 +240,27 @@ kafka_start() { # start the broker; a port still taken (bind failure) is retried
 
 kafka_wait_ready() {
   local deadline=$((SECONDS + ready_timeout))
-  until probe kafka --bootstrap "$kafka_host:$kafka_port" --username "$kafka_admin" --quiet; do
+  # first the broker itself, through the admin's static PLAIN user (not in the metadata) ...
+  until probe kafka --bootstrap "$kafka_host:$kafka_port" --username "$kafka_admin" --mechanism PLAIN --quiet; do
     if ! kafka_pid >/dev/null; then
       tail -n 40 "$kafka_dir/logs/server.log" "$kafka_dir/logs/stdout.log" >&2 2>/dev/null || true
       die "Kafka exited during start-up (logs in $kafka_dir/logs)"
     fi
     [ $SECONDS -lt $deadline ] || die "Kafka not ready after ${ready_timeout}s (logs in $kafka_dir/logs)"
+    sleep 1
+  done
+  # ... then the SCRAM logins every client uses: a restart can lose them (deploy/local/kafka_users.py)
+  if [ "$(SIGNAALPUNT_KAFKA_ADMIN_PASSWORD="$kafka_admin_password" "$python" "$here/kafka_users.py" \
+        "$kafka_host:$kafka_port" "$kafka_admin")" = "restored" ]; then
+    log "the broker came back without its SCRAM credentials: restoring the local users"
+    if [ -x "$repo/.venv/bin/signaalpunt-topics" ]; then
+      SIGNAALPUNT_KAFKA_BOOTSTRAP="$kafka_host:$kafka_port" "$repo/.venv/bin/signaalpunt-topics" acls \
+        --apply --local-users --partners-file "$here/partners.yaml" >/dev/null \
+        || log "restoring the local users failed: run make topics"
+    fi
+  fi
+  until probe kafka --bootstrap "$kafka_host:$kafka_port" --username "$kafka_admin" --quiet; do
+    [ $SECONDS -lt $deadline ] || die "Kafka's SCRAM logins not ready after ${ready_timeout}s (logs in $kafka_dir/logs)"
     sleep 1
   done
 }

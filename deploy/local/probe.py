@@ -18,7 +18,9 @@ import os
 import sys
 
 
-async def probe_kafka(bootstrap: str, username: str, password: str) -> str:
+async def probe_kafka(
+    bootstrap: str, username: str, password: str, mechanism: str = "SCRAM-SHA-512"
+) -> str:
     from aiokafka.admin import AIOKafkaAdminClient
 
     # as the local broker's admin principal (infra.sh passes it): nothing answers anonymously
@@ -26,7 +28,7 @@ async def probe_kafka(bootstrap: str, username: str, password: str) -> str:
         bootstrap_servers=bootstrap,
         request_timeout_ms=5000,
         security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="SCRAM-SHA-512",
+        sasl_mechanism=mechanism,
         sasl_plain_username=username,
         sasl_plain_password=password,
     )
@@ -68,6 +70,9 @@ def main() -> int:
     kafka = sub.add_parser("kafka")
     kafka.add_argument("--bootstrap", required=True)
     kafka.add_argument("--username", default="signaalpunt-admin")
+    # PLAIN: the admin's static JAAS user, there as soon as the broker is (infra.sh waits with it,
+    # then checks SCRAM, whose credentials live in the metadata)
+    kafka.add_argument("--mechanism", default="SCRAM-SHA-512", choices=["SCRAM-SHA-512", "PLAIN"])
     # from the environment, not the command line (which every local user can read)
     kafka.add_argument("--quiet", action="store_true")
     postgres = sub.add_parser("postgres")
@@ -85,6 +90,7 @@ def main() -> int:
                         args.bootstrap,
                         args.username,
                         os.environ.get("SIGNAALPUNT_KAFKA_ADMIN_PASSWORD", "signaalpunt-dev-admin"),
+                        args.mechanism,
                     ),
                     15,
                 )

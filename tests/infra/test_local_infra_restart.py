@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from pydantic import SecretStr
 from signaalpunt_runtime.settings import ServiceSettings
 from signaalpunt_testkit.plugin import DEFAULT_DATABASE, DEFAULT_KAFKA, repo_root
 
@@ -100,3 +101,92 @@ def test_postgres_restarts_when_its_port_is_taken_for_a_moment() -> None:
         assert "retrying" in again.stderr
     finally:
         infra("down")
+
+
+@pytest.mark.slow
+def test_kafka_that_comes_back_without_its_scram_logins_gets_them_back() -> None:
+    """Seen on the local Kafka 4.1.1: after a restart the broker had no SCRAM credential left
+    (the admin's included), every client's login was refused, `infra.sh up` waited until its
+    timeout, and in CI every test after the one that restarted the broker failed ("Unable to
+    bootstrap"). Here the loss is made on purpose (the credentials deleted through the admin's
+    PLAIN login); `infra.sh up` must bring back the admin's and the services' logins."""
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AdminClient,
+        UserScramCredentialDeletion,
+    )
+    from signaalpunt_runtime.kafka_security import (
+        KafkaSecurity,
+        development_password,
+    )
+
+    folder = Path(tempfile.mkdtemp(prefix="signaalpunt-scram-"))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SIGNAALPUNT_KAFKA_PORT": str(port),
+        "SIGNAALPUNT_KAFKA_CONTROLLER_PORT": str(_free_port()),
+        "SIGNAALPUNT_KAFKA_TLS_PORT": str(_free_port()),
+        "SIGNAALPUNT_KAFKA_DIR": str(folder / "kafka"),
+        "SIGNAALPUNT_READY_TIMEOUT": "300",  # a loaded machine starts Kafka slowly
+    }
+    bootstrap = f"127.0.0.1:{port}"
+
+    def infra(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SCRIPT), *args], env=env, capture_output=True, text=True, check=False
+        )
+
+    def topics_acls() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(repo_root() / ".venv/bin/signaalpunt-topics"), "acls", "--apply", "--local-users",
+             "--partners-file", str(repo_root() / "deploy/local/partners.yaml")],
+            env={**env, "SIGNAALPUNT_KAFKA_BOOTSTRAP": bootstrap},
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    plain: dict[str, str | int | float | bool] = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": "signaalpunt-admin",
+        "sasl.password": "signaalpunt-dev-admin",
+    }
+
+    def scram_login(user: str) -> bool:
+        config: dict[str, str | int | float | bool] = {
+            **KafkaSecurity(
+                username=user, password=SecretStr(development_password(user))
+            ).librdkafka(),
+            "bootstrap.servers": bootstrap,
+            "socket.timeout.ms": 5000,
+        }
+        client = AdminClient(config)
+        try:
+            client.list_topics(timeout=10)
+        except Exception:
+            return False
+        return True
+
+    assert infra("up", "kafka").returncode == 0
+    try:
+        assert topics_acls().returncode == 0
+        assert scram_login("signaalpunt-admin")
+        assert scram_login("intake")
+        admin = AdminClient(plain)
+        present = admin.describe_user_scram_credentials().result(30)  # type: ignore[union-attr]
+        deletions = [
+            UserScramCredentialDeletion(user, info.mechanism)
+            for user, description in present.items()
+            for info in description.scram_credential_infos
+        ]
+        for future in admin.alter_user_scram_credentials(deletions).values():  # type: ignore[arg-type]
+            future.result(30)
+        assert not scram_login("intake")
+        assert infra("down", "kafka").returncode == 0
+        again = infra("up", "kafka")
+        assert again.returncode == 0, again.stderr
+        assert "restoring the local users" in again.stderr + again.stdout
+        assert scram_login("signaalpunt-admin"), "the admin's login is back"
+        assert scram_login("intake"), "a service's login is back"
+    finally:
+        infra("down", "kafka")
