@@ -38,8 +38,12 @@ topics: ## create/update topics (and dead-letter topics) from the registry, and 
 run: infra-up topics ## run all services on the local infrastructure (foreground)
 	$(UV) run --frozen python scripts/run_all.py
 
-demo: infra-up topics ## set up, run the system with a realistic scenario, print what happened
-	$(UV) run --frozen python scripts/demo.py
+demo: ## set up, run the system with a realistic scenario, print only the story (setup log: .local/demo-setup.log)
+	@mkdir -p .local
+	@echo "Setting up: Python environment, Kafka and PostgreSQL (the first time a few minutes; log: .local/demo-setup.log)"
+	@$(MAKE) --no-print-directory infra-up topics >.local/demo-setup.log 2>&1 \
+	  || { tail -n 30 .local/demo-setup.log; echo "setup failed: see .local/demo-setup.log"; exit 1; }
+	@$(UV) run --frozen python scripts/demo.py
 
 test: infra-up topics ## run every test against the real Kafka and PostgreSQL
 	$(UV) run --frozen pytest $(PYTEST_ARGS)

@@ -61,8 +61,10 @@ from signaalpunt_runtime import Service, ServiceSettings, UnitOfWork
 from signaalpunt_runtime.broker_factory import make_producer, make_reader
 from signaalpunt_runtime.dead_letters import list_dead_letters
 from signaalpunt_runtime.kafka_security import ADMIN
+from signaalpunt_runtime.logs import configure_logging
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO_LOGS = REPO / ".local" / "demo-logs"  # each service's log, and the spine part's
 MIGRATIONS = REPO / "scripts" / "demo_migrations"
 PROBES = 1_000
 console = Console(width=130)
@@ -83,6 +85,11 @@ async def scenario() -> dict[str, object]:
     run_id = f"demo-{int(time.time())}"
     sender = Service(settings("demo-sender"), title="demo sender", migrations=MIGRATIONS)
     receiver = Service(settings("probe-receiver"), title="probe receiver", migrations=MIGRATIONS)
+    # the in-process services' own log lines go to a file, as the services' do: the terminal
+    # shows the story only
+    DEMO_LOGS.mkdir(parents=True, exist_ok=True)
+    log_file = (DEMO_LOGS / "spine.log").open("a")
+    configure_logging("demo", stream=log_file)
 
     @receiver.consumer(PLATFORM_PROBE, group="probe-receiver")
     async def receive(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
@@ -715,7 +722,7 @@ async def system_scenario() -> dict[str, Any]:
         {**extra, **sink_env},
         ports,
         management_ports=management_ports,
-        log_dir=REPO / ".local" / "demo-logs",
+        log_dir=DEMO_LOGS,
     )
     console_port, idp_port = _free_port(), _free_port()
     procs += run_all.start_console(
@@ -723,7 +730,7 @@ async def system_scenario() -> dict[str, Any]:
         port=console_port,
         console_management_port=_free_port(),
         idp_port=idp_port,
-        log_dir=REPO / ".local" / "demo-logs",
+        log_dir=DEMO_LOGS,
     )
     bootstrap = ServiceSettings(service_name="demo").kafka_bootstrap
     try:
