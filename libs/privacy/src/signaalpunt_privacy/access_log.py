@@ -25,8 +25,6 @@ The SQL is here (one repository) because every service has the same table.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -41,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from signaalpunt_access import Principal
 from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.logs import get_logger
+from signaalpunt_runtime.periodic import PeriodicJob
 from signaalpunt_runtime.tenancy import municipality_policy
 
 log = get_logger(__name__)
@@ -412,7 +411,7 @@ async def prune(conn: DbConnection, before: datetime) -> int:
     return int(status.split()[-1])
 
 
-class AccessLogPruner:
+class AccessLogPruner(PeriodicJob):
     """Applies the access log's retention every `interval` seconds (the first run at start)."""
 
     def __init__(
@@ -420,8 +419,8 @@ class AccessLogPruner:
     ) -> None:
         if retention_days < MIN_RETENTION_DAYS:
             raise ValueError(f"the access log keeps entries at least {MIN_RETENTION_DAYS} days")
-        self._pool, self.retention, self.interval = pool, timedelta(days=retention_days), interval
-        self._task: asyncio.Task[None] | None = None
+        super().__init__("access log retention", interval=interval)
+        self._pool, self.retention = pool, timedelta(days=retention_days)
 
     async def run(self, now: datetime | None = None) -> int:
         at = now or datetime.now(UTC)
@@ -430,20 +429,3 @@ class AccessLogPruner:
         if removed:
             log.info("access log retention", removed=removed)
         return removed
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run()
-            except Exception:  # a database that is down: try again next round
-                log.exception("access log retention failed")
-            await asyncio.sleep(self.interval)

@@ -10,8 +10,6 @@ default, `erasure_record_days`), far beyond any topic's retention, and then dele
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +20,7 @@ from pydantic import Field
 
 from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.logs import get_logger
+from signaalpunt_runtime.periodic import PeriodicJob
 
 log = get_logger(__name__)
 
@@ -63,7 +62,7 @@ async def prune(conn: DbConnection, before: datetime, where: Tombstones = ERASED
     return int(status.split()[-1])
 
 
-class TombstonePruner:
+class TombstonePruner(PeriodicJob):
     """Applies the tombstones' retention every `interval` seconds (the first run at start)."""
 
     def __init__(
@@ -76,9 +75,9 @@ class TombstonePruner:
     ) -> None:
         if retention_days < MIN_DAYS:
             raise ValueError(f"tombstones are kept at least {MIN_DAYS} days")
-        self._pool, self.retention, self.interval = pool, timedelta(days=retention_days), interval
+        super().__init__("tombstone retention", interval=interval)
+        self._pool, self.retention = pool, timedelta(days=retention_days)
         self.where = where
-        self._task: asyncio.Task[None] | None = None
 
     async def run(self, now: datetime | None = None) -> int:
         at = now or datetime.now(UTC)
@@ -87,20 +86,3 @@ class TombstonePruner:
         if removed:
             log.info("tombstone retention", removed=removed)
         return removed
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run()
-            except Exception:  # a database that is down: try again next round
-                log.exception("tombstone retention failed")
-            await asyncio.sleep(self.interval)
