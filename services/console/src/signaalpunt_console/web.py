@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -132,7 +133,7 @@ def signal_id_of(value: str) -> UUID:
         raise Refused(404, "Geen geldige meldingscode / Not a valid case id") from None
 
 
-def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = None) -> FastAPI:  # noqa: PLR0915 - one nested function per page
+def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = None) -> FastAPI:
     client = http or httpx.AsyncClient(timeout=settings.api_timeout_seconds)
     console = Console(
         settings=settings,
@@ -183,30 +184,6 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.state.console = console
 
-    def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        lang = language(request)
-        response = console.templates.TemplateResponse(
-            request,
-            template,
-            {
-                "t": translator(lang),
-                "word": wording(lang),
-                "words": lambda codes: ", ".join(wording(lang)(c) for c in codes or ()),
-                "lang": lang,
-                "other_lang": "en" if lang == "nl" else "nl",
-                "user": user_of(request.session),
-                "csrf_field": CSRF_FIELD,
-                "csrf": csrf_token(request.session),
-                "flash": request.session.pop("flash", None),
-                "grafana_url": settings.grafana_url,
-                **context,
-            },
-            status_code=status,
-        )
-        # pages show personal data: never kept by a browser or proxy cache
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
     @app.middleware("http")
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -221,29 +198,95 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
-    def message(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
-        return render(request, "message.html", status, title=title, detail=detail)
+    _outcome_pages(app, console)
+    _sign_in_routes(app, console)
+    _queue_routes(app, console)
+    _case_routes(app, console)
+    _erasure_and_help_question_routes(app, console)
+    _map_and_report_routes(app, console)
+    return app
 
-    def signed_in(request: Request) -> User:
-        user = user_of(request.session)
-        if user is None:
-            raise SignInNeeded
-        return user
 
-    async def checked_form(request: Request) -> FormData:
-        form = await request.form()
-        if not csrf_valid(request.session, form.get(CSRF_FIELD)):
-            raise CsrfRefused
-        return form
+def render_page(
+    console: Console, request: Request, template: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page in the signed-in person's language, with what every page needs."""
+    lang = language(request)
+    response = console.templates.TemplateResponse(
+        request,
+        template,
+        {
+            "t": translator(lang),
+            "word": wording(lang),
+            "words": lambda codes: ", ".join(wording(lang)(c) for c in codes or ()),
+            "lang": lang,
+            "other_lang": "en" if lang == "nl" else "nl",
+            "user": user_of(request.session),
+            "csrf_field": CSRF_FIELD,
+            "csrf": csrf_token(request.session),
+            "flash": request.session.pop("flash", None),
+            "grafana_url": console.settings.grafana_url,
+            **context,
+        },
+        status_code=status,
+    )
+    # pages show personal data: never kept by a browser or proxy cache
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
-    def back_to(
-        path: str, flash: dict[str, Any] | None = None, request: Request | None = None
-    ) -> RedirectResponse:
-        if flash is not None and request is not None:
-            request.session["flash"] = flash
-        return RedirectResponse(path, status_code=303)
 
-    # ---- outcomes as pages ------------------------------------------------------------------
+def message_page(
+    console: Console, request: Request, status: int, title: str, detail: str
+) -> HTMLResponse:
+    return render_page(console, request, "message.html", status, title=title, detail=detail)
+
+
+def signed_in(request: Request) -> User:
+    user = user_of(request.session)
+    if user is None:
+        raise SignInNeeded
+    return user
+
+
+async def checked_form(request: Request) -> FormData:
+    form = await request.form()
+    if not csrf_valid(request.session, form.get(CSRF_FIELD)):
+        raise CsrfRefused
+    return form
+
+
+def back_to(
+    path: str, flash: dict[str, Any] | None = None, request: Request | None = None
+) -> RedirectResponse:
+    if flash is not None and request is not None:
+        request.session["flash"] = flash
+    return RedirectResponse(path, status_code=303)
+
+
+async def act(
+    request: Request,
+    signal_id: str,
+    action: Callable[[User, UUID, FormData], Awaitable[Any]],
+) -> Response:
+    """A POST on a case: CSRF checked, the API called, back to the case with the outcome."""
+    user = signed_in(request)
+    form = await checked_form(request)
+    sid = signal_id_of(signal_id)
+    t = translator(language(request))
+    try:
+        await action(user, sid, form)
+    except Refused as exc:
+        return back_to(
+            f"/cases/{sid}",
+            refusal(t("refused"), exc),
+            request,
+        )
+    return back_to(f"/cases/{sid}", {"kind": "ok", "title": t("saved")}, request)
+
+
+def _outcome_pages(app: FastAPI, console: Console) -> None:
+    """What a refusal, a missing sign-in or a service that is down looks like: a page, not a 500."""
+    message = partial(message_page, console)
 
     @app.exception_handler(SignInNeeded)
     async def sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
@@ -285,7 +328,11 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
             return message(request, 404, t("not_found"), "Deze pagina bestaat niet / No such page")
         return message(request, exc.status_code, t("refused"), str(exc.detail))
 
-    # ---- sign-in and sign-out ---------------------------------------------------------------
+
+def _sign_in_routes(app: FastAPI, console: Console) -> None:
+    """Sign-in through the identity provider (OIDC, PKCE) and sign-out."""
+    settings = console.settings
+    message = partial(message_page, console)
 
     @app.get("/login")
     async def login(request: Request) -> Response:
@@ -349,7 +396,10 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
     async def home(request: Request) -> Response:
         return RedirectResponse("/queue", status_code=303)
 
-    # ---- queue ------------------------------------------------------------------------------
+
+def _queue_routes(app: FastAPI, console: Console) -> None:
+    """The queue: acute first, then to review, then by deadline."""
+    render = partial(render_page, console)
 
     @app.get("/queue")
     async def queue(request: Request) -> Response:
@@ -379,7 +429,10 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
             states=[s.value for s in CaseState],
         )
 
-    # ---- a case -----------------------------------------------------------------------------
+
+def _case_routes(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one nested function per page
+    """A case: the signal, the decision, the lock, decisions and steps, referrals, export."""
+    render = partial(render_page, console)
 
     async def referrals_of(user: User, signal_id: UUID) -> tuple[dict[str, Any] | None, bool]:
         """The referral service's view of the case: (None, True) when it has no help question
@@ -426,26 +479,6 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
             close_reasons=[r.value for r in CloseReason],
             timeline=timeline(detail),
         )
-
-    async def act(
-        request: Request,
-        signal_id: str,
-        action: Callable[[User, UUID, FormData], Awaitable[Any]],
-    ) -> Response:
-        """A POST on a case: CSRF checked, the API called, back to the case with the outcome."""
-        user = signed_in(request)
-        form = await checked_form(request)
-        sid = signal_id_of(signal_id)
-        t = translator(language(request))
-        try:
-            await action(user, sid, form)
-        except Refused as exc:
-            return back_to(
-                f"/cases/{sid}",
-                refusal(t("refused"), exc),
-                request,
-            )
-        return back_to(f"/cases/{sid}", {"kind": "ok", "title": t("saved")}, request)
 
     @app.post("/cases/{signal_id}/lock")
     async def lock(request: Request, signal_id: str) -> Response:
@@ -517,7 +550,10 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         )
         return render(request, "export.html", signal_id=sid, export=done)
 
-    # ---- erasure (AVG art. 17): intake's workflow, four eyes --------------------------------
+
+def _erasure_and_help_question_routes(app: FastAPI, console: Console) -> None:
+    """Erasure with four eyes (intake's workflow) and the help question."""
+    render = partial(render_page, console)
 
     @app.get("/cases/{signal_id}/erasure")
     async def erasure_form(request: Request, signal_id: str) -> Response:
@@ -619,7 +655,10 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
 
         return await act(request, signal_id, do)
 
-    # ---- social map, volunteers, reports ------------------------------------------------------
+
+def _map_and_report_routes(app: FastAPI, console: Console) -> None:
+    """The social map, the volunteers and the reports."""
+    render = partial(render_page, console)
 
     @app.get("/social-map")
     async def social_map(request: Request) -> Response:
@@ -649,8 +688,6 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         gaps = await referral.get("/v1/referral/gaps")
         evaluation = await referral.get("/v1/referral/evaluation")
         return render(request, "reports.html", gaps=gaps, evaluation=evaluation)
-
-    return app
 
 
 def timeline(detail: dict[str, Any]) -> list[dict[str, Any]]:
