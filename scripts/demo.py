@@ -168,26 +168,31 @@ async def scenario() -> dict[str, object]:
 SCENARIO_NAMES = ("Mevrouw W. de Vries", "Jeroen Bakker", "meneer Hamid Yilmaz", "Kees Dekker")
 
 
-async def intake_scenario(intake_url: str, bootstrap: str) -> dict[str, object]:
-    """A Monday morning at the signal point, through the running intake service's HTTP API."""
+Step = tuple[str, dict[str, Any], dict[str, str]]
+"""What happened, the request's body, its headers (a token, an Idempotency-Key)."""
 
-    def token(**claims: Any) -> dict[str, str]:
-        return {"Authorization": "Bearer " + mint(AUTH, **claims)}
 
-    desk = token(
+def _token(**claims: Any) -> dict[str, str]:
+    return {"Authorization": "Bearer " + mint(AUTH, **claims)}
+
+
+def monday_morning() -> list[Step]:
+    """The signals of a Monday morning at the signal point: who reports whom, through which
+    channel, with which token."""
+    desk = _token(
         subject="urn:signaalpunt:staff:loket-terneuzen",
         kind="staff",
         municipalities=["GM0715", "GM0677"],
         roles=["desk"],
     )
-    jumbo = token(
+    jumbo = _token(
         subject="urn:signaalpunt:partner:jumbo-terneuzen",
         kind="partner",
         municipalities=["GM0715"],
         channels=["partner_portal"],
         partner_type="supermarkt",
     )
-    gp = token(
+    gp = _token(
         subject="urn:signaalpunt:partner:huisartsen-terneuzen-noord",
         kind="partner",
         municipalities=["GM0715"],
@@ -202,7 +207,7 @@ async def intake_scenario(intake_url: str, bootstrap: str) -> dict[str, object]:
         "languages": ["nl"],
         "knows_of_signal": False,
     }
-    steps: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+    return [
         (
             "web form: a neighbour about an 80-year-old who lives alone",
             {
@@ -307,6 +312,11 @@ async def intake_scenario(intake_url: str, bootstrap: str) -> dict[str, object]:
             jumbo,
         ),
     ]
+
+
+async def intake_scenario(intake_url: str, bootstrap: str) -> dict[str, object]:
+    """A Monday morning at the signal point, through the running intake service's HTTP API."""
+    steps = monday_morning()
     outcomes: list[tuple[str, int, str]] = []
     accepted: list[str] = []
     receipts: dict[str, tuple[str, str]] = {}
@@ -317,7 +327,7 @@ async def intake_scenario(intake_url: str, bootstrap: str) -> dict[str, object]:
             if answer.status_code == 202:
                 accepted.append(data["signal_id"])
                 receipts[data["signal_id"]] = (data["status_url"], data["receipt_token"])
-                outcomes.append((title, 202, f"received, signal {data['signal_id'][:13]}…"))
+                outcomes.append((title, 202, f"received, case {data['signal_id'][-8:].upper()}"))
             else:
                 outcomes.append((title, answer.status_code, data.get("detail", "")[:90]))
             if "Idempotency-Key" in headers:  # the browser retries after a time-out
@@ -435,8 +445,8 @@ def _duplicate(earlier: object, this_run: set[str]) -> str:
     if earlier is None:
         return ""
     if str(earlier) in this_run:
-        return f"{str(earlier)[:13]}… (this morning)"
-    return f"{str(earlier)[:13]}… (an earlier demo run)"
+        return f"case {str(earlier)[-8:].upper()} (this morning)"
+    return f"case {str(earlier)[-8:].upper()} (an earlier demo run)"
 
 
 def print_intake(result: dict[str, object]) -> None:
@@ -649,7 +659,7 @@ def print_triage(result: dict[str, Any]) -> None:
         table.add_column(column, overflow="fold")
     for d in sorted(first.values(), key=lambda d: d.received_at):
         table.add_row(
-            str(d.signal_id)[-8:],
+            str(d.signal_id)[-8:].upper(),
             d.route.value,
             d.priority.value,
             ", ".join(g.value for g in d.risk_groups),
@@ -661,7 +671,7 @@ def print_triage(result: dict[str, Any]) -> None:
     console.print(table)
     for alert in result["alerts"]:
         console.print(
-            f"[red]acute alert[/red] for signal {str(alert.signal_id)[-8:]}: "
+            f"[red]acute alert[/red] for case {str(alert.signal_id)[-8:].upper()}: "
             f"{', '.join(alert.matched)}; advice: {', '.join(a.value for a in alert.advice)}"
         )
     actions = Table(title="Coordinators and the desk (triage API)")
@@ -673,8 +683,9 @@ def print_triage(result: dict[str, Any]) -> None:
     for d in result["later"]:
         if d.decision > 1:
             console.print(
-                f"signal {str(d.signal_id)[-8:]} decision {d.decision} by {d.decided_by.value} "
-                f"({d.decided_by_staff}): {d.route.value}, {d.priority.value}; reason sealed"
+                f"case {str(d.signal_id)[-8:].upper()} decision {d.decision} by "
+                f"{d.decided_by.value} ({d.decided_by_staff}): {d.route.value}, "
+                f"{d.priority.value}; reason sealed"
             )
 
 
@@ -693,7 +704,7 @@ async def print_status_pages(
         for signal_id, (url, token) in receipts.items():
             answer = await client.get(url, headers={"Receipt-Token": token})
             route = first[signal_id].route.value if signal_id in first else "?"
-            table.add_row(signal_id[-8:], route, answer.json().get("status", "?"))
+            table.add_row(signal_id[-8:].upper(), route, answer.json().get("status", "?"))
     console.print(table)
 
 

@@ -169,9 +169,8 @@ async def scenario(triage_url: str, referral_url: str, signal_id: str) -> dict[s
 
 
 def report(result: dict[str, Any], console: Console) -> None:
-    table = Table(
-        title=f"Referral: proposals for signal {result['signal_id'][-8:]} (the social map, HSDS)"
-    )
+    case = result["signal_id"][-8:].upper()
+    table = Table(title=f"Referral: proposals for case {case} (the social map, HSDS)")
     for column in ("rank", "offer", "status", "why"):
         table.add_column(column, overflow="fold")
     for p in result["proposals"]:
