@@ -6,6 +6,9 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $${SIGNAALPUNT_CACHE_DIR:-$(CURDIR)/.cache}/uv/bin/uv)
 INFRA := deploy/local/infra.sh
 PYTEST_ARGS ?=
+# `make test` runs the suite in this many processes, each with a Kafka and a PostgreSQL of its own
+# (signaalpunt_testkit/workers.py): the tests wait on brokers and services far more than they compute
+TEST_WORKERS ?= 2
 
 .PHONY: help setup infra-up infra-down infra-status topics migrate run demo test lint format bench eval-triage chaos docs dashboards prometheus alertmanager clean-local deploy-check manifests bench-e2e
 
@@ -24,7 +27,11 @@ setup: ## install everything: Python env (uv), Kafka jars (Maven), PostgreSQL, P
 infra-up: setup ## start Kafka and PostgreSQL on 127.0.0.1 (idempotent), wait until ready
 	$(INFRA) up
 
-infra-down: ## stop Kafka and PostgreSQL, leave no process behind
+infra-down: ## stop Kafka and PostgreSQL (the test workers' too), leave no process behind
+	@for env_file in $${SIGNAALPUNT_STATE_DIR:-.local}/worker-*/infra.env; do \
+	  [ -f "$$env_file" ] || continue; \
+	  ( . "$$env_file" && $(INFRA) down ) || exit 1; \
+	done
 	$(INFRA) down
 
 infra-status: ## versions, ports and readiness of Kafka and PostgreSQL
@@ -45,8 +52,9 @@ demo: ## set up, run the system with a realistic scenario, print only the story 
 	  || { tail -n 30 .local/demo-setup.log; echo "setup failed: see .local/demo-setup.log"; exit 1; }
 	@$(UV) run --frozen python scripts/demo.py
 
-test: infra-up topics ## run every test against the real Kafka and PostgreSQL
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+test: infra-up topics ## run every test against the real Kafka and PostgreSQL (TEST_WORKERS processes, each on its own)
+	$(UV) run --frozen python -m signaalpunt_testkit.workers up $(TEST_WORKERS)
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: ## ruff (lint + format check) and mypy strict
 	$(UV) run --frozen ruff check .

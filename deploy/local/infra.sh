@@ -55,7 +55,11 @@ pg_dir="${SIGNAALPUNT_PG_DIR:-$state_dir/postgres}"
 # private home folder: then its data goes to a folder of its own, one per checkout.
 if [ -z "${SIGNAALPUNT_PG_DIR:-}" ] && [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 \
   && ! runuser -u postgres -- test -x "$repo" 2>/dev/null; then
-  pg_dir="/var/lib/signaalpunt-local/$(printf '%s' "$repo" | cksum | cut -d' ' -f1)/postgres"
+  # one per state folder: a parallel test worker's own PostgreSQL (SIGNAALPUNT_STATE_DIR) beside
+  # the checkout's
+  pg_key="$repo"
+  [ -n "${SIGNAALPUNT_STATE_DIR:-}" ] && pg_key="$state_dir"
+  pg_dir="/var/lib/signaalpunt-local/$(printf '%s' "$pg_key" | cksum | cut -d' ' -f1)/postgres"
 fi
 pg_user="${SIGNAALPUNT_PG_USER:-signaalpunt}"
 pg_password="${SIGNAALPUNT_PG_PASSWORD:-signaalpunt}"

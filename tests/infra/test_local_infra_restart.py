@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import SecretStr
 from signaalpunt_runtime.settings import ServiceSettings
+from signaalpunt_testkit import workers
 from signaalpunt_testkit.plugin import DEFAULT_DATABASE, DEFAULT_KAFKA, repo_root
 
 SCRIPT = repo_root() / "deploy" / "local" / "infra.sh"
@@ -57,6 +58,37 @@ def test_default_ports_lie_outside_the_ephemeral_range(monkeypatch: pytest.Monke
     service = ServiceSettings(service_name="probe")
     assert service.database_url.get_secret_value() == DEFAULT_DATABASE
     assert service.kafka_bootstrap == DEFAULT_KAFKA
+
+
+def _printed_env(env: dict[str, str]) -> dict[str, str]:
+    printed = subprocess.run(
+        [str(SCRIPT), "env"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return dict(re.findall(r"^(\w+)=(.*)$", printed, re.MULTILINE))
+
+
+def test_each_test_worker_has_infrastructure_of_its_own() -> None:
+    """`make test` runs parallel workers, and some tests stop PostgreSQL or kill the broker on
+    purpose: a worker's infrastructure must share no port and no data folder with the checkout's
+    or another worker's (as root, PostgreSQL's folder is derived, not under the state folder)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAALPUNT_")}
+    seen_ports: set[str] = set()
+    seen_folders: set[str] = set()
+    low, high = _ephemeral_range()
+    for index in range(4):
+        settings = _printed_env({**clean, **workers.worker_environment(index, clean)})
+        ports = [
+            settings["SIGNAALPUNT_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1],
+            settings["SIGNAALPUNT_KAFKA_CONTROLLER_PORT"],
+            settings["SIGNAALPUNT_KAFKA_TLS_BOOTSTRAP"].rsplit(":", 1)[1],
+            str(urlsplit(settings["SIGNAALPUNT_DATABASE_URL"]).port),
+        ]
+        folders = [settings["SIGNAALPUNT_KAFKA_DIR"], settings["SIGNAALPUNT_PG_DIR"]]
+        assert not seen_ports & set(ports), f"worker {index} reuses a port: {ports}"
+        assert not seen_folders & set(folders), f"worker {index} reuses a folder: {folders}"
+        assert all(not low <= int(port) <= high for port in ports), ports
+        seen_ports |= set(ports)
+        seen_folders |= set(folders)
 
 
 def _free_port() -> int:

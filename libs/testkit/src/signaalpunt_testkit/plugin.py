@@ -20,7 +20,6 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -31,6 +30,12 @@ from signaalpunt_runtime.kafka_security import ADMIN
 from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics
 from signaalpunt_runtime.topics_settings import TopicSettings
 
+from . import workers
+from .workers import repo_root as repo_root  # noqa: PLC0414 - the tests import it from here
+
+# A pytest-xdist worker (`make test` runs several) takes its own Kafka and PostgreSQL, before any
+# test module reads the endpoints: see workers.py.
+workers.apply()
 DEFAULT_KAFKA = "127.0.0.1:19092"
 # Tests create private topics (random prefixes) that no registry ACL names: their services and
 # tools connect as the local broker's admin principal, unless the environment names another.
@@ -41,14 +46,6 @@ DEFAULT_DATABASE = "postgresql://signaalpunt:signaalpunt@127.0.0.1:15432/signaal
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def repo_root() -> Path:
-    """The checkout this test run belongs to: the nearest folder with deploy/local/infra.sh."""
-    for folder in [Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents]:
-        if (folder / "deploy" / "local" / "infra.sh").is_file():
-            return folder
-    raise RuntimeError("cannot find deploy/local/infra.sh above the current folder")
 
 
 @dataclass(frozen=True)
@@ -125,6 +122,14 @@ def _from_containers() -> Iterator[Infra]:
         if problems:
             _unavailable(problems)
         yield infra
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with `slow` tests run first, the rest in their usual order. With several workers
+    (`make test`, `--dist loadfile`) a module is handed to the next free worker: the minutes-long
+    kill and outage modules left to the end would keep one worker busy while the other idles."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 @pytest.fixture(scope="session")
