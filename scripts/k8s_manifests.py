@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 from pydantic import SecretStr
+from signaalpunt_console.config import ConsoleSettings
 from signaalpunt_contracts import REGISTRY, TopicRegistry
 from signaalpunt_runtime import ServiceSettings
 from signaalpunt_runtime.kafka_acls import (
@@ -59,8 +60,19 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "192Mi"}, "limits": {"memory": "384Mi"}}
 # HTTP services reachable from the ingress controller (the others only serve their management port)
 # under services/ without Kafka or a database: the staff console (a web front end over the
-# services' APIs) has no manifests yet (docs/console.md)
+# services' APIs, `console_objects`)
 FRONT_ENDS = frozenset({"console"})
+CONSOLE_PORT = int(ConsoleSettings.model_fields["http_port"].default)
+# the services whose APIs the console calls (ConsoleSettings' *_url) and its two secrets
+CONSOLE_CALLS = frozenset(
+    field.removesuffix("_url")
+    for field in ConsoleSettings.model_fields
+    if field.endswith("_url") and (REPO / "services" / field.removesuffix("_url")).is_dir()
+)
+CONSOLE_SECRETS = (
+    ("session_secret", "session-secret"),
+    ("oidc_client_secret", "oidc-client-secret"),
+)
 EDGE_SERVICES = frozenset({"intake", "triage", "notifications", "referral", "matching"})
 # settings that are secrets although typed as plain values (none yet) and secrets shared by
 # several services (one Secret, one key rotation)
@@ -178,9 +190,10 @@ def _config(service: Service) -> dict[str, str]:
     return config
 
 
-def _deployment(service: Service) -> dict[str, Any]:
-    secrets = _secret_files(service)
-    projected = [
+def _service_secrets(service: Service) -> list[dict[str, Any]]:
+    """The projected Secret keys a service reads: its database URL, its Kafka password and the
+    secret settings it reads from files."""
+    return [
         {
             "secret": {
                 "name": f"signaalpunt-db-{service.name}",
@@ -193,138 +206,143 @@ def _deployment(service: Service) -> dict[str, Any]:
                 "items": [{"key": "password", "path": "kafka-password"}],
             }
         },
-        *(
+        *(_secret_key(secret, path) for _field, secret, path in _secret_files(service)),
+    ]
+
+
+def _secret_key(secret: str, path: str) -> dict[str, Any]:
+    return {"secret": {"name": secret, "items": [{"key": "value", "path": path.rsplit("/", 1)[1]}]}}
+
+
+def _probes() -> dict[str, Any]:
+    """Liveness is the process and its event loop (/livez): a Kafka or PostgreSQL outage must not
+    restart every pod, and a paused consumer is an alert, not a restart. Readiness (/readyz) is
+    what the service needs (intake: PostgreSQL alone). Start-up (/startupz) gives migrations and
+    the first connections three minutes. All on the management port."""
+    port = {"port": "management"}
+    return {
+        "startupProbe": {
+            "httpGet": {"path": "/startupz", **port},
+            "periodSeconds": 5,
+            "failureThreshold": 36,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", **port},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/livez", **port},
+            "periodSeconds": 20,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+    }
+
+
+def _ca_volumes() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(volume, mount) for the PostgreSQL and Kafka CAs a service verifies TLS with."""
+    return [
+        (
             {
+                "name": "postgres-ca",
                 "secret": {
-                    "name": secret,
-                    "items": [{"key": "value", "path": path.rsplit("/", 1)[1]}],
-                }
-            }
-            for _field, secret, path in secrets
+                    "secretName": f"{POSTGRES_CLUSTER}-ca",
+                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                },
+            },
+            {"name": "postgres-ca", "mountPath": str(POSTGRES_CA.parent), "readOnly": True},
+        ),
+        (
+            {
+                "name": "kafka-ca",
+                "secret": {
+                    "secretName": f"{KAFKA_CLUSTER}-cluster-ca-cert",
+                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                },
+            },
+            {"name": "kafka-ca", "mountPath": str(KAFKA_CA.parent), "readOnly": True},
         ),
     ]
-    probe_port = {"port": "management"}
+
+
+def _deployment(
+    name: str,
+    module: str,
+    port: int,
+    management_port: int,
+    secrets: list[dict[str, Any]],
+    *,
+    cas: bool = True,
+) -> dict[str, Any]:
+    """A Deployment of the one image: non-root, read-only root filesystem, no service account
+    token, spread over zones, probes on the management port, secrets as read-only files."""
+    labels = {"app.kubernetes.io/name": name, **PART_OF}
+    extra = _ca_volumes() if cas else []
+    container = {
+        "name": name,
+        "image": "signaalpunt",
+        "command": ["python", "-m", module],
+        "ports": [
+            {"name": "http", "containerPort": port, "protocol": "TCP"},
+            {"name": "management", "containerPort": management_port, "protocol": "TCP"},
+        ],
+        "envFrom": [{"configMapRef": {"name": f"{name}-config"}}],
+        "resources": RESOURCES.get(name, DEFAULT_RESOURCES),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        **_probes(),
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+            {"name": "secrets", "mountPath": str(SECRETS_DIR), "readOnly": True},
+            *(mount for _volume, mount in extra),
+        ],
+    }
+    volumes = [
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        {"name": "secrets", "projected": {"defaultMode": 0o440, "sources": secrets}},
+        *(volume for volume, _mount in extra),
+    ]
+    pod = {
+        "serviceAccountName": name,
+        "automountServiceAccountToken": False,
+        # uvicorn's graceful shutdown takes up to 30 s (handled offsets committed)
+        "terminationGracePeriodSeconds": 45,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            }
+        ],
+        "containers": [container],
+        "volumes": volumes,
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": service.name, "labels": _labels(service)},
+        "metadata": {"name": name, "labels": labels},
         "spec": {
             "replicas": 2,
             "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": service.name}},
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
             "strategy": {
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
-            "template": {
-                "metadata": {"labels": _labels(service)},
-                "spec": {
-                    "serviceAccountName": service.name,
-                    "automountServiceAccountToken": False,
-                    # uvicorn's graceful shutdown takes up to 30 s (handled offsets committed)
-                    "terminationGracePeriodSeconds": 45,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "fsGroup": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "topologySpreadConstraints": [
-                        {
-                            "maxSkew": 1,
-                            "topologyKey": "topology.kubernetes.io/zone",
-                            "whenUnsatisfiable": "ScheduleAnyway",
-                            "labelSelector": {
-                                "matchLabels": {"app.kubernetes.io/name": service.name}
-                            },
-                        }
-                    ],
-                    "containers": [
-                        {
-                            "name": service.name,
-                            "image": "signaalpunt",
-                            "command": ["python", "-m", f"{service.package}.main"],
-                            "ports": [
-                                {"name": "http", "containerPort": service.port, "protocol": "TCP"},
-                                {
-                                    "name": "management",
-                                    "containerPort": service.management_port,
-                                    "protocol": "TCP",
-                                },
-                            ],
-                            "envFrom": [{"configMapRef": {"name": f"{service.name}-config"}}],
-                            "resources": RESOURCES.get(service.name, DEFAULT_RESOURCES),
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            # liveness is the process and its event loop (/livez): a Kafka or
-                            # PostgreSQL outage must not restart every pod, and a paused
-                            # consumer is an alert, not a restart. Readiness (/readyz) is what
-                            # the service needs (intake: PostgreSQL alone). Start-up (/startupz)
-                            # gives migrations and the first connections three minutes.
-                            "startupProbe": {
-                                "httpGet": {"path": "/startupz", **probe_port},
-                                "periodSeconds": 5,
-                                "failureThreshold": 36,
-                            },
-                            "readinessProbe": {
-                                "httpGet": {"path": "/readyz", **probe_port},
-                                "periodSeconds": 10,
-                                "timeoutSeconds": 5,
-                                "failureThreshold": 3,
-                            },
-                            "livenessProbe": {
-                                "httpGet": {"path": "/livez", **probe_port},
-                                "periodSeconds": 20,
-                                "timeoutSeconds": 5,
-                                "failureThreshold": 3,
-                            },
-                            "volumeMounts": [
-                                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
-                                {
-                                    "name": "secrets",
-                                    "mountPath": str(SECRETS_DIR),
-                                    "readOnly": True,
-                                },
-                                {
-                                    "name": "postgres-ca",
-                                    "mountPath": str(POSTGRES_CA.parent),
-                                    "readOnly": True,
-                                },
-                                {
-                                    "name": "kafka-ca",
-                                    "mountPath": str(KAFKA_CA.parent),
-                                    "readOnly": True,
-                                },
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
-                        {
-                            "name": "secrets",
-                            "projected": {"defaultMode": 0o440, "sources": projected},
-                        },
-                        {
-                            "name": "postgres-ca",
-                            "secret": {
-                                "secretName": f"{POSTGRES_CLUSTER}-ca",
-                                "items": [{"key": "ca.crt", "path": "ca.crt"}],
-                            },
-                        },
-                        {
-                            "name": "kafka-ca",
-                            "secret": {
-                                "secretName": f"{KAFKA_CLUSTER}-cluster-ca-cert",
-                                "items": [{"key": "ca.crt", "path": "ca.crt"}],
-                            },
-                        },
-                    ],
-                },
-            },
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
         },
     }
 
@@ -396,6 +414,14 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
                 "ports": [{"port": service.port, "protocol": "TCP"}],
             }
         )
+    if service.name in CONSOLE_CALLS:
+        # the staff console calls the API with the signed-in person's own token
+        ingress.append(
+            {
+                "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "console"}}}],
+                "ports": [{"port": service.port, "protocol": "TCP"}],
+            }
+        )
     return [
         {
             "apiVersion": "v1",
@@ -409,7 +435,13 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
             "metadata": {"name": f"{service.name}-config", "labels": labels},
             "data": _config(service),
         },
-        _deployment(service),
+        _deployment(
+            service.name,
+            f"{service.package}.main",
+            service.port,
+            service.management_port,
+            _service_secrets(service),
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -457,6 +489,150 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
             },
         },
     ]
+
+
+def _console_config(services: list[Service]) -> dict[str, str]:
+    """The console's settings (signaalpunt_console.config): the consortium's identity provider,
+    where browsers reach it, and the services it calls inside the cluster."""
+    prefix = str(ConsoleSettings.model_config["env_prefix"])
+    ports = {s.name: s.port for s in services}
+    config = {
+        "SIGNAALPUNT_ENVIRONMENT": "production",
+        "HTTP_HOST": "0.0.0.0",  # noqa: S104 - inside the pod
+        "HTTP_PORT": str(CONSOLE_PORT),
+        "MANAGEMENT_PORT": str(CONSOLE_PORT + 1000),
+        # the installation's own host names (an overlay patch): the OIDC redirect URI is built
+        # from PUBLIC_URL, which must be https in production (Secure cookies)
+        "PUBLIC_URL": "https://console.signaalpunt.example",
+        "OIDC_DISCOVERY_URL": "https://login.signaalpunt.example/.well-known/openid-configuration",
+        "OIDC_CLIENT_ID": "signaalpunt-console",
+        "JWKS_URL": "https://login.signaalpunt.example/.well-known/jwks.json",
+        "TOKEN_ISSUER": "https://login.signaalpunt.example",
+        "GRAFANA_URL": "https://grafana.signaalpunt.example",
+        **{f"{name.upper()}_URL": f"http://{name}:{ports[name]}" for name in sorted(CONSOLE_CALLS)},
+        **{f"{field.upper()}_FILE": str(SECRETS_DIR / kebab) for field, kebab in CONSOLE_SECRETS},
+    }
+    return {
+        name if name.startswith(("SIGNAALPUNT_", "OTEL_")) else f"{prefix}{name}".upper(): value
+        for name, value in config.items()
+    }
+
+
+def console_objects(services: list[Service]) -> list[dict[str, Any]]:
+    """The staff console: no Kafka, no database, no secrets but its own two (the session cookie's
+    signing key and the OIDC client secret); reached through the ingress controller, and calling
+    intake, triage, referral and matching on their API ports (docs/console.md)."""
+    name = "console"
+    labels = {"app.kubernetes.io/name": name, **PART_OF}
+    secrets = [
+        _secret_key(f"signaalpunt-console-{kebab}", str(SECRETS_DIR / kebab))
+        for _field, kebab in CONSOLE_SECRETS
+    ]
+    management = CONSOLE_PORT + 1000
+    selector = {"matchLabels": {"app.kubernetes.io/name": name}}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "labels": labels},
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{name}-config", "labels": labels},
+            "data": _console_config(services),
+        },
+        _deployment(name, "signaalpunt_console.main", CONSOLE_PORT, management, secrets, cas=False),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "selector": {"app.kubernetes.io/name": name},
+                "ports": [
+                    {"name": "http", "port": CONSOLE_PORT, "targetPort": "http", "protocol": "TCP"},
+                    {
+                        "name": "management",
+                        "port": management,
+                        "targetPort": "management",
+                        "protocol": "TCP",
+                    },
+                ],
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"minAvailable": 1, "selector": selector},
+        },
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "scaleTargetRef": {"name": name},
+                "minReplicaCount": 2,
+                "maxReplicaCount": 4,
+                "cooldownPeriod": 300,
+                "triggers": [
+                    {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}}
+                ],
+            },
+        },
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "selector": selector,
+                "endpoints": [{"port": "management", "path": "/metrics", "interval": "15s"}],
+            },
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": f"{name}-ingress", "labels": labels},
+            "spec": {
+                "podSelector": selector,
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [_namespace("monitoring")],
+                        "ports": [{"port": management, "protocol": "TCP"}],
+                    },
+                    {
+                        "from": [_namespace("ingress-nginx")],
+                        "ports": [{"port": CONSOLE_PORT, "protocol": "TCP"}],
+                    },
+                ],
+            },
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": f"{name}-egress", "labels": labels},
+            "spec": {
+                "podSelector": selector,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": called}}}
+                        ],
+                        "ports": [{"port": service.port, "protocol": "TCP"}],
+                    }
+                    for service in services
+                    if (called := service.name) in CONSOLE_CALLS
+                ],
+            },
+        },
+    ]
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
 def kafka_topics(registry: TopicRegistry, settings: TopicSettings) -> list[dict[str, Any]]:
@@ -564,8 +740,11 @@ def render(registry: TopicRegistry = REGISTRY) -> dict[str, str]:
 
     return {
         "services.yaml": dump(
-            [o for s in services for o in _service_objects(registry, s)],
-            "Every service under services/",
+            [
+                *(o for s in services for o in _service_objects(registry, s)),
+                *console_objects(services),
+            ],
+            "Every service under services/ and the staff console",
         ),
         "kafka-topics.yaml": dump(
             kafka_topics(registry, PRODUCTION_TOPICS),

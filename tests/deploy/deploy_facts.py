@@ -71,7 +71,8 @@ def settings_of(cls: type[ServiceSettings], prefix: str) -> list[Setting]:
 
 FRONT_ENDS = frozenset({"console"})
 """Under services/ without Kafka or a database (no `ServiceSettings`): the staff console, a web
-front end over the services' APIs. compose and k8s do not run it yet (docs/console.md)."""
+front end over the services' APIs, with checks of its own (k8s: test_deploy_k8s; compose does
+not run it yet, docs/console.md)."""
 
 
 @cache

@@ -297,6 +297,96 @@ def test_every_setting_a_service_needs_is_in_its_manifests(facts: ServiceFacts) 
         assert env[f"{facts.prefix}MIGRATE_ON_START".upper()] == "false"
 
 
+def _allowed_from_console(policy: dict[str, Any], port: int) -> bool:
+    console = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "console"}}}
+    return any(
+        console in rule.get("from", []) and {"port": port, "protocol": "TCP"} in rule["ports"]
+        for rule in policy["spec"].get("ingress", [])
+    )
+
+
+def test_the_console_starts_in_production_and_reaches_the_services_it_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staff console in the cluster: its ConfigMap and mounted secrets make settings that
+    production mode accepts; every service URL it is given names a Service on its API port, and
+    the network policies let the console, and only through that port, reach it."""
+    from signaalpunt_console.config import ConsoleSettings
+
+    for overlay in OVERLAYS:
+        for kind in (
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            "ScaledObject",
+            "ServiceMonitor",
+            "ServiceAccount",
+        ):
+            assert "console" in objects(overlay, kind), f"{overlay}: no {kind} for the console"
+        deployment = objects(overlay, "Deployment")["console"]
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == ["python", "-m", "signaalpunt_console.main"]
+        for probe, path in (
+            ("startupProbe", "/startupz"),
+            ("readinessProbe", "/readyz"),
+            ("livenessProbe", "/livez"),
+        ):
+            assert container[probe]["httpGet"] == {"path": path, "port": "management"}
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        env = dict(objects(overlay, "ConfigMap")["console-config"]["data"])
+        mounts = [PurePosixPath(m["mountPath"]) for m in container["volumeMounts"]]
+        # the settings as the pod would read them, each mounted secret file a real file here
+        for name in list(env):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            if name.endswith("_FILE"):
+                assert any(m in PurePosixPath(value).parents for m in mounts), name
+                secret = tmp_path / f"{overlay}-{name}"
+                secret.write_text(f"a {overlay} secret for {name} of enough length")
+            monkeypatch.setenv(name, str(secret) if name.endswith("_FILE") else value)
+        settings = ConsoleSettings()
+        known = {f"SIGNAALPUNT_CONSOLE_{f}".upper() for f in ConsoleSettings.model_fields}
+        for name in env:
+            if name.startswith("SIGNAALPUNT_CONSOLE_"):
+                assert name.removesuffix("_FILE") in known, f"{name} is read by nothing"
+        assert settings.session_secret.get_secret_value().startswith(f"a {overlay} secret")
+        if overlay == "production":
+            assert settings.environment == "production"
+            assert settings.secure_cookies
+        services = objects(overlay, "Service")
+        policies = objects(overlay, "NetworkPolicy")
+        egress = policies["console-egress"]["spec"]["egress"]
+        called = {
+            f.removesuffix("_url")
+            for f in ConsoleSettings.model_fields
+            if f.endswith("_url")
+            and getattr(settings, f)
+            and f.removesuffix("_url") in {facts.name for facts in APP_SERVICES}
+        }
+        assert called >= {"intake", "triage", "referral"}
+        for name in called:
+            url = getattr(settings, f"{name}_url")
+            host, port = url.removeprefix("http://").split(":")
+            assert host == name, url
+            assert host in services, url
+            assert {"name": "http", "port": int(port), "targetPort": "http", "protocol": "TCP"} in (
+                services[host]["spec"]["ports"]
+            )
+            assert _allowed_from_console(policies[f"{name}-ingress"], int(port)), name
+            assert {
+                "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": name}}}],
+                "ports": [{"port": int(port), "protocol": "TCP"}],
+            } in egress, name
+        # and no other service lets the console in
+        for facts in APP_SERVICES:
+            if facts.name not in called:
+                policy = policies[f"{facts.name}-ingress"]
+                assert not any(
+                    _allowed_from_console(policy, p["port"])
+                    for p in services[facts.name]["spec"]["ports"]
+                ), facts.name
+
+
 def test_every_secret_a_pod_reads_exists_in_development_and_is_listed_for_production() -> None:
     generated = set(objects("development", "Secret"))
     operator_made = {"signaalpunt-pg-ca", "signaalpunt-pg-app", "signaalpunt-cluster-ca-cert"}

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from signaalpunt_runtime.settings import FileVariablesSource
 
 DEVELOPMENT_SESSION_SECRET = "development-only-console-session-secret"  # noqa: S105 - refused in production
 
@@ -63,6 +64,25 @@ class ConsoleSettings(BaseSettings):
     matching_url: str = "http://127.0.0.1:8106"
     grafana_url: str | None = Field(default=None, description="linked from the reports page")
     api_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # secrets as files, as every service (a Kubernetes Secret mounted:
+        # SIGNAALPUNT_CONSOLE_SESSION_SECRET_FILE=/path); a variable set directly wins
+        return (
+            init_settings,
+            env_settings,
+            FileVariablesSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     @property
     def secure_cookies(self) -> bool:
