@@ -81,6 +81,7 @@ manifests: ## regenerate k8s/base/generated from the services, the topic registr
 bench: infra-up topics ## benchmarks; results are written under bench/results/ (bench-e2e last)
 	$(UV) run --frozen python bench/pipeline_stage.py
 	$(UV) run --frozen python bench/triage_stage.py
+	$(UV) run --frozen python bench/notifications_stage.py
 	$(UV) run --frozen python bench/intake.py
 	$(UV) run --frozen python bench/referral.py
 	$(UV) run --frozen python bench/partner_flood.py

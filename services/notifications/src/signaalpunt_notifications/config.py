@@ -85,6 +85,15 @@ class NotificationsSettings(ServiceSettings):
     sms_access_key: SecretStr = SecretStr("dev-access-key")
     sms_originator: str = Field(default="Signaalpunt", max_length=11)
 
+    # planning: events per consumer transaction (one commit and one inbox write per batch instead
+    # of per event; each event is still deduplicated and planned on its own, in order per signal)
+    consume_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="events per transaction when planning messages (1: one at a time)",
+    )
+
     # sending
     send_timeout: float = Field(default=15, gt=0, description="seconds per attempt")
     sender_workers: int = Field(default=4, ge=1, description="concurrent senders per replica")

@@ -29,12 +29,18 @@ def register_consumers(
     rules: RuleBook,
     directory: Directory,
     clock: Clock,
+    *,
+    batch_size: int = 1,
 ) -> None:
+    """With `batch_size` > 1 up to that many events are planned in one transaction: under a burst
+    (a partner's backfill, a replay) the commit per event was most of the stage's cost. An event
+    refused for its own fault sends its batch down the one-by-one path (the spine's batch mode)."""
+    batch = batch_size if batch_size > 1 else None
     for topic in topics:
         if topic.value is SignalErasedV1:
             service.consumer(topic)(_erasure_handler(clock))
         else:
-            service.consumer(topic)(_handler(topic, rules, directory, clock))
+            service.consumer(topic, batch_size=batch)(_handler(topic, rules, directory, clock))
 
 
 def _erasure_handler(clock: Clock) -> Handler:

@@ -188,7 +188,14 @@ def compose(
             await email.sessions.close()
 
     service.also_start(start, stop)
-    register_consumers(service, extensions.topics, extensions.rules, directory, clock)
+    register_consumers(
+        service,
+        extensions.topics,
+        extensions.rules,
+        directory,
+        clock,
+        batch_size=settings.consume_batch_size,
+    )
     verifier = TokenVerifier.configured(
         jwks_url=settings.jwks_url,
         jwks_file=settings.jwks_file,
