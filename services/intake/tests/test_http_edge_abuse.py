@@ -1,6 +1,6 @@
 """What an outside tester tried on intake's front door: one bad request must fail only itself,
-tokens nobody issued are a 401, the web-form limit counts real clients, and an anonymous
-client's Idempotency-Key is its own."""
+tokens nobody issued are a 401, the staff routes refuse every other caller, the web-form limit
+counts real clients, and an anonymous client's Idempotency-Key is its own."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from intake_harness import RunningIntake
 from signaalpunt_intake import repository
+from signaalpunt_testkit.access_matrix import assert_refused, operations
 from test_http_channels import web_form
 
 CONTROL_CHARACTERS = ["\x00", "\x01", "\x08", "\x0b", "\x1b", "\x7f"]
@@ -125,6 +126,37 @@ async def test_a_crafted_token_header_is_a_401_on_every_channel(intake: RunningI
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["www-authenticate"].startswith("Bearer")
         assert len(answer.json()["detail"]) < 60
+
+
+# public: the web form is anonymous (the desk's and partner portals' channels need a token with
+# that channel, test_http_channels), the status needs the receipt token (test_http_channels), and
+# the JWKS is the public half of intake's partner key (test_partner_keys)
+PUBLIC = (
+    "POST /v1/signals",
+    "GET /v1/signals/{signal_id}/status",
+    "GET /.well-known/jwks.json",
+)
+EVERY_ROLE = ("coordinator", "desk", "operator", "team", "volunteer")
+
+
+async def test_every_staff_operation_refuses_other_callers(intake: RunningIntake) -> None:
+    """Every operation but the public ones: without a token or with the crafted one a 401, with a
+    partner's or service's token carrying every staff role a 403 (the other services' documents
+    have had this test; intake's had not, and the crafted token gave a 500 here before)."""
+    document = (await intake.management.get("/openapi.json")).json()
+
+    def token(kind: str) -> dict[str, str]:
+        subject = (
+            "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
+            if kind == "partner"
+            else (f"urn:signaalpunt:{kind}:someone")
+        )
+        return intake.token(kind=kind, roles=EVERY_ROLE, subject=subject)
+
+    checked = await assert_refused(
+        intake.client, document, token, refused_kinds=("partner", "service"), skip=PUBLIC
+    )
+    assert checked == len(operations(document, skip=PUBLIC)) >= 6
 
 
 async def test_the_web_form_limit_ignores_forwarded_addresses_of_untrusted_peers(
