@@ -12,7 +12,8 @@ and a refusal names the operation, the check and a curl line that reproduces it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -22,6 +23,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 
 SEED = 20261202
+_log = logging.getLogger("signaalpunt.contract")
 
 # Refusals schemathesis does not count as one (its negative_data_rejection list): a body over the
 # service's byte limit is a 413 before it is parsed, a head over the header limits a 431 (both
@@ -68,6 +70,7 @@ class ContractRun:
     phases: dict[str, Status] = field(default_factory=dict)  # each phase that ran: its verdict
     skipped: dict[str, str] = field(default_factory=dict)  # each phase that did not: why
     stateful_steps: int = 0  # requests the stateful phase sent following the document's links
+    cases: dict[str, int] = field(default_factory=dict)  # requests sent, per phase
     failures: list[ContractFailure] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # the engine could not test (not a verdict)
 
@@ -79,6 +82,12 @@ class ContractRun:
     def report(self) -> str:
         lines = [str(f) for f in sorted(set(self.failures), key=str)] + self.errors
         return "\n".join(lines) or "no failures"
+
+    def summary(self) -> str:
+        """What ran, for a test's output: the phases with their requests, and the ones skipped."""
+        ran = ", ".join(f"{phase} {count}" for phase, count in self.cases.items())
+        skipped = ", ".join(f"{phase} ({why})" for phase, why in self.skipped.items())
+        return f"requests per phase: {ran}; skipped: {skipped or 'none'}"
 
 
 # The management port's probes answer 503 while the service is not (yet) ready or a dependency
@@ -96,24 +105,24 @@ def check_contract(
     headers: Mapping[str, str] | None = None,
     max_examples: int,
     allowances: Sequence[Allowance] = (),
+    coverage_only: Collection[str] | None = None,
 ) -> ContractRun:
     """Every check in every phase against the API at `url`, from the OpenAPI document at
     `document_url` (the management port's), sending `headers` (a token) with every request.
-    `allowances` widen one check on one operation (see `Allowance`)."""
-    config = SchemathesisConfig.from_dict(
-        {
-            "seed": SEED,
-            "base-url": url,
-            "headers": dict(headers or {}),
-            "request-timeout": 20,
-            "generation": {"max-examples": max_examples},
-            "checks": {
-                "enabled": True,
-                "negative_data_rejection": {"expected-statuses": REJECTED},
-            },
-            "phases": {"stateful": {"max-steps": max_examples}},
-            "operations": [_operation_config(a) for a in allowances],
-        }
+    `allowances` widen one check on one operation (see `Allowance`). `coverage_only` (labels,
+    `METHOD /path`) limits the coverage phase to those operations; every other phase still runs
+    on every operation (see `anonymous_operations` for why a run without a token uses it)."""
+    no_coverage: set[str] = set()
+    if coverage_only is not None:
+        paths = httpx.get(document_url, timeout=20).json()["paths"]
+        documented = {f"{method.upper()} {path}" for path, item in paths.items() for method in item}
+        no_coverage = documented - set(coverage_only)
+    config = contract_config(
+        url=url,
+        headers=headers,
+        max_examples=max_examples,
+        allowances=allowances,
+        no_coverage=no_coverage,
     )
     schema = schemathesis.openapi.from_url(document_url, config=config)
     run = ContractRun()
@@ -132,9 +141,45 @@ def check_contract(
     return run
 
 
+def contract_config(
+    *,
+    url: str,
+    headers: Mapping[str, str] | None,
+    max_examples: int,
+    allowances: Sequence[Allowance],
+    no_coverage: Collection[str] = (),
+) -> SchemathesisConfig:
+    """schemathesis's configuration of one run: every check, `allowances` each on its one
+    operation, and no coverage phase on the operations in `no_coverage` (labels)."""
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "base-url": url,
+            "headers": dict(headers or {}),
+            "request-timeout": 20,
+            "generation": {"max-examples": max_examples},
+            "checks": {
+                "enabled": True,
+                "negative_data_rejection": {"expected-statuses": REJECTED},
+            },
+            "phases": {"stateful": {"max-steps": max_examples}},
+            "operations": [
+                *(_operation_config(a) for a in allowances),
+                *(
+                    {"include-name": label, "phases": {"coverage": {"enabled": False}}}
+                    for label in sorted(no_coverage)
+                ),
+            ],
+        }
+    )
+
+
 def _operation_config(allowance: Allowance) -> dict[str, object]:
     checks = {allowance.check: {"expected-statuses": list(_defaults(allowance))}}
-    where = {"include-method": allowance.method, "include-path": allowance.path}
+    # the label (`METHOD /path`), one filter: schemathesis ORs separate `include-method` and
+    # `include-path` filters, which widened an allowance to every operation of its method and
+    # every method of its path
+    where = {"include-name": f"{allowance.method} {allowance.path}"}
     if allowance.phase is None:
         return {**where, "checks": checks}
     return {**where, "phases": {allowance.phase: {"checks": checks}}}
@@ -153,6 +198,7 @@ def _record(run: ContractRun, event: events.ScenarioFinished) -> None:
     phase = event.phase.value
     for node in event.recorder.cases.values():
         run.operations.add(node.value.operation.label)  # the documented one, whatever method sent
+        run.cases[phase] = run.cases.get(phase, 0) + 1
         if phase == "stateful":
             run.stateful_steps += 1
     for case_id, nodes in event.recorder.checks.items():
@@ -186,17 +232,21 @@ async def contract_of(
     max_examples: int,
     document: str = "/openapi.json",
     allowances: Sequence[Allowance] = (),
+    coverage_only: Collection[str] | None = None,
 ) -> ContractRun:
     """`check_contract` for a served service: its document from the management port (`document`),
     its requests to `api`; in a thread, so the service keeps being served by the test's loop."""
-    return await asyncio.to_thread(
+    run = await asyncio.to_thread(
         check_contract,
         f"{str(management.base_url).rstrip('/')}{document}",
         url=str(api.base_url).rstrip("/"),
         headers=headers,
         max_examples=max_examples,
         allowances=allowances,
+        coverage_only=coverage_only,
     )
+    _log.info("contract of %s: %s", document, run.summary())  # what ran, in the test's log
+    return run
 
 
 async def documented_operations(
@@ -205,3 +255,25 @@ async def documented_operations(
     """`METHOD /path` of every operation the document states (to compare with `operations`)."""
     paths = (await management.get(document)).json()["paths"]
     return {f"{method.upper()} {path}" for path, item in paths.items() for method in item}
+
+
+async def anonymous_operations(
+    management: httpx.AsyncClient, document: str = "/openapi.json"
+) -> set[str]:
+    """`METHOD /path` of every operation the document lets a caller without a token use (no
+    `security`, or `{}` among its options).
+
+    For a run without a token these are where the coverage phase tells something: on every other
+    operation each of its cases (every boundary value of every parameter and body field, 240 to
+    940 requests per service) meets the same 401 before its parameters and body are read. Those
+    operations' coverage runs with a token (where schemathesis's `ignored_auth` check sends an
+    accepted request again without the token and with a wrong one); the run without a token
+    still sends them its fuzzing and stateful phases, their 401 checked against the document,
+    and `access_matrix.assert_refused` sends every one of them without a token."""
+    paths = (await management.get(document)).json()["paths"]
+    return {
+        f"{method.upper()} {path}"
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if not operation.get("security") or {} in operation["security"]
+    }
