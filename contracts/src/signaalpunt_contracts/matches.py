@@ -77,6 +77,7 @@ class MatchUpdatedV1(EventPayload):
             "volunteer_contact": "pd1.c2VhbGVkIGFkZHJlc3M=",
             "changed_by": "matching",
             "changed_at": "2026-11-24T10:20:01+01:00",
+            "requested_at": "2026-11-24T10:20:00+01:00",
         },
         {
             "match_request_id": "01a20900-0000-7000-8000-0000000000e9",
@@ -132,6 +133,11 @@ class MatchUpdatedV1(EventPayload):
     )
     changed_by: str = Field(max_length=200)
     changed_at: AwareDatetime
+    # optional (minor change): when the request came in, so "requested → active" can be measured
+    # from any one event of the request (metrics' duration histogram)
+    requested_at: AwareDatetime | None = Field(
+        default=None, description="when the match request was made (matches.requested.v1)"
+    )
 
 
 class VolunteerVogExpiringV1(EventPayload):

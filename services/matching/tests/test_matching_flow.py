@@ -52,6 +52,8 @@ async def test_a_request_goes_to_the_best_volunteer_who_answers_through_a_one_ti
     events = await matching.about(sent.data.signal_id, count=2)
     assert events[-1].status is MatchStatus.ACCEPTED
     assert events[-1].social_worker == "staff:sw-1"  # the social worker is told
+    # every change says when the request came in (metrics' "requested → active" duration)
+    assert {e.requested_at for e in events} == {sent.data.requested_at}
 
     # the link works once; a forged one is unknown
     again = await matching.client.post(f"/v1/matching/answers/{token}", json={"answer": "decline"})

@@ -259,6 +259,7 @@ def match(n: int, attempt: int, version: int, status: str, **values: Any) -> Ste
             "needs": ["buddy"],
             "changed_by": "matching",
             "changed_at": (T0 + timedelta(days=1, hours=attempt, minutes=version)).isoformat(),
+            "requested_at": (T0 + timedelta(days=1)).isoformat(),
             **values,
         }
     )
@@ -399,6 +400,8 @@ def scenario() -> Scenario:
         referral(1, 5, "completed"),
         match(1, 2, 1, "proposed"),  # redelivered: counted once
         match(1, 2, 2, "accepted"),
+        # the first meeting: requested (T0 + 1 day) → active (T0 + 1 day 2 h 3 min)
+        match(1, 2, 3, "active"),
     ]
     return s
 
@@ -453,8 +456,22 @@ _FINAL_PER_MUNICIPALITY: dict[Sample, float] = {
     key("signaalpunt_volunteer_matches_total", municipality=T, status="proposed"): 2,
     key("signaalpunt_volunteer_matches_total", municipality=T, status="declined"): 1,
     key("signaalpunt_volunteer_matches_total", municipality=T, status="accepted"): 1,
+    key("signaalpunt_volunteer_matches_total", municipality=T, status="active"): 1,
     key("signaalpunt_volunteer_matches_total", municipality=M, status="accepted"): 0,
     key("signaalpunt_unmatched_requests_total", municipality=T, constraint="distance"): 1,
+    # requested → active, 2 h 3 min (S2's unmatched request never became active: not counted)
+    key("signaalpunt_match_time_to_active_seconds_count", municipality=T, need="buddy"): 1,
+    key(
+        "signaalpunt_match_time_to_active_seconds_bucket", municipality=T, need="buddy", le="3600.0"
+    ): 0,
+    key(
+        "signaalpunt_match_time_to_active_seconds_bucket",
+        municipality=T,
+        need="buddy",
+        le="86400.0",
+    ): 1,
+    key("signaalpunt_match_time_to_active_seconds_sum", municipality=T, need="buddy"): 7380,
+    key("signaalpunt_match_time_to_active_seconds_count", municipality=T, need="practical_help"): 0,
     key("signaalpunt_referrals_total", municipality=T, status="proposed"): 1,
     key("signaalpunt_referrals_total", municipality=T, status="sent"): 1,  # once, escalated too
     key("signaalpunt_referrals_total", municipality=T, status="accepted"): 1,

@@ -143,6 +143,7 @@ async def _publish(  # noqa: PLR0917 - the match, its request and what the event
         follow_up_due=follow_up_due,
         changed_by=changed_by,
         changed_at=m.updated_at,
+        requested_at=request.requested_at,
     )
     await work.publish(
         ctx.topics.matches,
@@ -307,6 +308,7 @@ async def _unmatched(
                 ruled_out=ruled_out,
                 changed_by="matching",
                 changed_at=now,
+                requested_at=stored.requested_at,
             ),
             municipality=stored.municipality,
         ),

@@ -27,6 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from signaalpunt_contracts import (
+    VOLUNTEER_NEEDS,
     Channel,
     DecidedBy,
     MatchStatus,
@@ -281,7 +282,11 @@ class ReadModelCollector(Collector):
                 "Possible-acute signals not reviewed by a coordinator in time",
             ),
         ]
-        known = {"channel": [c.value for c in Channel], "route": routes}
+        known = {
+            "channel": [c.value for c in Channel],
+            "route": routes,
+            "need": sorted(n.value for n in VOLUNTEER_NEEDS),
+        }
         out += [await self._histogram(conn, d, known) for d in repo.DURATIONS]
         out += _mission(await self._mission_figures(conn, now))
         out += await self._goals_progress(conn, now)

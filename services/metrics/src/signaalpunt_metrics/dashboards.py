@@ -663,6 +663,28 @@ def follow_up() -> Dashboard:
             ),
         )
     )
+    d = d.with_panel(
+        _series(
+            "Match requested → active (median and 90th percentile, rolling 28 days)",
+            "From a volunteer-type need's match request to the first meeting of the volunteer "
+            "and the person (the social worker records the match active): declines and expiries "
+            "on the way included. From matches.v1. " + SUPPRESSED,
+            query(
+                quantile(0.5, "signaalpunt_match_time_to_active_seconds", "need").replace(
+                    "$__range", "28d"
+                ),
+                "median",
+            ),
+            query(
+                quantile(0.9, "signaalpunt_match_time_to_active_seconds", "need").replace(
+                    "$__range", "28d"
+                ),
+                "90th percentile",
+                "B",
+            ),
+            unit="s",
+        )
+    )
     return d
 
 

@@ -207,8 +207,8 @@ async def record_match(conn: DbConnection, event: Envelope[MatchUpdatedV1]) -> N
     m = event.data
     await conn.execute(
         "INSERT INTO match_changes (match_request_id, attempt, version, status, signal_id,"
-        " municipality, failed_constraint, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT DO NOTHING",
+        " municipality, failed_constraint, at, requested_at, need)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
         m.match_request_id,
         m.attempt,
         m.version,
@@ -217,6 +217,8 @@ async def record_match(conn: DbConnection, event: Envelope[MatchUpdatedV1]) -> N
         event.municipality,
         m.failed_constraint.value if m.failed_constraint else None,
         m.changed_at,
+        m.requested_at,
+        m.needs[0].value if m.needs else None,  # the first-named need, as referral ranks it
     )
 
 
@@ -242,8 +244,8 @@ MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 class Duration:
     """One duration histogram: a query yielding its label columns and `seconds` per fact.
 
-    A later duration (triaged → referral accepted, match requested → match active) is one more
-    entry in DURATIONS, once a migration and a handler keep its two moments (docs/metrics.md).
+    A later duration (triaged → referral accepted) is one more entry in DURATIONS, once a
+    migration and a handler keep its two moments (docs/metrics.md).
     """
 
     name: str
@@ -271,6 +273,20 @@ DURATIONS: tuple[Duration, ...] = (
         " GREATEST(0, EXTRACT(EPOCH FROM first_contact_at - received_at))::float8 AS seconds"
         " FROM cases WHERE first_contact_at IS NOT NULL",
         buckets=(HOUR, 4 * HOUR, 8 * HOUR, DAY, 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY),
+    ),
+    Duration(
+        name="signaalpunt_match_time_to_active_seconds",
+        documentation="From a volunteer match requested to the match active (the first meeting)",
+        labels=("need",),
+        # per request: its first change to active; requested_at from any of its events (an
+        # event from before the field: the request's first change, when matching took it up).
+        # The events come in any order across partitions, so every moment is a min() over all.
+        source="SELECT need, GREATEST(0, EXTRACT(EPOCH FROM active_at - requested_at))::float8"
+        " AS seconds FROM (SELECT min(need) AS need,"
+        " coalesce(min(requested_at), min(at)) AS requested_at,"
+        " min(at) FILTER (WHERE status = 'active') AS active_at"
+        " FROM match_changes GROUP BY match_request_id) AS r WHERE active_at IS NOT NULL",
+        buckets=(HOUR, DAY, 3 * DAY, 7 * DAY, 14 * DAY, 28 * DAY, 56 * DAY),
     ),
 )
 
