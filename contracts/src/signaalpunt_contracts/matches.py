@@ -18,7 +18,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field
 
 from .envelope import EventPayload
-from .needs import Need
+from .needs import LanguageCode, Need
 from .signals import Sealed
 
 
@@ -78,6 +78,7 @@ class MatchUpdatedV1(EventPayload):
             "changed_by": "matching",
             "changed_at": "2026-11-24T10:20:01+01:00",
             "requested_at": "2026-11-24T10:20:00+01:00",
+            "volunteer_languages": ["en", "nl"],
         },
         {
             "match_request_id": "01a20900-0000-7000-8000-0000000000e9",
@@ -137,6 +138,12 @@ class MatchUpdatedV1(EventPayload):
     # from any one event of the request (metrics' duration histogram)
     requested_at: AwareDatetime | None = Field(
         default=None, description="when the match request was made (matches.requested.v1)"
+    )
+    volunteer_languages: tuple[LanguageCode, ...] = Field(
+        default=(),
+        max_length=10,
+        description="with proposed: the languages the volunteer speaks, so the proposal is "
+        "written in one of them",
     )
 
 

@@ -30,6 +30,7 @@ async def test_a_request_goes_to_the_best_volunteer_who_answers_through_a_one_ti
     assert "interests:1" in proposed.reasons
     assert any(r.startswith("distance:") for r in proposed.reasons)
     assert proposed.social_worker == "staff:sw-1"
+    assert proposed.volunteer_languages == ("fy",)  # the proposal is written in one of these
     assert proposed.volunteer_contact is not None
     assert proposed.volunteer_contact.startswith("pd1.")
     assert proposed.answer_url is not None

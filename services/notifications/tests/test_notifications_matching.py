@@ -93,6 +93,29 @@ async def test_the_volunteer_gets_the_proposal_with_the_one_time_link_once(
     assert "anna@" not in str(row)
 
 
+async def test_a_volunteer_who_speaks_no_dutch_gets_the_proposal_in_english(
+    notifications: Running,
+) -> None:
+    volunteer_id = uuid4()
+    contact = await notifications.vault.seal(
+        volunteer_id, "GM0715", "sam@vrijwilligers.example", field="volunteer.email"
+    )
+    proposed = match(
+        "proposed",
+        volunteer_id=str(volunteer_id),
+        answer_url=LINK,
+        volunteer_contact=contact,
+        volunteer_languages=["ar", "en"],
+    )
+    await notifications.publish(envelope(proposed))
+    (row,) = await settled(notifications, 1, signal_id=proposed.signal_id)
+    assert row["status"] == "sent", row["last_error"]
+    (mail,) = mails(notifications, [row["delivery_id"]])
+    assert mail.subject == "Would you help someone? / Wil je iemand helpen?"
+    assert "Dear volunteer" in mail.text()
+    assert LINK in mail.text()
+
+
 async def test_an_accepted_match_and_its_follow_up_reach_the_coupled_social_worker(
     notifications: Running,
 ) -> None:

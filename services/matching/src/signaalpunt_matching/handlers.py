@@ -144,6 +144,7 @@ async def _publish(  # noqa: PLR0917 - the match, its request and what the event
         changed_by=changed_by,
         changed_at=m.updated_at,
         requested_at=request.requested_at,
+        volunteer_languages=tuple(sorted(volunteer.volunteer.languages)) if answer_url else (),
     )
     await work.publish(
         ctx.topics.matches,

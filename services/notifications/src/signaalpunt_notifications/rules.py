@@ -466,6 +466,15 @@ def referral_update_to_team(event: Envelope[Any], context: RuleContext) -> Seque
     )
 
 
+def volunteer_language(speaks: Sequence[str], municipality_language: str) -> str:
+    """The municipality's language when the volunteer speaks it (or nothing is known), else one
+    the volunteer speaks that a template exists in (a volunteer who speaks English but no Dutch
+    gets the English mail), else the municipality's (Dutch, with an English part)."""
+    if not speaks or municipality_language in speaks:
+        return choose_language(municipality_language)
+    return choose_language(*sorted(speaks), municipality_language)
+
+
 def match_proposal_to_volunteer(event: Envelope[Any], context: RuleContext) -> Sequence[Message]:
     """A volunteer is asked: the needs, the answer-by date and the signed one-time link, to the
     address sealed with the volunteer's own key (opened only when the mail goes out)."""
@@ -491,7 +500,7 @@ def match_proposal_to_volunteer(event: Envelope[Any], context: RuleContext) -> S
                 "value": data.volunteer_contact,
                 "field": VOLUNTEER_EMAIL_FIELD,
             },
-            language=municipality.language,
+            language=volunteer_language(data.volunteer_languages, municipality.language),
             context={
                 "needs": [n.value for n in data.needs],
                 "respond_by": data.respond_by.isoformat() if data.respond_by else None,
