@@ -10,9 +10,12 @@
      person, a postcode outside the consortium and a partner trying another municipality;
    - triage: the rules' decisions with their explanation, the acute alert, a coordinator's edit
      lock, confirmation and override, the desk's first contact and a refused step;
-   - referral: the desk records a web-form signal's help question, the social map's offers are
-     ranked with their reasons, the team sends the best, the organisation accepts
-     (scripts/demo_parts/referral.py);
+   - referral: the desk sees a help question drafted from the cues and records it, the social
+     map's offers are ranked with their reasons, the team sends the best, the organisation
+     accepts (scripts/demo_parts/referral.py);
+   - matching: the buddy need's volunteer answers through the signed link (demo_parts/matching.py);
+   - closing the loop: the match becomes active, the organisation completes the referral and the
+     team closes the case with that outcome in triage (close_the_loop in demo_parts/referral.py);
    - notifications: what the receivers got (no addresses);
    - metrics: what the metrics service counted (scripts/demo_parts/metrics.py).
 """
@@ -770,11 +773,19 @@ async def system_scenario() -> dict[str, Any]:
             if web_form
             else {"final": "no web-form signal", "actions": [], "reasons": []}
         )
+        closing = (
+            await referral_part.close_the_loop(
+                urls["triage"], urls["referral"], urls["matching"], referral, matching
+            )
+            if web_form
+            else {"final": "no web-form signal", "actions": []}
+        )
         print_intake(intake)
         print_triage(triage)
         if web_form:
             referral_part.report(referral, console)
             matching_part.report(matching, console)
+            referral_part.report_closing(closing, console)
         await print_status_pages(urls["intake"], intake, triage)
         console.print()
         staff_console = await console_part.scenario(
@@ -791,6 +802,7 @@ async def system_scenario() -> dict[str, Any]:
             **triage,
             "referral": referral,
             "matching": matching,
+            "closing": closing,
             "notifications": messages,
             "metrics": figures,
             "console": staff_console,
@@ -845,6 +857,7 @@ def main() -> int:
         and len(triage["alerts"]) == 1
         and triage["referral"]["final"] == "accepted"
         and triage["matching"]["final"] == "accepted"
+        and triage["closing"]["final"] == "case closed: support_arranged"
         and triage["notifications"]["distinct"] > 0
         and triage["notifications"]["duplicates"] == 0
         and sum(triage["metrics"]["received"].values()) >= len(events)

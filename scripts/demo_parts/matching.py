@@ -134,6 +134,9 @@ async def scenario(
         )
     return {
         "final": final,
+        "match_id": str(proposed.match_id),
+        "social_worker": done[-1].data.social_worker if len(done) > 1 else None,
+        "municipality": municipality,
         "actions": actions,
         "reasons": list(proposed.reasons),
         "vog_expiring": len(vog.json()) if vog.status_code == 200 else 0,

@@ -85,6 +85,17 @@ async def scenario(triage_url: str, referral_url: str, signal_id: str) -> dict[s
         if state == "triaged":
             called = await triage.post(path, headers=desk, json={"step": "reporter_contacted"})
             actions.append(("the desk calls the person back", called.status_code, "in intake"))
+        draft = await triage.get(
+            f"/v1/triage/signals/{signal_id}/help-question-draft", headers=desk
+        )
+        drafted = draft.json() if draft.status_code == 200 else {}
+        actions.append(
+            (
+                "the desk sees a help question drafted from the triage cues",
+                draft.status_code,
+                f"needs {', '.join(drafted.get('needs', [])) or 'none'}; consent never assumed",
+            )
+        )
         recorded = await triage.post(
             path,
             headers=desk,
@@ -92,7 +103,7 @@ async def scenario(triage_url: str, referral_url: str, signal_id: str) -> dict[s
         )
         actions.append(
             (
-                "the desk records the help question (words sealed)",
+                "… asks the person, adjusts it and records it (words sealed)",
                 recorded.status_code,
                 ", ".join(HELP_QUESTION["needs"]),  # type: ignore[arg-type]
             )
@@ -166,6 +177,96 @@ async def scenario(triage_url: str, referral_url: str, signal_id: str) -> dict[s
         "final": final,
         "gaps": gaps.json() if gaps.status_code == 200 else [],
     }
+
+
+async def _referral_outcome(
+    triage: httpx.AsyncClient, signal_id: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """The case's referral outcome as triage shows it, once referrals.v1 brought it (30 s)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answer = await triage.get(f"/v1/triage/signals/{signal_id}", headers=headers)
+        if answer.status_code == 200 and answer.json().get("referral_outcome"):
+            return dict(answer.json()["referral_outcome"])
+        await asyncio.sleep(0.5)
+    return {}
+
+
+async def close_the_loop(
+    triage_url: str,
+    referral_url: str,
+    matching_url: str,
+    referral: dict[str, Any],
+    matching: dict[str, Any],
+) -> dict[str, Any]:
+    """After the first meeting: the social worker records the match active, the organisation
+    reports the referral completed, and the team closes the case with that outcome in triage."""
+    actions: list[tuple[str, int, str]] = []
+    signal_id = referral["signal_id"]
+    municipality = matching.get("municipality") or "GM0715"
+    if matching.get("final") == "accepted":
+        social_worker = _staff(
+            matching.get("social_worker") or "staff:welzijn-demo", municipality, "social_worker"
+        )
+        async with httpx.AsyncClient(base_url=matching_url, timeout=30) as client:
+            active = await client.post(
+                f"/v1/matching/matches/{matching['match_id']}/status",
+                headers=social_worker,
+                json={"status": "active"},
+            )
+        actions.append(
+            (
+                "the social worker records the first meeting with the volunteer",
+                active.status_code,
+                active.json().get("status", "?"),
+            )
+        )
+    final = "referral not accepted"
+    if referral.get("final") == "accepted":
+        best = referral["proposals"][0]
+        org = _organisation(best["organisation_id"], municipality)
+        async with httpx.AsyncClient(base_url=referral_url, timeout=30) as client:
+            for status in ("in_progress", "completed"):
+                answer = await client.post(
+                    f"/v1/referral/inbox/{best['referral_id']}",
+                    headers=org,
+                    json={"status": status},
+                )
+                actions.append((f"the organisation reports {status}", answer.status_code, status))
+        # in triage the team works a case with the case workers' role (coordinator or desk)
+        team = _staff("staff:team-welzijn-demo", municipality, "desk")
+        async with httpx.AsyncClient(base_url=triage_url, timeout=30) as client:
+            outcome = await _referral_outcome(client, signal_id, team)
+            actions.append(
+                (
+                    "triage shows the referral's outcome on the case",
+                    200 if outcome else 0,
+                    f"{outcome.get('status', 'not seen')} → close reason "
+                    f"{outcome.get('close_reason', '-')}",
+                )
+            )
+            closed = await client.post(
+                f"/v1/triage/signals/{signal_id}/steps",
+                headers=team,
+                json={"step": "closed", "close_with_referral_outcome": True},
+            )
+            final = (
+                f"case closed: {closed.json().get('close_reason')}"
+                if closed.status_code == 200
+                else f"case not closed ({closed.status_code})"
+            )
+            actions.append(("the team closes the case with it", closed.status_code, final))
+    return {"actions": actions, "final": final}
+
+
+def report_closing(result: dict[str, Any], console: Console) -> None:
+    table = Table(title="Closing the loop (matching, referral and triage APIs)")
+    for column in ("what happened", "HTTP", "answer"):
+        table.add_column(column, overflow="fold")
+    for title, status, answer in result["actions"]:
+        table.add_row(title, str(status), answer)
+    console.print(table)
+    console.print(result["final"])
 
 
 def report(result: dict[str, Any], console: Console) -> None:
