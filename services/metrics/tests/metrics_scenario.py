@@ -402,6 +402,9 @@ def scenario() -> Scenario:
         match(1, 2, 2, "accepted"),
         # the first meeting: requested (T0 + 1 day) → active (T0 + 1 day 2 h 3 min)
         match(1, 2, 3, "active"),
+        # events from a matching service before requested_at: from the request's first change
+        match(3, 1, 1, "proposed", requested_at=None),
+        match(3, 1, 2, "active", requested_at=None),  # a minute later
     ]
     return s
 
@@ -453,24 +456,25 @@ _FIRST_PER_MUNICIPALITY: dict[Sample, float] = {
 }
 
 _FINAL_PER_MUNICIPALITY: dict[Sample, float] = {
-    key("signaalpunt_volunteer_matches_total", municipality=T, status="proposed"): 2,
+    key("signaalpunt_volunteer_matches_total", municipality=T, status="proposed"): 3,
     key("signaalpunt_volunteer_matches_total", municipality=T, status="declined"): 1,
     key("signaalpunt_volunteer_matches_total", municipality=T, status="accepted"): 1,
-    key("signaalpunt_volunteer_matches_total", municipality=T, status="active"): 1,
+    key("signaalpunt_volunteer_matches_total", municipality=T, status="active"): 2,
     key("signaalpunt_volunteer_matches_total", municipality=M, status="accepted"): 0,
     key("signaalpunt_unmatched_requests_total", municipality=T, constraint="distance"): 1,
-    # requested → active, 2 h 3 min (S2's unmatched request never became active: not counted)
-    key("signaalpunt_match_time_to_active_seconds_count", municipality=T, need="buddy"): 1,
+    # requested → active: 2 h 3 min, and 60 s from the first change of a request whose events
+    # carry no requested_at (S2's unmatched request never became active: not counted)
+    key("signaalpunt_match_time_to_active_seconds_count", municipality=T, need="buddy"): 2,
     key(
         "signaalpunt_match_time_to_active_seconds_bucket", municipality=T, need="buddy", le="3600.0"
-    ): 0,
+    ): 1,
     key(
         "signaalpunt_match_time_to_active_seconds_bucket",
         municipality=T,
         need="buddy",
         le="86400.0",
-    ): 1,
-    key("signaalpunt_match_time_to_active_seconds_sum", municipality=T, need="buddy"): 7380,
+    ): 2,
+    key("signaalpunt_match_time_to_active_seconds_sum", municipality=T, need="buddy"): 7440,
     key("signaalpunt_match_time_to_active_seconds_count", municipality=T, need="practical_help"): 0,
     key("signaalpunt_referrals_total", municipality=T, status="proposed"): 1,
     key("signaalpunt_referrals_total", municipality=T, status="sent"): 1,  # once, escalated too
