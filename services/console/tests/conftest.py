@@ -1,19 +1,18 @@
-"""One set of running services for the console's tests (module scope): intake, triage and
-referral on the real Kafka and PostgreSQL with private topics, the development identity
+"""One set of running services for the console's tests (module scope): intake, triage,
+referral and matching on the real Kafka and PostgreSQL with private topics, the development identity
 provider, and the console, each served over HTTP on a free port."""
 
 from __future__ import annotations
 
 import base64
 import os
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from console_harness import RunningConsole
+from console_harness import RunningConsole, free_port
 from pydantic import SecretStr
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_console.config import ConsoleSettings
@@ -33,9 +32,13 @@ from signaalpunt_contracts import (
     SIGNALS_POSSIBLE_ACUTE_REVIEW_MISSED,
     SIGNALS_RECEIVED,
     SIGNALS_TRIAGED,
+    VOLUNTEERS_VOG_EXPIRING,
 )
 from signaalpunt_intake.config import IntakeSettings
 from signaalpunt_intake.main import build as build_intake
+from signaalpunt_matching import handlers as matching_handlers
+from signaalpunt_matching.config import MatchingSettings
+from signaalpunt_matching.main import build as build_matching
 from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_referral import handlers as referral_handlers
@@ -48,12 +51,6 @@ from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_triage import handlers as triage_handlers
 from signaalpunt_triage.config import TriageSettings
 from signaalpunt_triage.main import build as build_triage
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -93,6 +90,12 @@ async def console(
         erased=erased,
         outcomes=await private(MATCHES, "matches.v1"),
     )
+    matching_topics = matching_handlers.Topics(
+        requests=referral_topics.matches,
+        matches=referral_topics.outcomes,
+        vog=await private(VOLUNTEERS_VOG_EXPIRING, "volunteers.vog-expiring.v1"),
+        erased=erased,
+    )
     common: dict[str, Any] = {
         "database_url": database_url,
         "kafka_bootstrap": infra.kafka_bootstrap,
@@ -124,6 +127,9 @@ async def console(
         watch_deadlines=False,
         send_webhooks=False,
     )
+    _, matching_app = build_matching(
+        MatchingSettings(**common), topics=matching_topics, watch=False
+    )
     idp = build_idp(DevIdentityProvider(keys=keys))
     idp_app = ServiceApp(api=idp, management=idp, lifespan=idp)
     console_port = free_port()
@@ -131,6 +137,7 @@ async def console(
         serving(intake_app) as intake,
         serving(triage_app) as triage,
         serving(referral_app) as referral,
+        serving(matching_app) as matching,
         serving(idp_app) as served_idp,
     ):
         settings = ConsoleSettings(
@@ -140,7 +147,7 @@ async def console(
             intake_url=intake.url,
             triage_url=triage.url,
             referral_url=referral.url,
-            matching_url="http://127.0.0.1:9",  # not running: pages that need it say so
+            matching_url=matching.url,
         )
         async with (
             serving(build_console(settings), port=console_port) as served,
@@ -153,4 +160,5 @@ async def console(
                 intake=intake_client,
                 triage=triage_client,
                 keys=keys,
+                settings=settings,
             )

@@ -5,15 +5,27 @@ HTTP client (cookies, redirects) whose pages are read with a real HTML parser.""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
 from bs4 import BeautifulSoup, Tag
+from signaalpunt_console.config import ConsoleSettings
+from signaalpunt_console.main import build as build_console
+from signaalpunt_runtime.serving import serving
 
 CSRF = "csrf_token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -75,6 +87,27 @@ class Browser:
     async def post(self, path: str, data: dict[str, Any]) -> Page:
         return page_of(await self.client.post(path, data=data))
 
+    async def upload(
+        self, page: Page, target: str, files: list[tuple[str, bytes]], **values: Any
+    ) -> Page:
+        """Post the multipart form for `target` with the files chosen (field `file`)."""
+        form = page.form(target)
+        assert form.get("enctype") == "multipart/form-data", form
+        data: dict[str, Any] = {
+            str(i["name"]): i.get("value", "") for i in form.select('input[type="hidden"]')
+        }
+        chosen = [("file", (name, content)) for name, content in files]
+        return page_of(await self.client.post(target, data=data | values, files=chosen))
+
+    async def until_imported(self, page: Page, tries: int = 150) -> Page:
+        """Reload an import's page (as a person without JavaScript would) until it is done."""
+        for _ in range(tries):
+            if page.soup.select_one('[data-import="done"]') is not None:
+                return page
+            await asyncio.sleep(0.1)
+            page = await self.get(page.url)
+        raise AssertionError(f"the import at {page.url} did not finish: {page.text()}")
+
     async def submit(self, page: Page, target: str, **values: Any) -> Page:
         """Post the form for `target` on `page` as a browser would: its hidden fields plus
         `values` (the button's name and value among them)."""
@@ -96,6 +129,18 @@ class RunningConsole:
     intake: httpx.AsyncClient
     triage: httpx.AsyncClient
     keys: Path
+    settings: ConsoleSettings
+
+    @asynccontextmanager
+    async def another(self, **changes: Any) -> AsyncIterator[RunningConsole]:
+        """A second console beside this one, with some settings changed (a service it calls
+        that is down, say); the same identity provider and services."""
+        port = free_port()
+        settings = self.settings.model_copy(
+            update={"public_url": f"http://127.0.0.1:{port}", **changes}
+        )
+        async with serving(build_console(settings), port=port) as served:
+            yield replace(self, url=served.url, settings=settings)
 
     def browser(self) -> Browser:
         return Browser(httpx.AsyncClient(base_url=self.url, follow_redirects=True, timeout=30))

@@ -4,8 +4,11 @@ cases in triage and referral on the real broker and PostgreSQL, read with an HTM
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 from pathlib import Path
-from uuid import UUID
+from typing import Any
+from uuid import UUID, uuid4
 
 import console_browser
 import pytest
@@ -122,7 +125,18 @@ async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> Non
     assert sent.flash()[0] == "ok", sent.flash()
     row = sent.soup.select_one(f'tr[data-referral="{best["data-referral"]}"]')
     assert row is not None
-    assert row.select_one('[data-field="referral-status"]').get_text(strip=True) == "sent"  # type: ignore[union-attr]
+    assert row.select_one('[data-field="referral-status"]')["data-value"] == "sent"  # type: ignore[index]
+    # the organisation has no system and answers by phone: the team records it
+    referral_status = f"{path}/referrals/{best['data-referral']}/status"
+    too_soon = await browser.submit(sent, referral_status, status="completed")
+    kind, words = too_soon.flash()
+    assert kind == "error", words  # referral's lifecycle: a sent referral is answered first
+    accepted = await browser.submit(too_soon, referral_status, status="accepted", note="Belde")
+    assert accepted.flash()[0] == "ok", accepted.flash()
+    row = accepted.soup.select_one(f'tr[data-referral="{best["data-referral"]}"]')
+    assert row is not None
+    assert row.select_one('[data-field="referral-status"]')["data-value"] == "accepted"  # type: ignore[index]
+    assert "geaccepteerd" in row.get_text()
 
     closed = await browser.submit(
         case, f"{path}/steps", step="closed", close_reason="support_arranged"
@@ -253,10 +267,12 @@ async def test_bad_input_is_a_message_never_a_500(console: RunningConsole) -> No
         page = await browser.get(path)
         assert page.status in (400, 404), path
         assert page.soup.select_one("h1") is not None, path
-    # the volunteers' service is not running here: the page says so with a 503
-    down = await browser.get("/volunteers")
-    assert down.status == 503
-    assert "niet bereikbaar" in down.text()
+    # a service that does not answer: the page that needs it says so with a 503
+    async with console.another(matching_url="http://127.0.0.1:9") as without_matching:
+        elsewhere, _ = await without_matching.signed_in("loket-terneuzen")
+        down = await elsewhere.get("/volunteers")
+        assert down.status == 503
+        assert "niet bereikbaar" in down.text()
     # a sign-in callback that this browser did not start is refused
     forged = await browser.get("/auth/callback?code=x&state=y")
     assert forged.status == 400
@@ -326,3 +342,165 @@ def browse(console: RunningConsole, acute: UUID, tmp: Path) -> None:
         planted = console_browser.serious_violations(driver)
     assert [v["id"] for v in planted] == ["label"], planted
     assert found == {name: [] for name in found}, found
+
+
+VOLUNTEER_COLUMNS = (
+    "municipality,external_id,first_name,last_name,email,phone,postcode,max_travel_km,skills,"
+    "trained_on,languages,interests,availability,max_matches,vog_issued_on,vog_expires_on,"
+    "social_worker,status"
+)
+
+
+def volunteer_row(municipality: str, external_id: str, max_travel_km: str = "5") -> str:
+    return (
+        f"{municipality},{external_id},Anna,Test,anna@vrijwilligers.example,,4531 AB,"
+        f"{max_travel_km},visits;walks,,nl,gardening,tue_afternoon;thu_morning,1,2024-01-10,"
+        "2027-01-15,staff:welzijn-terneuzen-1,active"
+    )
+
+
+async def test_a_coordinator_imports_volunteers_sees_the_refused_rows_and_pauses_one(
+    console: RunningConsole,
+) -> None:
+    run = uuid4().hex[:6]
+    mine, other, bad, also = (f"T{run}-{n}" for n in (1, 2, 3, 4))
+    csv_file = "\n".join(
+        [
+            VOLUNTEER_COLUMNS,
+            volunteer_row("GM0715", mine),
+            volunteer_row("GM0715", bad, max_travel_km="ver"),  # line 3: not a number
+            volunteer_row("GM0677", other),  # line 4: not this coordinator's municipality
+            volunteer_row("GM0715", also),
+        ]
+    ).encode()
+    browser, _ = await console.signed_in("regisseur-terneuzen")
+    registry = await browser.get("/volunteers")
+    assert registry.status == 200
+
+    started = await browser.upload(
+        registry, "/volunteers/import", [("vrijwilligers.csv", csv_file)]
+    )
+    assert started.status == 200
+    assert started.soup.select_one("progress#import-bar") is not None
+    done = await browser.until_imported(started)
+    assert done.field("imported") == "2", done.text()
+    refused = {
+        str(tr["data-refused-row"]): tr.get_text(" ")
+        for tr in done.soup.select("[data-refused-row]")
+    }
+    assert set(refused) == {"line 3", "line 4"}, refused
+    assert "max_travel_km" in refused["line 3"]
+    assert other in refused["line 4"]
+    assert "ver" not in refused["line 3"].split(bad)[1]  # no value of the row repeated
+
+    registry = await browser.get("/volunteers")
+    row = registry.soup.select_one(f'tr[data-volunteer="{mine}"]')
+    assert row is not None, registry.text()
+    assert registry.soup.select_one(f'tr[data-volunteer="{other}"]') is None
+    form = row.select_one("form")
+    assert form is not None
+    paused = await browser.submit(registry, str(form["action"]), status="paused", max_matches="2")
+    assert paused.flash()[0] == "ok", paused.flash()
+    row = paused.soup.select_one(f'tr[data-volunteer="{mine}"]')
+    assert row is not None
+    assert row.select_one('[data-field="volunteer-status"]')["data-value"] == "paused"  # type: ignore[index]
+    assert row.select_one('[data-field="load"]').get_text(strip=True) == "0 / 2"  # type: ignore[union-attr]
+    # not a number: a message with the reason, nothing changed, never a 500
+    wrong = await browser.submit(paused, str(form["action"]), status="active", max_matches="twee")
+    assert wrong.flash()[0] == "error"
+    assert "max_matches" in wrong.flash()[1]
+    # the registry is not the desk's: matching refuses it the page and any change
+    desk, queue = await console.signed_in("loket-terneuzen")
+    assert queue.soup.select_one('nav a[href="/volunteers"]') is None
+    seen = await desk.get("/volunteers")
+    assert seen.status == 403
+    refused_change = await desk.post(str(form["action"]), {CSRF: queue.csrf(), "status": "left"})
+    assert refused_change.flash()[0] == "error"
+    kept = await browser.get("/volunteers")
+    assert (
+        kept.soup.select_one(f'tr[data-volunteer="{mine}"] [data-field="volunteer-status"]')[  # type: ignore[index]
+            "data-value"
+        ]
+        == "paused"
+    )
+
+
+def hsds_organisation(areas_per_service: list[list[str]]) -> dict[str, Any]:
+    """The demo social map's first organisation under new ids, one service per list of areas."""
+    from signaalpunt_referral.config import DEMO_MAP
+
+    template = json.loads(Path(DEMO_MAP).read_text(encoding="utf-8"))[0]
+    organisation_id = str(uuid4())
+    services = []
+    for n, areas in enumerate(areas_per_service, start=1):
+        service = copy.deepcopy(template["services"][0])
+        service_id = str(uuid4())
+        service |= {
+            "id": service_id,
+            "organization_id": organisation_id,
+            "name": f"Maatjes test {organisation_id[:6]} {n}",
+            "service_areas": [
+                {
+                    "id": str(uuid4()),
+                    "service_id": service_id,
+                    "name": area,
+                    "extent_type": "cbs_gemeentecode",
+                }
+                for area in areas
+            ],
+        }
+        services.append(service)
+    return {**template, "id": organisation_id, "services": services}
+
+
+async def test_a_coordinator_imports_the_social_map_and_closes_an_offer_for_now(
+    console: RunningConsole,
+) -> None:
+    organisation = hsds_organisation([["GM0715"], ["GM0677"]])
+    ours, theirs = organisation["services"]
+    document = [organisation, {"name": "zonder id"}]
+    browser, _ = await console.signed_in("regisseur-terneuzen")
+    social_map = await browser.get("/social-map")
+
+    started = await browser.upload(
+        social_map, "/social-map/import", [("kaart.json", json.dumps(document).encode())]
+    )
+    done = await browser.until_imported(started)
+    assert done.field("imported") == "1", done.text()
+    refused = {
+        str(tr["data-refused-row"]): tr.get_text(" ")
+        for tr in done.soup.select("[data-refused-row]")
+    }
+    assert set(refused) == {f"organization {organisation['name']}", "organization 2"}, refused
+    assert theirs["id"] in refused[f"organization {organisation['name']}"]
+    assert "UUID" in refused["organization 2"]
+    # a file that is not JSON is a message on the social map, and nothing starts
+    broken = await browser.upload(social_map, "/social-map/import", [("kaart.json", b"{nee")])
+    assert broken.flash()[0] == "error"
+    assert "JSON" in broken.flash()[1]
+
+    social_map = await browser.get("/social-map")
+    row = social_map.soup.select_one(f'tr[data-service="{ours["id"]}"]')
+    assert row is not None, social_map.text()
+    closed = await browser.submit(
+        social_map,
+        f"/social-map/services/{ours['id']}",
+        status="temporarily closed",
+        open_places="0",
+        capacity_total="12",
+    )
+    assert closed.flash()[0] == "ok", closed.flash()
+    row = closed.soup.select_one(f'tr[data-service="{ours["id"]}"]')
+    assert row is not None
+    assert row.select_one('[data-field="service-status"]')["data-value"] == "temporarily closed"  # type: ignore[index]
+    assert row.select_one('[data-field="places"]').get_text(strip=True) == "0 / 12"  # type: ignore[union-attr]
+    # another municipality's coordinator does not see it, and cannot change it
+    hulst, _ = await console.signed_in("regisseur-hulst")
+    theirs_map = await hulst.get("/social-map")
+    assert theirs_map.soup.select_one(f'tr[data-service="{ours["id"]}"]') is None
+    refused_change = await hulst.post(
+        f"/social-map/services/{ours['id']}", {CSRF: theirs_map.csrf(), "status": "active"}
+    )
+    assert refused_change.flash()[0] == "error"
+    # an import's page is its starter's only
+    assert (await hulst.get(started.url)).status == 404

@@ -11,9 +11,10 @@ from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_console.backend import Refused
 from signaalpunt_console.config import ConsoleSettings
 from signaalpunt_console.oidc import Attempt
+from signaalpunt_console.pages import local_path, local_time, refusal
 from signaalpunt_console.queues import sections
 from signaalpunt_console.sessions import csrf_valid
-from signaalpunt_console.web import build_app, local_path, local_time, refusal
+from signaalpunt_console.web import build_app
 
 
 def case(signal: str, route: str, due: str, **extra: object) -> dict[str, object]:

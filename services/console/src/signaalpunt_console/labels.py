@@ -157,6 +157,63 @@ WORDS: dict[str, tuple[str, str]] = {
     "decline_reasons": ("Redenen van afwijzen", "Decline reasons"),
     "dashboards": ("Dashboards in Grafana", "Dashboards in Grafana"),
     "status": ("Status", "Status"),
+    # referral outcomes and matches on the case page
+    "record_outcome": ("Uitkomst vastleggen (telefonisch)", "Record the outcome (by phone)"),
+    "outcome": ("Uitkomst", "Outcome"),
+    "decline_reason": ("Reden van afwijzen (bij afgewezen)", "Reason (when declined)"),
+    "volunteer_match": ("Vrijwilliger gezocht", "Volunteer sought"),
+    "failed_constraint": ("Niemand gevonden door", "Nobody found because of"),
+    "attempt": ("Poging", "Attempt"),
+    "real_match": ("Echte klik?", "A real match?"),
+    "first_meeting_held": ("Eerste ontmoeting gehad", "First meeting held"),
+    "end_reason": ("Reden van beëindigen", "Reason for ending"),
+    "end_match": ("Koppeling beëindigen", "End the match"),
+    "follow_up_question": (
+        "Nazorg na vier weken: is het een echte klik geworden?",
+        "Four-week follow-up: did it become a real match?",
+    ),
+    # social map, volunteers, imports
+    "places": ("Open plekken / totaal", "Open places / total"),
+    "open_places": ("Open plekken", "Open places"),
+    "capacity_total": ("Plekken totaal", "Places in total"),
+    "import": ("Importeren", "Import"),
+    "import_map_explained": (
+        "Een HSDS JSON-bestand, of de HSDS CSV-tabellen samen (organizations.csv, services.csv,"
+        " …). Bestaande organisaties en aanbod worden bijgewerkt; geweigerde rijen staan daarna"
+        " met de reden in een lijst.",
+        "One HSDS JSON file, or the HSDS CSV tables together (organizations.csv, services.csv,"
+        " …). Existing organisations and services are updated; refused rows are listed"
+        " afterwards with the reason.",
+    ),
+    "import_map_files": ("Bestand(en)", "File(s)"),
+    "import_volunteers_explained": (
+        "Een CSV-bestand met een kopregel (municipality, external_id, first_name, …; lijsten"
+        " gescheiden door ;). Bestaande vrijwilligers (zelfde external_id) worden bijgewerkt;"
+        " geweigerde regels staan daarna met de reden in een lijst.",
+        "A CSV file with a header row (municipality, external_id, first_name, …; lists"
+        " separated by ;). Existing volunteers (same external_id) are updated; refused lines"
+        " are listed afterwards with the reason.",
+    ),
+    "import_volunteers_file": ("CSV-bestand", "CSV file"),
+    "volunteer": ("Vrijwilliger", "Volunteer"),
+    "skills": ("Vaardigheden", "Skills"),
+    "matches_places": ("Koppelingen / maximaal", "Matches / at most"),
+    "max_matches": ("Maximaal koppelingen", "Matches at most"),
+    "progress": ("Voortgang", "Progress"),
+    "rows_sent": ("Rijen verwerkt", "Rows processed"),
+    "import_running": (
+        "De import loopt. Laad de pagina opnieuw om de voortgang te zien.",
+        "The import is running. Reload the page to see its progress.",
+    ),
+    "reload": ("Opnieuw laden", "Reload"),
+    "import_stopped": ("De import is gestopt", "The import stopped"),
+    "sign_in_again": ("log opnieuw in", "sign in again"),
+    "import_done": ("Klaar", "Done"),
+    "taken_in": ("opgenomen", "taken in"),
+    "refused_rows": ("rijen geweigerd", "rows refused"),
+    "refused_rows_caption": ("Geweigerde rijen, met de reden", "Refused rows, with the reason"),
+    "where": ("Waar", "Where"),
+    "id": ("Code", "Id"),
 }
 
 
@@ -230,6 +287,44 @@ CODES: dict[str, tuple[str, str]] = {
     "travels_independently": ("reist zelfstandig", "travels independently"),
     "needs_transport": ("heeft vervoer nodig", "needs transport"),
     "housebound": ("aan huis gebonden", "housebound"),
+    # referral statuses (prefixed: the same word means another thing for a match)
+    "referral:proposed": ("voorgesteld", "proposed"),
+    "referral:sent": ("verstuurd", "sent"),
+    "referral:accepted": ("geaccepteerd", "accepted"),
+    "referral:declined": ("afgewezen", "declined"),
+    "referral:no_capacity": ("geen plek", "no capacity"),
+    "referral:in_progress": ("in contact met de persoon", "in contact with the person"),
+    "referral:completed": ("afgerond: het aanbod vond plaats", "completed: the offer took place"),
+    "referral:could_not_contact": ("persoon niet bereikt", "could not contact the person"),
+    "referral:no_longer_interested": ("persoon wil niet meer", "no longer interested"),
+    "referral:referred_elsewhere": ("elders heen verwezen", "referred elsewhere"),
+    "referral:withdrawn": ("ingetrokken door het team", "withdrawn by the team"),
+    "decline:not_eligible": ("komt niet in aanmerking", "not eligible"),
+    "decline:not_our_offer": ("niet ons aanbod", "not our offer"),
+    "decline:waiting_list": ("wachtlijst", "waiting list"),
+    "decline:other": ("anders", "other"),
+    # match requests and matches
+    "match:requested": ("gevraagd", "requested"),
+    "match:proposed": ("voorgesteld aan een vrijwilliger", "proposed to a volunteer"),
+    "match:accepted": ("vrijwilliger zegt ja", "the volunteer said yes"),
+    "match:declined": ("vrijwilliger zegt nee", "the volunteer said no"),
+    "match:expired": ("geen antwoord op tijd", "no answer in time"),
+    "match:active": ("loopt (eerste ontmoeting gehad)", "active (first meeting held)"),
+    "match:ended": ("beëindigd", "ended"),
+    "match:unmatched": ("niemand gevonden", "nobody found"),
+    "match:no_volunteer_found": ("niemand gevonden", "nobody found"),
+    "end:completed": ("afgerond", "completed"),
+    "end:person_stopped": ("persoon gestopt", "the person stopped"),
+    "end:volunteer_stopped": ("vrijwilliger gestopt", "the volunteer stopped"),
+    "end:not_a_fit": ("geen klik", "not a fit"),
+    "end:withdrawn": ("ingetrokken", "withdrawn"),
+    # social map and volunteers
+    "active": ("actief", "active"),
+    "inactive": ("inactief", "inactive"),
+    "temporarily closed": ("tijdelijk gesloten", "temporarily closed"),
+    "defunct": ("opgeheven", "defunct"),
+    "paused": ("gepauzeerd", "paused"),
+    "left": ("gestopt", "left"),
 }
 """The APIs' codes in the users' words; an unknown code is shown as it is."""
 

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from signaalpunt_access import AuthenticationError, PrincipalKind, TokenVerifier
@@ -28,11 +25,14 @@ from signaalpunt_contracts import (
     CaseState,
     CaseStep,
     CloseReason,
+    DeclineReason,
     ErasureReason,
     ErasureScope,
+    MatchEndReason,
     Mobility,
     Need,
     Priority,
+    ReferralStatus,
     RiskGroup,
     Route,
 )
@@ -41,11 +41,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from . import queues
-from .backend import Api, Refused, SignInNeeded, Unavailable
+from .backend import Refused, SignInNeeded, Unavailable
 from .config import ConsoleSettings
-from .labels import LANGUAGES, translator, wording
+from .labels import translator
 from .oidc import Attempt, OidcClient, SignInError
-from .sessions import CSRF_FIELD, User, csrf_token, csrf_valid, sign_in, user_of
+from .pages import (
+    Console,
+    CsrfRefused,
+    act,
+    back_to,
+    checked_form,
+    language,
+    local_path,
+    local_time,
+    message_page,
+    refusal,
+    render_page,
+    signal_id_of,
+    signed_in,
+)
+from .registers import add_register_routes
+from .sessions import User, csrf_valid, sign_in
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "signaalpunt_console"
@@ -53,84 +69,10 @@ QUEUE_PAGE = 200  # triage's largest page: the most urgent first, so nothing acu
 
 # the steps the console offers; `triaged` is the rules' own, `help_question_recorded` has a form
 STEPS = [s for s in CaseStep if s not in (CaseStep.TRIAGED, CaseStep.HELP_QUESTION_RECORDED)]
-
-
-class CsrfRefused(Exception):  # noqa: N818
-    pass
-
-
-@dataclass
-class Console:
-    settings: ConsoleSettings
-    http: httpx.AsyncClient
-    oidc: OidcClient
-    verifier: TokenVerifier
-    templates: Jinja2Templates
-
-    def api(self, user: User, service: str) -> Api:
-        base = {
-            "intake": self.settings.intake_url,
-            "triage": self.settings.triage_url,
-            "referral": self.settings.referral_url,
-            "matching": self.settings.matching_url,
-        }[service]
-        return Api(self.http, base, user.access_token)
-
-
-def language(request: Request) -> str:
-    chosen = request.query_params.get("lang")
-    if chosen in LANGUAGES:
-        request.session["lang"] = chosen
-    stored = request.session.get("lang")
-    return stored if stored in LANGUAGES else "nl"
-
-
-def local_path(target: str | None) -> str:
-    """Where to go after signing in: a path on this site only (no open redirect)."""
-    if not target:
-        return "/queue"
-    parts = urlsplit(target)
-    # browsers read "/\\host" as "//host": another site
-    if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
-        return "/queue"
-    return target
-
-
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-
-
-def local_time(value: object, pattern: str = "%d-%m-%Y %H:%M") -> str:
-    """An API's ISO time as the Dutch read it: Amsterdam time (the APIs answer in UTC)."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(AMSTERDAM).strftime(pattern)
-
-
-def refusal(title: str, exc: Refused) -> dict[str, Any]:
-    """A refusal as a flash message for the next page. It travels in the session cookie, which
-    a browser drops past 4 KB (signing the person out): the service's words, kept short."""
-    return {
-        "kind": "error",
-        "title": title,
-        "detail": exc.detail[:200],
-        "errors": [
-            {k: str(e.get(k, ""))[:100] for k in ("field", "reason_nl", "reason_en")}
-            for e in exc.errors[:3]
-        ],
-    }
-
-
-def signal_id_of(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise Refused(404, "Geen geldige meldingscode / Not a valid case id") from None
+# what the team records on a referral (by phone, or withdrawing it); `sent` has its own button
+REFERRAL_OUTCOMES = [
+    s.value for s in ReferralStatus if s not in (ReferralStatus.PROPOSED, ReferralStatus.SENT)
+]
 
 
 def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = None) -> FastAPI:
@@ -203,85 +145,9 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
     _queue_routes(app, console)
     _case_routes(app, console)
     _erasure_and_help_question_routes(app, console)
-    _map_and_report_routes(app, console)
+    _report_routes(app, console)
+    add_register_routes(app, console)
     return app
-
-
-def render_page(
-    console: Console, request: Request, template: str, status: int = 200, **context: Any
-) -> HTMLResponse:
-    """A page in the signed-in person's language, with what every page needs."""
-    lang = language(request)
-    response = console.templates.TemplateResponse(
-        request,
-        template,
-        {
-            "t": translator(lang),
-            "word": wording(lang),
-            "words": lambda codes: ", ".join(wording(lang)(c) for c in codes or ()),
-            "lang": lang,
-            "other_lang": "en" if lang == "nl" else "nl",
-            "user": user_of(request.session),
-            "csrf_field": CSRF_FIELD,
-            "csrf": csrf_token(request.session),
-            "flash": request.session.pop("flash", None),
-            "grafana_url": console.settings.grafana_url,
-            **context,
-        },
-        status_code=status,
-    )
-    # pages show personal data: never kept by a browser or proxy cache
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def message_page(
-    console: Console, request: Request, status: int, title: str, detail: str
-) -> HTMLResponse:
-    return render_page(console, request, "message.html", status, title=title, detail=detail)
-
-
-def signed_in(request: Request) -> User:
-    user = user_of(request.session)
-    if user is None:
-        raise SignInNeeded
-    return user
-
-
-async def checked_form(request: Request) -> FormData:
-    form = await request.form()
-    if not csrf_valid(request.session, form.get(CSRF_FIELD)):
-        raise CsrfRefused
-    return form
-
-
-def back_to(
-    path: str, flash: dict[str, Any] | None = None, request: Request | None = None
-) -> RedirectResponse:
-    if flash is not None and request is not None:
-        request.session["flash"] = flash
-    return RedirectResponse(path, status_code=303)
-
-
-async def act(
-    request: Request,
-    signal_id: str,
-    action: Callable[[User, UUID, FormData], Awaitable[Any]],
-) -> Response:
-    """A POST on a case: CSRF checked, the API called, back to the case with the outcome."""
-    user = signed_in(request)
-    form = await checked_form(request)
-    sid = signal_id_of(signal_id)
-    t = translator(language(request))
-    try:
-        await action(user, sid, form)
-    except Refused as exc:
-        return back_to(
-            f"/cases/{sid}",
-            refusal(t("refused"), exc),
-            request,
-        )
-    return back_to(f"/cases/{sid}", {"kind": "ok", "title": t("saved")}, request)
 
 
 def _outcome_pages(app: FastAPI, console: Console) -> None:
@@ -456,6 +322,19 @@ def _case_routes(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one
         except Unavailable:
             return None, "unavailable"
 
+    async def matches_of(user: User, referrals: dict[str, Any] | None) -> dict[str, Any]:
+        """Matching's own view of each match request (its matches, their follow-up), by
+        request id; what matching does not show this person (or is down) is left out: the
+        page shows referral's summary instead."""
+        found: dict[str, Any] = {}
+        for request in (referrals or {}).get("match_requests", []):
+            rid = request["match_request_id"]
+            try:
+                found[rid] = await console.api(user, "matching").get(f"/v1/matching/requests/{rid}")
+            except (Refused, Unavailable):
+                continue
+        return found
+
     @app.get("/cases/{signal_id}")
     async def case(request: Request, signal_id: str) -> Response:
         user = signed_in(request)
@@ -463,6 +342,7 @@ def _case_routes(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one
         detail = await console.api(user, "triage").get(f"/v1/triage/signals/{sid}")
         signal, signal_missing = await signal_of(user, sid)
         referrals, referral_reachable = await referrals_of(user, sid)
+        matches = await matches_of(user, referrals)
         return render(
             request,
             "case.html",
@@ -472,6 +352,10 @@ def _case_routes(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one
             signal_missing=signal_missing,
             referrals=referrals,
             referral_reachable=referral_reachable,
+            matches=matches,
+            referral_outcomes=REFERRAL_OUTCOMES,
+            decline_reasons=[r.value for r in DeclineReason],
+            end_reasons=[r.value for r in MatchEndReason],
             routes=[r.value for r in Route],
             priorities=[p.value for p in Priority],
             risk_groups=[g.value for g in RiskGroup],
@@ -531,6 +415,55 @@ def _case_routes(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one
             rid = signal_id_of(referral_id)
             return await console.api(user, "referral").post(
                 f"/v1/referral/referrals/{rid}/send", None
+            )
+
+        return await act(request, signal_id, do)
+
+    @app.post("/cases/{signal_id}/referrals/{referral_id}/status")
+    async def referral_outcome(request: Request, signal_id: str, referral_id: str) -> Response:
+        """What an organisation without a system said by phone (accepted, declined with a
+        reason, in progress, an outcome), or the team withdraws it; referral refuses a status
+        its lifecycle does not allow (409, with its reason)."""
+
+        async def do(user: User, sid: UUID, form: FormData) -> Any:
+            rid = signal_id_of(referral_id)
+            body: dict[str, Any] = {"status": form.get("status")}
+            if reason := form.get("decline_reason"):
+                body["decline_reason"] = reason
+            if note := str(form.get("note") or "").strip():
+                body["note"] = note
+            return await console.api(user, "referral").post(
+                f"/v1/referral/referrals/{rid}/status", body
+            )
+
+        return await act(request, signal_id, do)
+
+    @app.post("/cases/{signal_id}/matches/{match_id}/status")
+    async def match_status(request: Request, signal_id: str, match_id: str) -> Response:
+        """The first meeting took place (active), or the match ended with a reason."""
+
+        async def do(user: User, sid: UUID, form: FormData) -> Any:
+            mid = signal_id_of(match_id)
+            body: dict[str, Any] = {"status": form.get("status")}
+            if reason := form.get("end_reason"):
+                body["end_reason"] = reason
+            return await console.api(user, "matching").post(
+                f"/v1/matching/matches/{mid}/status", body
+            )
+
+        return await act(request, signal_id, do)
+
+    @app.post("/cases/{signal_id}/matches/{match_id}/follow-up")
+    async def match_follow_up(request: Request, signal_id: str, match_id: str) -> Response:
+        """The four-week follow-up: did it become a real match?"""
+
+        async def do(user: User, sid: UUID, form: FormData) -> Any:
+            mid = signal_id_of(match_id)
+            answer = form.get("real_match")
+            if answer not in ("yes", "no"):
+                raise Refused(422, "Kies ja of nee / Choose yes or no")
+            return await console.api(user, "matching").post(
+                f"/v1/matching/matches/{mid}/follow-up", {"real_match": answer == "yes"}
             )
 
         return await act(request, signal_id, do)
@@ -656,30 +589,9 @@ def _erasure_and_help_question_routes(app: FastAPI, console: Console) -> None:
         return await act(request, signal_id, do)
 
 
-def _map_and_report_routes(app: FastAPI, console: Console) -> None:
-    """The social map, the volunteers and the reports."""
+def _report_routes(app: FastAPI, console: Console) -> None:
+    """The gap report and the offer evaluation."""
     render = partial(render_page, console)
-
-    @app.get("/social-map")
-    async def social_map(request: Request) -> Response:
-        user = signed_in(request)
-        need = request.query_params.get("need") or None
-        services = await console.api(user, "referral").get(
-            "/v1/referral/map/services", need=need, limit=200
-        )
-        return render(
-            request,
-            "social_map.html",
-            services=services,
-            need=need,
-            needs=[n.value for n in Need],
-        )
-
-    @app.get("/volunteers")
-    async def volunteers(request: Request) -> Response:
-        user = signed_in(request)
-        rows = await console.api(user, "matching").get("/v1/matching/volunteers", limit=200)
-        return render(request, "volunteers.html", volunteers=rows)
 
     @app.get("/reports")
     async def reports(request: Request) -> Response:
