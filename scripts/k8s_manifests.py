@@ -521,7 +521,7 @@ def _console_config(services: list[Service]) -> dict[str, str]:
 def console_objects(services: list[Service]) -> list[dict[str, Any]]:
     """The staff console: no Kafka, no database, no secrets but its own two (the session cookie's
     signing key and the OIDC client secret); reached through the ingress controller, and calling
-    intake, triage, referral and matching on their API ports (docs/console.md)."""
+    intake, triage, referral, matching and notifications on their API ports (docs/console.md)."""
     name = "console"
     labels = {"app.kubernetes.io/name": name, **PART_OF}
     secrets = [

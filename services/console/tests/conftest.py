@@ -1,12 +1,13 @@
 """One set of running services for the console's tests (module scope): intake, triage,
-referral and matching on the real Kafka and PostgreSQL with private topics, the development identity
-provider, and the console, each served over HTTP on a free port."""
+referral, matching and notifications on the real Kafka and PostgreSQL with private topics, the
+development identity provider, and the console, each served over HTTP on a free port."""
 
 from __future__ import annotations
 
 import base64
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +22,10 @@ from signaalpunt_contracts import (
     CASE_STEPS,
     MATCHES,
     MATCHES_REQUESTED,
+    NOTIFICATIONS,
     PARTNER_REJECTIONS,
     PARTNER_SIGNALS,
+    PARTNERS_LISTED,
     REFERRAL_GAPS,
     REFERRALS,
     SIGNALS_ACUTE_ALERTS,
@@ -39,6 +42,9 @@ from signaalpunt_intake.main import build as build_intake
 from signaalpunt_matching import handlers as matching_handlers
 from signaalpunt_matching.config import MatchingSettings
 from signaalpunt_matching.main import build as build_matching
+from signaalpunt_notifications.config import NotificationsSettings
+from signaalpunt_notifications.main import Extensions
+from signaalpunt_notifications.main import build as build_notifications
 from signaalpunt_privacy import KeyEncryptionKeys
 from signaalpunt_privacy.partner_encryption import generate_key_pair as generate_partner_keys
 from signaalpunt_referral import handlers as referral_handlers
@@ -51,6 +57,13 @@ from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_triage import handlers as triage_handlers
 from signaalpunt_triage.config import TriageSettings
 from signaalpunt_triage.main import build as build_triage
+
+
+def no_partners(folder: Path) -> Path:
+    """Notifications' partners file: none here (partner messages are notifications' tests)."""
+    path = folder / "partners.yaml"
+    path.write_text("partners: []\n", encoding="utf-8")
+    return path
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -104,6 +117,7 @@ async def console(
         "outbox_poll_interval": 0.2,
     }
     generate_partner_keys(keys / "partner-key.json", keys / "partner-jwks.json", kid="test")
+    partner_rejections = await private(PARTNER_REJECTIONS, "partner.signals.rejections.v1")
     _, intake_app = build_intake(
         IntakeSettings(
             **common,
@@ -114,7 +128,7 @@ async def console(
         ),
         received=triage_topics.received,
         partner_signals=await private(PARTNER_SIGNALS, "partner.signals.v1"),
-        rejections=await private(PARTNER_REJECTIONS, "partner.signals.rejections.v1"),
+        rejections=partner_rejections,
         case_steps=steps,
         erased=erased,
     )
@@ -130,6 +144,32 @@ async def console(
     _, matching_app = build_matching(
         MatchingSettings(**common), topics=matching_topics, watch=False
     )
+    _, notifications_app = build_notifications(
+        NotificationsSettings(
+            **common,
+            partners_file=no_partners(keys),
+            smtp_port=free_port(),  # nobody listens: the messages stay "being sent", and show
+            sender_poll_interval=0.2,
+        ),
+        notifications=await private(NOTIFICATIONS, "notifications.v1"),
+        extensions=Extensions(
+            topics=(
+                triage_topics.received,
+                triage_topics.triaged,
+                triage_topics.alerts,
+                triage_topics.possible_alerts,
+                triage_topics.review_missed,
+                triage_topics.missed,
+                steps,
+                partner_rejections,
+                referrals,
+                referral_topics.outcomes,
+                matching_topics.vog,
+                erased,
+            ),
+            partners_listed=await private(PARTNERS_LISTED, "partners.listed.v1"),
+        ),
+    )
     idp = build_idp(DevIdentityProvider(keys=keys))
     idp_app = ServiceApp(api=idp, management=idp, lifespan=idp)
     console_port = free_port()
@@ -138,6 +178,7 @@ async def console(
         serving(triage_app) as triage,
         serving(referral_app) as referral,
         serving(matching_app) as matching,
+        serving(notifications_app) as notifications,
         serving(idp_app) as served_idp,
     ):
         settings = ConsoleSettings(
@@ -148,6 +189,7 @@ async def console(
             triage_url=triage.url,
             referral_url=referral.url,
             matching_url=matching.url,
+            notifications_url=notifications.url,
         )
         async with (
             serving(build_console(settings), port=console_port) as served,

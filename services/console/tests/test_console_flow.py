@@ -138,6 +138,23 @@ async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> Non
     assert row.select_one('[data-field="referral-status"]')["data-value"] == "accepted"  # type: ignore[index]
     assert "geaccepteerd" in row.get_text()
 
+    # the messages notifications sent for the case: the acute alert to the team, without
+    # addresses (nobody listens on its SMTP port here: they show as being sent)
+    for _ in range(100):
+        messages = await browser.get(path)
+        if messages.soup.select("tr[data-delivery]"):
+            break
+        await asyncio.sleep(0.2)
+    sent_messages = messages.soup.select_one("table[data-messages]")
+    assert sent_messages is not None, messages.text()
+    assert "acute" in sent_messages.get_text(), sent_messages.get_text()
+    assert "@" not in sent_messages.get_text()
+    # the desk works the case but does not read notifications' delivery log
+    desk, _ = await console.signed_in("loket-terneuzen")
+    desk_case = await desk.get(path)
+    assert desk_case.soup.select_one("table[data-messages]") is None
+    assert "regisseur" in desk_case.soup.select_one("#h-messages").find_parent("section").get_text()  # type: ignore[union-attr]
+
     closed = await browser.submit(
         case, f"{path}/steps", step="closed", close_reason="support_arranged"
     )

@@ -540,6 +540,20 @@ async def test_operators_see_deliveries_of_their_municipality_without_addresses(
     assert mine[0]["recipient_kind"] == "reporter"
     assert address not in answer.text
     assert "pd1." not in answer.text
+    # one case's messages (the staff console's case page)
+    of_case = await client.get(
+        "/v1/deliveries",
+        params={"municipality": "GM0715", "signal_id": str(signal.signal_id)},
+        headers=notifications.token(),
+    )
+    assert of_case.status_code == 200, of_case.text
+    assert {d["signal_id"] for d in of_case.json()["deliveries"]} == {str(signal.signal_id)}
+    none = await client.get(
+        "/v1/deliveries",
+        params={"municipality": "GM0715", "signal_id": str(uuid4())},
+        headers=notifications.token(),
+    )
+    assert none.json()["deliveries"] == []
 
     other = await client.get(
         "/v1/deliveries", params={"municipality": "GM0687"}, headers=notifications.token()

@@ -62,6 +62,7 @@ class ConsoleSettings(BaseSettings):
     triage_url: str = "http://127.0.0.1:8102"
     referral_url: str = "http://127.0.0.1:8105"
     matching_url: str = "http://127.0.0.1:8106"
+    notifications_url: str = "http://127.0.0.1:8103"
     grafana_url: str | None = Field(default=None, description="linked from the reports page")
     api_timeout_seconds: float = Field(default=10.0, gt=0)
 

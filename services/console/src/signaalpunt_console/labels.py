@@ -172,6 +172,17 @@ WORDS: dict[str, tuple[str, str]] = {
         "Nazorg na vier weken: is het een echte klik geworden?",
         "Four-week follow-up: did it become a real match?",
     ),
+    # messages sent for a case
+    "messages": ("Berichten verstuurd", "Messages sent"),
+    "messages_not_for_role": (
+        "Welke berichten zijn verstuurd ziet de regisseur.",
+        "The coordinator sees which messages were sent.",
+    ),
+    "no_messages": ("Geen berichten voor deze melding.", "No messages for this case."),
+    "when": ("Wanneer", "When"),
+    "message": ("Bericht", "Message"),
+    "to": ("Aan", "To"),
+    "attempts": ("pogingen", "attempts"),
     # social map, volunteers, imports
     "places": ("Open plekken / totaal", "Open places / total"),
     "open_places": ("Open plekken", "Open places"),
@@ -318,6 +329,11 @@ CODES: dict[str, tuple[str, str]] = {
     "end:volunteer_stopped": ("vrijwilliger gestopt", "the volunteer stopped"),
     "end:not_a_fit": ("geen klik", "not a fit"),
     "end:withdrawn": ("ingetrokken", "withdrawn"),
+    # deliveries (notifications)
+    "delivery:pending": ("wordt verstuurd", "being sent"),
+    "delivery:queued": ("wacht (stille uren of limiet)", "waiting (quiet hours or limit)"),
+    "delivery:sent": ("verstuurd", "sent"),
+    "delivery:failed": ("mislukt", "failed"),
     # social map and volunteers
     "active": ("actief", "active"),
     "inactive": ("inactief", "inactive"),

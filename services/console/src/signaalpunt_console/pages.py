@@ -46,6 +46,7 @@ class Console:
             "triage": self.settings.triage_url,
             "referral": self.settings.referral_url,
             "matching": self.settings.matching_url,
+            "notifications": self.settings.notifications_url,
         }[service]
         return Api(self.http, base, user.access_token)
 

@@ -69,6 +69,9 @@ QUEUE_PAGE = 200  # triage's largest page: the most urgent first, so nothing acu
 
 # the steps the console offers; `triaged` is the rules' own, `help_question_recorded` has a form
 STEPS = [s for s in CaseStep if s not in (CaseStep.TRIAGED, CaseStep.HELP_QUESTION_RECORDED)]
+# notifications shows its delivery log to these roles (no addresses in it)
+MESSAGE_READERS = ("coordinator", "operator")
+MESSAGES_SHOWN = 50
 # what the team records on a referral (by phone, or withdrawing it); `sent` has its own button
 REFERRAL_OUTCOMES = [
     s.value for s in ReferralStatus if s not in (ReferralStatus.PROPOSED, ReferralStatus.SENT)
@@ -335,6 +338,25 @@ def _case_routes(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one
                 continue
         return found
 
+    async def messages_of(user: User, case: dict[str, Any]) -> tuple[list[Any] | None, str]:
+        """The messages notifications sent (or is sending) for this case: what, to which kind
+        of recipient, by which channel, with its status; never an address. Notifications
+        shows its delivery log to coordinators and operators only: (None, why not)."""
+        if not user.has(*MESSAGE_READERS):
+            return None, "not_for_role"
+        try:
+            answer = await console.api(user, "notifications").get(
+                "/v1/deliveries",
+                municipality=case["municipality"],
+                signal_id=case["signal_id"],
+                limit=MESSAGES_SHOWN,
+            )
+        except Refused:
+            return None, "not_for_role"
+        except Unavailable:
+            return None, "unavailable"
+        return list(reversed(answer["deliveries"])), ""
+
     @app.get("/cases/{signal_id}")
     async def case(request: Request, signal_id: str) -> Response:
         user = signed_in(request)
@@ -343,6 +365,7 @@ def _case_routes(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one
         signal, signal_missing = await signal_of(user, sid)
         referrals, referral_reachable = await referrals_of(user, sid)
         matches = await matches_of(user, referrals)
+        messages, messages_missing = await messages_of(user, detail["case"])
         return render(
             request,
             "case.html",
@@ -353,6 +376,8 @@ def _case_routes(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one
             referrals=referrals,
             referral_reachable=referral_reachable,
             matches=matches,
+            messages=messages,
+            messages_missing=messages_missing,
             referral_outcomes=REFERRAL_OUTCOMES,
             decline_reasons=[r.value for r in DeclineReason],
             end_reasons=[r.value for r in MatchEndReason],

@@ -75,13 +75,17 @@ def build_api(service: Service, verifier: TokenVerifier, clock: Callable[[], dat
         municipality: Municipality,
         status: StatusFilter | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        signal_id: Annotated[
+            UUID | None, Query(description="only the messages sent for this signal (its case)")
+        ] = None,
         principal: Principal = reader,
     ) -> Deliveries:
-        """The newest messages of a municipality, with their status."""
+        """The newest messages of a municipality, with their status; with `signal_id`, those
+        of one case (the staff console's case page)."""
         principal.require_municipality(municipality)
         async with service.pool.acquire() as conn:
             rows = await repository.list_deliveries(
-                conn, municipality, status.value if status else None, limit
+                conn, municipality, status.value if status else None, limit, signal_id
             )
         return Deliveries(
             municipality=municipality, deliveries=[DeliveryView(**row) for row in rows]

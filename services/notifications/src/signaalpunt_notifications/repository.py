@@ -276,7 +276,11 @@ async def reason(conn: DbConnection, event_id: UUID) -> tuple[str, str, bytes] |
 
 
 async def list_deliveries(
-    conn: DbConnection, municipality: str, status: str | None, limit: int
+    conn: DbConnection,
+    municipality: str,
+    status: str | None,
+    limit: int,
+    signal_id: UUID | None = None,
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT delivery_id, reason_event_id, reason_type, signal_id, rule, template, language,"
@@ -287,10 +291,12 @@ async def list_deliveries(
         " FROM deliveries WHERE municipality = $1"
         " AND ($2::text IS NULL OR status = $2 OR ($2 = 'queued' AND queued_reason IS NOT NULL"
         " AND status = 'pending'))"
+        " AND ($4::uuid IS NULL OR signal_id = $4)"
         " ORDER BY created_at DESC, delivery_id DESC LIMIT $3",
         municipality,
         status,
         limit,
+        signal_id,
     )
     return [dict(r) for r in rows]
 
