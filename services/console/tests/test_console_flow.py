@@ -278,6 +278,25 @@ async def test_a_post_without_the_sessions_csrf_token_is_refused(
     assert (await browser.submit(case, path, action="take")).status == 200
 
 
+async def test_a_lost_session_under_htmx_signs_in_as_a_whole_page(
+    console: RunningConsole,
+) -> None:
+    """htmx follows redirects inside the page, which cannot reach the identity provider: a
+    request of its own without a session is told to load the sign-in as a whole page."""
+    browser = console.browser()
+    answer = await browser.client.get(
+        "/cases/0190b3a4-0000-7000-8000-000000000000",
+        headers={"HX-Request": "true", "HX-Boosted": "true"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 204
+    assert answer.headers["HX-Redirect"].startswith("/login?next=%2Fcases%2F0190b3a4")
+    # the same page without htmx: the usual redirect
+    plain = await browser.client.get("/queue", follow_redirects=False)
+    assert plain.status_code == 303
+    assert plain.headers["location"].startswith("/login")
+
+
 async def test_bad_input_is_a_message_never_a_500(console: RunningConsole) -> None:
     browser, _ = await console.signed_in("loket-terneuzen")
     for path in ("/cases/not-a-case", "/cases/../../etc", "/nowhere"):
@@ -337,9 +356,13 @@ def browse(console: RunningConsole, acute: UUID, tmp: Path) -> None:
         driver.find_element(By.CSS_SELECTOR, "input[value='grief_and_loss']").click()
         driver.find_element(By.ID, "d-reason").send_keys("Weduwnaar sinds kort")
         driver.find_element(By.XPATH, "//button[@value='change']").click()
-        wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "[data-flash=ok]")))
-        risk_groups = driver.find_element(By.CSS_SELECTOR, "[data-field=risk_groups]").text
-        assert "rouw en verlies" in risk_groups
+        # htmx swaps the page's main part in place: wait for the new one, not the old flash
+        wait.until(
+            shown.text_to_be_present_in_element(
+                (By.CSS_SELECTOR, "[data-field=risk_groups]"), "rouw en verlies"
+            )
+        )
+        assert driver.find_element(By.CSS_SELECTOR, "[data-flash=ok]")
         scan("case-after-change")
 
         driver.find_element(By.CSS_SELECTOR, f"form[action='/cases/{acute}/export'] button").click()
@@ -349,9 +372,33 @@ def browse(console: RunningConsole, acute: UUID, tmp: Path) -> None:
         scan("help-question")
         driver.get(f"{console.url}/cases/{acute}/erasure")
         scan("erasure")
-        for page in ("social-map", "reports", "volunteers", "signed-out"):
+        for page in ("social-map", "reports"):
             driver.get(f"{console.url}/{page}")
             scan(page)
+        # an import with a refused line, through htmx: the progress part refreshes itself
+        driver.get(f"{console.url}/volunteers")
+        assert driver.execute_script("return typeof htmx") == "object"  # served here, ran
+        scan("volunteers")
+        upload = tmp / "vrijwilligers.csv"
+        run = uuid4().hex[:6]
+        upload.write_text(
+            "\n".join(
+                [
+                    VOLUNTEER_COLUMNS,
+                    volunteer_row("GM0715", f"B{run}-1"),
+                    volunteer_row("GM0715", f"B{run}-2", max_travel_km="ver"),
+                ]
+            ),
+            encoding="utf-8",
+        )
+        driver.find_element(By.ID, "v-file").send_keys(str(upload))
+        driver.find_element(By.CSS_SELECTOR, "form[action='/volunteers/import'] button").click()
+        wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "[data-import=done]")))
+        refused = driver.find_element(By.CSS_SELECTOR, "[data-refused-row='line 3']").text
+        assert "max_travel_km" in refused, refused
+        scan("import")
+        driver.get(f"{console.url}/signed-out")
+        scan("signed-out")
         # the scan itself sees what it should: a field without a label is a violation
         driver.execute_script(
             "document.querySelector('main').append(document.createElement('input'))"
@@ -399,6 +446,13 @@ async def test_a_coordinator_imports_volunteers_sees_the_refused_rows_and_pauses
     )
     assert started.status == 200
     assert started.soup.select_one("progress#import-bar") is not None
+    # htmx asks for the progress part only; without JavaScript the whole page is reloaded
+    part = await browser.client.get(
+        started.url, headers={"HX-Request": "true", "HX-Target": "import-progress"}
+    )
+    assert part.status_code == 200
+    assert "<html" not in part.text
+    assert 'id="import-progress"' in part.text
     done = await browser.until_imported(started)
     assert done.field("imported") == "2", done.text()
     refused = {

@@ -114,3 +114,32 @@ def test_a_refusal_kept_for_the_next_page_stays_small() -> None:
     flash = refusal("Niet gelukt", Refused(422, "z" * 5000, many))
     assert len(str(flash)) < 1100
     assert flash["errors"][0]["field"] == "f0"
+
+
+def test_an_import_reads_the_files_with_the_services_own_readers() -> None:
+    import json
+
+    from signaalpunt_console.imports import ImportFileError, social_map_document, where_in_file
+    from signaalpunt_referral.config import DEMO_MAP
+    from signaalpunt_referral.hsds import to_tables
+
+    document = json.loads(DEMO_MAP.read_text(encoding="utf-8"))
+    as_json, form = social_map_document([("kaart.json", DEMO_MAP.read_bytes())])
+    assert (as_json, form) == (document, "json")
+    # the HSDS CSV tables chosen together, as the social-map CLI reads a folder of them
+    tables = [(f"map/{name}", text.encode()) for name, text in to_tables(document).items()]
+    from_csv, form = social_map_document(tables)
+    assert form == "csv"
+    assert [o["id"] for o in from_csv] == [o["id"] for o in document]
+    for files, reason in (
+        ([("kaart.json", b'{"not": "a list"}')], "list"),
+        ([("kaart.json", b"\xff\xfe")], "UTF-8"),
+        ([("services.csv", b"id\n")], "organizations.csv"),
+    ):
+        with pytest.raises(ImportFileError, match=reason):
+            social_map_document(files)
+    # referral numbers organisations within a batch: their place in the file
+    assert where_in_file("organization 2, service 1", 50, "csv") == (
+        "organization 52 (organizations.csv line 53), service 1"
+    )
+    assert where_in_file("organization Humanitas", 50, "json") == "organization Humanitas"

@@ -166,6 +166,7 @@ async def import_volunteers(matching: Api, parsed: ParsedCsv, job: ImportJob) ->
     job.refused += [
         RefusedRow(f"line {r.line}", r.external_id or "", r.reason) for r in parsed.rejected
     ]
+    job.done = len(parsed.rejected)  # read and refused here: done
     for start in range(0, len(parsed.items), VOLUNTEER_BATCH):
         chunk = parsed.items[start : start + VOLUNTEER_BATCH]
         answer = await matching.post(

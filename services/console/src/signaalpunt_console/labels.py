@@ -224,6 +224,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "refused_rows": ("rijen geweigerd", "rows refused"),
     "refused_rows_caption": ("Geweigerde rijen, met de reden", "Refused rows, with the reason"),
     "where": ("Waar", "Where"),
+    "refusal_reason": ("Reden", "Reason"),
     "id": ("Code", "Id"),
 }
 

@@ -31,6 +31,9 @@ class CsrfRefused(Exception):  # noqa: N818
     pass
 
 
+HTMX = "htmx-2.0.11.min.js"  # htmx.org 2.0.11 (0BSD) from npm, as published; see docs/console.md
+
+
 @dataclass
 class Console:
     settings: ConsoleSettings
@@ -126,6 +129,7 @@ def render_page(
             "csrf": csrf_token(request.session),
             "flash": request.session.pop("flash", None),
             "grafana_url": console.settings.grafana_url,
+            "htmx": HTMX,
             **context,
         },
         status_code=status,

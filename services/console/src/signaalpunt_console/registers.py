@@ -192,7 +192,7 @@ def _import_routes(app: FastAPI, console: Console) -> None:
         job = console.imports.start(
             user.subject,
             "volunteers",
-            len(parsed.items),
+            len(parsed.items) + len(parsed.rejected),  # every row of the file
             lambda job: import_volunteers(matching, parsed, job),
         )
         return started(request, job)
@@ -206,7 +206,8 @@ def _import_routes(app: FastAPI, console: Console) -> None:
         job = console.imports.of(job_id, user.subject)
         if job is None:
             raise Refused(404, "Geen import met deze code / No such import")
-        partial_only = request.headers.get("HX-Request") == "true"
+        # htmx asking for the progress part only (not a boosted page load, which wants it all)
+        partial_only = request.headers.get("HX-Target") == "import-progress"
         return render(
             request,
             "import_progress.html" if partial_only else "import.html",

@@ -134,10 +134,11 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        # only the console's own style sheet, no scripts, never framed (clickjacking); ids in
-        # URLs stay out of other sites' logs
+        # only the console's own style sheet and script (htmx), nothing inline, never framed
+        # (clickjacking); ids in URLs stay out of other sites' logs
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; script-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none';"
+            " base-uri 'none'"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -164,7 +165,12 @@ def _outcome_pages(app: FastAPI, console: Console) -> None:
         target = request.url.path if request.method == "GET" else "/queue"
         if request.url.query and request.method == "GET":
             target += f"?{request.url.query}"
-        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+        sign_in_page = f"/login?{urlencode({'next': target})}"
+        if request.headers.get("HX-Request") == "true":
+            # htmx follows a redirect within the page, which cannot reach the identity
+            # provider (another site): it is asked to load the sign-in as a whole page
+            return Response(status_code=204, headers={"HX-Redirect": sign_in_page})
+        return RedirectResponse(sign_in_page, status_code=303)
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, exc: CsrfRefused) -> Response:
