@@ -150,6 +150,7 @@ def start_console(
         "SIGNAALPUNT_CONSOLE_TRIAGE_URL": service_urls["triage"],
         "SIGNAALPUNT_CONSOLE_REFERRAL_URL": service_urls["referral"],
         "SIGNAALPUNT_CONSOLE_MATCHING_URL": service_urls["matching"],
+        "SIGNAALPUNT_CONSOLE_NOTIFICATIONS_URL": service_urls["notifications"],
     }
     procs = []
     for name, module in (

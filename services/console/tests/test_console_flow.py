@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -13,6 +14,9 @@ from uuid import UUID, uuid4
 import console_browser
 import pytest
 from console_harness import CSRF, PERSON, REPORTER_PHONE, RunningConsole
+from signaalpunt_runtime.serving import ServiceApp, serving
+from signaalpunt_testkit.dev_idp import DevIdentityProvider
+from signaalpunt_testkit.dev_idp import build_app as build_idp
 from signaalpunt_testkit.plugin import in_ci
 
 pytestmark = [pytest.mark.infra, pytest.mark.asyncio(loop_scope="session")]
@@ -295,6 +299,37 @@ async def test_a_lost_session_under_htmx_signs_in_as_a_whole_page(
     plain = await browser.client.get("/queue", follow_redirects=False)
     assert plain.status_code == 303
     assert plain.headers["location"].startswith("/login")
+
+
+async def test_a_long_session_renews_its_access_token_with_the_refresh_token(
+    console: RunningConsole,
+) -> None:
+    """Access tokens are short; a working day is not: when the token has ended, the console
+    gets a new one with the refresh token instead of sending the person to sign in again. A
+    refresh the provider refuses (revoked) does send them to sign in."""
+    provider = DevIdentityProvider(keys=console.keys, token_seconds=1)
+    short = build_idp(provider)
+    async with (
+        serving(ServiceApp(api=short, management=short, lifespan=short)) as short_idp,
+        console.another(
+            oidc_discovery_url=f"{short_idp.url}/.well-known/openid-configuration",
+            refresh_margin_seconds=0,  # only once the token has ended
+        ) as other,
+    ):
+        browser, queue = await replace(other, idp_url=short_idp.url).signed_in(
+            "regisseur-terneuzen"
+        )
+        assert queue.url.endswith("/queue"), queue.url
+        await asyncio.sleep(1.1)  # the first access token has ended
+        later = await browser.get("/social-map")
+        assert later.url.endswith("/social-map"), later.url
+        assert "Regisseur Terneuzen" in later.text()
+
+        provider._refresh.clear()  # the provider revokes every refresh token
+        await asyncio.sleep(1.1)  # the renewed access token ends too
+        gone = await browser.client.get("/queue", follow_redirects=False)
+        assert gone.status_code == 303
+        assert gone.headers["location"].startswith("/login")
 
 
 async def test_bad_input_is_a_message_never_a_500(console: RunningConsole) -> None:

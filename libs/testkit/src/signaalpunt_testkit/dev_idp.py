@@ -29,6 +29,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from signaalpunt_access.dev_tokens import AUDIENCE, DEV_DIR, DEV_ISSUER, mint
 
 CODE_SECONDS = 60
+REFRESH_SECONDS = 8 * 3600  # a working day: the console's session lasts as long
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,13 @@ class DevIdentityProvider:
     issuer: str = DEV_ISSUER
     token_seconds: int = 3600
     _grants: dict[str, _Grant] = field(default_factory=dict)
+    # refresh tokens, each usable once (rotation): a stolen one that was used is worthless
+    _refresh: dict[str, tuple[DevUser, str, float]] = field(default_factory=dict)
+
+    def refresh_token(self, user: DevUser, client_id: str) -> str:
+        token = secrets.token_urlsafe(32)
+        self._refresh[token] = (user, client_id, time.time() + REFRESH_SECONDS)
+        return token
 
     def user(self, username: str) -> DevUser | None:
         return next((u for u in self.users if u.username == username), None)
@@ -135,7 +143,7 @@ def build_app(provider: DevIdentityProvider) -> FastAPI:
             "jwks_uri": f"{base}/jwks.json",
             "end_session_endpoint": f"{base}/logout",
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
@@ -206,12 +214,16 @@ def build_app(provider: DevIdentityProvider) -> FastAPI:
 
     @app.post("/token")
     async def token(
+        *,
         grant_type: str = Form(),
-        code: str = Form(),
-        redirect_uri: str = Form(),
         client_id: str = Form(),
+        code: str = Form(""),
+        redirect_uri: str = Form(""),
         code_verifier: str = Form(""),
+        refresh_token: str = Form(""),
     ) -> Response:
+        if grant_type == "refresh_token":
+            return refreshed(refresh_token, client_id)
         grant = provider._grants.pop(code, None)  # once: a second use is refused
         if grant_type != "authorization_code":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
@@ -225,6 +237,25 @@ def build_app(provider: DevIdentityProvider) -> FastAPI:
             {
                 "access_token": provider.access_token(grant.user),
                 "id_token": provider.id_token(grant),
+                "refresh_token": provider.refresh_token(grant.user, client_id),
+                "token_type": "Bearer",
+                "expires_in": provider.token_seconds,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def refreshed(refresh_token: str, client_id: str) -> Response:
+        """A new access token (and a new refresh token: the old one is used up)."""
+        held = provider._refresh.pop(refresh_token, None)
+        if held is None or held[2] < time.time():
+            return _token_error("unknown, used or expired refresh token")
+        user, issued_to, _ = held
+        if issued_to != client_id:
+            return _token_error("refresh token issued to another client")
+        return JSONResponse(
+            {
+                "access_token": provider.access_token(user),
+                "refresh_token": provider.refresh_token(user, client_id),
                 "token_type": "Bearer",
                 "expires_in": provider.token_seconds,
             },

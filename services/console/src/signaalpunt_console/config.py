@@ -63,6 +63,11 @@ class ConsoleSettings(BaseSettings):
     referral_url: str = "http://127.0.0.1:8105"
     matching_url: str = "http://127.0.0.1:8106"
     notifications_url: str = "http://127.0.0.1:8103"
+    refresh_margin_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="renew the access token (refresh token) this long before it ends",
+    )
     grafana_url: str | None = Field(default=None, description="linked from the reports page")
     api_timeout_seconds: float = Field(default=10.0, gt=0)
 

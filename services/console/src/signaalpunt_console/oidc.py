@@ -25,6 +25,10 @@ class SignInError(Exception):
     """The sign-in did not complete: the reason is safe to show (no token content)."""
 
 
+class RefreshRefused(SignInError):  # noqa: N818 - an outcome
+    """The provider refused the refresh token (used, expired, revoked): sign in again."""
+
+
 @dataclass(frozen=True)
 class Provider:
     """What the discovery document says (only what the console uses)."""
@@ -64,6 +68,7 @@ class Tokens:
     access_token: str
     id_token: str
     expires_in: int
+    refresh_token: str | None = None
 
 
 class OidcClient:
@@ -165,9 +170,44 @@ class OidcClient:
             access_token=body["access_token"],
             id_token=body["id_token"],
             expires_in=int(body.get("expires_in", 3600)),
+            refresh_token=_text(body.get("refresh_token")),
         )
 
-    async def _check_id_token(self, provider: Provider, id_token: str, nonce: str) -> None:
+    async def refresh(self, refresh_token: str, id_token: str) -> Tokens:
+        """A new access token for a long session (RFC 6749 §6). The provider may rotate the
+        refresh token; an ID token in the answer is checked as at sign-in, else the session's
+        stays (OIDC Core §12.2). Refused or unreachable: SignInError."""
+        provider = await self.provider()
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": self.client_id,
+        }
+        auth = httpx.BasicAuth(self.client_id, self._client_secret) if self._client_secret else None
+        try:
+            answer = await self._http.post(
+                provider.token_endpoint, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT
+            )
+        except httpx.HTTPError as exc:
+            raise SignInError("the identity provider does not answer") from exc
+        if answer.status_code != 200:
+            raise RefreshRefused("the identity provider refused the refresh")
+        body: dict[str, Any] = answer.json()
+        if not isinstance(body.get("access_token"), str):
+            raise SignInError("the identity provider gave no access token")
+        new_id_token = _text(body.get("id_token"))
+        if new_id_token is not None:
+            await self._check_id_token(provider, new_id_token, None)
+        return Tokens(
+            access_token=body["access_token"],
+            id_token=new_id_token or id_token,
+            expires_in=int(body.get("expires_in", 3600)),
+            refresh_token=_text(body.get("refresh_token")) or refresh_token,
+        )
+
+    async def _check_id_token(self, provider: Provider, id_token: str, nonce: str | None) -> None:
+        """Signature, issuer, audience, expiry; the nonce at sign-in (a refreshed ID token
+        carries none: OIDC Core §12.2)."""
         try:
             kid = jwt.get_unverified_header(id_token).get("kid")
         except jwt.PyJWTError as exc:
@@ -189,7 +229,7 @@ class OidcClient:
             )
         except jwt.PyJWTError as exc:
             raise SignInError("the identity provider's ID token is not valid") from exc
-        if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+        if nonce is not None and not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
             raise SignInError("the sign-in was not the one this browser started")
 
     async def logout_url(self, id_token: str | None, after: str) -> str | None:
@@ -204,3 +244,7 @@ class OidcClient:
         if id_token:
             query["id_token_hint"] = id_token
         return f"{provider.end_session_endpoint}?{urlencode(query)}"
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -39,7 +39,13 @@ class User:
 
 
 def sign_in(
-    session: dict[str, Any], principal: Principal, access_token: str, id_token: str, expires_in: int
+    session: dict[str, Any],
+    principal: Principal,
+    access_token: str,
+    id_token: str,
+    expires_in: int,
+    *,
+    refresh_token: str | None = None,
 ) -> None:
     """A new session for the signed-in person (a fresh CSRF token: no fixation)."""
     session.clear()
@@ -53,6 +59,29 @@ def sign_in(
     session["id_token"] = id_token
     session["expires_at"] = time.time() + expires_in
     session["csrf"] = secrets.token_urlsafe(32)
+    if refresh_token:
+        session["refresh_token"] = refresh_token
+
+
+def refreshed(
+    session: dict[str, Any], access_token: str, id_token: str, expires_in: int, refresh_token: str
+) -> None:
+    """The same person's session with a new access token (roles and CSRF token kept)."""
+    session["access_token"] = access_token
+    session["id_token"] = id_token
+    session["expires_at"] = time.time() + expires_in
+    session["refresh_token"] = refresh_token
+
+
+def due_for_refresh(session: dict[str, Any], margin: float, now: float | None = None) -> str | None:
+    """The session's refresh token when its access token ends within `margin` seconds."""
+    token = session.get("refresh_token")
+    expires = session.get("expires_at")
+    if not isinstance(token, str) or not isinstance(expires, int | float):
+        return None
+    if "user" not in session:
+        return None
+    return token if (time.time() if now is None else now) >= expires - margin else None
 
 
 def user_of(session: dict[str, Any], now: float | None = None) -> User | None:

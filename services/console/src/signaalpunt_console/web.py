@@ -44,7 +44,7 @@ from . import queues
 from .backend import Refused, SignInNeeded, Unavailable
 from .config import ConsoleSettings
 from .labels import translator
-from .oidc import Attempt, OidcClient, SignInError
+from .oidc import Attempt, OidcClient, RefreshRefused, SignInError
 from .pages import (
     Console,
     CsrfRefused,
@@ -61,7 +61,7 @@ from .pages import (
     signed_in,
 )
 from .registers import add_register_routes
-from .sessions import User, csrf_valid, sign_in
+from .sessions import User, csrf_valid, due_for_refresh, refreshed, sign_in
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "signaalpunt_console"
@@ -118,6 +118,16 @@ def build_app(settings: ConsoleSettings, *, http: httpx.AsyncClient | None = Non
         openapi_url=None,
         lifespan=lifespan,
     )
+
+    @app.middleware("http")
+    async def refresh_tokens(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """A long session: shortly before the access token ends, the refresh token gets a new
+        one (inside the session middleware, which keeps the result in the cookie)."""
+        await refresh_if_due(console, request.session)
+        return await call_next(request)
+
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret.get_secret_value(),
@@ -247,7 +257,14 @@ def _sign_in_routes(app: FastAPI, console: Console) -> None:
             return message(request, 400, t("sign_in_failed"), exc.reason)
         if principal.kind is not PrincipalKind.STAFF:
             return message(request, 403, t("sign_in_failed"), t("staff_only"))
-        sign_in(request.session, principal, tokens.access_token, tokens.id_token, tokens.expires_in)
+        sign_in(
+            request.session,
+            principal,
+            tokens.access_token,
+            tokens.id_token,
+            tokens.expires_in,
+            refresh_token=tokens.refresh_token,
+        )
         return RedirectResponse(local_path(pending.get("next")), status_code=303)
 
     @app.post("/logout")
@@ -652,3 +669,32 @@ def timeline(detail: dict[str, Any]) -> list[dict[str, Any]]:
         for s in detail.get("steps", [])
     ]
     return sorted(entries, key=lambda e: str(e["at"] or ""))
+
+
+async def refresh_if_due(console: Console, session: dict[str, Any]) -> None:
+    """Renew the access token with the refresh token when it ends within the margin. The new
+    token is checked as at sign-in and must be the same person's; a refusal ends the session
+    (sign in again), a provider that does not answer leaves it as it is until it ends."""
+    refresh_token = due_for_refresh(session, console.settings.refresh_margin_seconds)
+    if refresh_token is None:
+        return
+    try:
+        tokens = await console.oidc.refresh(refresh_token, str(session.get("id_token") or ""))
+        principal = console.verifier.verify(f"Bearer {tokens.access_token}")
+    except (RefreshRefused, AuthenticationError):
+        session.pop("refresh_token", None)
+        session.pop("access_token", None)
+        return
+    except SignInError:
+        return  # not answering: the session lasts until its token ends
+    user = session.get("user")
+    if not isinstance(user, dict) or principal.subject != user.get("subject"):
+        session.clear()  # another person's token: never mixed into this session
+        return
+    refreshed(
+        session,
+        tokens.access_token,
+        tokens.id_token,
+        tokens.expires_in,
+        tokens.refresh_token or refresh_token,
+    )
