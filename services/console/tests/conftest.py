@@ -195,6 +195,7 @@ async def console(
             serving(build_console(settings), port=console_port) as served,
             httpx.AsyncClient(base_url=intake.url, timeout=30) as intake_client,
             httpx.AsyncClient(base_url=triage.url, timeout=30) as triage_client,
+            httpx.AsyncClient(base_url=matching.url, timeout=30) as matching_client,
         ):
             yield RunningConsole(
                 url=served.url,
@@ -203,4 +204,7 @@ async def console(
                 triage=triage_client,
                 keys=keys,
                 settings=settings,
+                kafka_bootstrap=infra.kafka_bootstrap,
+                matches=referral_topics.outcomes,
+                matching=matching_client,
             )

@@ -17,6 +17,7 @@ import httpx
 from bs4 import BeautifulSoup, Tag
 from signaalpunt_console.config import ConsoleSettings
 from signaalpunt_console.main import build as build_console
+from signaalpunt_contracts import Topic
 from signaalpunt_runtime.serving import serving
 
 CSRF = "csrf_token"
@@ -130,6 +131,9 @@ class RunningConsole:
     triage: httpx.AsyncClient
     keys: Path
     settings: ConsoleSettings
+    kafka_bootstrap: str
+    matches: Topic  # matches.v1 (private): what matching says of a match request
+    matching: httpx.AsyncClient  # the volunteer's side: answer links need no token
 
     @asynccontextmanager
     async def another(self, **changes: Any) -> AsyncIterator[RunningConsole]:

@@ -610,3 +610,68 @@ async def test_a_coordinator_imports_the_social_map_and_closes_an_offer_for_now(
     assert refused_change.flash()[0] == "error"
     # an import's page is its starter's only
     assert (await hulst.get(started.url)).status == 404
+
+
+async def test_a_match_is_followed_up_from_the_case_page(console: RunningConsole) -> None:
+    """A help question for a buddy goes to matching; the volunteer says yes through their
+    link; the team records the first meeting and, four weeks on, that it became a real match."""
+    from signaalpunt_contracts import MatchUpdatedV1
+    from signaalpunt_testkit.serving import read_events
+
+    browser, _ = await console.signed_in("regisseur-terneuzen")
+    registry = await browser.get("/volunteers")
+    volunteer = f"M{uuid4().hex[:6]}"
+    csv_file = f"{VOLUNTEER_COLUMNS}\n{volunteer_row('GM0715', volunteer)}".encode()
+    await browser.until_imported(
+        await browser.upload(registry, "/volunteers/import", [("v.csv", csv_file)])
+    )
+    signal = await console.signal(CALM_TEXT)
+    path = f"/cases/{signal}"
+    case = await browser.get(path)
+    case = await browser.submit(case, f"{path}/steps", step="reporter_contacted")
+    draft = await browser.get(f"{path}/help-question")
+    await browser.submit(
+        draft,
+        f"{path}/help-question",
+        needs=["buddy"],
+        mobility="travels_independently",
+        consent_to_refer="yes",
+    )
+
+    def proposed(events: list[Any]) -> bool:
+        return any(e.data.signal_id == signal and e.data.answer_url for e in events)
+
+    events = await read_events(console.kafka_bootstrap, console.matches, MatchUpdatedV1, proposed)
+    link = next(
+        e.data.answer_url for e in events if e.data.signal_id == signal and e.data.answer_url
+    )
+    token = str(link).rsplit("/", 1)[-1]
+    said_yes = await console.matching.post(
+        f"/v1/matching/answers/{token}", json={"answer": "accept"}
+    )
+    assert said_yes.status_code == 200, said_yes.text
+
+    for _ in range(100):
+        case = await browser.get(path)
+        row = case.soup.select_one('tr[data-match] [data-field="match-status"]')
+        if row is not None and row["data-value"] == "accepted":
+            break
+        await asyncio.sleep(0.2)
+    match_row = case.soup.select_one("tr[data-match]")
+    assert match_row is not None, case.text()
+    match_id = str(match_row["data-match"])
+    # no follow-up before the match is under way: only the first meeting can be recorded
+    assert case.soup.select_one(f'form[action="{path}/matches/{match_id}/follow-up"]') is None
+    met = await browser.submit(case, f"{path}/matches/{match_id}/status", status="active")
+    assert met.flash()[0] == "ok", met.flash()
+    row = met.soup.select_one(f'tr[data-match="{match_id}"]')
+    assert row is not None
+    assert row.select_one('[data-field="match-status"]')["data-value"] == "active"  # type: ignore[index]
+    followed = await browser.submit(met, f"{path}/matches/{match_id}/follow-up", real_match="yes")
+    assert followed.flash()[0] == "ok", followed.flash()
+    row = followed.soup.select_one(f'tr[data-match="{match_id}"]')
+    assert row is not None
+    assert row.select_one('[data-field="real-match"]')["data-value"] == "True"  # type: ignore[index]
+    # an answer that is neither yes nor no is a message, not a 500
+    odd = await browser.submit(followed, f"{path}/matches/{match_id}/follow-up", real_match="x")
+    assert odd.flash()[0] == "error"
