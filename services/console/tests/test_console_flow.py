@@ -47,6 +47,13 @@ async def test_signing_in_shows_the_queue_acute_first_with_the_113_advice(
     only_acute = await browser.get("/queue?route=acuut")
     assert str(calm) not in only_acute.text()
     assert str(acute)[-8:].upper() in only_acute.text()
+    # by risk group: both are people of 86 (75-plus), neither is homeless
+    seniors = await browser.get("/queue?risk_group=senior_75_plus")
+    assert str(calm)[-8:].upper() in seniors.text()
+    assert str(acute)[-8:].upper() in seniors.text()
+    homeless = await browser.get("/queue?risk_group=homeless")
+    assert str(calm)[-8:].upper() not in homeless.text()
+    assert str(acute)[-8:].upper() not in homeless.text()
     wrong = await browser.get("/queue?route=nonsense")
     assert wrong.status == 400
     assert "Niet gelukt" in wrong.text()

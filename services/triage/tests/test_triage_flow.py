@@ -293,6 +293,12 @@ async def test_review_queue_filters_and_order(triage: RunningTriage) -> None:
     assert [i["signal_id"] for i in overdue.json()["items"]] == [str(old.data.signal_id)]
     acute_only = await triage.client.get("/v1/triage/queue?route=acuut", headers=hulst)
     assert [i["signal_id"] for i in acute_only.json()["items"]] == [str(acute.data.signal_id)]
+    # by risk group: exactly the cases that have it (the staff console's queue filter)
+    for group in {g for i in queue for g in i["risk_groups"]} | {"homeless"}:
+        only = await triage.client.get(f"/v1/triage/queue?risk_group={group}", headers=hulst)
+        assert [i["signal_id"] for i in only.json()["items"]] == [
+            i["signal_id"] for i in queue if group in i["risk_groups"]
+        ], group
     bad = await triage.client.get("/v1/triage/queue?route=somewhere", headers=hulst)
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "query.route"

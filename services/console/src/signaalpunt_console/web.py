@@ -297,7 +297,10 @@ def _queue_routes(app: FastAPI, console: Console) -> None:
     async def queue(request: Request) -> Response:
         user = signed_in(request)
         q = request.query_params
-        filters = {k: q.get(k) for k in ("municipality", "route", "priority", "state", "overdue")}
+        filters = {
+            k: q.get(k)
+            for k in ("municipality", "route", "priority", "state", "risk_group", "overdue")
+        }
         try:
             answer = await console.api(user, "triage").get(
                 "/v1/triage/queue", limit=QUEUE_PAGE, **filters
@@ -319,6 +322,7 @@ def _queue_routes(app: FastAPI, console: Console) -> None:
             routes=[r.value for r in Route],
             priorities=[p.value for p in Priority],
             states=[s.value for s in CaseState],
+            risk_groups=[g.value for g in RiskGroup],
         )
 
 

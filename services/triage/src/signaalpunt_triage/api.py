@@ -127,6 +127,7 @@ class QueueFilter(BaseModel):
     state: CaseState | None = Field(default=None, description="default: every open state")
     overdue: bool | None = None
     needs_review: bool | None = None
+    risk_group: RiskGroup | None = Field(default=None, description="cases with this risk group")
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
 
@@ -422,6 +423,7 @@ def reading_routes(triage: Triage, verifier: TokenVerifier) -> APIRouter:
                 state=f.state,
                 overdue=f.overdue,
                 needs_review=f.needs_review,
+                risk_group=f.risk_group,
                 limit=f.limit,
                 offset=f.offset,
             )

@@ -358,6 +358,7 @@ async def queue(
     needs_review: bool | None,
     limit: int,
     offset: int,
+    risk_group: RiskGroup | None = None,
 ) -> list[Case]:
     """Open cases (unless a state is asked), most urgent first: priority, then deadline."""
     rows = await conn.fetch(
@@ -370,6 +371,7 @@ async def queue(
           AND ($5::boolean IS NULL OR $5 = (first_contact_at IS NULL AND state <> 'closed'
                                              AND first_contact_due < $6))
           AND ($7::boolean IS NULL OR needs_review = $7)
+          AND ($10::text IS NULL OR $10 = ANY(risk_groups))
         ORDER BY array_position(ARRAY['acute', 'high', 'normal', 'low'], priority),
                  review_due NULLS LAST, first_contact_due, signal_id
         LIMIT $8 OFFSET $9
@@ -383,6 +385,7 @@ async def queue(
         needs_review,
         limit,
         offset,
+        risk_group.value if risk_group else None,
     )
     return [_case(r) for r in rows]
 
