@@ -389,6 +389,16 @@ def browse(console: RunningConsole, acute: UUID, tmp: Path) -> None:
         wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "[data-section=acute]")))
         assert driver.current_url.endswith("/queue")
         scan("queue")
+        # a refusal under htmx is shown too (htmx leaves 4xx/5xx answers out unless told):
+        # a filter value the API refuses, planted in the form as a tampered request would
+        driver.execute_script(
+            "const o = document.querySelector('#f-state option:last-child');"
+            "o.value = 'nonsense'; o.selected = true;"
+        )
+        driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        wait.until(shown.text_to_be_present_in_element((By.ID, "main"), "Niet gelukt"))
+        driver.get(f"{console.url}/queue")
+        wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "[data-section=acute]")))
 
         driver.find_element(By.CSS_SELECTOR, f"tr[data-signal='{acute}'] a").click()
         wait.until(shown.presence_of_element_located((By.ID, "h-decision")))
