@@ -119,7 +119,12 @@ def test_a_refusal_kept_for_the_next_page_stays_small() -> None:
 def test_an_import_reads_the_files_with_the_services_own_readers() -> None:
     import json
 
-    from signaalpunt_console.imports import ImportFileError, social_map_document, where_in_file
+    from signaalpunt_console.imports import (
+        MAX_FILE_BYTES,
+        ImportFileError,
+        social_map_document,
+        where_in_file,
+    )
     from signaalpunt_referral.config import DEMO_MAP
     from signaalpunt_referral.hsds import to_tables
 
@@ -135,6 +140,7 @@ def test_an_import_reads_the_files_with_the_services_own_readers() -> None:
         ([("kaart.json", b'{"not": "a list"}')], "list"),
         ([("kaart.json", b"\xff\xfe")], "UTF-8"),
         ([("services.csv", b"id\n")], "organizations.csv"),
+        ([("kaart.json", b" " * (MAX_FILE_BYTES + 1))], "larger than"),
     ):
         with pytest.raises(ImportFileError, match=reason):
             social_map_document(files)

@@ -17,6 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from .backend import Refused
 from .imports import (
+    MAX_FILE_BYTES,
     ImportFileError,
     ImportJob,
     import_social_map,
@@ -55,8 +56,10 @@ def whole_number(form: FormData, name: str) -> int | None:
 
 
 async def files_of(form: FormData) -> list[tuple[str, bytes]]:
+    """The chosen files, each read up to one byte past the limit (a larger one is refused
+    without being held in memory whole)."""
     return [
-        (item.filename or "", await item.read())
+        (item.filename or "", await item.read(MAX_FILE_BYTES + 1))
         for item in form.getlist("file")
         if isinstance(item, UploadFile) and item.filename
     ]
