@@ -158,7 +158,9 @@ async def test_a_coordinator_works_an_acute_case(console: RunningConsole) -> Non
         await asyncio.sleep(0.2)
     sent_messages = messages.soup.select_one("table[data-messages]")
     assert sent_messages is not None, messages.text()
-    assert "acute" in sent_messages.get_text(), sent_messages.get_text()
+    templates = [str(tr["data-delivery"]) for tr in sent_messages.select("tr[data-delivery]")]
+    assert "coordinator_acute_alert" in templates, templates
+    assert "acuut-alarm" in sent_messages.get_text()  # in the coordinator's words
     assert "@" not in sent_messages.get_text()
     # the desk works the case but does not read notifications' delivery log
     desk, _ = await console.signed_in("loket-terneuzen")

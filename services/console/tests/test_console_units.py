@@ -149,3 +149,14 @@ def test_an_import_reads_the_files_with_the_services_own_readers() -> None:
         "organization 52 (organizations.csv line 53), service 1"
     )
     assert where_in_file("organization Humanitas", 50, "json") == "organization Humanitas"
+
+
+def test_codes_in_words_and_an_unknown_one_as_it_is() -> None:
+    from signaalpunt_console.labels import wording
+
+    dutch, english = wording("nl"), wording("en")
+    assert dutch("template:coordinator_acute_alert") == "acuut-alarm"
+    assert english("referral:accepted") == "accepted"
+    assert dutch("referral:accepted") == "geaccepteerd"
+    assert dutch("match:accepted") == "vrijwilliger zegt ja"  # the same code, another word
+    assert dutch("template:a_new_template") == "a_new_template"

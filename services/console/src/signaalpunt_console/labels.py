@@ -330,6 +330,33 @@ CODES: dict[str, tuple[str, str]] = {
     "end:volunteer_stopped": ("vrijwilliger gestopt", "the volunteer stopped"),
     "end:not_a_fit": ("geen klik", "not a fit"),
     "end:withdrawn": ("ingetrokken", "withdrawn"),
+    # messages (notifications' templates), their recipients and channels
+    "template:coordinator_acute_alert": ("acuut-alarm", "acute alert"),
+    "template:coordinator_deadline_missed": ("termijn verstreken", "deadline missed"),
+    "template:coordinator_possible_acute": ("mogelijk acuut", "possibly acute"),
+    "template:coordinator_review_missed": ("beoordeling te laat", "review overdue"),
+    "template:coordinator_vog_expiring": ("VOG verloopt", "certificate of conduct expiring"),
+    "template:organisation_referral": ("doorverwijzing", "referral"),
+    "template:partner_refusal": ("melding van partner geweigerd", "partner's signal refused"),
+    "template:reporter_handled": ("melding afgehandeld", "signal handled"),
+    "template:reporter_in_progress": ("melding in behandeling", "signal in progress"),
+    "template:reporter_received": ("ontvangstbevestiging", "receipt"),
+    "template:route_assignment": ("nieuwe melding voor het team", "new case for the team"),
+    "template:social_worker_match_accepted": ("koppeling aangenomen", "match accepted"),
+    "template:social_worker_match_follow_up": ("nazorg koppeling", "match follow-up"),
+    "template:team_referral_update": ("doorverwijzing bijgewerkt", "referral update"),
+    "template:volunteer_proposal": ("voorstel aan vrijwilliger", "proposal to a volunteer"),
+    "recipient:reporter": ("melder", "reporter"),
+    "recipient:coordinator": ("regisseur", "coordinator"),
+    "recipient:desk": ("loket", "desk"),
+    "recipient:team": ("team", "team"),
+    "recipient:partner": ("partner", "partner"),
+    "recipient:organisation": ("organisatie", "organisation"),
+    "recipient:volunteer": ("vrijwilliger", "volunteer"),
+    "recipient:social_worker": ("sociaal werker", "social worker"),
+    "channel:email": ("e-mail", "e-mail"),
+    "channel:sms": ("sms", "text message"),
+    "channel:webhook": ("koppeling (webhook)", "webhook"),
     # deliveries (notifications)
     "delivery:pending": ("wordt verstuurd", "being sent"),
     "delivery:queued": ("wacht (stille uren of limiet)", "waiting (quiet hours or limit)"),
@@ -351,6 +378,7 @@ def wording(language: str) -> Callable[[object], str]:
 
     def word(code: object) -> str:
         pair = CODES.get(str(code))
-        return pair[index] if pair else str(code)
+        # an unknown code is shown as it is, without the console's own prefix ("referral:")
+        return pair[index] if pair else str(code).split(":", 1)[-1]
 
     return word
