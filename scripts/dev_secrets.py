@@ -119,6 +119,13 @@ def environment() -> dict[str, str]:
             # compose (without swarm) mounts secret files as they are, with their owner and
             # mode: the containers' unprivileged user must be able to read them (development only)
             secret.chmod(0o644)
+    # compose's development identity provider signs with the development token key: a copy its
+    # unprivileged user can read (the original stays owner-only)
+    for name, copy in (("signing-key.pem", "dev-idp-signing-key.pem"), ("kid", "dev-idp-kid")):
+        idp_file = SECRET_FILES / copy
+        if not idp_file.exists() or idp_file.read_bytes() != (AUTH / name).read_bytes():
+            idp_file.write_bytes((AUTH / name).read_bytes())
+            idp_file.chmod(0o644)
     partner_key = SECRET_FILES / PARTNER_KEY.name
     if not partner_key.exists() or partner_key.read_text() != PARTNER_KEY.read_text():
         partner_key.write_text(PARTNER_KEY.read_text())

@@ -154,7 +154,7 @@ def start_console(
     }
     procs = []
     for name, module in (
-        ("dev-idp", "signaalpunt_testkit.dev_idp"),
+        ("dev-idp", "signaalpunt_console.dev_idp"),
         ("console", "signaalpunt_console.main"),
     ):
         output = None

@@ -184,7 +184,8 @@ def test_secret_files_exist_or_are_made_by_the_dev_secrets_script() -> None:
         assert folder.split("/")[-1] in dev_secrets, f"secret {name}: {folder} is not made"
     for name, service in spec["services"].items():
         for secret in service.get("secrets", []):
-            assert secret in (spec.get("secrets") or {}), f"{name} uses undeclared {secret}"
+            source = secret if isinstance(secret, str) else secret["source"]  # long syntax
+            assert source in (spec.get("secrets") or {}), f"{name} uses undeclared {source}"
 
 
 @pytest.mark.parametrize("facts", APP_SERVICES, ids=lambda f: f.name)
@@ -284,3 +285,47 @@ def test_kafka_and_postgresql_exporters_are_scraped() -> None:
     }
     assert jobs["kafka"] == ["kafka-exporter:9308"]
     assert jobs["postgres"] == ["postgres-exporter:9187"]
+
+
+def test_the_console_and_its_identity_provider_run_in_compose() -> None:
+    """The console has no ServiceSettings (no Kafka, no database), so it has checks of its own:
+    every variable it is given is a setting it reads, the files it reads are mounted, each
+    service it calls is named by its compose name and API port, and the development identity
+    provider it signs in with has the keys it signs with."""
+    from signaalpunt_console.config import ConsoleSettings
+
+    services = compose()["services"]
+    console, idp = services["console"], services["dev-idp"]
+    env = _environment(console)
+    known = {
+        f"SIGNAALPUNT_CONSOLE_{name}".upper(): info
+        for name, info in ConsoleSettings.model_fields.items()
+    }
+    for name in env:
+        if name.startswith("SIGNAALPUNT_CONSOLE_"):
+            assert name in known or name.removesuffix("_FILE") in known, (
+                f"compose sets {name}, which nothing reads"
+            )
+    mounted = _mounted_targets(console, compose())
+    assert PurePosixPath(env["SIGNAALPUNT_CONSOLE_JWKS_FILE"]) in mounted
+    assert console["image"] == services["migrate"]["image"]
+    assert console["read_only"] is True
+    for field in ConsoleSettings.model_fields:
+        called = field.removesuffix("_url")
+        if not field.endswith("_url") or not (REPO / "services" / called).is_dir():
+            continue  # public_url, the identity provider's and Grafana's: for browsers
+        host, port = env[f"SIGNAALPUNT_CONSOLE_{field}".upper()].removeprefix("http://").split(":")
+        assert host == called, field
+        prefix = f"SIGNAALPUNT_{called.upper()}_"
+        assert _environment(services[called])[f"{prefix}HTTP_PORT"] == port, field
+        assert console["depends_on"][called]["condition"] == "service_healthy", called
+    assert console["depends_on"]["dev-idp"]["condition"] == "service_healthy"
+    idp_env = _environment(idp)
+    keys = PurePosixPath(idp_env["SIGNAALPUNT_DEV_IDP_KEYS"])
+    idp_mounted = _mounted_targets(idp, compose())
+    for name in ("signing-key.pem", "kid", "jwks.json"):
+        assert keys / name in idp_mounted, name
+    # browsers on the host reach the provider by its published port, the console by its name
+    assert idp_env["SIGNAALPUNT_DEV_IDP_PUBLIC_URL"] == "http://127.0.0.1:8110"
+    assert "127.0.0.1:8110:8110" in idp["ports"]
+    assert env["SIGNAALPUNT_CONSOLE_OIDC_DISCOVERY_URL"].startswith("http://dev-idp:8110/")

@@ -17,6 +17,8 @@ from console_harness import RunningConsole, free_port
 from pydantic import SecretStr
 from signaalpunt_access.dev_tokens import generate_key_pair
 from signaalpunt_console.config import ConsoleSettings
+from signaalpunt_console.dev_idp import DevIdentityProvider
+from signaalpunt_console.dev_idp import build_app as build_idp
 from signaalpunt_console.main import build as build_console
 from signaalpunt_contracts import (
     CASE_STEPS,
@@ -51,8 +53,6 @@ from signaalpunt_referral import handlers as referral_handlers
 from signaalpunt_referral.config import DEMO_MAP, ReferralSettings
 from signaalpunt_referral.main import build as build_referral
 from signaalpunt_runtime.serving import ServiceApp, serving
-from signaalpunt_testkit.dev_idp import DevIdentityProvider
-from signaalpunt_testkit.dev_idp import build_app as build_idp
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_triage import handlers as triage_handlers
 from signaalpunt_triage.config import TriageSettings

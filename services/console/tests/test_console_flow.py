@@ -14,9 +14,9 @@ from uuid import UUID, uuid4
 import console_browser
 import pytest
 from console_harness import CSRF, PERSON, REPORTER_PHONE, RunningConsole
+from signaalpunt_console.dev_idp import DevIdentityProvider
+from signaalpunt_console.dev_idp import build_app as build_idp
 from signaalpunt_runtime.serving import ServiceApp, serving
-from signaalpunt_testkit.dev_idp import DevIdentityProvider
-from signaalpunt_testkit.dev_idp import build_app as build_idp
 from signaalpunt_testkit.plugin import in_ci
 
 pytestmark = [pytest.mark.infra, pytest.mark.asyncio(loop_scope="session")]

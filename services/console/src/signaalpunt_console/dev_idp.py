@@ -6,7 +6,13 @@ PKCE S256, each code once, for the redirect URI it was issued to), the JWKS and 
 logout. The access tokens are the ones `signaalpunt-tokens mint` makes (same key in
 `.local/dev-auth`, same issuer and audience), so every service's API accepts them as they are.
 
-    uv run python -m signaalpunt_testkit.dev_idp      # http://127.0.0.1:8110
+    uv run python -m signaalpunt_console.dev_idp      # http://127.0.0.1:8110
+
+It ships with the console so that compose can run it beside the console (`dev-idp`), and refuses
+to start with `SIGNAALPUNT_ENVIRONMENT=production`. Where the browser reaches it by another
+address than the console does (compose: `127.0.0.1:8110` against `dev-idp:8110`),
+`SIGNAALPUNT_DEV_IDP_PUBLIC_URL` names the browser's: discovery then gives that one for the pages
+a browser opens (authorization, logout) and the asking client's for the rest (token, JWKS).
 """
 
 from __future__ import annotations
@@ -71,6 +77,8 @@ class DevIdentityProvider:
     clients: frozenset[str] = frozenset({"signaalpunt-console"})
     issuer: str = DEV_ISSUER
     token_seconds: int = 3600
+    public_url: str | None = None
+    """Where browsers reach the provider, when not at the address the console asks."""
     _grants: dict[str, _Grant] = field(default_factory=dict)
     # refresh tokens, each usable once (rotation): a stolen one that was used is worthless
     _refresh: dict[str, tuple[DevUser, str, float]] = field(default_factory=dict)
@@ -136,12 +144,13 @@ def build_app(provider: DevIdentityProvider) -> FastAPI:
     @app.get("/.well-known/openid-configuration")
     async def discovery(request: Request) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")
+        browser = (provider.public_url or base).rstrip("/")
         return {
             "issuer": provider.issuer,
-            "authorization_endpoint": f"{base}/authorize",
+            "authorization_endpoint": f"{browser}/authorize",
             "token_endpoint": f"{base}/token",
             "jwks_uri": f"{base}/jwks.json",
-            "end_session_endpoint": f"{base}/logout",
+            "end_session_endpoint": f"{browser}/logout",
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
@@ -286,9 +295,14 @@ def _authorize_problem(provider: DevIdentityProvider, q: dict[str, str]) -> str 
 def main() -> None:  # pragma: no cover - `make run`
     import uvicorn  # noqa: PLC0415
 
+    if os.environ.get("SIGNAALPUNT_ENVIRONMENT") == "production":
+        raise SystemExit("the development identity provider never runs in production")
     keys = Path(os.environ.get("SIGNAALPUNT_DEV_IDP_KEYS", str(DEV_DIR)))
+    host = os.environ.get("SIGNAALPUNT_DEV_IDP_HTTP_HOST", "127.0.0.1")
     port = int(os.environ.get("SIGNAALPUNT_DEV_IDP_HTTP_PORT", "8110"))
-    uvicorn.run(build_app(DevIdentityProvider(keys=keys)), host="127.0.0.1", port=port)
+    public_url = os.environ.get("SIGNAALPUNT_DEV_IDP_PUBLIC_URL") or None
+    provider = DevIdentityProvider(keys=keys, public_url=public_url)
+    uvicorn.run(build_app(provider), host=host, port=port)
 
 
 if __name__ == "__main__":
