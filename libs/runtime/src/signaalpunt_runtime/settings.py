@@ -82,7 +82,30 @@ class FileVariablesSource(PydanticBaseSettingsSource):
         return values
 
 
-class ServiceSettings(BaseSettings):
+class FileVariablesSettings(BaseSettings):
+    """Settings of which every field may also come from a file, `<PREFIX><FIELD>_FILE=/path`
+    (a Kubernetes Secret or a compose secret mounted): the services' and the console's."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # a variable set directly wins over its `_FILE`; both over the defaults
+        return (
+            init_settings,
+            env_settings,
+            FileVariablesSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+
+class ServiceSettings(FileVariablesSettings):
     # a refusal names the setting, never repeats the values (secrets among them)
     model_config = SettingsConfigDict(
         env_prefix="SIGNAALPUNT_SERVICE_", extra="ignore", hide_input_in_errors=True
@@ -264,24 +287,6 @@ class ServiceSettings(BaseSettings):
         """A service's own development values beyond the common ones (production.py), each as
         `<VARIABLE>: why`."""
         return ()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # a variable set directly wins over its `_FILE`; both over the defaults
-        return (
-            init_settings,
-            env_settings,
-            FileVariablesSource(settings_cls),
-            dotenv_settings,
-            file_secret_settings,
-        )
 
     @property
     def kafka_security(self) -> KafkaSecurity:

@@ -9,13 +9,14 @@ import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from signaalpunt_runtime.settings import FileVariablesSource
+from pydantic_settings import SettingsConfigDict
+from signaalpunt_runtime.settings import FileVariablesSettings
 
 DEVELOPMENT_SESSION_SECRET = "development-only-console-session-secret"  # noqa: S105 - refused in production
 
 
-class ConsoleSettings(BaseSettings):
+class ConsoleSettings(FileVariablesSettings):
+    # secrets as files, as every service (SIGNAALPUNT_CONSOLE_SESSION_SECRET_FILE=/path)
     # a refusal names the setting, never repeats the values (secrets among them)
     model_config = SettingsConfigDict(
         env_prefix="SIGNAALPUNT_CONSOLE_", extra="ignore", hide_input_in_errors=True
@@ -70,25 +71,6 @@ class ConsoleSettings(BaseSettings):
     )
     grafana_url: str | None = Field(default=None, description="linked from the reports page")
     api_timeout_seconds: float = Field(default=10.0, gt=0)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # secrets as files, as every service (a Kubernetes Secret mounted:
-        # SIGNAALPUNT_CONSOLE_SESSION_SECRET_FILE=/path); a variable set directly wins
-        return (
-            init_settings,
-            env_settings,
-            FileVariablesSource(settings_cls),
-            dotenv_settings,
-            file_secret_settings,
-        )
 
     @property
     def secure_cookies(self) -> bool:
