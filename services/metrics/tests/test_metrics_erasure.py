@@ -12,6 +12,7 @@ import pytest_asyncio
 from metrics_harness import MetricsHarness, private_group, private_topics
 from metrics_scenario import TERNEUZEN, Step, match, received, triaged
 from signaalpunt_contracts import Envelope, ErasureReason, ErasureScope, SignalErasedV1
+from signaalpunt_metrics import repository
 from signaalpunt_testkit.plugin import Infra, TopicFactory
 from signaalpunt_testkit.tombstones import expire_as_intake_does
 
@@ -155,3 +156,66 @@ async def test_an_event_after_the_erasure_counts_but_does_not_link_again(
 
 async def test_tombstones_of_erased_signals_go_after_730_days(metrics: MetricsHarness) -> None:
     await expire_as_intake_does(metrics.database_url, "metrics")
+
+
+async def test_an_event_recorded_while_the_erasure_is_applied_does_not_link_again(
+    metrics: MetricsHarness,
+) -> None:
+    """Found by the planted-value scan in CI (1 run in 2): the erasure and a match change about
+    the same signal were applied at once by two consumers. The match change's transaction had
+    not seen the erasure's tombstone, and the erasure's anonymising UPDATE had not seen the
+    match change's row: both committed, and match_changes named the erased signal. Both orders
+    of the two transactions, each held open while the other is applied."""
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(
+            metrics.database_url, server_settings={"search_path": "metrics"}
+        )
+
+    for erasure_first in (False, True):
+        start = received(990 + erasure_first, TERNEUZEN, "web_form")
+        signal_id = start.event.data.signal_id
+        change = match(990 + erasure_first, 1, 1, "proposed").event
+        erased = Envelope.new(
+            SignalErasedV1(
+                erasure_id=uuid4(),
+                signal_id=signal_id,
+                scope=ErasureScope.PERSON,
+                subject_id=start.event.data.subject_id,
+                reason=ErasureReason.DATA_SUBJECT_REQUEST,
+                erased_at=datetime.now(UTC),
+            ),
+            municipality=TERNEUZEN,
+            producer="intake",
+        )
+        first, second = await connect(), await connect()
+        try:
+            held = first.transaction()
+            await held.start()
+            if erasure_first:
+                await repository.record_erasure(first, erased)
+                later = repository.record_match(second, change)
+            else:
+                await repository.record_match(first, change)
+                later = repository.record_erasure(second, erased)
+
+            async def apply(work: object = later, conn: asyncpg.Connection = second) -> None:
+                async with conn.transaction():
+                    await work  # type: ignore[misc]
+
+            applying = asyncio.create_task(apply())
+            await asyncio.sleep(0.5)  # the other transaction is under way meanwhile
+            await held.commit()
+            await asyncio.wait_for(applying, 30)
+            linked = await first.fetchval(
+                "SELECT count(*) FROM match_changes WHERE signal_id = $1", signal_id
+            )
+            counted = await first.fetchval(
+                "SELECT count(*) FROM match_changes WHERE match_request_id = $1",
+                change.data.match_request_id,
+            )
+        finally:
+            await first.close()
+            await second.close()
+        assert counted == 1, f"erasure first: {erasure_first}"
+        assert linked == 0, f"erasure first: {erasure_first}: the erased signal is named"

@@ -42,9 +42,22 @@ Rows = list[asyncpg.Record]
 # -- writes (one per topic) -------------------------------------------------------------------
 
 
+ERASURE_LOCK = 17_017
+"""The advisory locks' first key for a signal's erasure (the second: the id's hash)."""
+
+
 async def _linkable(conn: DbConnection, signal_id: UUID) -> UUID:
     """The id to record an event under: the signal's own, or a random one when the signal was
-    erased before the event arrived (it still counts, but links to nobody)."""
+    erased before the event arrived (it still counts, but links to nobody).
+
+    An erasure applied at the same moment by another consumer would otherwise slip between
+    the two: this transaction not seeing its tombstone, its anonymising UPDATE not seeing this
+    row. So writers take the signal's lock shared (they never wait for each other) and the
+    erasure takes it exclusively: whichever comes second waits for the first to commit, and
+    its next statement sees what the first did."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))", ERASURE_LOCK, str(signal_id)
+    )
     erased = await conn.fetchval("SELECT true FROM erased_signals WHERE signal_id = $1", signal_id)
     return uuid4() if erased else signal_id
 
@@ -550,6 +563,10 @@ async def record_erasure(conn: DbConnection, event: Envelope[SignalErasedV1]) ->
     nothing here: no read model holds anything of the reporter."""
     if event.data.scope is not ErasureScope.PERSON:
         return
+    # writers recording an event about this signal at this moment finish first (_linkable)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", ERASURE_LOCK, str(event.data.signal_id)
+    )
     # a later event about the signal (a withdrawal because of this erasure) must not link again
     await conn.execute(
         "INSERT INTO erased_signals (signal_id) VALUES ($1) ON CONFLICT DO NOTHING",
