@@ -140,6 +140,24 @@ class OidcClient:
         }
         return f"{provider.authorization_endpoint}?{urlencode(query)}"
 
+    async def _token_request(
+        self, provider: Provider, form: dict[str, str], refused: Exception
+    ) -> dict[str, Any]:
+        """POST `form` to the token endpoint; `refused` is raised when the provider says no,
+        SignInError when it does not answer."""
+        # a confidential client authenticates with HTTP Basic; a public one by PKCE alone
+        auth = httpx.BasicAuth(self.client_id, self._client_secret) if self._client_secret else None
+        try:
+            answer = await self._http.post(
+                provider.token_endpoint, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT
+            )
+        except httpx.HTTPError as exc:
+            raise SignInError("the identity provider does not answer") from exc
+        if answer.status_code != 200:
+            raise refused
+        body: dict[str, Any] = answer.json()
+        return body
+
     async def exchange(self, attempt: Attempt, code: str) -> Tokens:
         """The code for tokens (with the PKCE verifier); the ID token checked, nonce included."""
         provider = await self.provider()
@@ -150,17 +168,9 @@ class OidcClient:
             "client_id": self.client_id,
             "code_verifier": attempt.code_verifier,
         }
-        # a confidential client authenticates with HTTP Basic; a public one by PKCE alone
-        auth = httpx.BasicAuth(self.client_id, self._client_secret) if self._client_secret else None
-        try:
-            answer = await self._http.post(
-                provider.token_endpoint, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT
-            )
-        except httpx.HTTPError as exc:
-            raise SignInError("the identity provider does not answer") from exc
-        if answer.status_code != 200:
-            raise SignInError("the identity provider refused the sign-in")
-        body: dict[str, Any] = answer.json()
+        body = await self._token_request(
+            provider, form, SignInError("the identity provider refused the sign-in")
+        )
         if not isinstance(body.get("access_token"), str) or not isinstance(
             body.get("id_token"), str
         ):
@@ -183,16 +193,9 @@ class OidcClient:
             "refresh_token": refresh_token,
             "client_id": self.client_id,
         }
-        auth = httpx.BasicAuth(self.client_id, self._client_secret) if self._client_secret else None
-        try:
-            answer = await self._http.post(
-                provider.token_endpoint, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT
-            )
-        except httpx.HTTPError as exc:
-            raise SignInError("the identity provider does not answer") from exc
-        if answer.status_code != 200:
-            raise RefreshRefused("the identity provider refused the refresh")
-        body: dict[str, Any] = answer.json()
+        body = await self._token_request(
+            provider, form, RefreshRefused("the identity provider refused the refresh")
+        )
         if not isinstance(body.get("access_token"), str):
             raise SignInError("the identity provider gave no access token")
         new_id_token = _text(body.get("id_token"))
