@@ -19,9 +19,10 @@ import json
 import logging
 
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1, Topic
 from signaalpunt_runtime import Service, UnitOfWork
+from signaalpunt_runtime.broker_factory import make_admin, make_reader
 from signaalpunt_runtime.dead_letters import list_dead_letters
 from signaalpunt_testkit.logs import collected_logs
 from signaalpunt_testkit.outages import kafka_down, postgres_down
@@ -162,6 +163,59 @@ async def test_refused_events_in_a_batch_are_parked_once_committed_and_never_sto
         "each refused event parked exactly once, also after a restart"
     )
     assert await _sequences(database_url, "refused") == list(range(10, 15))
+
+
+async def _forget_commits(kafka: str, group: str, topic: str) -> None:
+    """What a rebalance does to a replica whose offset commit did not land (or a kill before
+    it): the group starts the topic again from the beginning."""
+    admin = make_admin(kafka)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    assignment = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = make_reader(kafka, group=group)
+    await consumer.start()
+    try:
+        consumer.assign(assignment)
+        await consumer.commit(dict.fromkeys(assignment, 0))
+    finally:
+        await consumer.stop()
+
+
+@BATCH_MODES
+async def test_a_refused_event_delivered_again_is_not_parked_again(
+    infra: Infra, kafka_topics: TopicFactory, database_url: str, batch_size: int | None
+) -> None:
+    """Seen in CI (triage with two replicas): a rebalance redelivered a batch whose commit had
+    not landed; its good events were ignored by the inbox, but its refused events were parked a
+    second time, so the dead-letter topic (and whoever replays it) held each of them twice."""
+    topic = await kafka_topics.private(
+        PLATFORM_PROBE, f"redelivered{batch_size or ''}.v1", consumers=("counter",)
+    )
+    schema = f"redelivered{batch_size or ''}"
+    settings = settings_for(database_url, infra.kafka_bootstrap, schema)
+    async with producer(infra.kafka_bootstrap) as p:
+        await send(p, topic.name, probe("redelivered", 0))
+        await send(p, topic.name, b"{this is no event")  # undecodable: refused on arrival
+        await send(p, topic.name, probe("redelivered", 2, note="permanent"))  # refused by it
+        await send(p, topic.name, probe("redelivered", 3))
+    for delivery in range(2):
+        if delivery:
+            await _forget_commits(infra.kafka_bootstrap, "counter", topic.name)
+        service = build(settings=settings, input_topic=topic, batch_size=batch_size)
+        async with running(service):
+            await eventually(
+                lambda: _committed(infra.kafka_bootstrap, "counter", topic.name, 4),
+                what="every event handled or parked",
+                timeout=30,
+            )
+    letters = await list_dead_letters(infra.kafka_bootstrap, topic.dead_letter_topic("counter"))
+    assert sorted(int(x.headers["dlq-original-offset"]) for x in letters) == [1, 2], (
+        "each refused event parked once, also when delivered again"
+    )
+    assert await _sequences(database_url, schema) == [0, 3]
 
 
 async def test_a_systemic_failure_pauses_and_resumes_by_itself_where_it_stopped(

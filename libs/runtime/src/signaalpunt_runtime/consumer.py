@@ -195,6 +195,16 @@ def dead_letter_mark(group: str, record: ConsumerRecord[bytes, bytes]) -> UUID:
     )
 
 
+PARKED_MARKS = uuid.UUID("0b6f7d8e-3c2a-4f5e-9d1b-7a4c6e2f8b13")
+
+
+def parked_mark(group: str, record: ConsumerRecord[bytes, bytes]) -> UUID:
+    """The inbox key of "this group published this message's dead letter": a message delivered
+    again (a rebalance before its offset commit landed, a kill) is not parked twice; a replayed
+    copy (another offset) is a new message and can be parked again."""
+    return uuid.uuid5(PARKED_MARKS, f"{group}:{record.topic}:{record.partition}:{record.offset}")
+
+
 class Pause(Exception):  # noqa: N818 - a signal, not an error
     """Raised inside the stage to stop at an event and wait (`pausing.py`)."""
 
@@ -627,6 +637,15 @@ class ConsumerStage:
         again later and its sender is told once."""
         if failure is Failure.OWN_FAULT and self._on_dead_letter is not None:
             await self._tell_sender(record, error)
+        if not await self._not_parked_yet([record]):
+            log.info(
+                "event delivered again; its dead letter was published before",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                group=self.group,
+            )
+            return
         target = self.topic.dead_letter_topic(self.group)
         headers = dead_letter_headers(
             record,
@@ -642,6 +661,7 @@ class ConsumerStage:
             )
         except Exception as exc:
             raise Pause(PauseReason.DEPENDENCY, exc) from exc
+        await self._note_parked([record])
         # the sender's fault is the sender's business (a warning); ours is an error
         report = log.warning if failure is Failure.OWN_FAULT else log.error
         report(
@@ -662,6 +682,10 @@ class ConsumerStage:
         """The dead letters of a batch's refused events, published together (their senders were
         told in the batch's transaction); raises `Pause` when the broker does not take them:
         they are delivered again and published again, their senders not told twice."""
+        fresh = await self._not_parked_yet([record for record, _ in refused])
+        refused = [(record, error) for record, error in refused if id(record) in fresh]
+        if not refused:
+            return
         target = self.topic.dead_letter_topic(self.group)
         service = self._settings.service_name
         sends = [
@@ -684,6 +708,7 @@ class ConsumerStage:
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         if failed is not None:
             raise Pause(PauseReason.DEPENDENCY, failed)
+        await self._note_parked([record for record, _ in refused])
         # one line per batch: a partner's flood must not flood the logs too
         log.warning(
             "events sent to dead-letter topic",
@@ -695,6 +720,45 @@ class ConsumerStage:
             offsets=[f"{r.partition}:{r.offset}" for r, _ in refused],
             errors=sorted({error_name(e) for _, e in refused}),
         )
+
+    async def _not_parked_yet(self, records: list[ConsumerRecord[bytes, bytes]]) -> set[int]:
+        """The records (by `id()`) whose dead letter this group has not published before. Raises
+        `Pause` while the database is down: the stage waits rather than risk a second copy."""
+        marks = {parked_mark(self.group, record): id(record) for record in records}
+        try:
+            rows = await self._pool().fetch(
+                "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
+                self.group,
+                list(marks),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if classify(exc) is Failure.DEPENDENCY:
+                raise Pause(PauseReason.DEPENDENCY, exc) from exc
+            log.exception("parked-before check failed", topic=self.topic.name, group=self.group)
+            return set(marks.values())  # a second copy rather than none
+        before = {row["event_id"] for row in rows}
+        return {ref for mark, ref in marks.items() if mark not in before}
+
+    async def _note_parked(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Remember the published dead letters. Should the database fail right now, the letters
+        are out all the same: the offsets are committed as usual, and only a redelivery before
+        that commit lands would publish a second copy."""
+        try:
+            async with self._pool().acquire() as conn:
+                await self._first_delivery(
+                    conn, [(parked_mark(self.group, record), record) for record in records]
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "published dead letters not noted; a redelivery would park them again",
+                topic=self.topic.name,
+                group=self.group,
+                error=error_name(exc),
+            )
 
     async def _tell_sender(
         self, record: ConsumerRecord[bytes, bytes], error: BaseException
