@@ -104,9 +104,11 @@ class RunningReferral:
         route: Route = Route.TEAM_WELZIJN,
         risk_groups: tuple[RiskGroup, ...] = (),
         consent: bool = True,
+        publish: bool = True,
         **question: Any,
     ) -> Envelope[CaseStepRecordedV1]:
-        """Record a help question as triage would publish it (words sealed)."""
+        """Record a help question as triage would publish it (words sealed); with `publish`
+        false, only make the event (to send many at once)."""
         signal_id, subject_id = uuid4(), uuid4()
         sealed = (
             await self.vault.seal(subject_id, municipality, text, field="help_question.text")
@@ -141,7 +143,8 @@ class RunningReferral:
             recorded_at=datetime.now(UTC),
         )
         envelope = Envelope.new(step, municipality=municipality, producer="triage")
-        await self.publish(self.topics.steps, envelope, str(signal_id))
+        if publish:
+            await self.publish(self.topics.steps, envelope, str(signal_id))
         return envelope
 
     async def proposals(

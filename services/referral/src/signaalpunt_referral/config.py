@@ -54,6 +54,14 @@ class ReferralSettings(ServiceSettings):
     webhook_retry_base: float = Field(
         default=10.0, gt=0, description="seconds before the second attempt; doubled each time"
     )
+    # the case steps (every step of every signal, of which only help questions concern referral)
+    # in one transaction per batch: one commit and one inbox write per batch, not per step
+    consume_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="case steps per transaction (1: one at a time)",
+    )
     demo_map: Path | None = Field(
         default=None, description="an HSDS JSON file loaded at start when the map is empty"
     )

@@ -541,7 +541,7 @@ async def escalate_due(ctx: Referrals, *, batch: int = 100) -> int:
     return len(due)
 
 
-def register_consumer(ctx: Referrals) -> None:
-    @ctx.service.consumer(ctx.topics.steps, group="referral")
+def register_consumer(ctx: Referrals, *, batch_size: int | None = None) -> None:
+    @ctx.service.consumer(ctx.topics.steps, group="referral", batch_size=batch_size)
     async def handle(event: Envelope[CaseStepRecordedV1], work: UnitOfWork) -> None:
         await on_case_step(ctx, event, work)

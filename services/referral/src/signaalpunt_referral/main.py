@@ -104,7 +104,9 @@ def build(
         response_working_days=settings.response_working_days,
         proposals_per_question=settings.proposals_per_question,
     )
-    register_consumer(ctx)
+    register_consumer(
+        ctx, batch_size=settings.consume_batch_size if settings.consume_batch_size > 1 else None
+    )
     register_match_outcomes(ctx)
     register_erasure(ctx)
     if settings.demo_map is not None:
