@@ -47,8 +47,7 @@ async def test_a_burst_of_steps_refers_each_help_question_once_and_parks_a_bad_o
 ) -> None:
     await import_map(referral, one_service_map("Taalcafé B", "language", 500))
     questions = [
-        await referral.help_question(needs=("language",), publish=False)
-        for _ in range(24)
+        await referral.help_question(needs=("language",), publish=False) for _ in range(24)
     ]
     # what triage sends before a help question: steps that are not referral's business
     triaged = [
