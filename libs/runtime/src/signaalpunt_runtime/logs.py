@@ -120,6 +120,9 @@ def configure_logging(
     root.setLevel(level.upper())
     # aiokafka is noisy at INFO about group joins; warnings and errors still show
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # httpx logs every request at INFO (an SMS gateway call, a webhook): the callers log the
+    # outcome that matters ("message sent"), once
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, _AccessLine) for f in access.filters):
         access.addFilter(_AccessLine())

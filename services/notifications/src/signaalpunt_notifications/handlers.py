@@ -92,7 +92,8 @@ def _handler(topic: Topic, rules: RuleBook, directory: Directory, clock: Clock) 
         if messages:
             await repository.keep_reason(work.connection, event, topic.name, _kafka_key(event))
             new = await repository.record_deliveries(work.connection, event, messages, due=clock())
-        log.info(
+        # per event (most plan nothing): a debug line; what is sent is logged by the sender
+        log.debug(
             "notifications planned",
             event_id=str(event.event_id),
             event_type=event.type,
