@@ -22,8 +22,9 @@ import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from signaalpunt_contracts import PLATFORM_PROBE, Envelope, ProbeV1, Topic
 from signaalpunt_runtime import Service, UnitOfWork
-from signaalpunt_runtime.broker_factory import make_admin, make_reader
+from signaalpunt_runtime.broker_factory import make_reader
 from signaalpunt_runtime.dead_letters import list_dead_letters
+from signaalpunt_runtime.topic_admin import topic_partitions
 from signaalpunt_testkit.logs import collected_logs
 from signaalpunt_testkit.outages import kafka_down, postgres_down
 from signaalpunt_testkit.plugin import Infra, TopicFactory, committed_offsets
@@ -168,13 +169,7 @@ async def test_refused_events_in_a_batch_are_parked_once_committed_and_never_sto
 async def _forget_commits(kafka: str, group: str, topic: str) -> None:
     """What a rebalance does to a replica whose offset commit did not land (or a kill before
     it): the group starts the topic again from the beginning."""
-    admin = make_admin(kafka)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    assignment = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    assignment = [TopicPartition(topic, p) for p in await topic_partitions(kafka, topic)]
     consumer = make_reader(kafka, group=group)
     await consumer.start()
     try:

@@ -26,6 +26,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from .broker_factory import make_admin, make_producer, make_reader
+from .topic_admin import topic_partitions
 
 if TYPE_CHECKING:
     from signaalpunt_contracts import Topic
@@ -254,18 +255,6 @@ async def dead_letter_topics(bootstrap: str, topics: Iterable[Topic]) -> list[De
     return rows
 
 
-async def _partitions(bootstrap: str, topic: str) -> list[int]:
-    admin = make_admin(bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    if described["error_code"] != 0 or not described["partitions"]:
-        raise LookupError(f"topic {topic} does not exist")
-    return sorted(p["partition"] for p in described["partitions"])
-
-
 def replay_group(dead_letter_topic: str) -> str:
     return f"signaalpunt-dlq-replay.{dead_letter_topic}"
 
@@ -274,7 +263,7 @@ async def _read(
     bootstrap: str, topic: str, *, group: str | None, limit: int | None
 ) -> tuple[list[DeadLetter], dict[TopicPartition, int], Any]:
     """Read from the group's committed position (or the beginning) up to the end as it is now."""
-    partitions = [TopicPartition(topic, p) for p in await _partitions(bootstrap, topic)]
+    partitions = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
     reader = make_reader(bootstrap, group=group)
     await reader.start()
     reader.assign(partitions)

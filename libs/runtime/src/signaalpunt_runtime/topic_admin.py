@@ -163,3 +163,19 @@ async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
         await admin.delete_topics(list(names))
     finally:
         await admin.close()
+
+
+async def topic_partitions(
+    bootstrap: str, topic: str, *, client_id: str = "signaalpunt-tools"
+) -> list[int]:
+    """A topic's partition numbers, asked of the broker (a fresh consumer's metadata cache
+    knows none yet). Raises LookupError when the topic cannot be read or has none."""
+    admin = make_admin(bootstrap, client_id=client_id)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0 or not described["partitions"]:
+        raise LookupError(f"topic {topic} cannot be read (error {described['error_code']})")
+    return sorted(p["partition"] for p in described["partitions"])

@@ -26,6 +26,7 @@ from signaalpunt_contracts import Envelope, Topic
 from signaalpunt_runtime.broker_factory import make_admin, make_reader
 from signaalpunt_runtime.migrations import upgrade_async
 from signaalpunt_runtime.tenancy import EVERYTHING, SCOPE_SETTING
+from signaalpunt_runtime.topic_admin import topic_partitions
 
 from .config import MetricsSettings
 from .handlers import Apply, MetricsTopics
@@ -104,18 +105,6 @@ async def _group_has_members(bootstrap: str, group: str) -> bool:
         await admin.close()
 
 
-async def _partitions(bootstrap: str, topic: Topic) -> list[int]:
-    admin = make_admin(bootstrap, client_id="metrics-rebuild")
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic.name])
-    finally:
-        await admin.close()
-    if described["error_code"] != 0:
-        raise RuntimeError(f"topic {topic.name} cannot be read (error {described['error_code']})")
-    return sorted(p["partition"] for p in described["partitions"])
-
-
 @dataclass
 class _Replayer:
     conn: asyncpg.Connection
@@ -131,7 +120,8 @@ class _Replayer:
         reader = make_reader(bootstrap)
         await reader.start()
         try:
-            tps = [TopicPartition(topic.name, p) for p in await _partitions(bootstrap, topic)]
+            numbers = await topic_partitions(bootstrap, topic.name, client_id="metrics-rebuild")
+            tps = [TopicPartition(topic.name, p) for p in numbers]
             starts = await reader.beginning_offsets(tps)
             ends = await reader.end_offsets(tps)
             total = sum(ends[tp] - starts[tp] for tp in tps)
