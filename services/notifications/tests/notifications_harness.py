@@ -51,6 +51,7 @@ from signaalpunt_contracts import (
     VolunteerVogExpiringV1,
 )
 from signaalpunt_contracts.envelope import new_event_id
+from signaalpunt_contracts.notifications import NotificationV1
 from signaalpunt_notifications.config import NotificationsSettings
 from signaalpunt_notifications.domain import AMSTERDAM
 from signaalpunt_notifications.main import Extensions, Notifications, compose
@@ -294,6 +295,11 @@ class Running:
             roles=roles,
         )
         return {"Authorization": f"Bearer {token}"}
+
+
+async def outcomes(running: Running) -> list[Envelope[NotificationV1]]:
+    records = await read_all(running.infra.kafka_bootstrap, running.topics.notifications.name)
+    return [Envelope[NotificationV1].model_validate_json(value) for _, value, _ in records]
 
 
 def envelope(payload: EventPayload, municipality: str = "GM0715") -> Envelope[Any]:

@@ -24,6 +24,7 @@ from notifications_harness import (
     deadline_missed,
     envelope,
     eventually,
+    outcomes,
     read_all,
     received_signal,
     rejected,
@@ -73,11 +74,6 @@ async def settled(running: Running, want: int, **where: Any) -> list[dict[str, A
 
 async def sealed(running: Running, subject_id: UUID, value: str, field: str) -> str:
     return await running.vault.seal(subject_id, "GM0715", value, field=field)
-
-
-async def outcomes(running: Running) -> list[Envelope[NotificationV1]]:
-    records = await read_all(running.infra.kafka_bootstrap, running.topics.notifications.name)
-    return [Envelope[NotificationV1].model_validate_json(value) for _, value, _ in records]
 
 
 # -- reporter ------------------------------------------------------------------------------------

@@ -102,6 +102,17 @@ class NotificationsSettings(ServiceSettings):
         ge=1,
         description="senders per replica that take acute messages only (the acute lane)",
     )
+    sender_batch_size: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="due messages a sender claims, sends and records in one transaction",
+    )
+    sender_in_flight: int = Field(
+        default=16,
+        ge=1,
+        description="messages being sent at once per replica (one recipient's one at a time)",
+    )
     sender_poll_interval: float = Field(default=0.5, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     backoff_initial: timedelta = Field(default=timedelta(seconds=5))

@@ -172,6 +172,8 @@ def compose(
         tracer=service.telemetry.tracer_provider.get_tracer("signaalpunt.notifications"),
         workers=settings.sender_workers,
         acute_workers=settings.acute_sender_workers,
+        batch_size=settings.sender_batch_size,
+        in_flight=settings.sender_in_flight,
         poll_interval=settings.sender_poll_interval,
     )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from signaalpunt_contracts import Envelope
 from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.outbox import TRACE_CONTEXT
@@ -171,30 +173,39 @@ _DELIVERY_COLUMNS = (
 
 
 async def claim_due(
-    conn: DbConnection, now: datetime, *, acute_only: bool = False
-) -> Delivery | None:
-    """One due delivery, locked until this transaction ends; other replicas skip it. An acute
-    one first (its own index: never a scan past the ordinary backlog), then the oldest due whose
-    recipient nobody is sending to: the recipient's lock (`lock_recipient`) is tried, not waited
-    for, so a receiver that hangs holds one worker, not every worker that reaches its messages.
-    (A try that succeeds on a row another replica then holds keeps that recipient locked until
-    this transaction ends: at worst one more recipient waits for one send.)"""
-    row = await conn.fetchrow(
+    conn: DbConnection, now: datetime, limit: int, *, acute_only: bool = False
+) -> list[Delivery]:
+    """Up to `limit` due deliveries, locked until this transaction ends; other replicas skip
+    them. Acute ones first (their own index: never a scan past the ordinary backlog), then the
+    oldest due whose recipient nobody else is sending to: the recipient's lock is tried, not
+    waited for, so a receiver that hangs holds one sender, not every sender that reaches its
+    messages. The lock is this transaction's (re-entrant: several messages to one recipient may
+    be in one batch) and serialises sends to a recipient across replicas, so the rate limit
+    holds. (A try that succeeds on a row another replica then holds keeps that recipient locked
+    until this transaction ends: at worst one more recipient waits for one batch.)"""
+    rows = await conn.fetch(
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 - fixed column list
         " WHERE status = 'pending' AND urgency = 'acute' AND next_attempt_at <= $1"
-        " ORDER BY next_attempt_at, delivery_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        " ORDER BY next_attempt_at, delivery_id LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
+        limit,
     )
-    if row is None and not acute_only:
-        row = await conn.fetchrow(
+    if len(rows) < limit and not acute_only:
+        # our own locks do not make SKIP LOCKED skip: the acute rows just taken are excluded
+        rows += await conn.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 - fixed column list
             " WHERE status = 'pending' AND next_attempt_at <= $1"
+            " AND delivery_id <> ALL($3::uuid[])"
             " AND (urgency = 'acute' OR pg_try_advisory_xact_lock(hashtextextended(recipient, 0)))"
-            " ORDER BY next_attempt_at, delivery_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            " ORDER BY next_attempt_at, delivery_id LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,
+            limit - len(rows),
+            [r["delivery_id"] for r in rows],
         )
-    if row is None:
-        return None
+    return [_delivery(row) for row in rows]
+
+
+def _delivery(row: asyncpg.Record) -> Delivery:
     values = dict(row)
     values["address"] = json.loads(values["address"])
     values["context"] = json.loads(values["context"])
@@ -202,22 +213,24 @@ async def claim_due(
     return Delivery(**values)
 
 
-async def lock_recipient(conn: DbConnection, recipient: str) -> None:
-    """Serialise sends to one recipient across replicas, so the rate limit holds."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", recipient)
-
-
 async def sent_since(
-    conn: DbConnection, recipient: str, since: datetime, limit: int
-) -> list[datetime]:
+    conn: DbConnection, recipients: Sequence[str], since: datetime, limit: int
+) -> dict[str, list[datetime]]:
+    """When each recipient was last sent to after `since` (at most `limit` times each, the most
+    recent): one statement for a batch, each recipient by its own index range."""
     rows = await conn.fetch(
-        "SELECT sent_at FROM deliveries WHERE recipient = $1 AND status = 'sent'"
-        " AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3",
-        recipient,
+        "SELECT r.recipient, s.sent_at FROM unnest($1::text[]) AS r(recipient)"
+        " CROSS JOIN LATERAL (SELECT sent_at FROM deliveries d"
+        " WHERE d.recipient = r.recipient AND d.status = 'sent' AND d.sent_at > $2"
+        " ORDER BY d.sent_at DESC LIMIT $3) AS s",
+        list(recipients),
         since,
         limit,
     )
-    return [r["sent_at"] for r in rows]
+    sent: dict[str, list[datetime]] = {recipient: [] for recipient in recipients}
+    for row in rows:
+        sent[row["recipient"]].append(row["sent_at"])
+    return sent
 
 
 async def defer(
@@ -231,15 +244,15 @@ async def defer(
     )
 
 
-async def mark_sent(conn: DbConnection, delivery_id: UUID, at: datetime) -> int:
-    # the address is no longer needed once the message is out
-    return int(
-        await conn.fetchval(
-            "UPDATE deliveries SET status = 'sent', sent_at = $2, attempts = attempts + 1,"
-            " address = '{}'::jsonb, last_error = NULL WHERE delivery_id = $1 RETURNING attempts",
-            delivery_id,
-            at,
-        )
+async def mark_sent(conn: DbConnection, delivery_ids: Sequence[UUID], at: datetime) -> None:
+    """Sent, in one statement for a batch; the address is no longer needed once the message is
+    out."""
+    await conn.execute(
+        "UPDATE deliveries d SET status = 'sent', sent_at = $2, attempts = d.attempts + 1,"
+        " address = '{}'::jsonb, last_error = NULL"
+        " FROM unnest($1::uuid[]) AS sent(delivery_id) WHERE d.delivery_id = sent.delivery_id",
+        list(delivery_ids),
+        at,
     )
 
 

@@ -1,12 +1,15 @@
-"""The sender: sends due deliveries, one transaction per message, safe with several replicas.
+"""The sender: sends due deliveries in batches, one transaction per batch, safe with several
+replicas.
 
-For each message: claim the row (`FOR UPDATE SKIP LOCKED`: another replica skips it), apply quiet
-hours and the rate limit (queued, never dropped), open the address (only now, only in memory),
-render, send, then mark it sent and stage `notifications.v1` in the outbox — in the transaction
-that still holds the claim. A crash before the commit leaves the row pending: it is sent again,
-with the same delivery id as Message-ID / webhook-id / SMS reference, so the receiver can tell.
-A crash after the commit loses nothing. That is at-least-once towards receivers, exactly-once
-in the delivery log, and the only duplicates are recognisable ones.
+For each batch: claim the rows (`FOR UPDATE SKIP LOCKED`: another replica skips them), apply
+quiet hours and the rate limit (queued, never dropped), open each address (only now, only in
+memory), render, send, then mark them sent and stage their `notifications.v1` events in the
+outbox, in the transaction that still holds the claim. A crash before the commit leaves the
+rows pending: they are sent again, with the same delivery id as Message-ID / webhook-id / SMS
+reference, so the receiver can tell. A crash after the commit loses nothing. That is
+at-least-once towards receivers, exactly-once in the delivery log, and the only duplicates are
+recognisable ones. A batch commits when its slowest send has finished (each is bounded by the
+send timeout): one statement per kind of outcome instead of a transaction per message (issue 22).
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 from prometheus_client import CollectorRegistry, Counter
 from signaalpunt_contracts import Envelope, Topic
 from signaalpunt_contracts.notifications import (
@@ -49,7 +52,7 @@ from signaalpunt_runtime.dead_letters import (
 )
 from signaalpunt_runtime.failure_log import FailureLog
 from signaalpunt_runtime.logs import get_logger
-from signaalpunt_runtime.outbox import TRACE_CONTEXT, write_outbox, write_outbox_rows
+from signaalpunt_runtime.outbox import TRACE_CONTEXT, OutboxRow, outbox_row, write_outbox_rows
 from uuid_utils.compat import uuid7
 
 from . import repository
@@ -209,6 +212,8 @@ class Sender:
         clock: Clock,
         workers: int = 4,
         acute_workers: int = 1,
+        batch_size: int = 50,
+        in_flight: int = 16,
         poll_interval: float = 0.5,
         tracer: Tracer | None = None,
     ) -> None:
@@ -226,6 +231,9 @@ class Sender:
         self.clock = clock
         self._workers = workers
         self._acute_workers = acute_workers
+        self._batch_size = batch_size
+        # sends at once across this replica's senders (each SMTP send holds a session)
+        self._in_flight = asyncio.Semaphore(in_flight)
         self._poll_interval = poll_interval
         self._stopping = asyncio.Event()
         self._planned = asyncio.Event()  # set by a NOTIFY: messages were planned (and by stop)
@@ -294,7 +302,7 @@ class Sender:
     async def _work(self, *, acute_only: bool = False) -> None:
         while not self._stopping.is_set():
             try:
-                busy = await self.send_one(acute_only=acute_only)
+                busy = await self.send_due(acute_only=acute_only) > 0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -308,78 +316,154 @@ class Sender:
                     await asyncio.wait_for(self._planned.wait(), self._poll_interval)
                 self._planned.clear()
 
-    # -- one message -------------------------------------------------------------------------
+    # -- a batch of messages ------------------------------------------------------------------
 
-    async def send_one(self, *, acute_only: bool = False) -> bool:
-        """Send (or queue, or fail) one due message, an acute one first; False when nothing
-        (acute, with `acute_only`) is due."""
+    async def send_due(self, *, acute_only: bool = False) -> int:
+        """Send (or queue, or fail) up to a batch of due messages, acute ones first, in one
+        transaction; how many were claimed (0: nothing, or nothing acute with `acute_only`, due).
+
+        The batch is claimed, held back where quiet hours or the rate limit say so, sent (one
+        recipient's messages in order, different recipients at once), and its outcomes written
+        with one statement per kind — then committed. A crash before the commit leaves every
+        message of the batch pending: each is sent again under its own delivery id."""
         now = self.clock()
         async with self._pool().acquire() as conn, conn.transaction():
-            delivery = await repository.claim_due(conn, now, acute_only=acute_only)
-            if delivery is None:
-                return False
-            # in the trace of the event that planned the message: its outcome event (written
-            # in this span) continues it, so "acute alert → SMS sent" is one trace
-            with self._tracer.start_as_current_span(
-                f"send {delivery.template}",
-                context=TRACE_CONTEXT.extract(delivery.trace_context),
-                kind=SpanKind.CLIENT,
-                attributes={
-                    "signaalpunt.notification.channel": delivery.channel,
-                    "signaalpunt.notification.template": delivery.template,
-                },
-            ):
-                outcome = await self._deliver(conn, delivery, now)
-        # counted and logged only once the outcome is committed
-        channel = self.channels.get(MessageChannel(delivery.channel))
-        provider = channel.provider if channel is not None else delivery.channel
-        self.metrics.deliveries.labels(delivery.channel, provider, outcome, delivery.template).inc()
+            batch = await repository.claim_due(conn, now, self._batch_size, acute_only=acute_only)
+            if not batch:
+                return 0
+            # each message in the trace of the event that planned it: its outcome event
+            # continues that trace, so "acute alert → SMS sent" is one trace
+            r = _Round(conn, now, {d.delivery_id: self._span(d) for d in batch})
+            try:
+                to_send = await self._hold_back(r, batch)
+                await self._record(r, await self._send_all(r, to_send))
+                await write_outbox_rows(conn, self._schema, r.outbox)
+                await access_log.record(conn, r.access)
+            finally:
+                for span in r.spans.values():
+                    span.end()
+        # counted and logged only once the outcomes are committed
+        for d in batch:
+            if (outcome := r.outcomes.get(d.delivery_id)) is not None:
+                self._tell(d, outcome)
+        return len(batch)
+
+    def _span(self, d: Delivery) -> Span:
+        return self._tracer.start_span(
+            f"send {d.template}",
+            context=TRACE_CONTEXT.extract(d.trace_context),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "signaalpunt.notification.channel": d.channel,
+                "signaalpunt.notification.template": d.template,
+            },
+        )
+
+    def _tell(self, d: Delivery, outcome: str) -> None:
+        channel = self.channels.get(MessageChannel(d.channel))
+        provider = channel.provider if channel is not None else d.channel
+        self.metrics.deliveries.labels(d.channel, provider, outcome, d.template).inc()
         # retries and re-checks of queued messages can be many (a receiver down for an hour):
         # counted in the metrics, logged only at debug level
         emit = log.debug if outcome in ("retry", "requeued") else log.info
         emit(
             f"message {outcome}",
-            delivery_id=str(delivery.delivery_id),
-            rule=delivery.rule,
-            template=delivery.template,
-            channel=delivery.channel,
-            recipient_kind=delivery.recipient_kind,
-            attempt=delivery.attempts + 1,
+            delivery_id=str(d.delivery_id),
+            rule=d.rule,
+            template=d.template,
+            channel=d.channel,
+            recipient_kind=d.recipient_kind,
+            attempt=d.attempts + 1,
         )
-        return True
 
-    async def _deliver(self, conn: DbConnection, d: Delivery, now: datetime) -> str:
-        channel = MessageChannel(d.channel)
-        urgency = Urgency(d.urgency)
+    async def _hold_back(self, r: _Round, batch: list[Delivery]) -> list[Delivery]:
+        """Queue what quiet hours or the rate limit hold back (never dropped); the rest, in
+        batch order, is to be sent. The rate limit counts the batch's own messages too."""
         quiet = self.policies.quiet_hours
-        if quiet.applies(channel, d.quiet_hours, urgency) and (until := quiet.release_at(now)):
-            return await self._queue(conn, d, until, "quiet_hours", now)
-        if urgency is not Urgency.ACUTE:
-            limit = self.policies.rate_limit
-            await repository.lock_recipient(conn, d.recipient)
-            recent = await repository.sent_since(conn, d.recipient, now - limit.window, limit.limit)
-            if until := limit.release_at(recent, now):
-                return await self._queue(conn, d, until, "rate_limit", now)
+        limit = self.policies.rate_limit
+        to_send: list[Delivery] = []
+        ordinary: list[Delivery] = []
+        for d in batch:
+            channel, urgency = MessageChannel(d.channel), Urgency(d.urgency)
+            if quiet.applies(channel, d.quiet_hours, urgency) and (
+                until := quiet.release_at(r.now)
+            ):
+                await self._queue(r, d, until, "quiet_hours")
+            elif urgency is Urgency.ACUTE:
+                to_send.append(d)
+            else:
+                ordinary.append(d)
+        if ordinary:
+            # the claim holds every ordinary recipient's lock: these counts stay true
+            recipients = list(dict.fromkeys(d.recipient for d in ordinary))
+            since = r.now - limit.window
+            sent = await repository.sent_since(r.conn, recipients, since, limit.limit)
+            for d in ordinary:
+                if until := limit.release_at(sent[d.recipient], r.now):
+                    await self._queue(r, d, until, "rate_limit")
+                else:
+                    sent[d.recipient].append(r.now)
+                    to_send.append(d)
+        return to_send
+
+    async def _send_all(self, r: _Round, to_send: list[Delivery]) -> list[_Attempt]:
+        """Send: one recipient's messages one after another, in order (after a failure the rest
+        wait for the next round), different recipients at the same time."""
+        by_recipient: dict[str, list[Delivery]] = {}
+        for d in to_send:
+            by_recipient.setdefault(d.recipient, []).append(d)
+
+        async def in_order(deliveries: list[Delivery]) -> list[_Attempt]:
+            attempts: list[_Attempt] = []
+            for d in deliveries:
+                async with self._in_flight:
+                    with trace.use_span(r.spans[d.delivery_id], end_on_exit=False):
+                        attempt = await self._attempt(d, r.now)
+                attempts.append(attempt)
+                if attempt.outcome != "sent":
+                    break
+            return attempts
+
+        done = await asyncio.gather(*(in_order(ds) for ds in by_recipient.values()))
+        return [attempt for attempts in done for attempt in attempts]
+
+    async def _attempt(self, d: Delivery, now: datetime) -> _Attempt:
+        """Open the address (only now, only in memory), render and send one message."""
+        channel = MessageChannel(d.channel)
         try:
             outgoing = await self._prepare(d, channel, now)
             await asyncio.wait_for(
                 self.channels[channel].send(outgoing), self.policies.send_timeout
             )
         except PermanentSendError as exc:
-            return await self._fail(conn, d, str(exc), now)
+            return _Attempt(d, "failed", str(exc))
         except Exception as exc:  # TransientSendError, a timeout, or a bug: all retried
             # only our own errors' texts are known to be free of personal values
             reason = str(exc) if isinstance(exc, SendError) else type(exc).__name__
             if self.policies.retry.exhausted(d.attempts + 1):
-                return await self._fail(conn, d, f"retries exhausted; last: {reason}", now)
-            retry_at = self.policies.retry.next_attempt(d.attempts + 1, now)
-            await repository.mark_retry(conn, d.delivery_id, retry_at, reason)
-            return "retry"
-        attempts = await repository.mark_sent(conn, d.delivery_id, now)
-        await self._publish(conn, d, DeliveryStatus.SENT, attempts, now)
-        if d.signal_id is not None:  # a message about a person went out: logged with it
-            await access_log.record(conn, [_message_sent(d)])
-        return "sent"
+                return _Attempt(d, "failed", f"retries exhausted; last: {reason}")
+            return _Attempt(d, "retry", reason)
+        return _Attempt(d, "sent")
+
+    async def _record(self, r: _Round, attempts: list[_Attempt]) -> None:
+        sent = [a.delivery for a in attempts if a.outcome == "sent"]
+        if sent:
+            await repository.mark_sent(r.conn, [d.delivery_id for d in sent], r.now)
+        for d in sent:
+            r.outcomes[d.delivery_id] = "sent"
+            # the row was claimed with its attempts so far: this was one more
+            self._publish(r, d, DeliveryStatus.SENT, d.attempts + 1)
+            if d.signal_id is not None:  # a message about a person went out: logged with it
+                with trace.use_span(r.spans[d.delivery_id], end_on_exit=False):
+                    r.access.append(_message_sent(d))
+        for a in attempts:
+            d = a.delivery
+            if a.outcome == "retry":
+                retry_at = self.policies.retry.next_attempt(d.attempts + 1, r.now)
+                await repository.mark_retry(r.conn, d.delivery_id, retry_at, a.error or "")
+                r.outcomes[d.delivery_id] = "retry"
+            elif a.outcome == "failed":
+                await self._fail(r, d, a.error or "")
 
     async def _prepare(self, d: Delivery, channel: MessageChannel, now: datetime) -> Outgoing:
         directory = self.addresses.directory
@@ -416,28 +500,26 @@ class Sender:
             "data": {**data, "message": rendered.text, "language": d.language},
         }
 
-    async def _queue(
-        self, conn: DbConnection, d: Delivery, until: datetime, why: str, now: datetime
-    ) -> str:
-        await repository.defer(conn, d.delivery_id, until, why)
+    async def _queue(self, r: _Round, d: Delivery, until: datetime, why: str) -> None:
+        await repository.defer(r.conn, d.delivery_id, until, why)
         if d.queued_reason != why:  # tell once per reason, not on every check
-            await self._publish(conn, d, DeliveryStatus.QUEUED, d.attempts, now)
-            return "queued"
-        return "requeued"
+            self._publish(r, d, DeliveryStatus.QUEUED, d.attempts)
+            r.outcomes[d.delivery_id] = "queued"
+        else:
+            r.outcomes[d.delivery_id] = "requeued"
 
-    async def _fail(self, conn: DbConnection, d: Delivery, error: str, now: datetime) -> str:
-        attempts = await repository.mark_failed(conn, d.delivery_id, now, error)
-        await self._publish(conn, d, DeliveryStatus.FAILED, attempts, now, error=error)
-        await self._dead_letter(conn, d, error, attempts, now)
-        return "failed"
+    async def _fail(self, r: _Round, d: Delivery, error: str) -> None:
+        attempts = await repository.mark_failed(r.conn, d.delivery_id, r.now, error)
+        self._publish(r, d, DeliveryStatus.FAILED, attempts, error=error)
+        await self._dead_letter(r, d, error, attempts)
+        r.outcomes[d.delivery_id] = "failed"
 
-    async def _publish(
+    def _publish(
         self,
-        conn: DbConnection,
+        r: _Round,
         d: Delivery,
         status: DeliveryStatus,
         attempts: int,
-        now: datetime,
         *,
         error: str | None = None,
     ) -> None:
@@ -454,7 +536,7 @@ class Sender:
             status=status,
             attempts=attempts,
             error=error[:500] if error else None,
-            at=now,
+            at=r.now,
         )
         event = Envelope.new(
             outcome,
@@ -463,14 +545,19 @@ class Sender:
             correlation_id=d.correlation_id,
         ).model_copy(update={"causation_id": d.reason_event_id})
         # keyed by the message: its queued → sent/failed events stay in order
-        await write_outbox(conn, self._schema, self.notifications, event, key=str(d.delivery_id))
+        r.outbox.append(
+            outbox_row(
+                self.notifications,
+                event,
+                key=str(d.delivery_id),
+                context=trace.set_span_in_context(r.spans[d.delivery_id]),
+            )
+        )
 
-    async def _dead_letter(
-        self, conn: DbConnection, d: Delivery, error: str, attempts: int, now: datetime
-    ) -> None:
+    async def _dead_letter(self, r: _Round, d: Delivery, error: str, attempts: int) -> None:
         """The reason goes to `<its topic>.dlq.notifications` with why the message failed,
         through the outbox (so it is parked if and only if the failure is recorded)."""
-        kept = await repository.reason(conn, d.reason_event_id)
+        kept = await repository.reason(r.conn, d.reason_event_id)
         if kept is None:
             return
         topic, key, value = kept
@@ -489,13 +576,32 @@ class Sender:
             ORIGINAL_OFFSET: "-1",
             CONSUMER_GROUP: self._group,
             SERVICE: self._producer,
-            FAILED_AT: now.isoformat(),
+            FAILED_AT: r.now.isoformat(),
         }
-        await write_outbox_rows(
-            conn,
-            self._schema,
-            [(uuid7(), f"{topic}.dlq.{self._group}", key, value, json.dumps(headers))],
-        )
+        r.outbox.append((uuid7(), f"{topic}.dlq.{self._group}", key, value, json.dumps(headers)))
+
+
+@dataclass
+class _Attempt:
+    delivery: Delivery
+    outcome: str
+    """sent, retry or failed"""
+    error: str | None = None
+
+
+@dataclass
+class _Round:
+    """One batch's transaction: its messages' spans, what it writes with one statement each at
+    its end (outcome events and dead letters through the outbox, the access log's entries) and
+    what became of each message (sent, queued, requeued, retry, failed; none: not tried, the
+    recipient's earlier message in the batch was not sent)."""
+
+    conn: DbConnection
+    now: datetime
+    spans: dict[UUID, Span]
+    outbox: list[OutboxRow] = field(default_factory=list)
+    access: list[AccessEntry] = field(default_factory=list)
+    outcomes: dict[UUID, str] = field(default_factory=dict)
 
 
 async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
