@@ -1,7 +1,7 @@
 """The sender takes due messages in batches (issue 22), on the real Kafka, PostgreSQL, SMTP server
 and HTTP receiver: one round claims, sends and records a whole batch, and within it the rate limit
-counts the batch's own messages, one recipient's messages go out in order, and a recipient that
-fails keeps its later messages for the next round without slowing anyone else's."""
+counts the batch's own messages, and a partner whose endpoint fails keeps its later messages for
+the next round (its messages go one at a time, in order) without holding anyone else's."""
 
 from __future__ import annotations
 

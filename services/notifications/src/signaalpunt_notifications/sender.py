@@ -407,11 +407,15 @@ class Sender:
         return to_send
 
     async def _send_all(self, r: _Round, to_send: list[Delivery]) -> list[_Attempt]:
-        """Send: one recipient's messages one after another, in order (after a failure the rest
-        wait for the next round), different recipients at the same time."""
-        by_recipient: dict[str, list[Delivery]] = {}
+        """Send, in chains that go at the same time; a chain's messages one after another, in
+        order (after a failure the rest wait for the next round). A partner's endpoint gets one
+        chain: its messages in order, one at a time. An e-mail or SMS recipient gets one chain
+        per case: a team mailbox that is told about every signal of a municipality takes its
+        messages at once (the relay does), each case's still in order."""
+        chains: dict[tuple[str, UUID | None], list[Delivery]] = {}
         for d in to_send:
-            by_recipient.setdefault(d.recipient, []).append(d)
+            case = None if d.channel == MessageChannel.WEBHOOK.value else d.signal_id
+            chains.setdefault((d.recipient, case), []).append(d)
 
         async def in_order(deliveries: list[Delivery]) -> list[_Attempt]:
             attempts: list[_Attempt] = []
@@ -424,7 +428,7 @@ class Sender:
                     break
             return attempts
 
-        done = await asyncio.gather(*(in_order(ds) for ds in by_recipient.values()))
+        done = await asyncio.gather(*(in_order(ds) for ds in chains.values()))
         return [attempt for attempts in done for attempt in attempts]
 
     async def _attempt(self, d: Delivery, now: datetime) -> _Attempt:
