@@ -89,9 +89,14 @@ def test_quiet_hours_apply_to_opted_in_sms_only_and_never_to_acute_alerts() -> N
 def test_rate_limit_queues_the_excess_until_the_window_frees_up() -> None:
     limit = RateLimit(2, timedelta(hours=1))
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
-    assert limit.release_at([now - timedelta(minutes=5)], now) is None
-    sent = [now - timedelta(minutes=50), now - timedelta(minutes=10)]
-    assert limit.release_at(sent, now) == now + timedelta(minutes=10)
+    # one sent five minutes ago: one more may go now
+    assert limit.admit(1, now - timedelta(minutes=5), 1, now) == (1, None)
+    # two sent (the older 50 minutes ago): none now, the next when that one is an hour old
+    assert limit.admit(2, now - timedelta(minutes=50), 1, now) == (0, now + timedelta(minutes=10))
+    # one sent 50 minutes ago, three asked: one goes now, the rest in ten minutes
+    assert limit.admit(1, now - timedelta(minutes=50), 3, now) == (1, now + timedelta(minutes=10))
+    # nothing sent, three asked: two go now, the third when they are an hour old
+    assert limit.admit(0, None, 3, now) == (2, now + timedelta(hours=1))
 
 
 def test_retries_back_off_exponentially_up_to_a_maximum_then_stop() -> None:

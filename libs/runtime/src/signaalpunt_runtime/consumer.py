@@ -539,6 +539,11 @@ class ConsumerStage:
         outcomes: dict[int, str] = {}
         outbox: list[OutboxRow] = []
         batch = trace.get_current_span()
+        # in key order (stable: a key's events keep their order, and a key is in one partition):
+        # handlers lock a row per key (a signal's facts, its counts), and two stages whose
+        # batches took the same keys in different orders deadlocked; PostgreSQL broke the tie
+        # after a second and the loser's whole batch went the one-by-one way (issue 22)
+        events = sorted(events, key=lambda item: item[1].key or b"")
         async with self._pool().acquire() as conn, conn.transaction():
             if events:
                 new = await self._first_delivery(

@@ -271,11 +271,19 @@ class RateLimit:
     limit: int
     window: timedelta
 
-    def release_at(self, sent_in_window: Sequence[datetime], now: datetime) -> datetime | None:
-        if len(sent_in_window) < self.limit:
-            return None
-        recent = sorted(sent_in_window)[-self.limit]
-        return max(now, recent + self.window)
+    def admit(
+        self, sent: int, oldest: datetime | None, asked: int, now: datetime
+    ) -> tuple[int, datetime | None]:
+        """How many of `asked` new messages to one recipient may go now, and when the rest may
+        (None: all may go). `sent` counts the recipient's sends in the window, up to the limit
+        (the most recent ones); `oldest` is the oldest of those. The messages that go now are
+        the most recent sends after them, so the limit-th most recent send is `oldest` (or one
+        of them, when nothing was sent before); the rest wait until it leaves the window."""
+        free = max(0, self.limit - sent)
+        if asked <= free:
+            return asked, None
+        edge = oldest if sent and oldest is not None else now
+        return free, max(now, edge + self.window)
 
 
 @dataclass(frozen=True)

@@ -213,24 +213,23 @@ def _delivery(row: asyncpg.Record) -> Delivery:
     return Delivery(**values)
 
 
-async def sent_since(
+async def sent_in_window(
     conn: DbConnection, recipients: Sequence[str], since: datetime, limit: int
-) -> dict[str, list[datetime]]:
-    """When each recipient was last sent to after `since` (at most `limit` times each, the most
-    recent): one statement for a batch, each recipient by its own index range."""
+) -> dict[str, tuple[int, datetime | None]]:
+    """Per recipient: how often they were sent to after `since`, counted up to `limit` (the
+    most recent), and the oldest of those; one statement for a batch, each recipient by its
+    own index range, and never more than a count and a time per recipient over the wire."""
     rows = await conn.fetch(
-        "SELECT r.recipient, s.sent_at FROM unnest($1::text[]) AS r(recipient)"
-        " CROSS JOIN LATERAL (SELECT sent_at FROM deliveries d"
-        " WHERE d.recipient = r.recipient AND d.status = 'sent' AND d.sent_at > $2"
-        " ORDER BY d.sent_at DESC LIMIT $3) AS s",
+        "SELECT r.recipient, s.sent, s.oldest FROM unnest($1::text[]) AS r(recipient)"
+        " CROSS JOIN LATERAL (SELECT count(*) AS sent, min(sent_at) AS oldest FROM"
+        " (SELECT sent_at FROM deliveries d WHERE d.recipient = r.recipient"
+        " AND d.status = 'sent' AND d.sent_at > $2 ORDER BY d.sent_at DESC LIMIT $3) AS recent"
+        " ) AS s",
         list(recipients),
         since,
         limit,
     )
-    sent: dict[str, list[datetime]] = {recipient: [] for recipient in recipients}
-    for row in rows:
-        sent[row["recipient"]].append(row["sent_at"])
-    return sent
+    return {row["recipient"]: (int(row["sent"]), row["oldest"]) for row in rows}
 
 
 async def defer(

@@ -377,8 +377,8 @@ class Sender:
         )
 
     async def _hold_back(self, r: _Round, batch: list[Delivery]) -> list[Delivery]:
-        """Queue what quiet hours or the rate limit hold back (never dropped); the rest, in
-        batch order, is to be sent. The rate limit counts the batch's own messages too."""
+        """Queue what quiet hours or the rate limit hold back (never dropped); the rest is to be
+        sent, each recipient's in line order. The rate limit counts the batch's own messages."""
         quiet = self.policies.quiet_hours
         limit = self.policies.rate_limit
         to_send: list[Delivery] = []
@@ -395,15 +395,17 @@ class Sender:
                 ordinary.append(d)
         if ordinary:
             # the claim holds every ordinary recipient's lock: these counts stay true
-            recipients = list(dict.fromkeys(d.recipient for d in ordinary))
-            since = r.now - limit.window
-            sent = await repository.sent_since(r.conn, recipients, since, limit.limit)
+            by_recipient: dict[str, list[Delivery]] = {}
             for d in ordinary:
-                if until := limit.release_at(sent[d.recipient], r.now):
-                    await self._queue(r, d, until, "rate_limit")
-                else:
-                    sent[d.recipient].append(r.now)
-                    to_send.append(d)
+                by_recipient.setdefault(d.recipient, []).append(d)
+            since = r.now - limit.window
+            sent = await repository.sent_in_window(r.conn, list(by_recipient), since, limit.limit)
+            for recipient, waiting in by_recipient.items():
+                count, oldest = sent.get(recipient, (0, None))
+                admitted, until = limit.admit(count, oldest, len(waiting), r.now)
+                to_send += waiting[:admitted]  # the first in line
+                for d in waiting[admitted:]:
+                    await self._queue(r, d, until or r.now, "rate_limit")
         return to_send
 
     async def _send_all(self, r: _Round, to_send: list[Delivery]) -> list[_Attempt]:
