@@ -3,7 +3,8 @@
 With the metrics service stopped (its consumer group has no members; checked):
 1. migrate a fresh schema `<schema>_rebuild`;
 2. read every consumed topic from its first retained offset to its current end, writing through
-   the same functions the live consumers use, each event with its inbox row (group "metrics");
+   the same batch functions the live consumers use (one statement per table per fetched batch),
+   with the inbox rows of a batch in one statement (group "metrics");
 3. swap the schemas in one transaction (the old read models are dropped).
 
 No offsets need to move: the group's committed offsets are at or before where the rebuild
@@ -154,27 +155,40 @@ class _Replayer:
         apply: Apply,
         topic: Topic,
     ) -> None:
+        """One transaction per fetched batch: the inbox rows of its valid events in one
+        statement (the ids it had not seen come back), then the new events through the topic's
+        batch write, as the live consumer does."""
+        events: list[tuple[Envelope[Any], ConsumerRecord[bytes, bytes]]] = []
+        for record in records:
+            try:
+                events.append((model.model_validate_json(record.value or b""), record))
+            except ValidationError:
+                self.report.invalid[topic.name] += 1
+        if not events:
+            return
         async with self.conn.transaction():
-            for record in records:
-                try:
-                    event = model.model_validate_json(record.value or b"")
-                except ValidationError:
-                    self.report.invalid[topic.name] += 1
-                    continue
-                first = await self.conn.fetchval(
-                    'INSERT INTO inbox (consumer, event_id, topic, partition, "offset")'
-                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
-                    self.group,
-                    event.event_id,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                )
-                if not first:
+            rows = await self.conn.fetch(
+                'INSERT INTO inbox (consumer, event_id, topic, partition, "offset")'
+                " SELECT $1, e, t, p, o"
+                " FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) AS u(e, t, p, o)"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                self.group,
+                [event.event_id for event, _ in events],
+                [record.topic for _, record in events],
+                [record.partition for _, record in events],
+                [record.offset for _, record in events],
+            )
+            new = {row["event_id"] for row in rows}
+            fresh: list[Envelope[Any]] = []
+            for event, _ in events:
+                if event.event_id not in new:  # read before, or twice in this batch
                     self.report.duplicates[topic.name] += 1
                     continue
-                await apply(self.conn, event)
-                self.report.events[topic.name] += 1
+                new.discard(event.event_id)
+                fresh.append(event)
+            if fresh:
+                await apply(self.conn, fresh)
+            self.report.events[topic.name] += len(fresh)
 
 
 async def _swap(dsn: str, schema: str, fresh: str) -> None:
