@@ -13,17 +13,20 @@ publishes and every row of every read model (ids of erased signals, random by de
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
 import pytest_asyncio
 from metrics_harness import MetricsHarness, private_group, private_topics
 from metrics_mix import Item, Mix, mixed_stream
+from signaalpunt_contracts import Envelope, ErasureReason, ErasureScope, SignalErasedV1
 from signaalpunt_metrics import repository
 from signaalpunt_metrics.config import HERE, load_goals
 from signaalpunt_metrics.handlers import MetricsTopics
@@ -318,3 +321,65 @@ async def test_live_consumers_and_the_rebuild_give_the_same_read_models_as_one_b
         assert report.events[name] == len(set(published)), name
         assert report.duplicates[name] == len(published) - len(set(published)), name
         assert report.invalid[name] == (1 if f.name == "steps" else 0), name
+
+
+async def test_a_batch_written_while_its_signal_is_erased_does_not_link_again(
+    database_url: str,
+) -> None:
+    """test_metrics_erasure's race, with the batch forms: a batch of match changes and a batch
+    of erasures about the same signals, each transaction held open while the other is applied,
+    in both orders: whichever comes second waits, and sees what the first did."""
+    await (await _fresh(database_url, "erasure_race")).close()
+
+    for erasure_first in (False, True):
+        mix = mixed_stream(200, seed=int(erasure_first), t0=T0, extras=False)
+        changes = [i.event for i in mix.live if i.topic == "matches"]
+        signals = sorted({e.data.signal_id for e in changes}, key=str)
+        assert len(signals) > 5
+        erasures = [
+            Envelope.new(
+                SignalErasedV1(
+                    erasure_id=uuid4(),
+                    signal_id=signal_id,
+                    scope=ErasureScope.PERSON,
+                    subject_id=uuid4(),
+                    reason=ErasureReason.DATA_SUBJECT_REQUEST,
+                    erased_at=NOW,
+                ),
+                municipality="GM0715",
+                producer="intake",
+            )
+            for signal_id in reversed(signals)  # another order than the changes'
+        ]
+        first = await _connect(database_url, "erasure_race")
+        second = await _connect(database_url, "erasure_race")
+        try:
+            held = first.transaction()
+            await held.start()
+            if erasure_first:
+                await repository.record_erasure_batch(first, erasures)
+                later = repository.record_match_batch(second, changes)
+            else:
+                await repository.record_match_batch(first, changes)
+                later = repository.record_erasure_batch(second, erasures)
+
+            async def apply(work: Any = later, conn: asyncpg.Connection = second) -> None:
+                async with conn.transaction():
+                    await work
+
+            applying = asyncio.create_task(apply())
+            await asyncio.sleep(0.5)  # the other transaction is under way meanwhile
+            await held.commit()
+            await asyncio.wait_for(applying, 30)
+            linked = await first.fetchval(
+                "SELECT count(*) FROM match_changes WHERE signal_id = ANY($1::uuid[])", signals
+            )
+            counted = await first.fetchval(
+                "SELECT count(*) FROM match_changes WHERE match_request_id = ANY($1::uuid[])",
+                list({e.data.match_request_id for e in changes}),
+            )
+        finally:
+            await first.close()
+            await second.close()
+        assert counted == len(changes), f"erasure first: {erasure_first}"
+        assert linked == 0, f"erasure first: {erasure_first}: an erased signal is named"

@@ -598,7 +598,7 @@ async def record_erasure(conn: DbConnection, event: Envelope[SignalErasedV1]) ->
 # the one-event forms above give when applied one by one in that order: where two events of a
 # batch meet in one row they are merged first (domain.keep_first, domain.merge_case_steps), so
 # no statement meets its own rows. The one-event forms stay the reference (the tests compare
-# the two) and apply the rare erasures.
+# the two).
 
 Events = Sequence[Envelope[Any]]
 
@@ -951,16 +951,30 @@ async def record_gap_batch(conn: DbConnection, events: Events) -> None:
 
 
 async def record_erasure_batch(conn: DbConnection, events: Events) -> None:
-    """Rare: one by one (record_erasure), after taking every lock of the batch in the order of
-    their keys, as `_linkables` does."""
-    people = [e for e in events if e.data.scope is ErasureScope.PERSON]
-    if people:
+    """record_erasure for a batch: the locks of its signals taken in the order of their keys
+    (as `_linkables` takes its shared ones), the tombstones in one statement, and one UPDATE
+    per read model that gives each erased signal's rows a random id of their own. A signal
+    erased twice in the batch: the second finds nothing left under its id, as one by one."""
+    people = keep_first(
+        (e.data.signal_id, uuid4()) for e in events if e.data.scope is ErasureScope.PERSON
+    )
+    if not people:
+        return
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, k)"
+        " FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest($2::text[]) AS s) AS keys"
+        " ORDER BY k",
+        ERASURE_LOCK,
+        [str(signal_id) for signal_id, _ in people],
+    )
+    await _insert(conn, "erased_signals", {"signal_id": "uuid"}, [(s,) for s, _ in people])
+    erased = [signal_id for signal_id, _ in people]
+    anonymous = [anon for _, anon in people]
+    for table in _SIGNAL_TABLES:
         await conn.execute(
-            "SELECT pg_advisory_xact_lock($1, k)"
-            " FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest($2::text[]) AS s) AS keys"
-            " ORDER BY k",
-            ERASURE_LOCK,
-            [str(e.data.signal_id) for e in people],
+            f"UPDATE {table} AS t SET signal_id = m.anonymous"  # noqa: S608 - a constant
+            " FROM unnest($1::uuid[], $2::uuid[]) AS m(erased, anonymous)"
+            " WHERE t.signal_id = m.erased",
+            erased,
+            anonymous,
         )
-    for event in events:
-        await record_erasure(conn, event)
