@@ -153,8 +153,8 @@ def record(entry: dict[str, Any]) -> None:
         "(services/metrics/tests/metrics_mix.py, about 10.6 events per signal). Goal (issue 22): "
         "50,000 signals in < 60 s.",
         "",
-        "| run | when | signals | events read | seconds | signals/s | events/s "
-        "| 50,000 signals | load (1 min) |",
+        "| run | finished | signals | events read | seconds | signals/s | events/s "
+        "| 50,000 signals | load at the end (1 min) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         *[
             f"| {e['label']} | {e['when']} | {e['signals']:,} | {e['events_read']:,} "
