@@ -605,7 +605,7 @@ Events = Sequence[Envelope[Any]]
 
 async def _linkables(conn: DbConnection, signal_ids: Sequence[UUID]) -> list[UUID]:
     """`_linkable` for a batch: the shared locks in one statement, in the order of their keys
-    (as `record_erasures` takes its exclusive ones, so a batch of writers and a batch of
+    (as `record_erasure_batch` takes its exclusive ones, so a batch of writers and a batch of
     erasures never wait for each other in a circle), the tombstones in one; each event of an
     erased signal gets a random id of its own, as one by one."""
     if not signal_ids:
