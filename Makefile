@@ -88,6 +88,7 @@ bench: infra-up topics ## benchmarks; results are written under bench/results/ (
 	$(UV) run --frozen python bench/matching.py
 	$(UV) run --frozen python bench/access_log.py
 	$(UV) run --frozen python bench/email_channel.py
+	$(UV) run --frozen python bench/metrics_rebuild.py
 	$(UV) run --frozen python bench/e2e.py
 
 bench-e2e: infra-up topics ## the whole pipeline measured from outside: drains, steady rates, CPU per signal, latencies (docs/performance.md)

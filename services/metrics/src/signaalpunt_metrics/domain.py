@@ -4,8 +4,11 @@ contact, and how far a SMART goal has come."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
 
 from signaalpunt_contracts import CaseStep, SignalReceivedV1
 
@@ -121,3 +124,63 @@ def goal_progress(
         per_day=per_day,
         elapsed_ratio=max(0.0, min(1.0, elapsed / goal.period.days)),
     )
+
+
+# -- batches: what several events of one batch make of one row ---------------------------------
+
+Row = TypeVar("Row", bound=tuple[Any, ...])
+
+
+def keep_first(rows: Iterable[Row], key: int = 1) -> list[Row]:
+    """The rows in order, each key (its first `key` values) once: the first, as an INSERT … ON
+    CONFLICT DO NOTHING per event keeps the first of them."""
+    seen: set[tuple[Any, ...]] = set()
+    kept: list[Row] = []
+    for row in rows:
+        k = row[:key]
+        if k not in seen:
+            seen.add(k)
+            kept.append(row)
+    return kept
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """What one case step says about its case's row (cases), or several merged."""
+
+    signal_id: UUID
+    municipality: str
+    state: str
+    state_at: datetime
+    received_at: datetime
+    first_contact_at: datetime | None
+    first_contact_route: str | None
+
+    def then(self, later: CaseRow) -> CaseRow:
+        """This row after `later` (a step that came after it) is applied, by the upsert's rules:
+        the latest state wins (a tie: the step that came later), the earliest first contact wins
+        (a tie: the one that came first); municipality and received_at stay the first's."""
+        state = later.state if later.state_at >= self.state_at else self.state
+        contact, route = self.first_contact_at, self.first_contact_route
+        if later.first_contact_at is not None and (
+            contact is None or later.first_contact_at < contact
+        ):
+            contact, route = later.first_contact_at, later.first_contact_route
+        return replace(
+            self,
+            state=state,
+            state_at=max(self.state_at, later.state_at),
+            first_contact_at=contact,
+            first_contact_route=route,
+        )
+
+
+def merge_case_steps(rows: Iterable[CaseRow]) -> list[CaseRow]:
+    """One row per signal, as applying the steps one by one in this order would leave it. The
+    merge is associative, so the merged row upserted onto a stored one gives what each step
+    upserted in turn would have given."""
+    merged: dict[UUID, CaseRow] = {}
+    for row in rows:
+        known = merged.get(row.signal_id)
+        merged[row.signal_id] = row if known is None else known.then(row)
+    return list(merged.values())

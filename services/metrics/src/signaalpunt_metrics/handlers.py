@@ -1,9 +1,10 @@
 """Which topic feeds which read model. The live consumers and the rebuild share this table, so
-both write exactly the same rows for the same events."""
+both write exactly the same rows for the same events: a batch of a topic's new events at a time,
+with one statement per table (repository's `record_*_batch`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,8 @@ from signaalpunt_runtime.database import DbConnection
 
 from . import repository as repo
 
-Apply = Callable[[DbConnection, Envelope[Any]], Awaitable[None]]
+Apply = Callable[[DbConnection, Sequence[Envelope[Any]]], Awaitable[None]]
+"""Writes a batch of a topic's new events (in the topic's order) into the read models."""
 
 
 @dataclass(frozen=True)
@@ -52,31 +54,33 @@ class MetricsTopics:
 
     def consumed(self) -> list[tuple[Topic, Apply]]:
         return [
-            (self.received, repo.record_received),
-            (self.rejections, repo.record_rejection),
-            (self.triaged, repo.record_triaged),
-            (self.acute_alerts, repo.record_acute_alert),
-            (self.possible_acute_alerts, repo.record_possible_acute_alert),
-            (self.reviews_missed, repo.record_review_missed),
-            (self.deadline_missed, repo.record_deadline_missed),
-            (self.steps, repo.record_step),
-            (self.notifications, repo.record_notification),
-            (self.referrals, repo.record_referral),
-            (self.gaps, repo.record_gap),
-            (self.matches, repo.record_match),
+            (self.received, repo.record_received_batch),
+            (self.rejections, repo.record_rejection_batch),
+            (self.triaged, repo.record_triaged_batch),
+            (self.acute_alerts, repo.record_acute_alert_batch),
+            (self.possible_acute_alerts, repo.record_possible_acute_alert_batch),
+            (self.reviews_missed, repo.record_review_missed_batch),
+            (self.deadline_missed, repo.record_deadline_missed_batch),
+            (self.steps, repo.record_step_batch),
+            (self.notifications, repo.record_notification_batch),
+            (self.referrals, repo.record_referral_batch),
+            (self.gaps, repo.record_gap_batch),
+            (self.matches, repo.record_match_batch),
             # last: a rebuild applies the erasures after everything they erase
-            (self.erased, repo.record_erasure),
+            (self.erased, repo.record_erasure_batch),
         ]
 
 
 def register(service: Service, topics: MetricsTopics, *, batch_size: int) -> None:
+    """Each topic in batches of up to `batch_size` events, handed over as a list of the new ones
+    (the inbox drops redeliveries first); a failed batch is retried one event at a time."""
     for topic, apply in topics.consumed():
-        service.consumer(topic, batch_size=batch_size)(_handler(apply))
+        service.consumer(topic, batch_size=batch_size, as_list=True)(_handler(apply))
 
 
-def _handler(apply: Apply) -> Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]:
-    async def handle(event: Envelope[Any], work: UnitOfWork) -> None:
-        await apply(work.connection, event)
+def _handler(apply: Apply) -> Callable[[list[Envelope[Any]], UnitOfWork], Awaitable[None]]:
+    async def handle(events: list[Envelope[Any]], work: UnitOfWork) -> None:
+        await apply(work.connection, events)
 
-    handle.__name__ = f"on_{apply.__name__.removeprefix('record_')}"
+    handle.__name__ = f"on_{apply.__name__.removeprefix('record_').removesuffix('_batch')}"
     return handle

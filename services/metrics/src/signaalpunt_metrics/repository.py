@@ -1,5 +1,6 @@
-"""The SQL of the metrics service: one idempotent write per kind of event, and the aggregates
-the Prometheus metrics are computed from.
+"""The SQL of the metrics service: one idempotent write per kind of event (and its form for a
+batch of events: one statement per table), and the aggregates the Prometheus metrics are
+computed from.
 
 Every write is keyed by what the event is about (a signal, a decision, a message's status), so a
 redelivered or replayed event is a no-op even without the inbox; the inbox keeps that cheap.
@@ -9,7 +10,8 @@ only records what its own event says, and the aggregates join them when asked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +37,15 @@ from signaalpunt_contracts import (
 )
 from signaalpunt_runtime.database import DbConnection
 
-from .domain import ACUTE_PICK_UP, Goal, is_first_contact, partner_type
+from .domain import (
+    ACUTE_PICK_UP,
+    CaseRow,
+    Goal,
+    is_first_contact,
+    keep_first,
+    merge_case_steps,
+    partner_type,
+)
 
 Rows = list[asyncpg.Record]
 
@@ -577,5 +587,394 @@ async def record_erasure(conn: DbConnection, event: Envelope[SignalErasedV1]) ->
         await conn.execute(
             f"UPDATE {table} SET signal_id = $2 WHERE signal_id = $1",  # noqa: S608 - a constant
             event.data.signal_id,
+            anonymous,
+        )
+
+
+# -- writes in batches (one statement per table) -----------------------------------------------
+#
+# What the live consumers (`as_list`) and the rebuild use: the new events of one topic, in the
+# order the topic gave them, written with one statement per table. They give exactly the rows
+# the one-event forms above give when applied one by one in that order: where two events of a
+# batch meet in one row they are merged first (domain.keep_first, domain.merge_case_steps), so
+# no statement meets its own rows. The one-event forms stay the reference (the tests compare
+# the two).
+
+Events = Sequence[Envelope[Any]]
+
+
+async def _linkables(conn: DbConnection, signal_ids: Sequence[UUID]) -> list[UUID]:
+    """`_linkable` for a batch: the shared locks in one statement, in the order of their keys
+    (as `record_erasure_batch` takes its exclusive ones, so a batch of writers and a batch of
+    erasures never wait for each other in a circle), the tombstones in one; each event of an
+    erased signal gets a random id of its own, as one by one."""
+    if not signal_ids:
+        return []
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock_shared($1, k)"
+        " FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest($2::text[]) AS s) AS keys"
+        " ORDER BY k",
+        ERASURE_LOCK,
+        [str(s) for s in signal_ids],
+    )
+    erased = {
+        row["signal_id"]
+        for row in await conn.fetch(
+            "SELECT signal_id FROM erased_signals WHERE signal_id = ANY($1::uuid[])",
+            list(set(signal_ids)),
+        )
+    }
+    return [uuid4() if s in erased else s for s in signal_ids]
+
+
+async def _insert(
+    conn: DbConnection,
+    table: str,
+    columns: dict[str, str],
+    rows: Iterable[tuple[Any, ...]],
+    *,
+    key: int = 1,
+) -> None:
+    """INSERT … SELECT FROM unnest(one array per column) ON CONFLICT DO NOTHING. `columns`: each
+    column and its type, the key's (`key` columns) first; a key repeated in `rows` keeps its
+    first row, as one INSERT per event would."""
+    kept = keep_first(rows, key)
+    if not kept:
+        return
+    names = ", ".join(columns)
+    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(columns.values(), start=1))
+    await conn.execute(
+        f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608 - constants
+        " ON CONFLICT DO NOTHING",
+        *([row[i] for row in kept] for i in range(len(columns))),
+    )
+
+
+async def record_received_batch(conn: DbConnection, events: Events) -> None:
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    await _insert(
+        conn,
+        "signals_received",
+        {
+            "signal_id": "uuid",
+            "municipality": "text",
+            "channel": "text",
+            "partner_type": "text",
+            "received_at": "timestamptz",
+        },
+        (
+            (sid, e.municipality, e.data.channel.value, partner_type(e.data), e.data.received_at)
+            for sid, e in zip(ids, events, strict=True)
+        ),
+    )
+
+
+async def record_triaged_batch(conn: DbConnection, events: Events) -> None:
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    rows = keep_first(
+        (
+            (
+                sid,
+                e.data.decision,
+                e.municipality,
+                e.data.channel.value,
+                e.data.route.value,
+                e.data.priority.value,
+                # a text[] per row: unnest flattens an array of arrays, so as JSON
+                json.dumps([g.value for g in e.data.risk_groups]),
+                e.data.decided_by.value,
+                e.data.first_contact_due,
+                e.data.received_at,
+                e.data.decided_at,
+            )
+            for sid, e in zip(ids, events, strict=True)
+        ),
+        key=2,
+    )
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO triage_decisions (signal_id, decision, municipality, channel, route,"
+        " priority, risk_groups, decided_by, first_contact_due, received_at, decided_at)"
+        " SELECT s, n, m, c, r, p, ARRAY(SELECT jsonb_array_elements_text(g::jsonb)), b, due,"
+        " rec, dec FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[],"
+        " $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[],"
+        " $11::timestamptz[]) AS u(s, n, m, c, r, p, g, b, due, rec, dec)"
+        " ON CONFLICT DO NOTHING",
+        *([row[i] for row in rows] for i in range(11)),
+    )
+
+
+async def record_step_batch(conn: DbConnection, events: Events) -> None:
+    """Each signal's steps in the batch merged into one row first (merge_case_steps), then one
+    upsert with record_step's rules against the row already stored."""
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    rows = merge_case_steps(
+        CaseRow(
+            signal_id=sid,
+            municipality=e.municipality,
+            state=e.data.state.value,
+            state_at=e.data.recorded_at,
+            received_at=e.data.received_at,
+            first_contact_at=e.data.recorded_at if is_first_contact(e.data.step) else None,
+            first_contact_route=e.data.route.value if is_first_contact(e.data.step) else None,
+        )
+        for sid, e in zip(ids, events, strict=True)
+    )
+    if not rows:
+        return
+    await conn.execute(
+        """
+        INSERT INTO cases AS c (signal_id, municipality, state, state_at, received_at,
+                                first_contact_at, first_contact_route)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                             $5::timestamptz[], $6::timestamptz[], $7::text[])
+        ON CONFLICT (signal_id) DO UPDATE SET
+            state = CASE WHEN EXCLUDED.state_at >= c.state_at THEN EXCLUDED.state
+                         ELSE c.state END,
+            state_at = GREATEST(c.state_at, EXCLUDED.state_at),
+            first_contact_route = CASE
+                WHEN EXCLUDED.first_contact_at IS NOT NULL
+                     AND (c.first_contact_at IS NULL
+                          OR EXCLUDED.first_contact_at < c.first_contact_at)
+                THEN EXCLUDED.first_contact_route ELSE c.first_contact_route END,
+            first_contact_at = LEAST(c.first_contact_at, EXCLUDED.first_contact_at)
+        """,
+        [r.signal_id for r in rows],
+        [r.municipality for r in rows],
+        [r.state for r in rows],
+        [r.state_at for r in rows],
+        [r.received_at for r in rows],
+        [r.first_contact_at for r in rows],
+        [r.first_contact_route for r in rows],
+    )
+
+
+async def record_deadline_missed_batch(conn: DbConnection, events: Events) -> None:
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    await _insert(
+        conn,
+        "deadlines_missed",
+        {
+            "signal_id": "uuid",
+            "first_contact_due": "timestamptz",
+            "municipality": "text",
+            "route": "text",
+            "priority": "text",
+            "detected_at": "timestamptz",
+        },
+        (
+            (
+                sid,
+                e.data.first_contact_due,
+                e.municipality,
+                e.data.route.value,
+                e.data.priority.value,
+                e.data.detected_at,
+            )
+            for sid, e in zip(ids, events, strict=True)
+        ),
+        key=2,
+    )
+
+
+_SIGNAL_AT = {"signal_id": "uuid", "municipality": "text"}
+
+
+async def record_acute_alert_batch(conn: DbConnection, events: Events) -> None:
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    await _insert(
+        conn,
+        "acute_alerts",
+        {**_SIGNAL_AT, "raised_at": "timestamptz"},
+        ((sid, e.municipality, e.data.raised_at) for sid, e in zip(ids, events, strict=True)),
+    )
+
+
+async def record_possible_acute_alert_batch(conn: DbConnection, events: Events) -> None:
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    await _insert(
+        conn,
+        "possible_acute_alerts",
+        {**_SIGNAL_AT, "raised_at": "timestamptz"},
+        ((sid, e.municipality, e.data.raised_at) for sid, e in zip(ids, events, strict=True)),
+    )
+
+
+async def record_review_missed_batch(conn: DbConnection, events: Events) -> None:
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    await _insert(
+        conn,
+        "possible_acute_reviews_missed",
+        {**_SIGNAL_AT, "detected_at": "timestamptz"},
+        ((sid, e.municipality, e.data.detected_at) for sid, e in zip(ids, events, strict=True)),
+    )
+
+
+async def record_notification_batch(conn: DbConnection, events: Events) -> None:
+    await _insert(
+        conn,
+        "notification_outcomes",
+        {
+            "notification_id": "uuid",
+            "status": "text",
+            "municipality": "text",
+            "template": "text",
+            "channel": "text",
+            "at": "timestamptz",
+        },
+        (
+            (
+                e.data.notification_id,
+                e.data.status.value,
+                e.municipality,
+                e.data.template,
+                e.data.channel.value,
+                e.data.at,
+            )
+            for e in events
+        ),
+        key=2,
+    )
+
+
+async def record_rejection_batch(conn: DbConnection, events: Events) -> None:
+    await _insert(
+        conn,
+        "partner_rejections",
+        {
+            "partner": "text",
+            "partner_event_id": "text",
+            "municipality": "text",
+            "reason": "text",
+            "rejected_at": "timestamptz",
+        },
+        (
+            (
+                e.data.partner,
+                e.data.partner_event_id,
+                e.municipality,
+                e.data.reason,
+                e.data.rejected_at,
+            )
+            for e in events
+        ),
+        key=2,
+    )
+
+
+async def record_referral_batch(conn: DbConnection, events: Events) -> None:
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    await _insert(
+        conn,
+        "referral_changes",
+        {
+            "referral_id": "uuid",
+            "version": "int",
+            "signal_id": "uuid",
+            "municipality": "text",
+            "status": "text",
+            "escalated": "boolean",
+            "at": "timestamptz",
+        },
+        (
+            (
+                e.data.referral_id,
+                e.data.version,
+                sid,
+                e.municipality,
+                e.data.status.value,
+                e.data.escalated,
+                e.data.changed_at,
+            )
+            for sid, e in zip(ids, events, strict=True)
+        ),
+        key=2,
+    )
+
+
+async def record_match_batch(conn: DbConnection, events: Events) -> None:
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    await _insert(
+        conn,
+        "match_changes",
+        {
+            "match_request_id": "uuid",
+            "attempt": "int",
+            "version": "int",
+            "status": "text",
+            "signal_id": "uuid",
+            "municipality": "text",
+            "failed_constraint": "text",
+            "at": "timestamptz",
+            "requested_at": "timestamptz",
+            "need": "text",
+        },
+        (
+            (
+                m.match_request_id,
+                m.attempt,
+                m.version,
+                m.status.value,
+                sid,
+                e.municipality,
+                m.failed_constraint.value if m.failed_constraint else None,
+                m.changed_at,
+                m.requested_at,
+                m.needs[0].value if m.needs else None,  # as record_match
+            )
+            for sid, e in zip(ids, events, strict=True)
+            for m in (e.data,)
+        ),
+        key=4,
+    )
+
+
+async def record_gap_batch(conn: DbConnection, events: Events) -> None:
+    ids = await _linkables(conn, [e.data.signal_id for e in events])
+    await _insert(
+        conn,
+        "referral_gaps",
+        {
+            "signal_id": "uuid",
+            "need": "text",
+            "municipality": "text",
+            "reason": "text",
+            "detected_at": "timestamptz",
+        },
+        (
+            (sid, e.data.need.value, e.municipality, e.data.reason.value, e.data.detected_at)
+            for sid, e in zip(ids, events, strict=True)
+        ),
+        key=2,
+    )
+
+
+async def record_erasure_batch(conn: DbConnection, events: Events) -> None:
+    """record_erasure for a batch: the locks of its signals taken in the order of their keys
+    (as `_linkables` takes its shared ones), the tombstones in one statement, and one UPDATE
+    per read model that gives each erased signal's rows a random id of their own. A signal
+    erased twice in the batch: the second finds nothing left under its id, as one by one."""
+    people = keep_first(
+        (e.data.signal_id, uuid4()) for e in events if e.data.scope is ErasureScope.PERSON
+    )
+    if not people:
+        return
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, k)"
+        " FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest($2::text[]) AS s) AS keys"
+        " ORDER BY k",
+        ERASURE_LOCK,
+        [str(signal_id) for signal_id, _ in people],
+    )
+    await _insert(conn, "erased_signals", {"signal_id": "uuid"}, [(s,) for s, _ in people])
+    erased = [signal_id for signal_id, _ in people]
+    anonymous = [anon for _, anon in people]
+    for table in _SIGNAL_TABLES:
+        await conn.execute(
+            f"UPDATE {table} AS t SET signal_id = m.anonymous"  # noqa: S608 - a constant
+            " FROM unnest($1::uuid[], $2::uuid[]) AS m(erased, anonymous)"
+            " WHERE t.signal_id = m.erased",
+            erased,
             anonymous,
         )
