@@ -154,7 +154,9 @@ class Service:
             registry=self.metrics,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        self._outbox_metrics = OutboxMetrics(self.metrics)
+        # an `api` process never relays: without the relay's series (relay active 0, backlog 0)
+        # "no replica relays" is judged by the processes that can (SignaalpuntNoOutboxRelay)
+        self._outbox_metrics = OutboxMetrics(self.metrics) if self.role != "api" else None
         self.stages: list[ConsumerStage] = []
         self._pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
@@ -300,7 +302,7 @@ class Service:
         self._pool = await create_pool(dsn, self.settings.schema_name, size=size)
 
     async def start_relay(self) -> None:
-        if self._stopping or self.role == "api":
+        if self._stopping or self._outbox_metrics is None:
             # a stop came while the broker started: nothing new starts now; or another
             # process relays (role `relay`): this one only writes the outbox
             self._startup_done.set()
