@@ -498,7 +498,7 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
                 "ports": [{"port": service.port, "protocol": "TCP"}],
             }
         )
-    return [
+    objects: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
@@ -564,7 +564,9 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
                 "ingress": ingress,
             },
         },
-    ] + (_relay_objects(service) if service.name in RELAY_PROCESSES else [])
+    ]
+    relay = _relay_objects(service) if service.name in RELAY_PROCESSES else []
+    return objects + relay
 
 
 def _console_config(services: list[Service]) -> dict[str, str]:
