@@ -20,6 +20,8 @@ from signaalpunt_runtime.workers import (
     exit_status,
 )
 
+from .apps.counter_app import build, probe_topic
+
 
 def _ready(ok: bool) -> Answer:
     body = {"status": "ok" if ok else "unavailable", "checks": {"postgres": "ok"}}
@@ -84,3 +86,18 @@ def test_role_and_workers_are_settings_of_each_service(monkeypatch: pytest.Monke
     monkeypatch.setenv("SIGNAALPUNT_SERVICE_ROLE", "consumers")
     with pytest.raises(ValidationError):
         ServiceSettings(service_name="counter")
+
+
+def test_a_relay_process_joins_no_consumer_group_and_needs_both() -> None:
+    topic = probe_topic("roles.probe.v1", "counter")
+    relay = build(settings=ServiceSettings(service_name="counter", role="relay"), input_topic=topic)
+    assert relay.stages == []
+    assert relay.needs == ["postgres", "kafka"]
+    assert relay.metrics.get_sample_value("signaalpunt_outbox_relay_active") == 0
+
+
+def test_an_api_process_has_no_relay_and_no_relay_metrics() -> None:
+    topic = probe_topic("roles.probe.v1", "counter")
+    api = build(settings=ServiceSettings(service_name="counter", role="api"), input_topic=topic)
+    assert len(api.stages) == 1
+    assert api.metrics.get_sample_value("signaalpunt_outbox_relay_active") is None
