@@ -319,3 +319,20 @@ async def outbox_keys(setup: Setup) -> list[str]:
     finally:
         await conn.close()
     return [r["key"] for r in rows]
+
+
+async def test_a_worker_that_dies_stops_the_replica(setup: Setup) -> None:
+    replica = setup.intake("worker-dies", http_workers="2")
+    replica.process.start()
+    try:
+        await ready(replica)
+        first, second = children(replica.pid)
+        os.kill(first, signal.SIGKILL)
+        assert replica.process.proc is not None
+        # not restarted: the replica exits with the worker's status, the other worker stopped
+        assert replica.process.proc.wait(timeout=90) == 128 + signal.SIGKILL
+        assert not Path(f"/proc/{second}").exists(), "the other worker lives on"
+    finally:
+        replica.process.stop()
+    log = (replica.process.log_dir / "run-1.log").read_text()
+    assert "worker exited; stopping the replica" in log
