@@ -303,8 +303,8 @@ class Service:
 
     async def start_relay(self) -> None:
         if self._stopping or self._outbox_metrics is None:
-            # a stop came while the broker started: nothing new starts now; or another
-            # process relays (role `relay`): this one only writes the outbox
+            # a stop came while the broker started: nothing new starts now; or this is an
+            # `api` process: it only writes the outbox, a process in role `relay` publishes it
             self._startup_done.set()
             return
         self.relay = OutboxRelay(
