@@ -2,7 +2,10 @@
 k8s/base/generated/, so they cannot drift from it (`make deploy-check` fails when they are stale):
 
 - per service (every folder under services/): ServiceAccount, ConfigMap, Deployment, Service,
-  PodDisruptionBudget, KEDA ScaledObject, ServiceMonitor and its NetworkPolicy;
+  PodDisruptionBudget, KEDA ScaledObject, ServiceMonitor and its NetworkPolicy; for the services
+  whose outbox relay runs in a process of its own (`RELAY_PROCESSES`), a `<service>-relay`
+  Deployment of the same image in role `relay` with its Service, PodDisruptionBudget,
+  ServiceMonitor and NetworkPolicy (the service's own pods then run in role `api`);
 - a Strimzi KafkaTopic per registry topic and dead-letter topic (replicas and min.insync.replicas
   from `TopicSettings`: production's 3 and 2 in the base; the development overlay patches 1 and 1);
 - a Strimzi KafkaUser per service and per partner with exactly its ACLs (`kafka_acls`);
@@ -73,6 +76,10 @@ CONSOLE_SECRETS = (
     ("session_secret", "session-secret"),
     ("oidc_client_secret", "oidc-client-secret"),
 )
+# the services whose outbox relay runs in pods of its own (role `relay`, ServiceSettings.role):
+# intake's relay cost its API ~0.45 M CPU instructions per signal in the same process
+# (docs/intake.md). Two relay pods: one holds the relay lock, the other takes over when it goes.
+RELAY_PROCESSES = frozenset({"intake"})
 EDGE_SERVICES = frozenset({"intake", "triage", "notifications", "referral", "matching"})
 # settings that are secrets although typed as plain values (none yet) and secrets shared by
 # several services (one Secret, one key rotation)
@@ -180,6 +187,8 @@ def _config(service: Service) -> dict[str, str]:
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "0.1",
     }
+    if service.name in RELAY_PROCESSES:
+        config[service.env("role")] = "api"  # the relay pods (role relay) publish the outbox
     if "jwks_url" in fields:
         config[service.env("jwks_url")] = "https://login.signaalpunt.example/.well-known/jwks.json"
         config[service.env("token_issuer")] = "https://login.signaalpunt.example"
@@ -275,20 +284,27 @@ def _deployment(
     secrets: list[dict[str, Any]],
     *,
     cas: bool = True,
+    of: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A Deployment of the one image: non-root, read-only root filesystem, no service account
-    token, spread over zones, probes on the management port, secrets as read-only files."""
+    token, spread over zones, probes on the management port, secrets as read-only files. `of`:
+    another process of that service (its relay): its account and settings, with `env` on top,
+    and no API port."""
     labels = {"app.kubernetes.io/name": name, **PART_OF}
     extra = _ca_volumes() if cas else []
+    owner = of or name
+    api = [] if of else [{"name": "http", "containerPort": port, "protocol": "TCP"}]
     container = {
         "name": name,
         "image": "signaalpunt",
         "command": ["python", "-m", module],
         "ports": [
-            {"name": "http", "containerPort": port, "protocol": "TCP"},
+            *api,
             {"name": "management", "containerPort": management_port, "protocol": "TCP"},
         ],
-        "envFrom": [{"configMapRef": {"name": f"{name}-config"}}],
+        "envFrom": [{"configMapRef": {"name": f"{owner}-config"}}],
+        **({"env": [{"name": k, "value": v} for k, v in (env or {}).items()]} if env else {}),
         "resources": RESOURCES.get(name, DEFAULT_RESOURCES),
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -308,7 +324,7 @@ def _deployment(
         *(volume for volume, _mount in extra),
     ]
     pod = {
-        "serviceAccountName": name,
+        "serviceAccountName": owner,
         "automountServiceAccountToken": False,
         # uvicorn's graceful shutdown takes up to 30 s (handled offsets committed)
         "terminationGracePeriodSeconds": 45,
@@ -387,20 +403,80 @@ def _scaled_object(registry: TopicRegistry, service: Service) -> dict[str, Any]:
     }
 
 
+def _monitoring_ingress(port: int) -> dict[str, Any]:
+    """Prometheus scrapes /metrics on the management port; nobody else reaches that port."""
+    return {
+        "from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+        "ports": [{"port": port, "protocol": "TCP"}],
+    }
+
+
+def _relay_objects(service: Service) -> list[dict[str, Any]]:
+    """The service's outbox relay as pods of their own (role `relay`): the service's account,
+    settings and secrets (its Kafka principal publishes), the management port alone."""
+    name = f"{service.name}-relay"
+    labels = {"app.kubernetes.io/name": name, **PART_OF}
+    selector = {"matchLabels": {"app.kubernetes.io/name": name}}
+    management = service.management_port
+    return [
+        _deployment(
+            name,
+            f"{service.package}.main",
+            service.port,
+            management,
+            _service_secrets(service),
+            of=service.name,
+            env={service.env("role"): "relay"},
+        ),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "selector": {"app.kubernetes.io/name": name},
+                "ports": [
+                    {
+                        "name": "management",
+                        "port": management,
+                        "targetPort": "management",
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"minAvailable": 1, "selector": selector},
+        },
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "selector": selector,
+                "endpoints": [{"port": "management", "path": "/metrics", "interval": "15s"}],
+            },
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": f"{name}-ingress", "labels": labels},
+            "spec": {
+                "podSelector": selector,
+                "policyTypes": ["Ingress"],
+                "ingress": [_monitoring_ingress(management)],
+            },
+        },
+    ]
+
+
 def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str, Any]]:
     labels = _labels(service)
-    ingress: list[dict[str, Any]] = [
-        {  # Prometheus scrapes /metrics on the management port; nobody else reaches that port
-            "from": [
-                {
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
-                    }
-                }
-            ],
-            "ports": [{"port": service.management_port, "protocol": "TCP"}],
-        }
-    ]
+    ingress: list[dict[str, Any]] = [_monitoring_ingress(service.management_port)]
     if service.name in EDGE_SERVICES:
         ingress.append(
             {
@@ -422,7 +498,7 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
                 "ports": [{"port": service.port, "protocol": "TCP"}],
             }
         )
-    return [
+    objects: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
@@ -489,6 +565,8 @@ def _service_objects(registry: TopicRegistry, service: Service) -> list[dict[str
             },
         },
     ]
+    relay = _relay_objects(service) if service.name in RELAY_PROCESSES else []
+    return objects + relay
 
 
 def _console_config(services: list[Service]) -> dict[str, str]:

@@ -18,6 +18,11 @@ of its own (`serving.py`), `/livez` (the process and its event loop), `/readyz` 
 the service `needs` answers; a paused consumer is reported and alerted on, never unready),
 `/startupz`, `/metrics` (the service's own Prometheus registry) and the docs (OpenAPI, AsyncAPI
 at `/docs/asyncapi`), with graceful shutdown on SIGTERM.
+
+What a process does is its role (`ServiceSettings.role`): `all` of the above; `api` without the
+relay (another process relays: the outbox waits for it); `relay` the relay alone, with the
+management port (ready when the relay can reach PostgreSQL and Kafka), no API and no consumers.
+With `http_workers` above 1 the process is a supervisor of that many workers (`workers.py`).
 """
 
 from __future__ import annotations
@@ -107,7 +112,10 @@ class Service:
         unknown = set(needs) - {"postgres", "kafka"}
         if unknown:
             raise ValueError(f"unknown readiness needs: {sorted(unknown)}")
-        self.needs = list(needs)
+        self.role = settings.role
+        # a relay process is there to move the outbox to Kafka: it needs both, whatever the
+        # service's API needs
+        self.needs = ["postgres", "kafka"] if self.role == "relay" else list(needs)
         self.started = False
         self._broker_starting = False
         self._startup_done = asyncio.Event()
@@ -146,7 +154,9 @@ class Service:
             registry=self.metrics,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        self._outbox_metrics = OutboxMetrics(self.metrics)
+        # an `api` process never relays: without the relay's series (relay active 0, backlog 0)
+        # "no replica relays" is judged by the processes that can (SignaalpuntNoOutboxRelay)
+        self._outbox_metrics = OutboxMetrics(self.metrics) if self.role != "api" else None
         self.stages: list[ConsumerStage] = []
         self._pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
@@ -200,6 +210,8 @@ class Service:
             )
 
         def register(handler: Handler) -> Handler:
+            if self.role == "relay":  # a relay process joins no consumer group
+                return handler
             stage: ConsumerStage = ConsumerStage(
                 topic=topic,
                 group=group,
@@ -235,7 +247,9 @@ class Service:
         self._broker_starting = False
         self._startup_done.clear()
         await self._wait_for_database()
-        for start in self._on_start:
+        # the service's own resources (group commits, jobs, caches) serve its API and consumers,
+        # which a relay process does not run
+        for start in self._on_start if self.role != "relay" else ():
             await start()
         self._broker_starting = True  # the broker starts its consumers next
 
@@ -282,12 +296,15 @@ class Service:
                 await upgrade_async(path, dsn, schema)
             if self.migrations is not None:
                 await upgrade_async(self.migrations, dsn, self.settings.schema_name)
-        self._pool = await create_pool(
-            dsn, self.settings.schema_name, size=self.settings.database_pool_size
-        )
+        # a relay process uses the pool for its readiness check only (the relay has a
+        # connection of its own)
+        size = 1 if self.role == "relay" else self.settings.database_pool_size
+        self._pool = await create_pool(dsn, self.settings.schema_name, size=size)
 
     async def start_relay(self) -> None:
-        if self._stopping:  # a stop came while the broker started: nothing new starts now
+        if self._stopping or self._outbox_metrics is None:
+            # a stop came while the broker started: nothing new starts now; or this is an
+            # `api` process: it only writes the outbox, a process in role `relay` publishes it
             self._startup_done.set()
             return
         self.relay = OutboxRelay(
@@ -331,7 +348,8 @@ class Service:
             await self.relay.stop()
 
     async def stop_database(self) -> None:
-        for stop in reversed(self._on_stop):  # last started, first stopped
+        stops = reversed(self._on_stop) if self.role != "relay" else ()
+        for stop in stops:  # last started, first stopped
             await stop()
         if self._pool is not None:
             await self._pool.close()
@@ -358,7 +376,15 @@ class Service:
         }
         if paused:
             checks["paused_consumers"] = paused
-        checks["outbox_relay"] = "active" if self.relay and self.relay.active else "standby"
+        # informational (never a reason to be unready): a standby relay waits for the lock, and
+        # with role `api` another process relays
+        checks["outbox_relay"] = (
+            "elsewhere"
+            if self.role == "api"
+            else "active"
+            if self.relay and self.relay.active
+            else "standby"
+        )
         # informational: a replica may rightly hold no partitions (more replicas than
         # partitions), so an empty assignment does not make the service unhealthy
         checks["consumers"] = {
@@ -469,7 +495,7 @@ class Service:
                 management_ports={self.settings.management_port},
             )
 
-        if http is None:
+        if http is None or self.role == "relay":  # a relay process serves no API
             return face(_no_api)
         requests = self._http_requests
         by_labels: dict[tuple[str, str, int], Histogram] = {}
@@ -553,7 +579,9 @@ class Service:
         port: int | None = None,
         management_port: int | None = None,
     ) -> None:
-        """Serve the app on its API and management ports (SIGTERM/SIGINT → graceful shutdown)."""
+        """Serve the app on its API and management ports (SIGTERM/SIGINT → graceful shutdown):
+        a relay process on its management port alone; with `http_workers` above 1 in that many
+        worker processes (`workers.py`)."""
         # Everything built at start-up (the app, the models, the imported modules) is moved out
         # of the collector's sight, and the youngest generation is collected per 50,000 new
         # objects instead of 700: a request makes some thousands of short-lived objects that
@@ -564,10 +592,15 @@ class Service:
         serve(
             app if app is not None else self.asgi_app(),
             host=self.settings.http_host,
-            port=port if port is not None else self.settings.http_port,
+            port=None
+            if self.role == "relay"
+            else port
+            if port is not None
+            else self.settings.http_port,
             management_port=(
                 management_port if management_port is not None else self.settings.management_port
             ),
+            workers=self.settings.http_workers,
             max_header_bytes=self.settings.max_header_bytes,
         )
 

@@ -6,7 +6,8 @@ the health details and the docs are not for the internet.
 One uvicorn server listens on both sockets with one app (`ServiceApp`): one lifespan (broker,
 database, relay start once), one graceful shutdown on SIGTERM. A request goes to the management
 face when it arrived on the management socket (`scope["server"]`, the local address), else to
-the API face.
+the API face. A relay process (`ServiceSettings.role`) listens on the management socket alone; with
+several workers per replica the sockets are bound here once and shared (`workers.py`).
 
     app = service.asgi_app(http=api)
     async with serving(app, host="127.0.0.1") as served:   # tests: both ports picked freely
@@ -109,15 +110,19 @@ def _server(app: ASGIApp, host: str, port: int, options: dict[str, Any]) -> Any:
     return uvicorn.Server(uvicorn.Config(app, **config))
 
 
-def _sockets(app: ServiceApp, host: str, port: int, management_port: int) -> list[socket.socket]:
-    api = bind(host, port)
+def _sockets(
+    app: ServiceApp, host: str, port: int | None, management_port: int
+) -> list[socket.socket]:
+    """The API socket (none when `port` is None: a relay process) and the management socket."""
+    api = [] if port is None else [bind(host, port)]
     try:
         management = bind(host, management_port)
     except BaseException:
-        api.close()
+        for sock in api:
+            sock.close()
         raise
     app.management_ports.add(int(management.getsockname()[1]))
-    return [api, management]
+    return [*api, management]
 
 
 @asynccontextmanager
@@ -152,10 +157,34 @@ async def serving(
                 sock.close()
 
 
-def run(app: ServiceApp, *, host: str, port: int, management_port: int, **options: Any) -> None:
-    """Serve `app` on its two ports until SIGTERM/SIGINT (graceful shutdown)."""
+def run(
+    app: ServiceApp,
+    *,
+    host: str,
+    port: int | None,
+    management_port: int,
+    workers: int = 1,
+    **options: Any,
+) -> None:
+    """Serve `app` on its two ports (its management port alone when `port` is None) until
+    SIGTERM/SIGINT (graceful shutdown); with `workers` above 1 in that many worker processes."""
+    if workers > 1:
+        from .workers import run_workers  # noqa: PLC0415 - only a supervisor needs it
+
+        if port is None:
+            raise ValueError("workers share an API port: a process without one has one worker")
+        sys.exit(
+            run_workers(
+                app,
+                host=host,
+                port=port,
+                management_port=management_port,
+                workers=workers,
+                **options,
+            )
+        )
     sockets = _sockets(app, host, port, management_port)
-    server = _server(app, host, port, options)
+    server = _server(app, host, port if port is not None else management_port, options)
     _servers.append(server)
     server.run(sockets=sockets)
     if not server.started:

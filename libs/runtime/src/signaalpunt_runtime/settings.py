@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
@@ -105,6 +105,11 @@ class FileVariablesSettings(BaseSettings):
         )
 
 
+Role = Literal["all", "api", "relay"]
+"""What a service process does: `all` (its API, its consumers and its outbox relay), `api` (the
+API and the consumers; another process relays) or `relay` (the outbox relay alone)."""
+
+
 class ServiceSettings(FileVariablesSettings):
     # a refusal names the setting, never repeats the values (secrets among them)
     model_config = SettingsConfigDict(
@@ -185,6 +190,19 @@ class ServiceSettings(FileVariablesSettings):
         description="/livez, /readyz, /startupz, /metrics and the docs (never exposed publicly); "
         "default: the API port + 1000 (8101 → 9101), any free port when the API port is 0",
     )
+    role: Role = Field(
+        default="all",
+        description="all: API, consumers and outbox relay in one process; api: API and consumers, "
+        "the relay runs elsewhere; relay: the outbox relay alone (management port only) - the "
+        "same image as a process of its own, so relaying takes no CPU from the requests",
+    )
+    http_workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="worker processes per replica sharing the API port (workers.py); each is a "
+        "full process of its role, the management port answers for all of them",
+    )
     max_request_bytes: int = Field(
         default=64 * 1024,
         ge=1024,
@@ -258,6 +276,13 @@ class ServiceSettings(FileVariablesSettings):
             self.management_port = self.http_port + 1000 if self.http_port else 0
             if self.management_port > 65535:
                 raise ValueError("set MANAGEMENT_PORT: the API port + 1000 is no port")
+        return self
+
+    @model_validator(mode="after")
+    def _workers_serve_an_api(self) -> Self:
+        if self.role == "relay" and self.http_workers > 1:
+            # one relay per schema is active at a time: more relay processes only stand by
+            raise ValueError("a relay process has no API to share: HTTP_WORKERS must be 1")
         return self
 
     @model_validator(mode="after")
