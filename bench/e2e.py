@@ -866,7 +866,14 @@ def goals(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
         ),
         (
             "metrics rebuild of 50,000 signals < 60 s",
-            f"{rebuild['signals']:,} signals in {rebuild['seconds']} s",
+            f"{rebuild['signals']:,} signals in {rebuild['seconds']} s"
+            + (
+                # a run with a smaller history says what it would take, never that it is met
+                f" (50,000 at that rate: {50_000 * rebuild['seconds'] / rebuild['signals']:.0f} s;"
+                " measured at size by `bench/metrics_rebuild.py`)"
+                if rebuild["ok"] and 0 < rebuild["signals"] < 50_000
+                else ""
+            ),
             rebuild["ok"] and rebuild["signals"] >= 50_000 and rebuild["seconds"] < 60,
         ),
         (
