@@ -206,15 +206,9 @@ class Services:
         async with httpx.AsyncClient(timeout=3) as client:
             for name in self.ports:
                 while True:
-                    try:
-                        answer = await client.get(f"{self.management_url(name)}/readyz")
-                        checks[name] = answer.json()["checks"]
-                        if answer.status_code == 200 and all(
-                            checks[name].get("consumers", {}).values()
-                        ):
-                            break
-                    except (httpx.HTTPError, ValueError, KeyError):
-                        pass
+                    ready, checks[name] = await run_all.readiness(client, self.management_url(name))
+                    if ready:
+                        break
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"{name} not healthy; logs in {self.log_dir}")
                     await asyncio.sleep(0.5)

@@ -43,6 +43,14 @@ from demo_parts import notifications as notifications_part
 from demo_parts import referral as referral_part
 from dev_secrets import AUTH, PARTNER_JWKS, partner_signing_key
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from signaalpunt_access.dev_tokens import mint
 from signaalpunt_contracts import (
@@ -498,19 +506,28 @@ async def wait_for_health(urls: dict[str, str], seconds: float = 300) -> None:
     """Every service answers /readyz (on its management port, `urls`) with 200 and each of its
     consumers holds partitions (its group has settled), so no event waits for a rebalance."""
     deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient(timeout=2) as client:
-        for name, url in urls.items():
-            while True:
-                try:
-                    answer = await client.get(f"{url}/readyz")
-                    consumers = answer.json()["checks"].get("consumers", {})
-                    if answer.status_code == 200 and all(consumers.values()):
-                        break
-                except (httpx.HTTPError, ValueError, KeyError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not become healthy; see .local/demo-logs/")
-                await asyncio.sleep(0.5)
+    # a bar while they start (half a minute to minutes on a fresh machine): the story only
+    # begins once every service is ready
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress as bar:
+        async with httpx.AsyncClient(timeout=2) as client:
+            task = bar.add_task("Waiting for the services to be ready", total=len(urls))
+            for name, url in urls.items():
+                bar.update(task, description=f"Waiting for {name} to be ready")
+                while not (await run_all.readiness(client, url))[0]:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{name} did not become healthy; see .local/demo-logs/")
+                    await asyncio.sleep(0.5)
+                bar.advance(task)
+    console.print(f"[bold]Ready[/bold]: {', '.join(urls)}")
 
 
 async def _read_topic(bootstrap: str, topic: str, done: Any, seconds: float = 60) -> list[bytes]:

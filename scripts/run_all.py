@@ -14,7 +14,9 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import httpx
 from dev_secrets import AUTH, environment, register_dev_partners
 from signaalpunt_runtime.migrations import KEY_STORE
 from signaalpunt_runtime.settings import with_query
@@ -167,6 +169,18 @@ def start_console(
             )
         )
     return procs
+
+
+async def readiness(client: httpx.AsyncClient, management_url: str) -> tuple[bool, dict[str, Any]]:
+    """Whether a service is ready, with its checks: /readyz (on its management port) answers 200
+    and each of its consumers holds partitions (its group has settled, so no event waits for a
+    rebalance). Not answering, or not yet: False (and the checks it gave, if any)."""
+    try:
+        answer = await client.get(f"{management_url}/readyz")
+        checks: dict[str, Any] = answer.json()["checks"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False, {}
+    return answer.status_code == 200 and all(checks.get("consumers", {}).values()), checks
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
