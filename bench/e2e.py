@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,6 +80,10 @@ DRAIN_LIMIT = float(os.environ.get("BENCH_E2E_DRAIN_LIMIT", "900"))
 HTTP_REQUESTS = int(os.environ.get("BENCH_E2E_HTTP_REQUESTS", "1500"))
 RAW_EVENTS = int(os.environ.get("BENCH_E2E_RAW_EVENTS", "10000"))
 LOG_LEVEL = os.environ.get("BENCH_E2E_LOG_LEVEL", "INFO")
+SAMPLED_DRAIN = int(os.environ.get("BENCH_E2E_SAMPLED_DRAIN", str(DRAINS[0] if DRAINS else 0)))
+"""A drain of this many events again with the services restarted under trace sampling (0: none)"""
+SAMPLING = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+"""One trace in ten kept, by the OpenTelemetry SDK's standard settings (always on otherwise)"""
 CONCURRENCIES = (32, 64, 128)
 GP = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
 POSTCODES = ("4531 AB", "4532 EF", "4533 AB", "4535 CD", "4561 AA", "4501 AA")
@@ -421,7 +425,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def services() -> Iterator[tuple[dict[str, str], CpuMeter, list[subprocess.Popen[bytes]]]]:
+def services(
+    sampling: Mapping[str, str] | None = None,
+) -> Iterator[tuple[dict[str, str], CpuMeter, list[subprocess.Popen[bytes]]]]:
     ports = {name: free_port() for name, _, _ in run_all.SERVICES}
     management = {name: free_port() for name, _, _ in run_all.SERVICES}
     sink_env, sinks = notifications_part.start_sinks()
@@ -434,6 +440,7 @@ def services() -> Iterator[tuple[dict[str, str], CpuMeter, list[subprocess.Popen
         # nor a rate limit: at 40 signals/s one team mailbox gets its hour's 1,000 messages in
         # 25 s and the rest wait by design, which is policy, not the pipeline's capacity
         "SIGNAALPUNT_NOTIFICATIONS_RATE_LIMIT": "100000000",
+        **(sampling or {}),
     }
     procs = run_all.start(
         {**sink_env, **extra},
@@ -886,6 +893,39 @@ def goals(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
     ]
 
 
+def sampling_section(report: dict[str, Any]) -> list[str]:
+    """The drain again with one trace in ten kept, next to the always-on drain of its size."""
+    if not report.get("sampled"):
+        return []
+    sampled = report["sampled"]["drain"]
+    same = [d for d in report["drains"] if d["events"] == sampled["events"]]
+    rows = [("always on", same[0])] if same else []
+    rows.append(("one trace in ten", sampled))
+
+    def pipeline(d: dict[str, Any]) -> float:
+        parts: dict[str, float] = d["cpu_ms_per_signal"]
+        return sum(ms for name, ms in parts.items() if name != "load generator")
+
+    lines = [
+        "## Trace sampling (the drain again, services restarted with "
+        + ", ".join(f"`{k}={v}`" for k, v in report["sampled"]["settings"].items())
+        + ")",
+        "",
+        "| tracing | backlog | end to end | CPU ms per signal, pipeline | by part |",
+        "|---|---:|---:|---:|---|",
+        *[
+            f"| {label} | {d['events']:,} | {d['end_to_end_per_second']}/s | "
+            f"{pipeline(d):.1f} | {_ms(d['cpu_ms_per_signal'])} |"
+            for label, d in rows
+        ],
+        "",
+    ]
+    if same:
+        ratio = pipeline(sampled) / max(pipeline(same[0]), 0.001)
+        lines += [f"Pipeline CPU per signal sampled ÷ always on: **{ratio:.2f}**.", ""]
+    return lines
+
+
 def _ms(parts: dict[str, float]) -> str:
     return ", ".join(f"{name} {ms:.1f}" for name, ms in parts.items())
 
@@ -970,6 +1010,7 @@ def markdown(report: dict[str, Any]) -> str:
             for s in report["ramp"]
         ],
         "",
+        *sampling_section(report),
         "## Metrics rebuild",
         "",
         f"{report['rebuild']['signals']:,} signals' events replayed into fresh read models in "
@@ -1005,17 +1046,34 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
+async def sampled_drain(meter: CpuMeter, count: int) -> dict[str, Any]:
+    """The same drain with every service keeping one trace in ten: what always-on tracing costs
+    per signal (issue 22: benchmarks report both sampling settings)."""
+    lag = Lag()
+    await lag.start()
+    try:
+        print("with one trace in ten kept:", flush=True)
+        return await drain(Run(Mix(), meter, lag), count)
+    finally:
+        await lag.stop()
+
+
 def main() -> int:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     with services() as (urls, meter, procs):
         measured = asyncio.run(measure(urls, meter))
         rebuild = rebuild_metrics(procs)
+    sampled = None
+    if SAMPLED_DRAIN:
+        with services(SAMPLING) as (_, meter, _):
+            sampled = asyncio.run(sampled_drain(meter, SAMPLED_DRAIN))
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
         "load_at_start": load,
         **measured,
         "rebuild": rebuild,
+        "sampled": {"settings": SAMPLING, "drain": sampled} if sampled else None,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "e2e.json").write_text(json.dumps(report, indent=2, default=str) + "\n")

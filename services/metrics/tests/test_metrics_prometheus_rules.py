@@ -45,9 +45,13 @@ def test_every_service_of_make_run_is_scraped_in_both_configurations() -> None:
         _jobs(PROMETHEUS / "prometheus.local.yml"),
     )
     assert set(compose) == set(local)
+    # a service's relay process (role relay, compose's `<service>-relay`) is that service's too
+    containers = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
+    relays = {c.removesuffix("-relay") for c in containers if c.endswith("-relay")}
     for name, port in _services().items():
         management = port + 1000  # /metrics is on the management port, never the API's
-        assert compose[name] == [f"{name}:{management}"]
+        relay = [f"{name}-relay:{management}"] if name in relays else []
+        assert compose[name] == [f"{name}:{management}", *relay]
         assert local[name] == [f"127.0.0.1:{management}"]
 
 
