@@ -5,13 +5,12 @@ the next round (its messages go one at a time, in order) without holding anyone 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from uuid import uuid4
 
 import pytest
-import pytest_asyncio
 from notifications_harness import (
     PARTNER_URN,
     Running,
@@ -20,37 +19,21 @@ from notifications_harness import (
     eventually,
     outcomes,
     rejected,
-    running_notifications,
 )
 from signaalpunt_notifications.domain import RateLimit
 from signaalpunt_notifications.sinks import Sinks
-from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 
 @pytest.fixture(scope="module")
 def sinks() -> Iterator[Sinks]:
-    # this partner's endpoint is down for now: a transient failure, retried later
+    """The receivers of this module's service (conftest's `notifications`): this partner's
+    endpoint is down for now, a transient failure, retried later."""
     running = Sinks(responder=lambda path, _h, _b: 503 if path.endswith("/huisartsen") else 200)
     yield running.start()
     running.stop()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def notifications(
-    infra: Infra,
-    kafka_topics: TopicFactory,
-    database_url: str,
-    sinks: Sinks,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Running]:
-    folder = tmp_path_factory.mktemp("sender-batches")
-    async with running_notifications(
-        infra, kafka_topics, database_url, sinks, folder, sender_batch_size=50
-    ) as running:
-        yield running
-
-
-async def test_one_round_sends_a_batch_within_the_rate_limit_in_order_per_recipient(
+async def test_one_round_sends_a_batch_within_the_rate_limit_and_a_failing_partner_waits(
     notifications: Running, sinks: Sinks
 ) -> None:
     sender = notifications.notifications.sender
