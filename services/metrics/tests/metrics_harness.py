@@ -7,8 +7,8 @@ import asyncio
 import dataclasses
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -180,3 +180,34 @@ async def private_topics(
         copies[f.name] = await create(topic, topic.name, consumers=consumers)
     topics = MetricsTopics(**copies)
     return topics, list(copies.values())
+
+
+@asynccontextmanager
+async def harness_on_private_topics(
+    create: Callable[..., Awaitable[Any]],
+    bootstrap: str,
+    database_url: str,
+    *,
+    start: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> AsyncIterator[MetricsHarness]:
+    """A test module's harness: its own group and topics (`create` is the topic factory's
+    `private`), its producer running, the service started when `start`; all stopped after."""
+    group = private_group()
+    topics, watched = await private_topics(create, group)
+    harness = MetricsHarness(
+        bootstrap=bootstrap,
+        database_url=database_url,
+        topics=topics,
+        watched=watched,
+        group=group,
+        settings=settings,
+    )
+    await harness.producer.start()
+    try:
+        if start:
+            await harness.start()
+        yield harness
+    finally:
+        await harness.stop()
+        await harness.producer.stop()

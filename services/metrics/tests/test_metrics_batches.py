@@ -24,7 +24,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 import pytest_asyncio
-from metrics_harness import MetricsHarness, private_group, private_topics
+from metrics_harness import MetricsHarness, harness_on_private_topics
 from metrics_mix import Item, Mix, mixed_stream
 from signaalpunt_contracts import Envelope, ErasureReason, ErasureScope, SignalErasedV1
 from signaalpunt_metrics import repository
@@ -246,19 +246,12 @@ async def test_batches_give_the_same_read_models_as_one_by_one(
 async def metrics(
     infra: Infra, kafka_topics: TopicFactory, database_url: str
 ) -> AsyncIterator[MetricsHarness]:
-    group = private_group()
-    topics, watched = await private_topics(kafka_topics.private, group)
-    harness = MetricsHarness(
-        bootstrap=infra.kafka_bootstrap,
-        database_url=database_url,
-        topics=topics,
-        watched=watched,
-        group=group,
-    )
-    await harness.producer.start()
-    yield harness
-    await harness.stop()
-    await harness.producer.stop()
+    async with harness_on_private_topics(
+        kafka_topics.private,
+        infra.kafka_bootstrap,
+        database_url,
+    ) as harness:
+        yield harness
 
 
 def _caught_up(group: str) -> Callable[[dict[Any, float]], bool]:

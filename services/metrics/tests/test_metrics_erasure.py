@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest_asyncio
-from metrics_harness import MetricsHarness, private_group, private_topics
+from metrics_harness import MetricsHarness, harness_on_private_topics
 from metrics_scenario import TERNEUZEN, Step, match, received, triaged
 from signaalpunt_contracts import Envelope, ErasureReason, ErasureScope, SignalErasedV1
 from signaalpunt_metrics import repository
@@ -21,21 +21,14 @@ from signaalpunt_testkit.tombstones import expire_as_intake_does
 async def metrics(
     infra: Infra, kafka_topics: TopicFactory, database_url: str
 ) -> AsyncIterator[MetricsHarness]:
-    group = private_group()
-    topics, watched = await private_topics(kafka_topics.private, group)
-    harness = MetricsHarness(
-        bootstrap=infra.kafka_bootstrap,
-        database_url=database_url,
-        topics=topics,
-        watched=watched,
-        group=group,
+    async with harness_on_private_topics(
+        kafka_topics.private,
+        infra.kafka_bootstrap,
+        database_url,
+        start=True,
         settings={"tombstone_check_interval": 0.2},  # the tombstones' retention runs while we look
-    )
-    await harness.producer.start()
-    await harness.start()
-    yield harness
-    await harness.stop()
-    await harness.producer.stop()
+    ) as harness:
+        yield harness
 
 
 async def _count(harness: MetricsHarness, signal_id: UUID) -> tuple[int, int]:

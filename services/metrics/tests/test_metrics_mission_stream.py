@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest_asyncio
-from metrics_harness import MetricsHarness, private_group, private_topics
+from metrics_harness import MetricsHarness, harness_on_private_topics
 from metrics_scenario import MIDDELBURG, TERNEUZEN, key, received
 from metrics_tools import run, tool
 from signaalpunt_metrics.domain import SMALL_COUNT
@@ -28,20 +28,13 @@ COUNTS = (
 async def metrics(
     infra: Infra, kafka_topics: TopicFactory, database_url: str
 ) -> AsyncIterator[MetricsHarness]:
-    group = private_group()
-    topics, watched = await private_topics(kafka_topics.private, group)
-    harness = MetricsHarness(
-        bootstrap=infra.kafka_bootstrap,
-        database_url=database_url,
-        topics=topics,
-        watched=watched,
-        group=group,
-    )
-    await harness.producer.start()
-    await harness.start()
-    yield harness
-    await harness.stop()
-    await harness.producer.stop()
+    async with harness_on_private_topics(
+        kafka_topics.private,
+        infra.kafka_bootstrap,
+        database_url,
+        start=True,
+    ) as harness:
+        yield harness
 
 
 async def test_a_municipality_with_three_signals_in_a_day_publishes_no_count_for_it(

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest_asyncio
-from metrics_harness import MetricsHarness, private_group, private_topics, read_model_figures
+from metrics_harness import MetricsHarness, harness_on_private_topics, read_model_figures
 from metrics_scenario import EXPECTED_FINAL, EXPECTED_FIRST, Sample, key, scenario
 from metrics_tools import run, tool
 from rich.console import Console
@@ -28,19 +28,12 @@ async def metrics(
     infra: Infra, kafka_topics: TopicFactory, database_url: str
 ) -> AsyncIterator[MetricsHarness]:
     """The service on private topics and a private database; tests start and stop it."""
-    group = private_group()
-    topics, watched = await private_topics(kafka_topics.private, group)
-    harness = MetricsHarness(
-        bootstrap=infra.kafka_bootstrap,
-        database_url=database_url,
-        topics=topics,
-        watched=watched,
-        group=group,
-    )
-    await harness.producer.start()
-    yield harness
-    await harness.stop()
-    await harness.producer.stop()
+    async with harness_on_private_topics(
+        kafka_topics.private,
+        infra.kafka_bootstrap,
+        database_url,
+    ) as harness:
+        yield harness
 
 
 LIVE: dict[str, dict[Sample, float]] = {}
