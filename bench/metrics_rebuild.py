@@ -5,7 +5,9 @@ The stream is services/metrics/tests/metrics_mix.py's (received, triaged, case s
 notifications queued then sent, acute alerts, missed deadlines, referrals, matches, gaps,
 refusals; redeliveries and repeats; erasures), about 10.6 events per signal, on private topics
 `<prefix>.<topic>`. The rebuild runs in this process into a schema of its own, timed from its
-start to its swap; nothing else is measured.
+start to its swap. Then one refresh of the figures Prometheus reads (`ReadModelCollector`, every
+read model aggregated) is timed over the rebuilt models, against one plain count of the signals
+table in the same run: what the service's background refresh costs at that many signals.
 
     python bench/metrics_rebuild.py                       # fill, measure, drop (BENCH_SIGNALS)
     python bench/metrics_rebuild.py fill PREFIX           # fill topics once …
@@ -33,10 +35,12 @@ from typing import Any
 
 import asyncpg
 from signaalpunt_contracts import Topic, TopicRegistry
-from signaalpunt_metrics.config import MetricsSettings
+from signaalpunt_metrics.collector import ReadModelCollector
+from signaalpunt_metrics.config import MetricsSettings, load_goals, load_inhabitants
 from signaalpunt_metrics.handlers import MetricsTopics
 from signaalpunt_metrics.rebuild import rebuild
 from signaalpunt_runtime.broker_factory import make_producer
+from signaalpunt_runtime.database import create_pool
 from signaalpunt_runtime.logs import configure_logging
 from signaalpunt_runtime.topic_admin import delete_topics, ensure_topics
 from signaalpunt_runtime.topics_settings import TopicSettings
@@ -110,6 +114,7 @@ async def measure(prefix: str, label: str) -> dict[str, Any]:
     started = time.perf_counter()
     report = await rebuild(settings, prefixed(prefix))
     seconds = time.perf_counter() - started
+    refresh = await time_refresh(settings)
     conn = await asyncpg.connect(DATABASE)
     try:
         signals = int(await conn.fetchval(f"SELECT count(*) FROM {SCHEMA}.signals_received"))  # noqa: S608
@@ -131,6 +136,42 @@ async def measure(prefix: str, label: str) -> dict[str, Any]:
         "signals_per_second": round(signals / seconds, 1),
         "events_per_second": round(read / seconds, 1),
         "projected_seconds_for_50000_signals": round(50_000 / (signals / seconds), 1),
+        **refresh,
+    }
+
+
+async def time_refresh(settings: MetricsSettings, rounds: int = 5) -> dict[str, Any]:
+    """The median of `rounds` refreshes of every figure over the rebuilt read models, and of a
+    plain `count(*)` of the signals in the same connection pool (the baseline)."""
+    pool = await create_pool(DATABASE, SCHEMA, size=2)
+    collector = ReadModelCollector(
+        pool=lambda: pool,
+        offsets=None,
+        municipalities=load_inhabitants(settings.inhabitants_file),
+        goals=load_goals(settings.goals_file),
+        refresh_interval=settings.refresh_interval,
+    )
+
+    async def timed(work: Any) -> float:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await work()
+            times.append(time.perf_counter() - started)
+        return sorted(times)[rounds // 2]
+
+    async def count() -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT count(*) FROM signals_received")
+
+    try:
+        refresh, baseline = await timed(collector.refresh), await timed(count)
+    finally:
+        await pool.close()
+    return {
+        "refresh_ms": round(refresh * 1000, 1),
+        "count_ms": round(baseline * 1000, 1),
+        "refresh_interval_s": settings.refresh_interval,
     }
 
 
@@ -161,6 +202,21 @@ def record(entry: dict[str, Any]) -> None:
             f"| {e['seconds']} | {e['signals_per_second']:,.0f} | {e['events_per_second']:,.0f} "
             f"| {e['projected_seconds_for_50000_signals']} s | {e['load_average_1m']} |"
             for e in entries.values()
+        ],
+        "",
+        "One refresh of every figure over the rebuilt read models (median of five), against "
+        "one `count(*)` of the signals in the same run; the share of one core it takes at the "
+        "service's refresh interval:",
+        "",
+        "| run | signals | refresh | count(*) | refresh ÷ count | share of a core |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[
+            f"| {e['label']} | {e['signals']:,} | {e['refresh_ms']} ms | {e['count_ms']} ms "
+            f"| {e['refresh_ms'] / max(e['count_ms'], 0.1):.0f}× "
+            f"| {e['refresh_ms'] / 10 / e['refresh_interval_s']:.1f} % (every "
+            f"{e['refresh_interval_s']:g} s) |"
+            for e in entries.values()
+            if "refresh_ms" in e
         ],
         "",
         f"Machine: {entry['machine']}.",

@@ -740,6 +740,8 @@ async def system_scenario() -> dict[str, Any]:
         "SIGNAALPUNT_INTAKE_WEB_FORM_LIMIT": "100000",
         "SIGNAALPUNT_LOG_LEVEL": "INFO",
         "SIGNAALPUNT_TRIAGE_DEADLINE_CHECK_INTERVAL": "5",
+        # the story reads the figures right after the morning: no wait for a scrape interval
+        "SIGNAALPUNT_METRICS_REFRESH_INTERVAL": "2",
         # the volunteers' answer links point at the demo's own port
         "SIGNAALPUNT_MATCHING_PUBLIC_URL": urls["matching"],
     }

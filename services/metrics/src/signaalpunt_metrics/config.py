@@ -26,7 +26,9 @@ class MetricsSettings(ServiceSettings):
     inhabitants_file: Path = HERE / "inhabitants.yaml"
     goals_file: Path = HERE / "goals.yaml"
     refresh_interval: float = Field(
-        default=5.0,
+        # Prometheus scrapes every 15 s (deploy/prometheus): a refresh more often than that
+        # computes figures nobody reads, and each one reads every read model (docs/metrics.md)
+        default=15.0,
         ge=0.05,
         description="seconds between two refreshes of the figures, apart from the scrapes",
     )

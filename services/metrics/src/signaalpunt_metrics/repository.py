@@ -315,16 +315,30 @@ DURATIONS: tuple[Duration, ...] = (
 
 
 async def histogram(conn: DbConnection, duration: Duration) -> Rows:
-    """Per label set: cumulative count per bucket bound (`le`), total count and sum."""
+    """Per label set: cumulative count per bucket bound (`le`), total count and sum.
+
+    Each fact is counted once, in its bucket (`k`: how many bounds it stays within), and only
+    the few (label set, k) groups meet the bounds: joining every fact with every bound cost a
+    refresh 0.4 s at 100,000 signals. `width_bucket` over the negated bounds counts the bounds
+    `le` with seconds <= le, the inclusive upper bound Prometheus means."""
     labels = ", ".join(duration.labels)
+    bounds = sorted(duration.buckets)
     return await conn.fetch(
         f"""
-        SELECT {labels}, b.le, count(*) FILTER (WHERE d.seconds <= b.le) AS cumulative,
-               count(*) AS count, coalesce(sum(d.seconds), 0)::float8 AS sum
-        FROM ({duration.source}) AS d CROSS JOIN unnest($1::float8[]) AS b(le)
+        WITH counted AS (
+            SELECT {labels}, width_bucket(-d.seconds, $2::float8[]) AS k, count(*) AS n,
+                   sum(d.seconds) AS s
+            FROM ({duration.source}) AS d GROUP BY {labels}, k
+        )
+        SELECT {labels}, b.le,
+               coalesce(sum(c.n) FILTER (WHERE c.k >= $3 - b.i + 1), 0)::bigint AS cumulative,
+               sum(c.n)::bigint AS count, coalesce(sum(c.s), 0)::float8 AS sum
+        FROM counted AS c CROSS JOIN unnest($1::float8[]) WITH ORDINALITY AS b(le, i)
         GROUP BY {labels}, b.le ORDER BY {labels}, b.le
         """,  # noqa: S608 - the fragments are constants of this module, not input
-        list(duration.buckets),
+        bounds,
+        [-b for b in reversed(bounds)],
+        len(bounds),
     )
 
 
@@ -370,11 +384,13 @@ async def first_risk_groups(conn: DbConnection) -> Rows:
 
 
 async def current_routes(conn: DbConnection) -> Rows:
-    """Signals by their latest decision (after coordinators' changes): a gauge."""
+    """Signals by their latest decision (after coordinators' changes): a gauge. A decision is
+    the latest when no coordinator's change (decision > 1) of the same signal follows it; only
+    those few changes are looked up, not every signal's decisions sorted."""
     return await conn.fetch(
-        "SELECT municipality, route, count(*) AS n FROM ("
-        " SELECT DISTINCT ON (signal_id) municipality, route FROM triage_decisions"
-        " ORDER BY signal_id, decision DESC) AS latest GROUP BY 1, 2"
+        "SELECT municipality, route, count(*) AS n FROM triage_decisions AS t"
+        " WHERE NOT EXISTS (SELECT 1 FROM triage_decisions AS later WHERE later.decision > 1"
+        " AND later.signal_id = t.signal_id AND later.decision > t.decision) GROUP BY 1, 2"
     )
 
 
@@ -394,42 +410,39 @@ async def overrides(conn: DbConnection) -> Rows:
 
 async def open_by_state(conn: DbConnection) -> Rows:
     """Every signal known from any topic that is not closed, by state. Before its first case
-    step a signal is 'triaged' when a decision exists, else 'received'."""
+    step a signal is 'triaged' when a decision exists, else 'received'. Each signal is counted
+    from one place (its case, else its decisions, else its receipt), so no union of every
+    signal known has to be sorted."""
     return await conn.fetch(
         """
-        WITH known AS (
-            SELECT signal_id, municipality FROM signals_received
-            UNION SELECT signal_id, municipality FROM triage_decisions
-            UNION SELECT signal_id, municipality FROM cases
-        ), one AS (
-            SELECT DISTINCT ON (signal_id) signal_id, municipality FROM known
-        )
-        SELECT one.municipality,
-               coalesce(c.state, CASE WHEN EXISTS (SELECT 1 FROM triage_decisions t
-                                                    WHERE t.signal_id = one.signal_id)
-                                      THEN 'triaged' ELSE 'received' END) AS state,
-               count(*) AS n
-        FROM one LEFT JOIN cases AS c USING (signal_id)
-        WHERE coalesce(c.state, '') <> 'closed'
-        GROUP BY 1, 2
+        SELECT municipality, state, count(*) AS n FROM (
+            SELECT municipality, state FROM cases WHERE state <> 'closed'
+            UNION ALL
+            SELECT min(municipality), 'triaged' FROM triage_decisions AS t
+            WHERE NOT EXISTS (SELECT 1 FROM cases AS c WHERE c.signal_id = t.signal_id)
+            GROUP BY signal_id
+            UNION ALL
+            SELECT municipality, 'received' FROM signals_received AS r
+            WHERE NOT EXISTS (SELECT 1 FROM cases AS c WHERE c.signal_id = r.signal_id)
+              AND NOT EXISTS (SELECT 1 FROM triage_decisions AS t WHERE t.signal_id = r.signal_id)
+        ) AS open GROUP BY 1, 2
         """
     )
 
 
 async def overdue(conn: DbConnection, now: datetime) -> Rows:
-    """Open signals past their (latest) first-contact deadline without first contact."""
+    """Open signals past their (latest) first-contact deadline without first contact. Signals
+    whose case has first contact or is closed drop out before their latest decision is found."""
     return await conn.fetch(
         """
-        WITH latest AS (
-            SELECT DISTINCT ON (signal_id) signal_id, municipality, route, priority,
-                   first_contact_due
-            FROM triage_decisions ORDER BY signal_id, decision DESC
-        )
-        SELECT l.municipality, l.route, l.priority, count(*) AS n
-        FROM latest AS l LEFT JOIN cases AS c USING (signal_id)
-        WHERE c.first_contact_at IS NULL AND coalesce(c.state, '') <> 'closed'
-          AND (l.first_contact_due < $1
-               OR EXISTS (SELECT 1 FROM deadlines_missed m WHERE m.signal_id = l.signal_id))
+        SELECT t.municipality, t.route, t.priority, count(*) AS n
+        FROM triage_decisions AS t
+        WHERE NOT EXISTS (SELECT 1 FROM cases AS c WHERE c.signal_id = t.signal_id
+                          AND (c.first_contact_at IS NOT NULL OR c.state = 'closed'))
+          AND NOT EXISTS (SELECT 1 FROM triage_decisions AS later WHERE later.decision > 1
+                          AND later.signal_id = t.signal_id AND later.decision > t.decision)
+          AND (t.first_contact_due < $1
+               OR EXISTS (SELECT 1 FROM deadlines_missed m WHERE m.signal_id = t.signal_id))
         GROUP BY 1, 2, 3
         """,
         now,
