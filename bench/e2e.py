@@ -689,6 +689,7 @@ async def drain(run: Run, count: int) -> dict[str, Any]:
         await publish(events)
         return await settle(run.lag, DRAIN_LIMIT)
 
+    statements = await Statements.start()
     finished, phase = await measured(run, f"drain {count}", 0, publish_and_wait)
     counted = phase.outcome.done("counted_at")
     return {
@@ -702,7 +703,101 @@ async def drain(run: Run, count: int) -> dict[str, Any]:
         "stage_per_second": phase.outcome.rates(),
         "cpu_ms_per_signal": phase.cpu_ms_per_signal,
         "latency_s": phase.outcome.latencies(),
+        "statements": await statements.read(len(phase.outcome.rows)),
     }
+
+
+class Statements:
+    """PostgreSQL's own count of the statements each service ran during a phase
+    (pg_stat_statements, preloaded by deploy/local/infra.sh where the server has it): how many
+    per signal and how much of the server's time, the part of its CPU the phase's figure cannot
+    split by service. Absent when the extension is not loaded."""
+
+    def __init__(self, conn: asyncpg.Connection | None) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def start(cls) -> Statements:
+        conn = await asyncpg.connect(DATABASE)
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await conn.execute("SELECT pg_stat_statements_reset()")
+        except asyncpg.PostgresError as exc:
+            print(f"  (no statement counts: {type(exc).__name__})", flush=True)
+            await conn.close()
+            return cls(None)
+        return cls(conn)
+
+    async def read(self, signals: int, top: int = 12) -> dict[str, Any] | None:
+        if self._conn is None:
+            return None
+        try:
+            rows = await self._conn.fetch(
+                """
+                SELECT r.rolname AS role, s.calls, s.total_exec_time AS ms,
+                       regexp_replace(s.query, '\\s+', ' ', 'g') AS query
+                FROM pg_stat_statements AS s JOIN pg_roles AS r ON r.oid = s.userid
+                JOIN pg_database AS d ON d.oid = s.dbid WHERE d.datname = current_database()
+                  AND r.rolname <> current_user  -- the benchmark's own watching and counting
+                """
+            )
+        finally:
+            await self._conn.close()
+        per = max(signals, 1)
+        roles: dict[str, dict[str, float]] = {}
+        for r in rows:
+            role = roles.setdefault(r["role"], {"statements": 0.0, "ms": 0.0})
+            role["statements"] += r["calls"] / per
+            role["ms"] += r["ms"] / per
+        heaviest = sorted(rows, key=lambda r: r["ms"], reverse=True)[:top]
+        return {
+            "per_role": {
+                k: {m: round(v, 3) for m, v in d.items()}
+                for k, d in sorted(roles.items(), key=lambda kv: -kv[1]["ms"])
+            },
+            "heaviest": [
+                {
+                    "role": r["role"],
+                    "per_signal": round(r["calls"] / per, 3),
+                    "ms_per_signal": round(r["ms"] / per, 3),
+                    "ms_per_call": round(r["ms"] / max(r["calls"], 1), 3),
+                    "statement": r["query"][:110],
+                }
+                for r in heaviest
+            ],
+        }
+
+
+def statements_section(report: dict[str, Any]) -> list[str]:
+    """Per service (its database role): statements per signal and their time, of the first
+    drain; then the statements that took the most."""
+    drains = [d for d in report["drains"] if d.get("statements")]
+    if not drains:
+        return []
+    d = drains[0]
+    st = d["statements"]
+    return [
+        f"## PostgreSQL's statements in the drain of {d['events']:,} (pg_stat_statements)",
+        "",
+        "Per service (its database role; the benchmark's own queries left out). Time is the "
+        "server's execution time, lock waits included.",
+        "",
+        "| role | statements per signal | ms per signal |",
+        "|---|---:|---:|",
+        *[
+            f"| {role} | {v['statements']:.2f} | {v['ms']:.2f} |"
+            for role, v in st["per_role"].items()
+        ],
+        "",
+        "| role | per signal | ms per signal | ms per call | statement |",
+        "|---|---:|---:|---:|---|",
+        *[
+            f"| {h['role']} | {h['per_signal']:.2f} | {h['ms_per_signal']:.3f} | "
+            f"{h['ms_per_call']:.2f} | `{h['statement'].replace('|', '/')}` |"
+            for h in st["heaviest"]
+        ],
+        "",
+    ]
 
 
 async def offer(run: Run, rate: float, url: str) -> dict[str, int]:
@@ -1011,6 +1106,7 @@ def markdown(report: dict[str, Any]) -> str:
         ],
         "",
         *sampling_section(report),
+        *statements_section(report),
         "## Metrics rebuild",
         "",
         f"{report['rebuild']['signals']:,} signals' events replayed into fresh read models in "

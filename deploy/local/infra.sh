@@ -386,7 +386,7 @@ pg_up() {
       # the server log holds no values: no DETAIL/CONTEXT (they quote rows, keys and JSON), no
       # statement text or bind parameters of a failed statement (docs/privacy.md)
       if pg_as "$bin/pg_ctl" -D "$pg_dir" -l "$pg_dir/server.log" -w -t 60 \
-        -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on $pg_privacy_settings" \
+        -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on $pg_privacy_settings $(pg_statements_setting "$bin")" \
         start >/dev/null; then
         break
       fi
@@ -412,6 +412,14 @@ pg_up() {
 }
 
 pg_privacy_settings="-c log_error_verbosity=terse -c log_min_error_statement=panic -c log_parameter_max_length=0 -c log_parameter_max_length_on_error=0"
+
+# pg_stat_statements where the server has it: which statements each service runs, for
+# `make bench-e2e` (it keeps statements with their parameters as $1, $2: no values)
+pg_statements_setting() {
+  if [ -f "$("$1/pg_config" --pkglibdir 2>/dev/null || echo "$1/../lib")/pg_stat_statements.so" ]; then
+    echo "-c shared_preload_libraries=pg_stat_statements"
+  fi
+}
 
 pg_admin_dsn() { echo "postgresql://$pg_user:$pg_password@127.0.0.1:$pg_port/postgres"; }
 

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -143,12 +144,14 @@ def _one(spans: tuple[ReadableSpan, ...], kind: SpanKind, topic: str) -> Readabl
     return matching[0]
 
 
+@pytest.mark.parametrize("as_list", [False, True], ids=["event by event", "as a list"])
 async def test_a_batch_links_each_producer_span_and_each_event_keeps_its_own_trace(
-    infra: Infra, kafka_topics: TopicFactory, database_url: str
+    infra: Infra, kafka_topics: TopicFactory, database_url: str, as_list: bool
 ) -> None:
     """Batch consumers (the metrics service) take many events in one delivery: the batch's span
     links every message's producer span, and each event is handled in its own trace, so what
-    the handler writes continues that trace instead of starting a root per batch."""
+    the handler writes continues that trace instead of starting a root per batch. A handler of
+    the whole list (notifications' planner) opens each event's span with `work.traced`."""
     topic = await kafka_topics.private(PLATFORM_PROBE, "batched.v1", consumers=("batcher",))
     sender_telemetry, sender_spans = _telemetry()
     receiver_telemetry, receiver_spans = _telemetry()
@@ -166,9 +169,22 @@ async def test_a_batch_links_each_producer_span_and_each_event_keeps_its_own_tra
     )
     handled_in: dict[int, int] = {}  # sequence -> the trace id the handler ran in
 
-    @receiver.consumer(topic, group="batcher", batch_size=20)
-    async def receive(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
+    def note(event: Envelope[ProbeV1]) -> None:
         handled_in[event.data.sequence] = trace.get_current_span().get_span_context().trace_id
+
+    if as_list:
+
+        @receiver.consumer(topic, group="batcher", batch_size=20, as_list=True)
+        async def receive_all(events: list[Envelope[ProbeV1]], work: UnitOfWork) -> None:
+            for event in events:
+                with work.traced(event):
+                    note(event)
+
+    else:
+
+        @receiver.consumer(topic, group="batcher", batch_size=20)
+        async def receive(event: Envelope[ProbeV1], work: UnitOfWork) -> None:
+            note(event)
 
     requests: dict[int, int] = {}  # sequence -> the trace id of the request that wrote it
     tracer = sender_telemetry.tracer_provider.get_tracer("test")

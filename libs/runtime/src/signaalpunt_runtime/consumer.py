@@ -26,7 +26,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID
 
@@ -77,12 +77,22 @@ class UnitOfWork:
         producer: str,
         caused_by: Envelope[Any] | None = None,
         outbox: list[OutboxRow] | None = None,
+        event_spans: Callable[[Any], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.connection = connection
         self._schema = schema
         self._producer = producer
         self._caused_by = caused_by
         self.outbox: list[OutboxRow] = [] if outbox is None else outbox
+        self._event_spans = event_spans
+
+    def traced(self, event: Any) -> AbstractContextManager[Any]:
+        """For a list handler: the span of one event of its list, in the event's own trace (as a
+        one-event handler runs in it), so that what it writes for that event (an outbox event,
+        a stored trace context) continues the event's trace. Elsewhere: nothing to open."""
+        if self._event_spans is None:
+            return nullcontext()
+        return self._event_spans(event)
 
     def new_event(self, data: PayloadT, *, municipality: str | None = None) -> Envelope[PayloadT]:
         """An event produced by this service, in the chain of the event being handled."""
@@ -408,6 +418,7 @@ class ConsumerStage:
                 log.info("duplicate event ignored", event_id=str(event.event_id), group=self.group)
                 return "duplicate"
             if self.as_list:
+                # one event: its span is the current one already (`traced` opens nothing)
                 work = self._unit_of_work(conn, None, [])
                 await self.handler([event], work)
             else:
@@ -566,7 +577,13 @@ class ConsumerStage:
                         await self.handler(event, self._unit_of_work(conn, event, outbox))
                 outcomes[id(event)] = "handled"
             if fresh:
-                await self.handler(fresh, self._unit_of_work(conn, None, outbox))
+                records = {id(event): record for event, record in events}
+                await self.handler(
+                    fresh,
+                    self._unit_of_work(
+                        conn, None, outbox, spans=lambda e: self._event_span(records[id(e)], batch)
+                    ),
+                )
             if refused and self._on_dead_letter is not None:
                 marks = {
                     dead_letter_mark(self.group, record): (record, error)
@@ -619,7 +636,12 @@ class ConsumerStage:
         return {row["event_id"] for row in rows}
 
     def _unit_of_work(
-        self, conn: DbConnection, event: Decoded | None, outbox: list[OutboxRow]
+        self,
+        conn: DbConnection,
+        event: Decoded | None,
+        outbox: list[OutboxRow],
+        *,
+        spans: Callable[[Any], AbstractContextManager[Any]] | None = None,
     ) -> UnitOfWork:
         return UnitOfWork(
             conn,
@@ -627,6 +649,7 @@ class ConsumerStage:
             producer=self._settings.service_name,
             caused_by=event if isinstance(event, Envelope) else None,
             outbox=outbox,
+            event_spans=spans,
         )
 
     async def _park(

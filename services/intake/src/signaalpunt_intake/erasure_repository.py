@@ -151,23 +151,7 @@ async def strip_reporter(conn: DbConnection, signal_ids: Sequence[UUID]) -> None
     )
 
 
-async def set_route(conn: DbConnection, signal_id: UUID, route: str) -> None:
-    await conn.execute("UPDATE signals SET route = $2 WHERE signal_id = $1", signal_id, route)
-
-
 # -- retention -----------------------------------------------------------------------------------
-
-
-async def set_closed(
-    conn: DbConnection, signal_id: UUID, closed_as: str | None, at: datetime | None
-) -> None:
-    """The final state and when it was reached (None when the case is open again)."""
-    await conn.execute(
-        "UPDATE signals SET closed_as = $2, closed_at = $3 WHERE signal_id = $1",
-        signal_id,
-        closed_as,
-        at,
-    )
 
 
 async def closed_before(conn: DbConnection, before: datetime, limit: int) -> list[ClosedSignal]:

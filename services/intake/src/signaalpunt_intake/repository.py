@@ -192,9 +192,34 @@ async def receipt_and_handling(conn: DbConnection, signal_id: UUID) -> tuple[byt
     return (bytes(row["receipt_hash"]), str(row["handling"])) if row else None
 
 
-async def set_handling(conn: DbConnection, signal_id: UUID, handling: str) -> None:
-    """Follow the case (cases.steps.v1 arrives in order per signal); unknown ids change nothing."""
-    await conn.execute("UPDATE signals SET handling = $2 WHERE signal_id = $1", signal_id, handling)
+@dataclass(frozen=True)
+class CaseProgress:
+    """What intake keeps of a signal's latest case step: what the reporter may know of its
+    handling, when and how it ended (retention; None while open), its route (an open acute
+    case makes an erasure ask for confirmation)."""
+
+    signal_id: UUID
+    handling: str
+    closed_as: str | None
+    closed_at: datetime | None
+    route: str
+
+
+async def follow_cases(conn: DbConnection, progress: Sequence[CaseProgress]) -> None:
+    """Follow the cases, one signal at most once in `progress`; unknown ids change nothing."""
+    if not progress:
+        return
+    await conn.execute(
+        "UPDATE signals AS s SET handling = u.handling, closed_as = u.closed_as,"
+        " closed_at = u.closed_at, route = u.route"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])"
+        " AS u(signal_id, handling, closed_as, closed_at, route) WHERE s.signal_id = u.signal_id",
+        [p.signal_id for p in progress],
+        [p.handling for p in progress],
+        [p.closed_as for p in progress],
+        [p.closed_at for p in progress],
+        [p.route for p in progress],
+    )
 
 
 async def count_requests(

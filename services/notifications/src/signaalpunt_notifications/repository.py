@@ -44,39 +44,77 @@ def _facts_from_json(raw: str) -> SignalFacts | None:
     return SignalFacts(**values)
 
 
-async def load_facts(conn: DbConnection, signal_id: UUID, municipality: str) -> SignalFacts | None:
-    """The facts, locked for this transaction: events of one signal arrive on several topics
-    and may be handled at the same time by different consumers."""
+async def lock_facts(
+    conn: DbConnection, signals: dict[UUID, str]
+) -> dict[UUID, SignalFacts | None]:
+    """The facts of `signals` (id → the municipality of its first event here), locked for this
+    transaction: events of one signal arrive on several topics and may be planned at the same
+    time by different consumers. A signal not seen before gets an empty row to lock. In id
+    order, the order every planner locks in, so two planners never wait for each other in a
+    circle."""
+    ids = sorted(signals, key=str)
     await conn.execute(
-        "INSERT INTO signals (signal_id, municipality, facts) VALUES ($1, $2, 'null'::jsonb)"
+        "INSERT INTO signals (signal_id, municipality, facts)"
+        " SELECT s, m, 'null'::jsonb FROM unnest($1::uuid[], $2::text[]) AS u(s, m)"
         " ON CONFLICT DO NOTHING",
-        signal_id,
-        municipality,
+        ids,
+        [signals[i] for i in ids],
     )
-    raw = await conn.fetchval(
-        "SELECT facts::text FROM signals WHERE signal_id = $1 FOR UPDATE", signal_id
+    rows = await conn.fetch(
+        "SELECT signal_id, facts::text AS facts FROM signals WHERE signal_id = ANY($1::uuid[])"
+        " ORDER BY signal_id FOR UPDATE",
+        ids,
     )
-    return _facts_from_json(raw)
+    return {r["signal_id"]: _facts_from_json(r["facts"]) for r in rows}
 
 
 async def save_facts(conn: DbConnection, facts: SignalFacts) -> None:
+    await save_all_facts(conn, [facts])
+
+
+async def save_all_facts(conn: DbConnection, facts: Sequence[SignalFacts]) -> None:
+    """One row per signal (each at most once in `facts`)."""
+    if not facts:
+        return
     await conn.execute(
-        "INSERT INTO signals (signal_id, municipality, facts) VALUES ($1, $2, $3::text::jsonb)"
+        "INSERT INTO signals (signal_id, municipality, facts)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]::jsonb[])"
         " ON CONFLICT (signal_id) DO UPDATE SET facts = excluded.facts, updated_at = now()",
-        facts.signal_id,
-        facts.municipality,
-        _facts_to_json(facts),
+        [f.signal_id for f in facts],
+        [f.municipality for f in facts],
+        [_facts_to_json(f) for f in facts],
     )
 
 
-async def keep_reason(conn: DbConnection, event: Envelope[Any], topic: str, key: str) -> None:
+@dataclass(frozen=True)
+class Planned:
+    """The messages one event planned, with what is kept of the event (the reason a parked
+    message names) and the event's trace, which the messages' outcomes continue."""
+
+    event: Envelope[Any]
+    topic: str
+    key: str
+    messages: list[Message]
+    trace_context: dict[str, str]
+
+
+def current_trace_context() -> dict[str, str]:
+    carrier: dict[str, str] = {}
+    TRACE_CONTEXT.inject(carrier)
+    return carrier
+
+
+async def keep_reasons(conn: DbConnection, planned: Sequence[Planned]) -> None:
+    if not planned:
+        return
     await conn.execute(
-        "INSERT INTO reasons (event_id, topic, key, value) VALUES ($1, $2, $3, $4)"
+        "INSERT INTO reasons (event_id, topic, key, value)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])"
         " ON CONFLICT DO NOTHING",
-        event.event_id,
-        topic,
-        key,
-        event.model_dump_json().encode(),
+        [p.event.event_id for p in planned],
+        [p.topic for p in planned],
+        [p.key for p in planned],
+        [p.event.model_dump_json().encode() for p in planned],
     )
 
 
@@ -85,23 +123,18 @@ DELIVERIES_PLANNED = "notifications_deliveries_planned"
 
 
 async def record_deliveries(
-    conn: DbConnection, event: Envelope[Any], messages: list[Message], *, due: datetime
+    conn: DbConnection, planned: Sequence[Planned], *, due: datetime
 ) -> int:
-    """Insert one row per message; a message decided before (same dedupe key) is skipped.
-    Returns how many are new."""
-    if not messages:
-        return 0
-    # the trace of the event that planned the messages: their outcomes continue it
-    trace_context: dict[str, str] = {}
-    TRACE_CONTEXT.inject(trace_context)
+    """Insert one row per message; a message decided before (same dedupe key, also earlier in
+    `planned`) is skipped. Returns how many are new."""
     rows = [
         (
             uuid7(),
-            m.dedupe_key(event.event_id),
-            m.reason_event_id or event.event_id,
-            event.type,
-            event.correlation_id,
-            event.municipality,
+            m.dedupe_key(p.event.event_id),
+            m.reason_event_id or p.event.event_id,
+            p.event.type,
+            p.event.correlation_id,
+            p.event.municipality,
             m.signal_id,
             m.rule,
             m.template,
@@ -114,10 +147,13 @@ async def record_deliveries(
             m.urgency.value,
             m.quiet_hours,
             due,
-            json.dumps(trace_context),
+            json.dumps(p.trace_context),
         )
-        for m in messages
+        for p in planned
+        for m in p.messages
     ]
+    if not rows:
+        return 0
     inserted = await conn.fetch(
         "INSERT INTO deliveries (delivery_id, dedupe_key, reason_event_id, reason_type,"
         " correlation_id, municipality, signal_id, rule, template, language, channel,"
