@@ -970,13 +970,18 @@ def goals(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
             "metrics rebuild of 50,000 signals < 60 s",
             f"{rebuild['signals']:,} signals in {rebuild['seconds']} s"
             + (
-                # a run with a smaller history says what it would take, never that it is met
-                f" (50,000 at that rate: {50_000 * rebuild['seconds'] / rebuild['signals']:.0f} s;"
-                " measured at size by `bench/metrics_rebuild.py`)"
-                if rebuild["ok"] and 0 < rebuild["signals"] < 50_000
+                # the rebuild replays the whole history: a smaller one says what 50,000 would
+                # take but is never met; a larger one is judged at its rate
+                f" (50,000 at that rate: {_rebuild_50k(rebuild):.0f} s"
+                + (
+                    "; measured at size by `bench/metrics_rebuild.py`)"
+                    if rebuild["signals"] < 50_000
+                    else ")"
+                )
+                if rebuild["ok"] and rebuild["signals"] > 0 and rebuild["signals"] != 50_000
                 else ""
             ),
-            rebuild["ok"] and rebuild["signals"] >= 50_000 and rebuild["seconds"] < 60,
+            rebuild["ok"] and rebuild["signals"] >= 50_000 and _rebuild_50k(rebuild) < 60,
         ),
         (
             "acute alert sent p99 < 5 s at every sustained rate",
@@ -1030,6 +1035,10 @@ def _lat(lat: dict[str, dict[str, float | None]], stage: str) -> str:
     return "–" if q["p50"] is None else f"{q['p50']} / {q['p95']} / {q['p99']}"
 
 
+def _rebuild_50k(rebuild: dict[str, Any]) -> float:
+    return float(50_000 * rebuild["seconds"] / max(rebuild["signals"], 1))
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# The whole pipeline: end-to-end benchmark",
@@ -1037,7 +1046,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['when']} · {report['machine']} · services at log level {LOG_LEVEL} · every "
         "service its own process; PostgreSQL, Kafka, the load generator and the receivers "
         "(SMTP, SMS, webhooks) on the same cores. Load on the machine at the start: "
-        f"{report['load_at_start']}.",
+        f"{report['load_at_start']}. Signals already in the database at the start: "
+        + (
+            "not recorded"
+            if report.get("signals_at_start") is None
+            else f"{report['signals_at_start']:,}"
+        )
+        + " (the metrics refresh and the rebuild read all of them; every run adds its own).",
         "",
         "## Goals",
         "",
@@ -1154,8 +1169,19 @@ async def sampled_drain(meter: CpuMeter, count: int) -> dict[str, Any]:
         await lag.stop()
 
 
+async def signals_stored() -> int:
+    conn = await asyncpg.connect(DATABASE)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM intake.signals"))
+    except asyncpg.UndefinedTableError:  # intake never migrated here yet
+        return 0
+    finally:
+        await conn.close()
+
+
 def main() -> int:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    history = asyncio.run(signals_stored())
     with services() as (urls, meter, procs):
         measured = asyncio.run(measure(urls, meter))
         rebuild = rebuild_metrics(procs)
@@ -1167,6 +1193,7 @@ def main() -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
         "load_at_start": load,
+        "signals_at_start": history,
         **measured,
         "rebuild": rebuild,
         "sampled": {"settings": SAMPLING, "drain": sampled} if sampled else None,
