@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -25,7 +25,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 import pytest_asyncio
-from metrics_harness import MetricsHarness, harness_on_private_topics
+from metrics_harness import MetricsHarness
 from metrics_mix import Item, Mix, mixed_stream
 from signaalpunt_contracts import Envelope, ErasureReason, ErasureScope, SignalErasedV1
 from signaalpunt_metrics import repository
@@ -36,7 +36,6 @@ from signaalpunt_metrics.rebuild import rebuild
 from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.migrations import upgrade_async
 from signaalpunt_runtime.tenancy import EVERYTHING, SCOPE_SETTING
-from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=40)
@@ -336,18 +335,6 @@ async def test_the_aggregates_say_what_their_plain_definitions_say(
 
 
 # -- through Kafka: the live consumers, then the rebuild ---------------------------------------
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def metrics(
-    infra: Infra, kafka_topics: TopicFactory, database_url: str
-) -> AsyncIterator[MetricsHarness]:
-    async with harness_on_private_topics(
-        kafka_topics.private,
-        infra.kafka_bootstrap,
-        database_url,
-    ) as harness:
-        yield harness
 
 
 def _caught_up(group: str) -> Callable[[dict[Any, float]], bool]:

@@ -8,32 +8,17 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest_asyncio
-from metrics_harness import MetricsHarness, harness_on_private_topics, read_model_figures
+from metrics_harness import MetricsHarness, read_model_figures
 from metrics_scenario import EXPECTED_FINAL, EXPECTED_FIRST, Sample, key, scenario
 from metrics_tools import run, tool
 from rich.console import Console
 from signaalpunt_metrics.config import HERE, load_inhabitants
 from signaalpunt_metrics.domain import SMALL_COUNT
-from signaalpunt_testkit.plugin import Infra, TopicFactory
 
 INHABITANTS = load_inhabitants(HERE / "inhabitants.yaml")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def metrics(
-    infra: Infra, kafka_topics: TopicFactory, database_url: str
-) -> AsyncIterator[MetricsHarness]:
-    """The service on private topics and a private database; tests start and stop it."""
-    async with harness_on_private_topics(
-        kafka_topics.private,
-        infra.kafka_bootstrap,
-        database_url,
-    ) as harness:
-        yield harness
 
 
 LIVE: dict[str, dict[Sample, float]] = {}
