@@ -40,7 +40,7 @@ from .domain import RuleBook
 from .handlers import register_consumers
 from .listed_partners import ListedPartners, register_listed_partners
 from .rules import default_rules
-from .sender import AddressBook, Clock, Policies, Sender, SenderMetrics
+from .sender import AddressBook, Clock, Policies, SendCountPruner, Sender, SenderMetrics
 from .templates import Templates
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -190,6 +190,9 @@ def compose(
             await email.sessions.close()
 
     service.also_start(start, stop)
+    # the counts outlive the rate limit's window by at most a minute
+    counts = SendCountPruner(lambda: service.pool, lambda: sender.policies.rate_limit.window, clock)
+    service.also_start(counts.start, counts.stop)
     register_consumers(
         service,
         extensions.topics,

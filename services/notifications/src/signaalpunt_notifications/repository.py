@@ -253,19 +253,47 @@ async def sent_in_window(
     conn: DbConnection, recipients: Sequence[str], since: datetime, limit: int
 ) -> dict[str, tuple[int, datetime | None]]:
     """Per recipient: how often they were sent to after `since`, counted up to `limit` (the
-    most recent), and the oldest of those; one statement for a batch, each recipient by its
-    own index range, and never more than a count and a time per recipient over the wire."""
+    most recent), and by when the oldest of those went out at the latest; one statement for a
+    batch, at most one row per minute of the window per recipient, whatever the traffic.
+
+    Sends are counted per minute, so the minute that `since` falls in counts whole: the limit
+    may hold a message back up to a minute longer than an exact count would, never shorter."""
     rows = await conn.fetch(
         "SELECT r.recipient, s.sent, s.oldest FROM unnest($1::text[]) AS r(recipient)"
-        " CROSS JOIN LATERAL (SELECT count(*) AS sent, min(sent_at) AS oldest FROM"
-        " (SELECT sent_at FROM deliveries d WHERE d.recipient = r.recipient"
-        " AND d.status = 'sent' AND d.sent_at > $2 ORDER BY d.sent_at DESC LIMIT $3) AS recent"
-        " ) AS s",
+        " CROSS JOIN LATERAL (SELECT least(coalesce(sum(m.sent), 0), $3)::int AS sent,"
+        " min(m.minute) + interval '1 minute' AS oldest FROM"
+        # the newest minutes that hold the `limit` most recent sends
+        " (SELECT minute, sent, sum(sent) OVER (ORDER BY minute DESC) - sent AS newer"
+        " FROM sends_per_minute WHERE recipient = r.recipient"
+        " AND minute > $2::timestamptz - interval '1 minute') AS m"
+        " WHERE m.newer < $3) AS s",
         list(recipients),
         since,
         limit,
     )
     return {row["recipient"]: (int(row["sent"]), row["oldest"]) for row in rows}
+
+
+async def count_sends(conn: DbConnection, recipients: Sequence[str], at: datetime) -> None:
+    """One more send to each of `recipients` (a recipient may be named more than once) in the
+    minute of `at`: what the rate limit counts."""
+    await conn.execute(
+        "INSERT INTO sends_per_minute AS c (recipient, minute, sent)"
+        " SELECT recipient,"
+        " date_bin('1 minute', $2::timestamptz, TIMESTAMPTZ '2000-01-01 00:00+00'), count(*)"
+        " FROM unnest($1::text[]) AS s(recipient) GROUP BY recipient ORDER BY recipient"
+        " ON CONFLICT (recipient, minute) DO UPDATE SET sent = c.sent + excluded.sent",
+        list(recipients),
+        at,
+    )
+
+
+async def forget_sends_before(conn: DbConnection, before: datetime) -> int:
+    """Drop the counts of minutes that ended before `before` (no window reaches them)."""
+    status = await conn.execute(
+        "DELETE FROM sends_per_minute WHERE minute <= $1::timestamptz - interval '1 minute'", before
+    )
+    return int(status.split()[-1])
 
 
 async def defer(

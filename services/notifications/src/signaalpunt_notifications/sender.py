@@ -19,7 +19,7 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -53,6 +53,7 @@ from signaalpunt_runtime.dead_letters import (
 from signaalpunt_runtime.failure_log import FailureLog
 from signaalpunt_runtime.logs import get_logger
 from signaalpunt_runtime.outbox import TRACE_CONTEXT, OutboxRow, outbox_row, write_outbox_rows
+from signaalpunt_runtime.periodic import PeriodicJob
 from uuid_utils.compat import uuid7
 
 from . import repository
@@ -455,6 +456,11 @@ class Sender:
         sent = [a.delivery for a in attempts if a.outcome == "sent"]
         if sent:
             await repository.mark_sent(r.conn, [d.delivery_id for d in sent], r.now)
+            # what the rate limit counts: ordinary messages, each counted under its recipient's
+            # claim lock (an acute message is neither limited nor counted, so the acute lane
+            # never waits for an ordinary round's count)
+            if ordinary := [d.recipient for d in sent if d.urgency != Urgency.ACUTE.value]:
+                await repository.count_sends(r.conn, ordinary, r.now)
         for d in sent:
             r.outcomes[d.delivery_id] = "sent"
             # the row was claimed with its attempts so far: this was one more
@@ -585,6 +591,27 @@ class Sender:
             FAILED_AT: r.now.isoformat(),
         }
         r.outbox.append((uuid7(), f"{topic}.dlq.{self._group}", key, value, json.dumps(headers)))
+
+
+class SendCountPruner(PeriodicJob):
+    """Drops the rate limit's counts once no window reaches them (every minute: they are
+    small, one row per recipient per minute they were sent to)."""
+
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        window: Callable[[], timedelta],
+        clock: Callable[[], datetime],
+        *,
+        interval: float = 60,
+    ) -> None:
+        super().__init__("rate limit counts", interval=interval)
+        self._pool, self._window, self._clock = pool, window, clock
+
+    async def run(self, now: datetime | None = None) -> int:
+        at = now or self._clock()
+        async with self._pool().acquire() as conn:
+            return await repository.forget_sends_before(conn, at - self._window())
 
 
 @dataclass
