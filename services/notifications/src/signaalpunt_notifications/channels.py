@@ -15,11 +15,17 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate
-from typing import Any, Protocol
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import Compat32
+from email.utils import formataddr, formatdate, parseaddr
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -86,6 +92,8 @@ class EmailChannel:
         self.username, self.password = username, password
         self.timeout = timeout
         self.sessions = SmtpSessions(self._connect, keep=keep_sessions, idle_for=session_idle)
+        name, self._envelope_from = parseaddr(sender)
+        self._from = formataddr((name, self._envelope_from))  # a name not in ASCII: encoded
 
     def _connect(self) -> aiosmtplib.SMTP:
         return aiosmtplib.SMTP(
@@ -98,14 +106,48 @@ class EmailChannel:
             timeout=self.timeout,
         )
 
-    def build(self, message: Outgoing) -> EmailMessage:
+    def build(self, message: Outgoing) -> Mail:
+        """The message as it goes on the wire. Built with the standard library's MIME classes
+        and written by a policy that leaves short ASCII headers unfolded: building and writing
+        an `EmailMessage` (every header parsed and folded by the header registry) was the
+        largest part of notifications' CPU per signal (issue 22: 2.3 ms per e-mail, now 0.3).
+        An address that is not ASCII (an internationalised mailbox) takes `email_message`."""
+        address = message.address
+        if any(c in address for c in "\r\n\0"):
+            raise PermanentSendError("e-mail address not valid (a line break)")
+        rendered = message.rendered
+        if not address.isascii():
+            return Mail(self._envelope_from, address, self.email_message(message))
+        text = _text_part(rendered.text, "plain")
+        if rendered.html:
+            email: Message = MIMEMultipart("alternative")
+            # random: it cannot occur in the texts (the generator would search them for it)
+            email.set_boundary(uuid.uuid4().hex)
+            email.attach(text)
+            email.attach(_text_part(rendered.html, "html"))
+        else:
+            email = text
+        subject = rendered.subject or ""
+        email["From"] = self._from
+        email["To"] = address
+        # not ASCII: RFC 2047 encoded words, which compat32 folds as a `Header` (typed as str)
+        email["Subject"] = subject if subject.isascii() else cast("str", Header(subject, "utf-8"))
+        email["Date"] = formatdate(localtime=False, usegmt=True)
+        email["Message-ID"] = message_id(message.delivery_id, self.message_id_domain)
+        email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies, please
+        email["Content-Language"] = message.language
+        return Mail(self._envelope_from, address, email.as_bytes(policy=_WIRE))
+
+    def email_message(self, message: Outgoing) -> EmailMessage:
+        """The message as an `EmailMessage` (its headers through the header registry): for an
+        address that is not ASCII, which aiosmtplib sends with SMTPUTF8."""
         email = EmailMessage()
         email["From"] = self.sender
         email["To"] = message.address
         email["Subject"] = message.rendered.subject or ""
         email["Date"] = formatdate(localtime=False, usegmt=True)
         email["Message-ID"] = message_id(message.delivery_id, self.message_id_domain)
-        email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies, please
+        email["Auto-Submitted"] = "auto-generated"
         email.set_content(message.rendered.text)
         if message.rendered.html:
             email.add_alternative(message.rendered.html, subtype="html")
@@ -122,6 +164,50 @@ class EmailChannel:
             raise _smtp_failure(exc.code) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TransientSendError(f"SMTP server not reachable ({type(exc).__name__})") from None
+
+
+class _ShortHeadersAsTheyAre(Compat32):
+    """compat32, except that a header of plain ASCII that fits on one line is written as it is
+    rather than folded through `email.header.Header` (half the cost of writing a message);
+    anything else (a long Content-Type, an encoded subject) is folded as before."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and "\r" not in value
+            and "\n" not in value
+            and len(name) + len(value) + 2 <= (self.max_line_length or 78)
+        ):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_WIRE = _ShortHeadersAsTheyAre(linesep="\r\n")
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP  # readable in a raw message, unlike base64
+
+
+def _text_part(body: str, subtype: str) -> Message:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(body, _UTF8)
+    return part
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One e-mail ready to go: the envelope and the message, as bytes (or, for an address that
+    is not ASCII, as an `EmailMessage` that aiosmtplib sends with SMTPUTF8)."""
+
+    envelope_from: str
+    recipient: str
+    content: bytes | EmailMessage
+
+    async def send_on(self, session: aiosmtplib.SMTP) -> None:
+        if isinstance(self.content, bytes):
+            await session.sendmail(self.envelope_from, [self.recipient], self.content)
+        else:
+            await session.send_message(self.content)
 
 
 class SmtpSessions:
@@ -141,19 +227,19 @@ class SmtpSessions:
         self._idle: list[tuple[float, aiosmtplib.SMTP]] = []
         self.opened = 0  # sessions opened so far (tests and the benchmark read it)
 
-    async def send(self, email: EmailMessage) -> None:
+    async def send(self, email: Mail) -> None:
         session, reused = self._take()
         if session is None:
             session = await self._open()
         try:
-            await session.send_message(email)
+            await email.send_on(session)
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
             session.close()
             if not reused:
                 raise
             session = await self._open()  # the relay dropped the idle session: a fresh one
             try:
-                await session.send_message(email)
+                await email.send_on(session)
             except BaseException:
                 session.close()
                 raise

@@ -158,6 +158,7 @@ class Sinks:
             hostname=self.host,
             port=self.smtp_port,
             timeout=self.smtp_idle_timeout,  # forwarded to aiosmtpd's SMTP
+            enable_SMTPUTF8=True,  # as relays do: mailboxes whose names are not ASCII
         )
         self._smtp.start()
         self._http = ThreadingHTTPServer((self.host, self.http_port), self._http_handler())
