@@ -195,7 +195,14 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signum)
+
+
 def main() -> int:
+    # `kill` (SIGTERM) stops the services as Ctrl-C does: without this, Python's default for
+    # SIGTERM ends this process at once and leaves every service running without its parent
+    signal.signal(signal.SIGTERM, _interrupted)
     procs = start()
     procs += start_console({name: f"http://127.0.0.1:{port}" for name, _, port in SERVICES})
     print(f"development tokens: uv run signaalpunt-tokens mint --directory {AUTH} --help")
