@@ -346,6 +346,26 @@ class Lag:
     async def stop(self) -> None:
         await self.admin.close()
 
+    async def backlog(self, conn: asyncpg.Connection | asyncpg.Pool) -> int:
+        """What waits in the database rather than on a topic: this run's messages due and not
+        yet sent (the sender's queue; the rate limit and quiet hours aside) and events in the
+        services' outboxes not yet published. Without it a stage that falls behind behind a
+        topic (the sender) looks sustained while its queue grows."""
+        schemas = await conn.fetch(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"
+        )
+        unpublished = " + ".join(
+            f"(SELECT count(*) FROM {r['table_schema']}.outbox WHERE published_at IS NULL)"  # noqa: S608 - the catalogue's names
+            for r in schemas
+        )
+        due = await conn.fetchval(
+            "SELECT count(*) FROM notifications.deliveries WHERE status = 'pending'"
+            " AND queued_reason IS NULL AND next_attempt_at <= now() AND created_at >= $1",
+            self.since,
+        )
+        published = await conn.fetchval(f"SELECT {unpublished or '0'}")
+        return int(due) + int(published)
+
     async def total(self) -> int:
         """Events the services' groups have not yet handled, over all their topics."""
         ends_reader = make_reader(KAFKA)
@@ -394,7 +414,7 @@ async def watch(
 ) -> list[tuple[float, int]]:
     readings: list[tuple[float, int]] = []
     while not stop.is_set():
-        total = await run.lag.total()
+        total = await run.lag.total() + await run.lag.backlog(pool)
         done = await pool.fetchval(
             "SELECT count(*) FROM triage.decisions WHERE decided_at > now() - interval '2 seconds'"
         )
@@ -406,7 +426,8 @@ async def watch(
 
 
 def lag_growth(readings: list[tuple[float, int]]) -> float:
-    """Events per second by which the lag grew over the second half (least squares)."""
+    """Events (and messages) per second by which the backlog grew over the second half (least
+    squares)."""
     half = readings[len(readings) // 2 :]
     if len(half) < 3:
         return 0.0
@@ -854,7 +875,8 @@ async def steady(run: Run, rate: float, url: str) -> dict[str, Any]:
         "sent": sent,
         "signals_stored": len(phase.outcome.rows),
         "lag_growth_per_second": round(growth, 2),
-        # a lag that grows by more than a tenth of the offered rate: the pipeline falls behind
+        # a backlog (topics' lag, messages due, unpublished outbox rows) that grows by more than
+        # a tenth of the offered rate: the pipeline falls behind
         "sustained": growth < max(1.0, rate * 0.1),
         "cpu_ms_per_signal": phase.cpu_ms_per_signal,
         "latency_s": phase.outcome.latencies(),
@@ -1115,7 +1137,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"## Steady rates ({STEP_SECONDS:.0f} s each; {PARTNER_SHARE:.0%} partner events, the "
         "rest web forms; 2% acute, 3% possibly acute texts)",
         "",
-        "| offered | sustained | lag growth (events/s) | accepted → triaged p50/p95/p99 (s) | → "
+        "| offered | sustained | backlog growth (per s) | accepted → triaged p50/p95/p99 (s) | → "
         "first notification sent | → acute alert sent | → counted | CPU ms per signal |",
         "|---:|:-:|---:|---|---|---|---|---|",
         *[
@@ -1136,7 +1158,9 @@ def markdown(report: dict[str, Any]) -> str:
         "signals/s)"
         + ("" if report["rebuild"]["ok"] else f"; FAILED: {report['rebuild']['error']}"),
         "",
-        "Rate and lag over time: `e2e.png`. CPU per signal counts each part's user + system time "
+        "Rate and backlog over time: `e2e.png`. The backlog is the services' consumer lag on "
+        "their topics plus what waits in their databases: messages due and not yet sent, outbox "
+        "rows not yet published. CPU per signal counts each part's user + system time "
         "over the phase divided by the signals stored in it; PostgreSQL is its postmaster with "
         "every backend, Kafka its broker process, both found by the port they listen on.",
         "",
@@ -1157,7 +1181,7 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     rates.set_ylabel("signals/s")
     rates.legend()
     lags.plot(ts, [p["lag"] for p in points], color="tab:red")
-    lags.set_ylabel("consumer lag (events)")
+    lags.set_ylabel("backlog (events, messages)")
     lags.set_xlabel("seconds since the first drain")
     figure.tight_layout()
     figure.savefig(path)
