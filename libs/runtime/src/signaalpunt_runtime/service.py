@@ -189,6 +189,7 @@ class Service:
         as_list: bool = False,
         decode: Decoder | None = None,
         on_dead_letter: DeadLetterHook | None = None,
+        urgent: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Register a handler for `topic` in consumer group `group` (default: the service name).
 
@@ -202,6 +203,9 @@ class Service:
         for partner topics); `on_dead_letter(record, error, work)` is called for every message
         refused for its own fault, before it is parked, in a transaction of its own: what it
         publishes (the sender's rejection) goes through the outbox, once per message.
+        A batch consumer lets its events gather for a moment (`batch_fetch_min_bytes`, at most
+        `batch_fetch_max_wait_ms`) so that a steady stream comes in batches too; an `urgent` one
+        (the acute lane) takes every event the moment it is there.
         """
         group = group or self.settings.service_name
         if group not in topic.consumers:
@@ -220,6 +224,7 @@ class Service:
                 as_list=as_list,
                 decode=decode,
                 on_dead_letter=on_dead_letter,
+                urgent=urgent,
                 pool=lambda: self.pool,
                 broker=self.broker,
                 settings=self.settings,

@@ -234,6 +234,21 @@ class ServiceSettings(FileVariablesSettings):
         "StatefulSet): a restarted replica gets its partitions back at once, without a rebalance",
     )
     consumer_session_timeout_ms: int = Field(default=10_000, ge=6_000)
+    batch_fetch_min_bytes: int = Field(
+        default=65_536,
+        ge=1,
+        description="a batch consumer's fetch waits for this many bytes of events (or "
+        "`batch_fetch_max_wait_ms`), so that at a steady rate events come in batches rather than "
+        "one transaction each; urgent consumers (the acute lane) and one-by-one ones take what "
+        "is there at once",
+    )
+    batch_fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=0,
+        le=5_000,
+        description="the longest a batch consumer's fetch waits for `batch_fetch_min_bytes` "
+        "(Kafka's own idle wait is the same 500 ms): the most a quiet stage adds to a signal's way",
+    )
     commit_interval: float = Field(
         default=0.5, gt=0, description="seconds between offset commits of handled messages"
     )

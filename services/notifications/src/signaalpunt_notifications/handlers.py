@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from signaalpunt_contracts import Envelope, ErasureScope, SignalErasedV1, Topic
+from signaalpunt_contracts.triage import AcuteSignalAlertV1, PossibleAcuteAlertV1
 from signaalpunt_runtime import PermanentError, Service, UnitOfWork
 from signaalpunt_runtime.consumer import Handler
 from signaalpunt_runtime.logs import get_logger
@@ -51,7 +52,10 @@ def register_consumers(
             continue
         plan = _planner(topic, rules, directory, clock)
         if batch_size > 1:
-            service.consumer(topic, batch_size=batch_size, as_list=True)(plan)
+            # an acute or possibly acute alert is planned the moment it is there (the acute
+            # lane); the rest may gather into batches for a moment
+            urgent = topic.value in (AcuteSignalAlertV1, PossibleAcuteAlertV1)
+            service.consumer(topic, batch_size=batch_size, as_list=True, urgent=urgent)(plan)
         else:
             service.consumer(topic)(_one_at_a_time(plan))
 

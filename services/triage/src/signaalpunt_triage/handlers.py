@@ -683,12 +683,14 @@ def register_consumer(
 
     if acute_lane_batch is not None:
         # in batches: for the ordinary signals it passes, one inbox statement and one commit
-        # per batch is all it writes
+        # per batch is all it writes; urgent: it takes a signal the moment it is there, never
+        # waiting for a batch to gather
         @triage.service.consumer(
             triage.topics.received,
             group=ACUTE_LANE_GROUP,
             batch_size=acute_lane_batch,
             as_list=True,
+            urgent=True,
         )
         async def handle_urgent(events: list[Envelope[SignalReceivedV1]], work: UnitOfWork) -> None:
             await on_signals_received_acute_lane(triage, events, work)
