@@ -349,6 +349,27 @@ def _caught_up(group: str) -> Callable[[dict[Any, float]], bool]:
     return caught_up
 
 
+async def _until_handled(dsn: str, items: Sequence[Item], timeout: float = 180) -> None:
+    """Every event of `items` is in the service's inbox: handled. The lag gauge alone may be a
+    reading from before they were published (a batch consumer's fetch waits up to half a second
+    for events to gather, so "no lag" could pass while they were still on their way)."""
+    ids = list({i.event.event_id for i in items})
+    deadline = asyncio.get_running_loop().time() + timeout
+    conn = await _connect(dsn, "metrics")
+    try:
+        while True:
+            handled = await conn.fetchval(
+                "SELECT count(DISTINCT event_id) FROM inbox WHERE event_id = ANY($1::uuid[])", ids
+            )
+            if handled == len(ids):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{handled} of {len(ids)} events handled in {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
 async def _publish(metrics: MetricsHarness, items: Sequence[Item]) -> None:
     futures = [
         await metrics.producer.send(
@@ -372,10 +393,12 @@ async def test_live_consumers_and_the_rebuild_give_the_same_read_models_as_one_b
     await metrics.start()
     await _publish(metrics, mix.live)
     await metrics.publish_raw(metrics.topics.steps, b"not an envelope", key="broken")
+    await _until_handled(database_url, mix.live)
     await metrics.wait_until(_caught_up(metrics.group), timeout=180)
     # the erasures once the rest is in (on other topics they could overtake it, and then the
     # events they came after would count unlinked: not what the reference did)
     await _publish(metrics, mix.erasures)
+    await _until_handled(database_url, mix.erasures)
     await metrics.wait_until(_caught_up(metrics.group), timeout=180)
     await metrics.stop()
     conn = await _connect(database_url, "metrics")
