@@ -55,6 +55,37 @@ async def test_sealed_values_open_only_for_their_subject_and_field(pool: asyncpg
         await v.open(subject, flipped, field="subject.name")
 
 
+async def test_an_opener_opens_a_batch_of_subjects_as_open_does(pool: asyncpg.Pool) -> None:
+    """A batch's values opened with its keys fetched together: the same texts, and the same
+    refusals per subject (erased, never keyed, another's value, not asked for)."""
+    v = vault(pool)
+    first, second, erased, never = uuid4(), uuid4(), uuid4(), uuid4()
+    sealed = {
+        s: await v.seal(s, "GM0715", f"zorgen om {n}", field="concern.text")
+        for n, s in enumerate((first, second, erased))
+    }
+    assert await v.erase(erased, reason="verzoek betrokkene (AVG art. 17)")
+    opener = await v.opener([first, second, erased, never, first])
+    assert opener.open(first, sealed[first], field="concern.text") == "zorgen om 0"
+    assert opener.open(second, sealed[second], field="concern.text") == "zorgen om 1"
+    with pytest.raises(SubjectErasedError):
+        opener.open(erased, sealed[erased], field="concern.text")
+    with pytest.raises(UnknownSubjectError):
+        opener.open(never, sealed[first], field="concern.text")
+    with pytest.raises(TamperedError):
+        opener.open(second, sealed[first], field="concern.text")
+    with pytest.raises(TamperedError):
+        opener.open(first, sealed[first], field="subject.name")
+    with pytest.raises(TamperedError):
+        opener.open(first, "pd1.niet-base64!", field="concern.text")
+    not_asked = await v.opener([second])
+    with pytest.raises(UnknownSubjectError):
+        not_asked.open(first, sealed[first], field="concern.text")
+    nobody = await v.opener([])
+    with pytest.raises(UnknownSubjectError):
+        nobody.open(first, sealed[first], field="concern.text")
+
+
 async def test_the_key_table_holds_no_usable_key(pool: asyncpg.Pool) -> None:
     v = vault(pool)
     subject = uuid4()

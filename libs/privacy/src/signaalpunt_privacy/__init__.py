@@ -7,20 +7,23 @@ from .keys import (
     NewDataKey,
     PostgresSubjectKeyStore,
     SubjectErasedError,
+    SubjectKeys,
     SubjectKeyStore,
     UnknownSubjectError,
 )
-from .vault import KEY_STORE_MIGRATIONS, PersonalDataVault, TamperedError, service_vault
+from .vault import KEY_STORE_MIGRATIONS, Opener, PersonalDataVault, TamperedError, service_vault
 
 __all__ = [
     "KEY_STORE_MIGRATIONS",
     "BlindIndex",
     "KeyEncryptionKeys",
     "NewDataKey",
+    "Opener",
     "PersonalDataVault",
     "PostgresSubjectKeyStore",
     "SubjectErasedError",
     "SubjectKeyStore",
+    "SubjectKeys",
     "TamperedError",
     "UnknownSubjectError",
     "normalise",

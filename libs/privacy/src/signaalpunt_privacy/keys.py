@@ -17,7 +17,7 @@ import asyncio
 import base64
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -123,9 +123,31 @@ class SubjectKeyStore(Protocol):
         """The subject's data key; SubjectErasedError or UnknownSubjectError when there is none."""
         ...
 
+    async def existing_data_keys(self, subject_ids: Collection[UUID]) -> SubjectKeys:
+        """Several subjects' data keys in one round trip, with which of the others were erased
+        (a subject in neither has no key: unknown)."""
+        ...
+
     async def shred(self, subject_id: UUID, *, reason: str) -> bool:
         """Delete the subject's data key for good; True when there was one."""
         ...
+
+
+@dataclass(frozen=True)
+class SubjectKeys:
+    """What `existing_data_keys` found: the data keys, and the subjects erased."""
+
+    keys: dict[UUID, bytes] = field(repr=False)
+    erased: frozenset[UUID]
+
+    def key(self, subject_id: UUID) -> bytes:
+        """The subject's key; SubjectErasedError or UnknownSubjectError as `existing_data_key`."""
+        found = self.keys.get(subject_id)
+        if found is not None:
+            return found
+        if subject_id in self.erased:
+            raise SubjectErasedError(f"subject {subject_id} was erased")
+        raise UnknownSubjectError(f"no data key for subject {subject_id}")
 
 
 class PostgresSubjectKeyStore:
@@ -207,6 +229,31 @@ class PostgresSubjectKeyStore:
                     raise SubjectErasedError(f"subject {subject_id} was erased")
                 raise UnknownSubjectError(f"no data key for subject {subject_id}")
         return self._keks.unwrap(row["kek_id"], bytes(row["wrapped_key"]), subject_id)
+
+    async def existing_data_keys(self, subject_ids: Collection[UUID]) -> SubjectKeys:
+        wanted = list(set(subject_ids))
+        if not wanted:
+            return SubjectKeys({}, frozenset())
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT w.subject_id, k.kek_id, k.wrapped_key,"
+                " EXISTS (SELECT 1 FROM subject_keys.erasures AS e"
+                "         WHERE e.subject_id = w.subject_id) AS erased"
+                " FROM unnest($1::uuid[]) AS w (subject_id)"
+                " LEFT JOIN subject_keys.data_keys AS k USING (subject_id)",
+                wanted,
+            )
+        keys = {
+            r["subject_id"]: self._keks.unwrap(
+                r["kek_id"], bytes(r["wrapped_key"]), r["subject_id"]
+            )
+            for r in rows
+            if r["wrapped_key"] is not None
+        }
+        erased = frozenset(
+            r["subject_id"] for r in rows if r["wrapped_key"] is None and r["erased"]
+        )
+        return SubjectKeys(keys, erased)
 
     async def shred(self, subject_id: UUID, *, reason: str) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -26,6 +26,7 @@ from .keys import (
     KeyEncryptionKeys,
     NewDataKey,
     PostgresSubjectKeyStore,
+    SubjectKeys,
     SubjectKeyStore,
 )
 
@@ -75,18 +76,46 @@ class PersonalDataVault:
         return (await self.sealer(subject_id, municipality)).seal(plaintext, field=field)
 
     async def open(self, subject_id: UUID, sealed: str, *, field: str) -> str:
-        if not sealed.startswith(PREFIX):
-            raise TamperedError(f"not a sealed value for {field}")
-        raw = base64.b64decode(sealed[len(PREFIX) :], validate=True)
-        key = await self._keys.existing_data_key(subject_id)
-        try:
-            return AESGCM(key).decrypt(raw[:12], raw[12:], _aad(subject_id, field)).decode()
-        except InvalidTag as exc:
-            raise TamperedError(f"sealed {field} does not open for this subject") from exc
+        raw = _sealed_bytes(sealed, field)
+        return _decrypt(await self._keys.existing_data_key(subject_id), raw, subject_id, field)
+
+    async def opener(self, subject_ids: Collection[UUID]) -> Opener:
+        """For the values of many subjects (a batch of events): their data keys fetched in one
+        round trip, then each value opened without I/O."""
+        return Opener(await self._keys.existing_data_keys(subject_ids))
 
     async def erase(self, subject_id: UUID, *, reason: str) -> bool:
         """Crypto-shredding: every sealed value of this subject, anywhere, becomes unreadable."""
         return await self._keys.shred(subject_id, reason=reason)
+
+
+class Opener:
+    """Opens sealed values of the subjects it was made for (`PersonalDataVault.opener`), with
+    the same errors as `PersonalDataVault.open`: SubjectErasedError, UnknownSubjectError (also
+    for a subject it was not made for) and TamperedError."""
+
+    def __init__(self, keys: SubjectKeys) -> None:
+        self._keys = keys
+
+    def open(self, subject_id: UUID, sealed: str, *, field: str) -> str:
+        raw = _sealed_bytes(sealed, field)
+        return _decrypt(self._keys.key(subject_id), raw, subject_id, field)
+
+
+def _sealed_bytes(sealed: str, field: str) -> bytes:
+    if not sealed.startswith(PREFIX):
+        raise TamperedError(f"not a sealed value for {field}")
+    try:
+        return base64.b64decode(sealed[len(PREFIX) :], validate=True)
+    except ValueError as exc:
+        raise TamperedError(f"sealed {field} is not base64") from exc
+
+
+def _decrypt(key: bytes, raw: bytes, subject_id: UUID, field: str) -> str:
+    try:
+        return AESGCM(key).decrypt(raw[:12], raw[12:], _aad(subject_id, field)).decode()
+    except InvalidTag as exc:
+        raise TamperedError(f"sealed {field} does not open for this subject") from exc
 
 
 class _StartsWithService(Protocol):
