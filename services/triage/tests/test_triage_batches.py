@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
+import asyncpg
 from signaalpunt_contracts import (
     AcuteSignalAlertV1,
     Channel,
@@ -154,3 +155,31 @@ async def test_a_database_outage_is_waited_out_and_each_signal_decided_once(
     assert not {str(e.event_id) for e in (*during, acute)} & {
         i for letter in acute_lane_parked for i in letter.event_ids
     }
+
+
+async def test_a_signal_twice_in_one_batch_is_decided_and_told_of_once(
+    triage: RunningTriage,
+) -> None:
+    """A replay (the same signal under a new event id) in the same batch as the signal itself:
+    one case, one decision, one step told of (the batch stores its cases in one statement)."""
+    first = await signal(triage, "Ze zei gisteren dat ze niet meer wil leven.")
+    again = Envelope.new(first.data, municipality="GM0715", producer="intake")
+    ordinary = [await signal(triage, TEXTS[i % len(TEXTS)]) for i in range(5)]
+    await publish(triage, [message(e) for e in (ordinary[0], first, *ordinary[1:], again)])
+
+    decisions = await decided(triage, {e.data.signal_id for e in (first, *ordinary)})
+    assert sorted(str(d.signal_id) for d in decisions) == sorted(
+        str(e.data.signal_id) for e in (first, *ordinary)
+    ), "each signal decided once"
+    alerts = await triage.about(
+        triage.topics.alerts, AcuteSignalAlertV1, first.data.signal_id, settle=1.0
+    )
+    assert len(alerts) == 1
+    conn = await asyncpg.connect(triage.database_url)
+    try:
+        steps = await conn.fetchval(
+            "SELECT count(*) FROM triage.steps WHERE signal_id = $1", first.data.signal_id
+        )
+    finally:
+        await conn.close()
+    assert steps == 1

@@ -168,15 +168,9 @@ class Triage:
 # -- the rules' decision ---------------------------------------------------------------------
 
 
-async def concern_text(triage: Triage, signal: SignalReceivedV1) -> str | None:
-    """The reporter's words, decrypted here only; None when absent or the subject was erased."""
-    if signal.concern.text is None:
-        return None
-    return read_concern(await triage.vault.opener([signal.subject_id]), signal)
-
-
 def read_concern(opener: Opener, signal: SignalReceivedV1) -> str | None:
-    """`concern_text` with the data keys fetched already (for a batch: in one round trip)."""
+    """The reporter's words, decrypted here only (with the data keys `opener` fetched for the
+    batch in one round trip); None when absent or the subject was erased."""
     if signal.concern.text is None:
         return None
     try:
@@ -197,17 +191,27 @@ URGENT_ROUTES = frozenset({Route.ACUUT, Route.MOGELIJK_ACUUT})
 """What the acute lane triages itself: the coordinator on duty hears of these, not in turn."""
 
 
-async def rules_decision(triage: Triage, event: Envelope[SignalReceivedV1]) -> Decision:
+def rules_decision(triage: Triage, opener: Opener, event: Envelope[SignalReceivedV1]) -> Decision:
     rules = triage.rulebook.for_municipality(event.municipality)
-    return decide(event.data, await concern_text(triage, event.data), rules)
+    return decide(event.data, read_concern(opener, event.data), rules)
 
 
-async def on_signal_received(
-    triage: Triage, event: Envelope[SignalReceivedV1], work: UnitOfWork
+async def on_signals_received(
+    triage: Triage, events: list[Envelope[SignalReceivedV1]], work: UnitOfWork
 ) -> None:
-    """Triage in turn: every signal, in the order received."""
-    decision = triage.decided_ahead.take(event.event_id) or await rules_decision(triage, event)
-    await _record_rules_decision(triage, event, work, decision)
+    """Triage in turn: every signal, in the order received, a batch per transaction. Most were
+    decided by the acute lane ahead of it (`DecidedAhead`); the rest are read here, their texts
+    opened with one fetch of their data keys."""
+    ahead = [triage.decided_ahead.take(event.event_id) for event in events]
+    unread = [e for e, d in zip(events, ahead, strict=True) if d is None]
+    opener = await triage.vault.opener(
+        [e.data.subject_id for e in unread if e.data.concern.text is not None]
+    )
+    decided = [
+        (event, decision or rules_decision(triage, opener, event))
+        for event, decision in zip(events, ahead, strict=True)
+    ]
+    await _record_rules_decisions(triage, work, decided)
 
 
 async def on_signals_received_acute_lane(
@@ -227,40 +231,58 @@ async def on_signals_received_acute_lane(
     opener = await triage.vault.opener(
         [e.data.subject_id for e in events if e.data.concern.text is not None]
     )
-    decisions = [
-        decide(
-            event.data,
-            read_concern(opener, event.data),
-            triage.rulebook.for_municipality(event.municipality),
-        )
-        for event in events
-    ]
-    for event, decision in zip(events, decisions, strict=True):
+    urgent = []
+    for event in events:
+        decision = rules_decision(triage, opener, event)
         triage.decided_ahead.put(event.event_id, decision)
         if decision.route in URGENT_ROUTES:
-            await _record_rules_decision(triage, event, work.for_event(event), decision)
+            urgent.append((event, decision))
+    await _record_rules_decisions(triage, work, urgent)
 
 
-async def _record_rules_decision(
-    triage: Triage, event: Envelope[SignalReceivedV1], work: UnitOfWork, decision: Decision
+async def _record_rules_decisions(
+    triage: Triage,
+    work: UnitOfWork,
+    decided: list[tuple[Envelope[SignalReceivedV1], Decision]],
 ) -> None:
-    signal = event.data
+    """Store the rules' decisions as new cases (one round trip for the lot) and tell of each,
+    in the order of `decided`."""
     now = triage.clock()
-    created = await repository.insert_case(
+    created = await repository.insert_cases(
         work.connection,
-        signal_id=signal.signal_id,
-        subject_id=signal.subject_id,
-        municipality=event.municipality,
-        channel=signal.channel.value,
-        received_at=signal.received_at,
-        decision=decision,
+        [
+            repository.NewCase(
+                signal_id=event.data.signal_id,
+                subject_id=event.data.subject_id,
+                municipality=event.municipality,
+                channel=event.data.channel.value,
+                received_at=event.data.received_at,
+                decision=decision,
+            )
+            for event, decision in decided
+        ],
         decided_at=now,
     )
-    if not created:
-        # decided already (by the acute lane, or the same signal again under another event id:
-        # a replay), or erased before it got here (topics are not ordered among each other)
-        log.debug("signal already triaged or erased", signal_id=str(signal.signal_id))
-        return
+    for event, decision in decided:
+        if event.data.signal_id not in created:
+            # decided already (by the acute lane, or the same signal again under another event
+            # id: a replay), or erased before it got here (topics are not ordered among each
+            # other)
+            log.debug("signal already triaged or erased", signal_id=str(event.data.signal_id))
+            continue
+        created.discard(event.data.signal_id)  # a replay in the same batch is told of once
+        with work.traced(event):
+            await _announce_rules_decision(triage, event, work.for_event(event), decision, now)
+
+
+async def _announce_rules_decision(
+    triage: Triage,
+    event: Envelope[SignalReceivedV1],
+    work: UnitOfWork,
+    decision: Decision,
+    now: datetime,
+) -> None:
+    signal = event.data
     await _publish_decision(
         triage,
         work,
@@ -695,9 +717,19 @@ def register_consumer(
     # still gives each event its own inbox row, and when a batch fails, handles its events one
     # by one with the usual failure classes (one bad event is parked alone, a database outage
     # waits)
-    @triage.service.consumer(triage.topics.received, group="triage", batch_size=batch_size)
-    async def handle(event: Envelope[SignalReceivedV1], work: UnitOfWork) -> None:
-        await on_signal_received(triage, event, work)
+    if batch_size is not None:
+
+        @triage.service.consumer(
+            triage.topics.received, group="triage", batch_size=batch_size, as_list=True
+        )
+        async def handle(events: list[Envelope[SignalReceivedV1]], work: UnitOfWork) -> None:
+            await on_signals_received(triage, events, work)
+
+    else:
+
+        @triage.service.consumer(triage.topics.received, group="triage")
+        async def handle_one(event: Envelope[SignalReceivedV1], work: UnitOfWork) -> None:
+            await on_signals_received(triage, [event], work)
 
     if acute_lane_batch is not None:
         # in batches: for the ordinary signals it passes, one inbox statement and one commit

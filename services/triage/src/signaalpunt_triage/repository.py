@@ -88,70 +88,97 @@ def _explanation(decision: Decision) -> str:
     return json.dumps([f.model_dump(mode="json") for f in decision.explanation])
 
 
-async def insert_case(
-    conn: DbConnection,
-    *,
-    signal_id: UUID,
-    subject_id: UUID,
-    municipality: str,
-    channel: str,
-    received_at: datetime,
-    decision: Decision,
-    decided_at: datetime,
-) -> bool:
-    """A new case, triaged, with the rules' decision and its first step; False when the signal
-    already has a case or was erased (then nothing is written).
+@dataclass(frozen=True)
+class NewCase:
+    """A signal triaged by the rules, to be stored as a new case with its first decision."""
 
-    Two statements, not five (a decided signal used to cost an erasure check, the case, the
-    decision, the step and the case's state apiece: round trips that held triage back, issue 22).
-    The decision and the step go in a second statement because their row-level security checks
-    that their case is visible, which a case inserted in the same statement is not yet."""
-    inserted = await conn.fetchval(
+    signal_id: UUID
+    subject_id: UUID
+    municipality: str
+    channel: str
+    received_at: datetime
+    decision: Decision
+
+
+def _json_array(values: Sequence[Any]) -> str:
+    # a text[] per row: unnest flattens an array of arrays, so each row's array goes as JSON
+    return json.dumps([getattr(v, "value", v) for v in values])
+
+
+async def insert_cases(
+    conn: DbConnection, cases: Sequence[NewCase], *, decided_at: datetime
+) -> set[UUID]:
+    """New cases, triaged, with the rules' decisions and their first steps; returns the signals
+    whose case was made here (not those that had one already, nor erased ones: for them nothing
+    is written). A signal twice in `cases` (a replay) counts once, as its first.
+
+    Two statements per batch, not per signal (a decided signal used to cost five round trips,
+    then two apiece: a third of triage's CPU in a drain, issue 22). The decisions and steps go
+    in a second statement because their row-level security checks that their case is visible,
+    which a case inserted in the same statement is not yet. The explanation is stored as the
+    other writers store it through the connection's jsonb codec: a JSON string holding the
+    JSON text (`_case` reads it so)."""
+    firsts = list({c.signal_id: c for c in reversed(cases)}.values())[::-1]
+    if not firsts:
+        return set()
+    rows = await conn.fetch(
         """
         INSERT INTO cases (signal_id, subject_id, municipality, channel, received_at, state, route,
                            priority, risk_groups, advice, needs_review, explanation, decision,
                            decided_by, rules_version, first_contact_due, review_due)
-        SELECT $1, $2, $3, $4, $5, 'triaged', $6, $7, $8, $9, $10, $11, 1, 'rules', $12, $13, $14
-        WHERE NOT EXISTS (SELECT 1 FROM erased_signals WHERE signal_id = $1)
+        SELECT s, subject, m, ch, rec, 'triaged', r, p,
+               ARRAY(SELECT jsonb_array_elements_text(g::jsonb)),
+               ARRAY(SELECT jsonb_array_elements_text(a::jsonb)), review, to_jsonb(x), 1, 'rules',
+               v, due, review_due
+        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+                    $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[], $11::text[],
+                    $12::text[], $13::timestamptz[], $14::timestamptz[])
+             AS u(s, subject, m, ch, rec, r, p, g, a, review, x, v, due, review_due)
+        WHERE NOT EXISTS (SELECT 1 FROM erased_signals AS e WHERE e.signal_id = u.s)
         ON CONFLICT (signal_id) DO NOTHING
-        RETURNING true
+        RETURNING signal_id
         """,
-        signal_id,
-        subject_id,
-        municipality,
-        channel,
-        received_at,
-        decision.route.value,
-        decision.priority.value,
-        [g.value for g in decision.risk_groups],
-        [a.value for a in decision.advice],
-        decision.needs_review,
-        _explanation(decision),
-        decision.rules_version,
-        decision.first_contact_due,
-        decision.review_due,
+        [c.signal_id for c in firsts],
+        [c.subject_id for c in firsts],
+        [c.municipality for c in firsts],
+        [c.channel for c in firsts],
+        [c.received_at for c in firsts],
+        [c.decision.route.value for c in firsts],
+        [c.decision.priority.value for c in firsts],
+        [_json_array(c.decision.risk_groups) for c in firsts],
+        [_json_array(c.decision.advice) for c in firsts],
+        [c.decision.needs_review for c in firsts],
+        [_explanation(c.decision) for c in firsts],
+        [c.decision.rules_version for c in firsts],
+        [c.decision.first_contact_due for c in firsts],
+        [c.decision.review_due for c in firsts],
     )
-    if not inserted:
-        return False
+    created = {r["signal_id"] for r in rows}
+    made = [c for c in firsts if c.signal_id in created]
+    if not made:
+        return created
     await conn.execute(
         """
         WITH decision AS (
             INSERT INTO decisions (signal_id, decision, route, priority, risk_groups,
                                    needs_review, decided_by, rules_version, decided_at)
-            VALUES ($1, 1, $2, $3, $4, $5, 'rules', $6, $7)
+            SELECT s, 1, r, p, ARRAY(SELECT jsonb_array_elements_text(g::jsonb)), review,
+                   'rules', v, $7
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[])
+                 AS u(s, r, p, g, review, v)
         )
         INSERT INTO steps (signal_id, seq, step, previous_state, state, recorded_by, recorded_at)
-        VALUES ($1, 1, 'triaged', 'received', 'triaged', 'triage', $7)
+        SELECT s, 1, 'triaged', 'received', 'triaged', 'triage', $7 FROM unnest($1::uuid[]) AS s
         """,
-        signal_id,
-        decision.route.value,
-        decision.priority.value,
-        [g.value for g in decision.risk_groups],
-        decision.needs_review,
-        decision.rules_version,
+        [c.signal_id for c in made],
+        [c.decision.route.value for c in made],
+        [c.decision.priority.value for c in made],
+        [_json_array(c.decision.risk_groups) for c in made],
+        [c.decision.needs_review for c in made],
+        [c.decision.rules_version for c in made],
         decided_at,
     )
-    return True
+    return created
 
 
 async def insert_decision(
