@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from signaalpunt_contracts import SignalReceivedV1
+from signaalpunt_metrics.collector import next_refresh_in
 from signaalpunt_metrics.config import MetricsSettings, load_goals, load_inhabitants
 from signaalpunt_metrics.domain import Goal, Period, goal_progress, partner_type
 
@@ -98,3 +99,17 @@ def test_the_composition_root_builds_without_a_running_event_loop() -> None:
         len(service.stages) == 13
     )  # one per consumed topic (possible-acute two, erasures, referrals, gaps and matches)
     assert {stage.group for stage in service.stages} == {"metrics"}
+
+
+@pytest.mark.parametrize(
+    ("took", "wait"),
+    [
+        (0.5, 14.5),  # a quick refresh: the next one the interval after this one began
+        (1.5, 13.5),  # a tenth of the time: still the interval
+        (2.4, 21.6),  # slower: it began 24 s after this one, refreshing a tenth of the time
+        (20.0, 180.0),  # longer than the interval: never back to back
+    ],
+)
+def test_a_slow_refresh_spaces_the_next_one_out(took: float, wait: float) -> None:
+    assert next_refresh_in(15.0, took, 0.1) == pytest.approx(wait)
+    assert next_refresh_in(15.0, took, 1.0) == pytest.approx(max(0.0, 15.0 - took))

@@ -92,6 +92,14 @@ class _Family:
         return family
 
 
+def next_refresh_in(interval: float, took: float, share: float) -> float:
+    """Seconds to wait after a refresh that took `took`: the next one begins `interval` after
+    this one began, or later when this one was slow, so that refreshing takes at most `share`
+    of the time (a refresh over every row grows with the history and, under load, competes
+    with the pipeline for PostgreSQL's CPU)."""
+    return max(0.0, interval - took, took / share - took)
+
+
 def _product(*values: Iterable[str]) -> list[Key]:
     return list(itertools.product(*values))
 
@@ -105,6 +113,7 @@ class ReadModelCollector(Collector):
         municipalities: dict[str, Municipality],
         goals: Sequence[Goal],
         refresh_interval: float,
+        refresh_share: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         time_zone: ZoneInfo | None = None,
     ) -> None:
@@ -114,6 +123,8 @@ class ReadModelCollector(Collector):
         self._municipalities = municipalities
         self._goals = tuple(goals)
         self._refresh_interval = max(refresh_interval, 0.05)
+        self._refresh_share = refresh_share
+        self._refresh_seconds = 0.0
         self._keeping: asyncio.Task[None] | None = None
         self._clock = clock
         self._read_models: list[Metric] = []
@@ -130,6 +141,12 @@ class ReadModelCollector(Collector):
         )
         errors.add_metric([], self._errors)
         yield errors
+        took = GaugeMetricFamily(
+            "signaalpunt_metrics_refresh_seconds",
+            "How long the last refresh of the figures took (a long one spaces the next out)",
+        )
+        took.add_metric([], self._refresh_seconds)
+        yield took
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # the families vary with the data; no name checks at registration
@@ -152,9 +169,17 @@ class ReadModelCollector(Collector):
         while True:
             started = time.monotonic()
             await self.refresh()
-            await asyncio.sleep(max(0.0, self._refresh_interval - (time.monotonic() - started)))
+            took = time.monotonic() - started
+            await asyncio.sleep(next_refresh_in(self._refresh_interval, took, self._refresh_share))
 
     async def refresh(self) -> None:
+        started = time.monotonic()
+        try:
+            await self._refresh()
+        finally:
+            self._refresh_seconds = time.monotonic() - started
+
+    async def _refresh(self) -> None:
         try:
             async with self._pool().acquire() as conn:
                 self._read_models = await self._from_read_models(conn, self._clock())

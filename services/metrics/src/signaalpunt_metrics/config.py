@@ -32,6 +32,15 @@ class MetricsSettings(ServiceSettings):
         ge=0.05,
         description="seconds between two refreshes of the figures, apart from the scrapes",
     )
+    refresh_share: float = Field(
+        # under load a refresh over a long history takes seconds of PostgreSQL's CPU (2.4 s a
+        # refresh in a drain over 67,000 signals), which the pipeline it reports on needs
+        default=0.1,
+        gt=0,
+        le=1,
+        description="at most this share of the time spent refreshing: after a refresh of T "
+        "seconds the next starts no sooner than T / share after it began",
+    )
     time_zone: str = Field(
         default="Europe/Amsterdam",
         description="the calendar of the mission's days, weeks and months (an IANA zone name)",

@@ -53,6 +53,7 @@ def build(
         municipalities=load_inhabitants(settings.inhabitants_file),
         goals=load_goals(settings.goals_file),
         refresh_interval=settings.refresh_interval,
+        refresh_share=settings.refresh_share,
         time_zone=ZoneInfo(settings.time_zone),
     )
     service.metrics.register(collector)
