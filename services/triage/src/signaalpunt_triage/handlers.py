@@ -87,6 +87,15 @@ class TriageMetrics:
             ["route", "priority", "decided_by"],
             registry=registry,
         )
+        self.signals_read = Counter(
+            "signaalpunt_triage_signals_read",
+            "Signals whose text and cues the rules read, by the lane that read them (in turn "
+            "reads only what the acute lane did not read first)",
+            ["lane"],
+            registry=registry,
+        )
+        for lane in ("acute", "in_turn"):
+            self.signals_read.labels(lane=lane)
         self.acute_alerts = Counter(
             "signaalpunt_triage_acute_alerts",
             "Acute alerts raised for the coordinator on duty",
@@ -135,11 +144,18 @@ class DecidedAhead:
     """The acute lane's decisions of the signals it passed on, for triage in turn to take instead
     of reading the same text again (the reading is most of the work). Bounded: when triage in
     turn is further behind than this, or reads a partition another replica's lane read, it
-    decides itself. Only decisions are kept (cue names and the rules' words), never text."""
+    decides itself. Only decisions are kept (cue names and the rules' words), never text.
+
+    When triage in turn is ahead of the lane instead (both start on the same backlog), it
+    notes the signals it decided itself, and the lane passes them by: reading them again would
+    only double the work of whichever lane is behind. Triage in turn decides every signal
+    anyway (and alerts for an acute one as the lane would), so a signal the lane passes by is
+    never left undecided; should its batch fail, it is handled again, one by one."""
 
     def __init__(self, size: int = 5000) -> None:
         self._size = size
         self._decisions: OrderedDict[UUID, Decision] = OrderedDict()
+        self._in_turn: OrderedDict[UUID, None] = OrderedDict()
 
     def put(self, event_id: UUID, decision: Decision) -> None:
         self._decisions[event_id] = decision
@@ -148,6 +164,18 @@ class DecidedAhead:
 
     def take(self, event_id: UUID) -> Decision | None:
         return self._decisions.pop(event_id, None)
+
+    def decided_in_turn(self, event_id: UUID) -> None:
+        self._in_turn[event_id] = None
+        if len(self._in_turn) > self._size:
+            self._in_turn.popitem(last=False)
+
+    def passed_by(self, event_id: UUID) -> bool:
+        """Whether triage in turn decided this signal already (the lane need not read it)."""
+        if event_id not in self._in_turn:
+            return False
+        del self._in_turn[event_id]
+        return True
 
 
 @dataclass
@@ -204,6 +232,9 @@ async def on_signals_received(
     opened with one fetch of their data keys."""
     ahead = [triage.decided_ahead.take(event.event_id) for event in events]
     unread = [e for e, d in zip(events, ahead, strict=True) if d is None]
+    for event in unread:
+        triage.decided_ahead.decided_in_turn(event.event_id)
+    triage.metrics.signals_read.labels(lane="in_turn").inc(len(unread))
     opener = await triage.vault.opener(
         [e.data.subject_id for e in unread if e.data.concern.text is not None]
     )
@@ -228,6 +259,8 @@ async def on_signals_received_acute_lane(
     store (a fetch and a pool connection per signal were 15% of triage's CPU in a drain);
     should one not open, the spine handles the batch again one signal at a time, with the
     usual failure classes."""
+    events = [e for e in events if not triage.decided_ahead.passed_by(e.event_id)]
+    triage.metrics.signals_read.labels(lane="acute").inc(len(events))
     opener = await triage.vault.opener(
         [e.data.subject_id for e in events if e.data.concern.text is not None]
     )
