@@ -314,9 +314,18 @@ class OwnPoolSubjectKeyStore(PostgresSubjectKeyStore):
     async def open(self) -> None:
         async with self._opening:
             if self._own is None:
-                self._own = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._size)
+                self._own = await asyncpg.create_pool(
+                    self._dsn, min_size=1, max_size=self._size, reset=_no_session_state
+                )
 
     async def close(self) -> None:
         if self._own is not None:
             await self._own.close()
             self._own = None
+
+
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query (advisory unlock, RESET ALL, CLOSE ALL, UNLISTEN):
+    four statements on every release, most of the key store's statements at a steady rate
+    (issue 22), and nothing to reset: the key store sets no session state, takes no session
+    locks and listens to nothing."""

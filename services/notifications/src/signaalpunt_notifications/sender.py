@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,7 +37,7 @@ from signaalpunt_contracts.notifications import (
 from signaalpunt_privacy import PersonalDataVault, access_log
 from signaalpunt_privacy.access_log import AccessEntry, DataCategory, Operation, Purpose
 from signaalpunt_privacy.keys import SubjectErasedError, UnknownSubjectError
-from signaalpunt_privacy.vault import TamperedError
+from signaalpunt_privacy.vault import Opener, TamperedError
 from signaalpunt_runtime.database import DbConnection
 from signaalpunt_runtime.dead_letters import (
     ATTEMPTS,
@@ -109,21 +109,33 @@ class AddressBook:
         self._resolvers[kind] = resolver
 
     async def resolve(
-        self, ref: Mapping[str, str], channel: MessageChannel, now: datetime
+        self,
+        ref: Mapping[str, str],
+        channel: MessageChannel,
+        now: datetime,
+        *,
+        opener: Opener | None = None,
     ) -> Resolved:
-        resolver = self._resolvers.get(ref.get("kind", ""))
+        """`opener`: the data keys of a round's sealed addresses, fetched together
+        (`opener_for`); without it a sealed address fetches its own key."""
+        kind = ref.get("kind", "")
+        if kind == "sealed" and opener is not None:
+            return _opened(opener, ref)
+        resolver = self._resolvers.get(kind)
         if resolver is None:
             raise PermanentSendError(f"no resolver for address kind {ref.get('kind')!r}")
         return await resolver(ref, channel, now)
 
+    async def opener_for(self, refs: Iterable[Mapping[str, str]]) -> Opener:
+        """The data keys of the sealed addresses among `refs` in one round trip to the key
+        store: a key fetch (and a pool connection) per SMS to a reporter was most of the key
+        store's statements at a steady rate (issue 22)."""
+        return await self.vault.opener(
+            {UUID(ref["subject_id"]) for ref in refs if ref.get("kind") == "sealed"}
+        )
+
     async def _sealed(self, ref: Mapping[str, str], _: MessageChannel, __: datetime) -> Resolved:
-        try:
-            value = await self.vault.open(UUID(ref["subject_id"]), ref["value"], field=ref["field"])
-        except (SubjectErasedError, UnknownSubjectError):
-            raise PermanentSendError("the recipient's data key is erased or unknown") from None
-        except TamperedError:
-            raise PermanentSendError("the sealed address does not open") from None
-        return Resolved(value)
+        return _opened(await self.opener_for([ref]), ref)
 
     async def _organisation(
         self, ref: Mapping[str, str], channel: MessageChannel, _: datetime
@@ -337,6 +349,7 @@ class Sender:
             r = _Round(conn, now, {d.delivery_id: self._span(d) for d in batch})
             try:
                 to_send = await self._hold_back(r, batch)
+                r.opener = await self.addresses.opener_for(d.address for d in to_send)
                 await self._record(r, await self._send_all(r, to_send))
                 await write_outbox_rows(conn, self._schema, r.outbox)
                 await access_log.record(conn, r.access)
@@ -425,7 +438,7 @@ class Sender:
             for d in deliveries:
                 async with self._in_flight:
                     with trace.use_span(r.spans[d.delivery_id], end_on_exit=False):
-                        attempt = await self._attempt(d, r.now)
+                        attempt = await self._attempt(d, r)
                 attempts.append(attempt)
                 if attempt.outcome != "sent":
                     break
@@ -434,11 +447,11 @@ class Sender:
         done = await asyncio.gather(*(in_order(ds) for ds in chains.values()))
         return [attempt for attempts in done for attempt in attempts]
 
-    async def _attempt(self, d: Delivery, now: datetime) -> _Attempt:
+    async def _attempt(self, d: Delivery, r: _Round) -> _Attempt:
         """Open the address (only now, only in memory), render and send one message."""
         channel = MessageChannel(d.channel)
         try:
-            outgoing = await self._prepare(d, channel, now)
+            outgoing = await self._prepare(d, channel, r.now, r.opener)
             await asyncio.wait_for(
                 self.channels[channel].send(outgoing), self.policies.send_timeout
             )
@@ -477,7 +490,9 @@ class Sender:
             elif a.outcome == "failed":
                 await self._fail(r, d, a.error or "")
 
-    async def _prepare(self, d: Delivery, channel: MessageChannel, now: datetime) -> Outgoing:
+    async def _prepare(
+        self, d: Delivery, channel: MessageChannel, now: datetime, opener: Opener | None = None
+    ) -> Outgoing:
         directory = self.addresses.directory
         try:
             municipality = directory.municipality(d.municipality).template_values(d.language)
@@ -488,7 +503,7 @@ class Sender:
         rendered = self.templates.render(
             d.template, d.language, channel, d.context, municipality, directory.consortium
         )
-        resolved = await self.addresses.resolve(d.address, channel, now)
+        resolved = await self.addresses.resolve(d.address, channel, now, opener=opener)
         payload = None
         if channel is MessageChannel.WEBHOOK:
             payload = self._webhook_payload(d, rendered)
@@ -622,6 +637,16 @@ class _Attempt:
     error: str | None = None
 
 
+def _opened(opener: Opener, ref: Mapping[str, str]) -> Resolved:
+    try:
+        value = opener.open(UUID(ref["subject_id"]), ref["value"], field=ref["field"])
+    except (SubjectErasedError, UnknownSubjectError):
+        raise PermanentSendError("the recipient's data key is erased or unknown") from None
+    except TamperedError:
+        raise PermanentSendError("the sealed address does not open") from None
+    return Resolved(value)
+
+
 @dataclass
 class _Round:
     """One batch's transaction: its messages' spans, what it writes with one statement each at
@@ -635,6 +660,9 @@ class _Round:
     outbox: list[OutboxRow] = field(default_factory=list)
     access: list[AccessEntry] = field(default_factory=list)
     outcomes: dict[UUID, str] = field(default_factory=dict)
+    opener: Opener | None = None
+    """The data keys of the round's sealed addresses (fetched once the round knows what it
+    sends)."""
 
 
 async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
