@@ -33,6 +33,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import aiohttp
 import asyncpg
 import httpx
 import psutil
@@ -807,7 +809,7 @@ def statements_section(report: dict[str, Any]) -> list[str]:
     drain; then the statements that took the most."""
     drains = [d for d in report["drains"] if d.get("statements")]
     if not drains:
-        return []
+        return steady_statements(report)
     d = drains[0]
     st = d["statements"]
     return [
@@ -831,11 +833,44 @@ def statements_section(report: dict[str, Any]) -> list[str]:
             for h in st["heaviest"]
         ],
         "",
+        *steady_statements(report),
+    ]
+
+
+def steady_statements(report: dict[str, Any]) -> list[str]:
+    """Statements per signal and their time per service at each steady rate: where a drain's
+    batches are large, a steady stream's are small, and what a batch costs shows here."""
+    steps = [s for s in report["ramp"] if s.get("statements")]
+    if not steps:
+        return []
+    roles = list(dict.fromkeys(r for s in steps for r in s["statements"]["per_role"]))
+    rate = [f"{s['offered_per_second']:g}/s" for s in steps]
+    return [
+        "At the steady rates (statements per signal / ms per signal):",
+        "",
+        "| role | " + " | ".join(rate) + " |",
+        "|---|" + "---:|" * len(steps),
+        *[
+            f"| {role} | "
+            + " | ".join(
+                "{statements:.2f} / {ms:.2f}".format(
+                    **s["statements"]["per_role"].get(role, {"statements": 0, "ms": 0})
+                )
+                for s in steps
+            )
+            + " |"
+            for role in roles
+        ],
+        "",
     ]
 
 
 async def offer(run: Run, rate: float, url: str) -> dict[str, int]:
-    """Open loop: signal i goes out at i / rate, whatever became of the earlier ones."""
+    """Open loop: signal i goes out at i / rate, whatever became of the earlier ones.
+
+    The web forms go out with aiohttp: httpx cost the load generator 7 ms of CPU per signal at
+    40/s (its pool checks every connection it holds on each request), CPU the pipeline's
+    processes did not get on the same two cores."""
     sent = {"http": 0, "partner": 0, "refused": 0}
     partner_events = await asyncio.to_thread(
         run.mix.partner_events, int(rate * STEP_SECONDS * PARTNER_SHARE)
@@ -843,16 +878,17 @@ async def offer(run: Run, rate: float, url: str) -> dict[str, int]:
     producer = make_producer(KAFKA, client_id="bench-e2e-steady")
     await producer.start()
     tasks: set[asyncio.Task[None]] = set()
-    limits = httpx.Limits(max_connections=256)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+    connector = aiohttp.TCPConnector(limit=256)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
 
         async def web_form(i: int) -> None:
             try:
-                answer = await client.post("/v1/signals", json=run.mix.web_form(i))
-            except httpx.TransportError:
+                async with client.post("/v1/signals", json=run.mix.web_form(i)) as answer:
+                    await answer.read()
+                    sent["http" if answer.status == 202 else "refused"] += 1
+            except (aiohttp.ClientError, TimeoutError):
                 sent["refused"] += 1
-                return
-            sent["http" if answer.status_code == 202 else "refused"] += 1
 
         async def partner_event() -> None:
             value, headers = partner_events.pop()
@@ -874,6 +910,7 @@ async def offer(run: Run, rate: float, url: str) -> dict[str, int]:
 
 
 async def steady(run: Run, rate: float, url: str) -> dict[str, Any]:
+    statements = await Statements.start()
     sent, phase = await measured(run, f"{rate:g}/s", rate, lambda: offer(run, rate, url))
     growth = lag_growth(phase.readings)
     return {
@@ -886,6 +923,7 @@ async def steady(run: Run, rate: float, url: str) -> dict[str, Any]:
         "sustained": growth < max(1.0, rate * 0.1),
         "cpu_ms_per_signal": phase.cpu_ms_per_signal,
         "latency_s": phase.outcome.latencies(),
+        "statements": await statements.read(len(phase.outcome.rows)),
     }
 
 
@@ -930,6 +968,12 @@ async def measure(urls: dict[str, str], meter: CpuMeter) -> dict[str, Any]:
     await lag.start()
     run = Run(Mix(), meter, lag)
     try:
+        left = await lag.total()
+        if left:
+            # work left from before the run (an intake benchmark's signals with nobody reading
+            # them, a run cut short) would be measured as this run's
+            print(f"working off a backlog of {left:,} from before the run …", flush=True)
+            await settle(lag, DRAIN_LIMIT)
         print("baseline: the raw aiokafka consume→produce loop …", flush=True)
         raw = await raw_loop_baseline()
         print("intake over HTTP against a bare FastAPI + asyncpg endpoint …", flush=True)
@@ -1217,6 +1261,9 @@ async def signals_stored() -> int:
 
 
 def main() -> int:
+    # `kill` stops the services as Ctrl-C does (the `services()` block's finally), rather than
+    # ending this process and leaving them running, some of them stopped (SIGSTOP)
+    signal.signal(signal.SIGTERM, run_all.interrupted)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     history = asyncio.run(signals_stored())
     with services() as (urls, meter, procs):

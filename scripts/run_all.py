@@ -188,6 +188,9 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
+            # a process stopped with SIGSTOP (a benchmark pauses the services) keeps a SIGTERM
+            # pending until it goes on: without this it is killed after the wait, uncommitted
+            proc.send_signal(signal.SIGCONT)
     for proc in procs:
         try:
             proc.wait(timeout=30)
@@ -195,14 +198,14 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-def _interrupted(signum: int, _frame: object) -> None:
+def interrupted(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signum)
 
 
 def main() -> int:
     # `kill` (SIGTERM) stops the services as Ctrl-C does: without this, Python's default for
     # SIGTERM ends this process at once and leaves every service running without its parent
-    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     procs = start()
     procs += start_console({name: f"http://127.0.0.1:{port}" for name, _, port in SERVICES})
     print(f"development tokens: uv run signaalpunt-tokens mint --directory {AUTH} --help")
