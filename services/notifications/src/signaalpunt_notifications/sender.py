@@ -130,9 +130,14 @@ class AddressBook:
         """The data keys of the sealed addresses among `refs` in one round trip to the key
         store: a key fetch (and a pool connection) per SMS to a reporter was most of the key
         store's statements at a steady rate (issue 22)."""
-        return await self.vault.opener(
-            {UUID(ref["subject_id"]) for ref in refs if ref.get("kind") == "sealed"}
-        )
+        subjects: set[UUID] = set()
+        for ref in refs:
+            if ref.get("kind") == "sealed":
+                # a reference that does not parse fails its own message when it is opened,
+                # not the round: one bad row must not hold back every message claimed with it
+                with contextlib.suppress(KeyError, ValueError):
+                    subjects.add(UUID(ref["subject_id"]))
+        return await self.vault.opener(subjects)
 
     async def _sealed(self, ref: Mapping[str, str], _: MessageChannel, __: datetime) -> Resolved:
         return _opened(await self.opener_for([ref]), ref)
