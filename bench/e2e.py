@@ -87,6 +87,8 @@ SAMPLED_DRAIN = int(os.environ.get("BENCH_E2E_SAMPLED_DRAIN", str(DRAINS[0] if D
 """A drain of this many events again with the services restarted under trace sampling (0: none)"""
 SAMPLING = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
 """One trace in ten kept, by the OpenTelemetry SDK's standard settings (always on otherwise)"""
+SAMPLED_STEADY = os.environ.get("BENCH_E2E_SAMPLED_STEADY", "1") != "0"
+"""The steady rates again under trace sampling, from the highest rate sustained always-on up"""
 CONCURRENCIES = (32, 64, 128)
 GP = "urn:signaalpunt:partner:huisartsen-terneuzen-noord"
 POSTCODES = ("4531 AB", "4532 EF", "4533 AB", "4535 CD", "4561 AA", "4501 AA")
@@ -1022,10 +1024,29 @@ def goals(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
         default=("none", 0.0),
     )
     ratios = [row["ratio"] for row in report["http"]]
-    acute = [s["latency_s"]["acute alert sent"]["p99"] for s in sustained]
+    again = report.get("sampled") or {}
+    sampled_ramp = [s for s in again.get("ramp") or [] if s["sustained"]]
+    sampled_best = max((s["offered_per_second"] for s in sampled_ramp), default=0.0)
+    sampled_drain = (again.get("drain") or {}).get("end_to_end_per_second", 0.0)
+    acute = [s["latency_s"]["acute alert sent"]["p99"] for s in sustained + sampled_ramp]
     acute_known = [a for a in acute if a is not None]
     drain_rate = max((d["end_to_end_per_second"] for d in drains), default=0.0)
     rebuild = report["rebuild"]
+    # the same two goals with one trace in ten kept (the production setting the issue names;
+    # always on is the development default and the rows above)
+    with_sampling = [
+        (
+            "drain ≥ 5 × 29 signals/s, one trace in ten",
+            f"{sampled_drain:g}/s",
+            sampled_drain >= 145,
+        )
+    ] * bool(again.get("drain")) + [
+        (
+            "highest steady rate ≥ 5 × 15 signals/s, one trace in ten",
+            f"{sampled_best:g}/s",
+            sampled_best >= 75,
+        )
+    ] * bool(again.get("ramp"))
     return [
         ("≥ 1,000 signals/s sustained", f"{best:g}/s", best >= 1000),
         (
@@ -1067,46 +1088,90 @@ def goals(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
             rebuild["ok"] and rebuild["signals"] >= 50_000 and _rebuild_50k(rebuild) < 60,
         ),
         (
-            "acute alert sent p99 < 5 s at every sustained rate",
+            "acute alert sent p99 < 5 s at every sustained rate (both tracing settings)",
             ", ".join(f"{a} s" for a in acute_known) or "no acute alert measured",
             bool(acute_known) and max(acute_known) < 5,
         ),
         ("drain ≥ 5 × 29 signals/s", f"{drain_rate:g}/s", drain_rate >= 145),
         ("highest steady rate ≥ 5 × 15 signals/s", f"{best:g}/s", best >= 75),
+        *with_sampling,
     ]
 
 
 def sampling_section(report: dict[str, Any]) -> list[str]:
-    """The drain again with one trace in ten kept, next to the always-on drain of its size."""
-    if not report.get("sampled"):
+    """The drain and the steady rates again with one trace in ten kept, next to the always-on
+    figures of the same size and rate."""
+    again = report.get("sampled")
+    if not again:
         return []
-    sampled = report["sampled"]["drain"]
-    same = [d for d in report["drains"] if d["events"] == sampled["events"]]
-    rows = [("always on", same[0])] if same else []
-    rows.append(("one trace in ten", sampled))
-
-    def pipeline(d: dict[str, Any]) -> float:
-        parts: dict[str, float] = d["cpu_ms_per_signal"]
-        return sum(ms for name, ms in parts.items() if name != "load generator")
-
     lines = [
-        "## Trace sampling (the drain again, services restarted with "
-        + ", ".join(f"`{k}={v}`" for k, v in report["sampled"]["settings"].items())
+        "## Trace sampling (the services restarted with "
+        + ", ".join(f"`{k}={v}`" for k, v in again["settings"].items())
         + ")",
         "",
-        "| tracing | backlog | end to end | CPU ms per signal, pipeline | by part |",
-        "|---|---:|---:|---:|---|",
-        *[
-            f"| {label} | {d['events']:,} | {d['end_to_end_per_second']}/s | "
-            f"{pipeline(d):.1f} | {_ms(d['cpu_ms_per_signal'])} |"
-            for label, d in rows
-        ],
-        "",
     ]
-    if same:
-        ratio = pipeline(sampled) / max(pipeline(same[0]), 0.001)
-        lines += [f"Pipeline CPU per signal sampled ÷ always on: **{ratio:.2f}**.", ""]
+
+    def pipeline(parts: dict[str, float]) -> float:
+        return sum(ms for name, ms in parts.items() if name != "load generator")
+
+    if (sampled := again.get("drain")) is not None:
+        same = [d for d in report["drains"] if d["events"] == sampled["events"]]
+        rows = [("always on", same[0])] if same else []
+        rows.append(("one trace in ten", sampled))
+        lines += [
+            "The drain again:",
+            "",
+            "| tracing | backlog | end to end | CPU ms per signal, pipeline | by part |",
+            "|---|---:|---:|---:|---|",
+            *[
+                f"| {label} | {d['events']:,} | {d['end_to_end_per_second']}/s | "
+                f"{pipeline(d['cpu_ms_per_signal']):.1f} | {_ms(d['cpu_ms_per_signal'])} |"
+                for label, d in rows
+            ],
+            "",
+        ]
+        if same:
+            ratio = pipeline(sampled["cpu_ms_per_signal"]) / max(
+                pipeline(same[0]["cpu_ms_per_signal"]), 0.001
+            )
+            lines += [f"Pipeline CPU per signal sampled ÷ always on: **{ratio:.2f}**.", ""]
+    if ramp := again.get("ramp"):
+        lines += [
+            "The steady rates again, from the highest one sustained always on:",
+            "",
+            *steady_rows(ramp),
+            "",
+        ]
+        always = {s["offered_per_second"]: s for s in report["ramp"]}
+        ratios = [
+            (rate, pipeline(s["cpu_ms_per_signal"]) / max(pipeline(a["cpu_ms_per_signal"]), 0.001))
+            for s in ramp
+            if (a := always.get(rate := s["offered_per_second"])) is not None
+        ]
+        if ratios:
+            lines += [
+                "Pipeline CPU per signal at the same rate, sampled ÷ always on: "
+                + ", ".join(f"{rate:g}/s **{ratio:.2f}**" for rate, ratio in ratios)
+                + ".",
+                "",
+            ]
     return lines
+
+
+def steady_rows(ramp: list[dict[str, Any]]) -> list[str]:
+    return [
+        "| offered | sustained | backlog growth (per s) | accepted → triaged p50/p95/p99 (s) | → "
+        "first notification sent | → acute alert sent | → counted | CPU ms per signal |",
+        "|---:|:-:|---:|---|---|---|---|---|",
+        *[
+            f"| {s['offered_per_second']:g}/s | {'yes' if s['sustained'] else 'no'} | "
+            f"{s['lag_growth_per_second']} | {_lat(s['latency_s'], 'triaged')} | "
+            f"{_lat(s['latency_s'], 'notification sent')} | "
+            f"{_lat(s['latency_s'], 'acute alert sent')} | "
+            f"{_lat(s['latency_s'], 'counted in metrics')} | {_ms(s['cpu_ms_per_signal'])} |"
+            for s in ramp
+        ],
+    ]
 
 
 def _ms(parts: dict[str, float]) -> str:
@@ -1191,17 +1256,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"## Steady rates ({STEP_SECONDS:.0f} s each; {PARTNER_SHARE:.0%} partner events, the "
         "rest web forms; 2% acute, 3% possibly acute texts)",
         "",
-        "| offered | sustained | backlog growth (per s) | accepted → triaged p50/p95/p99 (s) | → "
-        "first notification sent | → acute alert sent | → counted | CPU ms per signal |",
-        "|---:|:-:|---:|---|---|---|---|---|",
-        *[
-            f"| {s['offered_per_second']:g}/s | {'yes' if s['sustained'] else 'no'} | "
-            f"{s['lag_growth_per_second']} | {_lat(s['latency_s'], 'triaged')} | "
-            f"{_lat(s['latency_s'], 'notification sent')} | "
-            f"{_lat(s['latency_s'], 'acute alert sent')} | "
-            f"{_lat(s['latency_s'], 'counted in metrics')} | {_ms(s['cpu_ms_per_signal'])} |"
-            for s in report["ramp"]
-        ],
+        *steady_rows(report["ramp"]),
         "",
         *sampling_section(report),
         *statements_section(report),
@@ -1242,16 +1297,32 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-async def sampled_drain(meter: CpuMeter, count: int) -> dict[str, Any]:
-    """The same drain with every service keeping one trace in ten: what always-on tracing costs
-    per signal (issue 22: benchmarks report both sampling settings)."""
+async def sampled(meter: CpuMeter, url: str, count: int, rates: list[float]) -> dict[str, Any]:
+    """The drain and the steady rates again with every service keeping one trace in ten: what
+    always-on tracing costs per signal (issue 22: benchmarks report both sampling settings)."""
     lag = Lag()
     await lag.start()
+    run = Run(Mix(), meter, lag)
     try:
         print("with one trace in ten kept:", flush=True)
-        return await drain(Run(Mix(), meter, lag), count)
+        drained = await drain(run, count) if count else None
+        ramp = []
+        for rate in rates:
+            print(f"steady {rate:g} signals/s for {STEP_SECONDS:.0f} s (sampled) …", flush=True)
+            ramp.append(await steady(run, rate, url))
+            if not ramp[-1]["sustained"]:
+                break
+        await settle(lag, DRAIN_LIMIT)
+        return {"settings": SAMPLING, "drain": drained, "ramp": ramp}
     finally:
         await lag.stop()
+
+
+def sampled_rates(ramp: list[dict[str, Any]]) -> list[float]:
+    """The rates to try under sampling: from the highest one sustained always-on upwards (the
+    lower ones say nothing new about where the pipeline saturates)."""
+    best = max((s["offered_per_second"] for s in ramp if s["sustained"]), default=0.0)
+    return [r for r in RATES if r >= best]
 
 
 async def signals_stored() -> int:
@@ -1273,10 +1344,11 @@ def main() -> int:
     with services() as (urls, meter, procs):
         measured = asyncio.run(measure(urls, meter))
         rebuild = rebuild_metrics(procs)
-    sampled = None
-    if SAMPLED_DRAIN:
-        with services(SAMPLING) as (_, meter, _):
-            sampled = asyncio.run(sampled_drain(meter, SAMPLED_DRAIN))
+    rates = sampled_rates(measured["ramp"]) if SAMPLED_STEADY else []
+    again = None
+    if SAMPLED_DRAIN or rates:
+        with services(SAMPLING) as (urls, meter, _):
+            again = asyncio.run(sampled(meter, urls["intake"], SAMPLED_DRAIN, rates))
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
@@ -1284,7 +1356,7 @@ def main() -> int:
         "signals_at_start": history,
         **measured,
         "rebuild": rebuild,
-        "sampled": {"settings": SAMPLING, "drain": sampled} if sampled else None,
+        "sampled": again,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "e2e.json").write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -29,8 +29,8 @@ from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import aiohttp
 import aiosmtplib
-import httpx
 from signaalpunt_contracts.notifications import MessageChannel
 
 from .domain import PermanentSendError, TransientSendError, http_failure
@@ -288,14 +288,50 @@ def _smtp_failure(code: int) -> PermanentSendError | TransientSendError:
     return TransientSendError(f"SMTP server refused for now ({code})")
 
 
+class HttpClient:
+    """One HTTP session for the SMS gateway and the webhooks: connections kept open, made on
+    first use (an aiohttp session belongs to the running event loop). aiohttp rather than httpx:
+    at a steady 60 signals/s an SMS through httpx cost 1.4 ms of CPU, a fifth of the stage's
+    (issue 22)."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def post(self, url: str, *, body: bytes, headers: dict[str, str]) -> int:
+        """POST the body; the answer's status (never followed: a redirect is no delivery).
+        Raises `aiohttp.ClientError` or `TimeoutError` when the receiver is not reached."""
+        async with self.session().post(
+            url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            await response.read()  # the whole answer, so the connection can be used again
+            return response.status
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _unreachable(what: str, exc: BaseException) -> TransientSendError:
+    return TransientSendError(f"{what} not reachable ({type(exc).__name__})")
+
+
+def _success(status: int) -> bool:
+    return 200 <= status < 300
+
+
 class MessageBirdSms:
     """An SMS gateway with a MessageBird-style JSON API: POST /messages with an access key."""
 
     channel = MessageChannel.SMS
 
-    def __init__(
-        self, client: httpx.AsyncClient, *, url: str, access_key: str, originator: str
-    ) -> None:
+    def __init__(self, client: HttpClient, *, url: str, access_key: str, originator: str) -> None:
         self.client = client
         self.url = url
         self.provider = urlsplit(url).hostname or "sms-gateway"
@@ -310,18 +346,19 @@ class MessageBirdSms:
             "reference": str(message.delivery_id),
         }
         try:
-            response = await self.client.post(
+            status = await self.client.post(
                 self.url,
-                json=body,
+                body=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
                 headers={
+                    "Content-Type": "application/json",
                     "Authorization": f"AccessKey {self.access_key}",
                     "Idempotency-Key": str(message.delivery_id),
                 },
             )
-        except httpx.HTTPError as exc:
-            raise TransientSendError(f"SMS gateway not reachable ({type(exc).__name__})") from None
-        if not response.is_success:
-            raise http_failure(response.status_code, "SMS gateway")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unreachable("SMS gateway", exc) from None
+        if not _success(status):
+            raise http_failure(status, "SMS gateway")
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -339,7 +376,7 @@ class WebhookChannel:
     # each partner's own endpoint: failures per partner are in the delivery log, not a label
     provider = "partner-endpoint"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: HttpClient) -> None:
         self.client = client
 
     async def send(self, message: Outgoing) -> None:
@@ -349,20 +386,17 @@ class WebhookChannel:
         webhook_id = str(message.delivery_id)
         timestamp = int(time.time())
         try:
-            response = await self.client.post(
+            status = await self.client.post(
                 message.address,
-                content=body,
+                body=body,
                 headers={
                     "content-type": "application/json",
                     "webhook-id": webhook_id,
                     "webhook-timestamp": str(timestamp),
                     "webhook-signature": sign(message.secret, webhook_id, timestamp, body),
                 },
-                follow_redirects=False,  # the spec: a redirect is not a delivery
             )
-        except httpx.HTTPError as exc:
-            raise TransientSendError(
-                f"webhook endpoint not reachable ({type(exc).__name__})"
-            ) from None
-        if not response.is_success:
-            raise http_failure(response.status_code, "webhook endpoint")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unreachable("webhook endpoint", exc) from None
+        if not _success(status):
+            raise http_failure(status, "webhook endpoint")

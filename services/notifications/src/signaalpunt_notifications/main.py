@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from signaalpunt_access import TokenVerifier
 from signaalpunt_contracts import (
     CASE_STEPS,
@@ -34,7 +33,7 @@ from signaalpunt_runtime.serving import ServiceApp
 from signaalpunt_runtime.tombstones import TombstonePruner, Tombstones
 
 from .api import build_api
-from .channels import Channel, EmailChannel, MessageBirdSms, WebhookChannel
+from .channels import Channel, EmailChannel, HttpClient, MessageBirdSms, WebhookChannel
 from .config import NotificationsSettings, load_directory
 from .domain import RuleBook
 from .handlers import register_consumers
@@ -131,7 +130,7 @@ def compose(
     directory = replace(directory, partners=listed)
     register_listed_partners(service, extensions.partners_listed, listed)
     addresses = AddressBook(directory, vault)
-    http = httpx.AsyncClient(timeout=settings.send_timeout)
+    http = HttpClient(timeout=settings.send_timeout)
     channels = extensions.channels or {
         MessageChannel.EMAIL: EmailChannel(
             host=settings.smtp_host,
@@ -184,7 +183,7 @@ def compose(
         # before the key store (registered earlier, so stopped later): messages in flight
         # still need it and the HTTP client
         await sender.stop()
-        await http.aclose()
+        await http.close()
         email = channels.get(MessageChannel.EMAIL)
         if isinstance(email, EmailChannel):
             await email.sessions.close()
