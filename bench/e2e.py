@@ -689,6 +689,24 @@ async def settle(lag: Lag, limit: float) -> bool:
         await pool.close()
 
 
+async def vacuumed(limit: float = 180) -> float:
+    """Wait (at most `limit` s) until PostgreSQL runs no autovacuum: the one an earlier phase
+    set off (the intake comparison's burst, the rebuild's fresh tables) would be counted as a
+    drain's CPU (the same drain measured 97/s and 169/s in two runs of the same code)."""
+    started = time.monotonic()
+    conn = await asyncpg.connect(DATABASE)
+    try:
+        while time.monotonic() - started < limit:
+            if not await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+            ):
+                break
+            await asyncio.sleep(1)
+    finally:
+        await conn.close()
+    return time.monotonic() - started
+
+
 @dataclass
 class Phase:
     """One phase measured: its window, CPU per part, the lag readings and what became of it."""
@@ -726,6 +744,8 @@ async def measured(
 async def drain(run: Run, count: int) -> dict[str, Any]:
     print(f"drain of {count:,} partner events: encrypting them as partners would …", flush=True)
     events = await asyncio.to_thread(run.mix.partner_events, count)
+    if (waited := await vacuumed()) >= 1:
+        print(f"  waited {waited:.0f} s for PostgreSQL's autovacuum to finish", flush=True)
 
     async def publish_and_wait() -> bool:
         await publish(events)
