@@ -77,7 +77,7 @@ SETTINGS = ServiceSettings(service_name="bench-e2e")
 KAFKA = SETTINGS.kafka_bootstrap
 DATABASE = SETTINGS.database_url.get_secret_value()
 DRAINS = [int(n) for n in os.environ.get("BENCH_E2E_DRAINS", "10000,50000").split(",") if n]
-RATES = [float(r) for r in os.environ.get("BENCH_E2E_RATES", "10,20,40,80,160").split(",") if r]
+RATES = [float(r) for r in os.environ.get("BENCH_E2E_RATES", "10,20,40,60,75,90,120,160").split(",") if r]
 STEP_SECONDS = float(os.environ.get("BENCH_E2E_STEP_SECONDS", "60"))
 DRAIN_LIMIT = float(os.environ.get("BENCH_E2E_DRAIN_LIMIT", "900"))
 HTTP_REQUESTS = int(os.environ.get("BENCH_E2E_HTTP_REQUESTS", "1500"))
