@@ -32,7 +32,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import simplemma
 from rapidfuzz.distance import Levenshtein
@@ -179,6 +179,11 @@ class SentenceForms:
     forms: frozenset[str]
     unknown: tuple[Token, ...]
     """the words that are not in the dictionary: only these can be a word misspelt"""
+    _misspelt: dict[Alternative, bool] = field(
+        default_factory=dict, repr=False, compare=False, hash=False
+    )
+    """per alternative, whether an unknown word of the sentence matches it: word lists recur
+    in many phrases, so each alternative is tried once per sentence"""
 
     @classmethod
     def of(cls, sentence: Sequence[Token]) -> SentenceForms:
@@ -186,6 +191,19 @@ class SentenceForms:
             forms=frozenset(f for t in sentence for f in (t.surface, t.lemma)),
             unknown=tuple(t for t in sentence if not t.known),
         )
+
+    @cached_property
+    def beginnings(self) -> frozenset[str]:
+        """Every beginning of every form ("zelf", "zelfm", …): a prefix word is there when one
+        of its texts is among them, one set lookup instead of a test per form."""
+        return frozenset(f[:k] for f in self.forms for k in range(1, len(f) + 1))
+
+    def misspelt(self, alternative: Alternative) -> bool:
+        """Whether a word the dictionary does not know matches the alternative."""
+        found = self._misspelt.get(alternative)
+        if found is None:
+            found = self._misspelt[alternative] = any(alternative.matches(t) for t in self.unknown)
+        return found
 
 
 @dataclass(frozen=True)
@@ -196,7 +214,11 @@ class PhraseWord:
     _forms: Mapping[str, str] = field(default_factory=dict, repr=False)
     _exact: Mapping[str, str] = field(default_factory=dict, repr=False)
     _prefixes: tuple[Alternative, ...] = field(default=(), repr=False)
+    _prefix_texts: tuple[str, ...] = field(default=(), repr=False)
     _fuzzy: tuple[Alternative, ...] = field(default=(), repr=False)
+    anchor: frozenset[str] | None = field(default=None, repr=False)
+    """The forms one of which a sentence must hold for this word to be there, when the word
+    is only ever found by its forms (no prefix, no misspelling); None otherwise."""
 
     @classmethod
     def of(cls, alternatives: Sequence[Alternative]) -> PhraseWord:
@@ -208,12 +230,16 @@ class PhraseWord:
             elif not a.prefix:
                 for form in sorted(a.forms):
                     forms.setdefault(form, a.text)
+        prefixes = tuple(a for a in alternatives if a.prefix)
+        fuzzy = tuple(a for a in alternatives if not a.exact and len(a.text) >= MIN_FUZZY)
         return cls(
             alternatives=tuple(alternatives),
             _forms=forms,
             _exact=exact,
-            _prefixes=tuple(a for a in alternatives if a.prefix),
-            _fuzzy=tuple(a for a in alternatives if not a.exact and len(a.text) >= MIN_FUZZY),
+            _prefixes=prefixes,
+            _prefix_texts=tuple(a.text for a in prefixes),
+            _fuzzy=fuzzy,
+            anchor=None if prefixes or fuzzy else frozenset(forms) | frozenset(exact),
         )
 
     def may_match(self, sentence: SentenceForms) -> bool:
@@ -226,9 +252,9 @@ class PhraseWord:
         # a misspelling only in a word the dictionary does not know, as `match` looks for it:
         # "any word unknown" (a name, a street) sent every phrase with a long word on to the
         # full scan (issue 22: reading the text was a third of triage's CPU per signal)
-        if any(a.matches(t) for t in sentence.unknown for a in self._fuzzy):
+        if sentence.unknown and any(sentence.misspelt(a) for a in self._fuzzy):
             return True
-        return any(f.startswith(a.text) for a in self._prefixes for f in sentence.forms)
+        return bool(self._prefix_texts) and not sentence.beginnings.isdisjoint(self._prefix_texts)
 
     def match(self, token: Token) -> str | None:
         """How the rules write the word this token matches ("zelfmoord*"), or None."""
@@ -256,6 +282,30 @@ class Phrase:
     source: str
     words: tuple[PhraseWord, ...]
     window: int | None = DEFAULT_WINDOW
+    anchors: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
+    """Per word found by its forms alone, those forms, fewest first: a sentence without one of
+    them cannot hold the phrase, which one set lookup says (most phrases stop there; reading
+    the text was a third of triage's CPU per signal, issue 22)."""
+
+    _loose: tuple[PhraseWord, ...] = field(init=False, repr=False, compare=False)
+    """the other words (a prefix or a misspelling may find them), checked one by one"""
+
+    def __post_init__(self) -> None:
+        anchors = sorted((w.anchor for w in self.words if w.anchor is not None), key=len)
+        object.__setattr__(self, "anchors", tuple(anchors))
+        object.__setattr__(self, "_loose", tuple(w for w in self.words if w.anchor is None))
+
+    def absent_from(self, forms: SentenceForms) -> bool:
+        """A quick yes: this phrase cannot occur in the sentence. (Loops rather than any() and
+        all(): this runs for every phrase of every sentence.)"""
+        present = forms.forms
+        for anchor in self.anchors:
+            if anchor.isdisjoint(present):
+                return True
+        for word in self._loose:  # noqa: SIM110 - the loop is the point (see above)
+            if not word.may_match(forms):
+                return True
+        return False
 
     @property
     def negative(self) -> bool:
@@ -312,7 +362,7 @@ def find_phrase(
 ) -> PhraseMatch | None:
     """The tightest match of the phrase in the sentence, or None."""
     forms = forms or SentenceForms.of(sentence)
-    if not all(word.may_match(forms) for word in phrase.words):
+    if phrase.absent_from(forms):
         return None
     # per phrase word: (position, how the rules file writes the word that matched)
     candidates: list[list[tuple[int, str]]] = []
@@ -424,7 +474,7 @@ def _blank(
     """Positions covered by an everyday expression (its words in order, side by side)."""
     blanked: set[int] = set()
     for phrase in exceptions:
-        if not all(word.may_match(forms) for word in phrase.words):
+        if phrase.absent_from(forms):
             continue
         n = len(phrase.words)
         for start in range(len(sentence) - n + 1):
