@@ -77,7 +77,9 @@ SETTINGS = ServiceSettings(service_name="bench-e2e")
 KAFKA = SETTINGS.kafka_bootstrap
 DATABASE = SETTINGS.database_url.get_secret_value()
 DRAINS = [int(n) for n in os.environ.get("BENCH_E2E_DRAINS", "10000,50000").split(",") if n]
-RATES = [float(r) for r in os.environ.get("BENCH_E2E_RATES", "10,20,40,60,75,90,120,160").split(",") if r]
+RATES = [
+    float(r) for r in os.environ.get("BENCH_E2E_RATES", "10,20,40,60,75,90,120,160").split(",") if r
+]
 STEP_SECONDS = float(os.environ.get("BENCH_E2E_STEP_SECONDS", "60"))
 DRAIN_LIMIT = float(os.environ.get("BENCH_E2E_DRAIN_LIMIT", "900"))
 HTTP_REQUESTS = int(os.environ.get("BENCH_E2E_HTTP_REQUESTS", "1500"))
@@ -1050,7 +1052,11 @@ def goals(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
     sampled_drain = (again.get("drain") or {}).get("end_to_end_per_second", 0.0)
     acute = [s["latency_s"]["acute alert sent"]["p99"] for s in sustained + sampled_ramp]
     acute_known = [a for a in acute if a is not None]
-    drain_rate = max((d["end_to_end_per_second"] for d in drains), default=0.0)
+    # the issue's 29/s was a backlog of 10,000: that drain is the one compared (every drain's
+    # rate is shown next to it)
+    judged = [d for d in drains if d["events"] == 10_000] or drains
+    drain_rate = max((d["end_to_end_per_second"] for d in judged), default=0.0)
+    every_drain = ", ".join(f"{d['events']:,}: {d['end_to_end_per_second']:g}/s" for d in drains)
     rebuild = report["rebuild"]
     # the same two goals with one trace in ten kept (the production setting the issue names;
     # always on is the development default and the rows above)
@@ -1112,7 +1118,11 @@ def goals(report: dict[str, Any]) -> list[tuple[str, str, bool]]:
             ", ".join(f"{a} s" for a in acute_known) or "no acute alert measured",
             bool(acute_known) and max(acute_known) < 5,
         ),
-        ("drain ≥ 5 × 29 signals/s", f"{drain_rate:g}/s", drain_rate >= 145),
+        (
+            "drain of 10,000 ≥ 5 × 29 signals/s (the issue's backlog)",
+            every_drain or "no drain",
+            drain_rate >= 145,
+        ),
         ("highest steady rate ≥ 5 × 15 signals/s", f"{best:g}/s", best >= 75),
         *with_sampling,
     ]
