@@ -17,7 +17,14 @@ import pytest
 from intake_harness import RunningIntake
 from signaalpunt_intake.erasure_cli import app as cli
 from signaalpunt_privacy import access_log
-from signaalpunt_privacy.access_log import AccessLogPruner
+from signaalpunt_privacy.access_log import (
+    AccessEntry,
+    AccessLogPruner,
+    ActorKind,
+    DataCategory,
+    Operation,
+    Purpose,
+)
 from signaalpunt_runtime.tenancy import SCOPE_SETTING
 from signaalpunt_testkit.tenancy import service_role_dsn
 from test_http_channels import web_form
@@ -397,6 +404,70 @@ async def test_the_chain_shows_a_changed_or_removed_entry(intake: RunningIntake)
         headers=_coordinator(intake, municipality="GM0687"),
     )
     assert elsewhere.status_code == 403
+
+
+async def test_writers_of_several_municipalities_do_not_deadlock(intake: RunningIntake) -> None:
+    """Each entry locks its municipality's chain until its transaction ends. Two writers whose
+    entries named the same municipalities in opposite orders (two rounds of the sender, two
+    group commits) took the locks in opposite orders, and PostgreSQL broke the deadlock by
+    failing one of them (issue 22: 27 deadlocks in one benchmark run, each a round retried).
+    Here a third transaction holds both chains, so that both writers start at once when it
+    ends; both commit."""
+    dsn, search = intake.database_url, {"search_path": "intake"}
+    holder = await asyncpg.connect(dsn, server_settings=search)
+    writers = [await asyncpg.connect(dsn, server_settings=search) for _ in range(2)]
+    tag = uuid4()
+
+    def entry(municipality: str) -> AccessEntry:
+        return AccessEntry(
+            activity="intake.erasure_search",
+            operation=Operation.SEARCH,
+            actor="urn:signaalpunt:staff:regisseur-1",
+            actor_kind=ActorKind.STAFF,
+            municipality=municipality,
+            signal_id=tag,
+            categories=(DataCategory.IDENTITY,),
+            purpose=Purpose.ERASURE,
+        )
+
+    async def write(conn: asyncpg.Connection, order: list[str]) -> None:
+        async with conn.transaction():
+            await access_log.record(conn, [entry(m) for m in order])
+
+    async def waiting() -> int:
+        return int(
+            await holder.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])"
+                " AND wait_event_type = 'Lock'",
+                [w.get_server_pid() for w in writers],
+            )
+        )
+
+    try:
+        both = holder.transaction()
+        await both.start()
+        for municipality in ("GM0715", "GM0718"):
+            await holder.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('intake.access_log'), hashtext($1))",
+                municipality,
+            )
+        written = asyncio.gather(
+            write(writers[0], ["GM0715", "GM0718"]), write(writers[1], ["GM0718", "GM0715"])
+        )
+        for _ in range(100):
+            if await waiting() == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await waiting() == 2
+        await both.commit()
+        await written  # a deadlock fails one of them here
+        rows = await holder.fetch(
+            "SELECT municipality FROM access_log WHERE signal_id = $1 ORDER BY entry_id", tag
+        )
+        assert sorted(r["municipality"] for r in rows) == ["GM0715", "GM0715", "GM0718", "GM0718"]
+    finally:
+        for conn in (holder, *writers):
+            await conn.close()
 
 
 async def test_an_erasure_is_logged_with_its_coordinator(intake: RunningIntake) -> None:

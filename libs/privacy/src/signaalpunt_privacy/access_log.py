@@ -319,9 +319,12 @@ _COLUMNS = (
 
 async def record(conn: DbConnection, entries: Sequence[AccessEntry]) -> None:
     """Write the entries (one statement); in the caller's transaction, so the read and its
-    entries commit together."""
+    entries commit together. In municipality order: each entry locks its municipality's chain
+    until the transaction ends, and two writers taking the same chains in opposite orders
+    deadlock (a stable sort keeps each municipality's entries in the caller's order)."""
     if not entries:
         return
+    entries = sorted(entries, key=lambda e: e.municipality)
     await conn.execute(
         f"INSERT INTO access_log ({_COLUMNS})"  # noqa: S608 - a constant column list
         " SELECT a, o, ac, k, string_to_array(r, ','), m, s, sub, string_to_array(c, ','),"
